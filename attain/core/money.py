@@ -1,0 +1,77 @@
+"""Money: exact decimals, ISO 4217 minor units, one rounding rule.
+
+Cumulative amounts are kept exact and rounded only when published, so deltas
+derived from two rounded cumulatives never drift.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+# ISO 4217 minor units of the currencies Attain's customers pay in. A fact table,
+# not logic: add a currency here with its ISO 4217 exponent.
+MINOR_UNITS: dict[str, int] = {
+    "AUD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "IDR": 2,
+    "INR": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "MYR": 2,
+    "NZD": 2,
+    "PHP": 2,
+    "SGD": 2,
+    "THB": 2,
+    "USD": 2,
+    "VND": 0,
+}
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be used as money."""
+
+
+def minor_unit(currency: str) -> int:
+    """Return the ISO 4217 exponent of ``currency``.
+
+    >>> minor_unit("JPY"), minor_unit("INR")
+    (0, 2)
+    """
+    try:
+        return MINOR_UNITS[currency]
+    except KeyError:
+        raise MoneyError(
+            f"unknown currency {currency!r}: use an ISO 4217 code from {sorted(MINOR_UNITS)}"
+        ) from None
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round ``amount`` half-up to the minor unit of ``currency``.
+
+    >>> round_money(Decimal("10.005"), "INR"), round_money(Decimal("10.5"), "JPY")
+    (Decimal('10.01'), Decimal('11'))
+    """
+    exponent = Decimal(1).scaleb(-minor_unit(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def parse_decimal(text: object, what: str) -> Decimal:
+    """Parse decimal text (or an int/Decimal) exactly; floats are refused.
+
+    >>> parse_decimal("1250000.50", "amount")
+    Decimal('1250000.50')
+    """
+    if isinstance(text, bool) or isinstance(text, float):
+        raise MoneyError(f"{what}: {text!r} is not exact decimal text")
+    if isinstance(text, Decimal):
+        value = text
+    else:
+        try:
+            value = Decimal(str(text))
+        except InvalidOperation:
+            raise MoneyError(f"{what}: {text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise MoneyError(f"{what}: {text!r} is not a finite number")
+    return value

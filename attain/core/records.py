@@ -1,0 +1,130 @@
+"""CRM record state as a merge of changes: last writer wins per field.
+
+Changes can arrive twice, late, or shuffled. Each field keeps the value of the
+newest change that set it (ordered by :class:`ChangeVersion`), and deletion is
+one more last-writer-wins register. The merge is commutative, associative and
+idempotent, so any order or duplication of the same changes yields the same
+state: the calculator's "maps, not counters" rule at the record level.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+ChangeType = Literal["CREATE", "UPDATE", "DELETE", "UNDELETE", "GAP"]
+
+
+@dataclass(frozen=True, order=True)
+class ChangeVersion:
+    """Total order of changes to one record: commit time, then commit number,
+    then position in the transaction; the event id breaks exact ties."""
+
+    commit_timestamp_ms: int
+    commit_number: int = 0
+    sequence: int = 0
+    event_id: str = ""
+
+    def to_list(self) -> list[Any]:
+        return [self.commit_timestamp_ms, self.commit_number, self.sequence, self.event_id]
+
+    @classmethod
+    def from_list(cls, items: list[Any]) -> ChangeVersion:
+        return cls(int(items[0]), int(items[1]), int(items[2]), str(items[3]))
+
+
+@dataclass(frozen=True)
+class CrmChange:
+    """One change to one CRM record, as ingest publishes it on ``crm.changes``.
+
+    ``fields`` holds each changed field's new value as JSON text, so numbers stay
+    exact decimal text and ``null`` means "cleared".
+    """
+
+    event_id: str
+    record_id: str
+    object_type: str
+    change_type: ChangeType
+    version: ChangeVersion
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """The merged state of one CRM record."""
+
+    record_id: str
+    object_type: str
+    fields: Mapping[str, tuple[str, ChangeVersion]]
+    deleted: tuple[bool, ChangeVersion] | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted is not None and self.deleted[0]
+
+    @property
+    def latest_version(self) -> ChangeVersion:
+        versions = [version for _, version in self.fields.values()]
+        if self.deleted is not None:
+            versions.append(self.deleted[1])
+        return max(versions)
+
+    def value(self, name: str) -> Any:
+        """The field's current value decoded from JSON (numbers as Decimal), or None."""
+        entry = self.fields.get(name)
+        if entry is None:
+            return None
+        return json.loads(entry[0], parse_float=Decimal, parse_int=Decimal)
+
+
+def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
+    """Merge ``change`` into ``state`` (None for a record not seen yet).
+
+    >>> v1, v2 = ChangeVersion(1), ChangeVersion(2)
+    >>> late = CrmChange("e2", "006A", "Opportunity", "UPDATE", v2, {"amount": "900"})
+    >>> early = CrmChange("e1", "006A", "Opportunity", "CREATE", v1, {"amount": "500"})
+    >>> apply_change(apply_change(None, late), early).value("amount")
+    Decimal('900')
+    """
+    if state is None:
+        state = RecordState(change.record_id, change.object_type, {})
+    merged_fields = dict(state.fields)
+    for name, value_json in change.fields.items():
+        current = merged_fields.get(name)
+        if current is None or current[1] < change.version:
+            merged_fields[name] = (value_json, change.version)
+    deleted = state.deleted
+    if change.change_type in ("DELETE", "UNDELETE"):
+        flag = change.change_type == "DELETE"
+        if deleted is None or deleted[1] < change.version:
+            deleted = (flag, change.version)
+    return replace(state, fields=merged_fields, deleted=deleted)
+
+
+def state_to_json(state: RecordState) -> dict[str, Any]:
+    """A JSON-able form of ``state`` (for state stores and changelogs)."""
+    return {
+        "record_id": state.record_id,
+        "object_type": state.object_type,
+        "fields": {name: [text, version.to_list()] for name, (text, version) in state.fields.items()},
+        "deleted": None
+        if state.deleted is None
+        else [state.deleted[0], state.deleted[1].to_list()],
+    }
+
+
+def state_from_json(data: Mapping[str, Any]) -> RecordState:
+    """Inverse of :func:`state_to_json`."""
+    deleted = data.get("deleted")
+    return RecordState(
+        record_id=data["record_id"],
+        object_type=data["object_type"],
+        fields={
+            name: (text, ChangeVersion.from_list(version))
+            for name, (text, version) in data["fields"].items()
+        },
+        deleted=None if deleted is None else (bool(deleted[0]), ChangeVersion.from_list(deleted[1])),
+    )

@@ -1,0 +1,1 @@
+"""Shared plumbing for the services: settings, Kafka clients, Avro serde, metrics, logs, HTTP."""

@@ -1,0 +1,99 @@
+"""Avro contracts from ``schemas/`` and their serde.
+
+Every topic value is Avro. Each topic has a folder ``schemas/<topic>/`` of
+versions ``v1.avsc``, ``v2.avsc``...; producers write the newest, consumers read
+any version (writer schema found by fingerprint, resolved to the newest reader).
+
+Framing is Avro *single-object encoding* (marker ``C3 01`` + the writer
+schema's 8-byte CRC-64-AVRO fingerprint + the body), so a message names its
+own schema without a registry. The full spec:
+https://avro.apache.org/docs/1.11.1/specification/#single-object-encoding
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+MARKER = b"\xc3\x01"
+HEADER_SIZE = 10
+
+
+class SerdeError(ValueError):
+    """Bytes that are not a message of the expected contract."""
+
+
+def schemas_dir() -> Path:
+    override = os.environ.get("ATTAIN_SCHEMAS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
+    """The CRC-64-AVRO fingerprint of a parsed schema, little-endian as framed."""
+    hex_digest = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
+    return int(hex_digest, 16).to_bytes(8, "little")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """All versions of one topic's value schema."""
+
+    topic: str
+    versions: tuple[dict[str, Any], ...]  # parsed, oldest first
+    by_fingerprint: dict[bytes, dict[str, Any]]
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        return self.versions[-1]
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        buffer.write(MARKER)
+        buffer.write(schema_fingerprint(self.latest))
+        schemaless_writer(buffer, self.latest, record)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            raise SerdeError(f"{self.topic}: not an Avro single-object message (bad marker)")
+        writer = self.by_fingerprint.get(bytes(data[2:HEADER_SIZE]))
+        if writer is None:
+            raise SerdeError(
+                f"{self.topic}: unknown writer schema fingerprint {bytes(data[2:10]).hex()}"
+            )
+        try:
+            record: dict[str, Any] = schemaless_reader(
+                io.BytesIO(data[HEADER_SIZE:]), writer, self.latest
+            )
+        except Exception as error:  # fastavro raises many types on corrupt bodies
+            raise SerdeError(f"{self.topic}: corrupt Avro body: {error}") from error
+        return record
+
+
+def load_schema_file(path: Path) -> dict[str, Any]:
+    parsed: dict[str, Any] = parse_schema(json.loads(path.read_text()), _write_hint=False)
+    return parsed
+
+
+def version_files(topic_dir: Path) -> list[Path]:
+    """``v1.avsc``, ``v2.avsc``... in version order."""
+    return sorted(topic_dir.glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
+
+
+@cache
+def contract(topic: str) -> Contract:
+    """The contract for ``topic`` (``*.dlq`` topics share the ``dlq`` contract)."""
+    folder = "dlq" if topic.endswith(".dlq") else topic
+    files = version_files(schemas_dir() / folder)
+    if not files:
+        raise SerdeError(f"no schema for topic {topic!r} in {schemas_dir() / folder}")
+    versions = tuple(load_schema_file(path) for path in files)
+    return Contract(topic, versions, {schema_fingerprint(v): v for v in versions})

@@ -1,0 +1,150 @@
+"""Kafka clients (confluent-kafka) configured one way for every service."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from attain.platform.avro import contract
+from attain.platform.settings import KafkaSettings
+
+# Same key -> same partition as Java and aiokafka (faust) clients: murmur2.
+PARTITIONER = "murmur2_random"
+
+
+def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap,
+        "partitioner": PARTITIONER,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "none",
+    }
+    config.update(overrides)
+    return config
+
+
+def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.session_timeout_ms,
+        "heartbeat.interval.ms": settings.heartbeat_interval_ms,
+        "partition.assignment.strategy": "range",
+    }
+    config.update(overrides)
+    return config
+
+
+def ensure_topics(
+    settings: KafkaSettings, topics: Iterable[str], compacted: Iterable[str] = (), timeout: float = 30
+) -> None:
+    """Create missing topics with the configured partitions; existing ones are left alone."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    compacted_set = set(compacted)
+    wanted = [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config={"cleanup.policy": "compact"} if name in compacted_set else {},
+        )
+        for name in topics
+        if name not in existing
+    ]
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"could not create topic {name}: {error}") from error
+    _wait_for_topics(admin, [t.topic for t in wanted], timeout)
+
+
+def _wait_for_topics(admin: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=timeout).topics
+        if all(name in metadata and not metadata[name].error for name in names):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"topics {names} not visible after {timeout}s")
+
+
+class AsyncProducer:
+    """A confluent-kafka producer whose deliveries are awaitable.
+
+    A background thread polls for delivery reports and resolves each message's
+    future on the event loop, so a caller can answer "accepted" only once the
+    broker has the message.
+    """
+
+    def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._producer = Producer(config)
+        self._loop = loop
+        self._closing = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future[Message]:
+        future: asyncio.Future[Message] = self._loop.create_future()
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                self._loop.call_soon_threadsafe(_fail, future, KafkaException(error))
+            else:
+                self._loop.call_soon_threadsafe(_succeed, future, message)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                return future
+            except BufferError:
+                self._producer.poll(0.01)
+
+    def close(self, timeout: float = 10) -> None:
+        self._producer.flush(timeout)
+        self._closing.set()
+        self._poller.join()
+
+
+def _succeed(future: asyncio.Future[Message], message: Message) -> None:
+    if not future.done():
+        future.set_result(message)
+
+
+def _fail(future: asyncio.Future[Message], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def dead_letter(
+    *, original: bytes, reason: str, error_code: str, source: str, service: str
+) -> bytes:
+    """Encode a DLQ envelope (schemas/dlq) for a rejected input."""
+    return contract("dlq").encode(
+        {
+            "original": original,
+            "reason": reason,
+            "error_code": error_code,
+            "source": source,
+            "service": service,
+            "rejected_at": int(time.time() * 1000),
+        }
+    )

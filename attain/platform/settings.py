@@ -1,0 +1,27 @@
+"""Typed settings shared by every service, read once from the environment."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """``ATTAIN_KAFKA_*``. Defaults suit the embedded broker and small clusters."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_KAFKA_")
+
+    bootstrap: str = "127.0.0.1:9092"
+    # Short group timeouts: Tansu holds a group join for about half the session
+    # timeout (23 s with client defaults, 3 s at 6 s), and tests restart members.
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    partitions: int = 4
+    replication_factor: int = 1
+
+
+class ServiceSettings(BaseSettings):
+    """``ATTAIN_*``: what every service process has."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_")
+
+    log_level: str = "INFO"

@@ -1,0 +1,10 @@
+"""Topic names: one place, so services and tools agree."""
+
+CRM_CHANGES = "crm.changes"
+CRM_CHANGES_DLQ = "crm.changes.dlq"
+CALCULATOR_CREDITS = "calculator.credits"  # internal: credits re-keyed by rep
+EARNINGS = "earnings"
+EARNINGS_DLQ = "earnings.dlq"
+PAYOUTS = "payouts"
+
+PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS)

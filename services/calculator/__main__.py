@@ -1,0 +1,3 @@
+from services.calculator.app import main
+
+main()

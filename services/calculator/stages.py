@@ -1,0 +1,151 @@
+"""The calculator's two stages as plain functions over state maps (no Kafka, no faust).
+
+The faust agents in :mod:`services.calculator.app` only load state, call these,
+and write state and messages back, so the orchestration is testable without a broker.
+All plan semantics come from :mod:`attain.core`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attain.core.crediting import CreditingError, credit_for
+from attain.core.earnings import PeriodEarnings, compute_period_earnings
+from attain.core.plans import PlanBook, period_of
+from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
+from services.calculator.convert import credit_from_json, credit_to_json
+
+Trigger = tuple[str, int]  # (event id, ingested at ms)
+
+
+@dataclass
+class TouchedRecord:
+    state: RecordState
+    credited_rep: str | None
+    triggers: list[Trigger] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": state_to_json(self.state), "credited_rep": self.credited_rep}
+
+
+@dataclass
+class StageOneResult:
+    records: dict[str, TouchedRecord]
+    messages_by_rep: dict[str, dict[str, Any]]
+    rejected: list[tuple[str, list[Trigger], str]]  # record id, its triggers, reason
+
+
+def merge_changes(
+    load: Callable[[str], dict[str, Any] | None], changes: Iterable[tuple[CrmChange, int]]
+) -> dict[str, TouchedRecord]:
+    """Merge a batch of (change, ingested at ms) into the stored record states."""
+    touched: dict[str, TouchedRecord] = {}
+    for change, ingested_at in changes:
+        entry = touched.get(change.record_id)
+        if entry is None:
+            stored = load(change.record_id)
+            entry = (
+                TouchedRecord(state_from_json(stored["state"]), stored["credited_rep"])
+                if stored
+                else TouchedRecord(RecordState(change.record_id, change.object_type, {}), None)
+            )
+            touched[change.record_id] = entry
+        entry.state = apply_change(entry.state, change)
+        entry.triggers.append((change.event_id, ingested_at))
+    return touched
+
+
+def credit_touched(touched: dict[str, TouchedRecord], book: PlanBook) -> StageOneResult:
+    """Every touched record's current credit, as one upsert message per affected rep.
+
+    A record always re-sends its credit (even unchanged): stage 2 keeps the newest
+    version per record, so a resend is harmless, and it repairs a message lost in a crash.
+    """
+    messages: dict[str, dict[str, Any]] = {}
+    rejected: list[tuple[str, list[Trigger], str]] = []
+
+    def message_for(rep_id: str) -> dict[str, Any]:
+        return messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
+
+    for record_id, entry in touched.items():
+        try:
+            credit = credit_for(entry.state, book)
+        except CreditingError as error:
+            credit = None
+            rejected.append((record_id, entry.triggers, str(error)))
+        version = entry.state.latest_version.to_list()
+        if entry.credited_rep and (credit is None or credit.rep_id != entry.credited_rep):
+            retraction = message_for(entry.credited_rep)
+            retraction["upserts"].append({"record_id": record_id, "credit": None, "version": version})
+            retraction["triggers"].extend(entry.triggers)
+        if credit is not None:
+            upsert = message_for(credit.rep_id)
+            upsert["upserts"].append(
+                {"record_id": record_id, "credit": credit_to_json(credit), "version": version}
+            )
+            upsert["triggers"].extend(entry.triggers)
+        entry.credited_rep = None if credit is None else credit.rep_id
+    return StageOneResult(touched, messages, rejected)
+
+
+@dataclass
+class Snapshot:
+    earnings: PeriodEarnings
+    snapshot_version: int
+    triggers: list[Trigger]
+
+
+def apply_rep_messages(
+    rep_state: dict[str, Any] | None,
+    messages: Iterable[dict[str, Any]],
+    book: PlanBook,
+    now_us: int,
+) -> tuple[dict[str, Any], list[Snapshot]]:
+    """Fold credit upserts into one rep's state; return it and the snapshots to publish.
+
+    State: ``{"credits": {record_id: {"credit": ... | None, "version": [...]}},
+    "versions": {period: last snapshot_version}}``. A snapshot_version is
+    ``max(previous + 1, now_us)``: strictly increasing per (rep, period), and
+    still ahead of anything published before a crash that lost state.
+    """
+    state = rep_state or {"credits": {}, "versions": {}}
+    credits: dict[str, dict[str, Any]] = state["credits"]
+    affected: list[dict[str, Any]] = []  # credits before and after, to find the periods touched
+    triggers: list[Trigger] = []
+    rep_id = ""
+    for message in messages:
+        rep_id = message["rep_id"]
+        triggers.extend((t[0], t[1]) for t in message["triggers"])
+        for upsert in message["upserts"]:
+            current = credits.get(upsert["record_id"])
+            if current is None or current["version"] < upsert["version"]:
+                if current is not None and current["credit"]:
+                    affected.append(current["credit"])
+                if upsert["credit"]:
+                    affected.append(upsert["credit"])
+                credits[upsert["record_id"]] = {"credit": upsert["credit"], "version": upsert["version"]}
+            elif current["credit"]:
+                affected.append(current["credit"])  # a resend: re-publish its period
+    plan = book.plan_for(rep_id)
+    if plan is None:
+        return state, []
+    participant = book.participants[rep_id]
+    live = [credit_from_json(entry["credit"]) for entry in credits.values() if entry["credit"]]
+    periods = {period_of(credit_from_json(c).credit_date, plan.period_type) for c in affected}
+    snapshots = []
+    for period in sorted(periods):
+        version = max(int(state["versions"].get(period, 0)) + 1, now_us)
+        state["versions"][period] = version
+        earnings = compute_period_earnings(plan, participant, period, live)
+        snapshots.append(Snapshot(earnings, version, triggers))
+    return state, snapshots
+
+
+def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        grouped[message["rep_id"]].append(message)
+    return grouped

@@ -1,0 +1,88 @@
+"""Ingest entrypoint: ``POST /v1/events`` (one event or a JSON array) plus health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiohttp import web
+
+from attain.platform import topics
+from attain.platform.http import add_operational_routes, start_http
+from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+from attain.platform.logs import configure_logging
+from attain.platform.settings import KafkaSettings, ServiceSettings
+from services.ingest import metrics
+from services.ingest.canonical import parse_json, to_json_bytes
+from services.ingest.config import IngestSettings
+from services.ingest.publisher import Publisher
+
+log = logging.getLogger("attain.ingest")
+
+
+def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+
+    async def post_events(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        body = await request.read()
+        try:
+            parsed = parse_json(body)
+        except ValueError as error:
+            await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", "http")
+            return web.json_response(
+                {"error": f"body is not JSON: {error}", "dead_lettered": True}, status=400
+            )
+        batch = parsed if isinstance(parsed, list) else [parsed]
+        if len(batch) > settings.max_batch_records:
+            return web.json_response(
+                {"error": f"batch of {len(batch)} records exceeds {settings.max_batch_records}; split it"},
+                status=413,
+            )
+        items = [(item, to_json_bytes(item) if isinstance(parsed, list) else body) for item in batch]
+        try:
+            results = await publisher.publish(items, "http")
+        except Exception as error:  # broker unreachable: the caller must retry, nothing was accepted
+            metrics.ERRORS.inc()
+            log.exception("publish failed")
+            return web.json_response({"error": f"could not publish: {error}; retry"}, status=503)
+        metrics.LATENCY.observe(time.perf_counter() - started)
+        accepted = sum(r.accepted for r in results)
+        status = 202 if accepted == len(results) else (422 if accepted == 0 else 207)
+        return web.json_response(
+            {
+                "accepted": accepted,
+                "rejected": len(results) - accepted,
+                "results": [r.to_json() for r in results],
+            },
+            status=status,
+        )
+
+    app.router.add_post("/v1/events", post_events)
+    add_operational_routes(app, lambda: (True, "accepting events"))
+    return app
+
+
+async def serve() -> None:
+    service = ServiceSettings()
+    configure_logging("ingest", service.log_level)
+    kafka = KafkaSettings()
+    settings = IngestSettings()
+    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
+    loop = asyncio.get_running_loop()
+    producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
+    runner = await start_http(build_app(Publisher(producer), settings), settings.host, settings.port)
+    log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    producer.close()
+    log.info("ingest stopped")
+
+
+def main() -> None:
+    asyncio.run(serve())
