@@ -1,0 +1,1 @@
+"""Ledger: earnings snapshots in, append-only delta entries in PostgreSQL, exactly once in effect."""

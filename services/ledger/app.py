@@ -1,0 +1,67 @@
+"""Ledger entrypoint: ``python -m services.ledger [migrate]``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+
+from aiohttp import web
+from confluent_kafka import Consumer, Producer
+
+from attain.platform import topics
+from attain.platform.http import add_operational_routes, start_http
+from attain.platform.kafka import consumer_config, ensure_topics, producer_config
+from attain.platform.logs import configure_logging
+from attain.platform.settings import KafkaSettings, ServiceSettings
+from services.ledger.config import LedgerSettings
+from services.ledger.db import make_engine, migrate
+from services.ledger.worker import LedgerWorker
+
+log = logging.getLogger("attain.ledger")
+
+
+async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
+    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ])
+    worker = LedgerWorker(
+        Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger"})),
+        Producer(producer_config(kafka, **{"client.id": "attain-ledger"})),
+        make_engine(settings.database_url),
+        settings.batch_size, settings.poll_timeout_seconds, settings.retry_backoff_seconds,
+    )
+    thread = threading.Thread(target=worker.run, name="ledger-worker", daemon=True)
+    thread.start()
+    app = web.Application()
+    add_operational_routes(
+        app, lambda: (worker.database_ok and thread.is_alive(), worker.database_detail)
+    )
+    runner = await start_http(app, settings.host, settings.port)
+    log.info("ledger running", extra={"port": settings.port})
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set() and thread.is_alive():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1)
+        except TimeoutError:
+            pass
+    worker.stopping.set()
+    await loop.run_in_executor(None, thread.join, 15)
+    await runner.cleanup()
+    log.info("ledger stopped")
+
+
+def main() -> None:
+    service = ServiceSettings()
+    configure_logging("ledger", service.log_level)
+    settings = LedgerSettings()
+    if sys.argv[1:] == ["migrate"]:
+        migrate(settings.database_url)
+        log.info("ledger schema is at the newest revision")
+        return
+    if sys.argv[1:]:
+        raise SystemExit(f"usage: python -m services.ledger [migrate]; got {sys.argv[1:]}")
+    asyncio.run(serve(settings, KafkaSettings()))

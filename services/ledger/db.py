@@ -1,0 +1,143 @@
+"""Database adapter: migrations and the one reconciling transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+
+from attain.core.reconcile import deltas
+from services.ledger.schema import entries, snapshot_heads
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def migrate(database_url: str) -> None:
+    """Bring the schema to the newest revision (the prestart step)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def make_engine(database_url: str) -> Engine:
+    return create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int
+    stale: int
+    entries: int
+
+
+def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> ApplyResult:
+    """Append the delta entries of ``snapshots`` in one transaction.
+
+    A snapshot whose version is not newer than the applied head of its
+    (rep, period) adds nothing, so replays and duplicates are no-ops; the
+    idempotency key makes a double insert impossible even so.
+    """
+    newest = _newest_per_key(snapshots)
+    keys = list(newest)
+    with engine.begin() as connection:
+        heads = {
+            (row.rep_id, row.period): row.snapshot_version
+            for row in connection.execute(
+                select(snapshot_heads.c.rep_id, snapshot_heads.c.period, snapshot_heads.c.snapshot_version)
+                .where(tuple_(snapshot_heads.c.rep_id, snapshot_heads.c.period).in_(keys))
+                .with_for_update()
+            )
+        }
+        fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
+        if not fresh:
+            return ApplyResult(0, len(snapshots), 0)
+        posted: dict[tuple[str, str], dict[str, Decimal]] = {}
+        for row in connection.execute(
+            select(entries.c.rep_id, entries.c.period, entries.c.component_id, func.sum(entries.c.amount))
+            .where(tuple_(entries.c.rep_id, entries.c.period).in_([(s["rep_id"], s["period"]) for s in fresh]))
+            .group_by(entries.c.rep_id, entries.c.period, entries.c.component_id)
+        ):
+            posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
+        new_entries = [
+            entry for snapshot in fresh
+            for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}))
+        ]
+        if new_entries:
+            connection.execute(
+                insert(entries).on_conflict_do_nothing(index_elements=["idempotency_key"]), new_entries
+            )
+        upsert = insert(snapshot_heads)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["rep_id", "period"],
+                set_={
+                    "snapshot_version": upsert.excluded.snapshot_version,
+                    "total_earned": upsert.excluded.total_earned,
+                    "currency": upsert.excluded.currency,
+                    "updated_at": func.now(),
+                },
+            ),
+            [
+                {
+                    "rep_id": s["rep_id"],
+                    "period": s["period"],
+                    "snapshot_version": s["snapshot_version"],
+                    "total_earned": Decimal(s["total_earned"]),
+                    "currency": s["currency"],
+                }
+                for s in fresh
+            ],
+        )
+    return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
+
+
+def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for snapshot in snapshots:
+        key = (snapshot["rep_id"], snapshot["period"])
+        if key not in newest or newest[key]["snapshot_version"] < snapshot["snapshot_version"]:
+            newest[key] = snapshot
+    return newest
+
+
+def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal]) -> list[dict[str, Any]]:
+    earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
+    return [
+        {
+            "rep_id": snapshot["rep_id"],
+            "period": snapshot["period"],
+            "plan_id": snapshot["plan_id"],
+            "plan_version": snapshot["plan_version"],
+            "component_id": component_id,
+            "kind": "earned",
+            "amount": amount,
+            "currency": snapshot["currency"],
+            "snapshot_version": snapshot["snapshot_version"],
+            "idempotency_key": (
+                f"earned:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
+                f"{snapshot['snapshot_version']}"
+            ),
+            "source_event_ids": list(snapshot["trigger_event_ids"]),
+        }
+        for component_id, amount in deltas(earned, posted).items()
+    ]
+
+
+def ledger_totals(engine: Engine) -> dict[tuple[str, str], Decimal]:
+    """Sum of entries per (rep, period): what the ledger says is earned."""
+    with engine.connect() as connection:
+        return {
+            (row[0], row[1]): row[2]
+            for row in connection.execute(
+                select(entries.c.rep_id, entries.c.period, func.sum(entries.c.amount))
+                .group_by(entries.c.rep_id, entries.c.period)
+            )
+        }

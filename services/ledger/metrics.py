@@ -1,0 +1,17 @@
+"""Ledger metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SNAPSHOTS_IN = Counter("attain_ledger_snapshots_total", "Earnings snapshots consumed")
+SNAPSHOTS_STALE = Counter(
+    "attain_ledger_snapshots_stale_total", "Snapshots ignored: an equal or newer version was applied"
+)
+ENTRIES_OUT = Counter("attain_ledger_entries_total", "Ledger entries appended")
+REJECTED = Counter("attain_ledger_rejected_total", "Snapshots dead-lettered", ["reason"])
+DB_ERRORS = Counter("attain_ledger_db_errors_total", "Failed database transactions (retried)")
+BATCH_SECONDS = Histogram(
+    "attain_ledger_batch_seconds",
+    "Decode, reconcile, commit and offset commit of one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CONSUMER_LAG = Gauge("attain_ledger_consumer_lag", "Messages behind the end of earnings")

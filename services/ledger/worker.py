@@ -1,0 +1,124 @@
+"""The ledger's consume loop: a batch of snapshots -> one DB transaction -> offset commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from attain.platform import topics
+from attain.platform.avro import SerdeError, contract
+from attain.platform.kafka import dead_letter
+from services.ledger import metrics
+from services.ledger.db import apply_snapshots
+
+log = logging.getLogger("attain.ledger")
+
+
+class LedgerWorker:
+    """Consumes ``earnings``; commits offsets only after the entries are committed.
+
+    A crash anywhere before the offset commit replays the batch, which the
+    snapshot heads and idempotency keys turn into a no-op.
+    """
+
+    def __init__(
+        self, consumer: Consumer, producer: Producer, engine: Engine,
+        batch_size: int, poll_timeout: float, retry_backoff: float,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._engine = engine
+        self._batch_size = batch_size
+        self._poll_timeout = poll_timeout
+        self._retry_backoff = retry_backoff
+        self._contract = contract(topics.EARNINGS)
+        self.stopping = threading.Event()
+        self.database_ok = False
+        self.database_detail = "not connected yet"
+
+    def run(self) -> None:
+        self._consumer.subscribe([topics.EARNINGS])
+        last_check = 0.0
+        try:
+            while not self.stopping.is_set():
+                messages = self._consumer.consume(self._batch_size, self._poll_timeout)
+                if messages:
+                    self._process(messages)
+                elif time.monotonic() - last_check > 2:
+                    self._check_database()
+                    last_check = time.monotonic()
+        finally:
+            self._consumer.close()
+            self._producer.flush(10)
+
+    def _process(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
+        snapshots: list[dict[str, Any]] = []
+        for message in messages:
+            if message.error():
+                log.warning("consumer error", extra={"error": str(message.error())})
+                continue
+            try:
+                snapshots.append(self._contract.decode(message.value()))
+            except SerdeError as error:
+                self._dead_letter(message, str(error))
+        metrics.SNAPSHOTS_IN.inc(len(snapshots))
+        if snapshots:
+            self._apply_until_committed(snapshots)
+        self._producer.flush(30)
+        self._consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _check_database(self) -> None:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("select 1"))
+        except DBAPIError as error:
+            self.database_ok, self.database_detail = False, f"database unavailable: {error.orig}"
+        else:
+            self.database_ok, self.database_detail = True, "ok"
+
+    def _apply_until_committed(self, snapshots: list[dict[str, Any]]) -> None:
+        while not self.stopping.is_set():
+            try:
+                result = apply_snapshots(self._engine, snapshots)
+            except DBAPIError as error:
+                metrics.DB_ERRORS.inc()
+                self.database_ok, self.database_detail = False, f"database unavailable: {error.orig}"
+                log.warning("database transaction failed; retrying", extra={"error": str(error.orig)})
+                time.sleep(self._retry_backoff)
+                continue
+            self.database_ok, self.database_detail = True, "ok"
+            metrics.SNAPSHOTS_STALE.inc(result.stale)
+            metrics.ENTRIES_OUT.inc(result.entries)
+            return
+        raise SystemExit("stopping before the batch was committed; it will be replayed")
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        metrics.REJECTED.labels("undecodable").inc()
+        log.warning("snapshot rejected", extra={"reason": reason, "offset": message.offset()})
+        self._producer.produce(
+            topics.EARNINGS_DLQ,
+            key=message.key(),
+            value=dead_letter(
+                original=message.value() or b"", reason=reason, error_code="undecodable",
+                source=f"topic:{message.topic()}/{message.partition()}/{message.offset()}",
+                service="ledger",
+            ),
+        )
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    highest: dict[tuple[str, int], int] = {}
+    for message in messages:
+        if message.error():
+            continue
+        key = (message.topic(), message.partition())
+        highest[key] = max(highest.get(key, -1), message.offset())
+    return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in highest.items()]

@@ -1,0 +1,156 @@
+"""Notifier entrypoint: gRPC ``Subscribe(rep_id)`` + gRPC health, HTTP health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from aiohttp import web
+from confluent_kafka import Consumer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+
+from attain.platform import topics
+from attain.platform.avro import SerdeError, contract
+from attain.platform.http import add_operational_routes, start_http
+from attain.platform.kafka import consumer_config, ensure_topics
+from attain.platform.logs import configure_logging
+from attain.platform.settings import KafkaSettings, ServiceSettings
+from services.notifier import metrics
+from services.notifier.config import NotifierSettings
+from services.notifier.hub import Closed, Hub
+from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
+
+log = logging.getLogger("attain.notifier")
+SERVICE_NAME = "attain.notifier.v1.Notifier"
+
+
+def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
+    triggered = snapshot.get("trigger_ingested_at")
+    return notifier_pb2.EarningsUpdate(
+        rep_id=snapshot["rep_id"],
+        period=snapshot["period"],
+        plan_id=snapshot["plan_id"],
+        currency=snapshot["currency"],
+        snapshot_version=snapshot["snapshot_version"],
+        total_earned=snapshot["total_earned"],
+        computed_at_ms=_millis(snapshot["computed_at"]),
+        trigger_ingested_at_ms=0 if triggered is None else _millis(triggered),
+        components=[
+            notifier_pb2.ComponentProgress(
+                component_id=c["component_id"],
+                credited_value=c["credited_value"],
+                quota=c["quota"] or "",
+                attainment_ratio=c["attainment_ratio"] or "",
+                earned_amount=c["earned_amount"],
+            )
+            for c in snapshot["components"]
+        ],
+    )
+
+
+def _millis(value: Any) -> int:
+    return value if isinstance(value, int) else int(value.timestamp() * 1000)
+
+
+class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def Subscribe(  # noqa: N802 - gRPC method name
+        self, request: notifier_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[notifier_pb2.EarningsUpdate]:
+        if not request.rep_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rep_id is required")
+        queue = self._hub.subscribe(request.rep_id)
+        try:
+            while True:
+                item = await queue.get()
+                if item is Closed:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, "subscriber fell behind; resubscribe"
+                    )
+                assert isinstance(item, notifier_pb2.EarningsUpdate)
+                metrics.PUSHED.inc()
+                if item.trigger_ingested_at_ms:
+                    metrics.END_TO_END.observe(max(0.0, time.time() - item.trigger_ingested_at_ms / 1000))
+                yield item
+        finally:
+            self._hub.unsubscribe(request.rep_id, queue)
+
+
+def consume(consumer: Consumer, loop: asyncio.AbstractEventLoop, hub: Hub, stopping: threading.Event) -> None:
+    """Feed snapshots from ``earnings`` to the hub on the event loop (runs in a thread)."""
+    snapshots = contract(topics.EARNINGS)
+    consumer.subscribe([topics.EARNINGS])
+    try:
+        while not stopping.is_set():
+            for message in consumer.consume(500, 0.1):
+                if message.error():
+                    log.warning("consumer error", extra={"error": str(message.error())})
+                    continue
+                try:
+                    update = to_update(snapshots.decode(message.value()))
+                except SerdeError as error:
+                    metrics.REJECTED.inc()  # the ledger dead-letters the same message
+                    log.warning("undecodable snapshot", extra={"reason": str(error)})
+                    continue
+                metrics.SNAPSHOTS_IN.inc()
+                loop.call_soon_threadsafe(hub.publish, update)
+    finally:
+        consumer.close()
+
+
+async def serve() -> None:
+    service = ServiceSettings()
+    configure_logging("notifier", service.log_level)
+    kafka = KafkaSettings()
+    settings = NotifierSettings()
+    ensure_topics(kafka, [topics.EARNINGS])
+    loop = asyncio.get_running_loop()
+    hub = Hub(settings.subscriber_queue_size)
+
+    server = grpc.aio.server()
+    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub), server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
+    await server.start()
+
+    stopping = threading.Event()
+    consumer = Consumer(
+        consumer_config(kafka, settings.group_id, **{"client.id": "attain-notifier",
+                                                      "enable.auto.commit": True,
+                                                      "auto.offset.reset": "latest"})
+    )
+    thread = threading.Thread(target=consume, args=(consumer, loop, hub, stopping), daemon=True)
+    thread.start()
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    app = web.Application()
+    add_operational_routes(app, lambda: (thread.is_alive(), "consuming earnings"))
+    runner = await start_http(app, settings.host, settings.port)
+    log.info("notifier running", extra={"grpc_port": settings.grpc_port, "port": settings.port})
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    stopping.set()
+    await server.stop(grace=2)
+    await loop.run_in_executor(None, thread.join, 10)
+    await runner.cleanup()
+    log.info("notifier stopped")
+
+
+def main() -> None:
+    asyncio.run(serve())
