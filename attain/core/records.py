@@ -60,17 +60,11 @@ class RecordState:
     object_type: str
     fields: Mapping[str, tuple[str, ChangeVersion]]
     deleted: tuple[bool, ChangeVersion] | None = None
+    latest_version: ChangeVersion = ChangeVersion(0)
 
     @property
     def is_deleted(self) -> bool:
         return self.deleted is not None and self.deleted[0]
-
-    @property
-    def latest_version(self) -> ChangeVersion:
-        versions = [version for _, version in self.fields.values()]
-        if self.deleted is not None:
-            versions.append(self.deleted[1])
-        return max(versions)
 
     def value(self, name: str) -> Any:
         """The field's current value decoded from JSON (numbers as Decimal), or None."""
@@ -101,7 +95,12 @@ def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
         flag = change.change_type == "DELETE"
         if deleted is None or deleted[1] < change.version:
             deleted = (flag, change.version)
-    return replace(state, fields=merged_fields, deleted=deleted)
+    return replace(
+        state,
+        fields=merged_fields,
+        deleted=deleted,
+        latest_version=max(state.latest_version, change.version),
+    )
 
 
 def state_to_json(state: RecordState) -> dict[str, Any]:
@@ -113,6 +112,7 @@ def state_to_json(state: RecordState) -> dict[str, Any]:
         "deleted": None
         if state.deleted is None
         else [state.deleted[0], state.deleted[1].to_list()],
+        "latest_version": state.latest_version.to_list(),
     }
 
 
@@ -127,4 +127,5 @@ def state_from_json(data: Mapping[str, Any]) -> RecordState:
             for name, (text, version) in data["fields"].items()
         },
         deleted=None if deleted is None else (bool(deleted[0]), ChangeVersion.from_list(deleted[1])),
+        latest_version=ChangeVersion.from_list(data["latest_version"]),
     )

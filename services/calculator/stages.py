@@ -23,12 +23,14 @@ Trigger = tuple[str, int]  # (event id, ingested at ms)
 
 @dataclass
 class TouchedRecord:
+    """A record's merged state and every rep it has ever credited."""
+
     state: RecordState
-    credited_rep: str | None
+    credited_reps: list[str]
     triggers: list[Trigger] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": state_to_json(self.state), "credited_rep": self.credited_rep}
+        return {"state": state_to_json(self.state), "credited_reps": self.credited_reps}
 
 
 @dataclass
@@ -48,9 +50,9 @@ def merge_changes(
         if entry is None:
             stored = load(change.record_id)
             entry = (
-                TouchedRecord(state_from_json(stored["state"]), stored["credited_rep"])
+                TouchedRecord(state_from_json(stored["state"]), list(stored["credited_reps"]))
                 if stored
-                else TouchedRecord(RecordState(change.record_id, change.object_type, {}), None)
+                else TouchedRecord(RecordState(change.record_id, change.object_type, {}), [])
             )
             touched[change.record_id] = entry
         entry.state = apply_change(entry.state, change)
@@ -61,14 +63,18 @@ def merge_changes(
 def credit_touched(touched: dict[str, TouchedRecord], book: PlanBook) -> StageOneResult:
     """Every touched record's current credit, as one upsert message per affected rep.
 
-    A record always re-sends its credit (even unchanged): stage 2 keeps the newest
-    version per record, so a resend is harmless, and it repairs a message lost in a crash.
+    A touched record always re-sends its credit to its current rep and a
+    retraction to every rep it credited before, even when nothing changed: stage 2
+    applies messages in partition order (last one wins), so a resend is harmless,
+    and it repairs any message lost in a crash whose state change was kept.
     """
     messages: dict[str, dict[str, Any]] = {}
     rejected: list[tuple[str, list[Trigger], str]] = []
 
-    def message_for(rep_id: str) -> dict[str, Any]:
-        return messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
+    def add(rep_id: str, record_id: str, credit: dict[str, Any] | None, entry: TouchedRecord) -> None:
+        message = messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
+        message["upserts"].append({"record_id": record_id, "credit": credit})
+        message["triggers"].extend(entry.triggers)
 
     for record_id, entry in touched.items():
         try:
@@ -76,18 +82,13 @@ def credit_touched(touched: dict[str, TouchedRecord], book: PlanBook) -> StageOn
         except CreditingError as error:
             credit = None
             rejected.append((record_id, entry.triggers, str(error)))
-        version = entry.state.latest_version.to_list()
-        if entry.credited_rep and (credit is None or credit.rep_id != entry.credited_rep):
-            retraction = message_for(entry.credited_rep)
-            retraction["upserts"].append({"record_id": record_id, "credit": None, "version": version})
-            retraction["triggers"].extend(entry.triggers)
+        for former_rep in entry.credited_reps:
+            if credit is None or former_rep != credit.rep_id:
+                add(former_rep, record_id, None, entry)
         if credit is not None:
-            upsert = message_for(credit.rep_id)
-            upsert["upserts"].append(
-                {"record_id": record_id, "credit": credit_to_json(credit), "version": version}
-            )
-            upsert["triggers"].extend(entry.triggers)
-        entry.credited_rep = None if credit is None else credit.rep_id
+            add(credit.rep_id, record_id, credit_to_json(credit), entry)
+            if credit.rep_id not in entry.credited_reps:
+                entry.credited_reps.append(credit.rep_id)
     return StageOneResult(touched, messages, rejected)
 
 
@@ -106,13 +107,13 @@ def apply_rep_messages(
 ) -> tuple[dict[str, Any], list[Snapshot]]:
     """Fold credit upserts into one rep's state; return it and the snapshots to publish.
 
-    State: ``{"credits": {record_id: {"credit": ... | None, "version": [...]}},
-    "versions": {period: last snapshot_version}}``. A snapshot_version is
+    State: ``{"credits": {record_id: credit | None}, "versions": {period: last
+    snapshot_version}}``. Upserts apply in arrival order: the last one wins. A snapshot_version is
     ``max(previous + 1, now_us)``: strictly increasing per (rep, period), and
     still ahead of anything published before a crash that lost state.
     """
     state = rep_state or {"credits": {}, "versions": {}}
-    credits: dict[str, dict[str, Any]] = state["credits"]
+    credits: dict[str, dict[str, Any] | None] = state["credits"]
     affected: list[dict[str, Any]] = []  # credits before and after, to find the periods touched
     triggers: list[Trigger] = []
     rep_id = ""
@@ -120,20 +121,14 @@ def apply_rep_messages(
         rep_id = message["rep_id"]
         triggers.extend((t[0], t[1]) for t in message["triggers"])
         for upsert in message["upserts"]:
-            current = credits.get(upsert["record_id"])
-            if current is None or current["version"] < upsert["version"]:
-                if current is not None and current["credit"]:
-                    affected.append(current["credit"])
-                if upsert["credit"]:
-                    affected.append(upsert["credit"])
-                credits[upsert["record_id"]] = {"credit": upsert["credit"], "version": upsert["version"]}
-            elif current["credit"]:
-                affected.append(current["credit"])  # a resend: re-publish its period
+            previous = credits.get(upsert["record_id"])
+            affected.extend(credit for credit in (previous, upsert["credit"]) if credit)
+            credits[upsert["record_id"]] = upsert["credit"]
     plan = book.plan_for(rep_id)
     if plan is None:
         return state, []
     participant = book.participants[rep_id]
-    live = [credit_from_json(entry["credit"]) for entry in credits.values() if entry["credit"]]
+    live = [credit_from_json(credit) for credit in credits.values() if credit]
     periods = {period_of(credit_from_json(c).credit_date, plan.period_type) for c in affected}
     snapshots = []
     for period in sorted(periods):

@@ -1,0 +1,66 @@
+"""Real parts for integration and e2e tests: a Kafka broker and a PostgreSQL server.
+
+Broker, by ``ATTAIN_TEST_KAFKA``: unset -> the embedded Tansu; ``apache`` -> a real
+Apache Kafka 4.x (KRaft) from Maven Central jars; ``host:port`` -> that cluster.
+Database, by ``ATTAIN_TEST_PG``: unset -> embedded PostgreSQL 18 in a temp dir;
+``postgresql://...`` -> that server. Each test module gets its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    choice = os.environ.get("ATTAIN_TEST_KAFKA", "")
+    if choice == "apache":
+        from attain.embedded.apache_kafka import ApacheKafka
+
+        with ApacheKafka(tmp_path_factory.mktemp("apache-kafka")) as kafka:
+            yield kafka.bootstrap
+    elif choice:
+        yield choice
+    else:
+        from attain.embedded.tansu import TansuBroker
+
+        with TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
+            yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLAlchemy URL (postgresql+psycopg) of a server's maintenance database."""
+    external = os.environ.get("ATTAIN_TEST_PG")
+    if external:
+        yield str(make_url(external).set(drivername="postgresql+psycopg"))
+        return
+    from attain.embedded.postgres import EmbeddedPostgres
+
+    with EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", delete_on_stop=True) as server:
+        yield server.url
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test module (dropped afterwards)."""
+    name = f"attain_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = str(make_url(postgres_server_url).set(database=name))
+    yield url
+    with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
