@@ -1,0 +1,93 @@
+"""One whole pipeline per test module: the real broker and database from tests/conftest.py,
+the four services as processes. Tests use their own reps and record ids, so they
+can share it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from confluent_kafka import Consumer
+
+from attain.core.plans import PlanBook, parse_plan_book
+from attain.embedded.stack import Stack
+from attain.platform.avro import contract
+from services.ledger.db import ledger_totals, make_engine
+
+PLANS = Path(__file__).with_name("plans.yaml")
+
+
+@pytest.fixture(scope="module")
+def book() -> PlanBook:
+    return parse_plan_book(yaml.safe_load(PLANS.read_text()))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, database_url: str) -> Iterator[Stack]:
+    run = uuid.uuid4().hex[:8]
+    pipeline = Stack(
+        workdir=tmp_path_factory.mktemp("stack"),
+        plans_file=PLANS,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        extra_env={
+            "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
+            "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
+            "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
+        },
+    )
+    pipeline.start(timeout=120)
+    yield pipeline
+    pipeline.stop()
+
+
+def post(stack: Stack, events: Sequence[Any], batch: int = 100) -> list[httpx.Response]:
+    responses = []
+    with httpx.Client(timeout=60) as client:
+        for start in range(0, len(events), batch):
+            responses.append(client.post(f"{stack.ingest_url}/v1/events", json=list(events[start:start + batch])))
+    return responses
+
+
+def totals_for(stack: Stack, reps: set[str]) -> dict[tuple[str, str], Decimal]:
+    engine = make_engine(stack.database_url or "")
+    try:
+        return {k: v for k, v in ledger_totals(engine).items() if k[0] in reps}
+    finally:
+        engine.dispose()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 90, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_dead_letters(stack: Stack, topic: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """Every envelope on ``topic`` so far (reads from the beginning with a fresh group)."""
+    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": f"dlq-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 6000})
+    consumer.subscribe([topic])
+    envelopes, idle_since = [], time.monotonic()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not (envelopes and time.monotonic() - idle_since > 3):
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            idle_since = time.monotonic()
+            envelopes.append(contract(topic).decode(message.value()))
+    finally:
+        consumer.close()
+    return envelopes

@@ -1,0 +1,155 @@
+"""The whole pipeline, real broker and real PostgreSQL, services as processes."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+import time
+from decimal import Decimal
+
+import grpc
+
+from attain.cli import changes_of
+from attain.core.recompute import recompute
+from attain.platform import topics
+from attain.sample import opportunity_events
+from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
+from tests.e2e.conftest import post, read_dead_letters, totals_for, wait_until
+
+
+def expected_totals(book, events):
+    return {key: result.total_earned for key, result in recompute(book, changes_of(events)).items()}
+
+
+def won_deal(record_id, rep_id, amount, event_id=None, close_date="2026-02-10"):
+    return {
+        "event_id": event_id or f"{record_id}-won", "record_id": record_id, "object_type": "Opportunity",
+        "change_type": "CREATE", "commit_timestamp": "2026-02-10T09:00:00Z",
+        "fields": {"owner_id": rep_id, "amount": amount, "is_won": True, "close_date": close_date,
+                   "currency": "INR"},
+    }
+
+
+def test_a_won_deal_becomes_a_ledger_entry_and_a_live_notification(stack):
+    updates, subscribed = [], threading.Event()
+
+    def subscribe():
+        with grpc.insecure_channel(stack.notifier_target) as channel:
+            stub = notifier_pb2_grpc.NotifierStub(channel)
+            grpc.channel_ready_future(channel).result(timeout=10)
+            subscribed.set()
+            try:
+                for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t01"), timeout=60):
+                    updates.append(update)
+                    return
+            except grpc.RpcError:
+                pass
+
+    listener = threading.Thread(target=subscribe, daemon=True)
+    listener.start()
+    assert subscribed.wait(15)
+    time.sleep(1)  # let the Subscribe call register before the event is posted
+    (response,) = post(stack, [won_deal("006E2E0001", "t01", "240000.10")])
+    assert response.status_code == 202, response.text
+
+    wait_until(lambda: totals_for(stack, {"t01"}) == {("t01", "2026-Q1"): Decimal("12000.01")},
+               what="the ledger entry for t01")
+    listener.join(timeout=60)
+    assert updates, "no notification reached the subscribed rep"
+    assert (updates[0].rep_id, updates[0].period, updates[0].total_earned) == ("t01", "2026-Q1", "12000.01")
+    assert updates[0].components[0].credited_value == "240000.10"
+
+
+def test_duplicated_and_shuffled_events_give_the_same_ledger_totals(stack, book):
+    reps = ["t02", "t03", "t04", "t05"]
+    events = opportunity_events(reps, deals=60, seed=11, prefix="006DUP")
+    expected = expected_totals(book, events)
+    assert expected, "the sample must credit something"
+
+    assert all(r.status_code == 202 for r in post(stack, events))
+    wait_until(lambda: totals_for(stack, set(reps)) == expected, what="ledger == recompute (in order)")
+
+    again = events * 2
+    random.Random(3).shuffle(again)
+    assert all(r.status_code == 202 for r in post(stack, again))
+    marker = won_deal("006DUPMARK", "t02", "100.00")  # posted last: once it is in, the rest is too
+    post(stack, [marker])
+    expected_after = expected_totals(book, [*events, marker])
+    wait_until(lambda: totals_for(stack, set(reps)) == expected_after, what="ledger after duplicates")
+    time.sleep(2)
+    assert totals_for(stack, set(reps)) == expected_after
+
+
+def test_calculator_killed_mid_stream_loses_and_doubles_nothing(stack, book):
+    reps = [f"t{n}" for n in range(10, 20)]
+    events = opportunity_events(reps, deals=500, seed=5, prefix="006KIL")
+    expected = expected_totals(book, events)
+    responses = []
+    poster = threading.Thread(target=lambda: responses.extend(post(stack, events, batch=10)))
+    poster.start()
+    wait_until(lambda: calculator_events(stack) > 100, timeout=60, what="the calculator to be busy")
+    posted_before_kill = len(responses)
+    stack.kill_service("calculator", signal.SIGKILL)  # mid-stream: ingest keeps accepting meanwhile
+    assert posted_before_kill < (len(events) + 9) // 10, "the stream had already ended at the kill"
+    stack.start_service("calculator")
+    poster.join(timeout=120)
+    assert len(responses) == (len(events) + 9) // 10
+    assert all(r.status_code == 202 for r in responses)
+    stack.wait_ready(names=("calculator",), timeout=120)
+
+    wait_until(lambda: totals_for(stack, set(reps)) == expected, timeout=120,
+               what="ledger == batch recompute after SIGKILL")
+
+
+def test_malformed_events_are_dead_lettered_with_reasons_and_nothing_else_is_lost(stack, book):
+    good = won_deal("006BAD0001", "t30", "1000.00")
+    wrong_currency = {**won_deal("006BAD0002", "t30", "500.00"),
+                      "fields": {**won_deal("006BAD0002", "t30", "500.00")["fields"], "currency": "USD"}}
+    bad_items = [
+        {"record_id": "006BAD0003", "object_type": "Opportunity"},                       # no event_id
+        {**won_deal("006BAD0004", "t30", "1.00"), "object_type": "Invoice"},            # unknown object
+        {**won_deal("006BAD0005", "t30", "1.00"), "commit_timestamp": "last tuesday"},  # bad time
+    ]
+    (batch,) = post(stack, [good, wrong_currency, *bad_items])
+    assert batch.status_code == 207
+    body = batch.json()
+    assert (body["accepted"], body["rejected"]) == (2, 3)
+    assert [r["status"] for r in body["results"]] == [202, 202, 422, 422, 422]
+    assert "object_type" in body["results"][3]["error"]
+
+    (not_json,) = post_raw(stack, b'{"event_id": "x", oops')
+    assert not_json.status_code == 400 and not_json.json()["dead_lettered"] is True
+
+    wait_until(lambda: totals_for(stack, {"t30"}) == {("t30", "2026-Q1"): Decimal("50.00")},
+               what="the good event of the batch in the ledger")
+    envelopes = read_dead_letters(stack, topics.CRM_CHANGES_DLQ)
+    reasons = {(e["service"], e["error_code"]): e for e in envelopes}
+    originals = [e["original"] for e in envelopes]
+    assert any(b"006BAD0003" in o for o in originals)
+    assert any(b"Invoice" in o for o in originals)
+    assert any(b"last tuesday" in o for o in originals)
+    assert any(o == b'{"event_id": "x", oops' for o in originals)
+    assert ("ingest", "invalid_json") in reasons
+    uncreditable = [e for e in envelopes if e["error_code"] == "uncreditable"]
+    assert any(b"006BAD0002" in e["original"] and "USD" in e["reason"] for e in uncreditable)
+
+
+def calculator_events(stack) -> float:
+    import httpx
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{stack.services['calculator'].port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith("attain_calculator_events_total ")]
+    return values[0] if values else 0.0
+
+
+def post_raw(stack, body: bytes):
+    import httpx
+
+    with httpx.Client(timeout=30) as client:
+        return [client.post(f"{stack.ingest_url}/v1/events", content=body)]
