@@ -177,10 +177,9 @@ def watch_rep(rep_id: str, target: str) -> None:
 
 
 def ingest_jsonl(path: Path, bootstrap: str | None) -> int:
+    from attain.platform import topics
     from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
     from attain.platform.settings import KafkaSettings
-    from attain.platform import topics
-    from services.ingest.canonical import parse_json
     from services.ingest.publisher import Publisher
 
     kafka = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)

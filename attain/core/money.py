@@ -63,7 +63,7 @@ def parse_decimal(text: object, what: str) -> Decimal:
     >>> parse_decimal("1250000.50", "amount")
     Decimal('1250000.50')
     """
-    if isinstance(text, bool) or isinstance(text, float):
+    if isinstance(text, bool | float):
         raise MoneyError(f"{what}: {text!r} is not exact decimal text")
     if isinstance(text, Decimal):
         value = text

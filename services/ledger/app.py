@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -44,10 +45,8 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     while not stop.is_set() and thread.is_alive():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1)
-        except TimeoutError:
-            pass
     worker.stopping.set()
     await loop.run_in_executor(None, thread.join, 15)
     await runner.cleanup()

@@ -102,7 +102,7 @@ def test_incremental_batches_equal_a_from_scratch_recompute(changes, data):
     calc = Calculator()
     order = data.draw(st.permutations(changes + changes[: len(changes) // 3]))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=5)))
-    for start, end in zip([0, *cuts], [*cuts, len(order)]):
+    for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):
         if end > start:
             calc.feed(order[start:end])
     expected = {key: e.total_earned for key, e in recompute(BOOK, changes).items() if e.total_earned}

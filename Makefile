@@ -1,0 +1,38 @@
+# One way to run things. The two that matter: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-unit lint proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with Attain and its dev tools
+
+run: $(STAMP)  ## the whole pipeline on embedded defaults with a sample quarter (Ctrl-C stops)
+	$(BIN)/attain run
+
+test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check attain services tests
+	$(BIN)/mypy
+
+proto: $(STAMP)  ## regenerate the notifier's gRPC stubs after editing its .proto
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
+		services/notifier/proto/notifier.proto
+
+bench: $(STAMP)  ## pipeline benchmark; writes docs/benchmarks.md
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf .attain .pytest_cache .hypothesis

@@ -1,0 +1,105 @@
+"""Child-process plumbing shared by the broker wrappers: spawn with a log file, stop politely, show the log tail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from attain.embedded.ports import BrokerExited, wait_for_kafka
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdout and stderr appended to ``log_path``.
+
+    Output goes to a file, never a pipe, because nobody drains a pipe while the
+    server runs and a full pipe would stall it. A new session keeps a terminal's
+    Ctrl-C away from the child, so the Python side decides the shutdown order.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def terminate(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Send SIGTERM, wait up to ``grace`` seconds, then SIGKILL; always reap the child.
+
+    SIGTERM lets the server flush and release its ports cleanly; SIGKILL is the
+    backstop so a wedged server can never leave a test run hanging.
+    """
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(log_path: Path, max_lines: int = 40) -> str:
+    """Return the last lines of a server log, for inclusion in start-up error messages."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - 16_384))
+            text = log.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return "<no log written>"
+    return "\n".join(text.splitlines()[-max_lines:])
+
+
+def _is_running(process: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    """Bind a liveness check to one process (avoids late-binding a loop variable in a lambda)."""
+    return lambda: process.poll() is None
+
+
+def launch_until_ready(
+    launch: Callable[[], tuple[subprocess.Popen[bytes], str]],
+    *,
+    name: str,
+    log_path: Path,
+    timeout: float,
+    grace: float,
+    attempts: int = 3,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Run ``launch`` (which spawns a broker on fresh ports) until a Kafka client can use it.
+
+    A retry covers the window in :func:`free_port` where another process grabs
+    the port first: the broker then exits at once and we simply try new ports.
+    A broker that stays up but never answers is not retried; it is a real fault.
+    """
+    deadline = time.monotonic() + timeout
+    for attempt in range(1, attempts + 1):
+        process, bootstrap = launch()
+        try:
+            wait_for_kafka(bootstrap, max(0.0, deadline - time.monotonic()), is_alive=_is_running(process))
+            return process, bootstrap
+        except BrokerExited:
+            if attempt == attempts:
+                raise BrokerExited(
+                    f"{name} exited during start-up {attempts} times; last log lines from {log_path}:\n"
+                    f"{log_tail(log_path)}"
+                ) from None
+        except TimeoutError as exc:
+            terminate(process, grace)
+            raise TimeoutError(f"{exc}\n{name} log tail ({log_path}):\n{log_tail(log_path)}") from None
+    raise AssertionError("unreachable")  # the loop always returns or raises
