@@ -82,7 +82,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
 
     book = load_book(plans)
     stack = Stack(workdir=workdir.resolve(), plans_file=plans)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with console.status("starting broker (Tansu), PostgreSQL and the four services..."):
             started = time.monotonic()
