@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from attain.embedded.ports import BrokerExited, wait_for_kafka
+from attain.embedded.ports import BrokerExitedError, wait_for_kafka
 
 
 def spawn(
@@ -64,7 +64,7 @@ def log_tail(log_path: Path, max_lines: int = 40) -> str:
             text = log.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return "<no log written>"
-    return "\n".join(text.splitlines()[-max_lines:])
+    return "\n".join(text.splitlines()[-max_lines:]) or "<log is empty>"
 
 
 def _is_running(process: subprocess.Popen[bytes]) -> Callable[[], bool]:
@@ -93,13 +93,19 @@ def launch_until_ready(
         try:
             wait_for_kafka(bootstrap, max(0.0, deadline - time.monotonic()), is_alive=_is_running(process))
             return process, bootstrap
-        except BrokerExited:
+        except BrokerExitedError:
             if attempt == attempts:
-                raise BrokerExited(
+                raise BrokerExitedError(
                     f"{name} exited during start-up {attempts} times; last log lines from {log_path}:\n"
                     f"{log_tail(log_path)}"
                 ) from None
         except TimeoutError as exc:
             terminate(process, grace)
-            raise TimeoutError(f"{exc}\n{name} log tail ({log_path}):\n{log_tail(log_path)}") from None
+            raise TimeoutError(
+                f"{name} was not ready within {timeout:.1f}s of start(): {exc}\n"
+                f"{name} log tail ({log_path}):\n{log_tail(log_path)}"
+            ) from None
+        except BaseException:  # e.g. Ctrl-C while waiting: do not orphan the half-started broker
+            terminate(process, grace)
+            raise
     raise AssertionError("unreachable")  # the loop always returns or raises

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 LOCALHOST = "127.0.0.1"
 
 
-class BrokerExited(RuntimeError):
+class BrokerExitedError(RuntimeError):
     """The broker process died before it became ready (bad config, port already taken, missing binary)."""
 
 
@@ -73,18 +73,16 @@ def wait_for_kafka(
     of waiting out the whole timeout.
     """
     deadline = time.monotonic() + timeout
-    last_error = "no attempt made"
     while True:
         if is_alive is not None and not is_alive():
-            raise BrokerExited(f"Kafka broker process for {bootstrap} exited before it became ready")
+            raise BrokerExitedError(f"Kafka broker process for {bootstrap} exited before it became ready")
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(
-                f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout:.1f}s "
-                f"(last error: {last_error})"
-            )
         error = _metadata_error(bootstrap, probe_timeout=max(0.2, min(2.0, remaining)))
         if error is None:
             return
-        last_error = error
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout:.1f}s "
+                f"(last error: {error})"
+            )
         time.sleep(0.1)

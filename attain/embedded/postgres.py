@@ -46,7 +46,7 @@ def _ensure_database(socket_dir: Path, database: str) -> None:
 
 
 def _has_exited(process: psutil.Process) -> bool:
-    """True once the process is gone or only a zombie waiting to be reaped by its (non-Python) parent."""
+    """Return True once the process is gone or is only a zombie awaiting reaping by its (non-Python) parent."""
     try:
         status: str = process.status()
     except psutil.NoSuchProcess:
@@ -102,14 +102,17 @@ class EmbeddedPostgres:
         # pgserver caches handles per folder and would hand back one we stopped earlier.
         PostgresServer._instances.pop(self._data_dir, None)
         # cleanup_mode=None: pgserver's atexit hook must not race our own stop().
-        server = get_server(self._data_dir, cleanup_mode=None)
-        socket_dir = server.get_postmaster_info().socket_dir
-        if socket_dir is None:
-            raise RuntimeError(f"pgserver started without a unix socket for {self._data_dir}")
-        _ensure_database(socket_dir, DATABASE)
-        self._server = server
-        self._url = _libpq_url(socket_dir, DATABASE).replace("postgresql://", "postgresql+psycopg://", 1)
+        self._server = get_server(self._data_dir, cleanup_mode=None)
         atexit.register(self.stop)
+        try:
+            socket_dir = self._server.get_postmaster_info().socket_dir
+            if socket_dir is None:
+                raise RuntimeError(f"pgserver started without a unix socket for {self._data_dir}")
+            _ensure_database(socket_dir, DATABASE)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
+        self._url = _libpq_url(socket_dir, DATABASE).replace("postgresql://", "postgresql+psycopg://", 1)
         return self._url
 
     def stop(self) -> None:
