@@ -85,10 +85,13 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
             self._hub.unsubscribe(request.rep_id, queue)
 
 
-def consume(consumer: Consumer, loop: asyncio.AbstractEventLoop, hub: Hub, stopping: threading.Event) -> None:
+def consume(
+    consumer: Consumer, loop: asyncio.AbstractEventLoop, hub: Hub, stopping: threading.Event,
+    assigned: threading.Event,
+) -> None:
     """Feed snapshots from ``earnings`` to the hub on the event loop (runs in a thread)."""
     snapshots = contract(topics.EARNINGS)
-    consumer.subscribe([topics.EARNINGS])
+    consumer.subscribe([topics.EARNINGS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
             for message in consumer.consume(500, 0.1):
@@ -124,18 +127,26 @@ async def serve() -> None:
     await server.start()
 
     stopping = threading.Event()
+    # A new group starts from the earliest snapshot so the hub knows each rep's latest
+    # state for new subscribers; nothing published while the notifier was down is missed.
     consumer = Consumer(
         consumer_config(kafka, settings.group_id, **{"client.id": "attain-notifier",
-                                                      "enable.auto.commit": True,
-                                                      "auto.offset.reset": "latest"})
+                                                      "enable.auto.commit": True})
     )
-    thread = threading.Thread(target=consume, args=(consumer, loop, hub, stopping), daemon=True)
+    assigned = threading.Event()
+    thread = threading.Thread(
+        target=consume, args=(consumer, loop, hub, stopping, assigned), daemon=True
+    )
     thread.start()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     app = web.Application()
-    add_operational_routes(app, lambda: (thread.is_alive(), "consuming earnings"))
+    add_operational_routes(
+        app,
+        lambda: (thread.is_alive() and assigned.is_set(),
+                 "consuming earnings" if assigned.is_set() else "waiting for partitions"),
+    )
     runner = await start_http(app, settings.host, settings.port)
     log.info("notifier running", extra={"grpc_port": settings.grpc_port, "port": settings.port})
 
