@@ -8,6 +8,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from attain.embedded.ports import BrokerExitedError, wait_for_kafka
 
@@ -109,3 +111,22 @@ def launch_until_ready(
             terminate(process, grace)
             raise
     raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+class ManagedServer:
+    """A server started on entering a ``with`` block and stopped on leaving it."""
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

