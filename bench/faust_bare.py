@@ -1,0 +1,83 @@
+"""Baseline B: faust-streaming's bare batch-consume rate, with the calculator's settings.
+
+    python bench/faust_bare.py TOPIC COUNT RESULT_JSON
+
+Started by ``bench/pipeline.py`` as its own process. Consumes ``TOPIC`` from the
+beginning in batches (``stream.take(batch_size, within)``, the calculator's batch
+settings), does nothing with the events, and once ``COUNT`` events were seen
+writes ``{"events": ..., "seconds": ..., "batches": ...}`` to ``RESULT_JSON`` and
+stops. Seconds run from the first batch to the last, and the first batch's events
+are not counted, so the rate is events consumed per second while consuming.
+
+The app is built like :func:`services.calculator.app.create_app` (same broker,
+session and heartbeat timeouts, commit interval, offset reset, store, web server),
+reading the same ``ATTAIN_KAFKA_*`` and ``ATTAIN_CALCULATOR_*`` settings; only the
+app id (a fresh consumer group) and the agent's body differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import faust
+
+from attain.platform.settings import KafkaSettings
+from services.calculator.config import CalculatorSettings
+
+
+def create_bare_app(
+    kafka: KafkaSettings, settings: CalculatorSettings, topic: str, count: int, result: Path
+) -> faust.App:
+    app = faust.App(
+        f"attain-bench-bare-{os.getpid()}",
+        broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        broker_session_timeout=kafka.session_timeout_ms / 1000,
+        broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.host,
+        web_port=settings.port,
+        web_in_thread=False,
+        table_standby_replicas=0,
+    )
+    source = app.topic(topic, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source)
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        seen = batches = first_batch = 0
+        first_at = 0.0
+        async for values in stream.take(settings.batch_size, settings.batch_within_seconds):
+            now = time.perf_counter()
+            if not seen:
+                first_at, first_batch = now, len(values)
+            seen += len(values)
+            batches += 1
+            if seen >= count:
+                result.write_text(json.dumps({
+                    "events": seen - first_batch, "seconds": now - first_at, "batches": batches,
+                }))
+                os.kill(os.getpid(), signal.SIGTERM)  # the worker shuts down cleanly
+                return
+
+    return app
+
+
+def main() -> None:
+    topic, count, result = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    app = create_bare_app(KafkaSettings(), CalculatorSettings(), topic, count, result)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
