@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline.py [--events N] [--rate R] [--out docs/benchmarks.md]
 
-Steps, all against the same embedded Tansu broker:
+Steps, all against the same embedded broker (Tansu; `--broker apache` for Apache Kafka):
 
 1. Baseline A: a plain confluent-kafka consume -> produce loop (no work) over a
    topic pre-filled with N ~400-byte ``crm.changes`` messages.
@@ -46,11 +46,12 @@ import httpx
 import psutil
 import workload
 from confluent_kafka import Consumer, Producer
-from probes import ConsumerLag, Monitor, Rate, busy_rate, delta, histogram_quantile
+from probes import ConsumerLag, Monitor, Rate, busy_rate, delta, histogram_bound
 from report import Results, machine_facts, markdown_block, print_tables, update_document
 from rich.console import Console
 
 from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.apache_kafka import ApacheKafka
 from attain.embedded.ports import free_port
 from attain.embedded.stack import SERVICES, Stack
 from attain.embedded.tansu import TansuBroker
@@ -64,16 +65,28 @@ BENCH_DIR = Path(__file__).resolve().parent
 SOURCE_TOPIC, SINK_TOPIC = "bench.source", "bench.sink"
 CALCULATOR_GROUP, LEDGER_GROUP = "attain-calculator", "attain-ledger"
 EVENTS = "attain_calculator_events_total"
-BATCH_SUMS = ("attain_calculator_batch_seconds_sum{stage=credit}",
-              "attain_calculator_batch_seconds_sum{stage=earnings}")
+BATCH_SUMS = {stage: f"attain_calculator_batch_seconds_sum{{stage={stage}}}"
+              for stage in ("credit", "earnings")}
 HISTOGRAM = "attain_notifier_end_to_end_seconds_bucket"
 
 
 class PipelineFailed(RuntimeError):
     """The pipeline did not do its job; the message says which part and where its log is."""
 
+    partial: Results | None = None  # what was measured before it failed
+
 
 # -- baselines ----------------------------------------------------------------------------------
+
+
+def produce(producer: Producer, topic: str, key: bytes | None, value: bytes | None) -> None:
+    """Queue one message, waiting for room when the client's queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key)
+            return
+        except BufferError:
+            producer.poll(0.01)
 
 
 def prefill(kafka: KafkaSettings, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> Rate:
@@ -81,21 +94,23 @@ def prefill(kafka: KafkaSettings, topic: str, messages: Sequence[tuple[bytes, by
     producer = Producer(producer_config(kafka, **{"client.id": "attain-bench"}))
     started = time.perf_counter()
     for key, value in messages:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.01)
+        produce(producer, topic, key, value)
         producer.poll(0)
     if producer.flush(60) != 0:
         raise PipelineFailed(f"could not pre-fill {topic}: messages still queued after 60 s")
     return Rate(len(messages), time.perf_counter() - started)
 
 
-def consume_produce_baseline(kafka: KafkaSettings, count: int, timeout: float = 120) -> Rate:
-    """Baseline A: consume ``SOURCE_TOPIC`` and produce every message to ``SINK_TOPIC``."""
-    consumer = Consumer(consumer_config(kafka, f"attain-bench-a-{os.getpid()}"))
+def consume_produce_baseline(kafka: KafkaSettings, count: int, passes: int = 3) -> Rate:
+    """Baseline A, the median of ``passes`` passes: one pass takes well under a second."""
+    rates = sorted((consume_produce_pass(kafka, count, f"attain-bench-a-{os.getpid()}-{number}")
+                    for number in range(passes)), key=lambda rate: rate.per_second)
+    return rates[len(rates) // 2]
+
+
+def consume_produce_pass(kafka: KafkaSettings, count: int, group: str, timeout: float = 120) -> Rate:
+    """Consume ``SOURCE_TOPIC`` from the start and produce every message to ``SINK_TOPIC``."""
+    consumer = Consumer(consumer_config(kafka, group))
     producer = Producer(producer_config(kafka, **{"client.id": "attain-bench-a"}))
     consumer.subscribe([SOURCE_TOPIC])
     seen = first_batch = 0
@@ -109,12 +124,7 @@ def consume_produce_baseline(kafka: KafkaSettings, count: int, timeout: float = 
             if batch and not seen:
                 first_at, first_batch = time.perf_counter(), len(batch)
             for message in batch:
-                while True:
-                    try:
-                        producer.produce(SINK_TOPIC, value=message.value(), key=message.key())
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
+                produce(producer, SINK_TOPIC, message.key(), message.value())
             producer.poll(0)
             seen += len(batch)
         producer.flush(60)
@@ -123,16 +133,18 @@ def consume_produce_baseline(kafka: KafkaSettings, count: int, timeout: float = 
         consumer.close()
 
 
-def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, timeout: float = 180) -> Rate:
-    """Baseline B: ``bench/faust_bare.py`` as its own process; its result file has the rate."""
-    result = workdir / "faust-bare.json"
+def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, table_writes: bool = False,
+                        timeout: float = 180) -> Rate:
+    """Baseline B (or B with a Table write per event): ``bench/faust_bare.py`` as its own process."""
+    name = "faust-table" if table_writes else "faust-bare"
+    result = workdir / f"{name}.json"
     env = dict(os.environ, ATTAIN_KAFKA_BOOTSTRAP=kafka.bootstrap,
                ATTAIN_KAFKA_PARTITIONS=str(kafka.partitions),
                ATTAIN_CALCULATOR_PORT=str(free_port()),
-               ATTAIN_CALCULATOR_DATA_DIR=str(workdir / "faust-bare"))
-    log = workdir / "faust-bare.log"
+               ATTAIN_CALCULATOR_DATA_DIR=str(workdir / name))
+    log = workdir / f"{name}.log"
     process = spawn([sys.executable, str(BENCH_DIR / "faust_bare.py"), SOURCE_TOPIC, str(count),
-                     str(result)], log, env=env)
+                     str(result), *(["--table-writes"] if table_writes else [])], log, env=env)
     try:
         deadline = time.monotonic() + timeout
         while not result.exists():
@@ -172,29 +184,38 @@ class Pipeline:
                 and self.lag(CALCULATOR_GROUP, topics.CALCULATOR_CREDITS) == 0
                 and self.lag(LEDGER_GROUP, topics.EARNINGS) == 0)
 
-    def wait_calculated(self, total: float, since: float, timeout: float) -> float:
+    def wait_calculated(self, total: float, since: float, timeout: float,
+                        stall_seconds: float = 60) -> float:
         """Wait until the calculator's counter reads ``total`` and all lag is gone.
 
         Returns the monotonic time of the first sample (after ``since``) at ``total``.
+        Fails after ``timeout``, or sooner when the counter stands still for
+        ``stall_seconds`` short of ``total`` or lag remains that long after it.
         """
         deadline = time.monotonic() + timeout
         reached: float | None = None
+        last_value, last_change = -1.0, time.monotonic()
         while time.monotonic() < deadline:
             self.check_alive()
             points = self.monitor.points("calculator", EVENTS, since)
-            if reached is None and points and points[-1][1] >= total:
-                reached = next(at for at, value in points if value >= total)
+            value = points[-1][1] if points else 0.0
+            if value != last_value:
+                last_value, last_change = value, time.monotonic()
+            if reached is None and value >= total:
+                reached = next(at for at, counted in points if counted >= total)
             if reached is not None and self.settled():
                 return reached
+            if time.monotonic() - (last_change if reached is None else reached) > stall_seconds:
+                break
             time.sleep(0.3)
         counted = self.monitor.points("calculator", EVENTS, since)
         lags = ", ".join(f"{group} on {topic}: {self.lag(group, topic)}" for group, topic in (
             (CALCULATOR_GROUP, topics.CRM_CHANGES), (CALCULATOR_GROUP, topics.CALCULATOR_CREDITS),
             (LEDGER_GROUP, topics.EARNINGS)))
         raise PipelineFailed(
-            f"after {timeout:.0f} s the calculator's counter read "
-            f"{counted[-1][1] if counted else 0:.0f} of {total:.0f}; lag {lags}; "
-            f"logs in {self.stack.workdir}")
+            f"the calculator's counter stopped at {counted[-1][1] if counted else 0:.0f} of "
+            f"{total:.0f} (no progress for {stall_seconds:.0f} s, or {timeout:.0f} s passed); "
+            f"lag {lags}; logs in {self.stack.workdir}")
 
 
 async def push_all(url: str, bodies: Sequence[bytes], in_flight: int) -> float:
@@ -243,15 +264,17 @@ def throughput_phase(pipeline: Pipeline, events: list[dict[str, Any]], batch: in
 
 async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], interval: float,
                            reps: Sequence[str], before_send: Callable[[], None],
-                           after_send: Callable[[], None]) -> tuple[list[float], float]:
+                           after_send: Callable[[], None]
+                           ) -> tuple[list[tuple[float, float]], float]:
     """Send one body every ``interval`` seconds while subscribed to ``reps``.
 
-    Returns the latencies (ms) of the updates caused by this phase's events and
-    the seconds from the first send to the last. ``before_send`` runs once the
+    Returns, for each update caused by this phase's events, (ingest accept ->
+    computed by the calculator, computed -> received) in ms, and the seconds from
+    the first send to the last. ``before_send`` runs once the
     subscriptions are open and their replays are in; ``after_send`` (in a thread)
     waits for the pipeline to finish the work.
     """
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     phase_start_ms = float("inf")
 
     async def listen(stub: notifier_pb2_grpc.NotifierStub, rep_id: str) -> None:
@@ -259,7 +282,8 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
         async for update in call:
             received_ms = time.time() * 1000
             if update.trigger_ingested_at_ms >= phase_start_ms:
-                latencies.append(received_ms - update.trigger_ingested_at_ms)
+                latencies.append((update.computed_at_ms - update.trigger_ingested_at_ms,
+                                  received_ms - update.computed_at_ms))
 
     async with grpc.aio.insecure_channel(target) as channel:
         stub = notifier_pb2_grpc.NotifierStub(channel)
@@ -280,7 +304,7 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
         for listener in listeners:
             listener.cancel()
         for outcome in await asyncio.gather(*listeners, return_exceptions=True):
-            if isinstance(outcome, grpc.aio.AioRpcError):
+            if isinstance(outcome, grpc.aio.AioRpcError) and outcome.code() != grpc.StatusCode.CANCELLED:
                 raise PipelineFailed(f"a Subscribe stream failed: {outcome.code()} {outcome.details()}")
     return latencies, window
 
@@ -310,11 +334,13 @@ def latency_phase(pipeline: Pipeline, events: list[dict[str, Any]], rate: int, r
         subscribed, drained))
     pipeline.monitor.sample_now()
     histogram_after = _histogram(pipeline.monitor)
-    results.latencies_ms = latencies
+    results.latencies_ms = [computed + pushed for computed, pushed in latencies]
+    results.computed_ms = [computed for computed, _ in latencies]
+    results.pushed_ms = [pushed for _, pushed in latencies]
     results.driven_rate = (len(events) - per_request) / window if window else 0.0
     buckets = {bound: histogram_after[bound] - histogram_before.get(bound, 0.0)
                for bound in histogram_after}
-    results.notifier_histogram = {label: histogram_quantile(buckets, q)
+    results.notifier_histogram = {label: histogram_bound(buckets, q)
                                   for label, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
@@ -347,9 +373,12 @@ def drain_phase(pipeline: Pipeline, kafka: KafkaSettings, events: list[dict[str,
     opening = next((at for at, value in points if value > points[0][1]), None)
     closing = next((at for at, value in points if value >= len(events)), None)
     if opening is not None and closing is not None and closing > opening:
-        in_batches = sum(delta(pipeline.monitor.points("calculator", name, restarted), opening, closing)
-                         for name in BATCH_SUMS)
-        results.calculator_drain_busy = in_batches / (closing - opening)
+        seconds = closing - opening
+        results.calculator_drain_cpu = delta(
+            pipeline.monitor.cpu_points("calculator", restarted), opening, closing) / seconds
+        results.calculator_drain_stages = {
+            stage: delta(pipeline.monitor.points("calculator", metric, restarted), opening, closing)
+            / seconds for stage, metric in BATCH_SUMS.items()}
 
 
 def check_ledger(stack: Stack, plans_file: Path, events: list[dict[str, Any]]) -> str:
@@ -386,9 +415,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=100, help="reps subscribed over gRPC")
     parser.add_argument("--batch", type=int, default=500, help="events per ingest request")
     parser.add_argument("--in-flight", type=int, default=4, help="concurrent ingest requests")
+    parser.add_argument("--broker", choices=("tansu", "apache"), default="tansu",
+                        help="embedded broker for the whole run: Tansu (default) or Apache Kafka "
+                             "(needs Java; jars from Maven Central, cached in .cache/)")
     parser.add_argument("--workdir", type=Path, default=Path(".attain/bench"))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"),
                         help="document whose results block is rewritten ('' for none)")
+    parser.add_argument("--consumer-fetch-wait-ms", type=int, default=None,
+                        help="experiment: patch every service consumer's fetch max wait "
+                             "(bench/fetch_wait_patch); results are marked as an experiment")
     parser.add_argument("--skip-check", action="store_true",
                         help="skip the ledger-versus-recompute check at the end")
     parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")
@@ -416,50 +451,74 @@ def run(args: argparse.Namespace) -> Results:
         drain = workload.change_events(reps, args.events, "006R", seed=13)
         baseline_message = workload.avro_changes(drain[:1], int(time.time() * 1000))[0][1]
 
-    broker = TansuBroker(workdir / "tansu.log")
+    broker: TansuBroker | ApacheKafka = (
+        ApacheKafka(workdir / "kafka") if args.broker == "apache" else TansuBroker(workdir / "tansu.log"))
     monitor = Monitor()
     stack: Stack | None = None
     try:
-        kafka = KafkaSettings(bootstrap=broker.start(), partitions=4)
-        monitor.watch_memory("broker (Tansu)", lambda: _children_named("tansu"))
+        with console.status(f"starting the broker ({args.broker})..."):
+            kafka = KafkaSettings(bootstrap=broker.start(), partitions=4)
+        label, word = (("broker (Apache Kafka)", "kafka.kafka") if args.broker == "apache"
+                       else ("broker (Tansu)", "tansu"))
+        monitor.watch_process(label, lambda: _children_named(word))
         monitor.start()
         ensure_topics(kafka, [SOURCE_TOPIC, SINK_TOPIC])
-        console.print(f"Tansu at {kafka.bootstrap}; pre-filling {SOURCE_TOPIC} with {args.events:,} "
+        console.print(f"{args.broker} at {kafka.bootstrap}; pre-filling {SOURCE_TOPIC} with {args.events:,} "
                       f"copies of a {len(baseline_message)}-byte crm.changes message...")
         prefill(kafka, SOURCE_TOPIC, [(f"006B{n:08d}".encode(), baseline_message)
                                       for n in range(args.events)])
         baseline_a = consume_produce_baseline(kafka, args.events)
-        console.print(f"baseline A: {baseline_a.per_second:,.0f} events/s")
+        console.print(f"baseline A: {baseline_a.per_second:,.0f} events/s (median of 3 passes)")
         baseline_b = faust_bare_baseline(kafka, args.events, workdir)
         console.print(f"baseline B: {baseline_b.per_second:,.0f} events/s")
         results = Results(args.events, args.rate, min(args.subscribers, len(reps)), baseline_a, baseline_b)
+        results.broker = "Apache Kafka" if args.broker == "apache" else "Tansu"
+        if args.consumer_fetch_wait_ms is not None:
+            results.experiment = (f"every service consumer's fetch max wait patched to "
+                                  f"{args.consumer_fetch_wait_ms} ms (bench/fetch_wait_patch)")
+        results.faust_table = faust_bare_baseline(kafka, args.events, workdir, table_writes=True)
+        console.print(f"faust with a Table write per event: {results.faust_table.per_second:,.0f} events/s")
 
         with console.status("starting PostgreSQL and the four services..."):
             stack = Stack(workdir=workdir / "stack", plans_file=plans_file,
-                          kafka_bootstrap=kafka.bootstrap, partitions=kafka.partitions)
+                          kafka_bootstrap=kafka.bootstrap, partitions=kafka.partitions,
+                          extra_env=experiment_env(args.consumer_fetch_wait_ms))
             stack.start(timeout=120)
         for name in SERVICES:
             monitor.watch_metrics(name, stack.services[name].port)
-            monitor.watch_memory(name, _service_pid(stack, name))
+            monitor.watch_process(name, _service_pid(stack, name))
         pgdata = str(workdir / "stack" / "pgdata")
-        monitor.watch_memory("PostgreSQL", lambda: _processes_with_argument(pgdata))
+        monitor.watch_process("PostgreSQL", lambda: _processes_with_argument(pgdata))
         pipeline = Pipeline(stack, monitor, ConsumerLag(kafka))
 
-        throughput_phase(pipeline, throughput_events, args.batch, args.in_flight, results)
-        latency_phase(pipeline, steady, args.rate, reps[:results.subscribers], results)
-        drain_phase(pipeline, kafka, drain, results)
-        if not args.skip_check:
-            with console.status("checking the ledger against a batch recompute..."):
-                results.consistency = check_ledger(stack, plans_file,
-                                                   throughput_events + steady + drain)
-        results.peak_rss = dict(monitor.peak_rss)
-        results.wall_seconds = time.monotonic() - started
+        try:
+            throughput_phase(pipeline, throughput_events, args.batch, args.in_flight, results)
+            latency_phase(pipeline, steady, args.rate, reps[:results.subscribers], results)
+            drain_phase(pipeline, kafka, drain, results)
+            if not args.skip_check:
+                with console.status("checking the ledger against a batch recompute..."):
+                    results.consistency = check_ledger(stack, plans_file,
+                                                       throughput_events + steady + drain)
+        except PipelineFailed as error:
+            results.consistency = "not checked: the pipeline failed"
+            error.partial = results
+            raise
+        finally:
+            results.peak_rss = dict(monitor.peak_rss)
+            results.wall_seconds = time.monotonic() - started
         return results
     finally:
         monitor.stop()
         if stack is not None:
             stack.stop()
         broker.stop()
+
+
+def experiment_env(fetch_wait_ms: int | None) -> dict[str, str]:
+    if fetch_wait_ms is None:
+        return {}
+    path = [str(BENCH_DIR / "fetch_wait_patch"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(path), "ATTAIN_BENCH_FETCH_WAIT_MS": str(fetch_wait_ms)}
 
 
 def _service_pid(stack: Stack, name: str) -> Callable[[], list[int]]:
@@ -503,6 +562,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = run(args)
     except PipelineFailed as error:
+        if error.partial is not None:
+            console.print("[yellow]measured before the failure (not written to --out):[/]")
+            print_tables(console, error.partial)
         console.print(f"[red]pipeline failed:[/] {error}")
         return 1
     except KeyboardInterrupt:

@@ -49,34 +49,39 @@ def scrape(port: int, timeout: float = 2.0) -> dict[str, float]:
     return values
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
+def tree_usage(pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (user + system) of a process and all its descendants."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return 0, 0.0
+    rss, cpu = 0, 0.0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            with process.oneshot():
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu += times.user + times.system
         except psutil.NoSuchProcess:
             continue
-    return total
+    return rss, cpu
 
 
 class Monitor:
-    """A background thread sampling metrics pages and process memory.
+    """A background thread sampling metrics pages and process memory and CPU.
 
-    ``watch_metrics(name, port)`` adds a ``/metrics`` page; ``watch_memory(name,
+    ``watch_metrics(name, port)`` adds a ``/metrics`` page; ``watch_process(name,
     pids)`` a callable naming the root pids of a process tree (looked up at each
-    sample, so a restarted service is followed). Peak RSS is kept per name.
+    sample, so a restarted service is followed). Peak RSS is kept per name, and
+    CPU seconds as a series (``cpu_points``).
     """
 
     def __init__(self, interval: float = 0.2) -> None:
         self.interval = interval
         self.samples: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
         self.peak_rss: dict[str, int] = defaultdict(int)
+        self.cpu: dict[str, list[Point]] = defaultdict(list)
         self._ports: dict[str, int] = {}
         self._pids: dict[str, Callable[[], Sequence[int]]] = {}
         self._lock = threading.Lock()
@@ -87,7 +92,7 @@ class Monitor:
         with self._lock:
             self._ports[name] = port
 
-    def watch_memory(self, name: str, pids: Callable[[], Sequence[int]]) -> None:
+    def watch_process(self, name: str, pids: Callable[[], Sequence[int]]) -> None:
         with self._lock:
             self._pids[name] = pids
 
@@ -120,9 +125,16 @@ class Monitor:
             with self._lock:
                 self.samples[name].append((time.monotonic(), values))
         for name, roots in pids.items():
-            rss = sum(tree_rss(pid) for pid in roots())
+            usages = [tree_usage(pid) for pid in roots()]
+            at = time.monotonic()
             with self._lock:
-                self.peak_rss[name] = max(self.peak_rss[name], rss)
+                self.peak_rss[name] = max(self.peak_rss[name], sum(rss for rss, _ in usages))
+                if usages:
+                    self.cpu[name].append((at, sum(cpu for _, cpu in usages)))
+
+    def cpu_points(self, name: str, since: float = 0.0) -> list[Point]:
+        with self._lock:
+            return [(at, cpu) for at, cpu in self.cpu[name] if at >= since]
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -182,27 +194,17 @@ class ConsumerLag:
             consumer.close()
 
 
-def histogram_quantile(buckets: dict[float, float], quantile: float) -> float | None:
-    """Prometheus-style quantile estimate from cumulative bucket counts ``{le: count}``.
+def histogram_bound(buckets: dict[float, float], quantile: float) -> float | None:
+    """The upper bound of the histogram bucket holding ``quantile`` of the observations.
 
-    Linear within the bucket that holds the rank; None when there are no observations.
-    The ``+Inf`` bucket answers with the largest finite bound.
+    ``buckets`` are cumulative counts ``{le: count}``; None when there are none. The
+    answer is "at most this" (``inf`` when the rank is past the largest finite bound).
     """
     bounds = sorted(buckets)
     if not bounds or buckets[bounds[-1]] <= 0:
         return None
     rank = quantile * buckets[bounds[-1]]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if bound == float("inf"):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
-        lower_bound, lower_count = bound, count
-    return lower_bound
+    return next(bound for bound in bounds if buckets[bound] >= rank)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

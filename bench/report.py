@@ -28,19 +28,25 @@ class Results:
     subscribers: int
     baseline_a: Rate
     baseline_b: Rate
+    faust_table: Rate | None = None  # B plus one Table write (and changelog message) per event
     ingest: Rate | None = None
     calculator_pipeline: Rate | None = None
     calculator_pipeline_note: str = ""
     calculator_drain: Rate | None = None
-    calculator_drain_busy: float | None = None  # share of the drain spent inside batch code
+    calculator_drain_cpu: float | None = None  # cores used while draining (CPU s / wall s)
+    calculator_drain_stages: dict[str, float] = field(default_factory=dict)  # batch s / wall s
     calculator_recovery_seconds: float | None = None
     ledger_entries: Rate | None = None
     ledger_snapshots: Rate | None = None
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)  # ingest accept -> push received
+    computed_ms: list[float] = field(default_factory=list)  # ingest accept -> snapshot computed
+    pushed_ms: list[float] = field(default_factory=list)  # snapshot computed -> push received
     driven_rate: float = 0.0
     notifier_histogram: dict[str, float | None] = field(default_factory=dict)
     peak_rss: dict[str, int] = field(default_factory=dict)
     consistency: str = "not checked"
+    experiment: str = ""  # set when the services ran with a benchmark-only patch
+    broker: str = "Tansu"
     wall_seconds: float = 0.0
 
     @property
@@ -98,12 +104,14 @@ def throughput_rows(r: Results) -> list[tuple[str, str, str, str, str]]:
     calculator_target = (f">= {CALCULATOR_MIN_EVENTS_PER_SECOND:,}/s: {_met(per_second)}; "
                          f">= {CALCULATOR_MIN_RATIO_OF_FAUST}x B: {_met(of_faust)}")
     drain_label = "calculator (drain)"
-    if r.calculator_drain_busy is not None:
-        drain_label += f", {r.calculator_drain_busy:.0%} of it in batch code"
+    if r.calculator_drain_cpu is not None:
+        drain_label += f", CPU {r.calculator_drain_cpu:.0%} of a core"
     return [
         ("A. confluent-kafka consume->produce, no work", _rate(r.baseline_a), "1.00x", "", ""),
         ("B. faust bare batch consume (take 2000/50 ms)", _rate(r.baseline_b),
          _ratio(r.baseline_b, r.baseline_a), "1.00x", ""),
+        ("B + one faust Table write per event (reference)", _rate(r.faust_table),
+         _ratio(r.faust_table, r.baseline_a), _ratio(r.faust_table, r.baseline_b), ""),
         ("ingest accepted (HTTP batches of 500)", _rate(r.ingest), _ratio(r.ingest, r.baseline_a),
          "", ""),
         (f"calculator in the pipeline run ({r.calculator_pipeline_note})",
@@ -119,17 +127,34 @@ def throughput_rows(r: Results) -> list[tuple[str, str, str, str, str]]:
     ]
 
 
+def drain_notes(r: Results) -> list[str]:
+    notes = []
+    if r.calculator_recovery_seconds is not None:
+        notes.append(f"Calculator restart before the drain: ready (tables recovered) after "
+                     f"{r.calculator_recovery_seconds:.1f} s.")
+    if r.calculator_drain_stages:
+        shares = ", ".join(f"{stage} {share:.0%}" for stage, share in r.calculator_drain_stages.items())
+        notes.append(f"While draining, wall time inside each agent's batch handler (the two "
+                     f"agents interleave, so these can add up to more than 100%): {shares}.")
+    return notes
+
+
 def latency_rows(r: Results) -> list[tuple[str, str]]:
     rows = [("driven rate", f"{r.driven_rate:,.0f} events/s (target {r.steady_rate})"),
             ("updates measured", f"{len(r.latencies_ms):,} pushes to {r.subscribers} subscribed reps")]
     if r.latencies_ms:
         for label, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)):
             rows.append((f"client {label}", f"{percentile(r.latencies_ms, fraction):,.0f} ms"))
+        for label, part in (("accept -> calculator computed", r.computed_ms),
+                            ("computed -> pushed", r.pushed_ms)):
+            rows.append((f"  of which {label}, p50 / p99",
+                         f"{percentile(part, 0.5):,.0f} / {percentile(part, 0.99):,.0f} ms"))
     p99 = r.latency_p99_seconds()
     rows.append(("target p99 < 1 s", "no data: MISSED" if p99 is None
                  else f"{p99:.3f} s: {_met(p99 < LATENCY_P99_MAX_SECONDS)}"))
     for label, value in r.notifier_histogram.items():
-        rows.append((f"notifier histogram {label}", "-" if value is None else f"~{value * 1000:,.0f} ms"))
+        rows.append((f"notifier histogram {label} (bucket bound)",
+                     "-" if value is None else f"<= {value:g} s"))
     return rows
 
 
@@ -138,7 +163,9 @@ def memory_rows(r: Results) -> list[tuple[str, str]]:
 
 
 def print_tables(console: Console, r: Results) -> None:
-    table = Table(title=f"Throughput ({r.events:,} events; same Tansu broker for all rows)")
+    if r.experiment:
+        console.print(f"[bold yellow]EXPERIMENT:[/] {r.experiment}")
+    table = Table(title=f"Throughput ({r.events:,} events; the same {r.broker} broker for all rows)")
     for column in ("stage", "events/s", "x A", "x B", "target"):
         table.add_column(column, justify="right" if column in ("events/s", "x A", "x B") else "left")
     for row in throughput_rows(r):
@@ -152,18 +179,21 @@ def print_tables(console: Console, r: Results) -> None:
         for row in rows:
             small.add_row(*row)
         console.print(small)
+    for note in drain_notes(r):
+        console.print(note)
     console.print(f"consistency: {r.consistency}; whole run {r.wall_seconds:.0f} s")
 
 
 def markdown_block(r: Results, facts: dict[str, str], command: str) -> str:
-    lines = [BLOCK_START, "", f"Command: `{command}`", "", "| machine | |", "|---|---|"]
+    lines = [BLOCK_START, "", f"Command: `{command}`", ""]
+    if r.experiment:
+        lines += [f"**Experiment:** {r.experiment}.", ""]
+    lines += ["| machine | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in facts.items()]
-    lines += ["", f"### Throughput ({r.events:,} events, one Tansu broker for every row)", "",
+    lines += ["", f"### Throughput ({r.events:,} events, one {r.broker} broker for every row)", "",
               "| stage | events/s | x A | x B | target |", "|---|--:|--:|--:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in throughput_rows(r)]
-    if r.calculator_recovery_seconds is not None:
-        lines += ["", f"Calculator restart before the drain: ready (tables recovered) after "
-                  f"{r.calculator_recovery_seconds:.1f} s."]
+    lines += ["", *drain_notes(r)]
     lines += ["", f"### Latency: ingest accept -> notifier push at {r.steady_rate} events/s", "",
               "| measure | value |", "|---|--:|"]
     lines += [f"| {label} | {value} |" for label, value in latency_rows(r)]
@@ -175,12 +205,15 @@ def markdown_block(r: Results, facts: dict[str, str], command: str) -> str:
 
 
 def update_document(path: Path, block: str) -> None:
-    """Replace the generated block of ``path`` (or create the document around it)."""
-    if path.exists() and BLOCK_START in path.read_text():
-        text = path.read_text()
-        before, rest = text.split(BLOCK_START, 1)
-        after = rest.split(BLOCK_END, 1)[1] if BLOCK_END in rest else ""
-        path.write_text(before + block + after)
+    """Replace the generated block of ``path``; a document without one gets it appended."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# Benchmarks\n\n## Latest run\n\n{block}\n")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# Benchmarks\n\n## Latest run\n\n{block}\n")
+    text = path.read_text()
+    if BLOCK_START not in text:
+        path.write_text(f"{text.rstrip()}\n\n## Latest run\n\n{block}\n")
+        return
+    before, rest = text.split(BLOCK_START, 1)
+    after = rest.split(BLOCK_END, 1)[1] if BLOCK_END in rest else "\n"
+    path.write_text(before + block + after)
