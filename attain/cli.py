@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.plan_parser import parse_plan_book
+from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 

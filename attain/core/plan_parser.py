@@ -125,7 +125,7 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
                          f"first defined at {participant_paths[participant.rep_id]}")
         participants[participant.rep_id] = participant
         participant_paths[participant.rep_id] = where
-    if not plans:
+    if not data.get("plans"):
         problems.add("plans", "at least one plan is required")
     _check_managers(participants, participant_paths, problems)
     timelines, conflicts = build_timelines(versions, participants)

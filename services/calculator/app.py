@@ -12,7 +12,8 @@ import faust
 import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.plan_parser import parse_plan_book
+from attain.core.plans import PlanBook
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter, ensure_topics

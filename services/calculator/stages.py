@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attain.core.crediting import CreditingError, credit_for
-from attain.core.earnings import PeriodEarnings, compute_period_earnings
-from attain.core.plans import PlanBook, period_of
+from attain.core.crediting import Credit, CreditingError, credits_for
+from attain.core.earnings import PeriodEarnings, compute_period_earnings, periods_to_publish
+from attain.core.plans import PlanBook
 from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
 from services.calculator.convert import credit_from_json, credit_to_json
 
@@ -61,34 +61,38 @@ def merge_changes(
 
 
 def credit_touched(touched: dict[str, TouchedRecord], book: PlanBook) -> StageOneResult:
-    """Every touched record's current credit, as one upsert message per affected rep.
+    """Every touched record's current credits, as one upsert message per affected rep.
 
-    A touched record always re-sends its credit to its current rep and a
-    retraction to every rep it credited before, even when nothing changed: stage 2
-    applies messages in partition order (last one wins), so a resend is harmless,
-    and it repairs any message lost in a crash whose state change was kept.
+    A touched record always re-sends its credits to each rep it credits now and a
+    retraction (``credits: None``) to every rep it credited before and no longer
+    does, even when nothing changed: stage 2 applies messages in partition order
+    (last one wins), so a resend is harmless, and it repairs any message lost in a
+    crash whose state change was kept.
     """
     messages: dict[str, dict[str, Any]] = {}
     rejected: list[tuple[str, list[Trigger], str]] = []
 
-    def add(rep_id: str, record_id: str, credit: dict[str, Any] | None, entry: TouchedRecord) -> None:
+    def add(rep_id: str, record_id: str, credits: list[dict[str, Any]] | None, entry: TouchedRecord) -> None:
         message = messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
-        message["upserts"].append({"record_id": record_id, "credit": credit})
+        message["upserts"].append({"record_id": record_id, "credits": credits})
         message["triggers"].extend(entry.triggers)
 
     for record_id, entry in touched.items():
+        credits: list[Credit] = []
         try:
-            credit = credit_for(entry.state, book)
+            credits = credits_for(entry.state, book)
         except CreditingError as error:
-            credit = None
             rejected.append((record_id, entry.triggers, str(error)))
+        by_rep: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for credit in credits:
+            by_rep[credit.rep_id].append(credit_to_json(credit))
         for former_rep in entry.credited_reps:
-            if credit is None or former_rep != credit.rep_id:
+            if former_rep not in by_rep:
                 add(former_rep, record_id, None, entry)
-        if credit is not None:
-            add(credit.rep_id, record_id, credit_to_json(credit), entry)
-            if credit.rep_id not in entry.credited_reps:
-                entry.credited_reps.append(credit.rep_id)
+        for rep_id, rep_credits in by_rep.items():
+            add(rep_id, record_id, rep_credits, entry)
+            if rep_id not in entry.credited_reps:
+                entry.credited_reps.append(rep_id)
     return StageOneResult(touched, messages, rejected)
 
 
@@ -107,13 +111,13 @@ def apply_rep_messages(
 ) -> tuple[dict[str, Any], list[Snapshot]]:
     """Fold credit upserts into one rep's state; return it and the snapshots to publish.
 
-    State: ``{"credits": {record_id: credit | None}, "versions": {period: last
+    State: ``{"credits": {record_id: [credit, ...] | None}, "versions": {period: last
     snapshot_version}}``. Upserts apply in arrival order: the last one wins. A snapshot_version is
     ``max(previous + 1, now_us)``: strictly increasing per (rep, period), and
     still ahead of anything published before a crash that lost state.
     """
     state = rep_state or {"credits": {}, "versions": {}}
-    credits: dict[str, dict[str, Any] | None] = state["credits"]
+    credits: dict[str, list[dict[str, Any]] | None] = state["credits"]
     affected: list[dict[str, Any]] = []  # credits before and after, to find the periods touched
     triggers: list[Trigger] = []
     rep_id = ""
@@ -122,19 +126,20 @@ def apply_rep_messages(
         triggers.extend((t[0], t[1]) for t in message["triggers"])
         for upsert in message["upserts"]:
             previous = credits.get(upsert["record_id"])
-            affected.extend(credit for credit in (previous, upsert["credit"]) if credit)
-            credits[upsert["record_id"]] = upsert["credit"]
-    plan = book.plan_for(rep_id)
-    if plan is None:
+            affected.extend([*(previous or []), *(upsert["credits"] or [])])
+            credits[upsert["record_id"]] = upsert["credits"]
+    if book.plan_for(rep_id) is None:
         return state, []
-    participant = book.participants[rep_id]
-    live = [credit_from_json(credit) for credit in credits.values() if credit]
-    periods = {period_of(credit_from_json(c).credit_date, plan.period_type) for c in affected}
+    live = [credit_from_json(credit) for record_credits in credits.values() for credit in record_credits or []]
+    changed_dates = [credit_from_json(c).credit_date for c in affected]
+    periods = periods_to_publish(book, rep_id, changed_dates, [c.credit_date for c in live])
     snapshots = []
-    for period in sorted(periods):
+    for period in periods:
+        earnings = compute_period_earnings(book, rep_id, period, live)
+        if earnings is None:
+            continue
         version = max(int(state["versions"].get(period, 0)) + 1, now_us)
         state["versions"][period] = version
-        earnings = compute_period_earnings(plan, participant, period, live)
         snapshots.append(Snapshot(earnings, version, triggers))
     return state, snapshots
 

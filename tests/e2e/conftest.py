@@ -16,7 +16,8 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.plan_parser import parse_plan_book
+from attain.core.plans import PlanBook
 from attain.embedded.stack import Stack
 from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine

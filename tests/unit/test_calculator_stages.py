@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attain.core.plans import parse_plan_book
+from attain.core.plan_parser import parse_plan_book
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion, CrmChange
 from services.calculator.stages import apply_rep_messages, credit_touched, group_by_rep, merge_changes
