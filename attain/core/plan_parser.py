@@ -130,7 +130,8 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
     _check_managers(participants, participant_paths, problems)
     timelines, conflicts = build_timelines(versions, participants)
     for rep_id, day, plan_ids in conflicts:
-        problems.add(participant_paths[rep_id], f"two plans for {rep_id!r} on {day}: {', '.join(plan_ids)}",
+        when = "from the start" if day == date.min else f"on {day}"
+        problems.add(participant_paths[rep_id], f"two plans for {rep_id!r} {when}: {', '.join(plan_ids)}",
                      "narrow the plans' assign rules or effective dates, or assign one plan explicitly")
     deal_currencies = [c for i, raw in enumerate(_list(data.get("deal_currencies"), "deal_currencies", problems))
                        if (c := _currency(raw, f"deal_currencies[{i}]", problems)) is not None]

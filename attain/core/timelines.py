@@ -22,9 +22,12 @@ def build_timelines(
     conflicts: list[tuple[str, date, list[str]]] = []
     for rep_id, participant in participants.items():
         ranges: list[tuple[date, date, Plan]] = []
+        reported: set[tuple[str, ...]] = set()
         for start, end, candidates in _pieces(plans, participant):
-            if len({p.plan_id for p in candidates}) > 1:
-                conflicts.append((rep_id, start, sorted({p.plan_id for p in candidates})))
+            clash = tuple(sorted({p.plan_id for p in candidates}))
+            if len(clash) > 1 and clash not in reported:
+                reported.add(clash)
+                conflicts.append((rep_id, start, list(clash)))
             if not candidates:
                 continue
             plan = candidates[0]
@@ -45,7 +48,8 @@ def _pieces(
         cuts |= {plan.effective_from, _after(plan.effective_to)}
     for _, start, end in participant.assignments:
         cuts |= {start, _after(end)}
-    points = sorted(day for day in cuts if participant.start <= day <= participant.end)
+    points = sorted(day for day in cuts
+                    if participant.start <= day <= participant.end and (day < END_OF_TIME or day == participant.start))
     pieces = []
     for start, following in zip(points, [*points[1:], None], strict=True):
         end = participant.end if following is None else following - timedelta(days=1)
