@@ -3,6 +3,9 @@
     attain run                 # the whole pipeline on embedded defaults, with a sample quarter
     attain watch REP_ID        # live earnings notifications of one rep (gRPC)
     attain ingest file F.jsonl # publish canonical change events from a file
+    attain plans validate PATH...                # every error with file, line, field and a hint
+    attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
+    attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
 """
 
 from __future__ import annotations
@@ -19,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from attain.core.plan_parser import parse_plan_book
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -55,7 +56,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     ingest_file.add_argument("path", type=Path)
     ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
 
+    plans_command = commands.add_parser("plans", help="plan book tools")
+    plans_commands = plans_command.add_subparsers(dest="plans_command", required=True)
+    validate = plans_commands.add_parser("validate", help="check plan files; non-zero exit on any error")
+    validate.add_argument("paths", type=Path, nargs="+")
+
+    for name, help_text in (("simulate", "earnings of a period from files"),
+                            ("explain", "the trace behind one participant's earnings")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--plans", type=Path, required=True, help="plan file or directory")
+        sub.add_argument("--org", type=Path, help="participants file (if not in --plans)")
+        sub.add_argument("--events", type=Path, required=True, help="canonical change events, JSON lines")
+        sub.add_argument("--period", required=True, help="e.g. 2026-Q1, 2026-02, 2026-H1, 2026")
+        if name == "simulate":
+            sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        else:
+            sub.add_argument("--rep", required=True)
+            sub.add_argument("--component")
+
     args = parser.parse_args(argv)
+    if args.command == "plans":
+        sys.exit(validate_plans(args.paths))
+    if args.command in ("simulate", "explain"):
+        sys.exit(simulate_period(args))
     if args.command == "run":
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
@@ -65,7 +88,61 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def load_book(path: Path) -> PlanBook:
-    return parse_plan_book(yaml.safe_load(path.read_text()))
+    from attain.planfiles import load_book as load_files
+
+    return load_files([path])
+
+
+def validate_plans(paths: Sequence[Path]) -> int:
+    from attain.planfiles import plan_files, validate
+
+    problems = validate(paths)
+    for problem in problems:
+        print(problem)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/]")
+        return 1
+    console.print(f"[green]ok[/]: {len(plan_files(paths))} file(s)")
+    return 0
+
+
+def simulate_period(args: argparse.Namespace) -> int:
+    from attain import simulate
+    from attain.planfiles import validate
+
+    paths = [args.plans] + ([args.org] if args.org else [])
+    problems = validate(paths)
+    if problems:
+        for problem in problems:
+            print(problem)
+        return 1
+    book = load_files_book(paths)
+    results = simulate.simulate(book, simulate.read_changes(args.events), args.period)
+    if args.command == "explain":
+        chosen = [r for r in results if r.rep_id == args.rep]
+        if not chosen:
+            console.print(f"[red]{args.rep!r} has no plan in {args.period}[/]")
+            return 1
+        print(simulate.explain(chosen[0], args.component))
+        return 0
+    if args.format == "json":
+        print(simulate.dumps(simulate.to_json(book, args.period, results)))
+    elif args.format == "csv":
+        print(simulate.to_csv(book, args.period, results), end="")
+    else:
+        table = Table(title=f"Earnings {args.period}")
+        for column in simulate.CSV_COLUMNS:
+            table.add_column(column)
+        for row in simulate.rows(book, args.period, results):
+            table.add_row(*row)
+        console.print(table)
+    return 0
+
+
+def load_files_book(paths: Sequence[Path]) -> PlanBook:
+    from attain.planfiles import load_book as load_files
+
+    return load_files(paths)
 
 
 def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from attain.core.plan_parser import parse_plan_book
 from attain.core.plans import PlanBook
+from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter, ensure_topics
@@ -28,7 +27,7 @@ log = logging.getLogger("attain.calculator")
 
 
 def load_plan_book(path: Path) -> PlanBook:
-    return parse_plan_book(yaml.safe_load(path.read_text()))
+    return load_book([path])
 
 
 def create_app(

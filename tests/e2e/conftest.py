@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from confluent_kafka import Consumer
 
-from attain.core.plan_parser import parse_plan_book
 from attain.core.plans import PlanBook
 from attain.embedded.stack import Stack
+from attain.planfiles import load_book
 from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine
 
@@ -27,7 +26,7 @@ PLANS = Path(__file__).with_name("plans.yaml")
 
 @pytest.fixture(scope="module")
 def book() -> PlanBook:
-    return parse_plan_book(yaml.safe_load(PLANS.read_text()))
+    return load_book([PLANS])
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,8 @@ def test_flat_rate_on_credits_of_the_period_rounded_half_up():
 
 
 def test_jpy_earnings_round_to_whole_yen():
-    result = compute_period_earnings(BOOK, "rep-jp", "2026-02", [credit("a", "1234567", date(2026, 2, 2), "rep-jp", "JPY")])
+    deal = credit("a", "1234567", date(2026, 2, 2), "rep-jp", "JPY")
+    result = compute_period_earnings(BOOK, "rep-jp", "2026-02", [deal])
     assert result.total_earned == Decimal("40741")  # 1,234,567 x 0.033 = 40,740.711
 
 
