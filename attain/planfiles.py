@@ -55,27 +55,36 @@ def load(paths: Sequence[Path]) -> Located:
     located = Located()
     for path in plan_files(paths):
         with path.open() as stream:
-            node = yaml.compose(stream)
-        if node is None:
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            located.lines.setdefault("", (str(path), node.start_mark.line + 1))
-            raise PlanError([Problem(str(path), "a plan file is a mapping of plans:, participants:, ...")])
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            value, lines = _build(value_node, key, str(path))
-            existing = located.data.get(key)
-            if isinstance(existing, list) and isinstance(value, list):
-                offset = len(existing)
-                existing.extend(value)
-                lines = {_shift(p, key, offset): where for p, where in lines.items()}
-            elif isinstance(existing, dict) and isinstance(value, dict):
-                existing.update(value)
-            else:
-                located.data[key] = value
-            located.lines.setdefault(key, lines.pop(key))
-            located.lines.update(lines)
+            _merge(located, yaml.compose(stream), str(path))
     return located
+
+
+def load_text(text: str, name: str = "<text>") -> Located:
+    """:func:`load` for YAML text (tests, the admin API)."""
+    located = Located()
+    _merge(located, yaml.compose(text), name)
+    return located
+
+
+def _merge(located: Located, node: yaml.Node | None, file: str) -> None:
+    if node is None:
+        return
+    if not isinstance(node, yaml.MappingNode):
+        raise PlanError([Problem(file, "a plan file is a mapping of plans:, participants:, ...")])
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        value, lines = _build(value_node, key, file)
+        existing = located.data.get(key)
+        if isinstance(existing, list) and isinstance(value, list):
+            offset = len(existing)
+            existing.extend(value)
+            lines = {_shift(p, key, offset): where for p, where in lines.items()}
+        elif isinstance(existing, dict) and isinstance(value, dict):
+            existing.update(value)
+        else:
+            located.data[key] = value
+        located.lines.setdefault(key, lines.pop(key))
+        located.lines.update(lines)
 
 
 def load_book(paths: Sequence[Path]) -> PlanBook:

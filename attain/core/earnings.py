@@ -92,7 +92,7 @@ def _before_draw(
     components: list[ComponentEarnings] = []
     for segment in segments:
         plan = segment.plan
-        prefix = f"{plan.plan_id}:" if len(segments) > 1 else ""
+        prefix = f"{plan.plan_id}@v{plan.version}:" if len(segments) > 1 else ""
         plan_components = [
             _component(book, rep_id, period, segment, index, credits, prefix)
             for index in range(len(plan.components))
