@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from attain.core.components import ComponentResult, component_result
 from attain.core.crediting import Credit
 from attain.core.money import round_money
-from attain.core.periods import period_of, periods_of_year_until
+from attain.core.periods import period_bounds, period_of, periods_of_year_until
 from attain.core.plans import Plan, PlanBook, Segment
 from attain.core.trace import CreditLine
 
@@ -199,7 +199,7 @@ def _draw_component(
     components: Sequence[ComponentEarnings], credits: Sequence[Credit],
 ) -> ComponentEarnings | None:
     """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year."""
-    if plan.draw is None:
+    if plan.draw is None or not _has_activity(period, credits):
         return None
     guarantee = round_money(plan.draw.amount * sum((s.proration for s in segments if s.plan == plan), ZERO),
                             plan.currency, plan.rounding)
@@ -215,6 +215,8 @@ def _draw_component(
         earlier_segments = book.segments(rep_id, earlier)
         if not earlier_segments or earlier_segments[-1].plan.plan_id != plan.plan_id:
             continue
+        if not _has_activity(earlier, credits):
+            continue
         earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
                                                                      credits)), ZERO)
         balance = _draw_step(balance, earlier_total, guarantee)[1]
@@ -224,6 +226,13 @@ def _draw_component(
     return ComponentEarnings("draw", ZERO, None, None, adjustment, 0, None, plan.plan_id,
                              (f"recoverable draw: guaranteed {guarantee}, earned {total}, outstanding before "
                               f"{balance}, adjustment {adjustment}, outstanding after {after}",))
+
+
+def _has_activity(period: str, credits: Sequence[Credit]) -> bool:
+    """Draws are settled on periods with at least one credit: the streaming calculator publishes a
+    period only when a credit in it changes, and the batch recompute must publish the same periods."""
+    first, last = period_bounds(period)
+    return any(first <= credit.credit_date <= last for credit in credits)
 
 
 def _draw_step(balance: Decimal, total: Decimal, guarantee: Decimal) -> tuple[Decimal, Decimal]:
