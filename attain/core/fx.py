@@ -43,7 +43,12 @@ class FxTable:
         self._table = {pair: sorted(entries) for pair, entries in table.items()}
 
     def has_path(self, source: str, target: str) -> bool:
-        return source == target or (source, target) in self._table
+        return source == target or (source, target) in self._table or self._pivot(source, target) is not None
+
+    def _pivot(self, source: str, target: str) -> str | None:
+        """A currency both have rates with (e.g. USD), for a cross rate; the first in sorted order."""
+        pivots = sorted(q for (b, q) in self._table if b == source and (q, target) in self._table)
+        return pivots[0] if pivots else None
 
     def first_date(self, source: str, target: str) -> date | None:
         entries = self._table.get((source, target))
@@ -56,9 +61,22 @@ class FxTable:
         ...                  FxRate("USD", "INR", date(2026, 2, 1), Decimal("84"))])
         >>> table.convert(Decimal("10"), "USD", "INR", date(2026, 2, 14))
         Conversion(amount=Decimal('840'), rate=Decimal('84'), rate_date=datetime.date(2026, 2, 1))
+
+        Without a direct rate, a cross rate through a currency both sides have
+        rates with is used; the recorded date is the later of the two rates'.
+
+        >>> cross = FxTable([FxRate("USD", "INR", date(2026, 1, 1), Decimal("80")),
+        ...                  FxRate("USD", "SGD", date(2026, 1, 5), Decimal("1.25"))])
+        >>> cross.convert(Decimal("1000"), "INR", "SGD", date(2026, 2, 1))
+        Conversion(amount=Decimal('15.625000'), rate=Decimal('0.015625'), rate_date=datetime.date(2026, 1, 5))
         """
         if source == target:
             return Conversion(amount, Decimal(1), None)
+        if (source, target) not in self._table and (pivot := self._pivot(source, target)) is not None:
+            first = self.convert(amount, source, pivot, on)
+            second = self.convert(first.amount, pivot, target, on)
+            dates = [d for d in (first.rate_date, second.rate_date) if d is not None]
+            return Conversion(second.amount, first.rate * second.rate, max(dates) if dates else None)
         entries = self._table.get((source, target))
         if not entries:
             raise FxError(f"no FX rate between {source} and {target}: add one under fx_rates")
