@@ -31,7 +31,7 @@ from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 
 console = Console()
-DEFAULT_PLANS = Path("examples/demo/plans.yaml")
+DEFAULT_PLANS = Path("examples/apac")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -155,7 +155,7 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
     from attain.embedded.stack import Stack
-    from attain.sample import opportunity_events
+    from attain.sample import events_for_book
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
@@ -169,7 +169,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}")
-        events = opportunity_events(sorted(book.participants), deals)
+        events = events_for_book(book, deals)
         replay(stack.ingest_url, events)
         expected = {key: e.total_earned for key, e in recompute(book, changes_of(events)).items()}
         engine = make_engine(stack.database_url or "")
@@ -230,8 +230,9 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
                          else "left")
     for (rep_id, period), result in sorted(earnings.items()):
         component = result.components[0]
+        attainment = component.attainment_ratio
         table.add_row(rep_id, book.participants[rep_id].name, period,
-                      f"{component.credited_value:,.2f}", f"{component.attainment_ratio:.1%}",
+                      f"{component.credited_value:,.2f}", "" if attainment is None else f"{attainment:.1%}",
                       f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
     console.print(table)
 

@@ -10,6 +10,7 @@ record, never a running sum.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -143,6 +144,11 @@ def _recipients(
         return [] if rep is None else [(str(rep), ONE)]
     if role.kind == "splits":
         splits = values.get(role.field)
+        if isinstance(splits, str) and splits.strip():
+            try:  # CRM fields are scalars, so a split list usually arrives as JSON text
+                splits = json.loads(splits, parse_float=Decimal)
+            except ValueError:
+                raise CreditingError(f"{where} field {role.field}: {splits!r} is not a JSON list of splits") from None
         if not splits:
             fallback = values.get(role.of) if role.of else None
             return [] if fallback is None else [(str(fallback), ONE)]

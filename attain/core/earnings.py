@@ -26,7 +26,11 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class ComponentEarnings:
-    """One component's result for a period: what was credited, against which quota, what it earned, and why."""
+    """One component's result for a period: what was credited, against which quota, what it earned, and why.
+
+    ``credited_value`` and ``quota`` (prorated) are shown rounded to the currency's minor unit;
+    attainment and earnings are computed from the exact values.
+    """
 
     component_id: str
     credited_value: Decimal
@@ -125,8 +129,8 @@ def _component(
     attainment = None if result.attainment is None else result.attainment.quantize(ATTAINMENT_QUANTUM, ROUND_HALF_UP)
     return ComponentEarnings(
         component_id=prefix + component.component_id,
-        credited_value=result.credited,
-        quota=result.quota,
+        credited_value=round_money(result.credited, plan.currency),
+        quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
         source_record_count=len({line.record_id for line in result.lines}),
