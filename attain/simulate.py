@@ -9,11 +9,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from attain.core.earnings import PeriodEarnings, compute_period_earnings
+from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import credits_by_rep, merge_changes
 from attain.core.records import CrmChange
@@ -38,14 +40,33 @@ def read_changes(path: Path) -> list[CrmChange]:
 
 
 def simulate(book: PlanBook, changes: Sequence[CrmChange], period: str) -> list[PeriodEarnings]:
-    """Every participant with a plan in ``period``, with or without credits, by rep id."""
+    """Every participant with a plan in ``period``, with or without credits, by rep id.
+
+    A participant whose plan measures another period type is shown for each of its
+    own periods that overlap ``period`` (the months of a quarter, the half holding it).
+    """
     credits = credits_by_rep(book, merge_changes(changes).values())
     results = []
     for rep_id in sorted(book.participants):
-        earnings = compute_period_earnings(book, rep_id, period, credits.get(rep_id, []))
-        if earnings is not None:
-            results.append(earnings)
+        for own_period in plan_periods(book, rep_id, period):
+            earnings = compute_period_earnings(book, rep_id, own_period, credits.get(rep_id, []))
+            if earnings is not None:
+                results.append(earnings)
     return results
+
+
+def plan_periods(book: PlanBook, rep_id: str, period: str) -> list[str]:
+    """The participant's plan periods overlapping ``period``, in order."""
+    first, last = period_bounds(period)
+    names: list[str] = []
+    for start, end, plan in book.timelines.get(rep_id, ()):
+        day = max(first, start)
+        while day <= min(last, end):
+            name = period_of(day, plan.period_type)
+            if name not in names:
+                names.append(name)
+            day = period_bounds(name)[1] + timedelta(days=1)
+    return names
 
 
 def to_json(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> dict[str, Any]:
@@ -57,6 +78,7 @@ def to_json(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> d
             {
                 "rep_id": r.rep_id,
                 "name": book.participants[r.rep_id].name,
+                "period": r.period,
                 "plan_id": r.plan_id,
                 "plan_version": r.plan_version,
                 "currency": r.currency,
@@ -89,10 +111,10 @@ def rows(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> list
     for result in results:
         name = book.participants[result.rep_id].name
         for c in result.components:
-            table.append([result.rep_id, name, period, result.plan_id, c.component_id, _money(c.credited_value),
+            table.append([result.rep_id, name, result.period, result.plan_id, c.component_id, _money(c.credited_value),
                           _money(c.quota), "" if c.attainment_ratio is None else f"{c.attainment_ratio:.2%}",
                           c.tier or "", _money(c.earned_amount), result.currency])
-        table.append([result.rep_id, name, period, result.plan_id, "TOTAL", "", "", "", "",
+        table.append([result.rep_id, name, result.period, result.plan_id, "TOTAL", "", "", "", "",
                       _money(result.total_earned), result.currency])
     return table
 
