@@ -39,7 +39,7 @@ def test_json_output_is_the_documented_format_and_totals_are_sums_of_components(
 def test_csv_output_has_a_total_row_per_participant_and_plan_period(capsys):
     rows = list(csv.DictReader(io.StringIO(run(capsys, "simulate", *ARGS, "--format", "csv"))))
     totals = [row for row in rows if row["component_id"] == "TOTAL"]
-    assert len({row["rep_id"] for row in rows}) == 18  # everyone in the org has a plan in Q1
+    assert len({row["rep_id"] for row in rows}) == 19  # everyone in the org has a plan in Q1
     assert len(totals) == len({(row["rep_id"], row["period"]) for row in rows})
     # monthly plans show their three months, a half-year plan its half
     assert [r["period"] for r in totals if r["rep_id"] == "sdr-apac-01"] == ["2026-01", "2026-02", "2026-03"]
