@@ -31,8 +31,9 @@ proto: $(STAMP)  ## regenerate the notifier's gRPC stubs after editing its .prot
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
 		services/notifier/proto/notifier.proto
 
-bench: $(STAMP)  ## pipeline benchmark; writes docs/benchmarks.md
+bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the plan-engine benchmark
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/engine.py
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis

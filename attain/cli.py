@@ -176,7 +176,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
         console.print(
-            f"\nWatch live notifications: [bold].venv/bin/attain watch rep-001 --target "
+            f"\nWatch live notifications: [bold].venv/bin/attain watch {min(book.participants)} --target "
             f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
             f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
         )
