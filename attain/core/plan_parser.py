@@ -133,6 +133,7 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
         when = "from the start" if day == date.min else f"on {day}"
         problems.add(participant_paths[rep_id], f"two plans for {rep_id!r} {when}: {', '.join(plan_ids)}",
                      "narrow the plans' assign rules or effective dates, or assign one plan explicitly")
+    _check_quotas(timelines, participants, participant_paths, problems)
     deal_currencies = [c for i, raw in enumerate(_list(data.get("deal_currencies"), "deal_currencies", problems))
                        if (c := _currency(raw, f"deal_currencies[{i}]", problems)) is not None]
     _check_fx(versions, deal_currencies, fx, plan_paths, problems)
@@ -509,6 +510,27 @@ def _check_managers(participants: Mapping[str, Participant], paths: Mapping[str,
                 problems.add(f"{paths[rep_id]}.managers[{index}]" if len(participant.managers) > 1 or
                              index else f"{paths[rep_id]}.manager", f"unknown manager {manager_id!r}",
                              "list the manager as a participant too")
+
+
+def _check_quotas(
+    timelines: Mapping[str, Sequence[tuple[date, date, Plan]]], participants: Mapping[str, Participant],
+    paths: Mapping[str, str], problems: _Collector,
+) -> None:
+    """A component measured on attainment (tiers, gate, bonuses, YTD) needs a quota for everyone on its plan."""
+    for rep_id, timeline in timelines.items():
+        participant = participants[rep_id]
+        missing: set[tuple[str, str, str]] = set()
+        for _, _, plan in timeline:
+            for component in plan.components:
+                needs = (component.rate.tiers and component.rate.basis == "attainment") or component.gate is not None \
+                    or component.bonuses
+                if needs and component.quota not in participant.quotas and component.quota not in plan.quotas:
+                    missing.add((plan.plan_id, component.component_id, component.quota))
+        for plan_id, component_id, name in sorted(missing):
+            field = "quota" if name == "default" else f"quotas.{name}"
+            problems.add(paths[rep_id], f"{rep_id!r} has no {field!r}, which plan {plan_id!r} component "
+                         f"{component_id!r} measures attainment against",
+                         f"add `{field}:` to the participant, or a default under the plan's quotas:")
 
 
 def _check_fx(

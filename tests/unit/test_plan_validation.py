@@ -80,3 +80,28 @@ def test_unquoted_numbers_are_read_as_exact_decimals(tmp_path):
     data = load_text("plans: [{id: a, rate: 0.1, big: 12345678901234567890.123}]").data
     assert data["plans"][0]["rate"] == Decimal("0.1")
     assert data["plans"][0]["big"] == Decimal("12345678901234567890.123")
+
+
+def test_attainment_components_need_a_quota_for_everyone_on_the_plan():
+    from attain.planfiles import load_text
+
+    text = """\
+plans:
+  - id: ae
+    currency: INR
+    components:
+      - {id: tiered, measure: closed_won_amount, tiers: {table: [{from: 0, rate: 0.05}]}}
+      - {id: pipeline, measure: qualified_pipeline, quota: pipeline, rate: 0.01, gate: {min_attainment: 0.5}}
+participants:
+  - {id: r1, plan: ae, quota: 1000, quotas: {pipeline: 500}}
+  - {id: r2, plan: ae}
+"""
+    from attain.core.plan_parser import PlanError, parse_plan_book
+
+    with pytest.raises(PlanError) as raised:
+        parse_plan_book(load_text(text).data)
+    assert [str(p).split(" (hint")[0] for p in raised.value.problems] == [
+        "participants[1]: 'r2' has no 'quota', which plan 'ae' component 'tiered' measures attainment against",
+        "participants[1]: 'r2' has no 'quotas.pipeline', which plan 'ae' component 'pipeline' measures attainment "
+        "against",
+    ]
