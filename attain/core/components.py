@@ -80,12 +80,12 @@ def _selected(component: Component, credit: Credit, first: date, last: date) -> 
         return False
     if component.window is not None and not component.window[0] <= credit.credit_date <= component.window[1]:
         return False
-    return component.where.matches(credit.attribute_values())
+    return not component.where.parts or component.where.matches(credit.attribute_values())
 
 
 def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> CreditLine:
     conversion = fx.convert(credit.amount, credit.currency or plan.currency, plan.currency, credit.credit_date)
-    attributes = credit.attribute_values()
+    attributes = credit.attribute_values() if component.kickers else {}
     kickers = [k for k in component.kickers if k.when.matches(attributes)]
     multiplier = ONE
     for kicker in kickers:
