@@ -57,8 +57,12 @@ def component_result(
     if quota:
         steps.append(f"quota {quota}, attainment {attainment:.4f}" if attainment is not None else f"quota {quota}")
     if component.gate is not None and (attainment is None or attainment < component.gate):
-        steps.append(f"gate: attainment below {component.gate} pays nothing")
-        return ComponentResult(credited, quota, attainment, ZERO, None, tuple(steps), lines)
+        reversed_value = sum((line.value for line in lines if line.kind == "clawback"), ZERO)
+        reversal = reversed_value * _base_rate(component)
+        steps.append(f"gate: attainment below {component.gate} pays nothing"
+                     + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
+                        if reversed_value else ""))
+        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), lines)
     earned, tier, lines = _rated(component, credited, quota, lines, steps)
     for bonus in component.bonuses:
         if attainment is not None and attainment >= bonus.attainment:
@@ -67,6 +71,11 @@ def component_result(
             steps.append(f"bonus at attainment {bonus.attainment}: +{amount}")
     earned = _capped(component, earned, target, steps)
     return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines)
+
+
+def _base_rate(component: Component) -> Decimal:
+    """The rate a reversal is valued at when nothing else applies: the flat rate or the first tier's."""
+    return component.rate.tiers[0].rate if component.rate.tiers else component.rate.flat
 
 
 def _order(credit: Credit) -> tuple[date, str, str, str]:

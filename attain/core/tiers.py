@@ -58,6 +58,9 @@ def retroactive(tiers: Sequence[Tier], value: Decimal, scale: Decimal) -> TierRe
     >>> retroactive(tiers, Decimal(1000), Decimal(1000)).earned
     Decimal('80.00')
     """
+    if value < 0:  # a net clawback: the whole negative value at the first tier's rate, as marginal does
+        first = tiers[0]
+        return TierResult(value * first.rate, first, ((first, value, value * first.rate),))
     basis = value / scale if scale else Decimal(0)
     tier = tier_reached(tiers, basis)
     if tier is None:

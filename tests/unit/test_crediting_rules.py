@@ -233,3 +233,30 @@ def test_plans_are_assigned_by_participant_attributes():
     assert org.plan_on("a1", date(2026, 1, 1)).plan_id == "ae"
     assert org.plan_on("s1", date(2026, 1, 1)).plan_id == "sdr"
     assert org.plan_on("m2", date(2026, 1, 1)).plan_id == "mgr"
+
+
+def test_a_clawback_still_reverses_in_a_period_below_the_gate_and_in_retroactive_tiers():
+    org = book("""
+measures:
+  bookings:
+    object: Opportunity
+    sum: amount
+    date_field: close_date
+    when: {is_won: true}
+    clawback: {cancel_field: cancelled_on, window_days: 90}
+plans:
+  - id: ae
+    currency: INR
+    components:
+      - {id: gated, measure: bookings, rate: 0.1, gate: {min_attainment: 0.5}}
+      - {id: retro, measure: bookings, tiers: {method: retroactive, table: [{from: 0, to: 1, rate: 0.05},
+                                                                              {from: 1, rate: 0.08}]}}
+participants:
+  - {id: r1, plan: ae, quota: 1000}
+""")
+    credits = credits_of(org, deal("A", is_won=True, amount="1000", close_date="2026-03-20", owner_id="r1",
+                                   cancelled_on="2026-04-10"))
+    # Q1: 1,000 on quota 1,000 passes the gate (100) and reaches the 8% tier (80)
+    assert earned(org, "r1", "2026-Q1", credits) == {"gated": Decimal("100.00"), "retro": Decimal("80.00")}
+    # Q2 holds only the reversal: -1,000 x 10% despite the gate, and -1,000 x 5% (first tier)
+    assert earned(org, "r1", "2026-Q2", credits) == {"gated": Decimal("-100.00"), "retro": Decimal("-50.00")}
