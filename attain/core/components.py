@@ -11,7 +11,7 @@ from attain.core.crediting import Credit
 from attain.core.fx import FxTable
 from attain.core.plans import Component, Plan
 from attain.core.tiers import Tier, TierResult, marginal, retroactive
-from attain.core.trace import CreditLine
+from attain.core.trace import CreditLine, shown
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -53,9 +53,10 @@ def component_result(
     credited = sum((line.value for line in lines), ZERO)
     attainment = None if not quota else credited / quota
     unit = "" if not any(line.original_currency for line in lines) else f" {plan.currency}"
-    steps = [f"credited {credited}{unit} from {len(lines)} credit(s)"]
+    steps = [f"credited {shown(credited)}{unit} from {len(lines)} credit(s)"]
     if quota:
-        steps.append(f"quota {quota}, attainment {attainment:.4f}" if attainment is not None else f"quota {quota}")
+        steps.append(f"quota {shown(quota)}, attainment {attainment:.4f}" if attainment is not None
+                     else f"quota {shown(quota)}")
     if component.gate is not None and (attainment is None or attainment < component.gate):
         reversed_value = sum((line.value for line in lines if line.kind == "clawback"), ZERO)
         reversal = reversed_value * _base_rate(component)
@@ -124,7 +125,7 @@ def _rated(
         return ZERO, None, lines
     result = _tiered(rate.method, rate.tiers, credited, quota)
     for tier, value, earned in result.slices:
-        steps.append(f"tier {tier.name} ({rate.method}): {value} x {tier.rate} = {earned}")
+        steps.append(f"tier {tier.name} ({rate.method}): {shown(value)} x {tier.rate} = {shown(earned, 4)}")
     return result.earned, None if result.tier is None else result.tier.name, lines
 
 
@@ -139,13 +140,13 @@ def _per_deal(
     for line in lines:
         earned, tier = rate_of(line.value)
         if per_deal_cap is not None and earned > per_deal_cap:
-            steps.append(f"per-deal cap {per_deal_cap} bit on {line.record_id}: {earned} -> {per_deal_cap}")
+            steps.append(f"per-deal cap {per_deal_cap} bit on {line.record_id}: {shown(earned)} -> {per_deal_cap}")
             earned = per_deal_cap
         if tier:
             tiers_hit.append(tier)
         total += earned
         rated.append(replace(line, earned=earned))
-    steps.append(f"each credit {description}: {total}")
+    steps.append(f"each credit {description}: {shown(total, 4)}")
     return total, (tiers_hit[-1] if tiers_hit else None), tuple(rated)
 
 
@@ -161,9 +162,9 @@ def _capped(component: Component, earned: Decimal, target: Decimal, steps: list[
     if cap.amount is not None:
         limits.append((cap.amount, f"cap {cap.amount}"))
     if cap.of_target is not None:
-        limits.append((cap.of_target * target, f"cap {cap.of_target} x target incentive {target}"))
+        limits.append((cap.of_target * target, f"cap {cap.of_target} x target incentive {shown(target)}"))
     for limit, label in limits:
         if earned > limit:
-            steps.append(f"{label} bit: {earned} -> {limit}")
+            steps.append(f"{label} bit: {shown(earned)} -> {shown(limit)}")
             earned = limit
     return earned

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def shown(value: Decimal, places: int = 2) -> str:
+    """``value`` as a person reads it: at most ``places`` decimals (display only; results stay exact).
+
+    >>> shown(Decimal("146870.5416666666666666666667")), shown(Decimal("24752.0")), shown(Decimal("0.8869047619"), 6)
+    ('146870.54', '24752.0', '0.886905')
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -places:
+        return str(value)
+    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -36,12 +48,12 @@ class CreditLine:
         """
         text = f"{self.record_id} {self.role} {self.credit_date}: "
         text += "reversed " if self.kind == "clawback" else ""
-        text += f"{self.original_amount} {self.original_currency}".rstrip()
+        text += f"{shown(self.original_amount)} {self.original_currency}".rstrip()
         if self.fx_date is not None:
-            text += f" x {self.fx_rate} (rate of {self.fx_date})"
+            text += f" x {shown(self.fx_rate, 8)} (rate of {self.fx_date})"
         if self.multiplier != 1:
             text += f" x {self.multiplier} ({', '.join(self.kickers)})"
-        text += f" = {self.value}"
+        text += f" = {shown(self.value)}"
         if self.earned is not None:
-            text += f", earns {self.earned}"
+            text += f", earns {shown(self.earned, 4)}"
         return text
