@@ -83,7 +83,8 @@ def _merge(located: Located, node: yaml.Node | None, file: str) -> None:
             existing.update(value)
         else:
             located.data[key] = value
-        located.lines.setdefault(key, lines.pop(key))
+        lines.pop(key)
+        located.lines.setdefault(key, (file, key_node.start_mark.line + 1))
         located.lines.update(lines)
 
 

@@ -68,6 +68,8 @@ def parse_decimal(text: object, what: str) -> Decimal:
     >>> parse_decimal("1250000.50", "amount")
     Decimal('1250000.50')
     """
+    if text is None:
+        raise MoneyError(f"{what}: a number is required")
     if isinstance(text, bool | float):
         raise MoneyError(f"{what}: {text!r} is not exact decimal text")
     if isinstance(text, Decimal):

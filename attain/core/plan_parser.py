@@ -6,6 +6,7 @@ so the edge can point at the file and line; see :mod:`attain.planfiles`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -37,6 +38,12 @@ from attain.core.tiers import Tier, tier_problems
 from attain.core.timelines import build_timelines
 
 T = TypeVar("T")
+
+BOOK_FIELDS = ("roles", "measures", "deal_currencies", "fx_rates", "plans", "participants")
+PLAN_FIELDS = ("id", "version", "effective_from", "effective_to", "currency", "period", "target_incentive", "assign",
+               "quotas", "cap", "draw", "rounding", "components")
+COMPONENT_FIELDS = ("id", "measure", "roles", "rate", "per_unit", "tiers", "where", "window", "gate", "kickers",
+                    "bonuses", "cap", "quota", "ytd")
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
     Raises :class:`PlanError` listing every problem, each with its path and a hint.
     """
     problems = _Collector()
+    _check_fields(data, BOOK_FIELDS, "", problems)
     roles = dict(BUILTIN_ROLES)
     for name, raw in _mapping(data.get("roles"), "roles", problems).items():
         role = _parse_role(str(name), raw, f"roles.{name}", problems)
@@ -148,6 +156,7 @@ def _parse_role(name: str, raw: Any, where: str, problems: _Collector) -> Credit
     if not isinstance(raw, Mapping):
         problems.add(where, "a role is a mapping", "e.g. {field: SDR__c}, {splits: splits} or {managers_of: owner}")
         return None
+    _check_fields(raw, ("field", "splits", "fallback", "managers_of", "levels"), where, problems)
     if "field" in raw:
         return CreditRole(name, "field", field=str(raw["field"]))
     if "splits" in raw:
@@ -169,6 +178,8 @@ def _parse_measure(
     if not isinstance(raw, Mapping):
         problems.add(where, "a measure is a mapping")
         return None
+    _check_fields(raw, ("object", "count", "sum", "currency_field", "date_field", "when", "credit_to", "clawback"),
+                  where, problems)
     object_type = raw.get("object")
     if not isinstance(object_type, str):
         problems.add(f"{where}.object", "required: the CRM object type it counts", "e.g. Opportunity or Event")
@@ -184,6 +195,7 @@ def _parse_measure(
     clawback = None
     if "clawback" in raw:
         spec = _mapping(raw["clawback"], f"{where}.clawback", problems)
+        _check_fields(spec, ("cancel_field", "window_days"), f"{where}.clawback", problems)
         window = spec.get("window_days")
         if not isinstance(window, int) or window < 0 or "cancel_field" not in spec:
             problems.add(f"{where}.clawback", "needs cancel_field and a whole number window_days",
@@ -207,6 +219,7 @@ def _parse_fx(raw: Any, where: str, problems: _Collector) -> FxRate | None:
     if not isinstance(raw, Mapping):
         problems.add(where, "an FX rate is a mapping", "e.g. {base: USD, quote: INR, date: 2026-01-01, rate: '83.1'}")
         return None
+    _check_fields(raw, ("base", "quote", "date", "rate"), where, problems)
     rate = _decimal(raw.get("rate"), f"{where}.rate", problems)
     day = _date(raw.get("date"), f"{where}.date", problems)
     base, quote = _currency(raw.get("base"), f"{where}.base", problems), _currency(
@@ -227,6 +240,7 @@ def _parse_plan(
     if not isinstance(raw, Mapping):
         problems.add(where, "a plan is a mapping")
         return None
+    _check_fields(raw, PLAN_FIELDS, where, problems)
     plan_id = _text(raw.get("id"), f"{where}.id", problems)
     currency = _currency(raw.get("currency"), f"{where}.currency", problems)
     period = raw.get("period", "quarter")
@@ -283,6 +297,7 @@ def _parse_component(
     if not isinstance(raw, Mapping):
         problems.add(where, "a component is a mapping")
         return None
+    _check_fields(raw, COMPONENT_FIELDS, where, problems)
     component_id = _text(raw.get("id"), f"{where}.id", problems)
     measure = str(raw.get("measure"))
     if measure not in measures:
@@ -298,6 +313,7 @@ def _parse_component(
     window = None
     if raw.get("window") is not None:
         spec = _mapping(raw["window"], f"{where}.window", problems)
+        _check_fields(spec, ("from", "to"), f"{where}.window", problems)
         start = _date(spec.get("from"), f"{where}.window.from", problems)
         end = _date(spec.get("to"), f"{where}.window.to", problems)
         if start and end and end < start:
@@ -305,6 +321,7 @@ def _parse_component(
         window = (start, end) if start and end else None
     gate = None
     if raw.get("gate") is not None:
+        _check_fields(raw["gate"], ("min_attainment",), f"{where}.gate", problems)
         gate = _decimal(_mapping(raw["gate"], f"{where}.gate", problems).get("min_attainment"),
                         f"{where}.gate.min_attainment", problems)
     kickers = tuple(_items(raw.get("kickers"), f"{where}.kickers", problems, _parse_kicker))
@@ -345,6 +362,7 @@ def _parse_rate(raw: Mapping[str, Any], where: str, problems: _Collector) -> Rat
         value = _decimal(raw[given[0]], f"{where}.{given[0]}", problems)
         return None if value is None else Rate(flat=value)
     spec = _mapping(raw["tiers"], f"{where}.tiers", problems)
+    _check_fields(spec, ("basis", "method", "table"), f"{where}.tiers", problems)
     basis, method = spec.get("basis", "attainment"), spec.get("method", "marginal")
     if basis not in ("attainment", "deal_size"):
         problems.add(f"{where}.tiers.basis", f"{basis!r} is not a tier basis", "use attainment or deal_size")
@@ -356,6 +374,7 @@ def _parse_rate(raw: Mapping[str, Any], where: str, problems: _Collector) -> Rat
     for index, row in enumerate(_list(spec.get("table"), f"{where}.tiers.table", problems)):
         at = f"{where}.tiers.table[{index}]"
         row = _mapping(row, at, problems)
+        _check_fields(row, ("from", "to", "rate", "per_unit", "label"), at, problems)
         lower = _decimal(row.get("from"), f"{at}.from", problems)
         upper = None if row.get("to") is None else _decimal(row.get("to"), f"{at}.to", problems)
         rate = _decimal(row.get("rate", row.get("per_unit")), f"{at}.rate", problems)
@@ -374,6 +393,7 @@ def _parse_rate(raw: Mapping[str, Any], where: str, problems: _Collector) -> Rat
 
 def _parse_kicker(raw: Any, where: str, problems: _Collector) -> Kicker | None:
     spec = _mapping(raw, where, problems)
+    _check_fields(spec, ("label", "when", "multiplier"), where, problems)
     multiplier = _decimal(spec.get("multiplier"), f"{where}.multiplier", problems)
     if multiplier is None:
         return None
@@ -383,6 +403,7 @@ def _parse_kicker(raw: Any, where: str, problems: _Collector) -> Kicker | None:
 
 def _parse_bonus(raw: Any, where: str, problems: _Collector) -> Bonus | None:
     spec = _mapping(raw, where, problems)
+    _check_fields(spec, ("attainment", "amount", "of_target"), where, problems)
     attainment = _decimal(spec.get("attainment"), f"{where}.attainment", problems)
     if ("amount" in spec) == ("of_target" in spec):
         problems.add(where, "a bonus pays either amount or of_target", "e.g. {attainment: '1.0', amount: '50000'}")
@@ -398,9 +419,7 @@ def _parse_cap(raw: Any, where: str, problems: _Collector) -> Cap | None:
     if raw is None:
         return None
     spec = _mapping(raw, where, problems)
-    unknown = set(spec) - {"per_deal", "amount", "of_target"}
-    if unknown:
-        problems.add(where, f"unknown cap fields {sorted(unknown)}", "use per_deal, amount or of_target")
+    _check_fields(spec, ("per_deal", "amount", "of_target"), where, problems)
     values = {key: _decimal(spec[key], f"{where}.{key}", problems) if key in spec else None
               for key in ("per_deal", "amount", "of_target")}
     return Cap(values["per_deal"], values["amount"], values["of_target"])
@@ -410,6 +429,7 @@ def _parse_draw(raw: Any, where: str, problems: _Collector) -> Draw | None:
     if raw is None:
         return None
     spec = _mapping(raw, where, problems)
+    _check_fields(spec, ("amount", "recoverable"), where, problems)
     amount = _decimal(spec.get("amount"), f"{where}.amount", problems)
     recoverable = spec.get("recoverable", False)
     if not isinstance(recoverable, bool):
@@ -545,6 +565,17 @@ def _check_fx(
                     problems.add(f"{paths[(plan.plan_id, plan.version)]}.currency",
                                  f"no FX path from deal currency {currency} to plan currency {plan.currency}",
                                  f"add an fx_rates entry with base {currency} and quote {plan.currency}")
+
+
+def _check_fields(raw: Any, allowed: Sequence[str], where: str, problems: _Collector) -> None:
+    """Report fields the language does not have, with the nearest known one as a hint (typos)."""
+    if not isinstance(raw, Mapping):
+        return
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(allowed)}"
+            problems.add(f"{where}.{key}" if where else str(key), f"unknown field {key!r}", hint)
 
 
 # --- scalars -------------------------------------------------------------------------------------

@@ -105,3 +105,27 @@ participants:
         "participants[1]: 'r2' has no 'quotas.pipeline', which plan 'ae' component 'pipeline' measures attainment "
         "against",
     ]
+
+
+def test_misspelt_fields_are_reported_with_the_field_they_probably_meant(tmp_path):
+    path = tmp_path / "typos.yaml"
+    path.write_text("""\
+plans:
+  - id: ae
+    currency: INR
+    target_incentve: 1000
+    components:
+      - id: c
+        measure: closed_won_amount
+        rate: 0.05
+        gate: {min_atainment: 0.5}
+participant:
+  - {id: r1, plan: ae, quota: 100}
+""")
+    problems = validate([path])
+    assert any(p.endswith(":4: plans[0].target_incentve: unknown field 'target_incentve' "
+                          "(hint: did you mean 'target_incentive'?)") for p in problems), problems
+    assert any(":9: plans[0].components[0].gate.min_atainment: unknown field" in p and "'min_attainment'" in p
+               for p in problems), problems
+    assert any(":10: participant: unknown field 'participant' (hint: did you mean 'participants'?)" in p
+               for p in problems), problems
