@@ -48,10 +48,11 @@ class Credit:
     share: Decimal = ONE
     kind: Literal["credit", "clawback"] = "credit"
     attributes: tuple[tuple[str, str], ...] = ()
+    via: str = ""  # for a manager's credit: the team member it comes from
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.record_id, self.measure, self.role, self.rep_id, self.kind)
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.record_id, self.measure, self.role, self.rep_id, self.kind, self.via)
 
     def attribute_values(self) -> dict[str, Any]:
         return dict(self.attributes)
@@ -117,7 +118,7 @@ def _measure_credits(
             cancelled = max(cancel_day, credit_date)
     credits = []
     for role_name in measure.credit_to:
-        for rep_id, share in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
+        for rep_id, share, via in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
             plan = book.plan_on(rep_id, credit_date)
             if plan is None:
                 continue
@@ -128,20 +129,22 @@ def _measure_credits(
                     f"currency {plan.currency!r} and no FX rate converts it (add one under fx_rates)"
                 )
             credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
-                            state.latest_version, role_name, share, "credit", attributes)
+                            state.latest_version, role_name, share, "credit", attributes, via)
             credits.append(credit)
             if cancelled is not None:
                 credits.append(Credit(state.record_id, rep_id, measure.name, cancelled, -amount * share,
-                                      rep_currency, state.latest_version, role_name, share, "clawback", attributes))
+                                      rep_currency, state.latest_version, role_name, share, "clawback", attributes,
+                                      via))
     return credits
 
 
 def _recipients(
     role: CreditRole, values: Mapping[str, Any], measure: Measure, book: PlanBook, day: date, where: str
-) -> list[tuple[str, Decimal]]:
+) -> list[tuple[str, Decimal, str]]:
+    """(rep, share, the team member a manager's credit comes from) for each rep ``role`` names."""
     if role.kind == "field":
         rep = values.get(role.field)
-        return [] if rep is None else [(str(rep), ONE)]
+        return [] if rep is None else [(str(rep), ONE, "")]
     if role.kind == "splits":
         splits = values.get(role.field)
         if isinstance(splits, str) and splits.strip():
@@ -151,13 +154,13 @@ def _recipients(
                 raise CreditingError(f"{where} field {role.field}: {splits!r} is not a JSON list of splits") from None
         if not splits:
             fallback = values.get(role.of) if role.of else None
-            return [] if fallback is None else [(str(fallback), ONE)]
+            return [] if fallback is None else [(str(fallback), ONE, "")]
         if not isinstance(splits, list):
             raise CreditingError(f"{where} field {role.field}: expected a list of {{rep_id, percent}}")
         result = []
         for item in splits:
             try:
-                result.append((str(item["rep_id"]), parse_decimal(item["percent"], "percent") / 100))
+                result.append((str(item["rep_id"]), parse_decimal(item["percent"], "percent") / 100, ""))
             except (KeyError, TypeError, MoneyError):
                 raise CreditingError(f"{where} field {role.field}: each split needs rep_id and percent") from None
         return result
@@ -165,8 +168,8 @@ def _recipients(
     if base is None or base.kind == "managers":
         return []
     result = []
-    for rep_id, share in _recipients(base, values, measure, book, day, where):
-        result.extend((manager, share) for manager in book.managers_of(rep_id, day, role.levels))
+    for rep_id, share, _ in _recipients(base, values, measure, book, day, where):
+        result.extend((manager, share, rep_id) for manager in book.managers_of(rep_id, day, role.levels))
     return result
 
 

@@ -9,7 +9,7 @@ currency's minor unit (the plan's rounding mode, half-up by default).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -153,7 +153,47 @@ def _exact(
         first = date(segment.start.year, 1, 1)
         quota = _ytd_quota(book, rep_id, plan, component.quota, period)
     target = plan.target_incentive * segment.proration
+    if component.team is not None:
+        return _team_result(book, period, segment, index, credits)
     return component_result(component, plan, book.fx, credits, first, segment.end, quota, target)
+
+
+def _team_result(
+    book: PlanBook, period: str, segment: Segment, index: int, credits: Sequence[Credit]
+) -> ComponentResult:
+    """A manager's share of what each team member earned on the manager's credits from them.
+
+    Each member's credits are rebuilt from the manager's (same record, value and
+    date, under the member's role) and run through the member's own plan, so the
+    streaming and batch paths, which hold the same manager credits, agree.
+    """
+    component = segment.plan.components[index]
+    assert component.team is not None
+    by_member: dict[str, list[Credit]] = {}
+    for credit in credits:
+        if (credit.via and credit.measure == component.measure and segment.start <= credit.credit_date <= segment.end
+                and (not component.roles or credit.role in component.roles)):
+            role = book.roles[credit.role].of
+            by_member.setdefault(credit.via, []).append(replace(credit, rep_id=credit.via, role=role, via=""))
+    team_earned = ZERO
+    steps = []
+    for member, member_credits in sorted(by_member.items()):
+        result = compute_period_earnings(book, member, period, member_credits)
+        if result is None:
+            steps.append(f"{member}: no plan measured in {period}, nothing counted")
+            continue
+        names = component.team.components
+        earned = sum((c.earned_amount for c in result.components
+                      if not names or c.component_id.split(":")[-1] in names), ZERO)
+        steps.append(f"{member} earned {earned} {result.currency} on these credits")
+        team_earned += _in_currency(book, earned, result.currency, segment.plan.currency, segment.end)
+    earned = team_earned * component.team.rate
+    steps.append(f"team earnings {team_earned} x {component.team.rate} = {earned}")
+    return ComponentResult(team_earned, None, None, earned, None, tuple(steps), ())
+
+
+def _in_currency(book: PlanBook, amount: Decimal, source: str, target: str, on: date) -> Decimal:
+    return book.fx.convert(amount, source, target, on).amount
 
 
 def _quota(book: PlanBook, rep_id: str, plan: Plan, name: str, period: str, proration: Decimal) -> Decimal | None:

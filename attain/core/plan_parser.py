@@ -32,6 +32,7 @@ from attain.core.plans import (
     Plan,
     PlanBook,
     Rate,
+    TeamOverride,
     day_before,
 )
 from attain.core.tiers import Tier, tier_problems
@@ -42,8 +43,8 @@ T = TypeVar("T")
 BOOK_FIELDS = ("roles", "measures", "deal_currencies", "fx_rates", "plans", "participants")
 PLAN_FIELDS = ("id", "version", "effective_from", "effective_to", "currency", "period", "target_incentive", "assign",
                "quotas", "cap", "draw", "rounding", "components")
-COMPONENT_FIELDS = ("id", "measure", "roles", "rate", "per_unit", "tiers", "where", "window", "gate", "kickers",
-                    "bonuses", "cap", "quota", "ytd")
+COMPONENT_FIELDS = ("id", "measure", "roles", "rate", "per_unit", "tiers", "of_team_earnings", "where", "window",
+                    "gate", "kickers", "bonuses", "cap", "quota", "ytd")
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,16 @@ def _parse_component(
     if cap and cap.per_deal is not None and rate and rate.tiers and rate.basis == "attainment":
         problems.add(f"{where}.cap.per_deal", "a per-deal cap needs a per-deal rate",
                      "use a flat rate or deal_size tiers, or cap the component instead")
+    team = None
+    if raw.get("of_team_earnings") is not None:
+        spec = _mapping(raw["of_team_earnings"], f"{where}.of_team_earnings", problems)
+        _check_fields(spec, ("rate", "components"), f"{where}.of_team_earnings", problems)
+        team_rate = _decimal(spec.get("rate"), f"{where}.of_team_earnings.rate", problems)
+        names = tuple(str(n) for n in (spec.get("components") or []))
+        if not component_roles or any(roles[r].kind != "managers" for r in component_roles if r in roles):
+            problems.add(f"{where}.roles", "an override of team earnings pays on manager credits",
+                         "list the measure's managers_of roles, e.g. roles: [manager]")
+        team = None if team_rate is None else TeamOverride(team_rate, names)
     ytd = raw.get("ytd", False)
     if not isinstance(ytd, bool):
         problems.add(f"{where}.ytd", "must be true or false")
@@ -349,15 +360,18 @@ def _parse_component(
         cap=cap,
         quota=str(raw.get("quota", "default")),
         ytd=ytd,
+        team=team,
     )
 
 
 def _parse_rate(raw: Mapping[str, Any], where: str, problems: _Collector) -> Rate | None:
-    given = [key for key in ("rate", "per_unit", "tiers") if raw.get(key) is not None]
+    given = [key for key in ("rate", "per_unit", "tiers", "of_team_earnings") if raw.get(key) is not None]
     if len(given) != 1:
-        problems.add(where, "a component needs exactly one of rate, per_unit or tiers",
+        problems.add(where, "a component needs exactly one of rate, per_unit, tiers or of_team_earnings",
                      "rate: '0.05' pays 5% of credited value; per_unit: '500' pays 500 per counted record")
         return None
+    if given[0] == "of_team_earnings":
+        return Rate()
     if given[0] != "tiers":
         value = _decimal(raw[given[0]], f"{where}.{given[0]}", problems)
         return None if value is None else Rate(flat=value)

@@ -98,6 +98,15 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class TeamOverride:
+    """A manager's override: ``rate`` x what the team members earned, on this component's measure,
+    in their plans' ``components`` (all of them when empty)."""
+
+    rate: Decimal
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Component:
     component_id: str
     measure: str
@@ -111,6 +120,7 @@ class Component:
     cap: Cap | None = None
     quota: str = "default"
     ytd: bool = False
+    team: TeamOverride | None = None
 
 
 @dataclass(frozen=True)

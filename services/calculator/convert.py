@@ -44,6 +44,7 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
         "share": str(credit.share),
         "kind": credit.kind,
         "attributes": [list(pair) for pair in credit.attributes],
+        "via": credit.via,
     }
 
 
@@ -60,6 +61,7 @@ def credit_from_json(data: dict[str, Any]) -> Credit:
         share=Decimal(data.get("share", "1")),
         kind=data.get("kind", "credit"),
         attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
+        via=data.get("via", ""),
     )
 
 

@@ -260,3 +260,34 @@ participants:
     assert earned(org, "r1", "2026-Q1", credits) == {"gated": Decimal("100.00"), "retro": Decimal("80.00")}
     # Q2 holds only the reversal: -1,000 x 10% despite the gate, and -1,000 x 5% (first tier)
     assert earned(org, "r1", "2026-Q2", credits) == {"gated": Decimal("-100.00"), "retro": Decimal("-50.00")}
+
+
+def test_manager_override_as_a_share_of_what_the_team_earned():
+    org = book("""
+roles:
+  manager: {managers_of: owner}
+measures:
+  bookings: {object: Opportunity, sum: amount, date_field: close_date, when: {is_won: true},
+             credit_to: [owner, manager]}
+plans:
+  - id: ae
+    currency: INR
+    assign: {role: AE}
+    components:
+      - {id: commission, measure: bookings, roles: [owner],
+         tiers: {table: [{from: 0, to: 1, rate: 0.05}, {from: 1, rate: 0.1}]}}
+  - id: mgr
+    currency: INR
+    assign: {role: Manager}
+    components:
+      - {id: override, measure: bookings, roles: [manager],
+         of_team_earnings: {rate: 0.1, components: [commission]}}
+participants:
+  - {id: a1, role: AE, quota: 1000, manager: m}
+  - {id: a2, role: AE, quota: 1000, manager: m}
+  - {id: m, role: Manager}
+""")
+    credits = [*credits_of(org, deal("A", is_won=True, amount="1500", close_date="2026-01-10", owner_id="a1")),
+               *credits_of(org, deal("B", is_won=True, amount="400", close_date="2026-02-10", owner_id="a2"))]
+    # a1: 1,000 x 5% + 500 x 10% = 100; a2: 400 x 5% = 20; the manager gets 10% of 120
+    assert earned(org, "m", "2026-Q1", [c for c in credits if c.rep_id == "m"]) == {"override": Decimal("12.00")}

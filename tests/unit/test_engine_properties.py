@@ -130,6 +130,7 @@ plans:
     components:
       - {id: override, measure: bookings, roles: [manager], rate: 0.01}
       - {id: sourced, measure: bookings, roles: [sdr], per_unit: 0.02}
+      - {id: team_cut, measure: bookings, roles: [manager], of_team_earnings: {rate: 0.1, components: [commission]}}
 participants:
   - {id: r1, role: AE, quota: 5000, manager: m1}
   - {id: r2, role: AE, quota: 5000, managers: [{id: m1, to: 2026-02-28}, {id: m2, from: 2026-03-01}]}
