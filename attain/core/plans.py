@@ -159,10 +159,6 @@ class Participant:
     quotas: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)  # name -> period|"*" -> value
     managers: tuple[tuple[str, date, date], ...] = ()  # (manager id, from, to)
 
-    @property
-    def region(self) -> str:
-        return self.attributes.get("region", "")
-
     def quota(self, name: str, period: str) -> Decimal | None:
         values = self.quotas.get(name)
         if values is None:
