@@ -25,7 +25,7 @@ from attain.core.earnings import compute_period_earnings  # noqa: E402
 from attain.core.plan_parser import parse_plan_book  # noqa: E402
 from attain.core.records import ChangeVersion  # noqa: E402
 from services.calculator.convert import credit_to_json  # noqa: E402
-from services.calculator.stages import apply_rep_messages  # noqa: E402
+from services.calculator.stages import MonthCredits, RecordCredits, apply_rep_messages  # noqa: E402
 
 PLAN = {
     "id": "ae", "currency": "INR", "period": "quarter", "target_incentive": "900000",
@@ -66,21 +66,24 @@ def main() -> None:
           f"{recompute_seconds:.1f} s (total earned {total} INR)")
 
     rep = reps[0]
-    state = {"credits": {c.record_id: [credit_to_json(c)] for c in credits[rep]}, "versions": {}}
+    months: dict[str, MonthCredits] = {}
+    for credit in credits[rep]:
+        months.setdefault(credit.credit_date.isoformat()[:7], {})[credit.record_id] = RecordCredits(
+            (credit_to_json(credit),), (credit,))
     latencies = []
     for change in range(args.changes):
         changed = Credit(f"006X{change:08d}", rep, "closed_won_amount", date(2026, 2, 1),
                          Decimal(rng.randrange(50_000, 2_500_000)), "INR", ChangeVersion(2))
         message = {"rep_id": rep, "triggers": [], "upserts": [
-            {"record_id": changed.record_id, "credits": [credit_to_json(changed)]}]}
+            {"record_id": changed.record_id, "credits": [credit_to_json(changed)], "days": ["2026-02-01"]}]}
         started = time.perf_counter()
-        state, _ = apply_rep_messages(state, [message], book, change)
+        apply_rep_messages(rep, [message], book, change, lambda name: months.get(name), lambda period: None)
         latencies.append(time.perf_counter() - started)
-        del state["credits"][changed.record_id]
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(f"single change (stage 2, a rep with {len(credits[rep])} credits): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"single change (stage 2, a rep with {len(credits[rep])} credits, months loaded parsed): "
+          f"p50 {p50:.2f} ms, p99 {p99:.2f} ms")
 
 
 if __name__ == "__main__":

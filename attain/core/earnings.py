@@ -310,7 +310,7 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
         if plan is None:
             continue
         result.add(period_of(day, plan.period_type))
-        if not _carries_forward(plan):
+        if not carries_forward(plan):
             continue
         same_year = [period_of(d, plan.period_type) for d in [*credited, day] if d.year == day.year]
         first, last = min(same_year), max(same_year)
@@ -318,5 +318,6 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
     return sorted(result)
 
 
-def _carries_forward(plan: Plan) -> bool:
+def carries_forward(plan: Plan) -> bool:
+    """Whether a period's earnings depend on earlier periods of the year (YTD components, recoverable draws)."""
     return any(c.ytd for c in plan.components) or (plan.draw is not None and plan.draw.recoverable)

@@ -220,6 +220,10 @@ class PlanBook:
         timeline = self.timelines.get(rep_id, ())
         return timeline[-1][2] if timeline else None
 
+    def plans_of(self, rep_id: str) -> tuple[Plan, ...]:
+        """Every plan version the participant is ever on, in date order."""
+        return tuple(plan for _, _, plan in self.timelines.get(rep_id, ()))
+
     def segments(self, rep_id: str, period: str) -> list[Segment]:
         """The plan versions applying to ``rep_id`` during ``period`` (of their own period type).
 
