@@ -7,6 +7,7 @@ prior-period adjustment in the scope's current open period.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -84,17 +85,17 @@ def period_sort_key(period: str) -> tuple[int, int, int]:
     raise PeriodError(f"period {period!r} is neither YYYY-Qn nor YYYY-MM")
 
 
-def posting_period(target: str, target_state: PeriodState, open_periods: list[str]) -> str:
-    """Where a change for ``target`` is posted: itself when open, else the earliest later open period.
+def posting_period(target: str, known_states: Mapping[str, PeriodState]) -> str:
+    """Where a change for ``target`` is posted: itself when open, else the first later open period.
 
-    >>> posting_period("2026-Q1", PeriodState.OPEN, [])
+    A period not in ``known_states`` has not been started, so it is open.
+
+    >>> posting_period("2026-Q1", {})
     '2026-Q1'
-    >>> posting_period("2026-Q1", PeriodState.LOCKED, ["2026-Q3", "2026-Q2"])
-    '2026-Q2'
-    >>> posting_period("2026-Q1", PeriodState.PAID, [])
-    '2026-Q2'
+    >>> posting_period("2026-Q1", {"2026-Q1": PeriodState.LOCKED, "2026-Q2": PeriodState.PAID})
+    '2026-Q3'
     """
-    if accepts_entries(target_state):
-        return target
-    later = sorted((p for p in open_periods if period_sort_key(p) > period_sort_key(target)), key=period_sort_key)
-    return later[0] if later else next_period(target)
+    candidate = target
+    while not accepts_entries(known_states.get(candidate, PeriodState.OPEN)):
+        candidate = next_period(candidate)
+    return candidate

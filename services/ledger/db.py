@@ -10,11 +10,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, create_engine, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.core.reconcile import deltas
-from services.ledger.schema import entries, snapshot_heads
+from attain.ledger.periods import PeriodState, posting_period
+from services.ledger.schema import entries, periods, snapshot_heads
+
+# Entries that carry computed earnings: what a snapshot is reconciled against.
+RECONCILED_KINDS = ("earned", "adjustment")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -59,16 +63,12 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
         fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
         if not fresh:
             return ApplyResult(0, len(snapshots), 0)
-        posted: dict[tuple[str, str], dict[str, Decimal]] = {}
-        for row in connection.execute(
-            select(entries.c.rep_id, entries.c.period, entries.c.component_id, func.sum(entries.c.amount))
-            .where(tuple_(entries.c.rep_id, entries.c.period).in_([(s["rep_id"], s["period"]) for s in fresh]))
-            .group_by(entries.c.rep_id, entries.c.period, entries.c.component_id)
-        ):
-            posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
+        posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
+        posting = _posting_periods(connection, {(s["plan_id"], s["period"]) for s in fresh})
         new_entries = [
             entry for snapshot in fresh
-            for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}))
+            for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
+                                      posting[(snapshot["plan_id"], snapshot["period"])])
         ]
         if new_entries:
             connection.execute(
@@ -99,6 +99,44 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
 
 
+def accrual_period() -> Any:
+    """The period an entry's amount belongs to: the corrected one for a prior-period adjustment."""
+    return func.coalesce(entries.c.corrects_period, entries.c.period)
+
+
+def _posted_earnings(connection: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    accrual = accrual_period()
+    posted: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for row in connection.execute(
+        select(entries.c.rep_id, accrual, entries.c.component_id, func.sum(entries.c.amount))
+        .where(tuple_(entries.c.rep_id, accrual).in_(keys), entries.c.kind.in_(RECONCILED_KINDS))
+        .group_by(entries.c.rep_id, accrual, entries.c.component_id)
+    ):
+        posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
+    return posted
+
+
+def _posting_periods(connection: Connection, targets: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Per (scope, period) a snapshot is for: the period its entries go to (itself unless closed).
+
+    The scopes' period rows are share-locked, so a period cannot be locked while
+    this transaction posts into it; missing rows are created open.
+    """
+    scopes = sorted({scope for scope, _ in targets})
+    states: dict[str, dict[str, PeriodState]] = {scope: {} for scope in scopes}
+    for row in connection.execute(
+        select(periods.c.scope, periods.c.period, periods.c.state)
+        .where(periods.c.scope.in_(scopes)).with_for_update(read=True)
+    ):
+        states[row.scope][row.period] = PeriodState(row.state)
+    result = {(scope, period): posting_period(period, states[scope]) for scope, period in targets}
+    missing_rows = sorted({(scope, period) for (scope, _), period in result.items() if period not in states[scope]})
+    if missing_rows:
+        connection.execute(insert(periods).on_conflict_do_nothing(),
+                           [{"scope": scope, "period": period} for scope, period in missing_rows])
+    return result
+
+
 def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for snapshot in snapshots:
@@ -108,21 +146,27 @@ def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str]
     return newest
 
 
-def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal]) -> list[dict[str, Any]]:
+def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], posting: str) -> list[dict[str, Any]]:
+    """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
     earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
+    late = posting != snapshot["period"]
+    kind = "adjustment" if late else "earned"
     return [
         {
             "rep_id": snapshot["rep_id"],
-            "period": snapshot["period"],
+            "period": posting,
+            "corrects_period": snapshot["period"] if late else None,
+            "explanation": (f"prior-period adjustment: {snapshot['period']} was closed when snapshot "
+                            f"v{snapshot['snapshot_version']} arrived") if late else None,
             "plan_id": snapshot["plan_id"],
             "plan_version": snapshot["plan_version"],
             "component_id": component_id,
-            "kind": "earned",
+            "kind": kind,
             "amount": amount,
             "currency": snapshot["currency"],
             "snapshot_version": snapshot["snapshot_version"],
             "idempotency_key": (
-                f"earned:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
+                f"{kind}:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
                 f"{snapshot['snapshot_version']}"
             ),
             "source_event_ids": list(snapshot["trigger_event_ids"]),
@@ -132,12 +176,15 @@ def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal]) -> list[d
 
 
 def ledger_totals(engine: Engine) -> dict[tuple[str, str], Decimal]:
-    """Sum of entries per (rep, period): what the ledger says is earned."""
+    """Computed earnings per (rep, period they were earned in), prior-period adjustments included:
+    what a batch recompute must equal."""
+    accrual = accrual_period()
     with engine.connect() as connection:
         return {
             (row[0], row[1]): row[2]
             for row in connection.execute(
-                select(entries.c.rep_id, entries.c.period, func.sum(entries.c.amount))
-                .group_by(entries.c.rep_id, entries.c.period)
+                select(entries.c.rep_id, accrual, func.sum(entries.c.amount))
+                .where(entries.c.kind.in_(RECONCILED_KINDS))
+                .group_by(entries.c.rep_id, accrual)
             )
         }

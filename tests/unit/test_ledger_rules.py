@@ -36,8 +36,10 @@ def test_a_rejected_locked_period_can_reopen_but_an_approved_one_cannot():
 
 
 def test_a_late_change_lands_in_the_first_open_period_after_the_locked_one():
-    assert posting_period("2026-Q1", PeriodState.LOCKED, ["2025-Q4", "2026-Q3"]) == "2026-Q3"
-    assert posting_period("2026-03", PeriodState.APPROVED, []) == "2026-04"
+    states = {"2026-Q1": PeriodState.LOCKED, "2026-Q2": PeriodState.APPROVED, "2025-Q4": PeriodState.OPEN}
+    assert posting_period("2026-Q1", states) == "2026-Q3"
+    assert posting_period("2026-03", {"2026-03": PeriodState.APPROVED}) == "2026-04"
+    assert posting_period("2026-04", {"2026-03": PeriodState.APPROVED}) == "2026-04"
 
 
 MANAGER = Actor("mia", frozenset({"manager"}))
