@@ -1,5 +1,6 @@
 """Ledger settings (``ATTAIN_LEDGER_*``)."""
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,3 +14,13 @@ class LedgerSettings(BaseSettings):
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.2
     retry_backoff_seconds: float = 1.0
+    outbox_interval_seconds: float = 1.0
+    approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
+    # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).
+    # Unset: every API call is refused with 401.
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "attain-ledger"
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return tuple(step.strip() for step in self.approval_chain.split(",") if step.strip())

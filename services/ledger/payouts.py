@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from attain.core.money import round_money
 from attain.ledger.periods import period_sort_key
@@ -116,6 +118,19 @@ class OutboxRelay:
         self._engine = engine
         self._producer = producer
         self._batch_size = batch_size
+
+    def run(self, stopping: threading.Event, interval: float) -> None:
+        """Publish until ``stopping``; database or broker trouble is logged and retried next round."""
+        while not stopping.is_set():
+            try:
+                published = self.publish_pending()
+            except DBAPIError as error:
+                log.warning("outbox relay: database unavailable; retrying", extra={"error": str(error.orig)})
+                published = 0
+            if published:
+                log.info("outbox rows published", extra={"count": published})
+            else:
+                stopping.wait(interval)
 
     def publish_pending(self) -> int:
         with self._engine.begin() as connection:
