@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from attain import ledger_commands
 from attain.core.plans import PlanBook, parse_plan_book
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -54,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ingest_file.add_argument("path", type=Path)
     ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
 
+    ledger_commands.register(commands)
+
     args = parser.parse_args(argv)
+    if (status := ledger_commands.dispatch(args)) is not None:
+        sys.exit(status)
     if args.command == "run":
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
