@@ -14,6 +14,8 @@ class LedgerSettings(BaseSettings):
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.2
     retry_backoff_seconds: float = 1.0
+    # Fault injection for tests only: sleep between the DB commit and the offset commit.
+    pause_after_db_commit_seconds: float = 0.0
     outbox_interval_seconds: float = 1.0
     approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
     # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).

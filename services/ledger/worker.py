@@ -30,6 +30,7 @@ class LedgerWorker:
     def __init__(
         self, consumer: Consumer, producer: Producer, engine: Engine,
         batch_size: int, poll_timeout: float, retry_backoff: float,
+        pause_after_db_commit: float = 0.0,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -37,6 +38,7 @@ class LedgerWorker:
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._retry_backoff = retry_backoff
+        self._pause_after_db_commit = pause_after_db_commit
         self._contract = contract(topics.EARNINGS)
         self.stopping = threading.Event()
         self.database_ok = False
@@ -71,6 +73,8 @@ class LedgerWorker:
         metrics.SNAPSHOTS_IN.inc(len(snapshots))
         if snapshots:
             self._apply_until_committed(snapshots)
+            if self._pause_after_db_commit:  # fault injection: widen the commit-to-offset window for tests
+                time.sleep(self._pause_after_db_commit)
         self._producer.flush(30)
         self._consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

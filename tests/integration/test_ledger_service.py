@@ -1,0 +1,153 @@
+"""The ledger service as a process, a real broker and its own PostgreSQL: crashes and outages lose and
+double nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from sqlalchemy import func, select
+
+from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.ports import free_port
+from attain.embedded.postgres import EmbeddedPostgres
+from attain.platform import topics
+from attain.platform.avro import contract
+from attain.platform.kafka import ensure_topics, producer_config
+from attain.platform.settings import KafkaSettings
+from services.ledger.db import ledger_totals, make_engine, migrate
+from services.ledger.schema import entries
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ledger-pg") / "data"
+    server = EmbeddedPostgres(data, delete_on_stop=False)  # the restart test must find its data again
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def engine(postgres):
+    migrate(postgres.url)
+    engine = make_engine(postgres.url)
+    yield engine
+    engine.dispose()
+
+
+class LedgerProcess:
+    def __init__(self, bootstrap, database_url, log_dir, **env):
+        self.port = free_port()
+        self.group = f"ledger-test-{uuid.uuid4().hex[:8]}"
+        self.env = {**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": bootstrap, "ATTAIN_LEDGER_DATABASE_URL": database_url,
+                    "ATTAIN_LEDGER_PORT": str(self.port), "ATTAIN_LEDGER_GROUP_ID": self.group,
+                    "ATTAIN_LEDGER_RETRY_BACKOFF_SECONDS": "0.3", **env}
+        self.log = log_dir / f"ledger-{uuid.uuid4().hex[:6]}.log"
+        self.process = None
+
+    def start(self, **env):
+        self.log = self.log.with_name(f"ledger-{uuid.uuid4().hex[:6]}.log")
+        self.process = spawn([sys.executable, "-m", "services.ledger"], self.log, env={**self.env, **env})
+        wait_until(lambda: self.ready() is not None, f"ledger up ({self.log})", 60)
+
+    def ready(self):
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+
+    def metric(self, name):
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def wait_until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def publish(bootstrap, reps, version, amount_of):
+    producer = Producer(producer_config(KafkaSettings(bootstrap=bootstrap)))
+    earnings = contract(topics.EARNINGS)
+    for rep in reps:
+        amount = amount_of(rep)
+        producer.produce(topics.EARNINGS, key=rep.encode(), value=earnings.encode({
+            "rep_id": rep, "period": "2026-Q1", "plan_id": "svc", "plan_version": 1, "currency": "INR",
+            "snapshot_version": version, "computed_at": datetime.now(UTC), "total_earned": amount,
+            "trigger_event_ids": [], "trigger_ingested_at": None,
+            "components": [{"component_id": "commission", "credited_value": "0", "quota": None,
+                            "attainment_ratio": None, "earned_amount": amount, "source_record_count": 1}]}))
+    assert producer.flush(30) == 0
+
+
+def entry_count(engine, reps):
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(entries).where(entries.c.rep_id.in_(reps))
+                                  ).scalar_one()
+
+
+@pytest.fixture(scope="module")
+def broker(kafka_bootstrap):
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
+    return kafka_bootstrap
+
+
+def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, postgres, engine, tmp_path):
+    reps = [f"K{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(200)]
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_DB_COMMIT_SECONDS="60")
+    publish(broker, reps, 1, lambda rep: "100.00")
+    wait_until(lambda: entry_count(engine, reps) > 0, "a committed batch")
+    ledger.process.send_signal(signal.SIGKILL)  # committed in the DB, offsets not committed
+    ledger.process.wait(10)
+    committed_before_kill = entry_count(engine, reps)
+    ledger.start()
+    try:
+        wait_until(lambda: entry_count(engine, reps) == len(reps), "every rep's entry", 90)
+        wait_until(lambda: ledger.metric("attain_ledger_snapshots_stale_total") >= committed_before_kill,
+                   "the replayed batch to be recognised as applied", 30)
+        time.sleep(2)
+        assert entry_count(engine, reps) == len(reps)
+        totals = ledger_totals(engine)
+        assert all(totals[(rep, "2026-Q1")] == Decimal("100.00") for rep in reps)
+    finally:
+        terminate(ledger.process, grace=10)
+
+
+def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(broker, postgres, engine, tmp_path):
+    reps = [f"R{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(100)]
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        wait_until(lambda: ledger.ready() == 200, "ready")
+        publish(broker, reps, 1, lambda rep: "10.00")
+        wait_until(lambda: entry_count(engine, reps) == len(reps), "first snapshots")
+        engine.dispose()
+        postgres.stop()
+        wait_until(lambda: ledger.ready() == 503, "readiness to report the outage", 30)
+        publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
+        time.sleep(3)
+        assert ledger.ready() == 503
+        postgres.start()
+        wait_until(lambda: ledger.ready() == 200, "readiness after the restart", 60)
+        wait_until(lambda: entry_count(engine, reps) == 2 * len(reps), "the snapshots sent during the outage", 90)
+        totals = ledger_totals(engine)
+        assert all(totals[(rep, "2026-Q1")] == Decimal("25.50") for rep in reps)
+    finally:
+        terminate(ledger.process, grace=10)
+        print(log_tail(ledger.log))
