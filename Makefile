@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench clean
+.PHONY: setup run test test-unit lint proto bench bench-ledger clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ proto: $(STAMP)  ## regenerate the notifier's gRPC stubs after editing its .prot
 
 bench: $(STAMP)  ## pipeline benchmark; writes docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
+
+bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis
