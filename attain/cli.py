@@ -102,6 +102,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
+        ledger_commands.demo_period_close(engine)
         console.print(
             f"\nWatch live notifications: [bold].venv/bin/attain watch rep-001 --target "
             f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "

@@ -244,3 +244,41 @@ def load_org(args: argparse.Namespace) -> int:
                 set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id}), rows)
     console.print(f"loaded {len(rows)} participant(s)")
     return 0
+
+
+DEMO_APPROVERS = (("demo-manager", "manager"), ("demo-comp-admin", "comp_admin"), ("demo-finance", "finance"))
+
+
+def demo_period_close(engine: Any, timeout: float = 60) -> None:
+    """The demo's last act: every period with entries goes open -> locked -> approved -> paid,
+    and the payout lines reach the ``payouts`` topic through the running ledger's outbox relay."""
+    from sqlalchemy import func, select
+
+    from attain.ledger.approvals import Actor
+    from services.ledger.payouts import lines_of
+    from services.ledger.period_service import decide, list_periods, lock_period, mark_paid
+    from services.ledger.schema import outbox
+
+    table = Table(title="Periods closed: open -> locked -> approved -> paid")
+    for column in ("scope", "period", "payout lines", "total", "published on payouts"):
+        table.add_column(column)
+    for row in list_periods(engine):
+        if row["state"] != "open":
+            continue
+        scope, period = row["scope"], row["period"]
+        lock_period(engine, scope, period, "demo-preparer")
+        for user, role in DEMO_APPROVERS:
+            decide(engine, scope, period, Actor(user, frozenset({role})), True, f"{role}: checked against the CRM")
+        deadline = time.monotonic() + timeout
+        pending = 1
+        while pending and time.monotonic() < deadline:
+            with engine.connect() as connection:
+                pending = connection.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.published_at.is_(None))).scalar_one()
+            time.sleep(0.2)
+        mark_paid(engine, scope, period, "demo-finance")
+        lines = lines_of(engine, scope, period)
+        totals = sorted({line["currency"] for line in lines})
+        total = ", ".join(f"{sum(line['amount'] for line in lines if line['currency'] == c):,} {c}" for c in totals)
+        table.add_row(scope, period, str(len(lines)), total, "yes" if not pending else "not yet")
+    console.print(table)
