@@ -170,9 +170,10 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
         for message in consumer.consume(1000, 1.0):
             if message.error():
                 continue
-            changes.append(change_from_avro(decoder.decode(message.value())))
-            if message.offset() + 1 >= ends[message.partition()]:
-                done.add(message.partition())
+            changes.append(change_from_avro(decoder.decode(message.value() or b"")))
+            partition, offset = message.partition() or 0, message.offset() or 0
+            if offset + 1 >= ends[partition]:
+                done.add(partition)
     consumer.close()
     return changes
 

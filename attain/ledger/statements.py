@@ -75,7 +75,7 @@ def _default_explanation(entry: Mapping[str, Any]) -> str:
     if entry["kind"] == "earned":
         return (f"earnings on {entry['component_id']} as of snapshot v{entry.get('snapshot_version')} "
                 f"of plan {entry.get('plan_id')} v{entry.get('plan_version')}")
-    return entry["kind"]
+    return str(entry["kind"])
 
 
 def _sum(lines: list[dict[str, Any]]) -> Decimal:

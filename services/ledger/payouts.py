@@ -87,7 +87,7 @@ def export_csv(lines: Sequence[dict[str, Any]]) -> str:
 
 
 def export_xlsx(lines: Sequence[dict[str, Any]]) -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # type: ignore[import-untyped]
 
     book = Workbook()
     sheet = book.active

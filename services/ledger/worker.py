@@ -67,7 +67,7 @@ class LedgerWorker:
                 log.warning("consumer error", extra={"error": str(message.error())})
                 continue
             try:
-                snapshots.append(self._contract.decode(message.value()))
+                snapshots.append(self._contract.decode(message.value() or b""))
             except SerdeError as error:
                 self._dead_letter(message, str(error))
         metrics.SNAPSHOTS_IN.inc(len(snapshots))
@@ -121,8 +121,8 @@ class LedgerWorker:
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
     highest: dict[tuple[str, int], int] = {}
     for message in messages:
-        if message.error():
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if message.error() or topic is None or partition is None or offset is None:
             continue
-        key = (message.topic(), message.partition())
-        highest[key] = max(highest.get(key, -1), message.offset())
+        highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
     return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in highest.items()]
