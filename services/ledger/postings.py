@@ -12,7 +12,9 @@ from attain.ledger.periods import PeriodState, accepts_entries
 from services.ledger.audit import append_audit
 from services.ledger.schema import entries, periods
 
-MANUAL_KINDS = ("manual", "adjustment", "reversal", "clawback", "draw", "draw_recovery")
+# Not "earned" or "adjustment": those carry computed earnings, which reconciliation owns. A person's
+# entry stays on top of the computed ones; the next snapshot does not undo it.
+MANUAL_KINDS = ("manual", "reversal", "clawback", "draw", "draw_recovery")
 
 
 class PostingError(ValueError):

@@ -20,6 +20,7 @@ from services.ledger.audit import verify_audit
 from services.ledger.db import apply_snapshots, ledger_totals, make_engine, migrate
 from services.ledger.payouts import OutboxRelay, export_csv, export_xlsx, lines_of
 from services.ledger.period_service import decide, lock_period, mark_paid, period_view
+from services.ledger.postings import PostingError, post_manual
 from services.ledger.schema import entries, outbox
 
 MANAGER = Actor("mgr-1", frozenset({"manager"}))
@@ -67,6 +68,21 @@ def test_a_late_snapshot_for_a_locked_period_becomes_a_prior_period_adjustment(e
     ]
     assert ledger_totals(engine)[("P1", "2026-Q1")] == Decimal("130.00")
     assert period_view(engine, "late", "2026-Q2").state == PeriodState.OPEN
+
+
+def test_a_manual_entry_stays_when_the_next_snapshot_arrives(engine):
+    apply_snapshots(engine, [snapshot("P5", 1, "100.00", plan="manual")])
+    post_manual(engine, actor_id="admin-1", rep_id="P5", scope="manual", period="2026-Q1",
+                component_id="commission", kind="manual", amount="15.00", currency="INR",
+                reason="deal 7 credited by hand", idempotency_key="manual-P5-1")
+    with pytest.raises(PostingError, match="more decimals"):
+        post_manual(engine, actor_id="admin-1", rep_id="P5", scope="manual", period="2026-Q1",
+                    component_id="commission", kind="manual", amount="0.001", currency="INR",
+                    reason="too precise", idempotency_key="manual-P5-2")
+    apply_snapshots(engine, [snapshot("P5", 2, "120.00", plan="manual")])
+    assert [(kind, amount) for _, kind, amount, _ in entries_of(engine, "P5")] == [
+        ("earned", Decimal("100.00")), ("manual", Decimal("15.00")), ("earned", Decimal("20.00"))]
+    assert ledger_totals(engine)[("P5", "2026-Q1")] == Decimal("120.00")
 
 
 def test_the_approval_chain_enforces_order_and_separation_of_duties(engine):
