@@ -16,7 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from attain.core.reconcile import deltas
 from attain.ledger.periods import PeriodState, posting_period
-from services.ledger.schema import entries, periods, snapshot_heads
+from services.ledger.audit import append_audit
+from services.ledger.schema import entries, periods, plan_versions, snapshot_heads
 
 # Entries that carry computed earnings: what a snapshot is reconciled against.
 RECONCILED_KINDS = ("earned", "adjustment")
@@ -73,6 +74,7 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
         ]
         _insert_entries(connection, new_entries)
         _upsert_heads(connection, fresh)
+        _audit_new_plan_versions(connection, fresh)
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
 
 
@@ -115,6 +117,18 @@ def _upsert_heads(connection: Connection, fresh: list[dict[str, Any]]) -> None:
         "total_earned": [Decimal(s["total_earned"]) for s in fresh],
         "currency": [s["currency"] for s in fresh],
     })
+
+
+def _audit_new_plan_versions(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+    """A plan version the ledger books earnings under for the first time is a plan change: audit it."""
+    seen = sorted({(s["plan_id"], s["plan_version"]) for s in fresh})
+    new = connection.execute(
+        insert(plan_versions).values([{"plan_id": plan_id, "plan_version": version} for plan_id, version in seen])
+        .on_conflict_do_nothing().returning(plan_versions.c.plan_id, plan_versions.c.plan_version)
+    ).all()
+    for plan_id, version in sorted(new):
+        append_audit(connection, "ledger", "plan.version_applied", f"plan/{plan_id}/v{version}",
+                     {"plan_id": plan_id, "plan_version": version})
 
 
 def accrual_period() -> Any:

@@ -147,3 +147,11 @@ participants = Table(
     Column("region", String(64), nullable=False),
     Column("manager_id", String(255), nullable=True),
 )
+
+plan_versions = Table(  # every plan version the ledger has booked earnings under; a new one is audited
+    "plan_versions",
+    metadata,
+    Column("plan_id", String(255), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

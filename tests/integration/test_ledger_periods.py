@@ -150,6 +150,10 @@ def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_mark
 def test_the_audit_chain_records_every_transition_and_detects_an_edited_row(engine, database_url):
     checked, breaks = verify_audit(engine)
     assert checked >= 10 and breaks == []
+    with engine.connect() as connection:
+        actions = set(connection.execute(text("SELECT action FROM audit_log")).scalars())
+    assert actions >= {"plan.version_applied", "period.lock", "period.reopen", "period.approve", "period.pay",
+                       "approval.approve", "approval.reject", "payouts.prepared", "entry.manual"}
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete"))
         connection.execute(text("UPDATE audit_log SET details = jsonb_set(details, '{comment}', '\"changed\"') "

@@ -1,4 +1,5 @@
-"""Entry kinds and labels, periods, approvals, hash-chained audit log, payout lines, outbox, disputes, org.
+"""Entry kinds and labels, periods, approvals, hash-chained audit log, payout lines, outbox, disputes,
+plan versions seen, org.
 
 Revision ID: 0002
 Revises: 0001
@@ -107,6 +108,12 @@ def upgrade() -> None:
         _now(),
     )
     op.create_table(
+        "plan_versions",
+        sa.Column("plan_id", sa.String(255), primary_key=True),
+        sa.Column("plan_version", sa.Integer, primary_key=True),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_table(
         "participants",
         sa.Column("rep_id", sa.String(255), primary_key=True),
         sa.Column("region", sa.String(64), nullable=False),
@@ -132,7 +139,7 @@ def downgrade() -> None:
     for table in APPEND_ONLY:
         op.execute(f"DROP TRIGGER {table}_no_update_or_delete ON {table}")
     op.execute("DROP FUNCTION attain_append_only()")
-    for table in ("participants", "dispute_events", "disputes", "outbox", "payout_lines", "audit_log",
+    for table in ("participants", "plan_versions", "dispute_events", "disputes", "outbox", "payout_lines", "audit_log",
                   "approval_decisions", "periods"):
         op.drop_table(table)
     op.drop_index("ix_ledger_entries_rep_accrual", "ledger_entries")
