@@ -68,3 +68,12 @@ def test_audit_verify_passes_then_fails_on_an_edited_row(engine, database_url):
         connection.execute(text("UPDATE audit_log SET actor_id = 'someone-else' WHERE sequence = 1"))
         connection.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_or_delete"))
     assert run("audit", "verify", "--database-url", database_url) == 1
+
+
+def test_ledger_org_loads_regions_and_managers_for_authorisation(engine, database_url, tmp_path):
+    org = tmp_path / "org.yaml"
+    org.write_text("participants:\n  - {id: o1, region: IN-South, manager: m1}\n  - {id: o2, region: IN-East}\n")
+    assert run("ledger", "org", str(org), "--database-url", database_url) == 0
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT rep_id, region, manager_id FROM participants ORDER BY rep_id")).all()
+    assert [tuple(row) for row in rows] == [("o1", "IN-South", "m1"), ("o2", "IN-East", None)]

@@ -151,3 +151,49 @@ def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(brok
     finally:
         terminate(ledger.process, grace=10)
         print(log_tail(ledger.log))
+
+
+def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_back(broker, postgres, engine,
+                                                                                  tmp_path):
+    from confluent_kafka import Consumer
+
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+    from services.ledger.schema import outbox
+
+    scope = f"down-{uuid.uuid4().hex[:6]}"
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "40.00",
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": "40.00"}]}
+                             for rep in ("D1", "D2", "D3")])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    # committed, and no ledger running to publish it: the outbox holds the lines
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        def pending():
+            with engine.connect() as connection:
+                return connection.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
+        wait_until(lambda: pending() == 0, "the relay to publish the outbox", 60)
+    finally:
+        terminate(ledger.process, grace=10)
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.PAYOUTS])
+    keys = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(keys) < 3:
+        for message in consumer.consume(100, 0.5):
+            if not message.error() and message.key().decode().startswith(scope):
+                keys.append(message.key().decode())
+    time.sleep(1)
+    for message in consumer.consume(100, 1.0):
+        if not message.error() and message.key().decode().startswith(scope):
+            keys.append(message.key().decode())
+    consumer.close()
+    assert sorted(keys) == [f"{scope}/2026-Q1/D{n}/INR" for n in (1, 2, 3)]

@@ -109,3 +109,28 @@ def test_a_deleted_record_breaks_the_chain():
     rows = chain([{"n": 1}, {"n": 2}, {"n": 3}])
     breaks = verify_chain([rows[0], rows[2]])
     assert {b.sequence for b in breaks} == {3} and any("missing" in b.reason for b in breaks)
+
+
+def test_a_statement_groups_earnings_by_component_and_labels_adjustments_and_draws():
+    from decimal import Decimal
+
+    from attain.ledger.statements import build_statement
+
+    def entry(entry_id, period, kind, amount, component="commission", corrects=None):
+        return {"entry_id": entry_id, "period": period, "kind": kind, "amount": Decimal(amount), "currency": "INR",
+                "component_id": component, "corrects_period": corrects, "plan_id": "ae", "plan_version": 2,
+                "snapshot_version": 9}
+
+    statement = build_statement("r1", "2026-Q2", [
+        entry(1, "2026-Q1", "earned", "500.00"), entry(2, "2026-Q1", "payment", "-450.00"),
+        entry(3, "2026-Q2", "earned", "300.00"), entry(4, "2026-Q2", "earned", "20.00", "spiff"),
+        entry(5, "2026-Q2", "earned", "100.00"), entry(6, "2026-Q2", "adjustment", "-30.00", corrects="2026-Q1"),
+        entry(7, "2026-Q2", "draw", "200.00", "draw"), entry(8, "2026-Q3", "earned", "999.00"),
+    ])["currencies"][0]
+    assert statement["opening_balance"] == "50.00"
+    assert [(c["component_id"], c["total"], len(c["entries"])) for c in statement["components"]] == [
+        ("commission", "400.00", 2), ("spiff", "20.00", 1)]
+    assert statement["adjustments"][0]["corrects_period"] == "2026-Q1"
+    assert statement["draws"][0]["amount"] == "200.00"
+    assert statement["total_payable"] == "640.00"  # 50 + 420 - 30 + 200; Q3 is not in it
+    assert "plan ae v2" in statement["components"][0]["entries"][0]["explanation"]
