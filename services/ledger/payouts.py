@@ -33,26 +33,32 @@ def payout_id(scope: str, period: str, rep_id: str, currency: str) -> str:
     return f"{scope}/{period}/{rep_id}/{currency}"
 
 
-def write_payout_lines(connection: Connection, scope: str, period: str, approved_by: str,
-                       approved_at: datetime) -> list[dict[str, Any]]:
-    """One line per rep and currency, and its outbox row: the entries of ``period`` plus what earlier
-    *paid* periods left over (a negative balance from an unrecovered draw carries forward)."""
+def payable_balances(connection: Connection, scope: str, period: str
+                     ) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    """(rep, currency) -> (amount, entry count): the entries of ``period`` plus what earlier *paid*
+    periods left over (a negative balance from an unrecovered draw carries forward)."""
     paid = set(connection.execute(
         select(periods.c.period).where(periods.c.scope == scope, periods.c.state == "paid")).scalars())
-    balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    counts: dict[tuple[str, str], int] = defaultdict(int)
+    balances: dict[tuple[str, str], tuple[Decimal, int]] = defaultdict(lambda: (Decimal(0), 0))
     for row in connection.execute(
         select(entries.c.rep_id, entries.c.currency, entries.c.period, func.sum(entries.c.amount), func.count())
         .where(entries.c.plan_id == scope).group_by(entries.c.rep_id, entries.c.currency, entries.c.period)
     ):
         if row[2] == period or (row[2] in paid and period_sort_key(row[2]) < period_sort_key(period)):
-            balances[(row[0], row[1])] += row[3]
-            counts[(row[0], row[1])] += row[4]
+            amount, count = balances[(row[0], row[1])]
+            balances[(row[0], row[1])] = (amount + row[3], count + row[4])
+    return dict(balances)
+
+
+def write_payout_lines(connection: Connection, scope: str, period: str, approved_by: str,
+                       approved_at: datetime) -> list[dict[str, Any]]:
+    """One line per rep and currency with a non-zero :func:`payable_balances` amount, and its outbox row."""
     lines = [
         {"payout_id": payout_id(scope, period, rep_id, currency), "scope": scope, "period": period,
          "rep_id": rep_id, "currency": currency, "amount": round_money(amount, currency),
-         "entry_count": counts[(rep_id, currency)], "approved_at": approved_at, "approved_by": approved_by}
-        for (rep_id, currency), amount in sorted(balances.items()) if amount != 0
+         "entry_count": count, "approved_at": approved_at, "approved_by": approved_by}
+        for (rep_id, currency), (amount, count) in sorted(payable_balances(connection, scope, period).items())
+        if amount != 0
     ]
     if lines:
         connection.execute(payout_lines.insert(), lines)

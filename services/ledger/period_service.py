@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from attain.ledger.approvals import DEFAULT_CHAIN, Actor, Decision, check_decision, next_step
 from attain.ledger.periods import PeriodState, transition
 from services.ledger.audit import append_audit
-from services.ledger.payouts import write_payout_lines
+from services.ledger.payouts import payable_balances, write_payout_lines
 from services.ledger.schema import approval_decisions, entries, payout_lines, periods
 
 
@@ -76,9 +76,7 @@ def decide(engine: Engine, scope: str, period: str, actor: Actor, approve: bool,
         row = _row_for_update(connection, scope, period)
         transition(PeriodState(row.state), "approve")  # only a locked period takes decisions
         decisions = _decisions(connection, scope, period, row.approval_round)
-        payees = set(connection.execute(
-            select(entries.c.rep_id).distinct().where(entries.c.plan_id == scope, entries.c.period == period)
-        ).scalars())
+        payees = {rep_id for rep_id, _ in payable_balances(connection, scope, period)}
         step = check_decision(chain, decisions, actor, payees=payees, prepared_by=row.prepared_by,
                               approve=approve, comment=comment)
         connection.execute(approval_decisions.insert().values(

@@ -32,8 +32,8 @@ def post_manual_entry(connection: Connection, *, actor_id: str, rep_id: str, sco
     value = parse_decimal(amount, "amount")
     if value != value.quantize(Decimal(1).scaleb(-minor_unit(currency))):
         raise PostingError(f"amount {value} has more decimals than {currency} allows ({minor_unit(currency)})")
-    state = connection.execute(select(periods.c.state).where(periods.c.scope == scope,
-                                                             periods.c.period == period)).scalar()
+    state = connection.execute(select(periods.c.state).where(periods.c.scope == scope, periods.c.period == period)
+                               .with_for_update(read=True)).scalar()  # a lock waits for this entry
     if state is not None and not accepts_entries(PeriodState(state)):
         raise PostingError(f"period {scope}/{period} is {state}: post into the open period instead")
     existing = connection.execute(
