@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
+from attain.core.money import minor_unit, parse_decimal
 from attain.core.reconcile import deltas
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
@@ -167,6 +168,15 @@ def _posting_periods(connection: Connection, targets: set[tuple[str, str]]) -> d
         connection.execute(insert(periods).on_conflict_do_nothing(),
                            [{"scope": scope, "period": period} for scope, period in missing_rows])
     return result
+
+
+def check_snapshot(snapshot: dict[str, Any]) -> None:
+    """Raise :class:`MoneyError` naming the field when a snapshot's money cannot be booked."""
+    minor_unit(snapshot["currency"])
+    parse_decimal(snapshot["total_earned"], f"{snapshot['rep_id']}/{snapshot['period']} total_earned")
+    for component in snapshot["components"]:
+        parse_decimal(component["earned_amount"],
+                      f"{snapshot['rep_id']}/{snapshot['period']} {component['component_id']}.earned_amount")
 
 
 def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -197,3 +197,45 @@ def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_ba
             keys.append(message.key().decode())
     consumer.close()
     assert sorted(keys) == [f"{scope}/2026-Q1/D{n}/INR" for n in (1, 2, 3)]
+
+
+def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_batch_is_booked(
+        broker, postgres, engine, tmp_path):
+    from confluent_kafka import Consumer
+
+    run = uuid.uuid4().hex[:6]
+    good, unknown_currency, too_long = f"G-{run}", f"C-{run}", f"L-{run}" + "x" * 300
+    producer = Producer(producer_config(KafkaSettings(bootstrap=broker)))
+    earnings = contract(topics.EARNINGS)
+    for rep, currency in ((good, "INR"), (unknown_currency, "RUPEE"), (too_long, "INR")):
+        producer.produce(topics.EARNINGS, key=run.encode(), value=earnings.encode({  # one key: one batch, in order
+            "rep_id": rep, "period": "2026-Q1", "plan_id": "poison", "plan_version": 1, "currency": currency,
+            "snapshot_version": 1, "computed_at": datetime.now(UTC), "total_earned": "5.00",
+            "trigger_event_ids": [], "trigger_ingested_at": None,
+            "components": [{"component_id": "commission", "credited_value": "0", "quota": None,
+                            "attainment_ratio": None, "earned_amount": "5.00", "source_record_count": 1}]}))
+    assert producer.flush(30) == 0
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        wait_until(lambda: entry_count(engine, [good]) == 1, "the good snapshot", 60)
+        assert ledger.ready() == 200
+    finally:
+        terminate(ledger.process, grace=10)
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"dlq-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.EARNINGS_DLQ])
+    codes = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(codes) < 2:
+        for message in consumer.consume(100, 0.5):
+            if message.error():
+                continue
+            envelope = contract(topics.EARNINGS_DLQ).decode(message.value())
+            rep = earnings.decode(envelope["original"])["rep_id"]
+            if rep in (unknown_currency, too_long):
+                codes[rep] = (envelope["error_code"], envelope["reason"])
+    consumer.close()
+    assert codes[unknown_currency][0] == "invalid_snapshot" and "RUPEE" in codes[unknown_currency][1]
+    assert codes[too_long][0] == "rejected" and "too long" in codes[too_long][1]
+    assert entry_count(engine, [unknown_currency, too_long]) == 0
