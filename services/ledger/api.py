@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from attain.ledger.access import Principal, RepFacts, can_read_rep
+from attain.ledger.access import Principal, can_read_rep
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
 from services.ledger.audit import export_period_zip
@@ -26,7 +26,7 @@ from services.ledger.disputes import DisputeError, dispute_history, raise_disput
 from services.ledger.payouts import export_csv, export_xlsx, lines_of
 from services.ledger.period_service import approval_history, decide, list_periods, lock_period, mark_paid
 from services.ledger.postings import PostingError, post_manual
-from services.ledger.schema import entries, participants
+from services.ledger.queries import entries_of, rep_facts
 from services.ledger.statements import statement, statement_pdf
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,14 +52,14 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             raise web.HTTPForbidden(text=f"{who.user_id} holds no admin role")
 
     async def require_rep(who: Principal, rep_id: str) -> None:
-        facts = await asyncio.to_thread(_rep_facts, engine, rep_id)
+        facts = await asyncio.to_thread(rep_facts, engine, rep_id)
         if not can_read_rep(who, facts):
             raise web.HTTPForbidden(text=f"{who.user_id} may not read the data of {rep_id}")
 
     async def rep_entries(request: web.Request) -> web.Response:
         who, rep_id = principal(request), request.match_info["rep_id"]
         await require_rep(who, rep_id)
-        return _json(await asyncio.to_thread(_entries_of, engine, rep_id, request.query.get("period")))
+        return _json(await asyncio.to_thread(entries_of, engine, rep_id, request.query.get("period")))
 
     async def rep_statement(request: web.Request) -> web.StreamResponse:
         who, rep_id, period = principal(request), request.match_info["rep_id"], request.match_info["period"]
@@ -165,17 +165,3 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     router.add_post("/v1/disputes", guarded(new_dispute))
     router.add_get("/v1/disputes/{dispute_id}", guarded(show_dispute))
     router.add_post("/v1/disputes/{dispute_id}/resolution", guarded(resolve))
-
-
-def _rep_facts(engine: Engine, rep_id: str) -> RepFacts:
-    with engine.connect() as connection:
-        row = connection.execute(select(participants).where(participants.c.rep_id == rep_id)).first()
-    return RepFacts(rep_id, row.region if row else None, row.manager_id if row else None)
-
-
-def _entries_of(engine: Engine, rep_id: str, period: str | None) -> list[dict[str, Any]]:
-    query = select(entries).where(entries.c.rep_id == rep_id).order_by(entries.c.entry_id)
-    if period:
-        query = query.where(entries.c.period == period)
-    with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]

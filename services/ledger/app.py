@@ -20,6 +20,7 @@ from attain.platform.settings import KafkaSettings, ServiceSettings
 from services.ledger.api import add_api_routes
 from services.ledger.config import LedgerSettings
 from services.ledger.db import make_engine, migrate
+from services.ledger.grpc_api import start_grpc
 from services.ledger.payouts import OutboxRelay
 from services.ledger.worker import LedgerWorker
 
@@ -50,6 +51,7 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     )
     add_api_routes(app, engine, settings)
     runner = await start_http(app, settings.host, settings.port)
+    grpc_server = await start_grpc(engine, settings) if settings.grpc_port else None
     log.info("ledger running", extra={"port": settings.port})
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -62,6 +64,8 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     await loop.run_in_executor(None, thread.join, 15)
     await loop.run_in_executor(None, relay_thread.join, 15)
     await runner.cleanup()
+    if grpc_server is not None:
+        await grpc_server.stop(5)
     log.info("ledger stopped")
 
 

@@ -10,6 +10,7 @@ class LedgerSettings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attain"
     host: str = "127.0.0.1"
     port: int = 8083
+    grpc_port: int = 0  # 0: no gRPC API (the HTTP API is always on); set e.g. 50052 to serve it
     group_id: str = "attain-ledger"
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.2

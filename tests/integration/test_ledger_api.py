@@ -140,3 +140,61 @@ def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api):
     assert audit_csv.count("approval.approve") == 3 and "period.lock" in audit_csv
     assert b'"intact": true' in archive.read("chain-verification.json")
     assert api.post("/v1/periods/ae/2026-Q1/lock", headers=as_user("alice")).status_code == 403
+
+
+@pytest.fixture(scope="module")
+def ledger_grpc(engine, database_url):
+    import grpc
+
+    from services.ledger.grpc_api import start_grpc
+    from services.ledger.proto import ledger_pb2_grpc
+
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    settings = LedgerSettings(database_url=database_url, jwt_secret=SECRET, grpc_port=port)
+    server = asyncio.run_coroutine_threadsafe(start_grpc(engine, settings), loop).result(10)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield ledger_pb2_grpc.LedgerStub(channel)
+    asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def grpc_auth(user, roles=(), regions=()):
+    return (("authorization", f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"),)
+
+
+def test_grpc_serves_a_reps_own_statement_and_refuses_another_reps(ledger_grpc):
+    import grpc
+
+    from services.ledger.proto import ledger_pb2
+
+    request = ledger_pb2.StatementRequest(rep_id="alice", period="2026-Q1")
+    statement = ledger_grpc.GetStatement(request, metadata=grpc_auth("alice"))
+    section = statement.currencies[0]
+    assert (section.currency, section.components[0].component_id, section.components[0].total) == (
+        "INR", "commission", "1000.00")
+    with pytest.raises(grpc.RpcError) as refused:
+        ledger_grpc.GetStatement(request, metadata=grpc_auth("bob"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as anonymous:
+        ledger_grpc.GetStatement(request)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    entries = ledger_grpc.ListEntries(ledger_pb2.ListEntriesRequest(rep_id="alice"),
+                                      metadata=grpc_auth("mona", ["manager"])).entries
+    assert entries[0].kind == "earned" and entries[0].plan_version == 3
+
+
+def test_grpc_decisions_follow_the_same_period_rules(ledger_grpc):
+    import grpc
+
+    from services.ledger.proto import ledger_pb2
+
+    periods = ledger_grpc.ListPeriods(ledger_pb2.ListPeriodsRequest(), metadata=grpc_auth("root", ["admin"], ["*"]))
+    assert ("ae", "2026-Q1") in {(p.scope, p.period) for p in periods.periods}
+    with pytest.raises(grpc.RpcError) as refused:
+        ledger_grpc.Decide(ledger_pb2.DecideRequest(scope="ae", period="2099-Q1", approve=True),
+                           metadata=grpc_auth("mona", ["manager"]))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "needs it locked" in refused.value.details()
