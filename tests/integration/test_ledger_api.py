@@ -47,7 +47,6 @@ def engine(database_url):
 def api(engine, database_url):
     port = free_port()
     loop = asyncio.new_event_loop()
-    ready = threading.Event()
 
     async def start():
         app = web.Application()
@@ -55,7 +54,6 @@ def api(engine, database_url):
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        ready.set()
         return runner
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
