@@ -39,7 +39,8 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     )
     thread = threading.Thread(target=worker.run, name="ledger-worker", daemon=True)
     thread.start()
-    relay = OutboxRelay(engine, Producer(producer_config(kafka, **{"client.id": "attain-ledger-outbox"})))
+    relay = OutboxRelay(engine, Producer(producer_config(kafka, **{"client.id": "attain-ledger-outbox"})),
+                        pause_before_marking=settings.pause_after_outbox_publish_seconds)
     relay_thread = threading.Thread(
         target=relay.run, args=(worker.stopping, settings.outbox_interval_seconds), name="ledger-outbox",
         daemon=True,

@@ -17,6 +17,7 @@ class LedgerSettings(BaseSettings):
     retry_backoff_seconds: float = 1.0
     # Fault injection for tests only: sleep between the DB commit and the offset commit.
     pause_after_db_commit_seconds: float = 0.0
+    pause_after_outbox_publish_seconds: float = 0.0  # same, between publishing payouts and marking them sent
     outbox_interval_seconds: float = 1.0
     approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
     # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).

@@ -8,6 +8,7 @@ import csv
 import io
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -120,10 +121,12 @@ class OutboxRelay:
     relays never publish the same row concurrently.
     """
 
-    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500) -> None:
+    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500,
+                 pause_before_marking: float = 0.0) -> None:
         self._engine = engine
         self._producer = producer
         self._batch_size = batch_size
+        self._pause_before_marking = pause_before_marking
 
     def run(self, stopping: threading.Event, interval: float) -> None:
         """Publish until ``stopping``; database or broker trouble is logged and retried next round."""
@@ -148,6 +151,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             delivered = self.publish(rows)
+            if self._pause_before_marking:  # fault injection: widen the publish-to-mark window for tests
+                time.sleep(self._pause_before_marking)
             if delivered:
                 connection.execute(outbox.update().where(outbox.c.outbox_id.in_(delivered))
                                    .values(published_at=func.now()))

@@ -239,3 +239,63 @@ def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_
     assert codes[unknown_currency][0] == "invalid_snapshot" and "RUPEE" in codes[unknown_currency][1]
     assert codes[too_long][0] == "rejected" and "too long" in codes[too_long][1]
     assert entry_count(engine, [unknown_currency, too_long]) == 0
+
+
+def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_same_lines(broker, postgres, engine,
+                                                                                        tmp_path):
+    from confluent_kafka import Consumer
+
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+    from services.ledger.schema import outbox
+
+    scope = f"kill-{uuid.uuid4().hex[:6]}"
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "75.00",
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": "75.00"}]}
+                             for rep in ("S1", "S2")])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.PAYOUTS])
+    received = []
+
+    def receive(until_count, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(received) < until_count:
+            for message in consumer.consume(100, 0.5):
+                if not message.error() and message.key().decode().startswith(scope):
+                    received.append((message.key().decode(), message.value()))
+        return len(received)
+
+    def pending():
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
+
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_OUTBOX_PUBLISH_SECONDS="60")
+    try:
+        assert receive(2) == 2  # on the topic...
+        ledger.process.send_signal(signal.SIGKILL)
+        ledger.process.wait(10)
+        assert pending() == 2  # ...but never marked sent
+        ledger.start()
+        wait_until(lambda: pending() == 0, "the restarted relay to publish and mark", 60)
+    finally:
+        terminate(ledger.process, grace=10)
+    assert receive(4) == 4
+    time.sleep(1)
+    receive(5, timeout=2)
+    consumer.close()
+    keys = [key for key, _ in received]
+    assert sorted(keys) == sorted([f"{scope}/2026-Q1/S1/INR", f"{scope}/2026-Q1/S2/INR"] * 2)
+    by_key = {}
+    for key, value in received:
+        by_key.setdefault(key, set()).add(value)
+    assert all(len(copies) == 1 for copies in by_key.values())  # every copy byte-identical: dedupe on payout_id

@@ -134,3 +134,11 @@ def test_a_statement_groups_earnings_by_component_and_labels_adjustments_and_dra
     assert statement["draws"][0]["amount"] == "200.00"
     assert statement["total_payable"] == "640.00"  # 50 + 420 - 30 + 200; Q3 is not in it
     assert "plan ae v2" in statement["components"][0]["entries"][0]["explanation"]
+
+
+def test_the_chain_is_whatever_the_configuration_says():
+    chain = ("finance",)
+    step = check_decision(chain, [], FINANCE, payees={"r1"}, prepared_by="prep", approve=True, comment="")
+    assert step == "finance" and next_step(chain, [Decision(step, FINANCE.user_id, True)]) is None
+    with pytest.raises(ApprovalError, match="next step is finance"):
+        check_decision(chain, [], MANAGER, payees={"r1"}, prepared_by="prep", approve=True, comment="")
