@@ -135,7 +135,9 @@ def recompute_period(args: argparse.Namespace) -> int:
         console.print("[green]the ledger equals the plan engine for this period[/]")
         return 0
     if args.apply:
-        posted = apply_differences(engine, args.period, found, args.user)
+        from services.ledger.config import LedgerSettings
+
+        posted = apply_differences(engine, args.period, found, args.user, LedgerSettings().period_scope)
         console.print(f"posted {posted} adjustment(s)")
         return 0
     return 3

@@ -35,7 +35,7 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
         Producer(producer_config(kafka, **{"client.id": "attain-ledger"})),
         engine,
         settings.batch_size, settings.poll_timeout_seconds, settings.retry_backoff_seconds,
-        settings.pause_after_db_commit_seconds,
+        settings.pause_after_db_commit_seconds, settings.period_scope,
     )
     thread = threading.Thread(target=worker.run, name="ledger-worker", daemon=True)
     thread.start()

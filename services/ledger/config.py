@@ -1,5 +1,7 @@
 """Ledger settings (``ATTAIN_LEDGER_*``)."""
 
+from typing import Literal
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +21,9 @@ class LedgerSettings(BaseSettings):
     pause_after_db_commit_seconds: float = 0.0
     pause_after_outbox_publish_seconds: float = 0.0  # same, between publishing payouts and marking them sent
     outbox_interval_seconds: float = 1.0
+    # Periods are opened, locked and approved per plan family ("plan": the snapshot's plan_id) or per
+    # region ("region": the rep's region in the participants table, loaded by `attain ledger org`).
+    period_scope: Literal["plan", "region"] = "plan"
     approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
     # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).
     # Unset: every API call is refused with 401.

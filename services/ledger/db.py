@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -18,12 +18,13 @@ from attain.core.money import minor_unit, parse_decimal
 from attain.core.reconcile import deltas
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
-from services.ledger.schema import entries, periods, plan_versions, snapshot_heads
+from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
 
 # Entries that carry computed earnings: what a snapshot is reconciled against.
 RECONCILED_KINDS = ("earned", "adjustment")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+ScopeBy = Literal["plan", "region"]
 
 
 def migrate(database_url: str) -> None:
@@ -45,8 +46,11 @@ class ApplyResult:
     entries: int
 
 
-def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> ApplyResult:
+def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy = "plan") -> ApplyResult:
     """Append the delta entries of ``snapshots`` in one transaction.
+
+    ``scope_by`` says whose periods an entry falls in: the snapshot's plan family
+    (``plan``) or the rep's region from ``participants`` (``region``).
 
     A snapshot whose version is not newer than the applied head of its
     (rep, period) adds nothing, so replays and duplicates are no-ops; the
@@ -67,12 +71,14 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
         if not fresh:
             return ApplyResult(0, len(snapshots), 0)
         posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
-        posting = _posting_periods(connection, {(s["plan_id"], s["period"]) for s in fresh})
-        new_entries = [
-            entry for snapshot in fresh
-            for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
-                                      posting[(snapshot["plan_id"], snapshot["period"])])
-        ]
+        scopes = scopes_for(connection, {(s["rep_id"], s["plan_id"]) for s in fresh}, scope_by)
+        scope_of = {(s["rep_id"], s["period"]): scopes[(s["rep_id"], s["plan_id"])] for s in fresh}
+        posting = _posting_periods(connection, {(scope_of[(s["rep_id"], s["period"])], s["period"]) for s in fresh})
+        new_entries = []
+        for snapshot in fresh:
+            scope = scope_of[(snapshot["rep_id"], snapshot["period"])]
+            new_entries += _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
+                                        scope, posting[(scope, snapshot["period"])])
         _insert_entries(connection, new_entries)
         _upsert_heads(connection, fresh)
         _audit_new_plan_versions(connection, fresh)
@@ -83,12 +89,13 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
 # and a cached plan per batch; about twice the snapshots/s of executemany at 1,000 a batch.
 _INSERT_ENTRIES = text("""
     INSERT INTO ledger_entries (rep_id, period, plan_id, plan_version, component_id, kind, amount, currency,
-                                snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation)
+                                snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation,
+                                scope)
     SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:plan_id AS text[]),
                          CAST(:plan_version AS int[]), CAST(:component_id AS text[]), CAST(:kind AS text[]),
                          CAST(:amount AS numeric[]), CAST(:currency AS text[]), CAST(:snapshot_version AS bigint[]),
                          CAST(:idempotency_key AS text[]), CAST(:source_event_ids AS jsonb[]),
-                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]))
+                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]), CAST(:scope AS text[]))
     ON CONFLICT (idempotency_key) DO NOTHING
 """)
 _UPSERT_HEADS = text("""
@@ -99,7 +106,8 @@ _UPSERT_HEADS = text("""
         total_earned = excluded.total_earned, currency = excluded.currency, updated_at = now()
 """)
 _ENTRY_COLUMNS = ("rep_id", "period", "plan_id", "plan_version", "component_id", "kind", "amount", "currency",
-                  "snapshot_version", "idempotency_key", "source_event_ids", "corrects_period", "explanation")
+                  "snapshot_version", "idempotency_key", "source_event_ids", "corrects_period", "explanation",
+                  "scope")
 
 
 def _insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -130,6 +138,25 @@ def _audit_new_plan_versions(connection: Connection, fresh: list[dict[str, Any]]
     for plan_id, version in sorted(new):
         append_audit(connection, "ledger", "plan.version_applied", f"plan/{plan_id}/v{version}",
                      {"plan_id": plan_id, "plan_version": version})
+
+
+def entry_scope() -> Any:
+    """The period scope an entry belongs to (entries written before scopes were stored: their plan)."""
+    return func.coalesce(entries.c.scope, entries.c.plan_id)
+
+
+UNASSIGNED_REGION = "unassigned"
+
+
+def scopes_for(connection: Connection, reps_and_plans: set[tuple[str, str]], scope_by: ScopeBy
+               ) -> dict[tuple[str, str], str]:
+    """(rep, plan) -> scope: the plan itself, or the rep's region (``unassigned`` when not in the org)."""
+    if scope_by == "plan":
+        return {(rep_id, plan_id): plan_id for rep_id, plan_id in reps_and_plans}
+    regions = {row.rep_id: row.region for row in connection.execute(
+        select(participants.c.rep_id, participants.c.region)
+        .where(participants.c.rep_id.in_(sorted({rep for rep, _ in reps_and_plans}))))}
+    return {(rep_id, plan_id): regions.get(rep_id) or UNASSIGNED_REGION for rep_id, plan_id in reps_and_plans}
 
 
 def accrual_period() -> Any:
@@ -188,7 +215,8 @@ def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str]
     return newest
 
 
-def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], posting: str) -> list[dict[str, Any]]:
+def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], scope: str, posting: str
+                 ) -> list[dict[str, Any]]:
     """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
     earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
     late = posting != snapshot["period"]
@@ -201,6 +229,7 @@ def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], posting: 
             "explanation": (f"prior-period adjustment: {snapshot['period']} was closed when snapshot "
                             f"v{snapshot['snapshot_version']} arrived") if late else None,
             "plan_id": snapshot["plan_id"],
+            "scope": scope,
             "plan_version": snapshot["plan_version"],
             "component_id": component_id,
             "kind": kind,

@@ -55,7 +55,7 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
         status = "rejected"
         if adjustment is not None:
             adjustment_entry_id = post_manual_entry(
-                connection, actor_id=actor_id, rep_id=dispute.rep_id, scope=scope or entry.plan_id,
+                connection, actor_id=actor_id, rep_id=dispute.rep_id, scope=scope or entry.scope or entry.plan_id,
                 period=period or entry.period, component_id=entry.component_id, kind="manual",
                 amount=adjustment, currency=entry.currency, reason=f"dispute {dispute_id}: {comment}",
                 idempotency_key=f"dispute:{dispute_id}")

@@ -23,6 +23,7 @@ from attain.core.money import round_money
 from attain.ledger.periods import period_sort_key
 from attain.platform import topics
 from attain.platform.avro import contract
+from services.ledger.db import entry_scope
 from services.ledger.schema import entries, outbox, payout_lines, periods
 
 log = logging.getLogger("attain.ledger")
@@ -43,7 +44,7 @@ def payable_balances(connection: Connection, scope: str, period: str
     balances: dict[tuple[str, str], tuple[Decimal, int]] = defaultdict(lambda: (Decimal(0), 0))
     for row in connection.execute(
         select(entries.c.rep_id, entries.c.currency, entries.c.period, func.sum(entries.c.amount), func.count())
-        .where(entries.c.plan_id == scope).group_by(entries.c.rep_id, entries.c.currency, entries.c.period)
+        .where(entry_scope() == scope).group_by(entries.c.rep_id, entries.c.currency, entries.c.period)
     ):
         if row[2] == period or (row[2] in paid and period_sort_key(row[2]) < period_sort_key(period)):
             amount, count = balances[(row[0], row[1])]

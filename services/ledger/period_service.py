@@ -109,7 +109,7 @@ def mark_paid(engine: Engine, scope: str, period: str, actor_id: str) -> PeriodS
         ).mappings().all()
         if lines:
             connection.execute(insert(entries).on_conflict_do_nothing(index_elements=["idempotency_key"]), [
-                {"rep_id": line["rep_id"], "period": period, "plan_id": scope, "plan_version": 0,
+                {"rep_id": line["rep_id"], "period": period, "plan_id": "", "scope": scope, "plan_version": 0,
                  "component_id": "payment", "kind": "payment", "amount": -line["amount"],
                  "currency": line["currency"], "snapshot_version": 0,
                  "idempotency_key": f"payment:{line['payout_id']}", "source_event_ids": [],

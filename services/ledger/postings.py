@@ -23,7 +23,7 @@ class PostingError(ValueError):
 
 def post_manual_entry(connection: Connection, *, actor_id: str, rep_id: str, scope: str, period: str,
                       component_id: str, kind: str, amount: str | Decimal, currency: str, reason: str,
-                      idempotency_key: str) -> int:
+                      idempotency_key: str, plan_id: str = "") -> int:
     """Append one entry in ``connection``'s transaction; returns its id (the existing one on a retry)."""
     if kind not in MANUAL_KINDS:
         raise PostingError(f"kind {kind!r} cannot be posted by hand: use one of {MANUAL_KINDS}")
@@ -41,8 +41,8 @@ def post_manual_entry(connection: Connection, *, actor_id: str, rep_id: str, sco
     if existing is not None:
         return int(existing)
     entry_id = int(connection.execute(entries.insert().values(
-        rep_id=rep_id, period=period, plan_id=scope, plan_version=0, component_id=component_id, kind=kind,
-        amount=value, currency=currency, snapshot_version=0, idempotency_key=idempotency_key,
+        rep_id=rep_id, period=period, plan_id=plan_id, scope=scope, plan_version=0, component_id=component_id,
+        kind=kind, amount=value, currency=currency, snapshot_version=0, idempotency_key=idempotency_key,
         source_event_ids=[], created_by=actor_id, explanation=reason,
     ).returning(entries.c.entry_id)).scalar_one())
     append_audit(connection, actor_id, f"entry.{kind}", f"entry/{entry_id}",

@@ -19,7 +19,7 @@ from attain.core.earnings import PeriodEarnings
 from attain.core.reconcile import deltas
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
-from services.ledger.db import RECONCILED_KINDS, accrual_period
+from services.ledger.db import RECONCILED_KINDS, ScopeBy, accrual_period, scopes_for
 from services.ledger.schema import entries, periods
 
 
@@ -71,23 +71,26 @@ def differences(expected: Iterable[PeriodEarnings], ledger: Mapping[str, Mapping
     return found
 
 
-def apply_differences(engine: Engine, period: str, found: list[Difference], actor_id: str) -> int:
+def apply_differences(engine: Engine, period: str, found: list[Difference], actor_id: str,
+                      scope_by: ScopeBy = "plan") -> int:
     """Post each difference as an adjustment; re-running with the same ledger state posts nothing new."""
     if not found:
         return 0
     with engine.begin() as connection:
-        scopes = sorted({d.plan_id for d in found})
+        scope_of = scopes_for(connection, {(d.rep_id, d.plan_id) for d in found}, scope_by)
+        scopes = sorted(set(scope_of.values()))
         states: dict[str, dict[str, PeriodState]] = {scope: {} for scope in scopes}
         for row in connection.execute(select(periods).where(periods.c.scope.in_(scopes))
                                       .with_for_update(read=True)):
             states[row.scope][row.period] = PeriodState(row.state)
         rows = []
         for difference in found:
-            posting = posting_period(period, states[difference.plan_id])
+            scope = scope_of[(difference.rep_id, difference.plan_id)]
+            posting = posting_period(period, states[scope])
             fingerprint = hashlib.sha256(
                 f"{difference.ledger_amount}|{difference.expected_amount}".encode()).hexdigest()[:16]
             rows.append({
-                "rep_id": difference.rep_id, "period": posting, "plan_id": difference.plan_id,
+                "rep_id": difference.rep_id, "period": posting, "plan_id": difference.plan_id, "scope": scope,
                 "plan_version": difference.plan_version, "component_id": difference.component_id,
                 "kind": "adjustment", "amount": difference.delta, "currency": difference.currency,
                 "snapshot_version": 0, "source_event_ids": [], "created_by": actor_id,

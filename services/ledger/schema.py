@@ -39,6 +39,7 @@ entries = Table(
     Column("source_event_ids", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("corrects_period", String(16), nullable=True),  # set on prior-period adjustments
+    Column("scope", String(255), nullable=True),  # period scope (plan family or region); NULL: plan_id
     Column("created_by", String(255), nullable=True),  # a person, for manual entries
     Column("explanation", Text, nullable=True),
 )

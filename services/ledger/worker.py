@@ -16,7 +16,7 @@ from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter
 from services.ledger import metrics
-from services.ledger.db import apply_snapshots, check_snapshot
+from services.ledger.db import ScopeBy, apply_snapshots, check_snapshot
 
 log = logging.getLogger("attain.ledger")
 
@@ -31,7 +31,7 @@ class LedgerWorker:
     def __init__(
         self, consumer: Consumer, producer: Producer, engine: Engine,
         batch_size: int, poll_timeout: float, retry_backoff: float,
-        pause_after_db_commit: float = 0.0,
+        pause_after_db_commit: float = 0.0, scope_by: ScopeBy = "plan",
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -40,6 +40,7 @@ class LedgerWorker:
         self._poll_timeout = poll_timeout
         self._retry_backoff = retry_backoff
         self._pause_after_db_commit = pause_after_db_commit
+        self._scope_by: ScopeBy = scope_by
         self._contract = contract(topics.EARNINGS)
         self.stopping = threading.Event()
         self.database_ok = False
@@ -110,7 +111,7 @@ class LedgerWorker:
     def _apply_retrying(self, snapshots: list[dict[str, Any]]) -> None:
         while not self.stopping.is_set():
             try:
-                result = apply_snapshots(self._engine, snapshots)
+                result = apply_snapshots(self._engine, snapshots, self._scope_by)
             except (DataError, IntegrityError):
                 self.database_ok, self.database_detail = True, "ok"
                 raise

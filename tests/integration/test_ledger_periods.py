@@ -165,3 +165,25 @@ def test_the_audit_chain_records_every_transition_and_detects_an_edited_row(engi
     _, breaks = verify_audit(engine)
     assert [b.sequence for b in breaks] == [edited_sequence]
     assert "edited" in breaks[0].reason
+
+
+def test_periods_can_be_kept_per_region_instead_of_per_plan(engine):
+    from sqlalchemy.dialects.postgresql import insert
+
+    from services.ledger.schema import participants
+
+    with engine.begin() as connection:
+        connection.execute(insert(participants), [{"rep_id": "RS1", "region": "rg-south", "manager_id": None},
+                                                  {"rep_id": "RN1", "region": "rg-north", "manager_id": None}])
+
+    def both(version, amount):
+        return [snapshot("RS1", version, amount, plan="shared"), snapshot("RN1", version, amount, plan="shared")]
+
+    apply_snapshots(engine, both(1, "10.00"), scope_by="region")
+    lock_period(engine, "rg-south", "2026-Q1", "prep-1")  # only the south closes its books
+    apply_snapshots(engine, both(2, "12.00"), scope_by="region")
+    assert entries_of(engine, "RS1")[-1] == ("2026-Q2", "adjustment", Decimal("2.00"), "2026-Q1")
+    assert entries_of(engine, "RN1")[-1] == ("2026-Q1", "earned", Decimal("2.00"), None)
+    approve_all(engine, "rg-south", "2026-Q1")
+    assert [(line["rep_id"], line["amount"]) for line in lines_of(engine, "rg-south", "2026-Q1")] == [
+        ("RS1", Decimal("10.00"))]

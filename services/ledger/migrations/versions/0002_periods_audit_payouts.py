@@ -25,6 +25,8 @@ def _now() -> sa.Column:  # type: ignore[type-arg]
 
 def upgrade() -> None:
     op.add_column("ledger_entries", sa.Column("corrects_period", sa.String(16), nullable=True))
+    # The period scope (plan family or region) the entry belongs to; NULL on entries from 0001: their plan_id.
+    op.add_column("ledger_entries", sa.Column("scope", sa.String(255), nullable=True))
     op.add_column("ledger_entries", sa.Column("created_by", sa.String(255), nullable=True))
     op.add_column("ledger_entries", sa.Column("explanation", sa.Text, nullable=True))
     kinds = ", ".join(f"'{kind}'" for kind in KINDS)
@@ -144,5 +146,5 @@ def downgrade() -> None:
         op.drop_table(table)
     op.drop_index("ix_ledger_entries_rep_accrual", "ledger_entries")
     op.drop_constraint("ck_ledger_entries_kind", "ledger_entries")
-    for column in ("explanation", "created_by", "corrects_period"):
+    for column in ("explanation", "created_by", "scope", "corrects_period"):
         op.drop_column("ledger_entries", column)
