@@ -142,3 +142,11 @@ def test_the_chain_is_whatever_the_configuration_says():
     assert step == "finance" and next_step(chain, [Decision(step, FINANCE.user_id, True)]) is None
     with pytest.raises(ApprovalError, match="next step is finance"):
         check_decision(chain, [], MANAGER, payees={"r1"}, prepared_by="prep", approve=True, comment="")
+
+
+def test_ledger_rules_import_no_io_frameworks():
+    forbidden = ("confluent_kafka", "faust", "sqlalchemy", "psycopg", "aiohttp", "grpc", "httpx", "jwt", "fpdf")
+    for name in MODULES:
+        source = importlib.import_module(name).__loader__.get_source(name)
+        for package in forbidden:
+            assert f"import {package}" not in source and f"from {package}" not in source, (name, package)
