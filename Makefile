@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench clean
+.PHONY: setup run test test-unit lint proto bench bench-ledger clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,13 +27,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check attain services tests
 	$(BIN)/mypy
 
-proto: $(STAMP)  ## regenerate the notifier's gRPC stubs after editing its .proto
+proto: $(STAMP)  ## regenerate the gRPC stubs (notifier, ledger) after editing a .proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
-		services/notifier/proto/notifier.proto
+		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto
 
 bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the plan-engine benchmark
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/engine.py
+
+bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from attain import ledger_commands
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -74,11 +75,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             sub.add_argument("--rep", required=True)
             sub.add_argument("--component")
 
+    ledger_commands.register(commands)
+
     args = parser.parse_args(argv)
     if args.command == "plans":
         sys.exit(validate_plans(args.paths))
     if args.command in ("simulate", "explain"):
         sys.exit(simulate_period(args))
+    if (status := ledger_commands.dispatch(args)) is not None:
+        sys.exit(status)
     if args.command == "run":
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
@@ -175,6 +180,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
+        ledger_commands.demo_period_close(engine)
         console.print(
             f"\nWatch live notifications: [bold].venv/bin/attain watch {min(book.participants)} --target "
             f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "

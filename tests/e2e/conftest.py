@@ -22,6 +22,7 @@ from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine
 
 PLANS = Path(__file__).with_name("plans.yaml")
+E2E_JWT_SECRET = "e2e-ledger-api-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, databa
             "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
+            "ATTAIN_LEDGER_JWT_SECRET": E2E_JWT_SECRET,
         },
     )
     pipeline.start(timeout=120)
