@@ -63,23 +63,41 @@ def stream_app(
     return app
 
 
+# The key of the tombstone that closes a batch on each changelog partition it wrote.
+SEAL_KEY = b"\x00attain:batch-seal"
+
+
 class BatchProducer:
     """confluent-kafka producer for one batch at a time: produce, then ``await flush()``.
 
     ``flush`` polls without blocking the event loop and raises if any message of
     the batch failed, so a caller acks its input only once every output is stored.
+
+    Changelog records (``sealed=True``) get one more record per partition after
+    the batch: a tombstone of :data:`SEAL_KEY`, sent alone. Tansu 0.6 reports a
+    partition's high watermark as the base offset of its last record batch plus
+    one (12,000 records in a few batches read back a watermark of 1), and faust
+    recovers a table by reading its changelog up to the high watermark, so it
+    missed the last batch of state after a restart. A one-record batch at the end
+    makes the watermark right; on Apache Kafka it is one tiny record per partition
+    per batch, and compaction removes it.
     """
 
     def __init__(self, kafka: KafkaSettings, **overrides: Any) -> None:
         self._producer = Producer(producer_config(kafka, **{"linger.ms": 2, **overrides}))
         self._errors: list[KafkaError] = []
+        self._sealed: set[tuple[str, int]] = set()
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._errors.append(error)
 
-    def produce(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
+    def produce(
+        self, topic: str, key: bytes, value: bytes | None, partition: int | None = None, sealed: bool = False
+    ) -> None:
         extra = {} if partition is None else {"partition": partition}
+        if sealed and partition is not None:
+            self._sealed.add((topic, partition))
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered, **extra)
@@ -88,6 +106,14 @@ class BatchProducer:
                 self._producer.poll(0.005)
 
     async def flush(self) -> None:
+        await self._drain()
+        if self._sealed:
+            sealed, self._sealed = self._sealed, set()
+            for topic, partition in sorted(sealed):
+                self.produce(topic, SEAL_KEY, None, partition)
+            await self._drain()
+
+    async def _drain(self) -> None:
         while self._producer.flush(0) > 0:
             await asyncio.sleep(0.001)
         if self._errors:

@@ -55,10 +55,11 @@ class BatchTable(Generic[T]):
         if value is None:
             store.data.pop(key, None)
             store._key_partition.pop(key, None)
-            producer.produce(self.table.changelog_topic.get_topic_name(), key, None, partition)
+            producer.produce(self.table.changelog_topic.get_topic_name(), key, None, partition, sealed=True)
             return
         store.data[key] = value
         store._key_partition[key] = partition  # dropped when the partition is revoked
         producer.produce(
-            self.table.changelog_topic.get_topic_name(), key, orjson.dumps(self._encode(value)), partition
+            self.table.changelog_topic.get_topic_name(), key, orjson.dumps(self._encode(value)), partition,
+            sealed=True,
         )
