@@ -27,9 +27,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check attain services tests
 	$(BIN)/mypy
 
-proto: $(STAMP)  ## regenerate the notifier's gRPC stubs after editing its .proto
+proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, Salesforce Pub/Sub API) after editing a .proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
-		services/notifier/proto/notifier.proto
+		services/notifier/proto/notifier.proto services/ingest/salesforce/proto/pubsub_api.proto
 
 bench: $(STAMP)  ## pipeline benchmark; writes docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
