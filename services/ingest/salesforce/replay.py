@@ -64,11 +64,14 @@ def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str,
         if not assignment:
             return positions
         consumer.assign(assignment)
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
+        # Past the reported ends until idle for a second: some brokers (Tansu) report a
+        # high watermark that trails the log, and a stale position would replay events.
+        deadline, idle_since = time.monotonic() + timeout, time.monotonic()
+        while (ends or time.monotonic() - idle_since < 1.0) and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
             if message is None or message.error():
                 continue
+            idle_since = time.monotonic()
             key, value = message.key(), message.value()
             if key is not None and value:
                 positions[key.decode()] = bytes.fromhex(json.loads(value)["replay_id"])
