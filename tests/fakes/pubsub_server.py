@@ -129,7 +129,7 @@ class FakePubSub(pb_grpc.PubSubServicer):
         try:
             while True:
                 async with changed:
-                    await changed.wait_for(lambda: credit[0] > 0 and position < len(topic.events))
+                    await changed.wait_for(lambda p=position: credit[0] > 0 and p < len(topic.events))
                 if token not in self.valid_tokens:
                     context.set_trailing_metadata((("error-code", AUTH_ERROR),))
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "access token expired")
@@ -162,7 +162,7 @@ class FakePubSub(pb_grpc.PubSubServicer):
         if index < topic.earliest_retained or index > len(topic.events):
             context.set_trailing_metadata((("error-code", REPLAY_ERROR),))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"The Replay ID validation failed. Ensure the Replay ID is valid. rpcId: {uuid.uuid4()}")
+                                f"The Replay ID validation failed. rpcId: {uuid.uuid4()}")
         return index  # resume after the event with this replay id
 
     # --- lifecycle ---
