@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -88,7 +88,7 @@ def read_topic(bootstrap: str, topic: str, keep: Callable[[dict[str, Any]], bool
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high > low:
                 ends[partition] = high
-                assignment.append(TopicPartition(topic, partition, low))
+            assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
         if not assignment:
             return []
         consumer.assign(assignment)

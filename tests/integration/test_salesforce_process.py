@@ -19,6 +19,7 @@ from tests.integration.test_salesforce_subscriber import opportunity_payloads
 
 _, PUBLIC_KEY = rsa_key_pair()
 CHANNEL = "/data/OpportunityChangeEvent"
+TOTAL = 15_000
 
 
 def wait_for(check, timeout, what):
@@ -52,22 +53,22 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
             "ATTAIN_SALESFORCE_PORT": str(free_port()),
             "PYTHONPATH": str(REPO),
         }
-        sf.pubsub.append(CHANNEL, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, 3000))
+        sf.pubsub.append(CHANNEL, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, TOTAL))
         log = tmp_path / "ingest-salesforce.log"
         first = spawn([sys.executable, "-m", "services.ingest.salesforce"], log, env=env, cwd=REPO)
         try:
-            wait_for(lambda: len(changes_with_prefix(kafka_bootstrap, prefix)) >= 300, 90, "the first events")
+            wait_for(lambda: sf.pubsub.delivered >= 3000, 90, "the first events")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         published_before_kill = len(changes_with_prefix(kafka_bootstrap, prefix))
-        assert published_before_kill < 3000, "the kill must land mid-stream"
-        sf.pubsub.append(CHANNEL, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, 1000, start=3000))
+        assert 0 < published_before_kill < TOTAL, "the kill must land mid-stream"
+        sf.pubsub.append(CHANNEL, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, 1000, start=TOTAL))
 
         second = spawn([sys.executable, "-m", "services.ingest.salesforce"], log, env=env, cwd=REPO)
         try:
-            wait_for(lambda: len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)}) >= 4000,
-                     120, f"all 4000 events (log: {log})")
+            wait_for(lambda: len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)}) >= TOTAL + 1000,
+                     180, f"all events (log: {log})")
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(20) == 0, log.read_text()[-3000:]
@@ -76,12 +77,12 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
     copies = defaultdict(list)
     for record in records:
         copies[record["event_id"]].append({k: v for k, v in record.items() if k != "ingested_at"})
-    assert len(copies) == 4000
-    assert {r["record_id"] for r in records} == {f"{prefix}{n:05d}" for n in range(4000)}
+    assert len(copies) == TOTAL + 1000
+    assert {r["record_id"] for r in records} == {f"{prefix}{n:05d}" for n in range(TOTAL + 1000)}
     assert all(all(c == same[0] for c in same) for same in copies.values()), "a redelivery changed content"
     resumed = sf.pubsub.subscribes[-1]
     assert resumed.replay_preset == 2, "the restart must resume from the stored replay id, not a preset"
     assert int.from_bytes(resumed.replay_id, "big") > 0
-    redelivered = len(records) - 4000
+    redelivered = len(records) - TOTAL - 1000
     # only the tail in flight at the kill (at most max_in_flight) may arrive twice
     assert redelivered <= 2000, (published_before_kill, redelivered)

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from attain.platform.kafka import AsyncProducer
 
@@ -59,7 +59,7 @@ def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str,
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
             if high > low:
                 ends[partition] = high
-                assignment.append(TopicPartition(topic, partition, low))
+            assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
         positions: dict[str, bytes] = {}
         if not assignment:
             return positions
