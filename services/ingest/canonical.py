@@ -20,6 +20,7 @@ from typing import Any
 OBJECT_TYPES = ("Opportunity", "Event", "Task", "Lead", "Account", "User")
 CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE", "GAP")
 MAX_ID_LENGTH = 255
+UNPARSEABLE = "__unparseable__"
 
 
 class InvalidEvent(ValueError):
@@ -40,6 +41,8 @@ def normalise(item: Any, source: str, now_ms: int) -> dict[str, Any]:
     """Validate one event and return the ``crm.changes`` record. Raises InvalidEvent."""
     if not isinstance(item, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(item).__name__}")
+    if UNPARSEABLE in item:  # a reader could not make an item of the input; it says why
+        raise InvalidEvent(str(item[UNPARSEABLE]))
     unknown = set(item) - {
         "event_id", "record_id", "object_type", "change_type", "commit_timestamp",
         "commit_number", "sequence", "transaction_key", "fields",
