@@ -291,7 +291,8 @@ def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None
                         accepted += 1
                     else:
                         rejected += 1
-                        console.print(f"{path}:{row.line}: {result.error} (dead-lettered)")
+                        console.print(f"{path}:{row.line}: {result.error} (dead-lettered)",
+                                      soft_wrap=True, markup=False, highlight=False)
         finally:
             producer.close()
         return accepted, rejected
@@ -308,14 +309,12 @@ def dlq_command(args: argparse.Namespace) -> int:
     letters = list(read_dead_letters(kafka.bootstrap, args.topic))
     if args.dlq_command == "list":
         chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix)
-        table = Table(title=f"{args.topic}: {len(chosen)} of {len(letters)} dead letters")
-        for column in ("position", "rejected at", "code", "source", "reason"):
-            table.add_column(column)
+        # One tab-separated line per letter (grep- and cut-friendly): position, time, code, source, reason.
+        print(f"# {args.topic}: {len(chosen)} of {len(letters)} dead letters")
         for letter in chosen[-args.limit:]:
             envelope = letter.envelope
-            table.add_row(letter.position, _iso(envelope["rejected_at"]), envelope["error_code"],
-                          envelope["source"], envelope["reason"][:160])
-        console.print(table)
+            print("\t".join((letter.position, _iso(envelope["rejected_at"]), envelope["error_code"],
+                             envelope["source"], envelope["reason"][:300].replace("\n", " "))))
         return 0
     if args.dlq_command == "show":
         found = select(letters, positions=[args.position])
@@ -327,7 +326,7 @@ def dlq_command(args: argparse.Namespace) -> int:
             console.print(f"[bold]{name}:[/] {envelope[name]}", highlight=False)
         console.print(f"[bold]rejected_at:[/] {_iso(envelope['rejected_at'])}")
         console.print(f"[bold]original ({len(envelope['original'])} bytes):[/]")
-        console.print(printable(envelope["original"]), markup=False, highlight=False)
+        console.print(printable(envelope["original"]), markup=False, highlight=False, soft_wrap=True)
         return 0
     return _dlq_replay(args, letters, kafka)
 
@@ -348,7 +347,7 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int
             item = replayable_item(letter)
         except ValueError as error:
             skipped += 1
-            console.print(f"{letter.position}: skipped: {error}")
+            console.print(f"{letter.position}: skipped: {error}", soft_wrap=True, markup=False)
             continue
         incoming.append(Incoming(item, letter.envelope["original"], f"dlq-replay:{args.topic}/{letter.position}"))
     if args.dry_run:
@@ -368,7 +367,8 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int
     results = asyncio.run(publish()) if incoming else []
     for entry, result in zip(incoming, results, strict=True):
         if not result.accepted:
-            console.print(f"{entry.position}: still rejected: {result.error} (dead-lettered again)")
+            console.print(f"{entry.position}: still rejected: {result.error} (dead-lettered again)",
+                          soft_wrap=True, markup=False)
     accepted = sum(r.accepted for r in results)
     console.print(f"{accepted} replayed into crm.changes, {len(results) - accepted} rejected again, "
                   f"{skipped} skipped")
