@@ -45,7 +45,7 @@ class EventSchema:
         import json
 
         document = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
-        parsed = parse_schema(document, _write_hint=False)
+        parsed = parse_schema(document)  # marked as parsed: fastavro then skips re-parsing it per event
         return cls(schema_id, parsed, FieldLayout.from_schema(document))
 
     def decode_payload(self, payload: bytes) -> dict[str, Any]:
