@@ -142,10 +142,12 @@ def _fields(
             continue
         if source_name in nulled:
             fields[rule.target] = None
-            continue
-        value = _value(event, source_name)
-        if source_name in changed or (every_value and value is not None):
-            fields[rule.target] = convert(value, rule, source_name)
+        elif every_value:
+            value = _value(event, source_name)
+            if value is not None:
+                fields[rule.target] = convert(value, rule, source_name)
+        elif source_name in changed:
+            fields[rule.target] = convert(_value(event, source_name), rule, source_name)
     return fields
 
 
