@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench clean
+.PHONY: setup run test test-unit lint proto bench bench-ingest clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, Salesforce Pu
 
 bench: $(STAMP)  ## pipeline benchmark; writes docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
+
+bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (figures in docs/benchmarks.md)
+	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis
