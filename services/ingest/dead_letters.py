@@ -48,12 +48,14 @@ def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> 
             if message is None or message.error():
                 continue
             idle_since = time.monotonic()
+            value, partition, offset = message.value() or b"", message.partition(), message.offset()
+            assert partition is not None and offset is not None  # set on every consumed message
             try:
-                envelope = contract(topic).decode(message.value())
+                envelope = contract(topic).decode(value)
             except SerdeError as error:
-                envelope = {"original": message.value(), "reason": f"not a DLQ envelope: {error}",
+                envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
                             "error_code": "unreadable_envelope", "source": "", "service": "", "rejected_at": 0}
-            yield DeadLetter(message.partition(), message.offset(), envelope)
+            yield DeadLetter(partition, offset, envelope)
     finally:
         consumer.close()
 

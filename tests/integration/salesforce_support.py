@@ -102,8 +102,9 @@ def read_topic(bootstrap: str, topic: str, keep: Callable[[dict[str, Any]], bool
             record = contract(topic).decode(message.value())
             if keep(record):
                 records.append(record)
-            if message.offset() + 1 >= ends.get(message.partition(), 0):
-                ends.pop(message.partition(), None)
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
         assert not ends, f"could not read {topic} to its end"
         return records
     finally:

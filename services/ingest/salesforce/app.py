@@ -11,9 +11,10 @@ import logging
 import signal
 
 import grpc
+from aiohttp import web
 
 from attain.platform import topics
-from attain.platform.http import add_operational_routes, start_http
+from attain.platform.http import ReadyCheck, add_operational_routes, start_http
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
@@ -92,9 +93,7 @@ async def serve() -> None:
         log.info("salesforce ingest stopped")
 
 
-def _app(ready):  # type: ignore[no-untyped-def]
-    from aiohttp import web
-
+def _app(ready: ReadyCheck) -> web.Application:
     app = web.Application()
     add_operational_routes(app, ready)
     return app

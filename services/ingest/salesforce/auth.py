@@ -97,7 +97,7 @@ class TokenSource:
     def _assertion(self) -> str:
         now = int(time.time())
         claims = {"iss": self._client_id, "sub": self._username, "aud": self._audience, "exp": now + 180}
-        return jwt.encode(claims, self._private_key, algorithm="RS256")
+        return jwt.encode(claims, self._private_key or "", algorithm="RS256")
 
     async def close(self) -> None:
         await self._http.aclose()

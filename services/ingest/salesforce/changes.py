@@ -52,9 +52,11 @@ class EventSchema:
         """The Avro body as a dict. Raises ChangeEventError on bytes that are not this schema."""
         buffer = io.BytesIO(payload)
         try:
-            record: dict[str, Any] = schemaless_reader(buffer, self.parsed, None)
+            record = schemaless_reader(buffer, self.parsed, None)
         except Exception as error:  # fastavro raises many types on corrupt bodies
             raise ChangeEventError(f"payload is not Avro of schema {self.schema_id}: {error!r}") from None
+        if not isinstance(record, dict):
+            raise ChangeEventError(f"payload of schema {self.schema_id} is not a record")
         if buffer.tell() != len(payload):
             raise ChangeEventError(
                 f"payload is not Avro of schema {self.schema_id}: {len(payload) - buffer.tell()} bytes left over"

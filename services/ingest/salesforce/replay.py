@@ -75,8 +75,9 @@ def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str,
             key, value = message.key(), message.value()
             if key is not None and value:
                 positions[key.decode()] = bytes.fromhex(json.loads(value)["replay_id"])
-            if message.offset() + 1 >= ends.get(message.partition(), 0):
-                ends.pop(message.partition(), None)
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
         if ends:
             raise TimeoutError(f"could not read {topic} partitions {sorted(ends)} to their end in {timeout}s")
         return positions
