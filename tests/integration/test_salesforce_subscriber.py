@@ -145,6 +145,10 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
     sf.pubsub.append(channel, OPPORTUNITY_SCHEMA_ID, [good[0], b"\x02\xff\xfe" + prefix.encode()])
     sf.pubsub.append(channel, "NoSuchSchema0001", [good[1]])
     sf.pubsub.append(channel, OPPORTUNITY_SCHEMA_ID, [account_schema_event, good[2]])
+    source = "salesforce:/data/ChangeEvents"
+    codes = ("undecodable", "unknown_schema", "unknown_object_type")
+    rejected_before = {code: metrics.REJECTED.labels(source, code)._value.get() for code in codes}
+    published_before = metrics.PUBLISHED.labels(source)._value.get()
 
     run_subscriber(sf, kafka_bootstrap, PRIVATE_KEY, channel, tmp_path / "replay.json",
                    until=lambda: len(changes_with_prefix(kafka_bootstrap, prefix)) >= 2
@@ -159,3 +163,7 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
     assert "NoSuchSchema0001" in letters["unknown_schema"]["reason"]
     assert letters["unknown_schema"]["original"] == good[1]
     assert "'Contract' is not in the field mapping" in letters["unknown_object_type"]["reason"]
+    assert {code: metrics.REJECTED.labels(source, code)._value.get() - rejected_before[code] for code in codes} == {
+        code: 1 for code in codes}
+    assert metrics.PUBLISHED.labels(source)._value.get() - published_before == 2
+    assert metrics.SALESFORCE_EVENTS.labels("/data/ChangeEvents")._value.get() >= 5
