@@ -188,9 +188,13 @@ class FakeOAuth:
         self.secret = secret
         self.issued: list[str] = []
         self.url = ""
+        self.unavailable_for = 0  # answer this many token requests with 503 (a login outage)
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
+        if self.unavailable_for > 0:
+            self.unavailable_for -= 1
+            return web.json_response({"error": "temporarily_unavailable"}, status=503)
         if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             try:
                 claims = jwt.decode(str(form.get("assertion")), self.public_key, algorithms=["RS256"],

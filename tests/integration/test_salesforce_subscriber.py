@@ -118,6 +118,17 @@ def test_an_expired_token_mid_stream_is_refreshed_and_no_event_is_lost(sf, kafka
         f"{prefix}{n:05d}" for n in range(200)}
 
 
+def test_a_login_outage_delays_the_subscription_without_losing_anything(sf, kafka_bootstrap, tmp_path):
+    prefix, channel = unique("006O"), "/data/OpportunityChangeEvent"
+    sf.pubsub.append(channel, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, 40))
+    sf.oauth.unavailable_for = 2
+    before = metrics.RECONNECTS.labels(channel, "AUTH")._value.get()
+    run_subscriber(sf, kafka_bootstrap, PRIVATE_KEY, channel, tmp_path / "replay.json",
+                   until=lambda: len(changes_with_prefix(kafka_bootstrap, prefix)) >= 40)
+    assert metrics.RECONNECTS.labels(channel, "AUTH")._value.get() - before == 2
+    assert len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)}) == 40
+
+
 def test_an_expired_replay_id_falls_back_to_the_policy_loudly(sf, kafka_bootstrap, tmp_path, caplog):
     prefix, channel = unique("006R"), "/data/OpportunityChangeEvent"
     sf.pubsub.append(channel, OPPORTUNITY_SCHEMA_ID, opportunity_payloads(prefix, 30))

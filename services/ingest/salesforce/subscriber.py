@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import httpx
 
 from services.ingest import metrics
 from services.ingest.publisher import Incoming, Publisher
-from services.ingest.salesforce.auth import AccessToken, TokenSource
+from services.ingest.salesforce.auth import AccessToken, AuthError, TokenSource
 from services.ingest.salesforce.changes import ChangeEventError, canonical_items
 from services.ingest.salesforce.mapping import FieldMapping, FieldValueError, UnmappedObject
 from services.ingest.salesforce.proto import pubsub_api_pb2 as pb
@@ -70,31 +71,54 @@ class ChannelSubscriber:
         self._requested = 0
         self._in_flight = 0
         self.connected = False
+        self._streamed = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Subscribe until ``stop``; reconnect after errors, always from the last acknowledged replay id.
+
+        A failed Kafka write is not retried here: it propagates and stops the process, which
+        restarts from the stored position (nothing after it was acknowledged)."""
         backoff = 0.5
+        fresh_token_refused = False
         while not stop.is_set():
-            token = await self._tokens.token()
             try:
+                token = await self._tokens.token()
                 await self._subscribe(token, stop)
-                backoff = 0.5
+                backoff, fresh_token_refused = 0.5, False
+                continue
             except grpc.aio.AioRpcError as error:
+                if self._streamed:  # the stream worked for a while: this failure is a new one
+                    backoff, fresh_token_refused = 0.5, False
                 code = error.code()
                 metrics.RECONNECTS.labels(self.channel, code.name).inc()
-                if code == grpc.StatusCode.UNAUTHENTICATED:
+                if code == grpc.StatusCode.UNAUTHENTICATED and not fresh_token_refused:
+                    # expired: refresh once and resume at once; a brand-new token refused too waits below
                     log.warning("salesforce token refused; refreshing and resuming",
                                 extra={"channel": self.channel, "replay_id": _hex(self.position)})
-                    await self._tokens.refresh(token)
+                    fresh_token_refused = True
+                    await self._refresh_quietly(token)
                     continue
                 if _replay_id_refused(error):
                     self._fall_back(error)
                     continue
-                log.warning("salesforce subscription failed; reconnecting",
-                            extra={"channel": self.channel, "code": code.name, "details": error.details(),
-                                   "retry_in_s": backoff})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, self._options.reconnect_max_seconds)
+                detail = f"{code.name}: {error.details()}"
+                if code == grpc.StatusCode.UNAUTHENTICATED:
+                    await self._refresh_quietly(token)
+            except (AuthError, httpx.HTTPError) as error:
+                metrics.RECONNECTS.labels(self.channel, "AUTH").inc()
+                detail = f"could not obtain a token: {error}"
+            log.warning("salesforce subscription failed; reconnecting",
+                        extra={"channel": self.channel, "details": detail, "retry_in_s": backoff,
+                               "replay_id": _hex(self.position)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, self._options.reconnect_max_seconds)
+
+    async def _refresh_quietly(self, stale: AccessToken) -> None:
+        try:
+            await self._tokens.refresh(stale)
+        except (AuthError, httpx.HTTPError) as error:
+            log.warning("salesforce token refresh failed", extra={"channel": self.channel, "details": str(error)})
 
     def _fall_back(self, error: grpc.aio.AioRpcError) -> None:
         policy = self._options.replay_policy
@@ -111,6 +135,7 @@ class ChannelSubscriber:
         self._requests = asyncio.Queue()
         self._pending = asyncio.Queue()
         self._requested = self._in_flight = 0
+        self._streamed = False
         committer = asyncio.create_task(self._commit_loop())
         first = self._first_request()
         call = self._stub.Subscribe(self._request_stream(first), metadata=token.metadata())
@@ -121,7 +146,7 @@ class ChannelSubscriber:
                 "channel": self.channel, "replay_preset": pb.ReplayPreset.Name(first.replay_preset),
                 "replay_id": _hex(self.position)})
             async for response in call:
-                self.connected = True
+                self.connected = self._streamed = True
                 if committer.done():
                     committer.result()  # a failed Kafka write: raise, resume from the last acknowledged id
                 self._requested -= len(response.events)
