@@ -134,6 +134,13 @@ def test_an_event_without_a_change_event_header_is_refused():
         canonical_items({"Amount": 1.0}, OPPORTUNITY, MAPPING, CHANNEL, REPLAY)
 
 
+def test_a_header_with_a_non_integer_commit_timestamp_is_refused_naming_it():
+    event = opportunity_event(["006A1"])
+    event["ChangeEventHeader"]["commitTimestamp"] = "2026-01-15"
+    with pytest.raises(ChangeEventError, match="ChangeEventHeader.commitTimestamp is '2026-01-15'"):
+        canonical_items(event, OPPORTUNITY, MAPPING, CHANNEL, REPLAY)
+
+
 def test_a_bitmap_beyond_the_schema_is_refused_as_a_change_event_error():
     event = opportunity_event(["006A1"])
     event["ChangeEventHeader"]["changedFields"] = ["0xFFFF"]

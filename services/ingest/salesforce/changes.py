@@ -13,6 +13,7 @@ Salesforce lost the detail, so they become ``GAP`` ("re-read this record") with 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +43,6 @@ class EventSchema:
 
     @classmethod
     def from_json(cls, schema_id: str, schema_json: str | dict[str, Any]) -> EventSchema:
-        import json
-
         document = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
         parsed = parse_schema(document)  # marked as parsed: fastavro then skips re-parsing it per event
         return cls(schema_id, parsed, FieldLayout.from_schema(document))
@@ -105,21 +104,30 @@ def canonical_items(
             raise ChangeEventError(f"{entity} {change_type}: the header names no recordIds")
         record_ids = [ALL_RECORDS]
     transaction_key = header.get("transactionKey") or None
-    sequence = int(header.get("sequenceNumber") or 0)
+    sequence = _integer(header, "sequenceNumber", entity)
+    commit_timestamp = _integer(header, "commitTimestamp", entity)
+    commit_number = _integer(header, "commitNumber", entity)
     return [
         {
             "event_id": _event_id(record_id, transaction_key, sequence, channel, replay_id),
             "record_id": record_id,
             "object_type": object_mapping.object_type,
             "change_type": attain_change,
-            "commit_timestamp": int(header.get("commitTimestamp") or 0),
-            "commit_number": int(header.get("commitNumber") or 0),
+            "commit_timestamp": commit_timestamp,
+            "commit_number": commit_number,
             "sequence": sequence,
             "transaction_key": transaction_key,
             "fields": fields,
         }
         for record_id in record_ids
     ]
+
+
+def _integer(header: dict[str, Any], name: str, entity: Any) -> int:
+    value = header.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ChangeEventError(f"{entity}: ChangeEventHeader.{name} is {value!r}, not an integer")
+    return value
 
 
 def _event_id(record_id: str, transaction_key: str | None, sequence: int, channel: str, replay_id: bytes) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPLAY_TOPIC = "ingest.salesforce.replay"
+from attain.platform.topics import SALESFORCE_REPLAY as REPLAY_TOPIC
 
 
 class SalesforceSettings(BaseSettings):

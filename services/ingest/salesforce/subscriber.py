@@ -201,10 +201,12 @@ class ChannelSubscriber:
             position = f"{self._source}@{delivered.replay_id.hex()}"
             payload = delivered.event.payload
             try:
-                schema = await self._schemas.get(delivered.event.schema_id)
+                schema = await self._schemas.get(delivered.event.schema_id)  # gRPC errors: reconnect
                 items = canonical_items(schema.decode_payload(payload), schema, self._mapping, self.channel,
                                         delivered.replay_id)
-            except (UnknownSchema, UnmappedObject, ChangeEventError, FieldValueError) as error:
+            except grpc.aio.AioRpcError:
+                raise
+            except Exception as error:  # noqa: BLE001 - one bad event must never stop the stream (poison pill)
                 rejects.append(self._publisher.reject(payload, f"{position}: {error}", _error_code(error), position,
                                                       self._source))
                 continue
@@ -246,7 +248,9 @@ def _error_code(error: Exception) -> str:
         return "unknown_object_type"
     if isinstance(error, FieldValueError):
         return "validation_error"
-    return "undecodable"
+    if isinstance(error, ChangeEventError):
+        return "undecodable"
+    return "unexpected_event_shape"
 
 
 def _replay_id_refused(error: grpc.aio.AioRpcError) -> bool:
