@@ -171,6 +171,8 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
     assert set(letters) == {"undecodable", "unknown_schema", "unknown_object_type"}
     assert letters["undecodable"]["original"] == b"\x02\xff\xfe" + prefix.encode()
     assert letters["undecodable"]["source"] == "salesforce:/data/ChangeEvents@0000000000000002"
+    assert letters["undecodable"]["reason"].startswith(
+        f"salesforce:/data/ChangeEvents@0000000000000002 (schema {OPPORTUNITY_SCHEMA_ID}): payload is not Avro")
     assert "NoSuchSchema0001" in letters["unknown_schema"]["reason"]
     assert letters["unknown_schema"]["original"] == good[1]
     assert "'Contract' is not in the field mapping" in letters["unknown_object_type"]["reason"]

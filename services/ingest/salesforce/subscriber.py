@@ -207,8 +207,8 @@ class ChannelSubscriber:
             except grpc.aio.AioRpcError:
                 raise
             except Exception as error:  # noqa: BLE001 - one bad event must never stop the stream (poison pill)
-                rejects.append(self._publisher.reject(payload, f"{position}: {error}", _error_code(error), position,
-                                                      self._source))
+                reason = f"{position} (schema {delivered.event.schema_id}): {error}"
+                rejects.append(self._publisher.reject(payload, reason, _error_code(error), position, self._source))
                 continue
             for item in items:
                 newest_commit = max(newest_commit, item["commit_timestamp"])
