@@ -1,6 +1,8 @@
 """Salesforce's bitmap fields decode to the field names at the set bit positions of the schema."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.ingest.salesforce.bitmaps import BitmapError, FieldLayout, decode, set_bits
 from tests.fakes.cdc_events import LEAD_SCHEMA, OPPORTUNITY_SCHEMA
@@ -47,3 +49,11 @@ def test_a_bitmap_that_does_not_fit_the_schema_is_refused_with_the_reason(entrie
     layout = OPPORTUNITY if entries != ["1-0x8"] else LEAD
     with pytest.raises(BitmapError, match=message):
         decode(entries, layout)
+
+WIDE = FieldLayout.of([f"F{i}" for i in range(300)], {7: [f"N{i}" for i in range(40)]})
+
+
+@given(st.sets(st.integers(0, 299)), st.sets(st.integers(0, 39)))
+def test_any_set_of_positions_round_trips_through_its_hex_bitmap(top, nested):
+    entries = [hex(sum(1 << p for p in top))] + ([f"7-{hex(sum(1 << p for p in nested))}"] if nested else [])
+    assert decode(entries, WIDE) == [f"F{p}" for p in sorted(top)] + [f"F7.N{p}" for p in sorted(nested)]
