@@ -108,6 +108,7 @@ class FakePubSub(pb_grpc.PubSubServicer):
     async def Subscribe(self, request_iterator: AsyncIterator[pb.FetchRequest],
                         context: grpc.aio.ServicerContext) -> AsyncIterator[pb.FetchResponse]:
         await self._authenticate(context)
+        await context.send_initial_metadata(())  # like the real endpoint: headers as soon as the stream is up
         token = dict(context.invocation_metadata() or ()).get("accesstoken")
         first = await request_iterator.__anext__()
         self.subscribes.append(first)

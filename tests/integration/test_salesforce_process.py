@@ -10,6 +10,8 @@ import time
 import uuid
 from collections import defaultdict
 
+import httpx
+
 from attain.embedded._process import spawn
 from attain.embedded.ports import free_port
 from tests.fakes.cdc_events import OPPORTUNITY_SCHEMA_ID
@@ -69,6 +71,10 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
         try:
             wait_for(lambda: len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)}) >= TOTAL + 1000,
                      180, f"all events (log: {log})")
+            ready = httpx.get(f"http://127.0.0.1:{env['ATTAIN_SALESFORCE_PORT']}/health/ready", timeout=5)
+            assert ready.status_code == 200 and ready.json()["detail"] == "subscribed", ready.text
+            metrics_text = httpx.get(f"http://127.0.0.1:{env['ATTAIN_SALESFORCE_PORT']}/metrics", timeout=5).text
+            assert 'attain_ingest_salesforce_replay_lag_seconds{channel="/data/OpportunityChangeEvent"}' in metrics_text
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(20) == 0, log.read_text()[-3000:]

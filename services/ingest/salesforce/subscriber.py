@@ -145,6 +145,8 @@ class ChannelSubscriber:
             log.info("salesforce subscription opened", extra={
                 "channel": self.channel, "replay_preset": pb.ReplayPreset.Name(first.replay_preset),
                 "replay_id": _hex(self.position)})
+            await call.initial_metadata()  # the stream is accepted (a quiet channel may send nothing for minutes)
+            self.connected = not call.done()
             async for response in call:
                 self.connected = self._streamed = True
                 if committer.done():
