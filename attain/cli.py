@@ -342,7 +342,14 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int
     chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix,
                     positions=args.positions)
     incoming, skipped = [], 0
+    salesforce = [letter for letter in chosen if letter.envelope["source"].startswith("salesforce:")]
+    if salesforce:
+        redriven, failed = _salesforce_redrive(salesforce, args.topic)
+        incoming.extend(redriven)
+        skipped += failed
     for letter in chosen:
+        if letter.envelope["source"].startswith("salesforce:"):
+            continue
         try:
             item = replayable_item(letter)
         except ValueError as error:
@@ -373,6 +380,25 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int
     console.print(f"{accepted} replayed into crm.changes, {len(results) - accepted} rejected again, "
                   f"{skipped} skipped")
     return 0 if accepted == len(results) and not skipped else 2
+
+
+def _salesforce_redrive(letters: list[Any], topic: str) -> tuple[list[Any], int]:
+    """Salesforce payloads decoded again (schema from GetSchema, the current mapping; ATTAIN_SALESFORCE_* config)."""
+    from services.ingest.publisher import Incoming
+    from services.ingest.salesforce.config import SalesforceSettings
+    from services.ingest.salesforce.redrive import redrive_items
+
+    outcomes = asyncio.run(redrive_items(
+        [(letter.envelope["source"], letter.envelope["original"]) for letter in letters], SalesforceSettings()))
+    incoming, failed = [], 0
+    for letter, outcome in zip(letters, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failed += 1
+            console.print(f"{letter.position}: skipped: {outcome}", soft_wrap=True, markup=False)
+            continue
+        incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
+                        for item in outcome)
+    return incoming, failed
 
 
 def _iso(millis: Any) -> str:

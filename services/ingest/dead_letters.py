@@ -4,7 +4,7 @@ A dead letter keeps the original bytes, so replay runs them through the same val
 normalisation again, after the fix (a mapping entry, a corrected sender). The re-driven
 records carry their original event ids, so replaying twice adds nothing downstream; one
 that fails again lands on the DLQ again with the new reason. Salesforce payloads (Avro)
-need their schema and are re-read from Salesforce instead (see docs/ingest.md).
+are decoded again with their schema, fetched from Salesforce (``salesforce/redrive.py``).
 """
 
 from __future__ import annotations
@@ -76,8 +76,7 @@ def replayable_item(letter: DeadLetter) -> Any:
     source: str = letter.envelope["source"]
     original: bytes = letter.envelope["original"]
     if source.startswith("salesforce:"):
-        raise ValueError("a Salesforce Avro payload: re-read it from Salesforce (reset the channel's replay id "
-                         "to before " + source.rpartition("@")[2] + ") or backfill the record")
+        raise ValueError("a Salesforce Avro payload: re-driven with its schema by services.ingest.salesforce.redrive")
     if ".csv:" in source:
         rows = list(csv_rows(original.decode()))
         if len(rows) != 1:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from attain.cli import main
 from services.ingest import metrics
 from tests.fakes.cdc_events import (
     LEAD_SCHEMA,
@@ -19,6 +20,7 @@ from tests.fakes.cdc_events import (
 )
 from tests.fakes.pubsub_server import FakeSalesforce
 from tests.integration.salesforce_support import (
+    MAPPING_FILE,
     changes_with_prefix,
     dead_letters_mentioning,
     rsa_key_pair,
@@ -147,7 +149,7 @@ def test_an_expired_replay_id_falls_back_to_the_policy_loudly(sf, kafka_bootstra
 
 
 def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_the_rest_published(
-        sf, kafka_bootstrap, tmp_path):
+        sf, kafka_bootstrap, tmp_path, monkeypatch, capsys):
     prefix, channel = unique("006D"), "/data/ChangeEvents"
     good = opportunity_payloads(prefix, 3)
     account_schema_event = encode(OPPORTUNITY_SCHEMA, {
@@ -167,12 +169,13 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
 
     assert {r["record_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)} == {
         f"{prefix}00000", f"{prefix}00002"}
-    letters = {d["error_code"]: d for d in dead_letters_mentioning(kafka_bootstrap, "salesforce:/data/ChangeEvents@")}
+    letters = {d["error_code"]: d for d in dead_letters_mentioning(kafka_bootstrap, "salesforce:/data/ChangeEvents@")
+               if prefix in d["reason"] or prefix.encode() in d["original"]}
     assert set(letters) == {"undecodable", "unknown_schema", "unknown_object_type"}
     assert letters["undecodable"]["original"] == b"\x02\xff\xfe" + prefix.encode()
-    assert letters["undecodable"]["source"] == "salesforce:/data/ChangeEvents@0000000000000002"
-    assert letters["undecodable"]["reason"].startswith(
-        f"salesforce:/data/ChangeEvents@0000000000000002 (schema {OPPORTUNITY_SCHEMA_ID}): payload is not Avro")
+    position = f"salesforce:/data/ChangeEvents@0000000000000002/{OPPORTUNITY_SCHEMA_ID}"  # channel, replay id, schema
+    assert letters["undecodable"]["source"] == position
+    assert letters["undecodable"]["reason"].startswith(f"{position}: payload is not Avro")
     assert "NoSuchSchema0001" in letters["unknown_schema"]["reason"]
     assert letters["unknown_schema"]["original"] == good[1]
     assert "'Contract' is not in the field mapping" in letters["unknown_object_type"]["reason"]
@@ -180,3 +183,19 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
         code: 1 for code in codes}
     assert metrics.PUBLISHED.labels(source)._value.get() - published_before == 2
     assert metrics.SALESFORCE_EVENTS.labels("/data/ChangeEvents")._value.get() >= 5
+
+    # The fix for the unknown object: map it, then re-drive its dead letter (decoded again with its schema).
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING_FILE.read_text() + "  Contract:\n    object_type: Account\n    fields: {}\n")
+    for name, value in {"PUBSUB_TARGET": sf.target, "PUBSUB_INSECURE": "true", "AUTH_FLOW": "client_credentials",
+                        "LOGIN_URL": sf.login_url, "CLIENT_ID": sf.oauth.client_id, "CLIENT_SECRET": sf.oauth.secret,
+                        "MAPPING_FILE": str(mapping)}.items():
+        monkeypatch.setenv(f"ATTAIN_SALESFORCE_{name}", value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["dlq", "--bootstrap", kafka_bootstrap, "replay", "--error-code", "unknown_object_type",
+              "--source-prefix", letters["unknown_object_type"]["source"]])
+    assert done.value.code == 0, capsys.readouterr().out
+    assert "1 replayed into crm.changes" in capsys.readouterr().out
+    (redriven,) = [r for r in changes_with_prefix(kafka_bootstrap, prefix) if r["record_id"] == f"{prefix}X"]
+    assert (redriven["object_type"], redriven["event_id"]) == ("Account", f"sf:{prefix}-acct:1:{prefix}X")

@@ -200,7 +200,7 @@ class ChannelSubscriber:
         rejects: list[Awaitable[Any]] = []
         newest_commit = 0
         for delivered in response.events:
-            position = f"{self._source}@{delivered.replay_id.hex()}"
+            position = dead_letter_position(self.channel, delivered.replay_id, delivered.event.schema_id)
             payload = delivered.event.payload
             try:
                 schema = await self._schemas.get(delivered.event.schema_id)  # gRPC errors: reconnect
@@ -209,7 +209,7 @@ class ChannelSubscriber:
             except grpc.aio.AioRpcError:
                 raise
             except Exception as error:  # noqa: BLE001 - one bad event must never stop the stream (poison pill)
-                reason = f"{position} (schema {delivered.event.schema_id}): {error}"
+                reason = f"{position}: {error}"
                 rejects.append(self._publisher.reject(payload, reason, _error_code(error), position, self._source))
                 continue
             for item in items:
@@ -241,6 +241,20 @@ class ChannelSubscriber:
                 unsaved, last_save = None, time.monotonic()
         if unsaved is not None:
             await self._store.save(self.channel, unsaved)
+
+
+def dead_letter_position(channel: str, replay_id: bytes, schema_id: str) -> str:
+    """``salesforce:<channel>@<replay id hex>/<schema id>``: enough to find, decode and re-drive the event."""
+    return f"salesforce:{channel}@{replay_id.hex()}/{schema_id}"
+
+
+def parse_dead_letter_position(source: str) -> tuple[str, bytes, str]:
+    """(channel, replay id, schema id) of a position written by :func:`dead_letter_position`."""
+    head, _, tail = source.rpartition("@")
+    replay_hex, _, schema_id = tail.partition("/")
+    if not head.startswith("salesforce:") or not replay_hex or not schema_id:
+        raise ValueError(f"{source!r} is not a Salesforce dead-letter position")
+    return head.removeprefix("salesforce:"), bytes.fromhex(replay_hex), schema_id
 
 
 def _error_code(error: Exception) -> str:
