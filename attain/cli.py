@@ -5,6 +5,9 @@
     attain ingest file F.jsonl # publish canonical change events from a file
     attain ingest backfill F.csv|F.jsonl [--mapping M --object Opportunity]  # history, same validation
     attain dlq list|show P:O|replay  # inspect and re-drive dead letters
+    attain plans validate PATH...                # every error with file, line, field and a hint
+    attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
+    attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
 """
 
 from __future__ import annotations
@@ -21,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain import ledger_commands
+from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 
 console = Console()
-DEFAULT_PLANS = Path("examples/demo/plans.yaml")
+DEFAULT_PLANS = Path("examples/apac")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -79,7 +82,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter on the topic")
     dlq_replay.add_argument("--dry-run", action="store_true")
 
+    plans_command = commands.add_parser("plans", help="plan book tools")
+    plans_commands = plans_command.add_subparsers(dest="plans_command", required=True)
+    validate = plans_commands.add_parser("validate", help="check plan files; non-zero exit on any error")
+    validate.add_argument("paths", type=Path, nargs="+")
+
+    for name, help_text in (("simulate", "earnings of a period from files"),
+                            ("explain", "the trace behind one participant's earnings")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--plans", type=Path, required=True, help="plan file or directory")
+        sub.add_argument("--org", type=Path, help="participants file (if not in --plans)")
+        sub.add_argument("--events", type=Path, required=True, help="canonical change events, JSON lines")
+        sub.add_argument("--period", required=True, help="e.g. 2026-Q1, 2026-02, 2026-H1, 2026")
+        if name == "simulate":
+            sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        else:
+            sub.add_argument("--rep", required=True)
+            sub.add_argument("--component")
+
+    ledger_commands.register(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "plans":
+        sys.exit(validate_plans(args.paths))
+    if args.command in ("simulate", "explain"):
+        sys.exit(simulate_period(args))
+    if (status := ledger_commands.dispatch(args)) is not None:
+        sys.exit(status)
     if args.command == "run":
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
@@ -93,7 +122,61 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def load_book(path: Path) -> PlanBook:
-    return parse_plan_book(yaml.safe_load(path.read_text()))
+    from attain.planfiles import load_book as load_files
+
+    return load_files([path])
+
+
+def validate_plans(paths: Sequence[Path]) -> int:
+    from attain.planfiles import plan_files, validate
+
+    problems = validate(paths)
+    for problem in problems:
+        print(problem)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/]")
+        return 1
+    console.print(f"[green]ok[/]: {len(plan_files(paths))} file(s)")
+    return 0
+
+
+def simulate_period(args: argparse.Namespace) -> int:
+    from attain import simulate
+    from attain.planfiles import validate
+
+    paths = [args.plans] + ([args.org] if args.org else [])
+    problems = validate(paths)
+    if problems:
+        for problem in problems:
+            print(problem)
+        return 1
+    book = load_files_book(paths)
+    results = simulate.simulate(book, simulate.read_changes(args.events), args.period)
+    if args.command == "explain":
+        chosen = [r for r in results if r.rep_id == args.rep]
+        if not chosen:
+            console.print(f"[red]{args.rep!r} has no plan in {args.period}[/]")
+            return 1
+        print(simulate.explain(chosen[0], args.component))
+        return 0
+    if args.format == "json":
+        print(simulate.dumps(simulate.to_json(book, args.period, results)))
+    elif args.format == "csv":
+        print(simulate.to_csv(book, args.period, results), end="")
+    else:
+        table = Table(title=f"Earnings {args.period}")
+        for column in simulate.CSV_COLUMNS:
+            table.add_column(column)
+        for row in simulate.rows(book, args.period, results):
+            table.add_row(*row)
+        console.print(table)
+    return 0
+
+
+def load_files_book(paths: Sequence[Path]) -> PlanBook:
+    from attain.planfiles import load_book as load_files
+
+    return load_files(paths)
 
 
 def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
@@ -106,7 +189,7 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
     from attain.embedded.stack import Stack
-    from attain.sample import opportunity_events
+    from attain.sample import events_for_book
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
@@ -120,14 +203,15 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}")
-        events = opportunity_events(sorted(book.participants), deals)
+        events = events_for_book(book, deals)
         replay(stack.ingest_url, events)
         expected = {key: e.total_earned for key, e in recompute(book, changes_of(events)).items()}
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
+        ledger_commands.demo_period_close(engine)
         console.print(
-            f"\nWatch live notifications: [bold].venv/bin/attain watch rep-001 --target "
+            f"\nWatch live notifications: [bold].venv/bin/attain watch {min(book.participants)} --target "
             f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
             f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
         )
@@ -181,8 +265,9 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
                          else "left")
     for (rep_id, period), result in sorted(earnings.items()):
         component = result.components[0]
+        attainment = component.attainment_ratio
         table.add_row(rep_id, book.participants[rep_id].name, period,
-                      f"{component.credited_value:,.2f}", f"{component.attainment_ratio:.1%}",
+                      f"{component.credited_value:,.2f}", "" if attainment is None else f"{attainment:.1%}",
                       f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
     console.print(table)
 

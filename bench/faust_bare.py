@@ -14,10 +14,9 @@ event's key, so one changelog message per event), as the calculator's first
 stage does for every record a batch touches: the cost of keeping state per
 record in faust, without any of Attain's own work.
 
-The app is built like :func:`services.calculator.app.create_app` (same broker,
-session and heartbeat timeouts, commit interval, offset reset, store, web server),
-reading the same ``ATTAIN_KAFKA_*`` and ``ATTAIN_CALCULATOR_*`` settings; only the
-app id (a fresh consumer group) and the agent's body differ.
+The app comes from :func:`attain.platform.streams.stream_app`, as the calculator's
+does, reading the same ``ATTAIN_KAFKA_*`` and ``ATTAIN_CALCULATOR_*`` settings;
+only the app id (a fresh consumer group) and the agent's body differ.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import Any
 import faust
 
 from attain.platform.settings import KafkaSettings
+from attain.platform.streams import stream_app
 from services.calculator.config import CalculatorSettings
 
 
@@ -41,22 +41,8 @@ def create_bare_app(
     kafka: KafkaSettings, settings: CalculatorSettings, topic: str, count: int, result: Path,
     table_writes: bool,
 ) -> faust.App:
-    app = faust.App(
-        f"attain-bench-bare-{os.getpid()}",
-        broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
-        store="memory://",
-        datadir=str(settings.data_dir),
-        topic_partitions=kafka.partitions,
-        topic_replication_factor=kafka.replication_factor,
-        broker_session_timeout=kafka.session_timeout_ms / 1000,
-        broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
-        broker_commit_interval=0.5,
-        consumer_auto_offset_reset="earliest",
-        web_host=settings.host,
-        web_port=settings.port,
-        web_in_thread=False,
-        table_standby_replicas=0,
-    )
+    app = stream_app(f"attain-bench-bare-{os.getpid()}", kafka, web_host=settings.host,
+                     web_port=settings.port, data_dir=str(settings.data_dir))
     source = app.topic(topic, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     state = app.Table("state", default=None, partitions=kafka.partitions, use_partitioner=True)

@@ -178,11 +178,19 @@ class Pipeline:
                 raise PipelineFailed(f"service {name} exited with {process.returncode}; log "
                                      f"{service.log_path}:\n{log_tail(service.log_path)}")
 
-    def settled(self) -> bool:
-        """Every message of crm.changes, calculator.credits and earnings committed."""
-        return (self.lag(CALCULATOR_GROUP, topics.CRM_CHANGES) == 0
-                and self.lag(CALCULATOR_GROUP, topics.CALCULATOR_CREDITS) == 0
-                and self.lag(LEDGER_GROUP, topics.EARNINGS) == 0)
+    def settled(self, since: float) -> bool:
+        """The calculator has published nothing for a second and the ledger committed every snapshot.
+
+        Not the calculator's committed offsets: after a rebalance with batches in
+        flight, faust-streaming 0.15.3 sometimes stops advancing one partition's
+        committed offset while it goes on processing it (seen in restart tests; a
+        later restart re-reads from there, which the stages make harmless).
+        """
+        snapshots = self.monitor.points("calculator", "attain_calculator_snapshots_total", since)
+        quiet = bool(snapshots) and next(
+            (at for at, value in reversed(snapshots) if value != snapshots[-1][1]), snapshots[0][0]
+        ) < time.monotonic() - 1.0
+        return quiet and self.lag(LEDGER_GROUP, topics.EARNINGS) == 0
 
     def wait_calculated(self, total: float, since: float, timeout: float,
                         stall_seconds: float = 60) -> float:
@@ -203,7 +211,7 @@ class Pipeline:
                 last_value, last_change = value, time.monotonic()
             if reached is None and value >= total:
                 reached = next(at for at, counted in points if counted >= total)
-            if reached is not None and self.settled():
+            if reached is not None and self.settled(since):
                 return reached
             if time.monotonic() - (last_change if reached is None else reached) > stall_seconds:
                 break

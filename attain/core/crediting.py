@@ -1,19 +1,27 @@
-"""Crediting: which rep a CRM record credits, with what value, on which date.
+"""Crediting: which reps a CRM record credits, under which measure and role, with what value and date.
 
-Skeleton rule: a won Opportunity credits its amount to its owner on its close
-date (measure ``closed_won_amount``). A record that is not (or no longer) won,
-deleted, or not yet complete credits nothing.
+A record credits every measure whose object type and ``when`` filter it
+matches, to every rep its measure's roles name (owner, sourcing SDR, split
+members, managers up the hierarchy on the credit date). A record that no
+longer matches (a deal moved back out of closed-won, a deleted record) credits
+nothing, so its credit disappears: the calculator stores the latest credits per
+record, never a running sum.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, Literal
 
 from attain.core.money import MoneyError, parse_decimal
-from attain.core.plans import PlanBook
+from attain.core.plans import CreditRole, Measure, PlanBook
 from attain.core.records import ChangeVersion, RecordState
+
+ONE = Decimal(1)
 
 
 class CreditingError(ValueError):
@@ -22,7 +30,12 @@ class CreditingError(ValueError):
 
 @dataclass(frozen=True)
 class Credit:
-    """The value one record contributes to one rep's measure."""
+    """The value one record contributes to one rep's measure, under one role.
+
+    ``amount`` is the rep's share of the record's value in the record's
+    ``currency`` (empty for counts); ``share`` is that share (a split percentage
+    as a fraction). A clawback is a negative credit dated on the cancellation.
+    """
 
     record_id: str
     rep_id: str
@@ -31,43 +44,145 @@ class Credit:
     amount: Decimal
     currency: str
     version: ChangeVersion
+    role: str = "owner"
+    share: Decimal = ONE
+    kind: Literal["credit", "clawback"] = "credit"
+    attributes: tuple[tuple[str, str], ...] = ()
+    via: str = ""  # for a manager's credit: the team member it comes from
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.record_id, self.measure, self.role, self.rep_id, self.kind, self.via)
+
+    def attribute_values(self) -> dict[str, Any]:
+        return dict(self.attributes)
 
 
-def credit_for(state: RecordState, book: PlanBook) -> Credit | None:
-    """The credit ``state`` earns now, or None.
+def credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
+    """Every credit ``state`` earns now (empty when it earns none).
 
-    Raises :class:`CreditingError` when the record is won but a value is unusable
-    (bad amount, bad date, a currency other than the rep's plan currency).
+    >>> import json
+    >>> from attain.core.plan_parser import parse_plan_book
+    >>> from attain.core.records import CrmChange, apply_change
+    >>> book = parse_plan_book({"plans": [{"id": "ae", "currency": "INR", "components": [
+    ...     {"id": "c", "measure": "closed_won_amount", "rate": "0.05"}]}],
+    ...     "participants": [{"id": "r1", "plan": "ae", "quota": "1000"}]})
+    >>> fields = {"owner_id": '"r1"', "amount": "500", "is_won": "true", "close_date": '"2026-02-01"'}
+    >>> state = apply_change(None, CrmChange("e", "006A", "Opportunity", "CREATE", ChangeVersion(1), fields))
+    >>> [(c.rep_id, c.amount, c.credit_date.isoformat()) for c in credits_for(state, book)]
+    [('r1', Decimal('500'), '2026-02-01')]
+
+    Raises :class:`CreditingError` when a matching record has an unusable value
+    (bad amount or date, a currency with no FX path to the rep's plan currency).
     """
-    if state.object_type != "Opportunity" or state.is_deleted or state.value("is_won") is not True:
-        return None
-    owner_id, amount_value, close_value = (state.value(n) for n in ("owner_id", "amount", "close_date"))
-    if owner_id is None or amount_value is None or close_value is None:
-        return None
-    plan = book.plan_for(str(owner_id))
-    if plan is None:
-        return None
+    if state.is_deleted:
+        return []
+    measures = [book.measures[name] for name in sorted(book.used_measures)
+                if book.measures[name].object_type == state.object_type]
+    if not measures:
+        return []
+    values = {name: state.value(name) for name in state.fields}
+    attributes = tuple(sorted((name, _text(values[name])) for name in book.referenced_fields
+                              if values.get(name) is not None))
+    credits: list[Credit] = []
+    for measure in measures:
+        if measure.when.matches(values):
+            credits.extend(_measure_credits(state, values, measure, book, attributes))
+    return credits
+
+
+def _measure_credits(
+    state: RecordState, values: Mapping[str, Any], measure: Measure, book: PlanBook,
+    attributes: tuple[tuple[str, str], ...],
+) -> list[Credit]:
     where = f"record {state.record_id}"
+    credit_date = _date(values.get(measure.date_field), f"{where} field {measure.date_field}")
+    if credit_date is None:
+        return []
+    if measure.kind == "count":
+        amount, currency = ONE, ""
+    else:
+        raw_amount = values.get(measure.value_field or "")
+        if raw_amount is None:
+            return []
+        try:
+            amount = parse_decimal(raw_amount, f"{where} field {measure.value_field}")
+        except MoneyError as error:
+            raise CreditingError(str(error)) from None
+        currency = _text(values.get(measure.currency_field or "")) if measure.currency_field else ""
+    cancelled = None
+    if measure.clawback is not None:
+        cancel_day = _date(values.get(measure.clawback.cancel_field),
+                           f"{where} field {measure.clawback.cancel_field}")
+        if cancel_day is not None and cancel_day <= credit_date + timedelta(days=measure.clawback.window_days):
+            cancelled = max(cancel_day, credit_date)
+    credits = []
+    for role_name in measure.credit_to:
+        for rep_id, share, via in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
+            plan = book.plan_on(rep_id, credit_date)
+            if plan is None:
+                continue
+            rep_currency = currency or (plan.currency if measure.kind == "sum" else "")
+            if rep_currency and not book.fx.has_path(rep_currency, plan.currency):
+                raise CreditingError(
+                    f"{where} field {measure.currency_field}: {rep_currency!r} differs from plan {plan.plan_id!r} "
+                    f"currency {plan.currency!r} and no FX rate converts it (add one under fx_rates)"
+                )
+            credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
+                            state.latest_version, role_name, share, "credit", attributes, via)
+            credits.append(credit)
+            if cancelled is not None:
+                credits.append(Credit(state.record_id, rep_id, measure.name, cancelled, -amount * share,
+                                      rep_currency, state.latest_version, role_name, share, "clawback", attributes,
+                                      via))
+    return credits
+
+
+def _recipients(
+    role: CreditRole, values: Mapping[str, Any], measure: Measure, book: PlanBook, day: date, where: str
+) -> list[tuple[str, Decimal, str]]:
+    """(rep, share, the team member a manager's credit comes from) for each rep ``role`` names."""
+    if role.kind == "field":
+        rep = values.get(role.field)
+        return [] if rep is None else [(str(rep), ONE, "")]
+    if role.kind == "splits":
+        splits = values.get(role.field)
+        if isinstance(splits, str) and splits.strip():
+            try:  # CRM fields are scalars, so a split list usually arrives as JSON text
+                splits = json.loads(splits, parse_float=Decimal)
+            except ValueError:
+                raise CreditingError(f"{where} field {role.field}: {splits!r} is not a JSON list of splits") from None
+        if not splits:
+            fallback = values.get(role.of) if role.of else None
+            return [] if fallback is None else [(str(fallback), ONE, "")]
+        if not isinstance(splits, list):
+            raise CreditingError(f"{where} field {role.field}: expected a list of {{rep_id, percent}}")
+        result = []
+        for item in splits:
+            try:
+                result.append((str(item["rep_id"]), parse_decimal(item["percent"], "percent") / 100, ""))
+            except (KeyError, TypeError, MoneyError):
+                raise CreditingError(f"{where} field {role.field}: each split needs rep_id and percent") from None
+        return result
+    base = book.roles.get(role.of)
+    if base is None or base.kind == "managers":
+        return []
+    result = []
+    for rep_id, share, _ in _recipients(base, values, measure, book, day, where):
+        result.extend((manager, share, rep_id) for manager in book.managers_of(rep_id, day, role.levels))
+    return result
+
+
+def _date(value: Any, what: str) -> date | None:
+    if value is None:
+        return None
     try:
-        amount = parse_decimal(amount_value, f"{where} field amount")
-    except MoneyError as error:
-        raise CreditingError(str(error)) from None
-    currency = state.value("currency") or plan.currency
-    if currency != plan.currency:
-        raise CreditingError(
-            f"{where} field currency: {currency!r} differs from plan {plan.plan_id!r} "
-            f"currency {plan.currency!r} and FX conversion is not configured"
-        )
-    try:
-        close_date = date.fromisoformat(str(close_value))
+        return date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise CreditingError(f"{where} field close_date: {close_value!r} is not YYYY-MM-DD") from None
-    return Credit(
-        record_id=state.record_id,
-        rep_id=str(owner_id),
-        measure="closed_won_amount",
-        credit_date=close_date,
-        amount=amount,
-        currency=plan.currency,
-        version=state.latest_version,
-    )
+        raise CreditingError(f"{what}: {value!r} is not YYYY-MM-DD") from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

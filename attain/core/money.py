@@ -6,7 +6,7 @@ derived from two rounded cumulatives never drift.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 # ISO 4217 minor units of the currencies Attain's customers pay in. A fact table,
 # not logic: add a currency here with its ISO 4217 exponent.
@@ -47,14 +47,19 @@ def minor_unit(currency: str) -> int:
         ) from None
 
 
-def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round ``amount`` half-up to the minor unit of ``currency``.
+ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN}
+
+
+def round_money(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
+    """Round ``amount`` to the minor unit of ``currency``: half-up unless ``mode`` says otherwise.
 
     >>> round_money(Decimal("10.005"), "INR"), round_money(Decimal("10.5"), "JPY")
     (Decimal('10.01'), Decimal('11'))
+    >>> round_money(Decimal("10.005"), "INR", "half_even"), round_money(Decimal("-10.5"), "JPY")
+    (Decimal('10.00'), Decimal('-11'))
     """
     exponent = Decimal(1).scaleb(-minor_unit(currency))
-    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return amount.quantize(exponent, rounding=ROUNDING_MODES[mode])
 
 
 def parse_decimal(text: object, what: str) -> Decimal:
@@ -63,6 +68,8 @@ def parse_decimal(text: object, what: str) -> Decimal:
     >>> parse_decimal("1250000.50", "amount")
     Decimal('1250000.50')
     """
+    if text is None:
+        raise MoneyError(f"{what}: a number is required")
     if isinstance(text, bool | float):
         raise MoneyError(f"{what}: {text!r} is not exact decimal text")
     if isinstance(text, Decimal):

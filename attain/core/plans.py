@@ -1,37 +1,134 @@
-"""Plans and participants as data, parsed from plain mappings (YAML/JSON at the edge).
+"""The plan book as data: measures, crediting roles, plans, participants and FX rates.
 
-This is the walking-skeleton plan model: one flat commission rate per component
-on a credited measure, a quota per participant and period. The full plan
-language (tiers, caps, SPIFFs, ...) grows here.
+Parsing and validation live in :mod:`attain.core.plan_parser`; this module
+holds the model and answers "which plan applies to this participant, on which
+days of this period, with what proration".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from functools import cached_property
+from typing import Literal
 
-from attain.core.money import MoneyError, minor_unit, parse_decimal
+from attain.core.filters import MATCH_ALL, Filter
+from attain.core.fx import FxTable
+from attain.core.periods import PeriodType, overlap_days, period_bounds, period_type_of
+from attain.core.tiers import Tier
 
-PeriodType = Literal["month", "quarter"]
-MEASURES = ("closed_won_amount",)
+RoundingMode = Literal["half_up", "half_even", "down"]
+END_OF_TIME = date(9999, 12, 31)
 
 
-class PlanError(ValueError):
-    """A plan book that cannot be used, with every problem found in it."""
+@dataclass(frozen=True)
+class Clawback:
+    """A won record whose ``cancel_field`` date falls within ``window_days`` of its credit date is
+    reversed, as a negative credit dated on the cancellation (closed periods are never rewritten)."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid plan book:\n  " + "\n  ".join(self.problems))
+    cancel_field: str
+    window_days: int
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a CRM record contributes: a count (1 per record) or a sum of ``value_field``."""
+
+    name: str
+    object_type: str
+    kind: Literal["count", "sum"]
+    date_field: str
+    when: Filter = MATCH_ALL
+    value_field: str | None = None
+    currency_field: str | None = None
+    credit_to: tuple[str, ...] = ("owner",)
+    clawback: Clawback | None = None
+
+
+@dataclass(frozen=True)
+class CreditRole:
+    """Who a record credits: the rep in ``field`` (kind "field"), each rep of a split list in
+    ``field`` (kind "splits", ``[{"rep_id": .., "percent": ..}]``), or the managers, up the
+    effective-dated hierarchy, of the reps credited under role ``of`` (kind "managers")."""
+
+    name: str
+    kind: Literal["field", "splits", "managers"]
+    field: str = ""
+    of: str = ""
+    levels: int = 1
+
+
+@dataclass(frozen=True)
+class Kicker:
+    """Multiplies the credited value of the records matching ``when`` (e.g. multi-year deals x1.2)."""
+
+    label: str
+    when: Filter
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """A fixed amount, or a share of the target incentive, paid once attainment reaches ``attainment``."""
+
+    attainment: Decimal
+    amount: Decimal = Decimal(0)
+    of_target: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Cap:
+    """Upper limits: per deal, on the component (or plan) as an amount and/or a multiple of target."""
+
+    per_deal: Decimal | None = None
+    amount: Decimal | None = None
+    of_target: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Flat (``tiers`` empty, ``flat``) or tiered on attainment or deal size, marginal or retroactive."""
+
+    flat: Decimal = Decimal(0)
+    tiers: tuple[Tier, ...] = ()
+    basis: Literal["attainment", "deal_size"] = "attainment"
+    method: Literal["marginal", "retroactive"] = "marginal"
+
+
+@dataclass(frozen=True)
+class TeamOverride:
+    """A manager's override: ``rate`` x what the team members earned, on this component's measure,
+    in their plans' ``components`` (all of them when empty)."""
+
+    rate: Decimal
+    components: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Component:
     component_id: str
     measure: str
-    rate: Decimal
+    rate: Rate
+    roles: tuple[str, ...] = ()  # empty: every role the measure credits
+    where: Filter = MATCH_ALL
+    window: tuple[date, date] | None = None  # a SPIFF's dates
+    gate: Decimal | None = None  # minimum attainment, below which nothing is paid
+    kickers: tuple[Kicker, ...] = ()
+    bonuses: tuple[Bonus, ...] = ()
+    cap: Cap | None = None
+    quota: str = "default"
+    ytd: bool = False
+    team: TeamOverride | None = None
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A guaranteed minimum per period; a recoverable draw is won back from later earnings of the year."""
+
+    amount: Decimal
+    recoverable: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,140 +138,122 @@ class Plan:
     currency: str
     period_type: PeriodType
     components: tuple[Component, ...]
+    effective_from: date = date.min
+    effective_to: date = END_OF_TIME
+    target_incentive: Decimal = Decimal(0)
+    assign: Filter | None = None  # matched on participant attributes (role, region, team, ...)
+    quotas: Mapping[str, Decimal] = field(default_factory=dict)  # defaults per quota name
+    cap: Cap | None = None
+    draw: Draw | None = None
+    rounding: RoundingMode = "half_up"
 
 
 @dataclass(frozen=True)
 class Participant:
     rep_id: str
     name: str
-    region: str
-    plan_id: str
-    quota: Decimal
+    attributes: Mapping[str, str]  # role, region, team, ...
+    start: date = date.min
+    end: date = END_OF_TIME
+    assignments: tuple[tuple[str, date, date], ...] = ()  # (plan id, from, to), explicit
+    quotas: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)  # name -> period|"*" -> value
+    managers: tuple[tuple[str, date, date], ...] = ()  # (manager id, from, to)
+
+    def quota(self, name: str, period: str) -> Decimal | None:
+        values = self.quotas.get(name)
+        if values is None:
+            return None
+        return values.get(period, values.get("*"))
+
+    def manager_on(self, day: date) -> str | None:
+        for manager_id, start, end in self.managers:
+            if start <= day <= end:
+                return manager_id
+        return None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The days of a period one plan version applies to a participant, and the proration they give."""
+
+    plan: Plan
+    start: date
+    end: date
+    proration: Decimal
 
 
 @dataclass(frozen=True)
 class PlanBook:
-    plans: Mapping[str, Plan]
+    plans: Mapping[str, tuple[Plan, ...]]  # versions by plan id, oldest first
     participants: Mapping[str, Participant]
+    measures: Mapping[str, Measure]
+    roles: Mapping[str, CreditRole]
+    fx: FxTable = field(default_factory=FxTable)
+    timelines: Mapping[str, tuple[tuple[date, date, Plan], ...]] = field(default_factory=dict)
+
+    @cached_property
+    def used_measures(self) -> frozenset[str]:
+        """Measures some plan component pays on; only these are credited."""
+        return frozenset(c.measure for versions in self.plans.values() for p in versions for c in p.components)
+
+    @cached_property
+    def referenced_fields(self) -> frozenset[str]:
+        """Record fields that component filters and kickers read, carried on each credit."""
+        names: set[str] = set()
+        for versions in self.plans.values():
+            for plan in versions:
+                for component in plan.components:
+                    names |= component.where.fields
+                    for kicker in component.kickers:
+                        names |= kicker.when.fields
+        return frozenset(names)
+
+    def plan_on(self, rep_id: str, day: date) -> Plan | None:
+        """The plan version that applies to ``rep_id`` on ``day``."""
+        for start, end, plan in self.timelines.get(rep_id, ()):
+            if start <= day <= end:
+                return plan
+        return None
 
     def plan_for(self, rep_id: str) -> Plan | None:
-        participant = self.participants.get(rep_id)
-        return None if participant is None else self.plans[participant.plan_id]
+        """The latest plan the participant is ever on (for display; calculations use :meth:`segments`)."""
+        timeline = self.timelines.get(rep_id, ())
+        return timeline[-1][2] if timeline else None
+
+    def plans_of(self, rep_id: str) -> tuple[Plan, ...]:
+        """Every plan version the participant is ever on, in date order."""
+        return tuple(plan for _, _, plan in self.timelines.get(rep_id, ()))
+
+    def segments(self, rep_id: str, period: str) -> list[Segment]:
+        """The plan versions applying to ``rep_id`` during ``period`` (of their own period type).
+
+        Proration is the share of the period's calendar days each one covers:
+        joining on 15 Feb in Q1 2026 (90 days) covers 45 days, proration 0.5.
+        """
+        first, last = period_bounds(period)
+        kind = period_type_of(period)
+        total = Decimal((last - first).days + 1)
+        result = []
+        for start, end, plan in self.timelines.get(rep_id, ()):
+            days = overlap_days(first, last, start, end)
+            if days and plan.period_type == kind:
+                result.append(Segment(plan, max(first, start), min(last, end), Decimal(days) / total))
+        return result
+
+    def managers_of(self, rep_id: str, day: date, levels: int) -> list[str]:
+        """Managers of ``rep_id`` on ``day``, nearest first, up to ``levels`` levels."""
+        chain: list[str] = []
+        current = rep_id
+        while len(chain) < levels:
+            participant = self.participants.get(current)
+            manager = participant.manager_on(day) if participant else None
+            if manager is None or manager in chain or manager == rep_id:
+                break
+            chain.append(manager)
+            current = manager
+        return chain
 
 
-def period_of(day: date, period_type: PeriodType) -> str:
-    """Name the period that contains ``day``.
+def day_before(day: date) -> date:
+    return day - timedelta(days=1) if day > date.min else day
 
-    >>> period_of(date(2026, 2, 14), "quarter"), period_of(date(2026, 2, 14), "month")
-    ('2026-Q1', '2026-02')
-    """
-    if period_type == "quarter":
-        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-    return f"{day.year}-{day.month:02d}"
-
-
-def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
-    """Build a :class:`PlanBook` from ``{"plans": [...], "participants": [...]}``.
-
-    Raises :class:`PlanError` listing every problem, each with its path.
-    """
-    problems: list[str] = []
-    plans: dict[str, Plan] = {}
-    for index, raw in enumerate(data.get("plans") or []):
-        plan = _parse_plan(raw, f"plans[{index}]", problems)
-        if plan is not None:
-            if plan.plan_id in plans:
-                problems.append(f"plans[{index}].id: plan {plan.plan_id!r} is defined twice")
-            plans[plan.plan_id] = plan
-    participants: dict[str, Participant] = {}
-    for index, raw in enumerate(data.get("participants") or []):
-        participant = _parse_participant(raw, f"participants[{index}]", plans, problems)
-        if participant is not None:
-            if participant.rep_id in participants:
-                problems.append(f"participants[{index}].id: {participant.rep_id!r} appears twice")
-            participants[participant.rep_id] = participant
-    if not plans:
-        problems.append("plans: at least one plan is required")
-    if problems:
-        raise PlanError(problems)
-    return PlanBook(plans=plans, participants=participants)
-
-
-def _parse_plan(raw: Any, where: str, problems: list[str]) -> Plan | None:
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where}: expected a mapping")
-        return None
-    plan_id = _required_text(raw, "id", where, problems)
-    currency = _required_text(raw, "currency", where, problems)
-    if currency is not None:
-        try:
-            minor_unit(currency)
-        except MoneyError as error:
-            problems.append(f"{where}.currency: {error}")
-    period_type = raw.get("period", "quarter")
-    if period_type not in ("month", "quarter"):
-        problems.append(f"{where}.period: {period_type!r} is not one of month, quarter")
-    components = tuple(
-        component
-        for index, item in enumerate(raw.get("components") or [])
-        if (component := _parse_component(item, f"{where}.components[{index}]", problems))
-    )
-    if not components:
-        problems.append(f"{where}.components: at least one component is required")
-    version = raw.get("version", 1)
-    if not isinstance(version, int) or version < 1:
-        problems.append(f"{where}.version: {version!r} is not a positive integer")
-    if plan_id is None or currency is None or not components:
-        return None
-    return Plan(plan_id, int(version), currency, period_type, components)
-
-
-def _parse_component(raw: Any, where: str, problems: list[str]) -> Component | None:
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where}: expected a mapping")
-        return None
-    component_id = _required_text(raw, "id", where, problems)
-    measure = raw.get("measure")
-    if measure not in MEASURES:
-        problems.append(f"{where}.measure: {measure!r} is not a known measure {list(MEASURES)}")
-        return None
-    try:
-        rate = parse_decimal(raw.get("rate"), f"{where}.rate")
-    except MoneyError as error:
-        problems.append(f"{error} (write rates as quoted decimal text, e.g. '0.05')")
-        return None
-    if component_id is None:
-        return None
-    return Component(component_id, measure, rate)
-
-
-def _parse_participant(
-    raw: Any, where: str, plans: Mapping[str, Plan], problems: list[str]
-) -> Participant | None:
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where}: expected a mapping")
-        return None
-    rep_id = _required_text(raw, "id", where, problems)
-    plan_id = _required_text(raw, "plan", where, problems)
-    if plan_id is not None and plan_id not in plans:
-        problems.append(f"{where}.plan: no plan {plan_id!r}; known plans: {sorted(plans)}")
-        return None
-    try:
-        quota = parse_decimal(raw.get("quota"), f"{where}.quota")
-    except MoneyError as error:
-        problems.append(str(error))
-        return None
-    if quota <= 0:
-        problems.append(f"{where}.quota: must be positive, got {quota}")
-        return None
-    if rep_id is None or plan_id is None:
-        return None
-    return Participant(rep_id, str(raw.get("name", rep_id)), str(raw.get("region", "")), plan_id, quota)
-
-
-def _required_text(raw: Mapping[str, Any], key: str, where: str, problems: list[str]) -> str | None:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        problems.append(f"{where}.{key}: required text is missing")
-        return None
-    return value

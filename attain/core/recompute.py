@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from attain.core.crediting import Credit, CreditingError, credit_for
-from attain.core.earnings import PeriodEarnings, compute_period_earnings
-from attain.core.plans import PlanBook, period_of
+from attain.core.crediting import Credit, CreditingError, credits_for
+from attain.core.earnings import PeriodEarnings, compute_period_earnings, periods_to_publish
+from attain.core.plans import PlanBook
 from attain.core.records import CrmChange, RecordState, apply_change
 
 
@@ -22,24 +22,27 @@ def merge_changes(changes: Iterable[CrmChange]) -> dict[str, RecordState]:
     return states
 
 
-def recompute(book: PlanBook, changes: Iterable[CrmChange]) -> dict[tuple[str, str], PeriodEarnings]:
-    """Earnings per (rep_id, period) for every period that has credits.
-
-    Records that cannot be credited (:class:`CreditingError`) are left out, as the
-    calculator dead-letters them.
-    """
-    credits_by_rep: dict[str, list[Credit]] = defaultdict(list)
-    for state in merge_changes(changes).values():
+def credits_by_rep(book: PlanBook, states: Iterable[RecordState]) -> dict[str, list[Credit]]:
+    """Every record's credits grouped by the rep credited; uncreditable records are left out
+    (:class:`CreditingError`), as the calculator dead-letters them."""
+    grouped: dict[str, list[Credit]] = defaultdict(list)
+    for state in states:
         try:
-            credit = credit_for(state, book)
+            credits = credits_for(state, book)
         except CreditingError:
             continue
-        if credit is not None:
-            credits_by_rep[credit.rep_id].append(credit)
+        for credit in credits:
+            grouped[credit.rep_id].append(credit)
+    return grouped
+
+
+def recompute(book: PlanBook, changes: Iterable[CrmChange]) -> dict[tuple[str, str], PeriodEarnings]:
+    """Earnings per (rep_id, period) for every period that has credits (see :func:`periods_to_publish`)."""
     results: dict[tuple[str, str], PeriodEarnings] = {}
-    for rep_id, credits in credits_by_rep.items():
-        participant = book.participants[rep_id]
-        plan = book.plans[participant.plan_id]
-        for period in sorted({period_of(c.credit_date, plan.period_type) for c in credits}):
-            results[(rep_id, period)] = compute_period_earnings(plan, participant, period, credits)
+    for rep_id, credits in credits_by_rep(book, merge_changes(changes).values()).items():
+        dates = [credit.credit_date for credit in credits]
+        for period in periods_to_publish(book, rep_id, dates, dates):
+            earnings = compute_period_earnings(book, rep_id, period, credits)
+            if earnings is not None:
+                results[(rep_id, period)] = earnings
     return results

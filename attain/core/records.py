@@ -104,28 +104,46 @@ def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
 
 
 def state_to_json(state: RecordState) -> dict[str, Any]:
-    """A JSON-able form of ``state`` (for state stores and changelogs)."""
-    return {
+    """A compact JSON-able form of ``state`` (for state stores and changelogs).
+
+    Each distinct :class:`ChangeVersion` is written once, in ``versions``; fields,
+    the deleted register and the latest version refer to it by index (most fields
+    of a record share a handful of versions).
+
+    >>> v = ChangeVersion(5, 0, 0, "e1")
+    >>> state_to_json(RecordState("006A", "Opportunity", {"amount": ("900", v)}, None, v))
+    {'record_id': '006A', 'object_type': 'Opportunity', 'fields': {'amount': ['900', 0]}, \
+'deleted': None, 'latest_version': 0, 'versions': [[5, 0, 0, 'e1']]}
+    """
+    versions: list[list[Any]] = []
+    index: dict[ChangeVersion, int] = {}
+
+    def ref(version: ChangeVersion) -> int:
+        position = index.get(version)
+        if position is None:
+            position = index[version] = len(versions)
+            versions.append(version.to_list())
+        return position
+
+    data: dict[str, Any] = {
         "record_id": state.record_id,
         "object_type": state.object_type,
-        "fields": {name: [text, version.to_list()] for name, (text, version) in state.fields.items()},
-        "deleted": None
-        if state.deleted is None
-        else [state.deleted[0], state.deleted[1].to_list()],
-        "latest_version": state.latest_version.to_list(),
+        "fields": {name: [text, ref(version)] for name, (text, version) in state.fields.items()},
+        "deleted": None if state.deleted is None else [state.deleted[0], ref(state.deleted[1])],
+        "latest_version": ref(state.latest_version),
     }
+    data["versions"] = versions
+    return data
 
 
 def state_from_json(data: Mapping[str, Any]) -> RecordState:
     """Inverse of :func:`state_to_json`."""
+    versions = [ChangeVersion.from_list(items) for items in data["versions"]]
     deleted = data.get("deleted")
     return RecordState(
         record_id=data["record_id"],
         object_type=data["object_type"],
-        fields={
-            name: (text, ChangeVersion.from_list(version))
-            for name, (text, version) in data["fields"].items()
-        },
-        deleted=None if deleted is None else (bool(deleted[0]), ChangeVersion.from_list(deleted[1])),
-        latest_version=ChangeVersion.from_list(data["latest_version"]),
+        fields={name: (text, versions[position]) for name, (text, position) in data["fields"].items()},
+        deleted=None if deleted is None else (bool(deleted[0]), versions[deleted[1]]),
+        latest_version=versions[data["latest_version"]],
     )

@@ -50,6 +50,9 @@ class Stack:
     kafka_bootstrap: str | None = None
     database_url: str | None = None
     partitions: int = 4
+    # Tansu holds each fetch for the whole max wait, even when records arrive, so a
+    # one-machine stack keeps it short (each consumer hop adds up to this).
+    fetch_max_wait_ms: int = 20
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
@@ -87,6 +90,7 @@ class Stack:
         env.update(
             ATTAIN_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             ATTAIN_KAFKA_PARTITIONS=str(self.partitions),
+            ATTAIN_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
             ATTAIN_LEDGER_DATABASE_URL=self.database_url,
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),

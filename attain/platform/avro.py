@@ -93,7 +93,7 @@ class Contract:
 
 
 def load_schema_file(path: Path) -> dict[str, Any]:
-    parsed: dict[str, Any] = parse_schema(json.loads(path.read_text()), _write_hint=False)
+    parsed: dict[str, Any] = parse_schema(json.loads(path.read_text()))
     return parsed
 
 

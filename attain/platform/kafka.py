@@ -40,6 +40,7 @@ def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) ->
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": settings.heartbeat_interval_ms,
         "partition.assignment.strategy": "range",
+        "fetch.wait.max.ms": settings.fetch_max_wait_ms,
     }
     config.update(overrides)
     return config

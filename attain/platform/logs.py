@@ -23,6 +23,8 @@ def configure_logging(service: str, level: str = "INFO") -> logging.Logger:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Frameworks log a lot at INFO: shown only when the service runs at DEBUG.
+    framework_level = logging.INFO if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
     for noisy in ("aiokafka", "faust", "mode", "kafka", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(framework_level)
     return logging.getLogger(f"attain.{service}")

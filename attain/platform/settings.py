@@ -15,6 +15,10 @@ class KafkaSettings(BaseSettings):
     # timeout (23 s with client defaults, 3 s at 6 s), and tests restart members.
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    # How long a broker may hold a fetch that has no data yet. 500 ms is Kafka's
+    # default; Tansu holds every fetch for the whole wait even when records
+    # arrive, so the embedded stack sets 20 ms (each consumer hop adds up to it).
+    fetch_max_wait_ms: int = 500
     partitions: int = 4
     replication_factor: int = 1
 

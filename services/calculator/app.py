@@ -9,62 +9,60 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import yaml
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.plans import PlanBook
+from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter, ensure_topics
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis
-from services.calculator.stages import apply_rep_messages, credit_touched, group_by_rep, merge_changes
+from services.calculator.stages import (
+    RecordEntry,
+    apply_rep_messages,
+    credit_touched,
+    group_by_rep,
+    merge_changes,
+    month_from_wire,
+    month_to_wire,
+)
+from services.calculator.state import BatchTable
 
 log = logging.getLogger("attain.calculator")
 
 
 def load_plan_book(path: Path) -> PlanBook:
-    return parse_plan_book(yaml.safe_load(path.read_text()))
+    return load_book([path])
 
 
 def create_app(
     kafka: KafkaSettings, settings: CalculatorSettings, book: PlanBook
-) -> faust.App:
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
-        store="memory://",
-        datadir=str(settings.data_dir),
-        topic_partitions=kafka.partitions,
-        topic_replication_factor=kafka.replication_factor,
-        broker_session_timeout=kafka.session_timeout_ms / 1000,
-        broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
-        broker_commit_interval=0.5,
-        consumer_auto_offset_reset="earliest",
-        web_host=settings.host,
-        web_port=settings.port,
-        web_in_thread=False,
-        table_standby_replicas=0,
-    )
+) -> tuple[faust.App, BatchProducer]:
+    app = stream_app(settings.app_id, kafka, web_host=settings.host, web_port=settings.port,
+                     data_dir=str(settings.data_dir))
+    producer = BatchProducer(kafka)
     changes_topic = app.topic(topics.CRM_CHANGES, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
     credits_topic = app.topic(topics.CALCULATOR_CREDITS, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw",
                               partitions=kafka.partitions)
-    earnings_topic = app.topic(topics.EARNINGS, key_serializer="raw", value_serializer="raw")
-    dlq_topic = app.topic(topics.CRM_CHANGES_DLQ, key_serializer="raw", value_serializer="raw")
-    # use_partitioner: a table key's changelog partition is the key's own partition
-    # (murmur2, as on the source topics), not the partition of whichever event of a
-    # mixed batch happens to be current.
-    records = app.Table("records", default=None, partitions=kafka.partitions, use_partitioner=True)
-    rep_credits = app.Table(
-        "rep-credits", default=None, partitions=kafka.partitions, use_partitioner=True
-    )
+    # Keys: a record id; rep id + "|" + YYYY-MM; rep id + "|" + period.
+    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json)
+    months = BatchTable(app, "rep-months", kafka.partitions, month_from_wire, month_to_wire)
+    versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int)
     changes_contract = contract(topics.CRM_CHANGES)
     earnings_contract = contract(topics.EARNINGS)
+
+    def dead_letter_to(key: bytes, original: bytes, reason: str, code: str, source: str) -> None:
+        metrics.REJECTED.labels(code).inc()
+        producer.produce(topics.CRM_CHANGES_DLQ, key, dead_letter(
+            original=original, reason=reason, error_code=code, source=source, service="calculator"))
 
     @app.agent(changes_topic)
     async def credit_changes(stream: faust.StreamT[bytes]) -> None:
@@ -72,34 +70,31 @@ def create_app(
             started = time.perf_counter()
             metrics.EVENTS_IN.inc(len(events))
             decoded = []
+            partition_of: dict[str, int] = {}
             for event in events:
                 message = event.message
                 try:
                     record = changes_contract.decode(event.value)
                 except SerdeError as error:
-                    metrics.REJECTED.labels("undecodable").inc()
-                    await dlq_topic.send(key=event.key, value=dead_letter(
-                        original=event.value, reason=str(error), error_code="undecodable",
-                        source=f"topic:{message.topic}/{message.partition}/{message.offset}",
-                        service="calculator"))
+                    dead_letter_to(event.key, event.value, str(error), "undecodable",
+                                   f"topic:{message.topic}/{message.partition}/{message.offset}")
                     continue
+                partition_of[record["record_id"]] = message.partition
                 decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
-            touched = merge_changes(records.get, decoded)
+            touched = merge_changes(lambda record_id: records.get(record_id.encode()), decoded)
             result = credit_touched(touched, book)
             for record_id, triggers, reason in result.rejected:
-                metrics.REJECTED.labels("uncreditable").inc()
                 log.warning("record not credited", extra={"record_id": record_id, "reason": reason})
                 for event_id, _ in triggers:
-                    await dlq_topic.send(key=record_id.encode(), value=dead_letter(
-                        original=json.dumps({"event_id": event_id, "record_id": record_id}).encode(),
-                        reason=reason, error_code="uncreditable", source=f"event:{event_id}",
-                        service="calculator"))
+                    dead_letter_to(record_id.encode(),
+                                   json.dumps({"event_id": event_id, "record_id": record_id}).encode(),
+                                   reason, "uncreditable", f"event:{event_id}")
             for record_id, entry in touched.items():
-                records[record_id] = entry.to_json()
+                records.put(producer, record_id.encode(), entry, partition_of[record_id])
             for rep_id, body in result.messages_by_rep.items():
                 metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
-                await credits_topic.send(key=rep_id.encode(), value=json.dumps(body).encode())
-            await app.producer.flush()
+                producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), orjson.dumps(body))
+            await producer.flush()
             metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
 
     @app.agent(credits_topic)
@@ -107,18 +102,28 @@ def create_app(
         async for events in stream.take_events(settings.batch_size, settings.batch_within_seconds):
             started = time.perf_counter()
             now_us = time.time_ns() // 1000
-            grouped = group_by_rep(json.loads(event.value) for event in events)
+            partition_of = {event.key: event.message.partition for event in events}
+            grouped = group_by_rep(orjson.loads(event.value) for event in events)
             for rep_id, messages in grouped.items():
-                state, snapshots = apply_rep_messages(rep_credits.get(rep_id), messages, book, now_us)
-                rep_credits[rep_id] = state
-                for snapshot in snapshots:
-                    await earnings_topic.send(key=rep_id.encode(), value=earnings_contract.encode(
+                rep_key = rep_id.encode()
+                partition = partition_of[rep_key]
+                update = apply_rep_messages(
+                    rep_id, messages, book, now_us,
+                    lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
+                    lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
+                )
+                for month, credits in update.months.items():
+                    months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
+                for period, version in update.versions.items():
+                    versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)
+                for snapshot in update.snapshots:
+                    producer.produce(topics.EARNINGS, rep_key, earnings_contract.encode(
                         snapshot_to_avro(
                             snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
                             [event_id for event_id, _ in snapshot.triggers][-50:],
                             min((at for _, at in snapshot.triggers), default=None))))
                     metrics.SNAPSHOTS_OUT.inc()
-            await app.producer.flush()
+            await producer.flush()
             metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
 
     @app.page("/metrics")
@@ -138,7 +143,7 @@ def create_app(
             status=503 if recovering else 200,
         )
 
-    return app
+    return app, producer
 
 
 def main() -> None:
@@ -149,8 +154,11 @@ def main() -> None:
     book = load_plan_book(settings.plans_file)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
                           topics.EARNINGS])
-    app = create_app(kafka, settings, book)
+    app, producer = create_app(kafka, settings, book)
     log.info("calculator starting", extra={"participants": len(book.participants)})
     worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False)
     configure_logging("calculator", service.log_level)  # keep JSON logs after faust's setup
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        producer.close()

@@ -40,6 +40,11 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
         "amount": str(credit.amount),
         "currency": credit.currency,
         "version": credit.version.to_list(),
+        "role": credit.role,
+        "share": str(credit.share),
+        "kind": credit.kind,
+        "attributes": [list(pair) for pair in credit.attributes],
+        "via": credit.via,
     }
 
 
@@ -52,6 +57,11 @@ def credit_from_json(data: dict[str, Any]) -> Credit:
         amount=Decimal(data["amount"]),
         currency=data["currency"],
         version=ChangeVersion.from_list(data["version"]),
+        role=data.get("role", "owner"),
+        share=Decimal(data.get("share", "1")),
+        kind=data.get("kind", "credit"),
+        attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
+        via=data.get("via", ""),
     )
 
 

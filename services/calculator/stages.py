@@ -3,6 +3,16 @@
 The faust agents in :mod:`services.calculator.app` only load state, call these,
 and write state and messages back, so the orchestration is testable without a broker.
 All plan semantics come from :mod:`attain.core`.
+
+State, as maps (never counters):
+
+- stage 1, per CRM record: its merged :class:`RecordState` and, per rep, every
+  credit date it has ever sent that rep (so a retraction reaches each month the
+  record ever counted in);
+- stage 2, per (rep, calendar month): the latest credits of each source record
+  dated in that month, and per (rep, period) the last snapshot version. Months
+  are the finest period, so a plan's period (month, quarter, half, year) is a
+  union of months, whatever the plan says today.
 """
 
 from __future__ import annotations
@@ -10,11 +20,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from attain.core.crediting import CreditingError, credit_for
-from attain.core.earnings import PeriodEarnings, compute_period_earnings
-from attain.core.plans import PlanBook, period_of
+from attain.core.crediting import Credit, CreditingError, credits_for
+from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
+from attain.core.periods import period_bounds
+from attain.core.plans import PlanBook
 from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
 from services.calculator.convert import credit_from_json, credit_to_json
 
@@ -22,37 +34,41 @@ Trigger = tuple[str, int]  # (event id, ingested at ms)
 
 
 @dataclass
-class TouchedRecord:
-    """A record's merged state and every rep it has ever credited."""
+class RecordEntry:
+    """A record's merged state, and the credit dates it has sent to each rep."""
 
     state: RecordState
-    credited_reps: list[str]
-    triggers: list[Trigger] = field(default_factory=list)
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    triggers: list[Trigger] = field(default_factory=list)  # this batch's events, not stored
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": state_to_json(self.state), "credited_reps": self.credited_reps}
+        return {"state": state_to_json(self.state), "sent": self.sent}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecordEntry:
+        return cls(state_from_json(data["state"]), {rep: list(days) for rep, days in data["sent"].items()})
 
 
 @dataclass
 class StageOneResult:
-    records: dict[str, TouchedRecord]
+    records: dict[str, RecordEntry]
     messages_by_rep: dict[str, dict[str, Any]]
     rejected: list[tuple[str, list[Trigger], str]]  # record id, its triggers, reason
 
 
 def merge_changes(
-    load: Callable[[str], dict[str, Any] | None], changes: Iterable[tuple[CrmChange, int]]
-) -> dict[str, TouchedRecord]:
+    load: Callable[[str], RecordEntry | None], changes: Iterable[tuple[CrmChange, int]]
+) -> dict[str, RecordEntry]:
     """Merge a batch of (change, ingested at ms) into the stored record states."""
-    touched: dict[str, TouchedRecord] = {}
+    touched: dict[str, RecordEntry] = {}
     for change, ingested_at in changes:
         entry = touched.get(change.record_id)
         if entry is None:
             stored = load(change.record_id)
             entry = (
-                TouchedRecord(state_from_json(stored["state"]), list(stored["credited_reps"]))
+                RecordEntry(stored.state, {rep: list(days) for rep, days in stored.sent.items()})
                 if stored
-                else TouchedRecord(RecordState(change.record_id, change.object_type, {}), [])
+                else RecordEntry(RecordState(change.record_id, change.object_type, {}))
             )
             touched[change.record_id] = entry
         entry.state = apply_change(entry.state, change)
@@ -60,36 +76,54 @@ def merge_changes(
     return touched
 
 
-def credit_touched(touched: dict[str, TouchedRecord], book: PlanBook) -> StageOneResult:
-    """Every touched record's current credit, as one upsert message per affected rep.
+def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneResult:
+    """Every touched record's current credits, as one message per affected rep.
 
-    A touched record always re-sends its credit to its current rep and a
-    retraction to every rep it credited before, even when nothing changed: stage 2
-    applies messages in partition order (last one wins), so a resend is harmless,
-    and it repairs any message lost in a crash whose state change was kept.
+    Each affected rep gets, per record, the record's credits to it now (maybe
+    none) and every credit date the record ever sent it: stage 2 replaces the
+    record's credits in each of those months, so a credit that moved month or rep
+    is retracted where it was. A touched record always re-sends, even when nothing
+    changed: stage 2 applies messages in partition order (last one wins), so a
+    resend is harmless, and it repairs any message lost in a crash whose state
+    change was kept.
     """
     messages: dict[str, dict[str, Any]] = {}
     rejected: list[tuple[str, list[Trigger], str]] = []
-
-    def add(rep_id: str, record_id: str, credit: dict[str, Any] | None, entry: TouchedRecord) -> None:
-        message = messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
-        message["upserts"].append({"record_id": record_id, "credit": credit})
-        message["triggers"].extend(entry.triggers)
-
     for record_id, entry in touched.items():
+        credits: list[Credit] = []
         try:
-            credit = credit_for(entry.state, book)
+            credits = credits_for(entry.state, book)
         except CreditingError as error:
-            credit = None
             rejected.append((record_id, entry.triggers, str(error)))
-        for former_rep in entry.credited_reps:
-            if credit is None or former_rep != credit.rep_id:
-                add(former_rep, record_id, None, entry)
-        if credit is not None:
-            add(credit.rep_id, record_id, credit_to_json(credit), entry)
-            if credit.rep_id not in entry.credited_reps:
-                entry.credited_reps.append(credit.rep_id)
+        credits_by_rep: dict[str, list[Credit]] = defaultdict(list)
+        for credit in credits:
+            credits_by_rep[credit.rep_id].append(credit)
+        for rep_id in sorted(set(entry.sent) | set(credits_by_rep)):
+            current = credits_by_rep.get(rep_id, [])
+            days = sorted(set(entry.sent.get(rep_id, [])) | {c.credit_date.isoformat() for c in current})
+            entry.sent[rep_id] = days
+            message = messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
+            message["upserts"].append(
+                {"record_id": record_id, "credits": [credit_to_json(c) for c in current], "days": days}
+            )
+            message["triggers"].extend(entry.triggers)
     return StageOneResult(touched, messages, rejected)
+
+
+@dataclass(frozen=True)
+class RecordCredits:
+    """One record's credits to one rep in one month: as sent (wire) and parsed."""
+
+    wire: tuple[dict[str, Any], ...]
+    credits: tuple[Credit, ...]
+
+    @classmethod
+    def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
+        items = tuple(wire)
+        return cls(items, tuple(credit_from_json(item) for item in items))
+
+
+MonthCredits = dict[str, RecordCredits]  # record id -> its credits dated in the month
 
 
 @dataclass
@@ -99,44 +133,87 @@ class Snapshot:
     triggers: list[Trigger]
 
 
+@dataclass
+class RepUpdate:
+    """What one rep's messages change: month maps and versions to store, snapshots to publish."""
+
+    months: dict[str, MonthCredits]
+    versions: dict[str, int]
+    snapshots: list[Snapshot]
+
+
 def apply_rep_messages(
-    rep_state: dict[str, Any] | None,
+    rep_id: str,
     messages: Iterable[dict[str, Any]],
     book: PlanBook,
     now_us: int,
-) -> tuple[dict[str, Any], list[Snapshot]]:
-    """Fold credit upserts into one rep's state; return it and the snapshots to publish.
+    load_month: Callable[[str], MonthCredits | None],
+    load_version: Callable[[str], int | None],
+) -> RepUpdate:
+    """Fold one rep's credit messages into its month maps; snapshot every period touched.
 
-    State: ``{"credits": {record_id: credit | None}, "versions": {period: last
-    snapshot_version}}``. Upserts apply in arrival order: the last one wins. A snapshot_version is
+    Messages apply in arrival order: the last one wins. A snapshot_version is
     ``max(previous + 1, now_us)``: strictly increasing per (rep, period), and
     still ahead of anything published before a crash that lost state.
     """
-    state = rep_state or {"credits": {}, "versions": {}}
-    credits: dict[str, dict[str, Any] | None] = state["credits"]
-    affected: list[dict[str, Any]] = []  # credits before and after, to find the periods touched
+    months: dict[str, MonthCredits] = {}
+
+    def month(name: str) -> MonthCredits:
+        if name not in months:
+            months[name] = dict(load_month(name) or {})
+        return months[name]
+
     triggers: list[Trigger] = []
-    rep_id = ""
     for message in messages:
-        rep_id = message["rep_id"]
         triggers.extend((t[0], t[1]) for t in message["triggers"])
         for upsert in message["upserts"]:
-            previous = credits.get(upsert["record_id"])
-            affected.extend(credit for credit in (previous, upsert["credit"]) if credit)
-            credits[upsert["record_id"]] = upsert["credit"]
-    plan = book.plan_for(rep_id)
-    if plan is None:
-        return state, []
-    participant = book.participants[rep_id]
-    live = [credit_from_json(credit) for credit in credits.values() if credit]
-    periods = {period_of(credit_from_json(c).credit_date, plan.period_type) for c in affected}
+            by_month: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for credit in upsert["credits"]:
+                by_month[credit["credit_date"][:7]].append(credit)
+            for name in {day[:7] for day in upsert["days"]} | set(by_month):
+                if by_month.get(name):
+                    month(name)[upsert["record_id"]] = RecordCredits.from_wire(by_month[name])
+                else:
+                    month(name).pop(upsert["record_id"], None)
+    if book.plan_for(rep_id) is None or not months:
+        return RepUpdate(months, {}, [])
+
+    untouched: dict[str, MonthCredits] = {}  # read, not written back
+
+    def read(name: str) -> MonthCredits:
+        if name in months:
+            return months[name]
+        if name not in untouched:
+            untouched[name] = load_month(name) or {}
+        return untouched[name]
+
+    def credits_in(names: Iterable[str]) -> list[Credit]:
+        return [credit for name in names for record in read(name).values() for credit in record.credits]
+
+    touched_days = [day for name in months for day in _days_of_month(name)]
+    credited = [c.credit_date for c in credits_in(list(months))]
+    if any(carries_forward(plan) for plan in book.plans_of(rep_id)):
+        years = sorted({int(name[:4]) for name in months})
+        credited = [c.credit_date for c in credits_in(f"{y}-{m:02d}" for y in years for m in range(1, 13))]
+    versions: dict[str, int] = {}
     snapshots = []
-    for period in sorted(periods):
-        version = max(int(state["versions"].get(period, 0)) + 1, now_us)
-        state["versions"][period] = version
-        earnings = compute_period_earnings(plan, participant, period, live)
+    for period in periods_to_publish(book, rep_id, touched_days, credited):
+        first, last = period_bounds(period)
+        start = date(first.year, 1, 1) if any(carries_forward(p) for p in book.plans_of(rep_id)) else first
+        names = [f"{y}-{m:02d}" for y in range(start.year, last.year + 1) for m in range(1, 13)
+                 if start <= date(y, m, 1) <= last]
+        earnings = compute_period_earnings(book, rep_id, period, credits_in(names))
+        if earnings is None:
+            continue
+        version = max((load_version(period) or 0) + 1, now_us)
+        versions[period] = version
         snapshots.append(Snapshot(earnings, version, triggers))
-    return state, snapshots
+    return RepUpdate(months, versions, snapshots)
+
+
+def _days_of_month(name: str) -> list[date]:
+    first, last = period_bounds(name)
+    return [date(first.year, first.month, day) for day in range(1, last.day + 1)]
 
 
 def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -144,3 +221,11 @@ def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str,
     for message in messages:
         grouped[message["rep_id"]].append(message)
     return grouped
+
+
+def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
+    return {record_id: list(record.wire) for record_id, record in credits.items()}
+
+
+def month_from_wire(data: dict[str, Any]) -> MonthCredits:
+    return {record_id: RecordCredits.from_wire(wire) for record_id, wire in data.items()}

@@ -17,28 +17,42 @@ from attain.platform.http import add_operational_routes, start_http
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
+from services.ledger.api import add_api_routes
 from services.ledger.config import LedgerSettings
 from services.ledger.db import make_engine, migrate
+from services.ledger.grpc_api import start_grpc
+from services.ledger.payouts import OutboxRelay
 from services.ledger.worker import LedgerWorker
 
 log = logging.getLogger("attain.ledger")
 
 
 async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
-    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ])
+    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
+    engine = make_engine(settings.database_url)
     worker = LedgerWorker(
         Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger"})),
         Producer(producer_config(kafka, **{"client.id": "attain-ledger"})),
-        make_engine(settings.database_url),
+        engine,
         settings.batch_size, settings.poll_timeout_seconds, settings.retry_backoff_seconds,
+        settings.pause_after_db_commit_seconds, settings.period_scope,
     )
     thread = threading.Thread(target=worker.run, name="ledger-worker", daemon=True)
     thread.start()
+    relay = OutboxRelay(engine, Producer(producer_config(kafka, **{"client.id": "attain-ledger-outbox"})),
+                        pause_before_marking=settings.pause_after_outbox_publish_seconds)
+    relay_thread = threading.Thread(
+        target=relay.run, args=(worker.stopping, settings.outbox_interval_seconds), name="ledger-outbox",
+        daemon=True,
+    )
+    relay_thread.start()
     app = web.Application()
     add_operational_routes(
         app, lambda: (worker.database_ok and thread.is_alive(), worker.database_detail)
     )
+    add_api_routes(app, engine, settings)
     runner = await start_http(app, settings.host, settings.port)
+    grpc_server = await start_grpc(engine, settings) if settings.grpc_port else None
     log.info("ledger running", extra={"port": settings.port})
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -49,7 +63,10 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
             await asyncio.wait_for(stop.wait(), timeout=1)
     worker.stopping.set()
     await loop.run_in_executor(None, thread.join, 15)
+    await loop.run_in_executor(None, relay_thread.join, 15)
     await runner.cleanup()
+    if grpc_server is not None:
+        await grpc_server.stop(5)
     log.info("ledger stopped")
 
 

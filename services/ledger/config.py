@@ -1,5 +1,8 @@
 """Ledger settings (``ATTAIN_LEDGER_*``)."""
 
+from typing import Literal
+
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -9,7 +12,24 @@ class LedgerSettings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attain"
     host: str = "127.0.0.1"
     port: int = 8083
+    grpc_port: int = 0  # 0: no gRPC API (the HTTP API is always on); set e.g. 50052 to serve it
     group_id: str = "attain-ledger"
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.2
     retry_backoff_seconds: float = 1.0
+    # Fault injection for tests only: sleep between the DB commit and the offset commit.
+    pause_after_db_commit_seconds: float = 0.0
+    pause_after_outbox_publish_seconds: float = 0.0  # same, between publishing payouts and marking them sent
+    outbox_interval_seconds: float = 1.0
+    # Periods are opened, locked and approved per plan family ("plan": the snapshot's plan_id) or per
+    # region ("region": the rep's region in the participants table, loaded by `attain ledger org`).
+    period_scope: Literal["plan", "region"] = "plan"
+    approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
+    # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).
+    # Unset: every API call is refused with 401.
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "attain-ledger"
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return tuple(step.strip() for step in self.approval_chain.split(",") if step.strip())

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, create_engine, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
+from attain.core.money import minor_unit, parse_decimal
 from attain.core.reconcile import deltas
-from services.ledger.schema import entries, snapshot_heads
+from attain.ledger.periods import PeriodState, posting_period
+from services.ledger.audit import append_audit
+from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
+
+# Entries that carry computed earnings: what a snapshot is reconciled against.
+RECONCILED_KINDS = ("earned", "adjustment")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+ScopeBy = Literal["plan", "region"]
 
 
 def migrate(database_url: str) -> None:
@@ -38,8 +46,11 @@ class ApplyResult:
     entries: int
 
 
-def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> ApplyResult:
+def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy = "plan") -> ApplyResult:
     """Append the delta entries of ``snapshots`` in one transaction.
+
+    ``scope_by`` says whose periods an entry falls in: the snapshot's plan family
+    (``plan``) or the rep's region from ``participants`` (``region``).
 
     A snapshot whose version is not newer than the applied head of its
     (rep, period) adds nothing, so replays and duplicates are no-ops; the
@@ -59,44 +70,140 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]]) -> Appl
         fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
         if not fresh:
             return ApplyResult(0, len(snapshots), 0)
-        posted: dict[tuple[str, str], dict[str, Decimal]] = {}
-        for row in connection.execute(
-            select(entries.c.rep_id, entries.c.period, entries.c.component_id, func.sum(entries.c.amount))
-            .where(tuple_(entries.c.rep_id, entries.c.period).in_([(s["rep_id"], s["period"]) for s in fresh]))
-            .group_by(entries.c.rep_id, entries.c.period, entries.c.component_id)
-        ):
-            posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
-        new_entries = [
-            entry for snapshot in fresh
-            for entry in _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}))
-        ]
-        if new_entries:
-            connection.execute(
-                insert(entries).on_conflict_do_nothing(index_elements=["idempotency_key"]), new_entries
-            )
-        upsert = insert(snapshot_heads)
-        connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["rep_id", "period"],
-                set_={
-                    "snapshot_version": upsert.excluded.snapshot_version,
-                    "total_earned": upsert.excluded.total_earned,
-                    "currency": upsert.excluded.currency,
-                    "updated_at": func.now(),
-                },
-            ),
-            [
-                {
-                    "rep_id": s["rep_id"],
-                    "period": s["period"],
-                    "snapshot_version": s["snapshot_version"],
-                    "total_earned": Decimal(s["total_earned"]),
-                    "currency": s["currency"],
-                }
-                for s in fresh
-            ],
-        )
+        posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
+        scopes = scopes_for(connection, {(s["rep_id"], s["plan_id"]) for s in fresh}, scope_by)
+        scope_of = {(s["rep_id"], s["period"]): scopes[(s["rep_id"], s["plan_id"])] for s in fresh}
+        posting = _posting_periods(connection, {(scope_of[(s["rep_id"], s["period"])], s["period"]) for s in fresh})
+        new_entries = []
+        for snapshot in fresh:
+            scope = scope_of[(snapshot["rep_id"], snapshot["period"])]
+            new_entries += _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
+                                        scope, posting[(scope, snapshot["period"])])
+        _insert_entries(connection, new_entries)
+        _upsert_heads(connection, fresh)
+        _audit_new_plan_versions(connection, fresh)
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
+
+
+# One statement over arrays (unnest) instead of executemany or a multi-row VALUES: a round trip
+# and a cached plan per batch; about twice the snapshots/s of executemany at 1,000 a batch.
+_INSERT_ENTRIES = text("""
+    INSERT INTO ledger_entries (rep_id, period, plan_id, plan_version, component_id, kind, amount, currency,
+                                snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation,
+                                scope)
+    SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:plan_id AS text[]),
+                         CAST(:plan_version AS int[]), CAST(:component_id AS text[]), CAST(:kind AS text[]),
+                         CAST(:amount AS numeric[]), CAST(:currency AS text[]), CAST(:snapshot_version AS bigint[]),
+                         CAST(:idempotency_key AS text[]), CAST(:source_event_ids AS jsonb[]),
+                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]), CAST(:scope AS text[]))
+    ON CONFLICT (idempotency_key) DO NOTHING
+""")
+_UPSERT_HEADS = text("""
+    INSERT INTO snapshot_heads (rep_id, period, snapshot_version, total_earned, currency)
+    SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:snapshot_version AS bigint[]),
+                         CAST(:total_earned AS numeric[]), CAST(:currency AS text[]))
+    ON CONFLICT (rep_id, period) DO UPDATE SET snapshot_version = excluded.snapshot_version,
+        total_earned = excluded.total_earned, currency = excluded.currency, updated_at = now()
+""")
+_ENTRY_COLUMNS = ("rep_id", "period", "plan_id", "plan_version", "component_id", "kind", "amount", "currency",
+                  "snapshot_version", "idempotency_key", "source_event_ids", "corrects_period", "explanation",
+                  "scope")
+
+
+def _insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _ENTRY_COLUMNS}
+    columns["source_event_ids"] = [json.dumps(ids) for ids in columns["source_event_ids"]]
+    connection.execute(_INSERT_ENTRIES, columns)
+
+
+def _upsert_heads(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+    connection.execute(_UPSERT_HEADS, {
+        "rep_id": [s["rep_id"] for s in fresh],
+        "period": [s["period"] for s in fresh],
+        "snapshot_version": [s["snapshot_version"] for s in fresh],
+        "total_earned": [Decimal(s["total_earned"]) for s in fresh],
+        "currency": [s["currency"] for s in fresh],
+    })
+
+
+def _audit_new_plan_versions(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+    """A plan version the ledger books earnings under for the first time is a plan change: audit it."""
+    seen = sorted({(s["plan_id"], s["plan_version"]) for s in fresh})
+    new = connection.execute(
+        insert(plan_versions).values([{"plan_id": plan_id, "plan_version": version} for plan_id, version in seen])
+        .on_conflict_do_nothing().returning(plan_versions.c.plan_id, plan_versions.c.plan_version)
+    ).all()
+    for plan_id, version in sorted(new):
+        append_audit(connection, "ledger", "plan.version_applied", f"plan/{plan_id}/v{version}",
+                     {"plan_id": plan_id, "plan_version": version})
+
+
+def entry_scope() -> Any:
+    """The period scope an entry belongs to (entries written before scopes were stored: their plan)."""
+    return func.coalesce(entries.c.scope, entries.c.plan_id)
+
+
+UNASSIGNED_REGION = "unassigned"
+
+
+def scopes_for(connection: Connection, reps_and_plans: set[tuple[str, str]], scope_by: ScopeBy
+               ) -> dict[tuple[str, str], str]:
+    """(rep, plan) -> scope: the plan itself, or the rep's region (``unassigned`` when not in the org)."""
+    if scope_by == "plan":
+        return {(rep_id, plan_id): plan_id for rep_id, plan_id in reps_and_plans}
+    regions = {row.rep_id: row.region for row in connection.execute(
+        select(participants.c.rep_id, participants.c.region)
+        .where(participants.c.rep_id.in_(sorted({rep for rep, _ in reps_and_plans}))))}
+    return {(rep_id, plan_id): regions.get(rep_id) or UNASSIGNED_REGION for rep_id, plan_id in reps_and_plans}
+
+
+def accrual_period() -> Any:
+    """The period an entry's amount belongs to: the corrected one for a prior-period adjustment."""
+    return func.coalesce(entries.c.corrects_period, entries.c.period)
+
+
+def _posted_earnings(connection: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    accrual = accrual_period()
+    posted: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for row in connection.execute(
+        select(entries.c.rep_id, accrual, entries.c.component_id, func.sum(entries.c.amount))
+        .where(tuple_(entries.c.rep_id, accrual).in_(keys), entries.c.kind.in_(RECONCILED_KINDS))
+        .group_by(entries.c.rep_id, accrual, entries.c.component_id)
+    ):
+        posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
+    return posted
+
+
+def _posting_periods(connection: Connection, targets: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Per (scope, period) a snapshot is for: the period its entries go to (itself unless closed).
+
+    The scopes' period rows are share-locked, so a period cannot be locked while
+    this transaction posts into it; missing rows are created open.
+    """
+    scopes = sorted({scope for scope, _ in targets})
+    states: dict[str, dict[str, PeriodState]] = {scope: {} for scope in scopes}
+    for row in connection.execute(
+        select(periods.c.scope, periods.c.period, periods.c.state)
+        .where(periods.c.scope.in_(scopes)).with_for_update(read=True)
+    ):
+        states[row.scope][row.period] = PeriodState(row.state)
+    result = {(scope, period): posting_period(period, states[scope]) for scope, period in targets}
+    missing_rows = sorted({(scope, period) for (scope, _), period in result.items() if period not in states[scope]})
+    if missing_rows:
+        connection.execute(insert(periods).on_conflict_do_nothing(),
+                           [{"scope": scope, "period": period} for scope, period in missing_rows])
+    return result
+
+
+def check_snapshot(snapshot: dict[str, Any]) -> None:
+    """Raise :class:`MoneyError` naming the field when a snapshot's money cannot be booked."""
+    minor_unit(snapshot["currency"])
+    parse_decimal(snapshot["total_earned"], f"{snapshot['rep_id']}/{snapshot['period']} total_earned")
+    for component in snapshot["components"]:
+        parse_decimal(component["earned_amount"],
+                      f"{snapshot['rep_id']}/{snapshot['period']} {component['component_id']}.earned_amount")
 
 
 def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -108,21 +215,29 @@ def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str]
     return newest
 
 
-def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal]) -> list[dict[str, Any]]:
+def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], scope: str, posting: str
+                 ) -> list[dict[str, Any]]:
+    """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
     earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
+    late = posting != snapshot["period"]
+    kind = "adjustment" if late else "earned"
     return [
         {
             "rep_id": snapshot["rep_id"],
-            "period": snapshot["period"],
+            "period": posting,
+            "corrects_period": snapshot["period"] if late else None,
+            "explanation": (f"prior-period adjustment: {snapshot['period']} was closed when snapshot "
+                            f"v{snapshot['snapshot_version']} arrived") if late else None,
             "plan_id": snapshot["plan_id"],
+            "scope": scope,
             "plan_version": snapshot["plan_version"],
             "component_id": component_id,
-            "kind": "earned",
+            "kind": kind,
             "amount": amount,
             "currency": snapshot["currency"],
             "snapshot_version": snapshot["snapshot_version"],
             "idempotency_key": (
-                f"earned:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
+                f"{kind}:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
                 f"{snapshot['snapshot_version']}"
             ),
             "source_event_ids": list(snapshot["trigger_event_ids"]),
@@ -132,12 +247,15 @@ def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal]) -> list[d
 
 
 def ledger_totals(engine: Engine) -> dict[tuple[str, str], Decimal]:
-    """Sum of entries per (rep, period): what the ledger says is earned."""
+    """Computed earnings per (rep, period they were earned in), prior-period adjustments included:
+    what a batch recompute must equal."""
+    accrual = accrual_period()
     with engine.connect() as connection:
         return {
             (row[0], row[1]): row[2]
             for row in connection.execute(
-                select(entries.c.rep_id, entries.c.period, func.sum(entries.c.amount))
-                .group_by(entries.c.rep_id, entries.c.period)
+                select(entries.c.rep_id, accrual, func.sum(entries.c.amount))
+                .where(entries.c.kind.in_(RECONCILED_KINDS))
+                .group_by(entries.c.rep_id, accrual)
             )
         }

@@ -2,10 +2,13 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Identity,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -35,6 +38,10 @@ entries = Table(
     Column("idempotency_key", Text, nullable=False, unique=True),
     Column("source_event_ids", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("corrects_period", String(16), nullable=True),  # set on prior-period adjustments
+    Column("scope", String(255), nullable=True),  # period scope (plan family or region); NULL: plan_id
+    Column("created_by", String(255), nullable=True),  # a person, for manual entries
+    Column("explanation", Text, nullable=True),
 )
 
 snapshot_heads = Table(
@@ -46,4 +53,106 @@ snapshot_heads = Table(
     Column("total_earned", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+periods = Table(
+    "periods",
+    metadata,
+    Column("scope", String(255), primary_key=True),  # the plan family (plan_id)
+    Column("period", String(16), primary_key=True),
+    Column("state", String(16), nullable=False, server_default="open"),
+    Column("prepared_by", String(255), nullable=True),  # who locked it for approval
+    Column("approval_round", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+approval_decisions = Table(
+    "approval_decisions",
+    metadata,
+    Column("decision_id", BigInteger, Identity(), primary_key=True),
+    Column("scope", String(255), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("approval_round", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("actor_id", String(255), nullable=False),
+    Column("approved", Boolean, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("details", JSONB, nullable=False),
+    Column("previous_hash", String(64), nullable=False),
+    Column("record_hash", String(64), nullable=False, unique=True),
+)
+
+payout_lines = Table(
+    "payout_lines",
+    metadata,
+    Column("payout_id", Text, primary_key=True),
+    Column("scope", String(255), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("rep_id", String(255), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("approved_at", DateTime(timezone=True), nullable=False),
+    Column("approved_by", String(255), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("outbox_id", BigInteger, Identity(), primary_key=True),
+    Column("topic", String(255), nullable=False),
+    Column("message_key", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("dispute_id", BigInteger, Identity(), primary_key=True),
+    Column("entry_id", BigInteger, ForeignKey("ledger_entries.entry_id"), nullable=False),
+    Column("rep_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+dispute_events = Table(
+    "dispute_events",
+    metadata,
+    Column("event_id", BigInteger, Identity(), primary_key=True),
+    Column("dispute_id", BigInteger, ForeignKey("disputes.dispute_id"), nullable=False),
+    Column("actor_id", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("adjustment_entry_id", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("rep_id", String(255), primary_key=True),
+    Column("region", String(64), nullable=False),
+    Column("manager_id", String(255), nullable=True),
+)
+
+plan_versions = Table(  # every plan version the ledger has booked earnings under; a new one is audited
+    "plan_versions",
+    metadata,
+    Column("plan_id", String(255), primary_key=True),
+    Column("plan_version", Integer, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -9,13 +9,14 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from attain.core.money import MoneyError
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter
 from services.ledger import metrics
-from services.ledger.db import apply_snapshots
+from services.ledger.db import ScopeBy, apply_snapshots, check_snapshot
 
 log = logging.getLogger("attain.ledger")
 
@@ -30,6 +31,7 @@ class LedgerWorker:
     def __init__(
         self, consumer: Consumer, producer: Producer, engine: Engine,
         batch_size: int, poll_timeout: float, retry_backoff: float,
+        pause_after_db_commit: float = 0.0, scope_by: ScopeBy = "plan",
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -37,6 +39,8 @@ class LedgerWorker:
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._retry_backoff = retry_backoff
+        self._pause_after_db_commit = pause_after_db_commit
+        self._scope_by: ScopeBy = scope_by
         self._contract = contract(topics.EARNINGS)
         self.stopping = threading.Event()
         self.database_ok = False
@@ -59,18 +63,26 @@ class LedgerWorker:
 
     def _process(self, messages: list[Message]) -> None:
         started = time.perf_counter()
-        snapshots: list[dict[str, Any]] = []
+        decoded: list[tuple[dict[str, Any], Message]] = []
         for message in messages:
             if message.error():
                 log.warning("consumer error", extra={"error": str(message.error())})
                 continue
             try:
-                snapshots.append(self._contract.decode(message.value()))
+                snapshot = self._contract.decode(message.value() or b"")
+                check_snapshot(snapshot)
             except SerdeError as error:
-                self._dead_letter(message, str(error))
-        metrics.SNAPSHOTS_IN.inc(len(snapshots))
-        if snapshots:
-            self._apply_until_committed(snapshots)
+                self._dead_letter(message, str(error), "undecodable")
+                continue
+            except MoneyError as error:
+                self._dead_letter(message, str(error), "invalid_snapshot")
+                continue
+            decoded.append((snapshot, message))
+        metrics.SNAPSHOTS_IN.inc(len(decoded))
+        if decoded:
+            self._apply_until_committed(decoded)
+            if self._pause_after_db_commit:  # fault injection: widen the commit-to-offset window for tests
+                time.sleep(self._pause_after_db_commit)
         self._producer.flush(30)
         self._consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -84,10 +96,25 @@ class LedgerWorker:
         else:
             self.database_ok, self.database_detail = True, "ok"
 
-    def _apply_until_committed(self, snapshots: list[dict[str, Any]]) -> None:
+    def _apply_until_committed(self, decoded: list[tuple[dict[str, Any], Message]]) -> None:
+        """Retry while the database is unavailable; if it refuses the data itself (a value that does
+        not fit a column or constraint), apply one by one and dead-letter only the refused snapshots."""
+        try:
+            self._apply_retrying([snapshot for snapshot, _ in decoded])
+        except (DataError, IntegrityError):
+            for snapshot, message in decoded:
+                try:
+                    self._apply_retrying([snapshot])
+                except (DataError, IntegrityError) as error:
+                    self._dead_letter(message, f"the ledger database refused it: {error.orig}", "rejected")
+
+    def _apply_retrying(self, snapshots: list[dict[str, Any]]) -> None:
         while not self.stopping.is_set():
             try:
-                result = apply_snapshots(self._engine, snapshots)
+                result = apply_snapshots(self._engine, snapshots, self._scope_by)
+            except (DataError, IntegrityError):
+                self.database_ok, self.database_detail = True, "ok"
+                raise
             except DBAPIError as error:
                 metrics.DB_ERRORS.inc()
                 self.database_ok, self.database_detail = False, f"database unavailable: {error.orig}"
@@ -100,14 +127,14 @@ class LedgerWorker:
             return
         raise SystemExit("stopping before the batch was committed; it will be replayed")
 
-    def _dead_letter(self, message: Message, reason: str) -> None:
-        metrics.REJECTED.labels("undecodable").inc()
+    def _dead_letter(self, message: Message, reason: str, error_code: str) -> None:
+        metrics.REJECTED.labels(error_code).inc()
         log.warning("snapshot rejected", extra={"reason": reason, "offset": message.offset()})
         self._producer.produce(
             topics.EARNINGS_DLQ,
             key=message.key(),
             value=dead_letter(
-                original=message.value() or b"", reason=reason, error_code="undecodable",
+                original=message.value() or b"", reason=reason, error_code=error_code,
                 source=f"topic:{message.topic()}/{message.partition()}/{message.offset()}",
                 service="ledger",
             ),
@@ -117,8 +144,8 @@ class LedgerWorker:
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
     highest: dict[tuple[str, int], int] = {}
     for message in messages:
-        if message.error():
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if message.error() or topic is None or partition is None or offset is None:
             continue
-        key = (message.topic(), message.partition())
-        highest[key] = max(highest.get(key, -1), message.offset())
+        highest[(topic, partition)] = max(highest.get((topic, partition), -1), offset)
     return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in highest.items()]

@@ -13,20 +13,21 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from confluent_kafka import Consumer
 
-from attain.core.plans import PlanBook, parse_plan_book
+from attain.core.plans import PlanBook
 from attain.embedded.stack import Stack
+from attain.planfiles import load_book
 from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine
 
 PLANS = Path(__file__).with_name("plans.yaml")
+E2E_JWT_SECRET = "e2e-ledger-api-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture(scope="module")
 def book() -> PlanBook:
-    return parse_plan_book(yaml.safe_load(PLANS.read_text()))
+    return load_book([PLANS])
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, databa
             "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
+            "ATTAIN_LEDGER_JWT_SECRET": E2E_JWT_SECRET,
         },
     )
     pipeline.start(timeout=120)

@@ -98,8 +98,14 @@ def test_calculator_killed_mid_stream_loses_and_doubles_nothing(stack, book):
     assert all(r.status_code == 202 for r in responses)
     stack.wait_ready(names=("calculator",), timeout=120)
 
-    wait_until(lambda: totals_for(stack, set(reps)) == expected, timeout=120,
-               what="ledger == batch recompute after SIGKILL")
+    try:
+        wait_until(lambda: totals_for(stack, set(reps)) == expected, timeout=120,
+                   what="ledger == batch recompute after SIGKILL")
+    except AssertionError:
+        actual = totals_for(stack, set(reps))
+        diff = {k: (actual.get(k), expected.get(k)) for k in set(actual) | set(expected)
+                if actual.get(k) != expected.get(k)}
+        raise AssertionError(f"ledger != recompute after SIGKILL: (ledger, expected) {diff}") from None
 
 
 def test_malformed_events_are_dead_lettered_with_reasons_and_nothing_else_is_lost(stack, book):

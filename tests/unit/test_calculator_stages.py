@@ -6,10 +6,18 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attain.core.plans import parse_plan_book
+from attain.core.plan_parser import parse_plan_book
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion, CrmChange
-from services.calculator.stages import apply_rep_messages, credit_touched, group_by_rep, merge_changes
+from services.calculator.stages import (
+    RecordEntry,
+    apply_rep_messages,
+    credit_touched,
+    group_by_rep,
+    merge_changes,
+    month_from_wire,
+    month_to_wire,
+)
 
 BOOK = parse_plan_book({
     "plans": [{"id": "ae", "currency": "INR", "period": "quarter",
@@ -18,24 +26,39 @@ BOOK = parse_plan_book({
 })
 
 
+def roundtrip(data):
+    """What a changelog or topic hands back: the JSON text, parsed again."""
+    return json.loads(json.dumps(data))
+
+
 class Calculator:
     """Both stages with in-memory tables, as the faust agents drive them."""
 
     def __init__(self):
-        self.records, self.reps, self.published = {}, {}, {}
+        self.records, self.months, self.versions, self.published = {}, {}, {}, {}
         self.clock = 0
 
     def feed(self, batch):
-        touched = merge_changes(self.records.get, [(c, 0) for c in batch])
+        def load_record(record_id):
+            stored = self.records.get(record_id)
+            return None if stored is None else RecordEntry.from_json(stored)
+
+        touched = merge_changes(load_record, [(c, 0) for c in batch])
         result = credit_touched(touched, BOOK)
         for record_id, entry in touched.items():
-            self.records[record_id] = json.loads(json.dumps(entry.to_json()))
-        messages = [json.loads(json.dumps(m)) for m in result.messages_by_rep.values()]
+            self.records[record_id] = roundtrip(entry.to_json())
+        messages = [roundtrip(m) for m in result.messages_by_rep.values()]
         for rep_id, rep_messages in group_by_rep(messages).items():
             self.clock += 1
-            state, snapshots = apply_rep_messages(self.reps.get(rep_id), rep_messages, BOOK, self.clock)
-            self.reps[rep_id] = json.loads(json.dumps(state))
-            for snapshot in snapshots:
+            update = apply_rep_messages(
+                rep_id, rep_messages, BOOK, self.clock,
+                lambda month, rep_id=rep_id: month_from_wire(self.months.get((rep_id, month), {})),
+                lambda period, rep_id=rep_id: self.versions.get((rep_id, period)),
+            )
+            for month, credits in update.months.items():
+                self.months[(rep_id, month)] = roundtrip(month_to_wire(credits))
+            self.versions.update({(rep_id, period): v for period, v in update.versions.items()})
+            for snapshot in update.snapshots:
                 key = (rep_id, snapshot.earnings.period)
                 previous = self.published.get(key)
                 assert previous is None or previous[0] < snapshot.snapshot_version
@@ -91,7 +114,7 @@ change_strategy = st.builds(
         "owner_id": st.sampled_from(["r1", "r2", "r3", "outsider"]),
         "amount": st.decimals(0, 10_000, places=2),
         "is_won": st.booleans(),
-        "close_date": st.sampled_from(["2026-01-15", "2026-03-31", "2026-04-01"]),
+        "close_date": st.sampled_from(["2026-01-15", "2026-02-01", "2026-03-31", "2026-04-01"]),
     }),
 )
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from attain.core.crediting import Credit, CreditingError, credit_for
+from attain.core.crediting import Credit, CreditingError, credits_for
 from attain.core.earnings import compute_period_earnings
-from attain.core.plans import PlanError, parse_plan_book
+from attain.core.plan_parser import PlanError, parse_plan_book
 from attain.core.records import ChangeVersion, CrmChange, apply_change
 
 BOOK = parse_plan_book({
@@ -29,10 +29,9 @@ def credit(record_id, amount, day, rep="rep-1", currency="INR"):
 
 
 def test_flat_rate_on_credits_of_the_period_rounded_half_up():
-    plan, rep = BOOK.plans["ae"], BOOK.participants["rep-1"]
     credits = [credit("a", "300000.10", date(2026, 1, 5)), credit("b", "450000.00", date(2026, 3, 31)),
                credit("c", "999999", date(2026, 4, 1))]  # Q2: not in Q1
-    result = compute_period_earnings(plan, rep, "2026-Q1", credits)
+    result = compute_period_earnings(BOOK, "rep-1", "2026-Q1", credits)
     (component,) = result.components
     assert component.credited_value == Decimal("750000.10")
     assert component.attainment_ratio == Decimal("0.7500")
@@ -42,8 +41,8 @@ def test_flat_rate_on_credits_of_the_period_rounded_half_up():
 
 
 def test_jpy_earnings_round_to_whole_yen():
-    plan, rep = BOOK.plans["jp"], BOOK.participants["rep-jp"]
-    result = compute_period_earnings(plan, rep, "2026-02", [credit("a", "1234567", date(2026, 2, 2), "rep-jp", "JPY")])
+    deal = credit("a", "1234567", date(2026, 2, 2), "rep-jp", "JPY")
+    result = compute_period_earnings(BOOK, "rep-jp", "2026-02", [deal])
     assert result.total_earned == Decimal("40741")  # 1,234,567 x 0.033 = 40,740.711
 
 
@@ -54,9 +53,8 @@ def opportunity(**fields):
 
 def test_won_opportunity_credits_its_owner_on_its_close_date():
     state = opportunity(owner_id="rep-1", amount="120000.50", is_won=True, close_date="2026-02-10")
-    result = credit_for(state, BOOK)
-    assert result == Credit("006X", "rep-1", "closed_won_amount", date(2026, 2, 10),
-                            Decimal("120000.50"), "INR", ChangeVersion(5))
+    assert credits_for(state, BOOK) == [Credit("006X", "rep-1", "closed_won_amount", date(2026, 2, 10),
+                                               Decimal("120000.50"), "INR", ChangeVersion(5))]
 
 
 @pytest.mark.parametrize("fields", [
@@ -65,13 +63,13 @@ def test_won_opportunity_credits_its_owner_on_its_close_date():
     {"owner_id": "someone-else", "amount": "10", "is_won": True, "close_date": "2026-02-10"},
 ])
 def test_records_that_are_not_won_complete_and_owned_by_a_participant_credit_nothing(fields):
-    assert credit_for(opportunity(**fields), BOOK) is None
+    assert credits_for(opportunity(**fields), BOOK) == []
 
 
 def test_a_deal_in_another_currency_is_an_error_naming_the_record_and_field():
     state = opportunity(owner_id="rep-1", amount="10", is_won=True, close_date="2026-02-10", currency="USD")
-    with pytest.raises(CreditingError, match="record 006X field currency"):
-        credit_for(state, BOOK)
+    with pytest.raises(CreditingError, match="record 006X field currency: 'USD'.*no FX rate"):
+        credits_for(state, BOOK)
 
 
 def test_plan_book_errors_name_every_problem_with_its_path():
@@ -84,3 +82,5 @@ def test_plan_book_errors_name_every_problem_with_its_path():
     assert "plans[0].currency" in text
     assert "plans[0].components[0].measure" in text
     assert "participants[0].plan: no plan 'missing'" in text
+    assert [p.path for p in raised.value.problems] == [
+        "plans[0].currency", "plans[0].components[0].measure", "plans[0].components", "participants[0].plan"]

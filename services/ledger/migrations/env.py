@@ -5,7 +5,7 @@ from sqlalchemy import create_engine
 
 from services.ledger.schema import metadata
 
-url = context.config.get_main_option("sqlalchemy.url")
+url = context.config.get_main_option("sqlalchemy.url") or ""
 if context.is_offline_mode():
     context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():

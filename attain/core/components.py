@@ -1,0 +1,170 @@
+"""One component's exact result: select credits, convert, apply kickers, rates, gates, bonuses and caps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from attain.core.crediting import Credit
+from attain.core.fx import FxTable
+from attain.core.plans import Component, Plan
+from attain.core.tiers import Tier, TierResult, marginal, retroactive
+from attain.core.trace import CreditLine, shown
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    credited: Decimal
+    quota: Decimal | None
+    attainment: Decimal | None
+    earned: Decimal  # exact, before rounding
+    tier: str | None
+    steps: tuple[str, ...]
+    lines: tuple[CreditLine, ...]
+
+
+def component_result(
+    component: Component, plan: Plan, fx: FxTable, credits: Sequence[Credit], first: date, last: date,
+    quota: Decimal | None, target: Decimal,
+) -> ComponentResult:
+    """Earnings of one component over credits dated ``first``..``last``, before rounding.
+
+    ``quota`` and ``target`` (the target incentive) are already prorated.
+
+    Worked example: flat 5% on two deals of 1,000 and 3,000 INR with a 100 INR
+    per-deal cap: 50 + min(150, 100) = 150.
+
+    >>> from attain.core.plans import Cap, Rate
+    >>> from attain.core.records import ChangeVersion
+    >>> plan_component = Component("c", "closed_won_amount", Rate(flat=Decimal("0.05")), cap=Cap(per_deal=Decimal(100)))
+    >>> plan = Plan("ae", 1, "INR", "quarter", (plan_component,))
+    >>> deals = [Credit(r, "r1", "closed_won_amount", date(2026, 1, 9), Decimal(a), "INR", ChangeVersion(1))
+    ...          for r, a in (("a", 1000), ("b", 3000))]
+    >>> component_result(plan_component, plan, FxTable(), deals, date(2026, 1, 1), date(2026, 3, 31), None, ZERO).earned
+    Decimal('150.00')
+    """
+    lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=_order)
+                  if _selected(component, credit, first, last))
+    credited = sum((line.value for line in lines), ZERO)
+    attainment = None if not quota else credited / quota
+    unit = "" if not any(line.original_currency for line in lines) else f" {plan.currency}"
+    steps = [f"credited {shown(credited)}{unit} from {len(lines)} credit(s)"]
+    if quota:
+        steps.append(f"quota {shown(quota)}, attainment {attainment:.4f}" if attainment is not None
+                     else f"quota {shown(quota)}")
+    if component.gate is not None and (attainment is None or attainment < component.gate):
+        reversed_value = sum((line.value for line in lines if line.kind == "clawback"), ZERO)
+        reversal = reversed_value * _base_rate(component)
+        steps.append(f"gate: attainment below {component.gate} pays nothing"
+                     + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
+                        if reversed_value else ""))
+        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), lines)
+    earned, tier, lines = _rated(component, credited, quota, lines, steps)
+    for bonus in component.bonuses:
+        if attainment is not None and attainment >= bonus.attainment:
+            amount = bonus.amount + bonus.of_target * target
+            earned += amount
+            steps.append(f"bonus at attainment {bonus.attainment}: +{amount}")
+    earned = _capped(component, earned, target, steps)
+    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines)
+
+
+def _base_rate(component: Component) -> Decimal:
+    """The rate a reversal is valued at when nothing else applies: the flat rate or the first tier's."""
+    return component.rate.tiers[0].rate if component.rate.tiers else component.rate.flat
+
+
+def _order(credit: Credit) -> tuple[date, str, str, str]:
+    return (credit.credit_date, credit.record_id, credit.role, credit.kind)
+
+
+def _selected(component: Component, credit: Credit, first: date, last: date) -> bool:
+    if credit.measure != component.measure or not first <= credit.credit_date <= last:
+        return False
+    if component.roles and credit.role not in component.roles:
+        return False
+    if component.window is not None and not component.window[0] <= credit.credit_date <= component.window[1]:
+        return False
+    return not component.where.parts or component.where.matches(credit.attribute_values())
+
+
+def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> CreditLine:
+    conversion = fx.convert(credit.amount, credit.currency or plan.currency, plan.currency, credit.credit_date)
+    attributes = credit.attribute_values() if component.kickers else {}
+    kickers = [k for k in component.kickers if k.when.matches(attributes)]
+    multiplier = ONE
+    for kicker in kickers:
+        multiplier *= kicker.multiplier
+    return CreditLine(
+        record_id=credit.record_id, role=credit.role, kind=credit.kind, credit_date=credit.credit_date,
+        original_amount=credit.amount, original_currency=credit.currency, fx_rate=conversion.rate,
+        fx_date=conversion.rate_date, multiplier=multiplier, kickers=tuple(k.label for k in kickers),
+        value=conversion.amount * multiplier,
+    )
+
+
+def _rated(
+    component: Component, credited: Decimal, quota: Decimal | None, lines: tuple[CreditLine, ...], steps: list[str]
+) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
+    rate = component.rate
+    if not rate.tiers:
+        return _per_deal(component, lines, steps, lambda value: (value * rate.flat, None), f"x {rate.flat}")
+    if rate.basis == "deal_size":
+        def by_size(value: Decimal) -> tuple[Decimal, str | None]:
+            result = _tiered(rate.method, rate.tiers, abs(value), ONE)
+            sign = -1 if value < 0 else 1
+            return sign * result.earned, None if result.tier is None else result.tier.name
+        return _per_deal(component, lines, steps, by_size, f"deal-size tiers ({rate.method})")
+    if not quota:
+        steps.append("no quota for this period: attainment tiers pay nothing")
+        return ZERO, None, lines
+    result = _tiered(rate.method, rate.tiers, credited, quota)
+    for tier, value, earned in result.slices:
+        steps.append(f"tier {tier.name} ({rate.method}): {shown(value)} x {tier.rate} = {shown(earned, 4)}")
+    return result.earned, None if result.tier is None else result.tier.name, lines
+
+
+def _per_deal(
+    component: Component, lines: tuple[CreditLine, ...], steps: list[str],
+    rate_of: Callable[[Decimal], tuple[Decimal, str | None]], description: str,
+) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
+    per_deal_cap = component.cap.per_deal if component.cap else None
+    rated: list[CreditLine] = []
+    total = ZERO
+    tiers_hit: list[str] = []
+    for line in lines:
+        earned, tier = rate_of(line.value)
+        if per_deal_cap is not None and earned > per_deal_cap:
+            steps.append(f"per-deal cap {per_deal_cap} bit on {line.record_id}: {shown(earned)} -> {per_deal_cap}")
+            earned = per_deal_cap
+        if tier:
+            tiers_hit.append(tier)
+        total += earned
+        rated.append(replace(line, earned=earned))
+    steps.append(f"each credit {description}: {shown(total, 4)}")
+    return total, (tiers_hit[-1] if tiers_hit else None), tuple(rated)
+
+
+def _tiered(method: str, tiers: Sequence[Tier], value: Decimal, scale: Decimal) -> TierResult:
+    return retroactive(tiers, value, scale) if method == "retroactive" else marginal(tiers, value, scale)
+
+
+def _capped(component: Component, earned: Decimal, target: Decimal, steps: list[str]) -> Decimal:
+    cap = component.cap
+    if cap is None:
+        return earned
+    limits = []
+    if cap.amount is not None:
+        limits.append((cap.amount, f"cap {cap.amount}"))
+    if cap.of_target is not None:
+        limits.append((cap.of_target * target, f"cap {cap.of_target} x target incentive {shown(target)}"))
+    for limit, label in limits:
+        if earned > limit:
+            steps.append(f"{label} bit: {shown(earned)} -> {shown(limit)}")
+            earned = limit
+    return earned

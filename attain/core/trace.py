@@ -1,0 +1,59 @@
+"""The explanation trace: each credited record as a rep reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def shown(value: Decimal, places: int = 2) -> str:
+    """``value`` as a person reads it: at most ``places`` decimals (display only; results stay exact).
+
+    >>> shown(Decimal("146870.5416666666666666666667")), shown(Decimal("24752.0")), shown(Decimal("0.8869047619"), 6)
+    ('146870.54', '24752.0', '0.886905')
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -places:
+        return str(value)
+    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One record's contribution to a component, from the CRM value to the value credited.
+
+    ``value = original_amount x fx_rate x multiplier`` (for counts, the share of one record).
+    """
+
+    record_id: str
+    role: str
+    kind: str
+    credit_date: date
+    original_amount: Decimal
+    original_currency: str
+    fx_rate: Decimal
+    fx_date: date | None
+    multiplier: Decimal
+    kickers: tuple[str, ...]
+    value: Decimal
+    earned: Decimal | None = None  # per-deal rates only
+
+    def describe(self) -> str:
+        """One readable line.
+
+        >>> CreditLine("006A", "owner", "credit", date(2026, 2, 1), Decimal("1000"), "USD", Decimal("83.5"),
+        ...            date(2026, 1, 31), Decimal("1"), (), Decimal("83500.0")).describe()
+        '006A owner 2026-02-01: 1000 USD x 83.5 (rate of 2026-01-31) = 83500.0'
+        """
+        text = f"{self.record_id} {self.role} {self.credit_date}: "
+        text += "reversed " if self.kind == "clawback" else ""
+        text += f"{shown(self.original_amount)} {self.original_currency}".rstrip()
+        if self.fx_date is not None:
+            text += f" x {shown(self.fx_rate, 8)} (rate of {self.fx_date})"
+        if self.multiplier != 1:
+            text += f" x {self.multiplier} ({', '.join(self.kickers)})"
+        text += f" = {shown(self.value)}"
+        if self.earned is not None:
+            text += f", earns {shown(self.earned, 4)}"
+        return text

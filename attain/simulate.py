@@ -1,0 +1,155 @@
+"""``attain simulate`` and ``attain explain``: a period's earnings from files, no broker, no database.
+
+The JSON output is a stable, documented format (docs/plans.md, "Simulation output").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from attain.core.earnings import PeriodEarnings, compute_period_earnings
+from attain.core.periods import period_bounds, period_of
+from attain.core.plans import PlanBook
+from attain.core.recompute import credits_by_rep, merge_changes
+from attain.core.records import CrmChange
+
+FORMAT = "attain.simulate/v1"
+
+
+def read_changes(path: Path) -> list[CrmChange]:
+    """Canonical change events, one JSON object per line, normalised exactly as ingest does."""
+    from services.calculator.convert import change_from_avro
+    from services.ingest.canonical import normalise, parse_json
+
+    changes = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            changes.append(change_from_avro(normalise(parse_json(line), f"file:{path.name}", 0)))
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: {error}") from None
+    return changes
+
+
+def simulate(book: PlanBook, changes: Sequence[CrmChange], period: str) -> list[PeriodEarnings]:
+    """Every participant with a plan in ``period``, with or without credits, by rep id.
+
+    A participant whose plan measures another period type is shown for each of its
+    own periods that overlap ``period`` (the months of a quarter, the half holding it).
+    """
+    credits = credits_by_rep(book, merge_changes(changes).values())
+    results = []
+    for rep_id in sorted(book.participants):
+        for own_period in plan_periods(book, rep_id, period):
+            earnings = compute_period_earnings(book, rep_id, own_period, credits.get(rep_id, []))
+            if earnings is not None:
+                results.append(earnings)
+    return results
+
+
+def plan_periods(book: PlanBook, rep_id: str, period: str) -> list[str]:
+    """The participant's plan periods overlapping ``period``, in order."""
+    first, last = period_bounds(period)
+    names: list[str] = []
+    for start, end, plan in book.timelines.get(rep_id, ()):
+        day = max(first, start)
+        while day <= min(last, end):
+            name = period_of(day, plan.period_type)
+            if name not in names:
+                names.append(name)
+            day = period_bounds(name)[1] + timedelta(days=1)
+    return names
+
+
+def to_json(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> dict[str, Any]:
+    """The documented JSON form; every amount is decimal text, never a float."""
+    return {
+        "format": FORMAT,
+        "period": period,
+        "participants": [
+            {
+                "rep_id": r.rep_id,
+                "name": book.participants[r.rep_id].name,
+                "period": r.period,
+                "plan_id": r.plan_id,
+                "plan_version": r.plan_version,
+                "currency": r.currency,
+                "total_earned": str(r.total_earned),
+                "components": [
+                    {
+                        "component_id": c.component_id,
+                        "credited_value": str(c.credited_value),
+                        "quota": _text(c.quota),
+                        "attainment_ratio": _text(c.attainment_ratio),
+                        "tier": c.tier,
+                        "earned_amount": str(c.earned_amount),
+                        "source_record_count": c.source_record_count,
+                    }
+                    for c in r.components
+                ],
+            }
+            for r in results
+        ],
+    }
+
+
+CSV_COLUMNS = ("rep_id", "name", "period", "plan_id", "component_id", "credited_value", "quota",
+               "attainment_ratio", "tier", "earned_amount", "currency")
+
+
+def rows(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> list[list[str]]:
+    """One row per participant and component, then one TOTAL row per participant."""
+    table = []
+    for result in results:
+        name = book.participants[result.rep_id].name
+        for c in result.components:
+            table.append([result.rep_id, name, result.period, result.plan_id, c.component_id, _money(c.credited_value),
+                          _money(c.quota), "" if c.attainment_ratio is None else f"{c.attainment_ratio:.2%}",
+                          c.tier or "", _money(c.earned_amount), result.currency])
+        table.append([result.rep_id, name, result.period, result.plan_id, "TOTAL", "", "", "", "",
+                      _money(result.total_earned), result.currency])
+    return table
+
+
+def to_csv(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows(book, period, results):
+        writer.writerow([row[0], row[1], row[2], row[3], row[4], row[5].replace(",", ""),
+                         row[6].replace(",", ""), row[7], row[8], row[9].replace(",", ""), row[10]])
+    return buffer.getvalue()
+
+
+def explain(result: PeriodEarnings, component_id: str | None = None) -> str:
+    """The trace of one participant's period as text a rep can read."""
+    lines = [f"{result.rep_id} {result.period}: plan {result.plan_id} v{result.plan_version}, "
+             f"total {result.total_earned} {result.currency}"]
+    for c in result.components:
+        if component_id is not None and c.component_id != component_id:
+            continue
+        lines.append(f"  {c.component_id}: earned {c.earned_amount} {result.currency}"
+                     + (f" (tier {c.tier})" if c.tier else ""))
+        lines.extend(f"    - {line.describe()}" for line in c.lines)
+        lines.extend(f"    {step}" for step in c.steps)
+    return "\n".join(lines)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2)

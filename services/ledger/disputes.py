@@ -1,0 +1,87 @@
+"""Disputes: a rep questions an entry; an admin resolves it with an adjustment or a rejection.
+
+The dispute row holds its current status; ``dispute_events`` (append-only) holds
+the history both sides see.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from services.ledger.audit import append_audit
+from services.ledger.postings import post_manual_entry
+from services.ledger.schema import dispute_events, disputes, entries
+
+
+class DisputeError(ValueError):
+    """A dispute action that is not allowed."""
+
+
+def raise_dispute(engine: Engine, entry_id: int, rep_id: str, comment: str) -> int:
+    if not comment.strip():
+        raise DisputeError("say what is wrong with the entry in the comment")
+    with engine.begin() as connection:
+        owner = connection.execute(select(entries.c.rep_id).where(entries.c.entry_id == entry_id)).scalar()
+        if owner != rep_id:
+            raise DisputeError(f"entry {entry_id} is not an entry of {rep_id}")
+        dispute_id = int(connection.execute(disputes.insert().values(entry_id=entry_id, rep_id=rep_id)
+                                            .returning(disputes.c.dispute_id)).scalar_one())
+        connection.execute(dispute_events.insert().values(dispute_id=dispute_id, actor_id=rep_id, action="raised",
+                                                          comment=comment))
+        append_audit(connection, rep_id, "dispute.raised", f"dispute/{dispute_id}",
+                     {"entry_id": entry_id, "comment": comment})
+    return dispute_id
+
+
+def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str, *,
+                    adjustment: Decimal | None, scope: str | None = None, period: str | None = None) -> str:
+    """Reject (no adjustment) or adjust: post a manual entry into the open ``period`` of ``scope``."""
+    if not comment.strip():
+        raise DisputeError("a resolution needs a comment the rep can read")
+    with engine.begin() as connection:
+        dispute = connection.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)
+                                     .with_for_update()).first()
+        if dispute is None:
+            raise DisputeError(f"no dispute {dispute_id}")
+        if dispute.status != "open":
+            raise DisputeError(f"dispute {dispute_id} is already {dispute.status}")
+        if actor_id == dispute.rep_id:
+            raise DisputeError("a rep cannot resolve their own dispute")
+        entry = connection.execute(select(entries).where(entries.c.entry_id == dispute.entry_id)).one()
+        adjustment_entry_id = None
+        status = "rejected"
+        if adjustment is not None:
+            adjustment_entry_id = post_manual_entry(
+                connection, actor_id=actor_id, rep_id=dispute.rep_id, scope=scope or entry.scope or entry.plan_id,
+                period=period or entry.period, component_id=entry.component_id, kind="manual",
+                amount=adjustment, currency=entry.currency, reason=f"dispute {dispute_id}: {comment}",
+                idempotency_key=f"dispute:{dispute_id}")
+            status = "adjusted"
+        connection.execute(disputes.update().where(disputes.c.dispute_id == dispute_id).values(status=status))
+        connection.execute(dispute_events.insert().values(
+            dispute_id=dispute_id, actor_id=actor_id, action=status, comment=comment,
+            adjustment_entry_id=adjustment_entry_id))
+        append_audit(connection, actor_id, f"dispute.{status}", f"dispute/{dispute_id}",
+                     {"comment": comment, "adjustment_entry_id": adjustment_entry_id})
+    return status
+
+
+def dispute_history(engine: Engine, dispute_id: int) -> dict[str, Any]:
+    with engine.connect() as connection:
+        dispute = connection.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)).mappings().first()
+        if dispute is None:
+            raise DisputeError(f"no dispute {dispute_id}")
+        events = connection.execute(select(dispute_events).where(dispute_events.c.dispute_id == dispute_id)
+                                    .order_by(dispute_events.c.event_id)).mappings().all()
+    return {**dict(dispute), "history": [dict(event) for event in events]}
+
+
+def disputes_of(engine: Engine, rep_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(disputes).order_by(disputes.c.dispute_id)
+    if rep_id is not None:
+        query = query.where(disputes.c.rep_id == rep_id)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]

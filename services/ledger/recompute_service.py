@@ -1,0 +1,107 @@
+"""``attain recompute --period P``: the pure core's earnings for P against the ledger's, and the fix.
+
+The expected earnings come from replaying every CRM change through
+:func:`attain.core.recompute.recompute`; differences per (rep, component) are
+reported, and with ``apply`` posted as adjustments (into P when it is open,
+else as prior-period adjustments into the next open period), audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+
+from attain.core.earnings import PeriodEarnings
+from attain.core.reconcile import deltas
+from attain.ledger.periods import PeriodState, posting_period
+from services.ledger.audit import append_audit
+from services.ledger.db import RECONCILED_KINDS, ScopeBy, accrual_period, scopes_for
+from services.ledger.schema import entries, periods
+
+
+@dataclass(frozen=True)
+class Difference:
+    rep_id: str
+    component_id: str
+    ledger_amount: Decimal
+    expected_amount: Decimal
+    plan_id: str
+    plan_version: int
+    currency: str
+
+    @property
+    def delta(self) -> Decimal:
+        return self.expected_amount - self.ledger_amount
+
+
+def ledger_components(engine: Engine, period: str) -> dict[str, dict[str, tuple[Decimal, str, str]]]:
+    """rep -> component -> (posted computed earnings, currency, plan_id) for ``period``."""
+    accrual = accrual_period()
+    result: dict[str, dict[str, tuple[Decimal, str, str]]] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(
+            select(entries.c.rep_id, entries.c.component_id, entries.c.currency, entries.c.plan_id,
+                   accrual, entries.c.amount)
+            .where(accrual == period, entries.c.kind.in_(RECONCILED_KINDS))
+        ):
+            previous = result.setdefault(row[0], {}).get(row[1], (Decimal(0), row[2], row[3]))
+            result[row[0]][row[1]] = (previous[0] + row[5], row[2], row[3])
+    return result
+
+
+def differences(expected: Iterable[PeriodEarnings], ledger: Mapping[str, Mapping[str, tuple[Decimal, str, str]]],
+                period: str) -> list[Difference]:
+    found: list[Difference] = []
+    by_rep = {e.rep_id: e for e in expected if e.period == period}
+    for rep_id in sorted(set(by_rep) | set(ledger)):
+        earnings = by_rep.get(rep_id)
+        posted = {component: amount for component, (amount, _, _) in ledger.get(rep_id, {}).items()}
+        wanted = {c.component_id: c.earned_amount for c in earnings.components} if earnings else {}
+        any_posted = next(iter(ledger.get(rep_id, {}).values()), None)
+        plan_id = earnings.plan_id if earnings else (any_posted[2] if any_posted else "")
+        currency = earnings.currency if earnings else (any_posted[1] if any_posted else "")
+        for component, _ in deltas(wanted, posted).items():
+            found.append(Difference(rep_id, component, posted.get(component, Decimal(0)),
+                                    wanted.get(component, Decimal(0)), plan_id,
+                                    earnings.plan_version if earnings else 0, currency))
+    return found
+
+
+def apply_differences(engine: Engine, period: str, found: list[Difference], actor_id: str,
+                      scope_by: ScopeBy = "plan") -> int:
+    """Post each difference as an adjustment; re-running with the same ledger state posts nothing new."""
+    if not found:
+        return 0
+    with engine.begin() as connection:
+        scope_of = scopes_for(connection, {(d.rep_id, d.plan_id) for d in found}, scope_by)
+        scopes = sorted(set(scope_of.values()))
+        states: dict[str, dict[str, PeriodState]] = {scope: {} for scope in scopes}
+        for row in connection.execute(select(periods).where(periods.c.scope.in_(scopes))
+                                      .with_for_update(read=True)):
+            states[row.scope][row.period] = PeriodState(row.state)
+        rows = []
+        for difference in found:
+            scope = scope_of[(difference.rep_id, difference.plan_id)]
+            posting = posting_period(period, states[scope])
+            fingerprint = hashlib.sha256(
+                f"{difference.ledger_amount}|{difference.expected_amount}".encode()).hexdigest()[:16]
+            rows.append({
+                "rep_id": difference.rep_id, "period": posting, "plan_id": difference.plan_id, "scope": scope,
+                "plan_version": difference.plan_version, "component_id": difference.component_id,
+                "kind": "adjustment", "amount": difference.delta, "currency": difference.currency,
+                "snapshot_version": 0, "source_event_ids": [], "created_by": actor_id,
+                "corrects_period": period if posting != period else None,
+                "explanation": f"recompute of {period}: ledger had {difference.ledger_amount}, "
+                               f"the plan engine computes {difference.expected_amount}",
+                "idempotency_key": f"recompute:{difference.rep_id}:{period}:{difference.component_id}:{fingerprint}",
+            })
+        connection.execute(entries.insert(), rows)
+        append_audit(connection, actor_id, "recompute.apply", f"recompute/{period}",
+                     {"period": period, "adjustments": [
+                         {"rep_id": r["rep_id"], "component_id": r["component_id"], "amount": str(r["amount"]),
+                          "posted_in": r["period"]} for r in rows]})
+    return len(rows)

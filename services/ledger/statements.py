@@ -1,0 +1,55 @@
+"""Statements from the database: JSON for the API, PDF for the rep to download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fpdf import FPDF
+from sqlalchemy import Engine, select
+
+from attain.core.money import round_money
+from attain.ledger.statements import build_statement
+from services.ledger.schema import entries
+
+
+def statement(engine: Engine, rep_id: str, period: str) -> dict[str, Any]:
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(
+            select(entries).where(entries.c.rep_id == rep_id).order_by(entries.c.entry_id)).mappings()]
+    for row in rows:
+        row["amount"] = round_money(row["amount"], row["currency"])
+    return build_statement(rep_id, period, rows)
+
+
+def statement_pdf(document: dict[str, Any]) -> bytes:
+    pdf = FPDF()
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, f"Statement: {document['rep_id']}, {document['period']}", new_x="LMARGIN", new_y="NEXT")
+    for section in document["currencies"]:
+        currency = section["currency"]
+        _row(pdf, f"Opening balance ({currency})", section["opening_balance"], bold=True)
+        for component in section["components"]:
+            _row(pdf, f"Earned: {component['component_id']}", component["total"], bold=True)
+            for line in component["entries"]:
+                _row(pdf, f"    #{line['entry_id']} {line['explanation']}", line["amount"])
+        for title, key in (("Adjustments", "adjustments"), ("Draws", "draws")):
+            if section[key]:
+                _row(pdf, title, "", bold=True)
+            for line in section[key]:
+                corrects = f" (corrects {line['corrects_period']})" if line["corrects_period"] else ""
+                _row(pdf, f"    #{line['entry_id']} {line['kind']}{corrects}: {line['explanation']}", line["amount"])
+        _row(pdf, f"Total payable ({currency})", section["total_payable"], bold=True)
+        for line in section["payments"]:
+            _row(pdf, f"    Paid: {line['explanation']}", line["amount"])
+        _row(pdf, f"Closing balance ({currency})", section["closing_balance"], bold=True)
+        pdf.ln(4)
+    return bytes(pdf.output())
+
+
+def _row(pdf: FPDF, label: str, amount: str, bold: bool = False) -> None:
+    pdf.set_font("Helvetica", "B" if bold else "", 10)
+    text = label.encode("latin-1", "replace").decode("latin-1")  # core fonts are latin-1
+    pdf.cell(150, 6, text[:95])
+    pdf.cell(0, 6, amount, align="R", new_x="LMARGIN", new_y="NEXT")

@@ -1,0 +1,198 @@
+"""The ledger's HTTP API on a real PostgreSQL: bearer tokens, who may read what, statements, disputes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import zipfile
+from decimal import Decimal
+
+import httpx
+import pytest
+from aiohttp import web
+from sqlalchemy.dialects.postgresql import insert
+
+from attain.embedded.ports import free_port
+from services.ledger.api import add_api_routes
+from services.ledger.auth import issue_token
+from services.ledger.config import LedgerSettings
+from services.ledger.db import apply_snapshots, make_engine, migrate
+from services.ledger.schema import participants
+
+SECRET = "test-secret-of-at-least-32-bytes-long"
+AUDIENCE = "attain-ledger"
+
+
+@pytest.fixture(scope="module")
+def engine(database_url):
+    migrate(database_url)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(insert(participants), [
+            {"rep_id": "alice", "region": "south", "manager_id": "mona"},
+            {"rep_id": "bob", "region": "north", "manager_id": "mark"},
+        ])
+    apply_snapshots(engine, [
+        {"rep_id": rep, "period": "2026-Q1", "plan_id": "ae", "plan_version": 3, "currency": "INR",
+         "snapshot_version": 1, "total_earned": amount, "trigger_event_ids": ["evt-1"],
+         "components": [{"component_id": "commission", "earned_amount": amount}]}
+        for rep, amount in (("alice", "1000.00"), ("bob", "2000.00"))
+    ])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api(engine, database_url):
+    port = free_port()
+    loop = asyncio.new_event_loop()
+
+    async def start():
+        app = web.Application()
+        add_api_routes(app, engine, LedgerSettings(database_url=database_url, jwt_secret=SECRET))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def as_user(user, roles=(), regions=()):
+    return {"Authorization": f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"}
+
+
+def test_without_a_valid_token_nothing_is_served(api):
+    assert api.get("/v1/reps/alice/statements/2026-Q1").status_code == 401
+    forged = issue_token("another-secret-of-at-least-32-bytes", AUDIENCE, "alice", [])
+    response = api.get("/v1/reps/alice/statements/2026-Q1", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_a_rep_reads_their_own_statement_but_not_another_reps(api):
+    own = api.get("/v1/reps/alice/statements/2026-Q1", headers=as_user("alice"))
+    assert own.status_code == 200
+    section = own.json()["currencies"][0]
+    assert (section["currency"], section["opening_balance"], section["total_payable"]) == ("INR", "0", "1000.00")
+    assert section["components"][0]["entries"][0]["plan_version"] == 3
+    assert api.get("/v1/reps/bob/statements/2026-Q1", headers=as_user("alice")).status_code == 403
+    assert api.get("/v1/reps/bob/statements/2026-Q1.pdf", headers=as_user("alice")).status_code == 403
+    assert api.get("/v1/reps/bob/entries", headers=as_user("alice")).status_code == 403
+
+
+def test_a_manager_reads_their_team_and_an_admin_their_regions(api):
+    assert api.get("/v1/reps/alice/entries", headers=as_user("mona", ["manager"])).status_code == 200
+    assert api.get("/v1/reps/bob/entries", headers=as_user("mona", ["manager"])).status_code == 403
+    south_admin = as_user("ada", ["comp_admin"], ["south"])
+    assert api.get("/v1/reps/alice/entries", headers=south_admin).status_code == 200
+    assert api.get("/v1/reps/bob/entries", headers=south_admin).status_code == 403
+    assert api.get("/v1/reps/bob/entries", headers=as_user("root", ["admin"], ["*"])).status_code == 200
+
+
+def test_a_statement_downloads_as_pdf(api):
+    response = api.get("/v1/reps/alice/statements/2026-Q1.pdf", headers=as_user("alice"))
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+
+
+def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_history(api):
+    entry_id = api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()[0]["entry_id"]
+    assert api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
+                    headers=as_user("bob")).status_code == 409  # not bob's entry
+    raised = api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
+                      headers=as_user("alice"))
+    dispute_id = raised.json()["dispute_id"]
+    admin = as_user("ada", ["comp_admin"], ["south"])
+    resolved = api.post(f"/v1/disputes/{dispute_id}/resolution", headers=admin,
+                        json={"comment": "credited deal 42", "adjustment": "250.00"})
+    assert resolved.json() == {"status": "adjusted"}
+    history = api.get(f"/v1/disputes/{dispute_id}", headers=as_user("alice")).json()
+    assert [(e["action"], e["comment"]) for e in history["history"]] == [
+        ("raised", "deal 42 is missing"), ("adjusted", "credited deal 42")]
+    assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("bob")).status_code == 403
+    statement = api.get("/v1/reps/alice/statements/2026-Q1", headers=as_user("alice")).json()
+    section = statement["currencies"][0]
+    assert Decimal(section["total_payable"]) == Decimal("1250.00")
+    assert section["adjustments"][0]["explanation"] == f"dispute {dispute_id}: credited deal 42"
+
+
+def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api):
+    admin = as_user("prep", ["comp_admin"], ["*"])
+    assert api.post("/v1/periods/ae/2026-Q1/lock", headers=admin).json() == {"state": "locked"}
+    steps = [("mona", "manager"), ("ada", "comp_admin"), ("fin", "finance")]
+    for user, role in steps:
+        response = api.post("/v1/periods/ae/2026-Q1/approvals", headers=as_user(user, [role], ["*"]),
+                            json={"approve": True, "comment": "checked"})
+        assert response.status_code == 200, response.text
+    assert response.json()["state"] == "approved"
+    csv_text = api.get("/v1/payouts/ae/2026-Q1.csv", headers=admin).text
+    assert "ae/2026-Q1/alice/INR,alice,2026-Q1,INR,1250.00," in csv_text
+    archive = zipfile.ZipFile(io.BytesIO(api.get("/v1/audit/2026-Q1.zip", headers=admin).content))
+    audit_csv = archive.read("audit-2026-Q1.csv").decode()
+    assert audit_csv.count("approval.approve") == 3 and "period.lock" in audit_csv
+    assert b'"intact": true' in archive.read("chain-verification.json")
+    assert api.post("/v1/periods/ae/2026-Q1/lock", headers=as_user("alice")).status_code == 403
+
+
+@pytest.fixture(scope="module")
+def ledger_grpc(engine, database_url):
+    import grpc
+
+    from services.ledger.grpc_api import start_grpc
+    from services.ledger.proto import ledger_pb2_grpc
+
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    settings = LedgerSettings(database_url=database_url, jwt_secret=SECRET, grpc_port=port)
+    server = asyncio.run_coroutine_threadsafe(start_grpc(engine, settings), loop).result(10)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield ledger_pb2_grpc.LedgerStub(channel)
+    asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def grpc_auth(user, roles=(), regions=()):
+    return (("authorization", f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"),)
+
+
+def test_grpc_serves_a_reps_own_statement_and_refuses_another_reps(ledger_grpc):
+    import grpc
+
+    from services.ledger.proto import ledger_pb2
+
+    request = ledger_pb2.StatementRequest(rep_id="alice", period="2026-Q1")
+    statement = ledger_grpc.GetStatement(request, metadata=grpc_auth("alice"))
+    section = statement.currencies[0]
+    assert (section.currency, section.components[0].component_id, section.components[0].total) == (
+        "INR", "commission", "1000.00")
+    with pytest.raises(grpc.RpcError) as refused:
+        ledger_grpc.GetStatement(request, metadata=grpc_auth("bob"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as anonymous:
+        ledger_grpc.GetStatement(request)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    entries = ledger_grpc.ListEntries(ledger_pb2.ListEntriesRequest(rep_id="alice"),
+                                      metadata=grpc_auth("mona", ["manager"])).entries
+    assert entries[0].kind == "earned" and entries[0].plan_version == 3
+
+
+def test_grpc_decisions_follow_the_same_period_rules(ledger_grpc):
+    import grpc
+
+    from services.ledger.proto import ledger_pb2
+
+    periods = ledger_grpc.ListPeriods(ledger_pb2.ListPeriodsRequest(), metadata=grpc_auth("root", ["admin"], ["*"]))
+    assert ("ae", "2026-Q1") in {(p.scope, p.period) for p in periods.periods}
+    with pytest.raises(grpc.RpcError) as refused:
+        ledger_grpc.Decide(ledger_pb2.DecideRequest(scope="ae", period="2099-Q1", approve=True),
+                           metadata=grpc_auth("mona", ["manager"]))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "needs it locked" in refused.value.details()

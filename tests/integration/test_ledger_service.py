@@ -1,0 +1,301 @@
+"""The ledger service as a process, a real broker and its own PostgreSQL: crashes and outages lose and
+double nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from sqlalchemy import func, select
+
+from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.ports import free_port
+from attain.embedded.postgres import EmbeddedPostgres
+from attain.platform import topics
+from attain.platform.avro import contract
+from attain.platform.kafka import ensure_topics, producer_config
+from attain.platform.settings import KafkaSettings
+from services.ledger.db import ledger_totals, make_engine, migrate
+from services.ledger.schema import entries
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ledger-pg") / "data"
+    server = EmbeddedPostgres(data, delete_on_stop=False)  # the restart test must find its data again
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def engine(postgres):
+    migrate(postgres.url)
+    engine = make_engine(postgres.url)
+    yield engine
+    engine.dispose()
+
+
+class LedgerProcess:
+    def __init__(self, bootstrap, database_url, log_dir, **env):
+        self.port = free_port()
+        self.group = f"ledger-test-{uuid.uuid4().hex[:8]}"
+        self.env = {**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": bootstrap, "ATTAIN_LEDGER_DATABASE_URL": database_url,
+                    "ATTAIN_LEDGER_PORT": str(self.port), "ATTAIN_LEDGER_GROUP_ID": self.group,
+                    "ATTAIN_LEDGER_RETRY_BACKOFF_SECONDS": "0.3", **env}
+        self.log = log_dir / f"ledger-{uuid.uuid4().hex[:6]}.log"
+        self.process = None
+
+    def start(self, **env):
+        self.log = self.log.with_name(f"ledger-{uuid.uuid4().hex[:6]}.log")
+        self.process = spawn([sys.executable, "-m", "services.ledger"], self.log, env={**self.env, **env})
+        wait_until(lambda: self.ready() is not None, f"ledger up ({self.log})", 60)
+
+    def ready(self):
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/health/ready", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+
+    def metric(self, name):
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def wait_until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def publish(bootstrap, reps, version, amount_of):
+    producer = Producer(producer_config(KafkaSettings(bootstrap=bootstrap)))
+    earnings = contract(topics.EARNINGS)
+    for rep in reps:
+        amount = amount_of(rep)
+        producer.produce(topics.EARNINGS, key=rep.encode(), value=earnings.encode({
+            "rep_id": rep, "period": "2026-Q1", "plan_id": "svc", "plan_version": 1, "currency": "INR",
+            "snapshot_version": version, "computed_at": datetime.now(UTC), "total_earned": amount,
+            "trigger_event_ids": [], "trigger_ingested_at": None,
+            "components": [{"component_id": "commission", "credited_value": "0", "quota": None,
+                            "attainment_ratio": None, "earned_amount": amount, "source_record_count": 1}]}))
+    assert producer.flush(30) == 0
+
+
+def entry_count(engine, reps):
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(entries).where(entries.c.rep_id.in_(reps))
+                                  ).scalar_one()
+
+
+@pytest.fixture(scope="module")
+def broker(kafka_bootstrap):
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
+    return kafka_bootstrap
+
+
+def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, postgres, engine, tmp_path):
+    reps = [f"K{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(200)]
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_DB_COMMIT_SECONDS="60")
+    publish(broker, reps, 1, lambda rep: "100.00")
+    wait_until(lambda: entry_count(engine, reps) > 0, "a committed batch")
+    ledger.process.send_signal(signal.SIGKILL)  # committed in the DB, offsets not committed
+    ledger.process.wait(10)
+    committed_before_kill = entry_count(engine, reps)
+    ledger.start()
+    try:
+        wait_until(lambda: entry_count(engine, reps) == len(reps), "every rep's entry", 90)
+        wait_until(lambda: ledger.metric("attain_ledger_snapshots_stale_total") >= committed_before_kill,
+                   "the replayed batch to be recognised as applied", 30)
+        time.sleep(2)
+        assert entry_count(engine, reps) == len(reps)
+        totals = ledger_totals(engine)
+        assert all(totals[(rep, "2026-Q1")] == Decimal("100.00") for rep in reps)
+    finally:
+        terminate(ledger.process, grace=10)
+
+
+def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(broker, postgres, engine, tmp_path):
+    reps = [f"R{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(100)]
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        wait_until(lambda: ledger.ready() == 200, "ready")
+        publish(broker, reps, 1, lambda rep: "10.00")
+        wait_until(lambda: entry_count(engine, reps) == len(reps), "first snapshots")
+        engine.dispose()
+        postgres.stop()
+        wait_until(lambda: ledger.ready() == 503, "readiness to report the outage", 30)
+        publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
+        time.sleep(3)
+        assert ledger.ready() == 503
+        postgres.start()
+        wait_until(lambda: ledger.ready() == 200, "readiness after the restart", 60)
+        wait_until(lambda: entry_count(engine, reps) == 2 * len(reps), "the snapshots sent during the outage", 90)
+        totals = ledger_totals(engine)
+        assert all(totals[(rep, "2026-Q1")] == Decimal("25.50") for rep in reps)
+    finally:
+        terminate(ledger.process, grace=10)
+        print(log_tail(ledger.log))
+
+
+def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_back(broker, postgres, engine,
+                                                                                  tmp_path):
+    from confluent_kafka import Consumer
+
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+    from services.ledger.schema import outbox
+
+    scope = f"down-{uuid.uuid4().hex[:6]}"
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "40.00",
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": "40.00"}]}
+                             for rep in ("D1", "D2", "D3")])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    # committed, and no ledger running to publish it: the outbox holds the lines
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        def pending():
+            with engine.connect() as connection:
+                return connection.execute(select(func.count()).select_from(outbox).where(
+                    outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
+        wait_until(lambda: pending() == 0, "the relay to publish the outbox", 60)
+    finally:
+        terminate(ledger.process, grace=10)
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.PAYOUTS])
+    keys = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(keys) < 3:
+        for message in consumer.consume(100, 0.5):
+            if not message.error() and message.key().decode().startswith(scope):
+                keys.append(message.key().decode())
+    time.sleep(1)
+    for message in consumer.consume(100, 1.0):
+        if not message.error() and message.key().decode().startswith(scope):
+            keys.append(message.key().decode())
+    consumer.close()
+    assert sorted(keys) == [f"{scope}/2026-Q1/D{n}/INR" for n in (1, 2, 3)]
+
+
+def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_batch_is_booked(
+        broker, postgres, engine, tmp_path):
+    from confluent_kafka import Consumer
+
+    run = uuid.uuid4().hex[:6]
+    good, unknown_currency, too_long = f"G-{run}", f"C-{run}", f"L-{run}" + "x" * 300
+    producer = Producer(producer_config(KafkaSettings(bootstrap=broker)))
+    earnings = contract(topics.EARNINGS)
+    for rep, currency in ((good, "INR"), (unknown_currency, "RUPEE"), (too_long, "INR")):
+        producer.produce(topics.EARNINGS, key=run.encode(), value=earnings.encode({  # one key: one batch, in order
+            "rep_id": rep, "period": "2026-Q1", "plan_id": "poison", "plan_version": 1, "currency": currency,
+            "snapshot_version": 1, "computed_at": datetime.now(UTC), "total_earned": "5.00",
+            "trigger_event_ids": [], "trigger_ingested_at": None,
+            "components": [{"component_id": "commission", "credited_value": "0", "quota": None,
+                            "attainment_ratio": None, "earned_amount": "5.00", "source_record_count": 1}]}))
+    assert producer.flush(30) == 0
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start()
+    try:
+        wait_until(lambda: entry_count(engine, [good]) == 1, "the good snapshot", 60)
+        assert ledger.ready() == 200
+    finally:
+        terminate(ledger.process, grace=10)
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"dlq-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.EARNINGS_DLQ])
+    codes = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(codes) < 2:
+        for message in consumer.consume(100, 0.5):
+            if message.error():
+                continue
+            envelope = contract(topics.EARNINGS_DLQ).decode(message.value())
+            rep = earnings.decode(envelope["original"])["rep_id"]
+            if rep in (unknown_currency, too_long):
+                codes[rep] = (envelope["error_code"], envelope["reason"])
+    consumer.close()
+    assert codes[unknown_currency][0] == "invalid_snapshot" and "RUPEE" in codes[unknown_currency][1]
+    assert codes[too_long][0] == "rejected" and "too long" in codes[too_long][1]
+    assert entry_count(engine, [unknown_currency, too_long]) == 0
+
+
+def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_same_lines(broker, postgres, engine,
+                                                                                        tmp_path):
+    from confluent_kafka import Consumer
+
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+    from services.ledger.schema import outbox
+
+    scope = f"kill-{uuid.uuid4().hex[:6]}"
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "75.00",
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": "75.00"}]}
+                             for rep in ("S1", "S2")])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
+    consumer.subscribe([topics.PAYOUTS])
+    received = []
+
+    def receive(until_count, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(received) < until_count:
+            for message in consumer.consume(100, 0.5):
+                if not message.error() and message.key().decode().startswith(scope):
+                    received.append((message.key().decode(), message.value()))
+        return len(received)
+
+    def pending():
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
+
+    ledger = LedgerProcess(broker, postgres.url, tmp_path)
+    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_OUTBOX_PUBLISH_SECONDS="60")
+    try:
+        assert receive(2) == 2  # on the topic...
+        ledger.process.send_signal(signal.SIGKILL)
+        ledger.process.wait(10)
+        assert pending() == 2  # ...but never marked sent
+        ledger.start()
+        wait_until(lambda: pending() == 0, "the restarted relay to publish and mark", 60)
+    finally:
+        terminate(ledger.process, grace=10)
+    assert receive(4) == 4
+    time.sleep(1)
+    receive(5, timeout=2)
+    consumer.close()
+    keys = [key for key, _ in received]
+    assert sorted(keys) == sorted([f"{scope}/2026-Q1/S1/INR", f"{scope}/2026-Q1/S2/INR"] * 2)
+    by_key = {}
+    for key, value in received:
+        by_key.setdefault(key, set()).add(value)
+    assert all(len(copies) == 1 for copies in by_key.values())  # every copy byte-identical: dedupe on payout_id
