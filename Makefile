@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench bench-ledger clean
+.PHONY: setup run test test-unit lint proto bench bench-ingest bench-ledger clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,9 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check attain services tests
 	$(BIN)/mypy
 
-proto: $(STAMP)  ## regenerate the gRPC stubs (notifier, ledger) after editing a .proto
+proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, ledger, Salesforce Pub/Sub API) after editing a .proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \
-		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto
+		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto \
+		services/ingest/salesforce/proto/pubsub_api.proto
 
 bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the plan-engine benchmark
 	$(BIN)/python bench/pipeline.py
@@ -37,6 +38,9 @@ bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the pla
 
 bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second
 	$(BIN)/python bench/ledger.py
+
+bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (figures in docs/benchmarks.md)
+	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis

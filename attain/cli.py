@@ -3,6 +3,8 @@
     attain run                 # the whole pipeline on embedded defaults, with a sample quarter
     attain watch REP_ID        # live earnings notifications of one rep (gRPC)
     attain ingest file F.jsonl # publish canonical change events from a file
+    attain ingest backfill F.csv|F.jsonl [--mapping M --object Opportunity]  # history, same validation
+    attain dlq list|show P:O|replay  # inspect and re-drive dead letters
     attain plans validate PATH...                # every error with file, line, field and a hint
     attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
     attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
@@ -56,6 +58,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     ingest_file = ingest_commands.add_parser("file", help="publish events from a JSONL file")
     ingest_file.add_argument("path", type=Path)
     ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+    backfill = ingest_commands.add_parser("backfill", help="publish history from a CSV or JSONL file")
+    backfill.add_argument("path", type=Path)
+    backfill.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+    backfill.add_argument("--mapping", type=Path, default=None,
+                          help="Salesforce field mapping, for a Salesforce report/Bulk API export")
+    backfill.add_argument("--object", default=None, help="the Salesforce object of the export, e.g. Opportunity")
+
+    dlq = commands.add_parser("dlq", help="inspect and re-drive dead letters")
+    dlq.add_argument("--topic", default="crm.changes.dlq")
+    dlq.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="one line per dead letter")
+    dlq_list.add_argument("--error-code", default=None)
+    dlq_list.add_argument("--source-prefix", default=None)
+    dlq_list.add_argument("--limit", type=int, default=200)
+    dlq_show = dlq_commands.add_parser("show", help="one dead letter in full")
+    dlq_show.add_argument("position", help="PARTITION:OFFSET as printed by list")
+    dlq_replay = dlq_commands.add_parser("replay", help="re-run dead letters through validation after a fix")
+    dlq_replay.add_argument("positions", nargs="*", help="PARTITION:OFFSET ... (default: all selected)")
+    dlq_replay.add_argument("--error-code", default=None)
+    dlq_replay.add_argument("--source-prefix", default=None)
+    dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter on the topic")
+    dlq_replay.add_argument("--dry-run", action="store_true")
 
     plans_command = commands.add_parser("plans", help="plan book tools")
     plans_commands = plans_command.add_subparsers(dest="plans_command", required=True)
@@ -88,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
         watch_rep(args.rep_id, args.target)
-    if args.command == "ingest":
+    if args.command == "ingest" and args.ingest_command == "file":
         sys.exit(ingest_jsonl(args.path, args.bootstrap))
+    if args.command == "ingest" and args.ingest_command == "backfill":
+        sys.exit(ingest_backfill(args.path, args.bootstrap, args.mapping, args.object))
+    if args.command == "dlq":
+        sys.exit(dlq_command(args))
 
 
 def load_book(path: Path) -> PlanBook:
@@ -300,3 +329,166 @@ def _parse_line(line: bytes) -> Any:
         return parse_json(line)
     except ValueError as error:
         return {"__unparseable__": str(error)}
+
+
+def _kafka(bootstrap: str | None) -> Any:
+    from attain.platform.settings import KafkaSettings
+
+    return KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+
+
+def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None, salesforce_object: str | None,
+                    chunk: int = 5000) -> int:
+    """CSV or JSONL history through the same validation and normalisation; rejected rows are dead-lettered."""
+    from attain.platform import topics
+    from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+    from services.ingest.backfill import csv_rows, jsonl_rows
+    from services.ingest.publisher import Incoming, Publisher
+    from services.ingest.salesforce.mapping import load_mapping
+
+    if path.suffix.lower() not in (".csv", ".jsonl"):
+        console.print(f"[red]{path}: expected a .csv or .jsonl file")
+        return 2
+    if (mapping_path is None) != (salesforce_object is None):
+        console.print("[red]--mapping and --object go together (a Salesforce export)")
+        return 2
+    mapping = load_mapping(mapping_path) if mapping_path is not None else None
+    data = path.read_bytes()
+    rows = list(csv_rows(data.decode("utf-8-sig"), mapping, salesforce_object) if path.suffix.lower() == ".csv"
+                else jsonl_rows(data))
+    kafka = _kafka(bootstrap)
+    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
+    source = f"backfill:{path.name}"
+
+    async def publish() -> tuple[int, int]:
+        producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-backfill"}),
+                                 asyncio.get_running_loop())
+        publisher = Publisher(producer)
+        accepted = rejected = 0
+        try:
+            for start in range(0, len(rows), chunk):
+                part = rows[start:start + chunk]
+                results, acknowledged = publisher.submit(
+                    [Incoming(row.item, row.original, f"{source}:{row.line}") for row in part], source)
+                await acknowledged
+                for row, result in zip(part, results, strict=True):
+                    if result.accepted:
+                        accepted += 1
+                    else:
+                        rejected += 1
+                        console.print(f"{path}:{row.line}: {result.error} (dead-lettered)",
+                                      soft_wrap=True, markup=False, highlight=False)
+        finally:
+            producer.close()
+        return accepted, rejected
+
+    accepted, rejected = asyncio.run(publish())
+    console.print(f"{accepted} accepted, {rejected} rejected")
+    return 0 if rejected == 0 else 2
+
+
+def dlq_command(args: argparse.Namespace) -> int:
+    from services.ingest.dead_letters import printable, read_dead_letters, select
+
+    kafka = _kafka(args.bootstrap)
+    letters = list(read_dead_letters(kafka.bootstrap, args.topic))
+    if args.dlq_command == "list":
+        chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix)
+        # One tab-separated line per letter (grep- and cut-friendly): position, time, code, source, reason.
+        print(f"# {args.topic}: {len(chosen)} of {len(letters)} dead letters")
+        for letter in chosen[-args.limit:]:
+            envelope = letter.envelope
+            print("\t".join((letter.position, _iso(envelope["rejected_at"]), envelope["error_code"],
+                             envelope["source"], envelope["reason"][:300].replace("\n", " "))))
+        return 0
+    if args.dlq_command == "show":
+        found = select(letters, positions=[args.position])
+        if not found:
+            console.print(f"[red]no dead letter at {args.position} on {args.topic}")
+            return 1
+        envelope = found[0].envelope
+        for name in ("error_code", "reason", "source", "service"):
+            console.print(f"[bold]{name}:[/] {envelope[name]}", highlight=False)
+        console.print(f"[bold]rejected_at:[/] {_iso(envelope['rejected_at'])}")
+        console.print(f"[bold]original ({len(envelope['original'])} bytes):[/]")
+        console.print(printable(envelope["original"]), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    return _dlq_replay(args, letters, kafka)
+
+
+def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int:
+    from attain.platform.kafka import AsyncProducer, producer_config
+    from services.ingest.dead_letters import replayable_item, select
+    from services.ingest.publisher import Incoming, Publisher
+
+    if not (args.positions or args.error_code or args.source_prefix or args.all):
+        console.print("[red]say what to replay: PARTITION:OFFSET ..., --error-code, --source-prefix or --all")
+        return 2
+    chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix,
+                    positions=args.positions)
+    incoming, skipped = [], 0
+    salesforce = [letter for letter in chosen if letter.envelope["source"].startswith("salesforce:")]
+    if salesforce:
+        redriven, failed = _salesforce_redrive(salesforce, args.topic)
+        incoming.extend(redriven)
+        skipped += failed
+    for letter in chosen:
+        if letter.envelope["source"].startswith("salesforce:"):
+            continue
+        try:
+            item = replayable_item(letter)
+        except ValueError as error:
+            skipped += 1
+            console.print(f"{letter.position}: skipped: {error}", soft_wrap=True, markup=False)
+            continue
+        incoming.append(Incoming(item, letter.envelope["original"], f"dlq-replay:{args.topic}/{letter.position}"))
+    if args.dry_run:
+        console.print(f"would replay {len(incoming)}, skip {skipped}")
+        return 0
+
+    async def publish() -> list[Any]:
+        producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-dlq-replay"}),
+                                 asyncio.get_running_loop())
+        try:
+            results, acknowledged = Publisher(producer).submit(incoming, "dlq-replay")
+            await acknowledged
+            return results
+        finally:
+            producer.close()
+
+    results = asyncio.run(publish()) if incoming else []
+    for entry, result in zip(incoming, results, strict=True):
+        if not result.accepted:
+            console.print(f"{entry.position}: still rejected: {result.error} (dead-lettered again)",
+                          soft_wrap=True, markup=False)
+    accepted = sum(r.accepted for r in results)
+    console.print(f"{accepted} replayed into crm.changes, {len(results) - accepted} rejected again, "
+                  f"{skipped} skipped")
+    return 0 if accepted == len(results) and not skipped else 2
+
+
+def _salesforce_redrive(letters: list[Any], topic: str) -> tuple[list[Any], int]:
+    """Salesforce payloads decoded again (schema from GetSchema, the current mapping; ATTAIN_SALESFORCE_* config)."""
+    from services.ingest.publisher import Incoming
+    from services.ingest.salesforce.config import SalesforceSettings
+    from services.ingest.salesforce.redrive import redrive_items
+
+    outcomes = asyncio.run(redrive_items(
+        [(letter.envelope["source"], letter.envelope["original"]) for letter in letters], SalesforceSettings()))
+    incoming, failed = [], 0
+    for letter, outcome in zip(letters, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failed += 1
+            console.print(f"{letter.position}: skipped: {outcome}", soft_wrap=True, markup=False)
+            continue
+        incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
+                        for item in outcome)
+    return incoming, failed
+
+
+def _iso(millis: Any) -> str:
+    from datetime import UTC, datetime
+
+    if isinstance(millis, datetime):
+        return millis.isoformat()
+    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat()

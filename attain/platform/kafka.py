@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -119,18 +119,47 @@ class AsyncProducer:
             except BufferError:
                 self._producer.poll(0.01)
 
+    def produce_all(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> asyncio.Future[int]:
+        """Send (key, value) pairs; one future, resolved with their count once the broker has every
+        one (or failed with the first error). Cheaper than a future per message at high rates."""
+        future: asyncio.Future[int] = self._loop.create_future()
+        if not messages:
+            future.set_result(0)
+            return future
+        remaining = [len(messages)]
+        lock = threading.Lock()
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                self._loop.call_soon_threadsafe(_fail, future, KafkaException(error))
+                return
+            with lock:
+                remaining[0] -= 1
+                finished = remaining[0] == 0
+            if finished:
+                self._loop.call_soon_threadsafe(_succeed, future, len(messages))
+
+        for key, value in messages:
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                    break
+                except BufferError:
+                    self._producer.poll(0.01)
+        return future
+
     def close(self, timeout: float = 10) -> None:
         self._producer.flush(timeout)
         self._closing.set()
         self._poller.join()
 
 
-def _succeed(future: asyncio.Future[Message], message: Message) -> None:
+def _succeed(future: asyncio.Future[Any], message: Any) -> None:
     if not future.done():
         future.set_result(message)
 
 
-def _fail(future: asyncio.Future[Message], error: BaseException) -> None:
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
 

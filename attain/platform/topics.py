@@ -6,5 +6,6 @@ CALCULATOR_CREDITS = "calculator.credits"  # internal: credits re-keyed by rep
 EARNINGS = "earnings"
 EARNINGS_DLQ = "earnings.dlq"
 PAYOUTS = "payouts"
+SALESFORCE_REPLAY = "ingest.salesforce.replay"  # internal, compacted: last acknowledged replay id per channel
 
 PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS)

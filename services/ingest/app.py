@@ -1,4 +1,5 @@
-"""Ingest entrypoint: ``POST /v1/events`` (one event or a JSON array) plus health and metrics."""
+"""Ingest entrypoint: ``POST /v1/events`` and the signed ``POST /v1/webhooks/crm`` (one event or a
+JSON array), plus health and metrics."""
 
 from __future__ import annotations
 
@@ -18,20 +19,22 @@ from services.ingest import metrics
 from services.ingest.canonical import parse_json, to_json_bytes
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import Publisher
+from services.ingest.signatures import HEADER as SIGNATURE_HEADER
+from services.ingest.signatures import SignatureError, verify
 
 log = logging.getLogger("attain.ingest")
 
 
 def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
+    webhook_secrets = settings.webhook_secret_list()
 
-    async def post_events(request: web.Request) -> web.Response:
+    async def ingest(body: bytes, source: str) -> web.Response:
         started = time.perf_counter()
-        body = await request.read()
         try:
             parsed = parse_json(body)
         except ValueError as error:
-            await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", "http")
+            await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", source)
             return web.json_response(
                 {"error": f"body is not JSON: {error}", "dead_lettered": True}, status=400
             )
@@ -43,7 +46,7 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
             )
         items = [(item, to_json_bytes(item) if isinstance(parsed, list) else body) for item in batch]
         try:
-            results = await publisher.publish(items, "http")
+            results = await publisher.publish(items, source)
         except Exception as error:  # broker unreachable: the caller must retry, nothing was accepted
             metrics.ERRORS.inc()
             log.exception("publish failed")
@@ -60,7 +63,27 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
             status=status,
         )
 
+    async def post_events(request: web.Request) -> web.Response:
+        return await ingest(await request.read(), "http")
+
+    async def post_webhook(request: web.Request) -> web.Response:
+        if not webhook_secrets:
+            return web.json_response(
+                {"error": "webhook not configured: set ATTAIN_INGEST_WEBHOOK_SECRETS(_FILE)"}, status=503
+            )
+        body = await request.read()
+        try:
+            verify(body, request.headers.get(SIGNATURE_HEADER), webhook_secrets, int(time.time()),
+                   settings.webhook_tolerance_seconds)
+        except SignatureError as error:
+            # Unauthenticated input is refused, not stored: the sender learns why and retries signed.
+            metrics.WEBHOOK_AUTH_FAILURES.labels(error.reason).inc()
+            log.warning("webhook refused", extra={"reason": error.reason, "remote": request.remote})
+            return web.json_response({"error": str(error)}, status=401)
+        return await ingest(body, "webhook")
+
     app.router.add_post("/v1/events", post_events)
+    app.router.add_post("/v1/webhooks/crm", post_webhook)
     add_operational_routes(app, lambda: (True, "accepting events"))
     return app
 

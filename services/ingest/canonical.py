@@ -13,13 +13,16 @@ Numbers must stay exact: parse bodies with :func:`parse_json` (decimals, not flo
 from __future__ import annotations
 
 import json
+import json.encoder
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 OBJECT_TYPES = ("Opportunity", "Event", "Task", "Lead", "Account", "User")
 CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE", "GAP")
+_json_text = json.encoder.encode_basestring_ascii
 MAX_ID_LENGTH = 255
+UNPARSEABLE = "__unparseable__"
 
 
 class InvalidEvent(ValueError):
@@ -40,6 +43,8 @@ def normalise(item: Any, source: str, now_ms: int) -> dict[str, Any]:
     """Validate one event and return the ``crm.changes`` record. Raises InvalidEvent."""
     if not isinstance(item, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(item).__name__}")
+    if UNPARSEABLE in item:  # a reader could not make an item of the input; it says why
+        raise InvalidEvent(str(item[UNPARSEABLE]))
     unknown = set(item) - {
         "event_id", "record_id", "object_type", "change_type", "commit_timestamp",
         "commit_number", "sequence", "transaction_key", "fields",
@@ -114,6 +119,12 @@ def _fields(fields: Any) -> dict[str, str]:
 
 
 def _field_json(value: Any) -> str:
-    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _json_text(value)  # what json.dumps does for a str, without its per-call setup
+    if isinstance(value, Decimal | int):
         return str(value)
     return json.dumps(value)

@@ -1,0 +1,96 @@
+"""Inspect and re-drive dead letters (``attain dlq list|show|replay``).
+
+A dead letter keeps the original bytes, so replay runs them through the same validation and
+normalisation again, after the fix (a mapping entry, a corrected sender). The re-driven
+records carry their original event ids, so replaying twice adds nothing downstream; one
+that fails again lands on the DLQ again with the new reason. Salesforce payloads (Avro)
+are decoded again with their schema, fetched from Salesforce (``salesforce/redrive.py``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from attain.platform.avro import SerdeError, contract
+from services.ingest.backfill import csv_rows
+from services.ingest.canonical import UNPARSEABLE, parse_json
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    envelope: dict[str, Any]
+
+    @property
+    def position(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[DeadLetter]:
+    """Every envelope on ``topic`` from the beginning, without committing anything."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"attain-dlq-cli-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < idle_seconds:
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            idle_since = time.monotonic()
+            value, partition, offset = message.value() or b"", message.partition(), message.offset()
+            assert partition is not None and offset is not None  # set on every consumed message
+            try:
+                envelope = contract(topic).decode(value)
+            except SerdeError as error:
+                envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
+                            "error_code": "unreadable_envelope", "source": "", "service": "", "rejected_at": 0}
+            yield DeadLetter(partition, offset, envelope)
+    finally:
+        consumer.close()
+
+
+def select(letters: Iterable[DeadLetter], *, error_code: str | None = None, source_prefix: str | None = None,
+           positions: Iterable[str] = ()) -> list[DeadLetter]:
+    wanted = set(positions)
+    return [
+        letter for letter in letters
+        if (not wanted or letter.position in wanted)
+        and (error_code is None or letter.envelope["error_code"] == error_code)
+        and (source_prefix is None or letter.envelope["source"].startswith(source_prefix))
+    ]
+
+
+def replayable_item(letter: DeadLetter) -> Any:
+    """The canonical item the original bytes stand for; raises ValueError saying why not."""
+    source: str = letter.envelope["source"]
+    original: bytes = letter.envelope["original"]
+    if source.startswith("salesforce:"):
+        raise ValueError("a Salesforce Avro payload: re-driven with its schema by services.ingest.salesforce.redrive")
+    if ".csv:" in source:
+        rows = list(csv_rows(original.decode()))
+        if len(rows) != 1:
+            raise ValueError("the original is not one CSV row under its header")
+        return rows[0].item
+    try:
+        return parse_json(original)
+    except ValueError:
+        return {UNPARSEABLE: "the original is still not JSON"}
+
+
+def printable(original: bytes, limit: int = 4000) -> str:
+    try:
+        text = original.decode()
+    except UnicodeDecodeError:
+        return "hex:" + original[:limit].hex()
+    return text[:limit]

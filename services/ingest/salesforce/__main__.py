@@ -1,0 +1,3 @@
+from services.ingest.salesforce.app import main
+
+main()
