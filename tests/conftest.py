@@ -20,8 +20,7 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     choice = os.environ.get("ATTAIN_TEST_KAFKA", "")
     if choice == "apache":
         from attain.embedded.apache_kafka import ApacheKafka
@@ -35,6 +34,22 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
             yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _broker(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pipeline_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the module's own (an address given by ATTAIN_TEST_KAFKA is shared).
+
+    A whole pipeline reads ``crm.changes`` from the beginning, so on a shared broker
+    it would first work through every event earlier test modules published (15,000
+    and more) and its own events would wait behind them.
+    """
+    yield from _broker(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

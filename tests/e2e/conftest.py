@@ -31,12 +31,14 @@ def book() -> PlanBook:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, database_url: str) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str, database_url: str
+) -> Iterator[Stack]:
     run = uuid.uuid4().hex[:8]
     pipeline = Stack(
         workdir=tmp_path_factory.mktemp("stack"),
         plans_file=PLANS,
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=pipeline_kafka_bootstrap,
         database_url=database_url,
         extra_env={
             "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
