@@ -43,8 +43,9 @@ class Topic:
 
 
 class FakePubSub(pb_grpc.PubSubServicer):
-    def __init__(self, max_batch: int = 100) -> None:
+    def __init__(self, max_batch: int = 100, batch_pause_s: float = 0.0) -> None:
         self.topics: dict[str, Topic] = {}
+        self.batch_pause_s = batch_pause_s  # a pause after each batch: a stream that lasts
         self.valid_tokens: set[str] = set()
         self.max_batch = max_batch
         self.requests: list[pb.FetchRequest] = []
@@ -151,6 +152,8 @@ class FakePubSub(pb_grpc.PubSubServicer):
                             for e in batch],
                     latest_replay_id=batch[-1].replay_id, rpc_id=str(uuid.uuid4()),
                     pending_num_requested=credit[0])
+                if self.batch_pause_s:
+                    await asyncio.sleep(self.batch_pause_s)
         finally:
             reader.cancel()
 
@@ -232,8 +235,8 @@ class FakeSalesforce:
     """Both fakes on one background event loop: ``with FakeSalesforce(...) as sf: sf.target, sf.login_url``."""
 
     def __init__(self, public_key: str, client_id: str = "attain-test-client", username: str = "int@example.com",
-                 secret: str = "s3cret", max_batch: int = 100) -> None:
-        self.pubsub = FakePubSub(max_batch)
+                 secret: str = "s3cret", max_batch: int = 100, batch_pause_s: float = 0.0) -> None:
+        self.pubsub = FakePubSub(max_batch, batch_pause_s)
         self.oauth = FakeOAuth(self.pubsub, public_key, client_id, username, secret)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-salesforce", daemon=True)

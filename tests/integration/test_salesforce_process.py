@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 
 import httpx
+from confluent_kafka import Consumer, TopicPartition
 
 from attain.embedded._process import spawn
 from attain.embedded.ports import free_port
@@ -33,11 +34,21 @@ def wait_for(check, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def positions_written(bootstrap: str, topic: str) -> int:
+    """Records on the replay-position topic so far (0 before it exists)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
 def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effect(kafka_bootstrap, tmp_path):
     prefix = f"006K{uuid.uuid4().hex[:8].upper()}"
     secret_file = tmp_path / "client-secret"
     secret_file.write_text("s3cret\n")
-    with FakeSalesforce(PUBLIC_KEY, max_batch=50) as sf:
+    with FakeSalesforce(PUBLIC_KEY, max_batch=50, batch_pause_s=0.03) as sf:  # 15,000 events: 9 s or more
         env = {
             **os.environ,
             "ATTAIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -59,7 +70,10 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
         log = tmp_path / "ingest-salesforce.log"
         first = spawn([sys.executable, "-m", "services.ingest.salesforce"], log, env=env, cwd=REPO)
         try:
-            wait_for(lambda: sf.pubsub.delivered >= 3000, 90, "the first events")
+            # Kill only once a position is stored, so the restart has one to resume from.
+            wait_for(lambda: sf.pubsub.delivered >= 3000
+                     and positions_written(kafka_bootstrap, env["ATTAIN_SALESFORCE_REPLAY_TOPIC"]) > 0,
+                     90, "the first events and a stored replay position")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
