@@ -11,18 +11,12 @@ from sqlalchemy import text
 from attain.cli import changes_of, load_book, main
 from attain.core.recompute import recompute
 from attain.sample import opportunity_events
-from services.ledger.db import apply_snapshots, ledger_totals, make_engine, migrate
+from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.period_service import lock_period
 
 PLANS = Path(__file__).parents[1] / "e2e" / "plans.yaml"
 
 
-@pytest.fixture(scope="module")
-def engine(database_url):
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def run(*argv):

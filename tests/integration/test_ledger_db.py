@@ -8,16 +8,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from services.ledger.db import apply_snapshots, ledger_totals, make_engine, migrate
+from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.schema import entries
-
-
-@pytest.fixture(scope="module")
-def engine(database_url):
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def snapshot(rep, version, earned, period="2026-Q1", components=None):

@@ -17,7 +17,7 @@ from attain.platform.avro import contract
 from attain.platform.kafka import ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
 from services.ledger.audit import verify_audit
-from services.ledger.db import apply_snapshots, ledger_totals, make_engine, migrate
+from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.payouts import OutboxRelay, export_csv, export_xlsx, lines_of
 from services.ledger.period_service import decide, lock_period, mark_paid, period_view
 from services.ledger.postings import PostingError, post_manual
@@ -28,12 +28,6 @@ ADMIN = Actor("admin-1", frozenset({"comp_admin"}))
 FINANCE = Actor("fin-1", frozenset({"finance"}))
 
 
-@pytest.fixture(scope="module")
-def engine(database_url):
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def snapshot(rep, version, earned, period="2026-Q1", plan="ae"):
