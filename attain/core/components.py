@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from attain.core.crediting import Credit
-from attain.core.fx import FxTable
+from attain.core.fx import FxError, FxTable
 from attain.core.plans import Component, Plan
 from attain.core.tiers import Tier, TierResult, marginal, retroactive
 from attain.core.trace import CreditLine, shown
@@ -28,13 +28,58 @@ class ComponentResult:
     lines: tuple[CreditLine, ...]
 
 
+@dataclass(frozen=True)
+class RatedCredit:
+    """One credit rated once under one plan, whatever the period: what each component makes of it.
+
+    ``lines[i]`` is component ``i``'s line for the credit (FX at the credit date,
+    kickers) when the component selects it by measure, role, window and filter,
+    else None; the period's date range is checked when the lines are summed. A
+    conversion that failed is kept as its error and raised only if a period
+    counts the line, as rating the credit there would have. Team components
+    rate their members' credits afresh and keep None. Depends only on the
+    credit, the plan and the FX table, so a caller may keep it with the credit
+    and reuse it while all three are unchanged (see :func:`rate_credit`).
+    """
+
+    credit: Credit
+    order: tuple[date, str, str, str]
+    lines: tuple[CreditLine | FxError | None, ...]
+
+
+def rate_credit(plan: Plan, fx: FxTable, credit: Credit) -> RatedCredit:
+    """``credit`` rated under each component of ``plan``.
+
+    >>> from attain.core.plans import Rate
+    >>> from attain.core.records import ChangeVersion
+    >>> plan = Plan("ae", 1, "INR", "quarter", (Component("c", "closed_won_amount", Rate(flat=Decimal("0.05"))),
+    ...                                         Component("d", "demos_held", Rate(flat=Decimal(500)))))
+    >>> deal = Credit("a", "r1", "closed_won_amount", date(2026, 1, 9), Decimal(1000), "INR", ChangeVersion(1))
+    >>> [line and line.value for line in rate_credit(plan, FxTable(), deal).lines]
+    [Decimal('1000'), None]
+    """
+    lines: list[CreditLine | FxError | None] = []
+    for component in plan.components:
+        if component.team is not None or not _selects(component, credit):
+            lines.append(None)
+            continue
+        try:
+            lines.append(_line(component, plan, fx, credit))
+        except FxError as error:
+            lines.append(error)
+    return RatedCredit(credit, _order(credit), tuple(lines))
+
+
 def component_result(
     component: Component, plan: Plan, fx: FxTable, credits: Sequence[Credit], first: date, last: date,
-    quota: Decimal | None, target: Decimal,
+    quota: Decimal | None, target: Decimal, rated: Sequence[RatedCredit] | None = None,
 ) -> ComponentResult:
     """Earnings of one component over credits dated ``first``..``last``, before rounding.
 
     ``quota`` and ``target`` (the target incentive) are already prorated.
+    ``rated``, when given, is ``credits`` rated under ``plan`` and ``fx`` by
+    :func:`rate_credit`, in the same order: the lines are then taken from it
+    instead of being rated again (same lines, same order, same result).
 
     Worked example: flat 5% on two deals of 1,000 and 3,000 INR with a 100 INR
     per-deal cap: 50 + min(150, 100) = 150.
@@ -48,8 +93,12 @@ def component_result(
     >>> component_result(plan_component, plan, FxTable(), deals, date(2026, 1, 1), date(2026, 3, 31), None, ZERO).earned
     Decimal('150.00')
     """
-    lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=_order)
-                  if _selected(component, credit, first, last))
+    if rated is None:
+        lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=_order)
+                      if _selected(component, credit, first, last))
+    else:
+        index = next(i for i, each in enumerate(plan.components) if each is component)
+        lines = _rated_lines(index, rated, first, last)
     credited = sum((line.value for line in lines), ZERO)
     attainment = None if not quota else credited / quota
     unit = "" if not any(line.original_currency for line in lines) else f" {plan.currency}"
@@ -83,8 +132,29 @@ def _order(credit: Credit) -> tuple[date, str, str, str]:
     return (credit.credit_date, credit.record_id, credit.role, credit.kind)
 
 
+def _rated_lines(index: int, rated: Sequence[RatedCredit], first: date, last: date) -> tuple[CreditLine, ...]:
+    lines = []
+    for item in sorted(rated, key=_rated_order):
+        line = item.lines[index]
+        if line is None or not first <= item.credit.credit_date <= last:
+            continue
+        if isinstance(line, FxError):
+            raise FxError(*line.args)
+        lines.append(line)
+    return tuple(lines)
+
+
+def _rated_order(item: RatedCredit) -> tuple[date, str, str, str]:
+    return item.order
+
+
 def _selected(component: Component, credit: Credit, first: date, last: date) -> bool:
-    if credit.measure != component.measure or not first <= credit.credit_date <= last:
+    return first <= credit.credit_date <= last and _selects(component, credit)
+
+
+def _selects(component: Component, credit: Credit) -> bool:
+    """Whether the component counts the credit, its date aside (measure, role, SPIFF window, filter)."""
+    if credit.measure != component.measure:
         return False
     if component.roles and credit.role not in component.roles:
         return False

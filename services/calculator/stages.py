@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from attain.core.components import RatedCredit, rate_credit
 from attain.core.crediting import Credit, CreditingError, credits_for
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
+from attain.core.fx import FxTable
 from attain.core.periods import period_bounds
-from attain.core.plans import PlanBook
+from attain.core.plans import Plan, PlanBook
 from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
 from services.calculator.convert import credit_from_json, credit_to_json
 
@@ -112,10 +114,26 @@ def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneR
 
 @dataclass(frozen=True)
 class RecordCredits:
-    """One record's credits to one rep in one month: as sent (wire) and parsed."""
+    """One record's credits to one rep in one month: as sent (wire), parsed, and rated.
+
+    The ratings (:func:`rate_credit`: FX, kickers, filters per component) are
+    kept per plan, with the plan and FX table they were made under, and reused
+    only while both are the very same objects; a changed record arrives as a
+    new ``RecordCredits``, so a rating never outlives its credit.
+    """
 
     wire: tuple[dict[str, Any], ...]
     credits: tuple[Credit, ...]
+    _rated: dict[int, tuple[Plan, FxTable, tuple[RatedCredit, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def rated(self, plan: Plan, fx: FxTable) -> tuple[RatedCredit, ...]:
+        """The credits rated under ``plan`` and ``fx``, computed on first use."""
+        kept = self._rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            kept = (plan, fx, tuple(rate_credit(plan, fx, credit) for credit in self.credits))
+            self._rated[id(plan)] = kept
+        return kept[2]
 
     @classmethod
     def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
@@ -190,6 +208,15 @@ def apply_rep_messages(
     def credits_in(names: Iterable[str]) -> list[Credit]:
         return [credit for name in names for record in read(name).values() for credit in record.credits]
 
+    def earnings_of(period: str, names: Iterable[str]) -> PeriodEarnings | None:
+        records = [record for name in names for record in read(name).values()]
+
+        def rated(plan: Plan) -> list[RatedCredit]:
+            return [item for record in records for item in record.rated(plan, book.fx)]
+
+        credits = [credit for record in records for credit in record.credits]
+        return compute_period_earnings(book, rep_id, period, credits, rated)
+
     touched_days = [day for name in months for day in _days_of_month(name)]
     credited = [c.credit_date for c in credits_in(list(months))]
     if any(carries_forward(plan) for plan in book.plans_of(rep_id)):
@@ -202,7 +229,7 @@ def apply_rep_messages(
         start = date(first.year, 1, 1) if any(carries_forward(p) for p in book.plans_of(rep_id)) else first
         names = [f"{y}-{m:02d}" for y in range(start.year, last.year + 1) for m in range(1, 13)
                  if start <= date(y, m, 1) <= last]
-        earnings = compute_period_earnings(book, rep_id, period, credits_in(names))
+        earnings = earnings_of(period, names)
         if earnings is None:
             continue
         version = max((load_version(period) or 0) + 1, now_us)
