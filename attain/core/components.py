@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 
 from attain.core.crediting import Credit
 from attain.core.fx import FxError, FxTable
@@ -15,6 +16,8 @@ from attain.core.trace import CreditLine, shown
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+_VALUE = attrgetter("value")
+_CURRENCY = attrgetter("original_currency")
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,9 @@ def component_result(
 
     ``quota`` and ``target`` (the target incentive) are already prorated.
     ``rated``, when given, is ``credits`` rated under ``plan`` and ``fx`` by
-    :func:`rate_credit`, in the same order: the lines are then taken from it
-    instead of being rated again (same lines, same order, same result).
+    :func:`rate_credit`, sorted by :attr:`RatedCredit.order` (stably, from the
+    credits' order): the lines are then taken from it instead of being rated
+    again (same lines, same order, same result).
 
     Worked example: flat 5% on two deals of 1,000 and 3,000 INR with a 100 INR
     per-deal cap: 50 + min(150, 100) = 150.
@@ -99,9 +103,9 @@ def component_result(
     else:
         index = next(i for i, each in enumerate(plan.components) if each is component)
         lines = _rated_lines(index, rated, first, last)
-    credited = sum((line.value for line in lines), ZERO)
+    credited = sum(map(_VALUE, lines), ZERO)
     attainment = None if not quota else credited / quota
-    unit = "" if not any(line.original_currency for line in lines) else f" {plan.currency}"
+    unit = "" if not any(map(_CURRENCY, lines)) else f" {plan.currency}"
     steps = [f"credited {shown(credited)}{unit} from {len(lines)} credit(s)"]
     if quota:
         steps.append(f"quota {shown(quota)}, attainment {attainment:.4f}" if attainment is not None
@@ -133,19 +137,11 @@ def _order(credit: Credit) -> tuple[date, str, str, str]:
 
 
 def _rated_lines(index: int, rated: Sequence[RatedCredit], first: date, last: date) -> tuple[CreditLine, ...]:
-    lines = []
-    for item in sorted(rated, key=_rated_order):
-        line = item.lines[index]
-        if line is None or not first <= item.credit.credit_date <= last:
-            continue
-        if isinstance(line, FxError):
-            raise FxError(*line.args)
-        lines.append(line)
-    return tuple(lines)
-
-
-def _rated_order(item: RatedCredit) -> tuple[date, str, str, str]:
-    return item.order
+    lines = [line for item in rated if (line := item.lines[index]) is not None and first <= item.order[0] <= last]
+    if FxError in set(map(type, lines)):
+        error = next(line for line in lines if isinstance(line, FxError))
+        raise FxError(*error.args)
+    return tuple(lines)  # type: ignore[arg-type]  # no FxError left
 
 
 def _selected(component: Component, credit: Credit, first: date, last: date) -> bool:

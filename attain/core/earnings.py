@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter, is_
 
 from attain.core.components import ComponentResult, RatedCredit, component_result
 from attain.core.crediting import Credit
@@ -24,6 +25,9 @@ ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
 """The credits rated under a plan (and the book's FX table), in the credits' order; see :func:`rate_credit`."""
 ZERO = Decimal(0)
+_CREDIT = attrgetter("credit")
+_ORDER = attrgetter("order")
+_RECORD_ID = attrgetter("record_id")
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,8 @@ def compute_period_earnings(
 
 
 def _rater(credits: Sequence[Credit], rated: Rated | None) -> Rated | None:
-    """``rated``, asked once per plan, checked to hold ``credits`` in order."""
+    """``rated``, asked once per plan, checked to hold ``credits`` in order, and sorted for
+    :func:`component_result`."""
     if rated is None:
         return None
     memo: dict[int, tuple[Plan, Sequence[RatedCredit]]] = {}
@@ -108,16 +113,12 @@ def _rater(credits: Sequence[Credit], rated: Rated | None) -> Rated | None:
         kept = memo.get(id(plan))
         if kept is None or kept[0] is not plan:
             items = rated(plan)
-            if len(items) != len(credits) or not all(map(_same, items, credits)):
+            if len(items) != len(credits) or not all(map(is_, map(_CREDIT, items), credits)):
                 raise ValueError("rated credits do not match the credits, in order")
-            kept = memo[id(plan)] = (plan, items)
+            kept = memo[id(plan)] = (plan, sorted(items, key=_ORDER))
         return kept[1]
 
     return rate
-
-
-def _same(item: RatedCredit, credit: Credit) -> bool:
-    return item.credit is credit
 
 
 def _before_draw(
@@ -165,7 +166,7 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len({line.record_id for line in result.lines}),
+        source_record_count=len(set(map(_RECORD_ID, result.lines))),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),

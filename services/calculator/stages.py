@@ -212,21 +212,28 @@ def apply_rep_messages(
         records = [record for name in names for record in read(name).values()]
 
         def rated(plan: Plan) -> list[RatedCredit]:
-            return [item for record in records for item in record.rated(plan, book.fx)]
+            items: list[RatedCredit] = []
+            fx, key = book.fx, id(plan)
+            for record in records:
+                kept = record._rated.get(key)  # RecordCredits.rated, inlined: this loop is a change's hot path
+                items.extend(kept[2] if kept is not None and kept[0] is plan and kept[1] is fx
+                             else record.rated(plan, fx))
+            return items
 
         credits = [credit for record in records for credit in record.credits]
         return compute_period_earnings(book, rep_id, period, credits, rated)
 
     touched_days = [day for name in months for day in _days_of_month(name)]
-    credited = [c.credit_date for c in credits_in(list(months))]
-    if any(carries_forward(plan) for plan in book.plans_of(rep_id)):
+    carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))
+    credited: list[date] = []  # periods_to_publish reads them only under a plan that carries forward
+    if carrying:
         years = sorted({int(name[:4]) for name in months})
         credited = [c.credit_date for c in credits_in(f"{y}-{m:02d}" for y in years for m in range(1, 13))]
     versions: dict[str, int] = {}
     snapshots = []
     for period in periods_to_publish(book, rep_id, touched_days, credited):
         first, last = period_bounds(period)
-        start = date(first.year, 1, 1) if any(carries_forward(p) for p in book.plans_of(rep_id)) else first
+        start = date(first.year, 1, 1) if carrying else first
         names = [f"{y}-{m:02d}" for y in range(start.year, last.year + 1) for m in range(1, 13)
                  if start <= date(y, m, 1) <= last]
         earnings = earnings_of(period, names)
