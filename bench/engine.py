@@ -68,7 +68,7 @@ def main() -> None:
     rep = reps[0]
     months: dict[str, MonthCredits] = {}
     for credit in credits[rep]:
-        months.setdefault(credit.credit_date.isoformat()[:7], {})[credit.record_id] = RecordCredits(
+        months.setdefault(credit.credit_date.isoformat()[:7], MonthCredits())[credit.record_id] = RecordCredits(
             (credit_to_json(credit),), (credit,))
     latencies = []
     for change in range(args.changes):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from attain.core.crediting import Credit
 from attain.core.fx import FxError, FxTable
@@ -18,6 +19,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 _VALUE = attrgetter("value")
 _CURRENCY = attrgetter("original_currency")
+_LINES = attrgetter("lines")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def rate_credit(plan: Plan, fx: FxTable, credit: Credit) -> RatedCredit:
             lines.append(_line(component, plan, fx, credit))
         except FxError as error:
             lines.append(error)
-    return RatedCredit(credit, _order(credit), tuple(lines))
+    return RatedCredit(credit, credit_order(credit), tuple(lines))
 
 
 def component_result(
@@ -98,7 +100,7 @@ def component_result(
     Decimal('150.00')
     """
     if rated is None:
-        lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=_order)
+        lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=credit_order)
                       if _selected(component, credit, first, last))
     else:
         index = next(i for i, each in enumerate(plan.components) if each is component)
@@ -132,16 +134,23 @@ def _base_rate(component: Component) -> Decimal:
     return component.rate.tiers[0].rate if component.rate.tiers else component.rate.flat
 
 
-def _order(credit: Credit) -> tuple[date, str, str, str]:
+def credit_order(credit: Credit) -> tuple[date, str, str, str]:
+    """The order credit lines are listed (and summed) in: by date, record, role and kind."""
     return (credit.credit_date, credit.record_id, credit.role, credit.kind)
 
 
 def _rated_lines(index: int, rated: Sequence[RatedCredit], first: date, last: date) -> tuple[CreditLine, ...]:
-    lines = [line for item in rated if (line := item.lines[index]) is not None and first <= item.order[0] <= last]
+    """Component ``index``'s lines dated ``first``..``last``, from ``rated`` sorted by order (so by date)."""
+    dated = rated[bisect_left(rated, first, key=_day):bisect_right(rated, last, key=_day)]
+    lines = list(filter(None, map(itemgetter(index), map(_LINES, dated))))  # lines and errors are truthy
     if FxError in set(map(type, lines)):
         error = next(line for line in lines if isinstance(line, FxError))
         raise FxError(*error.args)
-    return tuple(lines)  # type: ignore[arg-type]  # no FxError left
+    return tuple(lines)  # no FxError left
+
+
+def _day(item: RatedCredit) -> date:
+    return item.order[0]
 
 
 def _selected(component: Component, credit: Credit, first: date, last: date) -> bool:

@@ -21,9 +21,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter, is_
 from typing import Any
 
-from attain.core.components import RatedCredit, rate_credit
+from attain.core.components import RatedCredit, credit_order, rate_credit
 from attain.core.crediting import Credit, CreditingError, credits_for
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
 from attain.core.fx import FxTable
@@ -141,7 +142,52 @@ class RecordCredits:
         return cls(items, tuple(credit_from_json(item) for item in items))
 
 
-MonthCredits = dict[str, RecordCredits]  # record id -> its credits dated in the month
+_ORDER = attrgetter("order")
+
+
+@dataclass
+class _SortedMonth:
+    """A month's credits in line order, and rated per plan in the same order, for ``records``."""
+
+    records: tuple[RecordCredits, ...]
+    credits: list[Credit]
+    rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
+
+
+class MonthCredits(dict[str, RecordCredits]):
+    """Record id -> its credits dated in the month.
+
+    Also keeps the month's credits sorted in line order (and rated per plan), so
+    a change re-sorts only the months it touches. That view is reused only while
+    the month holds the very same record objects, in the same order.
+    """
+
+    __slots__ = ("_view",)
+
+    def __init__(self, records: Iterable[tuple[str, RecordCredits]] | dict[str, RecordCredits] = ()) -> None:
+        super().__init__(records)
+        self._view: _SortedMonth | None = None
+
+    def _sorted(self) -> _SortedMonth:
+        view = self._view
+        if view is None or len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
+            records = tuple(self.values())
+            credits = sorted((credit for record in records for credit in record.credits), key=credit_order)
+            view = self._view = _SortedMonth(records, credits)
+        return view
+
+    def sorted_credits(self) -> list[Credit]:
+        """The month's credits, stably sorted in line order (:func:`credit_order`)."""
+        return self._sorted().credits
+
+    def sorted_rated(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        """:meth:`sorted_credits`, rated under ``plan`` and ``fx``, in the same order."""
+        view = self._sorted()
+        kept = view.rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            items = sorted((item for record in view.records for item in record.rated(plan, fx)), key=_ORDER)
+            kept = view.rated[id(plan)] = (plan, fx, items)
+        return kept[2]
 
 
 @dataclass
@@ -178,7 +224,7 @@ def apply_rep_messages(
 
     def month(name: str) -> MonthCredits:
         if name not in months:
-            months[name] = dict(load_month(name) or {})
+            months[name] = MonthCredits(load_month(name) or {})
         return months[name]
 
     triggers: list[Trigger] = []
@@ -202,25 +248,21 @@ def apply_rep_messages(
         if name in months:
             return months[name]
         if name not in untouched:
-            untouched[name] = load_month(name) or {}
+            loaded = load_month(name)
+            untouched[name] = loaded if isinstance(loaded, MonthCredits) else MonthCredits(loaded or {})
         return untouched[name]
 
     def credits_in(names: Iterable[str]) -> list[Credit]:
         return [credit for name in names for record in read(name).values() for credit in record.credits]
 
-    def earnings_of(period: str, names: Iterable[str]) -> PeriodEarnings | None:
-        records = [record for name in names for record in read(name).values()]
+    def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
+        """The period's earnings from its months (in date order, so their sorted credits stay sorted)."""
+        in_period = [read(name) for name in names]
 
         def rated(plan: Plan) -> list[RatedCredit]:
-            items: list[RatedCredit] = []
-            fx, key = book.fx, id(plan)
-            for record in records:
-                kept = record._rated.get(key)  # RecordCredits.rated, inlined: this loop is a change's hot path
-                items.extend(kept[2] if kept is not None and kept[0] is plan and kept[1] is fx
-                             else record.rated(plan, fx))
-            return items
+            return [item for each in in_period for item in each.sorted_rated(plan, book.fx)]
 
-        credits = [credit for record in records for credit in record.credits]
+        credits = [credit for each in in_period for credit in each.sorted_credits()]
         return compute_period_earnings(book, rep_id, period, credits, rated)
 
     touched_days = [day for name in months for day in _days_of_month(name)]
@@ -262,4 +304,4 @@ def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
 
 
 def month_from_wire(data: dict[str, Any]) -> MonthCredits:
-    return {record_id: RecordCredits.from_wire(wire) for record_id, wire in data.items()}
+    return MonthCredits((record_id, RecordCredits.from_wire(wire)) for record_id, wire in data.items())
