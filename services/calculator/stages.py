@@ -17,12 +17,13 @@ State, as maps (never counters):
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from operator import attrgetter, is_
-from typing import Any
+from typing import Any, TypeVar
 
 from attain.core.components import RatedCredit, credit_order, rate_credit
 from attain.core.crediting import Credit, CreditingError, credits_for
@@ -34,6 +35,7 @@ from attain.core.records import CrmChange, RecordState, apply_change, state_from
 from services.calculator.convert import credit_from_json, credit_to_json
 
 Trigger = tuple[str, int]  # (event id, ingested at ms)
+T = TypeVar("T")
 
 
 @dataclass
@@ -153,6 +155,47 @@ class _SortedMonth:
     credits: list[Credit]
     rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
+
+    def patched(self, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        """The view of ``records``, from this one: drop the lines of records gone, insert those of records new.
+
+        Equal to :meth:`of` (``records``): the sort key holds the record id and a
+        month holds one entry per record, so the lines a key ties are one
+        record's, inserted together in their own order, as a stable sort puts them.
+        """
+        before = dict(zip(map(id, self.records), self.records, strict=True))
+        after = dict(zip(map(id, records), records, strict=True))
+        gone = [before[key] for key in before.keys() - after.keys()]
+        new = [after[key] for key in after.keys() - before.keys()]
+        if 4 * (len(gone) + len(new)) > len(records):
+            return _SortedMonth.of(records)
+        credits = list(self.credits)
+        for credit in (credit for record in gone for credit in record.credits):
+            _remove(credits, credit_order(credit), credit_order, lambda each, credit=credit: each is credit)
+        for credit in (credit for record in new for credit in record.credits):
+            insort_right(credits, credit, key=credit_order)
+        view = _SortedMonth(records, credits)
+        for key, (plan, fx, items) in self.rated.items():
+            kept = list(items)
+            for credit in (credit for record in gone for credit in record.credits):
+                _remove(kept, credit_order(credit), _ORDER, lambda each, credit=credit: each.credit is credit)
+            for item in (item for record in new for item in record.rated(plan, fx)):
+                insort_right(kept, item, key=_ORDER)
+            view.rated[key] = (plan, fx, kept)
+        return view
+
+
+def _remove(items: list[T], order: tuple[date, str, str, str], key: Callable[[T], tuple[date, str, str, str]],
+            match: Callable[[T], bool]) -> None:
+    """Remove the one item ``match`` picks among those sorted at ``order``."""
+    index = bisect_left(items, order, key=key)
+    while not match(items[index]):
+        index += 1
+    del items[index]
+
 
 class MonthCredits(dict[str, RecordCredits]):
     """Record id -> its credits dated in the month.
@@ -166,14 +209,15 @@ class MonthCredits(dict[str, RecordCredits]):
 
     def __init__(self, records: Iterable[tuple[str, RecordCredits]] | dict[str, RecordCredits] = ()) -> None:
         super().__init__(records)
-        self._view: _SortedMonth | None = None
+        # a copy starts from the original's view, patched on first use
+        self._view: _SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
 
     def _sorted(self) -> _SortedMonth:
         view = self._view
-        if view is None or len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
-            records = tuple(self.values())
-            credits = sorted((credit for record in records for credit in record.credits), key=credit_order)
-            view = self._view = _SortedMonth(records, credits)
+        if view is None:
+            view = self._view = _SortedMonth.of(tuple(self.values()))
+        elif len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
+            view = self._view = view.patched(tuple(self.values()))
         return view
 
     def sorted_credits(self) -> list[Credit]:
