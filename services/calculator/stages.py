@@ -155,6 +155,14 @@ class _SortedMonth:
     credits: list[Credit]
     rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
 
+    def rated_under(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        """:attr:`credits`, rated under ``plan`` and ``fx``, in the same order."""
+        kept = self.rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            items = sorted((item for record in self.records for item in record.rated(plan, fx)), key=_ORDER)
+            kept = self.rated[id(plan)] = (plan, fx, items)
+        return kept[2]
+
     @classmethod
     def of(cls, records: tuple[RecordCredits, ...]) -> _SortedMonth:
         return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
@@ -212,7 +220,8 @@ class MonthCredits(dict[str, RecordCredits]):
         # a copy starts from the original's view, patched on first use
         self._view: _SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
 
-    def _sorted(self) -> _SortedMonth:
+    def sorted_view(self) -> _SortedMonth:
+        """The month's credits stably sorted in line order (:func:`credit_order`), and rated per plan."""
         view = self._view
         if view is None:
             view = self._view = _SortedMonth.of(tuple(self.values()))
@@ -221,17 +230,10 @@ class MonthCredits(dict[str, RecordCredits]):
         return view
 
     def sorted_credits(self) -> list[Credit]:
-        """The month's credits, stably sorted in line order (:func:`credit_order`)."""
-        return self._sorted().credits
+        return self.sorted_view().credits
 
     def sorted_rated(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
-        """:meth:`sorted_credits`, rated under ``plan`` and ``fx``, in the same order."""
-        view = self._sorted()
-        kept = view.rated.get(id(plan))
-        if kept is None or kept[0] is not plan or kept[1] is not fx:
-            items = sorted((item for record in view.records for item in record.rated(plan, fx)), key=_ORDER)
-            kept = view.rated[id(plan)] = (plan, fx, items)
-        return kept[2]
+        return self.sorted_view().rated_under(plan, fx)
 
 
 @dataclass
@@ -301,12 +303,12 @@ def apply_rep_messages(
 
     def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
         """The period's earnings from its months (in date order, so their sorted credits stay sorted)."""
-        in_period = [read(name) for name in names]
+        views = [read(name).sorted_view() for name in names]
 
         def rated(plan: Plan) -> list[RatedCredit]:
-            return [item for each in in_period for item in each.sorted_rated(plan, book.fx)]
+            return [item for view in views for item in view.rated_under(plan, book.fx)]
 
-        credits = [credit for each in in_period for credit in each.sorted_credits()]
+        credits = [credit for view in views for credit in view.credits]
         return compute_period_earnings(book, rep_id, period, credits, rated)
 
     touched_days = [day for name in months for day in _days_of_month(name)]
