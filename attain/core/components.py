@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter, itemgetter
 
 from attain.core.crediting import Credit
-from attain.core.fx import FxTable
+from attain.core.fx import FxError, FxTable
 from attain.core.plans import Component, Plan
 from attain.core.tiers import Tier, TierResult, marginal, retroactive
 from attain.core.trace import CreditLine, shown
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+_VALUE = attrgetter("value")
+_CURRENCY = attrgetter("original_currency")
+_LINES = attrgetter("lines")
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,59 @@ class ComponentResult:
     lines: tuple[CreditLine, ...]
 
 
+@dataclass(frozen=True)
+class RatedCredit:
+    """One credit rated once under one plan, whatever the period: what each component makes of it.
+
+    ``lines[i]`` is component ``i``'s line for the credit (FX at the credit date,
+    kickers) when the component selects it by measure, role, window and filter,
+    else None; the period's date range is checked when the lines are summed. A
+    conversion that failed is kept as its error and raised only if a period
+    counts the line, as rating the credit there would have. Team components
+    rate their members' credits afresh and keep None. Depends only on the
+    credit, the plan and the FX table, so a caller may keep it with the credit
+    and reuse it while all three are unchanged (see :func:`rate_credit`).
+    """
+
+    credit: Credit
+    order: tuple[date, str, str, str]
+    lines: tuple[CreditLine | FxError | None, ...]
+
+
+def rate_credit(plan: Plan, fx: FxTable, credit: Credit) -> RatedCredit:
+    """``credit`` rated under each component of ``plan``.
+
+    >>> from attain.core.plans import Rate
+    >>> from attain.core.records import ChangeVersion
+    >>> plan = Plan("ae", 1, "INR", "quarter", (Component("c", "closed_won_amount", Rate(flat=Decimal("0.05"))),
+    ...                                         Component("d", "demos_held", Rate(flat=Decimal(500)))))
+    >>> deal = Credit("a", "r1", "closed_won_amount", date(2026, 1, 9), Decimal(1000), "INR", ChangeVersion(1))
+    >>> [line and line.value for line in rate_credit(plan, FxTable(), deal).lines]
+    [Decimal('1000'), None]
+    """
+    lines: list[CreditLine | FxError | None] = []
+    for component in plan.components:
+        if component.team is not None or not _selects(component, credit):
+            lines.append(None)
+            continue
+        try:
+            lines.append(_line(component, plan, fx, credit))
+        except FxError as error:
+            lines.append(error)
+    return RatedCredit(credit, credit_order(credit), tuple(lines))
+
+
 def component_result(
     component: Component, plan: Plan, fx: FxTable, credits: Sequence[Credit], first: date, last: date,
-    quota: Decimal | None, target: Decimal,
+    quota: Decimal | None, target: Decimal, rated: Sequence[RatedCredit] | None = None,
 ) -> ComponentResult:
     """Earnings of one component over credits dated ``first``..``last``, before rounding.
 
     ``quota`` and ``target`` (the target incentive) are already prorated.
+    ``rated``, when given, is ``credits`` rated under ``plan`` and ``fx`` by
+    :func:`rate_credit`, sorted by :attr:`RatedCredit.order` (stably, from the
+    credits' order): the lines are then taken from it instead of being rated
+    again (same lines, same order, same result).
 
     Worked example: flat 5% on two deals of 1,000 and 3,000 INR with a 100 INR
     per-deal cap: 50 + min(150, 100) = 150.
@@ -48,11 +99,15 @@ def component_result(
     >>> component_result(plan_component, plan, FxTable(), deals, date(2026, 1, 1), date(2026, 3, 31), None, ZERO).earned
     Decimal('150.00')
     """
-    lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=_order)
-                  if _selected(component, credit, first, last))
-    credited = sum((line.value for line in lines), ZERO)
+    if rated is None:
+        lines = tuple(_line(component, plan, fx, credit) for credit in sorted(credits, key=credit_order)
+                      if _selected(component, credit, first, last))
+    else:
+        index = next(i for i, each in enumerate(plan.components) if each is component)
+        lines = _rated_lines(index, rated, first, last)
+    credited = sum(map(_VALUE, lines), ZERO)
     attainment = None if not quota else credited / quota
-    unit = "" if not any(line.original_currency for line in lines) else f" {plan.currency}"
+    unit = "" if not any(map(_CURRENCY, lines)) else f" {plan.currency}"
     steps = [f"credited {shown(credited)}{unit} from {len(lines)} credit(s)"]
     if quota:
         steps.append(f"quota {shown(quota)}, attainment {attainment:.4f}" if attainment is not None
@@ -79,12 +134,32 @@ def _base_rate(component: Component) -> Decimal:
     return component.rate.tiers[0].rate if component.rate.tiers else component.rate.flat
 
 
-def _order(credit: Credit) -> tuple[date, str, str, str]:
+def credit_order(credit: Credit) -> tuple[date, str, str, str]:
+    """The order credit lines are listed (and summed) in: by date, record, role and kind."""
     return (credit.credit_date, credit.record_id, credit.role, credit.kind)
 
 
+def _rated_lines(index: int, rated: Sequence[RatedCredit], first: date, last: date) -> tuple[CreditLine, ...]:
+    """Component ``index``'s lines dated ``first``..``last``, from ``rated`` sorted by order (so by date)."""
+    dated = rated[bisect_left(rated, first, key=_day):bisect_right(rated, last, key=_day)]
+    lines = list(filter(None, map(itemgetter(index), map(_LINES, dated))))  # lines and errors are truthy
+    if FxError in set(map(type, lines)):
+        error = next(line for line in lines if isinstance(line, FxError))
+        raise FxError(*error.args)
+    return tuple(lines)  # no FxError left
+
+
+def _day(item: RatedCredit) -> date:
+    return item.order[0]
+
+
 def _selected(component: Component, credit: Credit, first: date, last: date) -> bool:
-    if credit.measure != component.measure or not first <= credit.credit_date <= last:
+    return first <= credit.credit_date <= last and _selects(component, credit)
+
+
+def _selects(component: Component, credit: Credit) -> bool:
+    """Whether the component counts the credit, its date aside (measure, role, SPIFF window, filter)."""
+    if credit.measure != component.measure:
         return False
     if component.roles and credit.role not in component.roles:
         return False

@@ -8,12 +8,13 @@ currency's minor unit (the plan's rounding mode, half-up by default).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter, is_
 
-from attain.core.components import ComponentResult, component_result
+from attain.core.components import ComponentResult, RatedCredit, component_result
 from attain.core.crediting import Credit
 from attain.core.money import round_money
 from attain.core.periods import period_bounds, period_of, periods_of_year_until
@@ -21,7 +22,12 @@ from attain.core.plans import Plan, PlanBook, Segment
 from attain.core.trace import CreditLine
 
 ATTAINMENT_QUANTUM = Decimal("0.0001")
+Rated = Callable[[Plan], Sequence[RatedCredit]]
+"""The credits rated under a plan (and the book's FX table), in the credits' order; see :func:`rate_credit`."""
 ZERO = Decimal(0)
+_CREDIT = attrgetter("credit")
+_ORDER = attrgetter("order")
+_RECORD_ID = attrgetter("record_id")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class PeriodEarnings:
 
 
 def compute_period_earnings(
-    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit]
+    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit], rated: Rated | None = None
 ) -> PeriodEarnings | None:
     """Earnings of ``rep_id`` in ``period`` from its credits (None when no plan applies in the period).
 
@@ -77,28 +83,54 @@ def compute_period_earnings(
     >>> result = compute_period_earnings(book, "r1", "2026-Q1", won)
     >>> result.total_earned, result.components[0].attainment_ratio
     (Decimal('37500.01'), Decimal('0.7500'))
+
+    ``rated``, when given, returns the credits rated under a plan by
+    :func:`~attain.core.components.rate_credit` with ``book.fx``: a caller that
+    keeps each credit's rating saves re-rating every credit on each change.
+    The result is the same as without it.
     """
     segments = book.segments(rep_id, period)
     if not segments:
         return None
     credits = list(credits)
-    components = _before_draw(book, rep_id, period, segments, credits)
+    rate = _rater(credits, rated)
+    components = _before_draw(book, rep_id, period, segments, credits, rate)
     last = segments[-1].plan
-    draw = _draw_component(book, rep_id, period, last, segments, components, credits)
+    draw = _draw_component(book, rep_id, period, last, segments, components, credits, rate)
     if draw is not None:
         components.append(draw)
     return PeriodEarnings(rep_id, period, last.plan_id, last.version, last.currency, tuple(components))
 
 
+def _rater(credits: Sequence[Credit], rated: Rated | None) -> Rated | None:
+    """``rated``, asked once per plan, checked to hold ``credits`` in order, and sorted for
+    :func:`component_result`."""
+    if rated is None:
+        return None
+    memo: dict[int, tuple[Plan, Sequence[RatedCredit]]] = {}
+
+    def rate(plan: Plan) -> Sequence[RatedCredit]:
+        kept = memo.get(id(plan))
+        if kept is None or kept[0] is not plan:
+            items = rated(plan)
+            if len(items) != len(credits) or not all(map(is_, map(_CREDIT, items), credits)):
+                raise ValueError("rated credits do not match the credits, in order")
+            kept = memo[id(plan)] = (plan, sorted(items, key=_ORDER))
+        return kept[1]
+
+    return rate
+
+
 def _before_draw(
-    book: PlanBook, rep_id: str, period: str, segments: Sequence[Segment], credits: Sequence[Credit]
+    book: PlanBook, rep_id: str, period: str, segments: Sequence[Segment], credits: Sequence[Credit],
+    rate: Rated | None,
 ) -> list[ComponentEarnings]:
     components: list[ComponentEarnings] = []
     for segment in segments:
         plan = segment.plan
         prefix = f"{plan.plan_id}@v{plan.version}:" if len(segments) > 1 else ""
         plan_components = [
-            _component(book, rep_id, period, segment, index, credits, prefix)
+            _component(book, rep_id, period, segment, index, credits, prefix, rate)
             for index in range(len(plan.components))
         ]
         components.extend(plan_components)
@@ -109,18 +141,19 @@ def _before_draw(
 
 
 def _component(
-    book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit], prefix: str
+    book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit], prefix: str,
+    rate: Rated | None,
 ) -> ComponentEarnings:
     plan = segment.plan
     component = plan.components[index]
-    result = _exact(book, rep_id, period, segment, index, credits)
+    result = _exact(book, rep_id, period, segment, index, credits, rate)
     earned = result.earned
     steps = list(result.steps)
     if component.ytd:
         previous = _previous_period(period)
         if previous is not None:
             prior = [s for s in book.segments(rep_id, previous) if s.plan.plan_id == plan.plan_id]
-            already = sum((_exact(book, rep_id, previous, s, index, credits).earned for s in prior), ZERO)
+            already = sum((_exact(book, rep_id, previous, s, index, credits, rate).earned for s in prior), ZERO)
             earned -= already
             steps.append(f"year to date: {result.earned} earned through {period} - {already} through "
                          f"{previous} = {earned} this period")
@@ -133,7 +166,7 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len({line.record_id for line in result.lines}),
+        source_record_count=len(set(map(_RECORD_ID, result.lines))),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),
@@ -142,7 +175,8 @@ def _component(
 
 
 def _exact(
-    book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit]
+    book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
+    rate: Rated | None,
 ) -> ComponentResult:
     """The component's exact (unrounded) result; for a YTD component, cumulative from the year's start."""
     plan = segment.plan
@@ -155,7 +189,8 @@ def _exact(
     target = plan.target_incentive * segment.proration
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
-    return component_result(component, plan, book.fx, credits, first, segment.end, quota, target)
+    return component_result(component, plan, book.fx, credits, first, segment.end, quota, target,
+                            None if rate is None else rate(plan))
 
 
 def _team_result(
@@ -240,7 +275,7 @@ def _plan_cap(
 
 def _draw_component(
     book: PlanBook, rep_id: str, period: str, plan: Plan, segments: Sequence[Segment],
-    components: Sequence[ComponentEarnings], credits: Sequence[Credit],
+    components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: Rated | None,
 ) -> ComponentEarnings | None:
     """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year."""
     if plan.draw is None or not _has_activity(period, credits):
@@ -262,7 +297,7 @@ def _draw_component(
         if not _has_activity(earlier, credits):
             continue
         earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
-                                                                     credits)), ZERO)
+                                                                     credits, rate)), ZERO)
         balance = _draw_step(balance, earlier_total, guarantee)[1]
     adjustment, after = _draw_step(balance, total, guarantee)
     if adjustment == 0:

@@ -17,20 +17,25 @@ State, as maps (never counters):
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from operator import attrgetter, is_
+from typing import Any, TypeVar
 
+from attain.core.components import RatedCredit, credit_order, rate_credit
 from attain.core.crediting import Credit, CreditingError, credits_for
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
+from attain.core.fx import FxTable
 from attain.core.periods import period_bounds
-from attain.core.plans import PlanBook
+from attain.core.plans import Plan, PlanBook
 from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
 from services.calculator.convert import credit_from_json, credit_to_json
 
 Trigger = tuple[str, int]  # (event id, ingested at ms)
+T = TypeVar("T")
 
 
 @dataclass
@@ -112,10 +117,26 @@ def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneR
 
 @dataclass(frozen=True)
 class RecordCredits:
-    """One record's credits to one rep in one month: as sent (wire) and parsed."""
+    """One record's credits to one rep in one month: as sent (wire), parsed, and rated.
+
+    The ratings (:func:`rate_credit`: FX, kickers, filters per component) are
+    kept per plan, with the plan and FX table they were made under, and reused
+    only while both are the very same objects; a changed record arrives as a
+    new ``RecordCredits``, so a rating never outlives its credit.
+    """
 
     wire: tuple[dict[str, Any], ...]
     credits: tuple[Credit, ...]
+    _rated: dict[int, tuple[Plan, FxTable, tuple[RatedCredit, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def rated(self, plan: Plan, fx: FxTable) -> tuple[RatedCredit, ...]:
+        """The credits rated under ``plan`` and ``fx``, computed on first use."""
+        kept = self._rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            kept = (plan, fx, tuple(rate_credit(plan, fx, credit) for credit in self.credits))
+            self._rated[id(plan)] = kept
+        return kept[2]
 
     @classmethod
     def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
@@ -123,7 +144,96 @@ class RecordCredits:
         return cls(items, tuple(credit_from_json(item) for item in items))
 
 
-MonthCredits = dict[str, RecordCredits]  # record id -> its credits dated in the month
+_ORDER = attrgetter("order")
+
+
+@dataclass
+class _SortedMonth:
+    """A month's credits in line order, and rated per plan in the same order, for ``records``."""
+
+    records: tuple[RecordCredits, ...]
+    credits: list[Credit]
+    rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
+
+    def rated_under(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        """:attr:`credits`, rated under ``plan`` and ``fx``, in the same order."""
+        kept = self.rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            items = sorted((item for record in self.records for item in record.rated(plan, fx)), key=_ORDER)
+            kept = self.rated[id(plan)] = (plan, fx, items)
+        return kept[2]
+
+    @classmethod
+    def of(cls, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
+
+    def patched(self, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        """The view of ``records``, from this one: drop the lines of records gone, insert those of records new.
+
+        Equal to :meth:`of` (``records``): the sort key holds the record id and a
+        month holds one entry per record, so the lines a key ties are one
+        record's, inserted together in their own order, as a stable sort puts them.
+        """
+        before = dict(zip(map(id, self.records), self.records, strict=True))
+        after = dict(zip(map(id, records), records, strict=True))
+        gone = [before[key] for key in before.keys() - after.keys()]
+        new = [after[key] for key in after.keys() - before.keys()]
+        if 4 * (len(gone) + len(new)) > len(records):
+            return _SortedMonth.of(records)
+        credits = list(self.credits)
+        for credit in (credit for record in gone for credit in record.credits):
+            _remove(credits, credit_order(credit), credit_order, lambda each, credit=credit: each is credit)
+        for credit in (credit for record in new for credit in record.credits):
+            insort_right(credits, credit, key=credit_order)
+        view = _SortedMonth(records, credits)
+        for key, (plan, fx, items) in self.rated.items():
+            kept = list(items)
+            for credit in (credit for record in gone for credit in record.credits):
+                _remove(kept, credit_order(credit), _ORDER, lambda each, credit=credit: each.credit is credit)
+            for item in (item for record in new for item in record.rated(plan, fx)):
+                insort_right(kept, item, key=_ORDER)
+            view.rated[key] = (plan, fx, kept)
+        return view
+
+
+def _remove(items: list[T], order: tuple[date, str, str, str], key: Callable[[T], tuple[date, str, str, str]],
+            match: Callable[[T], bool]) -> None:
+    """Remove the one item ``match`` picks among those sorted at ``order``."""
+    index = bisect_left(items, order, key=key)
+    while not match(items[index]):
+        index += 1
+    del items[index]
+
+
+class MonthCredits(dict[str, RecordCredits]):
+    """Record id -> its credits dated in the month.
+
+    Also keeps the month's credits sorted in line order (and rated per plan), so
+    a change re-sorts only the months it touches. That view is reused only while
+    the month holds the very same record objects, in the same order.
+    """
+
+    __slots__ = ("_view",)
+
+    def __init__(self, records: Iterable[tuple[str, RecordCredits]] | dict[str, RecordCredits] = ()) -> None:
+        super().__init__(records)
+        # a copy starts from the original's view, patched on first use
+        self._view: _SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
+
+    def sorted_view(self) -> _SortedMonth:
+        """The month's credits stably sorted in line order (:func:`credit_order`), and rated per plan."""
+        view = self._view
+        if view is None:
+            view = self._view = _SortedMonth.of(tuple(self.values()))
+        elif len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
+            view = self._view = view.patched(tuple(self.values()))
+        return view
+
+    def sorted_credits(self) -> list[Credit]:
+        return self.sorted_view().credits
+
+    def sorted_rated(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        return self.sorted_view().rated_under(plan, fx)
 
 
 @dataclass
@@ -160,7 +270,7 @@ def apply_rep_messages(
 
     def month(name: str) -> MonthCredits:
         if name not in months:
-            months[name] = dict(load_month(name) or {})
+            months[name] = MonthCredits(load_month(name) or {})
         return months[name]
 
     triggers: list[Trigger] = []
@@ -184,25 +294,37 @@ def apply_rep_messages(
         if name in months:
             return months[name]
         if name not in untouched:
-            untouched[name] = load_month(name) or {}
+            loaded = load_month(name)
+            untouched[name] = loaded if isinstance(loaded, MonthCredits) else MonthCredits(loaded or {})
         return untouched[name]
 
     def credits_in(names: Iterable[str]) -> list[Credit]:
         return [credit for name in names for record in read(name).values() for credit in record.credits]
 
+    def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
+        """The period's earnings from its months (in date order, so their sorted credits stay sorted)."""
+        views = [read(name).sorted_view() for name in names]
+
+        def rated(plan: Plan) -> list[RatedCredit]:
+            return [item for view in views for item in view.rated_under(plan, book.fx)]
+
+        credits = [credit for view in views for credit in view.credits]
+        return compute_period_earnings(book, rep_id, period, credits, rated)
+
     touched_days = [day for name in months for day in _days_of_month(name)]
-    credited = [c.credit_date for c in credits_in(list(months))]
-    if any(carries_forward(plan) for plan in book.plans_of(rep_id)):
+    carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))
+    credited: list[date] = []  # periods_to_publish reads them only under a plan that carries forward
+    if carrying:
         years = sorted({int(name[:4]) for name in months})
         credited = [c.credit_date for c in credits_in(f"{y}-{m:02d}" for y in years for m in range(1, 13))]
     versions: dict[str, int] = {}
     snapshots = []
     for period in periods_to_publish(book, rep_id, touched_days, credited):
         first, last = period_bounds(period)
-        start = date(first.year, 1, 1) if any(carries_forward(p) for p in book.plans_of(rep_id)) else first
+        start = date(first.year, 1, 1) if carrying else first
         names = [f"{y}-{m:02d}" for y in range(start.year, last.year + 1) for m in range(1, 13)
                  if start <= date(y, m, 1) <= last]
-        earnings = compute_period_earnings(book, rep_id, period, credits_in(names))
+        earnings = earnings_of(period, names)
         if earnings is None:
             continue
         version = max((load_version(period) or 0) + 1, now_us)
@@ -228,4 +350,4 @@ def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
 
 
 def month_from_wire(data: dict[str, Any]) -> MonthCredits:
-    return {record_id: RecordCredits.from_wire(wire) for record_id, wire in data.items()}
+    return MonthCredits((record_id, RecordCredits.from_wire(wire)) for record_id, wire in data.items())

@@ -1,5 +1,6 @@
 """Invariants of the plan engine, as hypothesis properties."""
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from decimal import Decimal
@@ -7,7 +8,10 @@ from decimal import Decimal
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from attain.core.earnings import compute_period_earnings
+from attain.core.components import rate_credit
+from attain.core.crediting import Credit
+from attain.core.earnings import PeriodEarnings, compute_period_earnings
+from attain.core.fx import FxError
 from attain.core.money import round_money
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion, CrmChange
@@ -218,3 +222,122 @@ def test_incremental_path_equals_recompute_with_splits_fx_hierarchy_clawbacks_dr
     assert calc.totals() == expected
 
 
+
+
+RATED = """
+fx_rates:
+  - {base: USD, quote: INR, date: 2026-01-01, rate: 83.25}
+  - {base: USD, quote: INR, date: 2026-03-01, rate: 84.1}
+  - {base: USD, quote: SGD, date: 2026-01-01, rate: 1.35}
+plans:
+  - id: ae
+    currency: INR
+    period: quarter
+    components:
+      - {id: commission, measure: closed_won_amount, gate: {min_attainment: 0.1}, cap: {amount: 90000},
+         kickers: [{label: multi-year, when: {contract_years: {gte: 2}}, multiplier: 1.2}],
+         tiers: {method: marginal, table: [{from: 0, to: 0.5, rate: 0.03}, {from: 0.5, rate: 0.06}]},
+         bonuses: [{attainment: 1, amount: 500}]}
+      - {id: by_size, measure: closed_won_amount, where: {product: [A, B]}, cap: {per_deal: 800},
+         tiers: {basis: deal_size, method: retroactive,
+                 table: [{from: 0, to: 50000, rate: 0.01}, {from: 50000, rate: 0.02}]}}
+      - {id: spiff, measure: closed_won_count, per_unit: 100, window: {from: 2026-02-01, to: 2026-02-28},
+         where: {product: A}}
+      - {id: ytd, measure: closed_won_amount, rate: 0.001, ytd: true, cap: {per_deal: 50}}
+  - id: sg
+    currency: SGD
+    period: month
+    components:
+      - {id: commission, measure: closed_won_amount, rate: 0.02,
+         kickers: [{label: strategic, when: {product: B}, multiplier: 1.5}]}
+participants:
+  - {id: r1, plan: ae, quota: 400000}
+  - {id: r2, plan: sg, quota: 3000}
+"""
+
+rated_credits = st.lists(st.builds(
+    lambda number, rep, count, day, amount, currency, years, product: Credit(
+        f"006{number}", rep, "closed_won_count" if count else "closed_won_amount",
+        date(2025, 12, 1) + timedelta(days=day), Decimal(1) if count else amount, "" if count else currency,
+        ChangeVersion(1), attributes=(("contract_years", str(years)), ("product", product))),
+    st.integers(0, 40), st.sampled_from(["r1", "r2"]), st.booleans(), st.integers(0, 240),
+    st.decimals(-5_000, 150_000, places=2), st.sampled_from(["INR", "USD", "SGD"]), st.integers(1, 4),
+    st.sampled_from(["A", "B", "C"]),
+), max_size=30)
+
+
+def _outcome(compute):
+    try:
+        return compute()
+    except FxError as error:
+        return f"FxError: {error}"
+
+
+@settings(max_examples=120, deadline=None)
+@given(rated_credits)
+def test_earnings_from_credits_rated_once_equal_earnings_rated_afresh(credits):
+    """Lines taken from :func:`rate_credit` give the very same earnings, lines and steps (or the same FX error)."""
+    plan_book = book(RATED)
+
+    def rated(plan):
+        return [rate_credit(plan, plan_book.fx, credit) for credit in credits]
+
+    for rep_id in ("r1", "r2"):
+        for period in ("2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2025-12", "2026-02", "2026-03", "2026-07"):
+            afresh = _outcome(lambda r=rep_id, p=period: compute_period_earnings(plan_book, r, p, credits))
+            once = _outcome(lambda r=rep_id, p=period: compute_period_earnings(plan_book, r, p, credits, rated))
+            assert once == afresh
+            if isinstance(afresh, PeriodEarnings):
+                event("earnings" if afresh.total_earned else "nothing earned")
+            else:
+                event("an FX error" if afresh else "no plan")
+
+
+class Stage2:
+    """Stage 2 alone. ``resident`` keeps the parsed month maps between calls, as the calculator's
+    tables do in memory (so each record's ratings are reused); otherwise each month goes through
+    JSON, so every call rates every credit afresh."""
+
+    def __init__(self, resident):
+        self.resident, self.months, self.published = resident, {}, {}
+
+    def load(self, rep_id, month):
+        stored = self.months.get((rep_id, month))
+        if stored is None or self.resident:
+            return stored
+        return month_from_wire(json.loads(json.dumps(stored)))
+
+    def apply(self, rep_id, messages, plan_book, clock):
+        update = apply_rep_messages(rep_id, messages, plan_book, clock,
+                                    lambda month: self.load(rep_id, month), lambda period: None)
+        for month, credits in update.months.items():
+            if not credits:
+                self.months.pop((rep_id, month), None)
+            else:
+                self.months[(rep_id, month)] = credits if self.resident else month_to_wire(credits)
+        for snapshot in update.snapshots:
+            self.published[(rep_id, snapshot.earnings.period)] = snapshot.earnings
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(rich_changes, min_size=1, max_size=18, unique_by=lambda c: c.event_id), st.data())
+def test_kept_ratings_never_go_stale_across_changes_plan_books_and_fx_tables(changes, data):
+    """Any sequence of batches, each applied under three books in turn (other plans and FX rates;
+    the same plans with another FX table): keeping ratings between calls publishes exactly what
+    rating afresh does."""
+    first = book(RICH)
+    other = book(RICH.replace("rate: 84.1", "rate: 90.5").replace("rate: 0.05", "rate: 0.06"))
+    books = [first, other, dataclasses.replace(first, fx=other.fx)]
+    resident, afresh = Stage2(resident=True), Stage2(resident=False)
+    records = {}
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(changes)), max_size=5)))
+    for start, end in zip([0, *cuts], [*cuts, len(changes)], strict=True):
+        touched = merge_changes(records.get, [(c, 0) for c in changes[start:end]])
+        records.update(touched)
+        messages = json.loads(json.dumps(list(credit_touched(touched, first).messages_by_rep.values())))
+        for plan_book in data.draw(st.permutations(books)):  # a batch applied again is harmless: last wins
+            for rep_id, rep_messages in group_by_rep(messages).items():
+                resident.apply(rep_id, rep_messages, plan_book, 0)
+                afresh.apply(rep_id, rep_messages, plan_book, 0)
+            assert resident.published == afresh.published
+    event(f"periods published: {len(afresh.published)}")
