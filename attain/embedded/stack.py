@@ -53,6 +53,8 @@ class Stack:
     # Tansu holds each fetch for the whole max wait, even when records arrive, so a
     # one-machine stack keeps it short (each consumer hop adds up to this).
     fetch_max_wait_ms: int = 20
+    # A restarted stream processor waits up to this for a killed member to rejoin.
+    rebalance_timeout_ms: int = 10000
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
@@ -91,6 +93,7 @@ class Stack:
             ATTAIN_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             ATTAIN_KAFKA_PARTITIONS=str(self.partitions),
             ATTAIN_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
+            ATTAIN_KAFKA_REBALANCE_TIMEOUT_MS=str(self.rebalance_timeout_ms),
             ATTAIN_LEDGER_DATABASE_URL=self.database_url,
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),

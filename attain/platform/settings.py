@@ -15,6 +15,11 @@ class KafkaSettings(BaseSettings):
     # timeout (23 s with client defaults, 3 s at 6 s), and tests restart members.
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    # How long a rebalance waits for the group's members to rejoin (faust's
+    # broker_rebalance_timeout). A member that was SIGKILLed never rejoins, so a
+    # restart can wait this long (seen: 2 min with faust's 60 s default on Apache
+    # Kafka); the embedded stack sets 10 s.
+    rebalance_timeout_ms: int = 60000
     # How long a broker may hold a fetch that has no data yet. 500 ms is Kafka's
     # default; Tansu holds every fetch for the whole wait even when records
     # arrive, so the embedded stack sets 20 ms (each consumer hop adds up to it).
