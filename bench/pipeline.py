@@ -430,8 +430,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"),
                         help="document whose results block is rewritten ('' for none)")
     parser.add_argument("--consumer-fetch-wait-ms", type=int, default=None,
-                        help="experiment: patch every service consumer's fetch max wait "
-                             "(bench/fetch_wait_patch); results are marked as an experiment")
+                        help="experiment: every service consumer's fetch max wait instead of "
+                             "the stack's 20 ms; results are marked as an experiment")
     parser.add_argument("--skip-check", action="store_true",
                         help="skip the ledger-versus-recompute check at the end")
     parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")
@@ -482,15 +482,16 @@ def run(args: argparse.Namespace) -> Results:
         results = Results(args.events, args.rate, min(args.subscribers, len(reps)), baseline_a, baseline_b)
         results.broker = "Apache Kafka" if args.broker == "apache" else "Tansu"
         if args.consumer_fetch_wait_ms is not None:
-            results.experiment = (f"every service consumer's fetch max wait patched to "
-                                  f"{args.consumer_fetch_wait_ms} ms (bench/fetch_wait_patch)")
+            results.experiment = (f"every service consumer's fetch max wait set to "
+                                  f"{args.consumer_fetch_wait_ms} ms")
         results.faust_table = faust_bare_baseline(kafka, args.events, workdir, table_writes=True)
         console.print(f"faust with a Table write per event: {results.faust_table.per_second:,.0f} events/s")
 
         with console.status("starting PostgreSQL and the four services..."):
             stack = Stack(workdir=workdir / "stack", plans_file=plans_file,
                           kafka_bootstrap=kafka.bootstrap, partitions=kafka.partitions,
-                          extra_env=experiment_env(args.consumer_fetch_wait_ms))
+                          **({} if args.consumer_fetch_wait_ms is None
+                             else {"fetch_max_wait_ms": args.consumer_fetch_wait_ms}))
             stack.start(timeout=120)
         for name in SERVICES:
             monitor.watch_metrics(name, stack.services[name].port)
@@ -520,13 +521,6 @@ def run(args: argparse.Namespace) -> Results:
         if stack is not None:
             stack.stop()
         broker.stop()
-
-
-def experiment_env(fetch_wait_ms: int | None) -> dict[str, str]:
-    if fetch_wait_ms is None:
-        return {}
-    path = [str(BENCH_DIR / "fetch_wait_patch"), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {"PYTHONPATH": os.pathsep.join(path), "ATTAIN_BENCH_FETCH_WAIT_MS": str(fetch_wait_ms)}
 
 
 def _service_pid(stack: Stack, name: str) -> Callable[[], list[int]]:
