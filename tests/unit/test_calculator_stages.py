@@ -1,6 +1,5 @@
 """The calculator's incremental path equals a from-scratch recompute, in any batching."""
 
-import json
 import operator
 from datetime import date
 from decimal import Decimal
@@ -11,19 +10,10 @@ from hypothesis import strategies as st
 from attain.core.crediting import Credit
 from attain.core.plan_parser import parse_plan_book
 from attain.core.recompute import recompute
-from attain.core.records import ChangeVersion, CrmChange
+from attain.core.records import ChangeVersion
 from services.calculator.convert import credit_to_json
-from services.calculator.stages import (
-    MonthCredits,
-    RecordCredits,
-    RecordEntry,
-    apply_rep_messages,
-    credit_touched,
-    group_by_rep,
-    merge_changes,
-    month_from_wire,
-    month_to_wire,
-)
+from services.calculator.stages import MonthCredits, RecordCredits
+from tests.unit.calculator_harness import Calculator, opp
 
 BOOK = parse_plan_book({
     "plans": [{"id": "ae", "currency": "INR", "period": "quarter",
@@ -32,55 +22,8 @@ BOOK = parse_plan_book({
 })
 
 
-def roundtrip(data):
-    """What a changelog or topic hands back: the JSON text, parsed again."""
-    return json.loads(json.dumps(data))
-
-
-class Calculator:
-    """Both stages with in-memory tables, as the faust agents drive them."""
-
-    def __init__(self):
-        self.records, self.months, self.versions, self.published = {}, {}, {}, {}
-        self.clock = 0
-
-    def feed(self, batch):
-        def load_record(record_id):
-            stored = self.records.get(record_id)
-            return None if stored is None else RecordEntry.from_json(stored)
-
-        touched = merge_changes(load_record, [(c, 0) for c in batch])
-        result = credit_touched(touched, BOOK)
-        for record_id, entry in touched.items():
-            self.records[record_id] = roundtrip(entry.to_json())
-        messages = [roundtrip(m) for m in result.messages_by_rep.values()]
-        for rep_id, rep_messages in group_by_rep(messages).items():
-            self.clock += 1
-            update = apply_rep_messages(
-                rep_id, rep_messages, BOOK, self.clock,
-                lambda month, rep_id=rep_id: month_from_wire(self.months.get((rep_id, month), {})),
-                lambda period, rep_id=rep_id: self.versions.get((rep_id, period)),
-            )
-            for month, credits in update.months.items():
-                self.months[(rep_id, month)] = roundtrip(month_to_wire(credits))
-            self.versions.update({(rep_id, period): v for period, v in update.versions.items()})
-            for snapshot in update.snapshots:
-                key = (rep_id, snapshot.earnings.period)
-                previous = self.published.get(key)
-                assert previous is None or previous[0] < snapshot.snapshot_version
-                self.published[key] = (snapshot.snapshot_version, snapshot.earnings.total_earned)
-
-    def totals(self):
-        return {key: total for key, (_, total) in self.published.items() if total != 0}
-
-
-def opp(event_id, record, ts, **fields):
-    return CrmChange(event_id, record, "Opportunity", "UPDATE", ChangeVersion(ts, 0, 0, event_id),
-                     {k: json.dumps(v) if not isinstance(v, Decimal) else str(v) for k, v in fields.items()})
-
-
 def test_owner_change_moves_the_credit_to_the_new_owner():
-    calc = Calculator()
+    calc = Calculator(BOOK)
     calc.feed([opp("e1", "A", 1, owner_id="r1", amount=Decimal(500), is_won=True, close_date="2026-01-10")])
     assert calc.totals() == {("r1", "2026-Q1"): Decimal("50.00")}
     calc.feed([opp("e2", "A", 2, owner_id="r2")])
@@ -88,7 +31,7 @@ def test_owner_change_moves_the_credit_to_the_new_owner():
 
 
 def test_close_date_moving_to_the_next_quarter_moves_the_credit_and_zeroes_the_old_period():
-    calc = Calculator()
+    calc = Calculator(BOOK)
     calc.feed([opp("e1", "A", 1, owner_id="r1", amount=Decimal(500), is_won=True, close_date="2026-03-30")])
     calc.feed([opp("e2", "A", 2, close_date="2026-04-02")])
     assert calc.published[("r1", "2026-Q1")][1] == Decimal("0.00")
@@ -96,14 +39,14 @@ def test_close_date_moving_to_the_next_quarter_moves_the_credit_and_zeroes_the_o
 
 
 def test_a_deal_that_leaves_closed_won_stops_counting():
-    calc = Calculator()
+    calc = Calculator(BOOK)
     calc.feed([opp("e1", "A", 1, owner_id="r1", amount=Decimal(500), is_won=True, close_date="2026-01-10")])
     calc.feed([opp("e2", "A", 2, is_won=False)])
     assert calc.totals() == {}
 
 
 def test_replaying_a_batch_changes_no_total():
-    calc = Calculator()
+    calc = Calculator(BOOK)
     batch = [opp("e1", "A", 1, owner_id="r1", amount=Decimal(500), is_won=True, close_date="2026-01-10")]
     calc.feed(batch)
     before = calc.totals()
@@ -128,7 +71,7 @@ change_strategy = st.builds(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(change_strategy, max_size=25, unique_by=lambda c: c.event_id), st.data())
 def test_incremental_batches_equal_a_from_scratch_recompute(changes, data):
-    calc = Calculator()
+    calc = Calculator(BOOK)
     order = data.draw(st.permutations(changes + changes[: len(changes) // 3]))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=5)))
     for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):

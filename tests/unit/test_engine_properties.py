@@ -14,10 +14,9 @@ from attain.core.earnings import PeriodEarnings, compute_period_earnings
 from attain.core.fx import FxError
 from attain.core.money import round_money
 from attain.core.recompute import recompute
-from attain.core.records import ChangeVersion, CrmChange
+from attain.core.records import ChangeVersion
 from attain.core.tiers import Tier, marginal, retroactive
 from services.calculator.stages import (
-    RecordEntry,
     apply_rep_messages,
     credit_touched,
     group_by_rep,
@@ -25,6 +24,7 @@ from services.calculator.stages import (
     month_from_wire,
     month_to_wire,
 )
+from tests.unit.calculator_harness import Calculator, opp
 from tests.unit.plan_helpers import book, won
 
 amounts = st.decimals(min_value=0, max_value=10_000_000, places=2)
@@ -149,44 +149,6 @@ participants:
   - {id: m1, role: Manager}
   - {id: m2, role: Manager}
 """
-
-
-def opp(event_id, record, ts, **fields):
-    return CrmChange(event_id, record, "Opportunity", "UPDATE", ChangeVersion(ts, 0, 0, event_id),
-                     {k: json.dumps(v) if not isinstance(v, Decimal) else str(v) for k, v in fields.items()})
-
-
-class Calculator:
-    """Both calculator stages with in-memory tables, JSON round trips as the state stores do."""
-
-    def __init__(self, plan_book):
-        self.book, self.records, self.months, self.versions, self.published = plan_book, {}, {}, {}, {}
-        self.clock = 0
-
-    def feed(self, batch):
-        def load_record(record_id):
-            stored = self.records.get(record_id)
-            return None if stored is None else RecordEntry.from_json(stored)
-
-        touched = merge_changes(load_record, [(c, 0) for c in batch])
-        result = credit_touched(touched, self.book)
-        for record_id, entry in touched.items():
-            self.records[record_id] = json.loads(json.dumps(entry.to_json()))
-        for rep_id, messages in group_by_rep(json.loads(json.dumps(list(result.messages_by_rep.values())))).items():
-            self.clock += 1
-            update = apply_rep_messages(
-                rep_id, messages, self.book, self.clock,
-                lambda month, rep_id=rep_id: month_from_wire(self.months.get((rep_id, month), {})),
-                lambda period, rep_id=rep_id: self.versions.get((rep_id, period)),
-            )
-            for month, credits in update.months.items():
-                self.months[(rep_id, month)] = json.loads(json.dumps(month_to_wire(credits)))
-            self.versions.update({(rep_id, period): v for period, v in update.versions.items()})
-            for snapshot in update.snapshots:
-                self.published[(rep_id, snapshot.earnings.period)] = snapshot.earnings.total_earned
-
-    def totals(self):
-        return {key: total for key, total in self.published.items() if total != 0}
 
 
 rich_changes = st.builds(
