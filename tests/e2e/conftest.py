@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from attain.embedded.stack import Stack
 from attain.planfiles import load_book
 from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine
+from tests.polling import wait_until  # noqa: F401 (the e2e modules import it from here)
 
 PLANS = Path(__file__).with_name("plans.yaml")
 E2E_JWT_SECRET = "e2e-ledger-api-secret-of-32-bytes-or-more"
@@ -66,15 +67,6 @@ def totals_for(stack: Stack, reps: set[str]) -> dict[tuple[str, str], Decimal]:
         return {k: v for k, v in ledger_totals(engine).items() if k[0] in reps}
     finally:
         engine.dispose()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def read_dead_letters(stack: Stack, topic: str, timeout: float = 30) -> list[dict[str, Any]]:

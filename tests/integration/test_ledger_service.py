@@ -26,6 +26,7 @@ from attain.platform.kafka import ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
 from services.ledger.db import ledger_totals, make_engine, migrate
 from services.ledger.schema import entries
+from tests.polling import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ class LedgerProcess:
     def start(self, **env):
         self.log = self.log.with_name(f"ledger-{uuid.uuid4().hex[:6]}.log")
         self.process = spawn([sys.executable, "-m", "services.ledger"], self.log, env={**self.env, **env})
-        wait_until(lambda: self.ready() is not None, f"ledger up ({self.log})", 60)
+        wait_until(lambda: self.ready() is not None, 60, f"ledger up ({self.log})", interval=0.2)
 
     def ready(self):
         try:
@@ -70,15 +71,6 @@ class LedgerProcess:
     def metric(self, name):
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
-
-
-def wait_until(check, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def publish(bootstrap, reps, version, amount_of):
@@ -112,15 +104,15 @@ def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, 
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_DB_COMMIT_SECONDS="60")
     publish(broker, reps, 1, lambda rep: "100.00")
-    wait_until(lambda: entry_count(engine, reps) > 0, "a committed batch")
+    wait_until(lambda: entry_count(engine, reps) > 0, 60, "a committed batch", interval=0.2)
     ledger.process.send_signal(signal.SIGKILL)  # committed in the DB, offsets not committed
     ledger.process.wait(10)
     committed_before_kill = entry_count(engine, reps)
     ledger.start()
     try:
-        wait_until(lambda: entry_count(engine, reps) == len(reps), "every rep's entry", 90)
+        wait_until(lambda: entry_count(engine, reps) == len(reps), 90, "every rep's entry", interval=0.2)
         wait_until(lambda: ledger.metric("attain_ledger_snapshots_stale_total") >= committed_before_kill,
-                   "the replayed batch to be recognised as applied", 30)
+                   30, "the replayed batch to be recognised as applied", interval=0.2)
         time.sleep(2)
         assert entry_count(engine, reps) == len(reps)
         totals = ledger_totals(engine)
@@ -134,18 +126,19 @@ def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(brok
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
     try:
-        wait_until(lambda: ledger.ready() == 200, "ready")
+        wait_until(lambda: ledger.ready() == 200, 60, "ready", interval=0.2)
         publish(broker, reps, 1, lambda rep: "10.00")
-        wait_until(lambda: entry_count(engine, reps) == len(reps), "first snapshots")
+        wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
         engine.dispose()
         postgres.stop()
-        wait_until(lambda: ledger.ready() == 503, "readiness to report the outage", 30)
+        wait_until(lambda: ledger.ready() == 503, 30, "readiness to report the outage", interval=0.2)
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
         time.sleep(3)
         assert ledger.ready() == 503
         postgres.start()
-        wait_until(lambda: ledger.ready() == 200, "readiness after the restart", 60)
-        wait_until(lambda: entry_count(engine, reps) == 2 * len(reps), "the snapshots sent during the outage", 90)
+        wait_until(lambda: ledger.ready() == 200, 60, "readiness after the restart", interval=0.2)
+        wait_until(lambda: entry_count(engine, reps) == 2 * len(reps), 90, "the snapshots sent during the outage",
+                   interval=0.2)
         totals = ledger_totals(engine)
         assert all(totals[(rep, "2026-Q1")] == Decimal("25.50") for rep in reps)
     finally:
@@ -179,7 +172,7 @@ def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_ba
             with engine.connect() as connection:
                 return connection.execute(select(func.count()).select_from(outbox).where(
                     outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
-        wait_until(lambda: pending() == 0, "the relay to publish the outbox", 60)
+        wait_until(lambda: pending() == 0, 60, "the relay to publish the outbox", interval=0.2)
     finally:
         terminate(ledger.process, grace=10)
     consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
@@ -218,7 +211,7 @@ def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
     try:
-        wait_until(lambda: entry_count(engine, [good]) == 1, "the good snapshot", 60)
+        wait_until(lambda: entry_count(engine, [good]) == 1, 60, "the good snapshot", interval=0.2)
         assert ledger.ready() == 200
     finally:
         terminate(ledger.process, grace=10)
@@ -286,7 +279,7 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
         ledger.process.wait(10)
         assert pending() == 2  # ...but never marked sent
         ledger.start()
-        wait_until(lambda: pending() == 0, "the restarted relay to publish and mark", 60)
+        wait_until(lambda: pending() == 0, 60, "the restarted relay to publish and mark", interval=0.2)
     finally:
         terminate(ledger.process, grace=10)
     assert receive(4) == 4

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 import uuid
 from collections import defaultdict
 
@@ -19,19 +18,11 @@ from tests.fakes.cdc_events import OPPORTUNITY_SCHEMA_ID
 from tests.fakes.pubsub_server import FakeSalesforce
 from tests.integration.salesforce_support import MAPPING_FILE, REPO, changes_with_prefix, rsa_key_pair
 from tests.integration.test_salesforce_subscriber import opportunity_payloads
+from tests.polling import wait_until
 
 _, PUBLIC_KEY = rsa_key_pair()
 CHANNEL = "/data/OpportunityChangeEvent"
 TOTAL = 15_000
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def positions_written(bootstrap: str, topic: str) -> int:
@@ -71,9 +62,9 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
         first = spawn([sys.executable, "-m", "services.ingest.salesforce"], log, env=env, cwd=REPO)
         try:
             # Kill only once a position is stored, so the restart has one to resume from.
-            wait_for(lambda: sf.pubsub.delivered >= 3000
-                     and positions_written(kafka_bootstrap, env["ATTAIN_SALESFORCE_REPLAY_TOPIC"]) > 0,
-                     90, "the first events and a stored replay position")
+            wait_until(lambda: sf.pubsub.delivered >= 3000
+                       and positions_written(kafka_bootstrap, env["ATTAIN_SALESFORCE_REPLAY_TOPIC"]) > 0,
+                       90, "the first events and a stored replay position")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
@@ -83,8 +74,8 @@ def test_kill_mid_stream_and_restart_publishes_every_event_exactly_once_in_effec
 
         second = spawn([sys.executable, "-m", "services.ingest.salesforce"], log, env=env, cwd=REPO)
         try:
-            wait_for(lambda: len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)}) >= TOTAL + 1000,
-                     180, f"all events (log: {log})")
+            wait_until(lambda: len({r["event_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)})
+                       >= TOTAL + 1000, 180, f"all events (log: {log})")
             ready = httpx.get(f"http://127.0.0.1:{env['ATTAIN_SALESFORCE_PORT']}/health/ready", timeout=5)
             assert ready.status_code == 200 and ready.json()["detail"] == "subscribed", ready.text
             metrics_text = httpx.get(f"http://127.0.0.1:{env['ATTAIN_SALESFORCE_PORT']}/metrics", timeout=5).text
