@@ -133,10 +133,10 @@ def consume_produce_pass(kafka: KafkaSettings, count: int, group: str, timeout: 
         consumer.close()
 
 
-def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, table_writes: bool = False,
+def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, mode: str = "take",
                         timeout: float = 180) -> Rate:
-    """Baseline B (or B with a Table write per event): ``bench/faust_bare.py`` as its own process."""
-    name = "faust-table" if table_writes else "faust-bare"
+    """Baseline B, or a variant (``mode``: see ``bench/faust_bare.py``), as its own process."""
+    name = f"faust-{mode}"
     result = workdir / f"{name}.json"
     env = dict(os.environ, ATTAIN_KAFKA_BOOTSTRAP=kafka.bootstrap,
                ATTAIN_KAFKA_PARTITIONS=str(kafka.partitions),
@@ -144,7 +144,7 @@ def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, table_w
                ATTAIN_CALCULATOR_DATA_DIR=str(workdir / name))
     log = workdir / f"{name}.log"
     process = spawn([sys.executable, str(BENCH_DIR / "faust_bare.py"), SOURCE_TOPIC, str(count),
-                     str(result), *(["--table-writes"] if table_writes else [])], log, env=env)
+                     str(result), f"--{mode}"], log, env=env)
     try:
         deadline = time.monotonic() + timeout
         while not result.exists():
@@ -484,8 +484,10 @@ def run(args: argparse.Namespace) -> Results:
         if args.consumer_fetch_wait_ms is not None:
             results.experiment = (f"every service consumer's fetch max wait set to "
                                   f"{args.consumer_fetch_wait_ms} ms")
-        results.faust_table = faust_bare_baseline(kafka, args.events, workdir, table_writes=True)
+        results.faust_table = faust_bare_baseline(kafka, args.events, workdir, mode="table-writes")
         console.print(f"faust with a Table write per event: {results.faust_table.per_second:,.0f} events/s")
+        results.faust_batch_agent = faust_bare_baseline(kafka, args.events, workdir, mode="batch-agent")
+        console.print(f"faust, batch agent (no stream): {results.faust_batch_agent.per_second:,.0f} events/s")
 
         with console.status("starting PostgreSQL and the four services..."):
             stack = Stack(workdir=workdir / "stack", plans_file=plans_file,

@@ -29,6 +29,7 @@ class Results:
     baseline_a: Rate
     baseline_b: Rate
     faust_table: Rate | None = None  # B plus one Table write (and changelog message) per event
+    faust_batch_agent: Rate | None = None  # the calculator's consume path (StreamApp.batch_agent), no work
     ingest: Rate | None = None
     calculator_pipeline: Rate | None = None
     calculator_pipeline_note: str = ""
@@ -112,6 +113,8 @@ def throughput_rows(r: Results) -> list[tuple[str, str, str, str, str]]:
          _ratio(r.baseline_b, r.baseline_a), "1.00x", ""),
         ("B + one faust Table write per event (reference)", _rate(r.faust_table),
          _ratio(r.faust_table, r.baseline_a), _ratio(r.faust_table, r.baseline_b), ""),
+        ("B' faust app, batch agent (a fetch at a time, no stream), no work", _rate(r.faust_batch_agent),
+         _ratio(r.faust_batch_agent, r.baseline_a), _ratio(r.faust_batch_agent, r.baseline_b), ""),
         ("ingest accepted (HTTP batches of 500)", _rate(r.ingest), _ratio(r.ingest, r.baseline_a),
          "", ""),
         (f"calculator in the pipeline run ({r.calculator_pipeline_note})",

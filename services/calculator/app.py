@@ -45,7 +45,7 @@ def create_app(
     kafka: KafkaSettings, settings: CalculatorSettings, book: PlanBook
 ) -> tuple[faust.App, BatchProducer]:
     app = stream_app(settings.app_id, kafka, web_host=settings.host, web_port=settings.port,
-                     data_dir=str(settings.data_dir))
+                     data_dir=str(settings.data_dir), max_poll_records=settings.max_batch)
     producer = BatchProducer(kafka)
     changes_topic = app.topic(topics.CRM_CHANGES, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
@@ -64,67 +64,64 @@ def create_app(
         producer.produce(topics.CRM_CHANGES_DLQ, key, dead_letter(
             original=original, reason=reason, error_code=code, source=source, service="calculator"))
 
-    @app.agent(changes_topic)
-    async def credit_changes(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_seconds):
-            started = time.perf_counter()
-            metrics.EVENTS_IN.inc(len(events))
-            decoded = []
-            partition_of: dict[str, int] = {}
-            for event in events:
-                message = event.message
-                try:
-                    record = changes_contract.decode(event.value)
-                except SerdeError as error:
-                    dead_letter_to(event.key, event.value, str(error), "undecodable",
-                                   f"topic:{message.topic}/{message.partition}/{message.offset}")
-                    continue
-                partition_of[record["record_id"]] = message.partition
-                decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
-            touched = merge_changes(lambda record_id: records.get(record_id.encode()), decoded)
-            result = credit_touched(touched, book)
-            for record_id, triggers, reason in result.rejected:
-                log.warning("record not credited", extra={"record_id": record_id, "reason": reason})
-                for event_id, _ in triggers:
-                    dead_letter_to(record_id.encode(),
-                                   json.dumps({"event_id": event_id, "record_id": record_id}).encode(),
-                                   reason, "uncreditable", f"event:{event_id}")
-            for record_id, entry in touched.items():
-                records.put(producer, record_id.encode(), entry, partition_of[record_id])
-            for rep_id, body in result.messages_by_rep.items():
-                metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
-                producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), orjson.dumps(body))
-            await producer.flush()
-            metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
+    @app.batch_agent(changes_topic)
+    async def credit_changes(events: list[Any]) -> None:
+        started = time.perf_counter()
+        metrics.EVENTS_IN.inc(len(events))
+        decoded = []
+        partition_of: dict[str, int] = {}
+        for message in events:
+            try:
+                record = changes_contract.decode(message.value)
+            except SerdeError as error:
+                dead_letter_to(message.key, message.value, str(error), "undecodable",
+                               f"topic:{message.topic}/{message.partition}/{message.offset}")
+                continue
+            partition_of[record["record_id"]] = message.partition
+            decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
+        touched = merge_changes(lambda record_id: records.get(record_id.encode()), decoded)
+        result = credit_touched(touched, book)
+        for record_id, triggers, reason in result.rejected:
+            log.warning("record not credited", extra={"record_id": record_id, "reason": reason})
+            for event_id, _ in triggers:
+                dead_letter_to(record_id.encode(),
+                               json.dumps({"event_id": event_id, "record_id": record_id}).encode(),
+                               reason, "uncreditable", f"event:{event_id}")
+        for record_id, entry in touched.items():
+            records.put(producer, record_id.encode(), entry, partition_of[record_id])
+        for rep_id, body in result.messages_by_rep.items():
+            metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
+            producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), orjson.dumps(body))
+        await producer.flush()
+        metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
 
-    @app.agent(credits_topic)
-    async def compute_earnings(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_seconds):
-            started = time.perf_counter()
-            now_us = time.time_ns() // 1000
-            partition_of = {event.key: event.message.partition for event in events}
-            grouped = group_by_rep(orjson.loads(event.value) for event in events)
-            for rep_id, messages in grouped.items():
-                rep_key = rep_id.encode()
-                partition = partition_of[rep_key]
-                update = apply_rep_messages(
-                    rep_id, messages, book, now_us,
-                    lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
-                    lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
-                )
-                for month, credits in update.months.items():
-                    months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
-                for period, version in update.versions.items():
-                    versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)
-                for snapshot in update.snapshots:
-                    producer.produce(topics.EARNINGS, rep_key, earnings_contract.encode(
-                        snapshot_to_avro(
-                            snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
-                            [event_id for event_id, _ in snapshot.triggers][-50:],
-                            min((at for _, at in snapshot.triggers), default=None))))
-                    metrics.SNAPSHOTS_OUT.inc()
-            await producer.flush()
-            metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
+    @app.batch_agent(credits_topic)
+    async def compute_earnings(events: list[Any]) -> None:
+        started = time.perf_counter()
+        now_us = time.time_ns() // 1000
+        partition_of = {message.key: message.partition for message in events}
+        grouped = group_by_rep(orjson.loads(message.value) for message in events)
+        for rep_id, messages in grouped.items():
+            rep_key = rep_id.encode()
+            partition = partition_of[rep_key]
+            update = apply_rep_messages(
+                rep_id, messages, book, now_us,
+                lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
+                lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
+            )
+            for month, credits in update.months.items():
+                months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
+            for period, version in update.versions.items():
+                versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)
+            for snapshot in update.snapshots:
+                producer.produce(topics.EARNINGS, rep_key, earnings_contract.encode(
+                    snapshot_to_avro(
+                        snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
+                        [event_id for event_id, _ in snapshot.triggers][-50:],
+                        min((at for _, at in snapshot.triggers), default=None))))
+                metrics.SNAPSHOTS_OUT.inc()
+        await producer.flush()
+        metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

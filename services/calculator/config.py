@@ -13,5 +13,4 @@ class CalculatorSettings(BaseSettings):
     port: int = 8082
     plans_file: Path = Path("examples/demo/plans.yaml")
     data_dir: Path = Path(".attain/calculator")
-    batch_size: int = 2000
-    batch_within_seconds: float = 0.05
+    max_batch: int = 2000  # records of one topic handed to a stage at once (one fetch at most)

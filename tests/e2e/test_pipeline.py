@@ -82,11 +82,6 @@ def test_duplicated_and_shuffled_events_give_the_same_ledger_totals(stack, book)
     assert totals_for(stack, set(reps)) == expected_after
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known, not fixed: in about 1 run in 4 on Apache Kafka the calculator restarted over a backlog "
-    "processes one or two batches and then stops fetching some partitions of crm.changes (faust "
-    "flow control; see docs/benchmarks.md 'Other things seen'). Nothing is lost, the work stalls: "
-    "the ledger then lags the recompute. Reported as XFAIL when it happens, XPASS otherwise."))
 def test_calculator_killed_mid_stream_loses_and_doubles_nothing(stack, book):
     reps = [f"t{n}" for n in range(10, 20)]
     events = opportunity_events(reps, deals=500, seed=5, prefix="006KIL")
