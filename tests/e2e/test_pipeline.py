@@ -9,7 +9,6 @@ import time
 from decimal import Decimal
 
 import grpc
-import pytest
 
 from attain.cli import changes_of
 from attain.core.recompute import recompute
