@@ -26,6 +26,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from prometheus_client import Gauge
 
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
@@ -33,6 +34,19 @@ from attain.platform.settings import KafkaSettings
 log = logging.getLogger("attain.streams")
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]  # gets faust ConsumerMessages
+
+CONSUMER_LAG = Gauge(
+    "attain_stream_consumer_lag",
+    "Records of a batch agent's partition behind its high watermark, after the last batch "
+    "(wrong on Tansu, which reports the watermark of a partition's last record batch)",
+    ["topic", "partition"],
+)
+LAST_BATCH = Gauge(
+    "attain_stream_last_batch_timestamp_seconds",
+    "When a batch agent last finished a batch of the topic (with the lag: a consumer that has "
+    "work but makes no progress)",
+    ["topic"],
+)
 
 
 class StreamApp(faust.App):  # type: ignore[misc]
@@ -148,6 +162,11 @@ def stream_app(
                     await self._add_gap(tp, last + 1, offset)  # skipped offsets count as done
                 read_offset[tp] = offset
                 self.ack(message)
+            for tp in {message.tp for message in messages}:
+                highwater = self.highwater(tp)
+                if highwater is not None:
+                    CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - read_offset[tp] - 1))
+            LAST_BATCH.labels(messages[0].topic).set_to_current_time()
 
         def on_buffer_full(self, tp: Any) -> None:
             """Keep fetching a partition whose stream buffer is under pressure.

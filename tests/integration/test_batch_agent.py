@@ -1,0 +1,106 @@
+"""StreamApp.batch_agent on a real broker: every record handed over once, in order, acked after.
+
+The worker (``batch_agent_worker.py``) runs as a process, as the calculator does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from attain.embedded._process import spawn, terminate
+from attain.embedded.ports import free_port
+from attain.platform.kafka import ensure_topics
+from attain.platform.settings import KafkaSettings
+from tests.polling import wait_until
+
+WORKER = Path(__file__).with_name("batch_agent_worker.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> dict[int, int]:
+    """Produce ``records``; the number of records each partition got."""
+    counts: dict[int, int] = defaultdict(int)
+    errors = []
+
+    def delivered(error, message):
+        if error is not None:
+            errors.append(error)
+        else:
+            counts[message.partition()] += 1
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for key, value in records:
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert not errors
+    return dict(counts)
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in offsets}
+    finally:
+        consumer.close()
+
+
+def start_worker(bootstrap: str, topic: str, app_id: str, workdir: Path):
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ATTAIN_KAFKA_BOOTSTRAP=bootstrap, ATTAIN_KAFKA_PARTITIONS="4",
+               ATTAIN_KAFKA_FETCH_MAX_WAIT_MS="20", ATTAIN_KAFKA_REBALANCE_TIMEOUT_MS="10000",
+               BATCH_AGENT_APP_ID=app_id, BATCH_AGENT_PORT=str(free_port()),
+               PYTHONPATH=str(REPO))
+    out = workdir / "handled.txt"
+    process = spawn([sys.executable, str(WORKER), topic, str(out)], workdir / "worker.log", env=env, cwd=REPO)
+    return process, out
+
+
+def handled(out: Path) -> list[tuple[int, int, str]]:
+    if not out.exists():
+        return []
+    return [(int(p), int(o), k) for p, o, k in (line.split() for line in out.read_text().splitlines())]
+
+
+def test_every_record_reaches_the_handler_once_in_partition_order_and_its_offset_is_committed(
+    kafka_bootstrap, tmp_path
+):
+    topic, app_id = f"batch-agent-{uuid.uuid4().hex[:8]}", f"batch-agent-{uuid.uuid4().hex[:8]}"
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topic])
+    counts = produce(kafka_bootstrap, topic, [(f"k{n}".encode(), b"v") for n in range(3000)])
+    process, out = start_worker(kafka_bootstrap, topic, app_id, tmp_path)
+    try:
+        wait_until(lambda: len(handled(out)) >= 3000, timeout=90, what="3,000 records handled")
+        wait_until(lambda: committed(kafka_bootstrap, app_id, topic, 4) == counts, timeout=30,
+                   what="offsets committed to the end of every partition")
+    finally:
+        terminate(process, grace=15)
+    rows = handled(out)
+    assert sorted(key for _, _, key in rows) == sorted(f"k{n}" for n in range(3000))  # each once
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for partition, offset, _ in rows:
+        by_partition[partition].append(offset)
+    assert {p: offsets for p, offsets in by_partition.items()} == {
+        p: list(range(n)) for p, n in counts.items()}  # in offset order, none skipped
+
+
+def test_a_handler_that_raises_crashes_the_worker_and_its_records_are_not_committed(kafka_bootstrap, tmp_path):
+    topic, app_id = f"batch-agent-{uuid.uuid4().hex[:8]}", f"batch-agent-{uuid.uuid4().hex[:8]}"
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topic])
+    produce(kafka_bootstrap, topic, [(b"same-key", b"ok")] * 5 + [(b"same-key", b"boom")])
+    process, out = start_worker(kafka_bootstrap, topic, app_id, tmp_path)
+    try:
+        wait_until(lambda: process.poll() is not None, timeout=90, what="the worker to exit")
+    finally:
+        terminate(process, grace=15)
+    assert process.returncode != 0
+    assert "boom" in (tmp_path / "worker.log").read_text()
+    # the batch holding the bad record was never acked: nothing past it is committed
+    assert all(offset < 6 for offset in committed(kafka_bootstrap, app_id, topic, 4).values())
