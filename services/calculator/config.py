@@ -13,4 +13,8 @@ class CalculatorSettings(BaseSettings):
     port: int = 8082
     plans_file: Path = Path("examples/demo/plans.yaml")
     data_dir: Path = Path(".attain/calculator")
-    max_batch: int = 2000  # records of one topic handed to a stage at once (one fetch at most)
+    # Records of one topic handed to a stage at once (one fetch at most). Larger
+    # batches amortise stage 2, which recomputes each touched rep's period once per
+    # batch: a backlog drained at ~8,100 events/s with 2,000 and ~10,100 with 5,000.
+    # At a steady 500 events/s a batch is whatever arrived since the last fetch.
+    max_batch: int = 5000
