@@ -67,6 +67,7 @@ CALCULATOR_GROUP, LEDGER_GROUP = "attain-calculator", "attain-ledger"
 EVENTS = "attain_calculator_events_total"
 BATCH_SUMS = {stage: f"attain_calculator_batch_seconds_sum{{stage={stage}}}"
               for stage in ("credit", "earnings")}
+CREDIT_BATCHES = "attain_calculator_batch_seconds_count{stage=credit}"
 HISTOGRAM = "attain_notifier_end_to_end_seconds_bucket"
 
 
@@ -387,6 +388,9 @@ def drain_phase(pipeline: Pipeline, kafka: KafkaSettings, events: list[dict[str,
         results.calculator_drain_stages = {
             stage: delta(pipeline.monitor.points("calculator", metric, restarted), opening, closing)
             / seconds for stage, metric in BATCH_SUMS.items()}
+        batches = delta(pipeline.monitor.points("calculator", CREDIT_BATCHES, restarted), opening, closing)
+        if batches:
+            results.calculator_drain_mean_batch = len(events) / batches
 
 
 def check_ledger(stack: Stack, plans_file: Path, events: list[dict[str, Any]]) -> str:

@@ -36,6 +36,7 @@ class Results:
     calculator_drain: Rate | None = None
     calculator_drain_cpu: float | None = None  # cores used while draining (CPU s / wall s)
     calculator_drain_stages: dict[str, float] = field(default_factory=dict)  # batch s / wall s
+    calculator_drain_mean_batch: float | None = None  # events per stage-1 batch while draining
     calculator_recovery_seconds: float | None = None
     ledger_entries: Rate | None = None
     ledger_snapshots: Rate | None = None
@@ -137,8 +138,11 @@ def drain_notes(r: Results) -> list[str]:
                      f"{r.calculator_recovery_seconds:.1f} s.")
     if r.calculator_drain_stages:
         shares = ", ".join(f"{stage} {share:.0%}" for stage, share in r.calculator_drain_stages.items())
-        notes.append(f"While draining, wall time inside each agent's batch handler (the two "
-                     f"agents interleave, so these can add up to more than 100%): {shares}.")
+        notes.append(f"While draining, wall time inside each stage's batch handler (they run one "
+                     f"after the other in the consumer's fetch loop): {shares}.")
+    if r.calculator_drain_mean_batch:
+        notes.append(f"Stage 1 took the backlog in batches of {r.calculator_drain_mean_batch:,.0f} "
+                     f"events on average.")
     return notes
 
 
