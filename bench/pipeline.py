@@ -68,6 +68,7 @@ EVENTS = "attain_calculator_events_total"
 BATCH_SUMS = {stage: f"attain_calculator_batch_seconds_sum{{stage={stage}}}"
               for stage in ("credit", "earnings")}
 CREDIT_BATCHES = "attain_calculator_batch_seconds_count{stage=credit}"
+FLUSH_SUM = "attain_stream_flush_seconds_sum"
 HISTOGRAM = "attain_notifier_end_to_end_seconds_bucket"
 
 
@@ -388,6 +389,8 @@ def drain_phase(pipeline: Pipeline, kafka: KafkaSettings, events: list[dict[str,
         results.calculator_drain_stages = {
             stage: delta(pipeline.monitor.points("calculator", metric, restarted), opening, closing)
             / seconds for stage, metric in BATCH_SUMS.items()}
+        results.calculator_drain_stages["(of which waiting for the broker's acks)"] = delta(
+            pipeline.monitor.points("calculator", FLUSH_SUM, restarted), opening, closing) / seconds
         batches = delta(pipeline.monitor.points("calculator", CREDIT_BATCHES, restarted), opening, closing)
         if batches:
             results.calculator_drain_mean_batch = len(events) / batches

@@ -26,7 +26,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
@@ -40,6 +40,11 @@ CONSUMER_LAG = Gauge(
     "Records of a batch agent's partition behind its high watermark, after the last batch "
     "(wrong on Tansu, which reports the watermark of a partition's last record batch)",
     ["topic", "partition"],
+)
+FLUSH_SECONDS = Histogram(
+    "attain_stream_flush_seconds",
+    "Waiting for the broker to store a batch's outputs and changelog records (BatchProducer.flush)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
 LAST_BATCH = Gauge(
     "attain_stream_last_batch_timestamp_seconds",
@@ -226,12 +231,13 @@ class BatchProducer:
                 self._producer.poll(0.005)
 
     async def flush(self) -> None:
-        await self._drain()
-        if self._sealed:
-            sealed, self._sealed = self._sealed, set()
-            for topic, partition in sorted(sealed):
-                self.produce(topic, SEAL_KEY, None, partition)
+        with FLUSH_SECONDS.time():
             await self._drain()
+            if self._sealed:
+                sealed, self._sealed = self._sealed, set()
+                for topic, partition in sorted(sealed):
+                    self.produce(topic, SEAL_KEY, None, partition)
+                await self._drain()
 
     async def _drain(self) -> None:
         while self._producer.flush(0) > 0:
