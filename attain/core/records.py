@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 ChangeType = Literal["CREATE", "UPDATE", "DELETE", "UNDELETE", "GAP"]
+# One decoder for every field value: json.loads with parse_* options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
 
 
 @dataclass(frozen=True, order=True)
@@ -71,7 +73,7 @@ class RecordState:
         entry = self.fields.get(name)
         if entry is None:
             return None
-        return json.loads(entry[0], parse_float=Decimal, parse_int=Decimal)
+        return _DECODER.decode(entry[0])
 
 
 def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
