@@ -20,6 +20,7 @@ ONE = Decimal(1)
 _VALUE = attrgetter("value")
 _CURRENCY = attrgetter("original_currency")
 _LINES = attrgetter("lines")
+_EARNED = attrgetter("earned")
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,10 @@ def _per_deal(
 ) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
     """Total and trace of a per-deal rate; the lines already carry what each earns (set by :func:`_line`)."""
     per_deal_cap = component.cap.per_deal if component.cap else None
+    if not component.rate.tiers and per_deal_cap is None:  # no tier or cap to report per line: just add up
+        total = sum(map(_EARNED, lines), ZERO)
+        steps.append(f"each credit {description}: {shown(total, 4)}")
+        return total, None, lines
     total = ZERO
     tiers_hit: list[str] = []
     for line in lines:
