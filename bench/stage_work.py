@@ -14,8 +14,9 @@ events/s and the microseconds per event of each step:
 - stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, month
   changelog values and Avro earnings snapshots encoded
 
-Garbage collection runs as in the service and its pauses count in whichever
-step they land in; the ``gc`` line says how much of the total they took.
+Garbage collection is set up as the service sets it (``configure_gc``); its
+pauses count in whichever step they land in, and the ``gc`` line says how much
+of the total they took.
 ``--prof PATH`` writes a cProfile of the run to PATH (read it with pstats).
 """
 
@@ -40,6 +41,7 @@ from workload import avro_changes, change_events, rep_ids, write_plan_book  # no
 from attain.planfiles import load_book  # noqa: E402
 from attain.platform import topics  # noqa: E402
 from attain.platform.avro import contract  # noqa: E402
+from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
 from services.calculator.stages import (  # noqa: E402
     RecordEntry,
@@ -99,6 +101,7 @@ def main() -> None:
     parser.add_argument("events", nargs="?", type=int, default=60000)
     parser.add_argument("--prof", metavar="PATH", help="write a cProfile of the run to PATH")
     args = parser.parse_args()
+    configure_gc(CalculatorSettings())  # first, as the service's main() does
 
     reps = rep_ids(200)
     plan_path = Path(tempfile.mkdtemp()) / "plans.yaml"
@@ -126,7 +129,7 @@ def main() -> None:
 
     per_event = {step: round(seconds / args.events * 1e6, 1) for step, seconds in spent.items()}
     print(f"{args.events} events {total:.2f}s -> {args.events / total:.0f} ev/s; per event us: {per_event}")
-    print(f"gc: {paused[0]:.2f}s of it ({paused[0] / args.events * 1e6:.1f} us/event)")
+    print(f"gc: {paused[0]:.2f}s of it ({paused[0] / args.events * 1e6:.1f} us/event), thresholds {gc.get_threshold()}")
 
 
 if __name__ == "__main__":
