@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench bench-ingest bench-ledger clean
+.PHONY: setup run test test-unit lint proto bench bench-ingest bench-ledger bench-stages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted p
 
 bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (figures in docs/benchmarks.md)
 	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
+
+bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile)
+	$(BIN)/python bench/stage_work.py $(or $(EVENTS),60000) $(if $(PROF),--prof $(PROF))
 
 clean:
 	rm -rf .attain .pytest_cache .hypothesis

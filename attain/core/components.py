@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -20,6 +20,7 @@ ONE = Decimal(1)
 _VALUE = attrgetter("value")
 _CURRENCY = attrgetter("original_currency")
 _LINES = attrgetter("lines")
+_EARNED = attrgetter("earned")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class RatedCredit:
     """One credit rated once under one plan, whatever the period: what each component makes of it.
 
     ``lines[i]`` is component ``i``'s line for the credit (FX at the credit date,
-    kickers) when the component selects it by measure, role, window and filter,
+    kickers, and what it earns under a per-deal rate) when the component selects it by measure, role, window and filter,
     else None; the period's date range is checked when the lines are summed. A
     conversion that failed is kept as its error and raised only if a period
     counts the line, as rating the credit there would have. Team components
@@ -118,7 +119,7 @@ def component_result(
         steps.append(f"gate: attainment below {component.gate} pays nothing"
                      + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
                         if reversed_value else ""))
-        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), lines)
+        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines))
     earned, tier, lines = _rated(component, credited, quota, lines, steps)
     for bonus in component.bonuses:
         if attainment is not None and attainment >= bonus.attainment:
@@ -175,11 +176,12 @@ def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> Cred
     multiplier = ONE
     for kicker in kickers:
         multiplier *= kicker.multiplier
+    value = conversion.amount * multiplier
     return CreditLine(
         record_id=credit.record_id, role=credit.role, kind=credit.kind, credit_date=credit.credit_date,
         original_amount=credit.amount, original_currency=credit.currency, fx_rate=conversion.rate,
         fx_date=conversion.rate_date, multiplier=multiplier, kickers=tuple(k.label for k in kickers),
-        value=conversion.amount * multiplier,
+        value=value, earned=_deal_earned(component, value) if _rates_each_deal(component) else None,
     )
 
 
@@ -187,14 +189,9 @@ def _rated(
     component: Component, credited: Decimal, quota: Decimal | None, lines: tuple[CreditLine, ...], steps: list[str]
 ) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
     rate = component.rate
-    if not rate.tiers:
-        return _per_deal(component, lines, steps, lambda value: (value * rate.flat, None), f"x {rate.flat}")
-    if rate.basis == "deal_size":
-        def by_size(value: Decimal) -> tuple[Decimal, str | None]:
-            result = _tiered(rate.method, rate.tiers, abs(value), ONE)
-            sign = -1 if value < 0 else 1
-            return sign * result.earned, None if result.tier is None else result.tier.name
-        return _per_deal(component, lines, steps, by_size, f"deal-size tiers ({rate.method})")
+    if _rates_each_deal(component):
+        description = f"x {rate.flat}" if not rate.tiers else f"deal-size tiers ({rate.method})"
+        return _per_deal(component, lines, steps, description)
     if not quota:
         steps.append("no quota for this period: attainment tiers pay nothing")
         return ZERO, None, lines
@@ -204,25 +201,58 @@ def _rated(
     return result.earned, None if result.tier is None else result.tier.name, lines
 
 
-def _per_deal(
-    component: Component, lines: tuple[CreditLine, ...], steps: list[str],
-    rate_of: Callable[[Decimal], tuple[Decimal, str | None]], description: str,
-) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
+def _rates_each_deal(component: Component) -> bool:
+    """Whether the component rates each credit on its own (a flat rate or deal-size tiers), not on attainment."""
+    return not component.rate.tiers or component.rate.basis == "deal_size"
+
+
+def _deal_rating(component: Component, value: Decimal) -> tuple[Decimal, str | None]:
+    """What one credit of ``value`` earns under a per-deal rate, before the per-deal cap, and the tier it hits."""
+    rate = component.rate
+    if not rate.tiers:
+        return value * rate.flat, None
+    result = _tiered(rate.method, rate.tiers, abs(value), ONE)
+    sign = -1 if value < 0 else 1
+    return sign * result.earned, None if result.tier is None else result.tier.name
+
+
+def _deal_earned(component: Component, value: Decimal) -> Decimal:
+    """What one credit of ``value`` earns under a per-deal rate, per-deal cap applied."""
+    earned = _deal_rating(component, value)[0]
     per_deal_cap = component.cap.per_deal if component.cap else None
-    rated: list[CreditLine] = []
+    return per_deal_cap if per_deal_cap is not None and earned > per_deal_cap else earned
+
+
+def _per_deal(
+    component: Component, lines: tuple[CreditLine, ...], steps: list[str], description: str,
+) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
+    """Total and trace of a per-deal rate; the lines already carry what each earns (set by :func:`_line`)."""
+    per_deal_cap = component.cap.per_deal if component.cap else None
+    if not component.rate.tiers and per_deal_cap is None:  # no tier or cap to report per line: just add up
+        total = sum(map(_EARNED, lines), ZERO)
+        steps.append(f"each credit {description}: {shown(total, 4)}")
+        return total, None, lines
     total = ZERO
     tiers_hit: list[str] = []
     for line in lines:
-        earned, tier = rate_of(line.value)
+        earned, tier = _deal_rating(component, line.value)
         if per_deal_cap is not None and earned > per_deal_cap:
             steps.append(f"per-deal cap {per_deal_cap} bit on {line.record_id}: {shown(earned)} -> {per_deal_cap}")
             earned = per_deal_cap
         if tier:
             tiers_hit.append(tier)
         total += earned
-        rated.append(replace(line, earned=earned))
     steps.append(f"each credit {description}: {shown(total, 4)}")
-    return total, (tiers_hit[-1] if tiers_hit else None), tuple(rated)
+    return total, (tiers_hit[-1] if tiers_hit else None), lines
+
+
+def _unpriced(lines: tuple[CreditLine, ...]) -> tuple[CreditLine, ...]:
+    """``lines`` without per-deal earnings, for a component whose gate pays nothing on them."""
+    return tuple(line if line.earned is None else
+                 CreditLine(line.record_id, line.role, line.kind, line.credit_date, line.original_amount,
+                            line.original_currency, line.fx_rate, line.fx_date, line.multiplier, line.kickers,
+                            line.value)
+                 for line in lines)
 
 
 def _tiered(method: str, tiers: Sequence[Tier], value: Decimal, scale: Decimal) -> TierResult:

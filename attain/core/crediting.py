@@ -11,7 +11,7 @@ record, never a running sum.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -81,7 +81,7 @@ def credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
                 if book.measures[name].object_type == state.object_type]
     if not measures:
         return []
-    values = {name: state.value(name) for name in state.fields}
+    values = _Values(state)
     attributes = tuple(sorted((name, _text(values[name])) for name in book.referenced_fields
                               if values.get(name) is not None))
     credits: list[Credit] = []
@@ -89,6 +89,37 @@ def credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
         if measure.when.matches(values):
             credits.extend(_measure_credits(state, values, measure, book, attributes))
     return credits
+
+
+class _Values(Mapping[str, Any]):
+    """The record's field values, each decoded on first read: a measure reads a few of many fields."""
+
+    __slots__ = ("_state", "_decoded")
+
+    def __init__(self, state: RecordState) -> None:
+        self._state = state
+        self._decoded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._decoded[name]
+        except KeyError:
+            if name not in self._state.fields:
+                raise
+        value = self._decoded[name] = self._state.value(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self._state.fields else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._state.fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._state.fields)
+
+    def __len__(self) -> int:
+        return len(self._state.fields)
 
 
 def _measure_credits(

@@ -340,17 +340,33 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
     """
     credited = list(credited)
     result: set[str] = set()
+    span: tuple[date, date] | None = None  # days known to give what the last day handled gave
     for day in changed:
-        plan = book.plan_on(rep_id, day)
-        if plan is None:
+        if span is not None and span[0] <= day <= span[1]:
             continue
-        result.add(period_of(day, plan.period_type))
+        entry = _in_force(book, rep_id, day)
+        if entry is None:
+            span = None
+            continue
+        start, end, plan = entry
+        period = period_of(day, plan.period_type)
+        period_start, period_end = period_bounds(period)
+        span = (max(start, period_start), min(end, period_end))  # same plan, same period (so same year): same outcome
+        result.add(period)
         if not carries_forward(plan):
             continue
         same_year = [period_of(d, plan.period_type) for d in [*credited, day] if d.year == day.year]
         first, last = min(same_year), max(same_year)
         result.update(p for p in periods_of_year_until(last) if p >= first)
     return sorted(result)
+
+
+def _in_force(book: PlanBook, rep_id: str, day: date) -> tuple[date, date, Plan] | None:
+    """As :meth:`PlanBook.plan_on`, with the dates of that plan's stretch (timelines do not overlap)."""
+    for entry in book.timelines.get(rep_id, ()):
+        if entry[0] <= day <= entry[1]:
+            return entry
+    return None
 
 
 def carries_forward(plan: Plan) -> bool:

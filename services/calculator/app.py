@@ -21,7 +21,7 @@ from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
 from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
-from services.calculator.config import CalculatorSettings
+from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis
 from services.calculator.stages import (
     RecordEntry,
@@ -148,6 +148,7 @@ def main() -> None:
     configure_logging("calculator", service.log_level)
     kafka = KafkaSettings()
     settings = CalculatorSettings()
+    configure_gc(settings)
     book = load_plan_book(settings.plans_file)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
                           topics.EARNINGS])

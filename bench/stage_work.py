@@ -1,0 +1,136 @@
+"""The calculator's own work per event, without Kafka: where a stage's CPU goes.
+
+    python bench/stage_work.py [EVENTS] [--prof PATH]
+
+Runs EVENTS (default 60000) realistic Opportunity changes (bench/workload.py,
+200 reps on the flat-rate demo plan) through both calculator stages in batches
+of 2,000, with in-memory dicts standing in for the faust tables, and prints
+events/s and the microseconds per event of each step:
+
+- decode: Avro ``crm.changes`` bytes to a CrmChange (``change_from_avro``)
+- merge: ``merge_changes`` into the stored record states
+- credit: ``credit_touched``, one credit message per affected rep
+- enc1: stage 1's output as JSON (record changelog values, credit messages)
+- stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, month
+  changelog values and Avro earnings snapshots encoded
+
+Garbage collection is set up as the service sets it (``configure_gc``); its
+pauses count in whichever step they land in, and the ``gc`` line says how much
+of the total they took.
+``--prof PATH`` writes a cProfile of the run to PATH (read it with pstats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workload import avro_changes, change_events, rep_ids, write_plan_book  # noqa: E402
+
+from attain.planfiles import load_book  # noqa: E402
+from attain.platform import topics  # noqa: E402
+from attain.platform.avro import contract  # noqa: E402
+from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
+from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
+from services.calculator.stages import (  # noqa: E402
+    RecordEntry,
+    apply_rep_messages,
+    credit_touched,
+    group_by_rep,
+    merge_changes,
+    month_to_wire,
+)
+
+BATCH = 2000
+STEPS = ("decode", "merge", "credit", "enc1", "stage2")
+
+
+def run(messages: list[tuple[bytes, bytes]], book: Any) -> dict[str, float]:
+    """Seconds spent in each step over all ``messages``."""
+    changes, earnings = contract(topics.CRM_CHANGES), contract(topics.EARNINGS)
+    records: dict[str, RecordEntry] = {}
+    months: dict[tuple[str, str], Any] = {}
+    versions: dict[tuple[str, str], int] = {}
+    spent = dict.fromkeys(STEPS, 0.0)
+    for start in range(0, len(messages), BATCH):
+        t0 = time.perf_counter()
+        decoded = []
+        for _, value in messages[start:start + BATCH]:
+            record = changes.decode(value)
+            decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
+        t1 = time.perf_counter()
+        touched = merge_changes(records.get, decoded)
+        t2 = time.perf_counter()
+        result = credit_touched(touched, book)
+        t3 = time.perf_counter()
+        for record_id, entry in touched.items():
+            records[record_id] = entry
+            orjson.dumps(entry.to_json())
+        out = [orjson.dumps(message) for message in result.messages_by_rep.values()]
+        t4 = time.perf_counter()
+        for rep, rep_messages in group_by_rep(orjson.loads(data) for data in out).items():
+            update = apply_rep_messages(rep, rep_messages, book, 1, lambda m, rep=rep: months.get((rep, m)),
+                                        lambda p, rep=rep: versions.get((rep, p)))
+            for month, credits in update.months.items():
+                months[(rep, month)] = credits
+                orjson.dumps(month_to_wire(credits))
+            for period, version in update.versions.items():
+                versions[(rep, period)] = version
+            for snapshot in update.snapshots:
+                triggers = [event_id for event_id, _ in snapshot.triggers][-50:]
+                earnings.encode(snapshot_to_avro(snapshot.earnings, snapshot.snapshot_version, 0, triggers, None))
+        t5 = time.perf_counter()
+        for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            spent[step] += seconds
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("events", nargs="?", type=int, default=60000)
+    parser.add_argument("--prof", metavar="PATH", help="write a cProfile of the run to PATH")
+    args = parser.parse_args()
+    configure_gc(CalculatorSettings())  # first, as the service's main() does
+
+    reps = rep_ids(200)
+    plan_path = Path(tempfile.mkdtemp()) / "plans.yaml"
+    write_plan_book(plan_path, reps)
+    book = load_book([plan_path])
+    messages = avro_changes(change_events(reps, args.events, "b", 7), int(time.time() * 1000))
+
+    paused = [0.0, 0.0]  # seconds in gc, start of the current collection
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            paused[1] = time.perf_counter()
+        else:
+            paused[0] += time.perf_counter() - paused[1]
+    gc.callbacks.append(on_gc)
+
+    started = time.perf_counter()
+    if args.prof:
+        profile = cProfile.Profile()
+        spent = profile.runcall(run, messages, book)
+        profile.dump_stats(args.prof)
+    else:
+        spent = run(messages, book)
+    total = time.perf_counter() - started
+    gc.callbacks.remove(on_gc)
+
+    per_event = {step: round(seconds / args.events * 1e6, 1) for step, seconds in spent.items()}
+    print(f"{args.events} events {total:.2f}s -> {args.events / total:.0f} ev/s; per event us: {per_event}")
+    print(f"gc: {paused[0]:.2f}s of it ({paused[0] / args.events * 1e6:.1f} us/event), thresholds {gc.get_threshold()}")
+
+
+if __name__ == "__main__":
+    main()
