@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -135,24 +136,33 @@ def stream_app(
             """faust's fetch, minus the records of batch agents' topics: those go to their handler."""
             handlers = app.batch_handlers
             batches: dict[str, list[Any]] = {}
-            generation = app.consumer_generation_id
             async for tp, message in super().getmany(timeout):
                 if tp.topic in handlers:
                     batches.setdefault(tp.topic, []).append(message)
                 else:
                     yield tp, message
             for topic, messages in batches.items():
-                if not self.flow_active or app.consumer_generation_id != generation:
-                    # A rebalance began after the fetch: leave the records unacked;
-                    # faust seeks back to the committed offsets once it is over.
+                # One fetch's records share a generation (faust's getmany stops at a
+                # change). Records fetched before a reassignment are left unacked:
+                # the new assignment starts from the committed offsets, so they are
+                # read again. Compare each fetch's own generation, not the one when
+                # the call began: a call made during a rebalance waits for it to end
+                # and then returns records of the new generation, which are valid.
+                if not self.flow_active or messages[0].generation_id != app.consumer_generation_id:
                     return
                 await self._handle_batch(handlers[topic], messages)
 
         async def _handle_batch(self, handler: BatchHandler, messages: list[Any]) -> None:
             unacked = self._unacked_messages
             unacked.update(messages)  # a rebalance waits for these (faust's wait_empty)
+            inbound = app.monitor.stream_inbound_time  # faust's stuck-stream check reads it
+            for tp in {message.tp for message in messages}:
+                inbound[tp] = time.monotonic()
             try:
                 await handler(messages)
+            except asyncio.CancelledError:  # the worker is stopping: the batch stays unacked
+                unacked.difference_update(messages)
+                raise
             except Exception as error:
                 log.exception("batch handler failed; crashing so the batch is read again",
                               extra={"topic": messages[0].topic, "records": len(messages)})
@@ -164,7 +174,13 @@ def stream_app(
                 tp, offset = message.tp, message.offset
                 last = read_offset[tp]
                 if last is not None and offset - last > 1:
-                    await self._add_gap(tp, last + 1, offset)  # skipped offsets count as done
+                    # faust counts skipped offsets as done (compaction, transaction
+                    # markers); on these topics a skip of more than a marker means
+                    # records went missing between fetches, so say so.
+                    if offset - last > 2:
+                        log.warning("offsets skipped between fetches", extra={
+                            "topic": tp.topic, "partition": tp.partition, "from": last + 1, "to": offset - 1})
+                    await self._add_gap(tp, last + 1, offset)
                 read_offset[tp] = offset
                 self.ack(message)
             for tp in {message.tp for message in messages}:
