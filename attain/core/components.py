@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -248,11 +248,7 @@ def _per_deal(
 
 def _unpriced(lines: tuple[CreditLine, ...]) -> tuple[CreditLine, ...]:
     """``lines`` without per-deal earnings, for a component whose gate pays nothing on them."""
-    return tuple(line if line.earned is None else
-                 CreditLine(line.record_id, line.role, line.kind, line.credit_date, line.original_amount,
-                            line.original_currency, line.fx_rate, line.fx_date, line.multiplier, line.kickers,
-                            line.value)
-                 for line in lines)
+    return tuple(line if line.earned is None else replace(line, earned=None) for line in lines)
 
 
 def _tiered(method: str, tiers: Sequence[Tier], value: Decimal, scale: Decimal) -> TierResult:

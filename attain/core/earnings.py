@@ -344,7 +344,7 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
     for day in changed:
         if span is not None and span[0] <= day <= span[1]:
             continue
-        entry = _in_force(book, rep_id, day)
+        entry = book.stretch_on(rep_id, day)
         if entry is None:
             span = None
             continue
@@ -359,14 +359,6 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
         first, last = min(same_year), max(same_year)
         result.update(p for p in periods_of_year_until(last) if p >= first)
     return sorted(result)
-
-
-def _in_force(book: PlanBook, rep_id: str, day: date) -> tuple[date, date, Plan] | None:
-    """As :meth:`PlanBook.plan_on`, with the dates of that plan's stretch (timelines do not overlap)."""
-    for entry in book.timelines.get(rep_id, ()):
-        if entry[0] <= day <= entry[1]:
-            return entry
-    return None
 
 
 def carries_forward(plan: Plan) -> bool:

@@ -210,9 +210,14 @@ class PlanBook:
 
     def plan_on(self, rep_id: str, day: date) -> Plan | None:
         """The plan version that applies to ``rep_id`` on ``day``."""
-        for start, end, plan in self.timelines.get(rep_id, ()):
-            if start <= day <= end:
-                return plan
+        stretch = self.stretch_on(rep_id, day)
+        return None if stretch is None else stretch[2]
+
+    def stretch_on(self, rep_id: str, day: date) -> tuple[date, date, Plan] | None:
+        """The stretch of ``rep_id``'s timeline that holds ``day``: (first day, last day, plan)."""
+        for stretch in self.timelines.get(rep_id, ()):
+            if stretch[0] <= day <= stretch[1]:
+                return stretch
         return None
 
     def plan_for(self, rep_id: str) -> Plan | None:
