@@ -72,14 +72,15 @@ class StreamApp(faust.App):  # type: ignore[misc]
         recovery from changelogs, offset commits, the web server.
 
         Why not a faust agent: faust moves each record through its conductor, a
-        queue per stream and the stream's iterator (two asyncio tasks a record in
+        queue per stream and the stream's iterator (four asyncio tasks a record in
         its fetch loop alone); that costs about 80 µs a record here, most of a
         10,000 records/s budget, however large the batches a stream takes. And a
         restarted calculator could stop fetching for good: faust pauses a
-        partition when its stream queue fills and resumes it from a callback,
-        and drops a record whose delivery is waiting when a rebalance suspends
-        the flow, so its offset is never committed. A fetch handled in place
-        has neither queue nor callback: the next fetch waits for the handler.
+        partition when its stream queue fills and resumes it from a callback, and
+        (as its code reads) cancels a record's delivery that waits when a
+        rebalance suspends the flow yet moves past it, so its offset is never
+        committed. A fetch handled in place has neither queue nor callback: the
+        next fetch waits for the handler.
 
         A handler that raises crashes the app: its records stay unacked, so the
         restarted process reads them again (the handler must be idempotent, as
@@ -155,8 +156,9 @@ def stream_app(
         async def _handle_batch(self, handler: BatchHandler, messages: list[Any]) -> None:
             unacked = self._unacked_messages
             unacked.update(messages)  # a rebalance waits for these (faust's wait_empty)
+            partitions = {message.tp for message in messages}
             inbound = app.monitor.stream_inbound_time  # faust's stuck-stream check reads it
-            for tp in {message.tp for message in messages}:
+            for tp in partitions:
                 inbound[tp] = time.monotonic()
             try:
                 await handler(messages)
@@ -183,7 +185,7 @@ def stream_app(
                     await self._add_gap(tp, last + 1, offset)
                 read_offset[tp] = offset
                 self.ack(message)
-            for tp in {message.tp for message in messages}:
+            for tp in partitions:
                 highwater = self.highwater(tp)
                 if highwater is not None:
                     CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - read_offset[tp] - 1))
@@ -197,7 +199,9 @@ def stream_app(
             restarted calculator processed two big batches of its backlog, then
             never fetched one or more partitions again (3 runs of 4 on Apache Kafka,
             seen on Tansu too). Without the pause, a full buffer still bounds
-            memory: faust then waits on the queue's blocking put.
+            memory: faust then waits on the queue's blocking put. The calculator
+            now reads through batch agents, which have no stream buffer; this
+            still governs apps with faust streams (the bench's baseline B).
             """
 
     app.transport.Consumer = Consumer
