@@ -31,13 +31,13 @@ def book() -> PlanBook:
     return load_book([PLANS])
 
 
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str, database_url: str
+def run_stack(
+    workdir: Path, pipeline_kafka_bootstrap: str, database_url: str, **extra_env: str
 ) -> Iterator[Stack]:
+    """The whole pipeline on the test broker and database, with consumer groups of its own."""
     run = uuid.uuid4().hex[:8]
     pipeline = Stack(
-        workdir=tmp_path_factory.mktemp("stack"),
+        workdir=workdir,
         plans_file=PLANS,
         kafka_bootstrap=pipeline_kafka_bootstrap,
         database_url=database_url,
@@ -45,12 +45,20 @@ def stack(
             "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
-            "ATTAIN_LEDGER_JWT_SECRET": E2E_JWT_SECRET,
+            **extra_env,
         },
     )
     pipeline.start(timeout=120)
     yield pipeline
     pipeline.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str, database_url: str
+) -> Iterator[Stack]:
+    yield from run_stack(tmp_path_factory.mktemp("stack"), pipeline_kafka_bootstrap, database_url,
+                         ATTAIN_LEDGER_JWT_SECRET=E2E_JWT_SECRET)
 
 
 def post(stack: Stack, events: Sequence[Any], batch: int = 100) -> list[httpx.Response]:

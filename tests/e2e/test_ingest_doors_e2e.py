@@ -19,7 +19,7 @@ from attain.embedded._process import spawn
 from attain.embedded.ports import free_port
 from attain.embedded.stack import Stack
 from services.ingest.signatures import sign
-from tests.e2e.conftest import PLANS, totals_for, wait_until
+from tests.e2e.conftest import run_stack, totals_for, wait_until
 from tests.fakes.cdc_events import OPPORTUNITY_SCHEMA, OPPORTUNITY_SCHEMA_ID, encode, opportunity_event
 from tests.fakes.pubsub_server import FakeSalesforce
 from tests.integration.salesforce_support import MAPPING_FILE, REPO, rsa_key_pair
@@ -33,16 +33,8 @@ _, PUBLIC_KEY = rsa_key_pair()
 def stack(
     tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str, database_url: str
 ) -> Iterator[Stack]:
-    run = uuid.uuid4().hex[:8]
-    pipeline = Stack(
-        workdir=tmp_path_factory.mktemp("stack-doors"), plans_file=PLANS, kafka_bootstrap=pipeline_kafka_bootstrap,
-        database_url=database_url,
-        extra_env={"ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}", "ATTAIN_LEDGER_GROUP_ID": f"ledger-{run}",
-                   "ATTAIN_NOTIFIER_GROUP_ID": f"notifier-{run}", "ATTAIN_INGEST_WEBHOOK_SECRETS": SECRET},
-    )
-    pipeline.start(timeout=120)
-    yield pipeline
-    pipeline.stop()
+    yield from run_stack(tmp_path_factory.mktemp("stack-doors"), pipeline_kafka_bootstrap, database_url,
+                         ATTAIN_INGEST_WEBHOOK_SECRETS=SECRET)
 
 
 def test_salesforce_cdc_webhook_and_backfill_all_reach_the_ledger(stack, tmp_path):
