@@ -384,14 +384,17 @@ def drain_phase(pipeline: Pipeline, kafka: KafkaSettings, events: list[dict[str,
     closing = next((at for at, value in points if value >= len(events)), None)
     if opening is not None and closing is not None and closing > opening:
         seconds = closing - opening
+
+        def drained(metric: str) -> float:
+            """How much the calculator's ``metric`` grew while it drained."""
+            return delta(pipeline.monitor.points("calculator", metric, restarted), opening, closing)
+
         results.calculator_drain_cpu = delta(
             pipeline.monitor.cpu_points("calculator", restarted), opening, closing) / seconds
         results.calculator_drain_stages = {
-            stage: delta(pipeline.monitor.points("calculator", metric, restarted), opening, closing)
-            / seconds for stage, metric in BATCH_SUMS.items()}
-        results.calculator_drain_stages["(of which waiting for the broker's acks)"] = delta(
-            pipeline.monitor.points("calculator", FLUSH_SUM, restarted), opening, closing) / seconds
-        batches = delta(pipeline.monitor.points("calculator", CREDIT_BATCHES, restarted), opening, closing)
+            stage: drained(metric) / seconds for stage, metric in BATCH_SUMS.items()}
+        results.calculator_drain_stages["(of which waiting for the broker's acks)"] = drained(FLUSH_SUM) / seconds
+        batches = drained(CREDIT_BATCHES)
         if batches:
             results.calculator_drain_mean_batch = len(events) / batches
 
