@@ -151,13 +151,14 @@ def simulate_period(args: argparse.Namespace) -> int:
             print(problem)
         return 1
     book = load_files_book(paths)
-    results = simulate.simulate(book, simulate.read_changes(args.events), args.period)
+    changes = simulate.read_changes(args.events)
+    results = simulate.simulate(book, changes, args.period)
     if args.command == "explain":
         chosen = [r for r in results if r.rep_id == args.rep]
         if not chosen:
             console.print(f"[red]{args.rep!r} has no plan in {args.period}[/]")
             return 1
-        print(simulate.explain(chosen[0], args.component))
+        print(simulate.explain(chosen[0], args.component, simulate.holds(book, changes, args.rep)))
         return 0
     if args.format == "json":
         print(simulate.dumps(simulate.to_json(book, args.period, results)))

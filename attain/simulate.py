@@ -17,8 +17,9 @@ from typing import Any
 from attain.core.earnings import PeriodEarnings, compute_period_earnings
 from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
-from attain.core.recompute import credits_by_rep, merge_changes
+from attain.core.recompute import admit_changes, admitted_credits_by_rep
 from attain.core.records import CrmChange
+from attain.core.trace import held_lines
 
 FORMAT = "attain.simulate/v1"
 
@@ -45,7 +46,7 @@ def simulate(book: PlanBook, changes: Sequence[CrmChange], period: str) -> list[
     A participant whose plan measures another period type is shown for each of its
     own periods that overlap ``period`` (the months of a quarter, the half holding it).
     """
-    credits = credits_by_rep(book, merge_changes(changes).values())
+    credits = admitted_credits_by_rep(admit_changes(book, changes).values())
     results = []
     for rep_id in sorted(book.participants):
         for own_period in plan_periods(book, rep_id, period):
@@ -129,10 +130,16 @@ def to_csv(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> st
     return buffer.getvalue()
 
 
-def explain(result: PeriodEarnings, component_id: str | None = None) -> str:
-    """The trace of one participant's period as text a rep can read."""
+def holds(book: PlanBook, changes: Sequence[CrmChange], rep_id: str) -> list[str]:
+    """The trace lines of the records held for ``rep_id`` (refused changes, see attain.core.admission)."""
+    return held_lines(admit_changes(book, changes).values(), rep_id)
+
+
+def explain(result: PeriodEarnings, component_id: str | None = None, held: Sequence[str] = ()) -> str:
+    """The trace of one participant's period as text a rep can read (``held``: see :func:`holds`)."""
     lines = [f"{result.rep_id} {result.period}: plan {result.plan_id} v{result.plan_version}, "
              f"total {result.total_earned} {result.currency}"]
+    lines.extend(f"  held: {line}" for line in held)
     for c in result.components:
         if component_id is not None and c.component_id != component_id:
             continue

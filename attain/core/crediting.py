@@ -22,10 +22,24 @@ from attain.core.plans import CreditRole, Measure, PlanBook
 from attain.core.records import ChangeVersion, RecordState
 
 ONE = Decimal(1)
+# Bounds of a value the rest of the core can always rate and round (28-digit decimal context):
+# a credit of at most 10^15 in any currency, dated in years 1900..2999.
+MAX_CREDIT_AMOUNT = Decimal(10) ** 15
+FIRST_CREDIT_DAY = date(1900, 1, 1)
+LAST_CREDIT_DAY = date(2999, 12, 31)
 
 
 class CreditingError(ValueError):
-    """A record whose values cannot be credited as they are; the reason says which field."""
+    """A record whose values cannot be credited as they are; the reason says which field.
+
+    ``code`` names the kind: ``uncreditable`` (not a number or date, no FX path, bad splits),
+    ``out_of_bounds`` (a number or date outside what Attain credits), ``negative_amount`` (refused
+    by the measure's policy).
+    """
+
+    def __init__(self, message: str, code: str = "uncreditable") -> None:
+        super().__init__(message if len(message) <= 500 else f"{message[:480]}... (cut)")
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,15 @@ def credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
     Raises :class:`CreditingError` when a matching record has an unusable value
     (bad amount or date, a currency with no FX path to the rep's plan currency).
     """
+    try:
+        return _credits_for(state, book)
+    except CreditingError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as error:  # a value nothing above foresaw
+        raise CreditingError(f"record {state.record_id}: {type(error).__name__}: {error}") from None
+
+
+def _credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
     if state.is_deleted:
         return []
     measures = [book.measures[name] for name in sorted(book.used_measures)
@@ -140,6 +163,7 @@ def _measure_credits(
             amount = parse_decimal(raw_amount, f"{where} field {measure.value_field}")
         except MoneyError as error:
             raise CreditingError(str(error)) from None
+        _check_amount(amount, measure, f"{where} field {measure.value_field}")
         currency = _text(values.get(measure.currency_field or "")) if measure.currency_field else ""
     cancelled = None
     if measure.clawback is not None:
@@ -159,6 +183,9 @@ def _measure_credits(
                     f"{where} field {measure.currency_field}: {rep_currency!r} differs from plan {plan.plan_id!r} "
                     f"currency {plan.currency!r} and no FX rate converts it (add one under fx_rates)"
                 )
+            if share != ONE:
+                _check_amount(share, measure, f"{where} {role_name} share")
+                _check_amount(amount * share, measure, f"{where} {role_name} share of {measure.value_field or 'one'}")
             credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
                             state.latest_version, role_name, share, "credit", attributes, via)
             credits.append(credit)
@@ -182,7 +209,8 @@ def _recipients(
             try:  # CRM fields are scalars, so a split list usually arrives as JSON text
                 splits = json.loads(splits, parse_float=Decimal)
             except ValueError:
-                raise CreditingError(f"{where} field {role.field}: {splits!r} is not a JSON list of splits") from None
+                raise CreditingError(
+                    f"{where} field {role.field}: {_short(splits)} is not a JSON list of splits") from None
         if not splits:
             fallback = values.get(role.of) if role.of else None
             return [] if fallback is None else [(str(fallback), ONE, "")]
@@ -204,13 +232,33 @@ def _recipients(
     return result
 
 
+def _check_amount(amount: Decimal, measure: Measure, what: str) -> None:
+    """Refuse a value the core could not rate and round, and a negative one unless the measure takes them."""
+    if not amount.is_finite() or abs(amount) > MAX_CREDIT_AMOUNT:
+        raise CreditingError(f"{what}: {_short(amount)} is beyond the {MAX_CREDIT_AMOUNT:,} Attain credits",
+                             "out_of_bounds")
+    if amount < 0 and not measure.allow_negative:
+        raise CreditingError(
+            f"{what}: {_short(amount)} is negative and measure {measure.name!r} refuses negative values "
+            f"(set allow_negative: true on the measure to book them as negative credit)", "negative_amount")
+
+
 def _date(value: Any, what: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        day = date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise CreditingError(f"{what}: {value!r} is not YYYY-MM-DD") from None
+        raise CreditingError(f"{what}: {_short(value)} is not YYYY-MM-DD") from None
+    if not FIRST_CREDIT_DAY <= day <= LAST_CREDIT_DAY:
+        raise CreditingError(f"{what}: {day} is outside {FIRST_CREDIT_DAY}..{LAST_CREDIT_DAY}", "out_of_bounds")
+    return day
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to a readable length (a dead letter's reason, not a copy of the input)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def _text(value: Any) -> str:

@@ -179,8 +179,8 @@ def _parse_measure(
     if not isinstance(raw, Mapping):
         problems.add(where, "a measure is a mapping")
         return None
-    _check_fields(raw, ("object", "count", "sum", "currency_field", "date_field", "when", "credit_to", "clawback"),
-                  where, problems)
+    _check_fields(raw, ("object", "count", "sum", "currency_field", "date_field", "when", "credit_to", "clawback",
+                        "allow_negative"), where, problems)
     object_type = raw.get("object")
     if not isinstance(object_type, str):
         problems.add(f"{where}.object", "required: the CRM object type it counts", "e.g. Opportunity or Event")
@@ -203,6 +203,11 @@ def _parse_measure(
                          "e.g. {cancel_field: cancelled_on, window_days: 90}")
         else:
             clawback = Clawback(str(spec["cancel_field"]), window)
+    allow_negative = raw.get("allow_negative", False)
+    if not isinstance(allow_negative, bool):
+        problems.add(f"{where}.allow_negative", "must be true or false",
+                     "true books a negative value (a refund) as negative credit; the default refuses it")
+        allow_negative = False
     return Measure(
         name=name,
         object_type=object_type,
@@ -213,6 +218,7 @@ def _parse_measure(
         currency_field=None if raw.get("currency_field") is None else str(raw["currency_field"]),
         credit_to=credit_to,
         clawback=clawback,
+        allow_negative=allow_negative,
     )
 
 

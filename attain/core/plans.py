@@ -45,6 +45,9 @@ class Measure:
     currency_field: str | None = None
     credit_to: tuple[str, ...] = ("owner",)
     clawback: Clawback | None = None
+    # A negative value (a refund booked as a negative deal) is refused, and the change held, unless
+    # the plan says this measure takes them.
+    allow_negative: bool = False
 
 
 @dataclass(frozen=True)

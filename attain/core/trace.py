@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+
+from attain.core.admission import Admitted
 
 
 def shown(value: Decimal, places: int = 2) -> str:
@@ -57,3 +60,24 @@ class CreditLine:
         if self.earned is not None:
             text += f", earns {shown(self.earned, 4)}"
         return text
+
+
+def held_lines(records: Iterable[Admitted], rep_id: str) -> list[str]:
+    """What a rep reads about the records held for them: each refused change of a record that credits
+    ``rep_id`` (its credits stay at the last valid value) or that named the rep, and whether it still holds.
+
+    >>> from attain.core.admission import Refusal
+    >>> held_lines([Admitted(None, [], [Refusal("006A", "e2", "amount: -5 is negative", "negative_amount",
+    ...                                         ("r1",))], True)], "r1")
+    ['006A held at its last valid value: change e2 refused (negative_amount): amount: -5 is negative']
+    """
+    lines = []
+    for record in records:
+        credited = any(credit.rep_id == rep_id for credit in record.credits)
+        for refusal in record.refused:
+            if not credited and rep_id not in refusal.reps:
+                continue
+            state = "held at its last valid value" if record.held else "was held until a later change"
+            lines.append(f"{refusal.record_id} {state}: change {refusal.event_id} refused ({refusal.code}): "
+                         f"{refusal.reason}")
+    return lines

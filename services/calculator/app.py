@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from attain.platform.settings import KafkaSettings, ServiceSettings
 from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
-from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis
+from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
 from services.calculator.stages import (
     RecordEntry,
     apply_rep_messages,
@@ -61,6 +60,7 @@ def create_app(
 
     def dead_letter_to(key: bytes, original: bytes, reason: str, code: str, source: str) -> None:
         metrics.REJECTED.labels(code).inc()
+        reason = reason.encode("utf-8", "backslashreplace").decode()  # a lone surrogate in a value stays readable
         producer.produce(topics.CRM_CHANGES_DLQ, key, dead_letter(
             original=original, reason=reason, error_code=code, source=source, service="calculator"))
 
@@ -81,12 +81,12 @@ def create_app(
             decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
         touched = merge_changes(lambda record_id: records.get(record_id.encode()), decoded)
         result = credit_touched(touched, book)
-        for record_id, triggers, reason in result.rejected:
-            log.warning("record not credited", extra={"record_id": record_id, "reason": reason})
-            for event_id, _ in triggers:
-                dead_letter_to(record_id.encode(),
-                               json.dumps({"event_id": event_id, "record_id": record_id}).encode(),
-                               reason, "uncreditable", f"event:{event_id}")
+        for refusal, change in result.rejected:  # the record is held at its last valid state
+            log.warning("change refused, record held", extra={
+                "record_id": refusal.record_id, "event_id": refusal.event_id, "reason": refusal.reason,
+                "error_code": refusal.code})
+            dead_letter_to(refusal.record_id.encode(), change_to_canonical_json(change),
+                           refusal.describe(), refusal.code, f"event:{refusal.event_id}")
         for record_id, entry in touched.items():
             records.put(producer, record_id.encode(), entry, partition_of[record_id])
         for rep_id, body in result.messages_by_rep.items():
@@ -104,11 +104,19 @@ def create_app(
         for rep_id, messages in grouped.items():
             rep_key = rep_id.encode()
             partition = partition_of[rep_key]
-            update = apply_rep_messages(
-                rep_id, messages, book, now_us,
-                lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
-                lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
-            )
+            try:
+                update = apply_rep_messages(
+                    rep_id, messages, book, now_us,
+                    lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
+                    lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
+                )
+            except Exception as error:  # last line of defence: stage 1 lets through only credits the core rates
+                log.exception("rep update failed; its messages are dead-lettered", extra={"rep_id": rep_id})
+                reason = f"rep {rep_id}: earnings not updated: {type(error).__name__}: {error}"[:1000]
+                for message in messages:
+                    dead_letter_to(rep_key, orjson.dumps(message), reason, "rep_update_failed",
+                                   f"rep:{rep_id}")
+                continue
             for month, credits in update.months.items():
                 months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
             for period, version in update.versions.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,18 @@ def change_from_avro(record: dict[str, Any]) -> CrmChange:
         ),
         fields=record["fields"],
     )
+
+
+def change_to_canonical_json(change: CrmChange) -> bytes:
+    """``change`` as the canonical JSON ingest takes (docs/events.md), field values as they were sent, so a
+    dead letter of the calculator can be replayed (``attain dlq replay``) once its cause is fixed."""
+    head = json.dumps({
+        "event_id": change.event_id, "record_id": change.record_id, "object_type": change.object_type,
+        "change_type": change.change_type, "commit_timestamp": change.version.commit_timestamp_ms,
+        "commit_number": change.version.commit_number, "sequence": change.version.sequence,
+    }, separators=(",", ":"))
+    fields = ",".join(f"{json.dumps(name)}:{text}" for name, text in change.fields.items())
+    return f'{head[:-1]},"fields":{{{fields}}}}}'.encode("utf-8", "backslashreplace")
 
 
 def credit_to_json(credit: Credit) -> dict[str, Any]:

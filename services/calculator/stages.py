@@ -25,13 +25,14 @@ from datetime import date
 from operator import attrgetter, is_
 from typing import Any, TypeVar
 
+from attain.core.admission import Refusal, admit
 from attain.core.components import RatedCredit, credit_order, rate_credit
-from attain.core.crediting import Credit, CreditingError, credits_for
+from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
 from attain.core.fx import FxTable
 from attain.core.periods import period_bounds
 from attain.core.plans import Plan, PlanBook
-from attain.core.records import CrmChange, RecordState, apply_change, state_from_json, state_to_json
+from attain.core.records import CrmChange, RecordState, state_from_json, state_to_json
 from services.calculator.convert import credit_from_json, credit_to_json
 
 Trigger = tuple[str, int]  # (event id, ingested at ms)
@@ -45,6 +46,7 @@ class RecordEntry:
     state: RecordState
     sent: dict[str, list[str]] = field(default_factory=dict)
     triggers: list[Trigger] = field(default_factory=list)  # this batch's events, not stored
+    pending: list[CrmChange] = field(default_factory=list)  # this batch's changes, admitted by credit_touched
 
     def to_json(self) -> dict[str, Any]:
         return {"state": state_to_json(self.state), "sent": self.sent}
@@ -58,13 +60,14 @@ class RecordEntry:
 class StageOneResult:
     records: dict[str, RecordEntry]
     messages_by_rep: dict[str, dict[str, Any]]
-    rejected: list[tuple[str, list[Trigger], str]]  # record id, its triggers, reason
+    rejected: list[tuple[Refusal, CrmChange]]  # each refused change (dead-lettered), the record held
 
 
 def merge_changes(
     load: Callable[[str], RecordEntry | None], changes: Iterable[tuple[CrmChange, int]]
 ) -> dict[str, RecordEntry]:
-    """Merge a batch of (change, ingested at ms) into the stored record states."""
+    """Gather a batch of (change, ingested at ms) per record, with its stored state; :func:`credit_touched`
+    admits them (:func:`attain.core.admission.admit`)."""
     touched: dict[str, RecordEntry] = {}
     for change, ingested_at in changes:
         entry = touched.get(change.record_id)
@@ -76,7 +79,7 @@ def merge_changes(
                 else RecordEntry(RecordState(change.record_id, change.object_type, {}))
             )
             touched[change.record_id] = entry
-        entry.state = apply_change(entry.state, change)
+        entry.pending.append(change)
         entry.triggers.append((change.event_id, ingested_at))
     return touched
 
@@ -91,15 +94,29 @@ def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneR
     changed: stage 2 applies messages in partition order (last one wins), so a
     resend is harmless, and it repairs any message lost in a crash whose state
     change was kept.
+
+    The batch's changes are admitted one by one, in arrival order: one that
+    leaves the record uncreditable (a value out of bounds, a negative amount a
+    measure refuses, anything that raises) is refused, with its reason, and the
+    record keeps its last valid state and credits. Nothing here raises on a value.
     """
     messages: dict[str, dict[str, Any]] = {}
-    rejected: list[tuple[str, list[Trigger], str]] = []
+    rejected: list[tuple[Refusal, CrmChange]] = []
     for record_id, entry in touched.items():
-        credits: list[Credit] = []
+        changes = {change.event_id: change for change in entry.pending}
         try:
-            credits = credits_for(entry.state, book)
-        except CreditingError as error:
-            rejected.append((record_id, entry.triggers, str(error)))
+            admitted = admit(entry.state, entry.pending, book)
+        except Exception as error:  # noqa: BLE001 - last line of defence: refuse the batch's changes, keep the state
+            reason = f"{type(error).__name__}: {error}"[:500]
+            rejected.extend((Refusal(record_id, change.event_id, reason, "error"), change)
+                            for change in entry.pending)
+            entry.pending = []
+            continue
+        entry.pending = []
+        rejected.extend((refusal, changes[refusal.event_id]) for refusal in admitted.refused)
+        if admitted.state is not None:
+            entry.state = admitted.state
+        credits = admitted.credits
         credits_by_rep: dict[str, list[Credit]] = defaultdict(list)
         for credit in credits:
             credits_by_rep[credit.rep_id].append(credit)
