@@ -33,8 +33,12 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
         started = time.perf_counter()
         try:
             parsed = parse_json(body)
-        except ValueError as error:
-            await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", source)
+        except ValueError as error:  # also nesting too deep to read: the body as a whole is refused
+            try:
+                await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", source)
+            except Exception as failure:  # broker unreachable: the caller must retry
+                metrics.ERRORS.inc()
+                return web.json_response({"error": f"could not dead-letter: {failure}; retry"}, status=503)
             return web.json_response(
                 {"error": f"body is not JSON: {error}", "dead_lettered": True}, status=400
             )
@@ -96,7 +100,9 @@ async def serve() -> None:
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
-    runner = await start_http(build_app(Publisher(producer), settings), settings.host, settings.port)
+    publisher = Publisher(producer, settings.limits(), max_record_bytes=settings.max_record_bytes,
+                          max_dead_letter_bytes=settings.max_dead_letter_bytes)
+    runner = await start_http(build_app(publisher, settings), settings.host, settings.port)
     log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -13,7 +13,7 @@ from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import AsyncProducer, dead_letter
 from services.ingest import metrics
-from services.ingest.canonical import InvalidEvent, normalise
+from services.ingest.canonical import InvalidEvent, Limits, normalise
 
 log = logging.getLogger("attain.ingest")
 
@@ -56,9 +56,20 @@ class Publisher:
     answer means the event is durable, and a rejected one is in the DLQ.
     """
 
-    def __init__(self, producer: AsyncProducer) -> None:
+    def __init__(self, producer: AsyncProducer, limits: Limits | None = None, *,
+                 max_record_bytes: int = 512 * 1024, max_dead_letter_bytes: int = 512 * 1024) -> None:
+        """``limits`` default to the ``ATTAIN_INGEST_*`` settings (so every door validates alike)."""
+        if limits is None:
+            from services.ingest.config import IngestSettings
+
+            settings = IngestSettings()
+            limits = settings.limits()
+            max_record_bytes, max_dead_letter_bytes = settings.max_record_bytes, settings.max_dead_letter_bytes
         self._producer = producer
         self._changes = contract(topics.CRM_CHANGES)
+        self._limits = limits
+        self._max_record_bytes = max_record_bytes
+        self._max_dead_letter_bytes = max_dead_letter_bytes
 
     async def publish(self, items: Sequence[tuple[Any, bytes]], source: str) -> list[ItemResult]:
         """``items`` are (parsed item, original bytes) pairs."""
@@ -78,28 +89,55 @@ class Publisher:
         pending: list[Awaitable[Any]] = []
         for index, entry in enumerate(incoming):
             try:
-                record = normalise(entry.item, source, now_ms)
-            except InvalidEvent as error:
-                pending.append(self.reject(entry.original, str(error), "validation_error", entry.position, label))
+                record, encoded = self.validate(entry.item, source, now_ms)
+            except InvalidEvent as error:  # one bad record is refused alone, never its batch
+                reason, code = _readable(str(error)), "validation_error"
+                pending.append(self.reject(entry.original, reason, code, entry.position, label))
                 event_id = entry.item.get("event_id") if isinstance(entry.item, dict) else None
-                results.append(ItemResult(index, False, event_id if isinstance(event_id, str) else None, str(error)))
+                results.append(ItemResult(index, False, _readable(event_id) if isinstance(event_id, str) else None,
+                                          reason))
                 continue
-            messages.append((record["record_id"].encode(), self._changes.encode(record)))
+            messages.append((record["record_id"].encode(), encoded))
             results.append(ItemResult(index, True, record["event_id"]))
         published = self._producer.produce_all(topics.CRM_CHANGES, messages)
         published.add_done_callback(lambda done: _count_published(done, label))
         pending.append(published)
         return results, asyncio.gather(*pending)
 
+    def validate(self, item: Any, source: str, now_ms: int) -> tuple[dict[str, Any], bytes]:
+        """The ``crm.changes`` record of ``item`` and its Avro bytes; raises InvalidEvent (never anything else)."""
+        try:
+            record = normalise(item, source, now_ms, self._limits)
+            encoded = self._changes.encode(record)
+        except InvalidEvent:
+            raise
+        except Exception as error:  # noqa: BLE001 - whatever validation missed is still one record's fault
+            raise InvalidEvent(f"not encodable as a crm.changes record: {type(error).__name__}: {error}") from None
+        if len(encoded) > self._max_record_bytes:
+            raise InvalidEvent(f"record of {len(encoded)} bytes, more than {self._max_record_bytes} "
+                               "(ATTAIN_INGEST_MAX_RECORD_BYTES)")
+        return record, encoded
+
     def reject(
         self, original: bytes, reason: str, error_code: str, source: str, label: str | None = None
     ) -> asyncio.Future[Any]:
+        reason, source = _readable(reason), _readable(source)
+        if len(original) > self._max_dead_letter_bytes:  # a broker refuses messages over its limit
+            reason += (f" (original cut to its first {self._max_dead_letter_bytes} of {len(original)} bytes, "
+                       "ATTAIN_INGEST_MAX_DEAD_LETTER_BYTES)")
+            original = original[: self._max_dead_letter_bytes]
         metrics.REJECTED.labels(label or metric_source(source), error_code).inc()
         log.warning("event rejected", extra={"reason": reason, "error_code": error_code, "source": source})
         envelope = dead_letter(
             original=original, reason=reason, error_code=error_code, source=source, service="ingest"
         )
         return self._producer.produce(topics.CRM_CHANGES_DLQ, envelope)
+
+
+def _readable(text: str) -> str:
+    """``text`` as valid UTF-8 (a lone surrogate becomes ``\\ud800``), at most 2,000 characters."""
+    text = text.encode("utf-8", "backslashreplace").decode()
+    return text if len(text) <= 2000 else f"{text[:1980]}... (cut)"
 
 
 def _count_published(done: asyncio.Future[int], label: str) -> None:
