@@ -234,7 +234,7 @@ def _recipients(
 
 def _check_amount(amount: Decimal, measure: Measure, what: str) -> None:
     """Refuse a value the core could not rate and round, and a negative one unless the measure takes them."""
-    if not amount.is_finite() or abs(amount) > MAX_CREDIT_AMOUNT:
+    if not amount.is_finite() or amount.copy_abs() > MAX_CREDIT_AMOUNT:
         raise CreditingError(f"{what}: {_short(amount)} is beyond the {MAX_CREDIT_AMOUNT:,} Attain credits",
                              "out_of_bounds")
     if amount < 0 and not measure.allow_negative:

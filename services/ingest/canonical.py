@@ -205,7 +205,8 @@ def _fields(fields: Any, limits: Limits) -> dict[str, str]:
 def _bounded(number: Decimal | int, value: Any, where: str, limits: Limits) -> None:
     if isinstance(number, Decimal) and not number.is_finite():
         raise InvalidEvent(f"{where}: {_short(value)} is not a finite number")
-    if abs(number) > limits.max_number:
+    magnitude = number.copy_abs() if isinstance(number, Decimal) else abs(number)  # abs() would overflow 1e999999
+    if magnitude > limits.max_number:
         raise InvalidEvent(f"{where}: {_short(value)} is beyond {limits.max_number:,} (ATTAIN_INGEST_MAX_NUMBER)")
 
 

@@ -29,12 +29,13 @@ class Calculator:
     """Stage 1 and stage 2 with JSON round trips where the state stores and topics are.
 
     ``published`` keeps the newest (snapshot_version, total) per (rep, period) and
-    checks that versions only grow.
+    checks that versions only grow; ``refused`` every change stage 1 refused (what it dead-letters).
     """
 
     def __init__(self, plan_book):
         self.book, self.records, self.months, self.versions, self.published = plan_book, {}, {}, {}, {}
         self.clock = 0
+        self.refused = []
 
     def feed(self, batch):
         def load_record(record_id):
@@ -43,6 +44,7 @@ class Calculator:
 
         touched = merge_changes(load_record, [(c, 0) for c in batch])
         result = credit_touched(touched, self.book)
+        self.refused.extend(refusal for refusal, _ in result.rejected)
         for record_id, entry in touched.items():
             self.records[record_id] = roundtrip(entry.to_json())
         messages = [roundtrip(m) for m in result.messages_by_rep.values()]
