@@ -74,6 +74,9 @@ items = st.one_of(
     st.fixed_dictionaries({}, optional={name: st.one_of(st.just(value), json_values) for name, value in
                                         {**GOOD, "commit_number": 1, "sequence": 0, "transaction_key": "t"}.items()}),
     st.builds(lambda values: {**GOOD, "fields": values}, st.dictionaries(st.text(max_size=6), json_values, max_size=4)),
+    st.builds(lambda values: {**GOOD, "fields": values},  # scalars of every kind, mostly valid
+              st.dictionaries(st.text(min_size=1, max_size=6), st.none() | st.booleans() | st.integers()
+                              | st.decimals(allow_nan=False) | st.text(max_size=10), max_size=4)),
     st.builds(lambda name, value: {**GOOD, name: value},  # one field off a valid event
               st.sampled_from([*GOOD, "commit_number", "sequence", "transaction_key"]), json_values),
 )
