@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -139,6 +140,52 @@ def test_malformed_events_are_dead_lettered_with_reasons_and_nothing_else_is_los
     assert ("ingest", "invalid_json") in reasons
     uncreditable = [e for e in envelopes if e["error_code"] == "uncreditable"]
     assert any(b"006BAD0002" in e["original"] and "USD" in e["reason"] for e in uncreditable)
+
+
+def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning(stack, book):
+    """Amounts beyond any rounding (written to crm.changes directly, as an older ingest let them through)
+    and a negative amount no measure allows: each change is refused and its record held; the calculator
+    stays up, later events (and a correction of a held record) flow, ledger == batch recompute."""
+    from confluent_kafka import Producer
+
+    from attain.platform.avro import contract
+    from services.calculator.convert import change_from_avro
+
+    reps = {"t21", "t22", "t23"}
+    before = [won_deal("006PSN0001", "t21", "1000.00"), won_deal("006PSN0002", "t22", "2000.00")]
+    assert [r.status_code for r in post(stack, before)] == [202]
+    wait_until(lambda: len(totals_for(stack, reps)) == 2, what="the first deals in the ledger")
+
+    def poison(record_id, event_id, amount_json, owner="t21"):
+        return {"event_id": event_id, "record_id": record_id, "object_type": "Opportunity", "change_type": "UPDATE",
+                "commit_timestamp": 1770800000000 + int(event_id[-1]), "commit_number": 0, "sequence": 0,
+                "transaction_key": None, "source": "http", "ingested_at": 1770800000000,
+                "fields": {"owner_id": f'"{owner}"', "amount": amount_json, "is_won": "true",
+                           "close_date": '"2026-02-10"', "currency": '"INR"'}}
+
+    direct = [poison("006PSN0001", "006PSN-p1", "1E+26"), poison("006PSN0003", "006PSN-p2", "1e999999999", "t22")]
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    for record in direct:
+        producer.produce(topics.CRM_CHANGES, contract(topics.CRM_CHANGES).encode(record), record["record_id"].encode())
+    assert producer.flush(30) == 0
+    negative = won_deal("006PSN0004", "t23", "-500.00", event_id="006PSN-p3")
+    after = [negative, won_deal("006PSN0005", "t21", "300.00"), won_deal("006PSN0006", "t22", "400.00"),
+             won_deal("006PSN0007", "t23", "600.00"),
+             {**won_deal("006PSN0001", "t21", "1500.00", event_id="006PSN-fix"), "change_type": "UPDATE",
+              "commit_timestamp": "2026-02-12T09:00:00Z"}]  # corrects the held record
+    assert [r.status_code for r in post(stack, after)] == [202]  # negative amounts are the plan's to refuse
+
+    changes = [*changes_of(before), *(change_from_avro(r) for r in direct), *changes_of(after)]
+    expected = {key: e.total_earned for key, e in recompute(book, changes).items() if key[0] in reps}
+    assert expected == {("t21", "2026-Q1"): Decimal("90.00"), ("t22", "2026-Q1"): Decimal("120.00"),
+                        ("t23", "2026-Q1"): Decimal("30.00")}
+    wait_until(lambda: totals_for(stack, reps) == expected, timeout=60, what="ledger == recompute past the poison")
+    assert stack.services["calculator"].process.poll() is None, "the calculator exited"
+    letters = [e for e in read_dead_letters(stack, topics.CRM_CHANGES_DLQ) if b"006PSN-p" in e["original"]]
+    codes = {json.loads(e["original"])["event_id"]: (e["service"], e["error_code"]) for e in letters}
+    assert codes == {"006PSN-p1": ("calculator", "out_of_bounds"), "006PSN-p2": ("calculator", "out_of_bounds"),
+                     "006PSN-p3": ("calculator", "negative_amount")}
+    assert all("held at its last valid value" in e["reason"] for e in letters)
 
 
 def calculator_events(stack) -> float:
