@@ -56,9 +56,22 @@ def parse_json(data: bytes | str) -> Any:
     including nesting deeper than the parser goes; integers too long for ``int`` are read as Decimal.
     """
     try:
-        return json.loads(data, parse_float=Decimal, parse_int=_parse_int)
+        return json.loads(data, parse_float=_parse_float, parse_int=_parse_int)
     except RecursionError:
         raise ValueError("JSON nested too deeply to read") from None
+
+
+class UnreadableNumber(str):
+    """A JSON number no Decimal holds (an exponent beyond 10^18 digits): kept as its text, refused per record."""
+
+    __slots__ = ()
+
+
+def _parse_float(text: str) -> Decimal | UnreadableNumber:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return UnreadableNumber(text)
 
 
 def _parse_int(text: str) -> int | Decimal:
@@ -99,7 +112,8 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
     if change_type not in CHANGE_TYPES:
         raise InvalidEvent(f"change_type: {change_type!r} is not one of {list(CHANGE_TYPES)}")
     transaction_key = item.get("transaction_key")
-    if transaction_key is not None and not isinstance(transaction_key, str):
+    if transaction_key is not None and (not isinstance(transaction_key, str)
+                                        or isinstance(transaction_key, UnreadableNumber)):
         raise InvalidEvent("transaction_key: must be text or null")
     if transaction_key is not None:
         _unicode(transaction_key, "transaction_key")
@@ -122,7 +136,7 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
 
 def _text(item: dict[str, Any], name: str) -> str:
     value = item.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or isinstance(value, UnreadableNumber) or not value.strip():
         raise InvalidEvent(f"{name}: required, non-empty text")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidEvent(f"{name}: longer than {MAX_ID_LENGTH} characters")
@@ -188,6 +202,8 @@ def _fields(fields: Any, limits: Limits) -> dict[str, str]:
             raise InvalidEvent(f"{where}: nested objects and arrays are not CRM field values")
         if isinstance(value, float):
             raise InvalidEvent(f"{where}: inexact number; send decimal text")
+        if isinstance(value, UnreadableNumber):
+            raise InvalidEvent(f"{where}: the number {_short(str(value))} is out of any range")
         if isinstance(value, str):
             _unicode(value, where)
         if isinstance(value, Decimal | int) and not isinstance(value, bool):

@@ -61,12 +61,19 @@ def test_too_deep_json_is_a_reason_not_a_crash_and_long_integers_are_values():
     with pytest.raises(ValueError, match="nested too deeply"):
         parse_json("[" * 200_000 + "]" * 200_000)
     assert parse_json("1" + "0" * 5000) == Decimal("1" + "0" * 5000)  # no int-size error for the whole body
+    beyond = parse_json('{"n": 1e9999999999999999999999}')["n"]  # no Decimal holds it: kept, refused per record
+    with pytest.raises(InvalidEvent, match="fields.amount: the number '1e9999999999999999999999' is out of any range"):
+        VALIDATOR.validate({**GOOD, "fields": {"amount": beyond}}, "http", 0)
+    for name in ("event_id", "transaction_key"):
+        with pytest.raises(InvalidEvent, match=name):
+            VALIDATOR.validate({**GOOD, name: beyond}, "http", 0)
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.decimals() | st.text(max_size=10)
     | st.sampled_from([10**30, -1, 2**63, Decimal("1e26"), Decimal("-1e999999999"), "\ud800", "x" * 200_000,
-                       "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-01:00", "2026-01-15T10:00:00Z"]),
+                       "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-01:00", "2026-01-15T10:00:00Z",
+                       parse_json("1e9999999999999999999999")]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8)
 items = st.one_of(
@@ -100,7 +107,8 @@ def test_any_json_item_is_accepted_or_refused_with_a_reason_never_an_exception(i
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=50) | st.binary(max_size=50) | json_values.map(lambda v: json.dumps(v, default=str)))
+@given(st.text(max_size=50) | st.binary(max_size=50) | json_values.map(lambda v: json.dumps(v, default=str))
+       | st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{1,3})?[eE][+-]?[0-9]{1,25}", fullmatch=True))
 def test_any_body_parses_or_is_refused_with_a_reason(body):
     try:
         parse_json(body)
