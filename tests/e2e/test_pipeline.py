@@ -144,14 +144,17 @@ def test_malformed_events_are_dead_lettered_with_reasons_and_nothing_else_is_los
 
 def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning(stack, book):
     """Amounts beyond any rounding (written to crm.changes directly, as an older ingest let them through)
-    and a negative amount no measure allows: each change is refused and its record held; the calculator
-    stays up, later events (and a correction of a held record) flow, ledger == batch recompute."""
+    and a negative amount no measure allows: each change is refused and its record held; a forged credit
+    past stage 1 is dead-lettered by stage 2; the calculator stays up, later events (and a correction of
+    a held record) flow, ledger == batch recompute."""
     from confluent_kafka import Producer
 
     from attain.platform.avro import contract
+    from attain.platform.kafka import producer_config
+    from attain.platform.settings import KafkaSettings
     from services.calculator.convert import change_from_avro
 
-    reps = {"t21", "t22", "t23"}
+    reps = {"t21", "t22", "t23", "t24"}
     before = [won_deal("006PSN0001", "t21", "1000.00"), won_deal("006PSN0002", "t22", "2000.00")]
     assert [r.status_code for r in post(stack, before)] == [202]
     wait_until(lambda: len(totals_for(stack, reps)) == 2, what="the first deals in the ledger")
@@ -164,13 +167,19 @@ def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning
                            "close_date": '"2026-02-10"', "currency": '"INR"'}}
 
     direct = [poison("006PSN0001", "006PSN-p1", "1E+26"), poison("006PSN0003", "006PSN-p2", "1e999999999", "t22")]
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    producer = Producer(producer_config(KafkaSettings(bootstrap=stack.kafka_bootstrap)))  # ingest's partitioner
     for record in direct:
         producer.produce(topics.CRM_CHANGES, contract(topics.CRM_CHANGES).encode(record), record["record_id"].encode())
+    forged = {"rep_id": "t24", "triggers": [["006PSN-forged", 0]], "upserts": [{  # past stage 1: stage 2 must cope
+        "record_id": "006PSN0009", "days": ["2026-02-10"], "credits": [{
+            "record_id": "006PSN0009", "rep_id": "t24", "measure": "closed_won_amount", "credit_date": "2026-02-10",
+            "amount": "1E+30", "currency": "INR", "version": [1, 0, 0, "006PSN-forged"], "role": "owner",
+            "share": "1", "kind": "credit", "attributes": [], "via": ""}]}]}
+    producer.produce(topics.CALCULATOR_CREDITS, json.dumps(forged).encode(), b"t24")
     assert producer.flush(30) == 0
     negative = won_deal("006PSN0004", "t23", "-500.00", event_id="006PSN-p3")
     after = [negative, won_deal("006PSN0005", "t21", "300.00"), won_deal("006PSN0006", "t22", "400.00"),
-             won_deal("006PSN0007", "t23", "600.00"),
+             won_deal("006PSN0007", "t23", "600.00"), won_deal("006PSN0008", "t24", "800.00"),
              {**won_deal("006PSN0001", "t21", "1500.00", event_id="006PSN-fix"), "change_type": "UPDATE",
               "commit_timestamp": "2026-02-12T09:00:00Z"}]  # corrects the held record
     assert [r.status_code for r in post(stack, after)] == [202]  # negative amounts are the plan's to refuse
@@ -178,7 +187,7 @@ def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning
     changes = [*changes_of(before), *(change_from_avro(r) for r in direct), *changes_of(after)]
     expected = {key: e.total_earned for key, e in recompute(book, changes).items() if key[0] in reps}
     assert expected == {("t21", "2026-Q1"): Decimal("90.00"), ("t22", "2026-Q1"): Decimal("120.00"),
-                        ("t23", "2026-Q1"): Decimal("30.00")}
+                        ("t23", "2026-Q1"): Decimal("30.00"), ("t24", "2026-Q1"): Decimal("40.00")}
     wait_until(lambda: totals_for(stack, reps) == expected, timeout=60, what="ledger == recompute past the poison")
     assert stack.services["calculator"].process.poll() is None, "the calculator exited"
     letters = [e for e in read_dead_letters(stack, topics.CRM_CHANGES_DLQ) if b"006PSN-p" in e["original"]]
@@ -186,6 +195,8 @@ def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning
     assert codes == {"006PSN-p1": ("calculator", "out_of_bounds"), "006PSN-p2": ("calculator", "out_of_bounds"),
                      "006PSN-p3": ("calculator", "negative_amount")}
     assert all("held at its last valid value" in e["reason"] for e in letters)
+    (failed,) = [e for e in read_dead_letters(stack, topics.CRM_CHANGES_DLQ) if e["source"] == "rep:t24"]
+    assert failed["error_code"] == "rep_update_failed" and b"006PSN-forged" in failed["original"]
 
 
 def calculator_events(stack) -> float:
