@@ -40,7 +40,7 @@ class InvalidEvent(ValueError):
 class Limits:
     """Bounds on one record (``ATTAIN_INGEST_*``, see docs/ingest.md): anything beyond is refused per record."""
 
-    max_field_bytes: int = 128 * 1024  # one field value, as JSON text
+    max_field_chars: int = 131_072  # one text field value, in characters (Salesforce's longest text field)
     max_fields: int = 1000
     max_number: Decimal = Decimal(10) ** 15  # any numeric field value, and amount fields written as text
     amount_fields: tuple[str, ...] = ("amount",)  # must be null, a number or decimal text, within max_number
@@ -210,11 +210,10 @@ def _fields(fields: Any, limits: Limits) -> dict[str, str]:
             _bounded(value, value, where, limits)
         elif name in limits.amount_fields and value is not None:
             _amount_text(value, where, limits)
-        text = _field_json(value)
-        if len(text) > limits.max_field_bytes:
-            raise InvalidEvent(f"{where}: {len(text)} bytes, more than {limits.max_field_bytes} "
-                               "(ATTAIN_INGEST_MAX_FIELD_BYTES)")
-        encoded[name] = text
+        if isinstance(value, str) and len(value) > limits.max_field_chars:
+            raise InvalidEvent(f"{where}: {len(value)} characters, more than {limits.max_field_chars} "
+                               "(ATTAIN_INGEST_MAX_FIELD_CHARS)")
+        encoded[name] = _field_json(value)
     return encoded
 
 

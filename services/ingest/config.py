@@ -17,19 +17,19 @@ class IngestSettings(BaseSettings):
     max_batch_records: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024
     # Per record (refused alone, dead-lettered with the reason; see docs/ingest.md "Limits").
-    max_field_bytes: int = 128 * 1024
+    max_field_chars: int = 131_072  # Salesforce's longest text field
     max_fields: int = 1000
     max_number: Decimal = Decimal(10) ** 15
     amount_fields: str = "amount"  # comma-separated
-    max_record_bytes: int = 512 * 1024
-    max_dead_letter_bytes: int = 512 * 1024
+    max_record_bytes: int = 900 * 1024  # under Kafka's default 1 MB message limit
+    max_dead_letter_bytes: int = 900 * 1024
     # POST /v1/webhooks/crm: one or more secrets (comma-separated, for rotation); unset = endpoint off.
     webhook_secrets: SecretStr | None = None
     webhook_secrets_file: Path | None = None
     webhook_tolerance_seconds: int = 300
 
     def limits(self) -> Limits:
-        return Limits(self.max_field_bytes, self.max_fields, self.max_number,
+        return Limits(self.max_field_chars, self.max_fields, self.max_number,
                       tuple(name.strip() for name in self.amount_fields.split(",") if name.strip()))
 
     def webhook_secret_list(self) -> list[str]:

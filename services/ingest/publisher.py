@@ -57,7 +57,7 @@ class Publisher:
     """
 
     def __init__(self, producer: AsyncProducer, limits: Limits | None = None, *,
-                 max_record_bytes: int = 512 * 1024, max_dead_letter_bytes: int = 512 * 1024) -> None:
+                 max_record_bytes: int = 900 * 1024, max_dead_letter_bytes: int = 900 * 1024) -> None:
         """``limits`` default to the ``ATTAIN_INGEST_*`` settings (so every door validates alike)."""
         if limits is None:
             from services.ingest.config import IngestSettings

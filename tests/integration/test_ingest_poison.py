@@ -65,7 +65,7 @@ def test_a_batch_with_poison_records_answers_207_good_ones_flow_bad_ones_are_dea
     assert all(r["dead_lettered"] and r["error"] for r in results[1:9])
     assert "fields.amount" in results[1]["error"] and "beyond" in results[3]["error"]
     assert "commit_timestamp" in results[4]["error"] and "commit_number" in results[6]["error"]
-    assert "not valid Unicode" in results[7]["error"] and "ATTAIN_INGEST_MAX_FIELD_BYTES" in results[8]["error"]
+    assert "not valid Unicode" in results[7]["error"] and "ATTAIN_INGEST_MAX_FIELD_CHARS" in results[8]["error"]
     assert deep_status == 400 and "nested too deeply" in deep["error"] and deep["dead_lettered"]
 
     assert sorted(r["record_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)) == [f"{prefix}0", f"{prefix}9"]

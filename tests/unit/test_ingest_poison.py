@@ -35,7 +35,7 @@ GOOD = {"event_id": "evt-1", "record_id": "006A", "object_type": "Opportunity", 
     ({"record_id": "006\ud800"}, "record_id: not valid Unicode"),
     ({"fields": {"name": "x\udfff"}}, "fields.name: not valid Unicode"),
     ({"fields": {"\ud800": "x"}}, "a field name: not valid Unicode"),
-    ({"fields": {"notes": "x" * 1_000_000}}, "fields.notes: 1000002 bytes, more than 131072"),
+    ({"fields": {"notes": "x" * 1_000_000}}, "fields.notes: 1000000 characters, more than 131072"),
     ({"fields": {f"f{n}": n for n in range(1001)}}, "1001 fields, more than 1000"),
 ])
 def test_the_testers_poison_records_are_refused_with_the_reason(patch, reason):
@@ -45,15 +45,15 @@ def test_the_testers_poison_records_are_refused_with_the_reason(patch, reason):
 
 
 def test_a_record_too_big_for_a_message_is_refused_and_limits_come_from_settings():
-    wide = {**GOOD, "fields": {f"notes{n}": "x" * 100_000 for n in range(6)}}
-    with pytest.raises(InvalidEvent, match="more than 524288 .ATTAIN_INGEST_MAX_RECORD_BYTES"):
+    wide = {**GOOD, "fields": {f"notes{n}": "x" * 100_000 for n in range(10)}}
+    with pytest.raises(InvalidEvent, match="more than 921600 .ATTAIN_INGEST_MAX_RECORD_BYTES"):
         VALIDATOR.validate(wide, "http", 0)
-    settings = IngestSettings(max_number=Decimal("1e30"), amount_fields="amount, acv", max_field_bytes=10)
+    settings = IngestSettings(max_number=Decimal("1e30"), amount_fields="amount, acv", max_field_chars=10)
     strict = Publisher(None, settings.limits())  # type: ignore[arg-type]
     assert strict.validate({**GOOD, "fields": {"amount": "1e26"}}, "http", 0)[0]["fields"] == {"amount": '"1e26"'}
     with pytest.raises(InvalidEvent, match="fields.acv: 'x' is not an amount"):
         strict.validate({**GOOD, "fields": {"acv": "x"}}, "http", 0)
-    with pytest.raises(InvalidEvent, match="ATTAIN_INGEST_MAX_FIELD_BYTES"):
+    with pytest.raises(InvalidEvent, match="ATTAIN_INGEST_MAX_FIELD_CHARS"):
         strict.validate({**GOOD, "fields": {"owner_id": "a rep with a long id"}}, "http", 0)
 
 
