@@ -110,7 +110,7 @@ def _named_reps(state: RecordState, book: PlanBook) -> tuple[str, ...]:
     for name in names:
         try:
             value = state.value(name)
-        except ValueError:
+        except Exception:  # noqa: BLE001 - the value the change was refused for may be this one
             continue
         if isinstance(value, str) and value in book.participants:
             reps.add(value)

@@ -237,3 +237,11 @@ def test_a_calculator_dead_letter_holds_the_change_as_ingest_takes_it_so_it_can_
     original = change("e7", "006R", 1770800000000, **WON, amount="-500.00", notes="caf\u00e9 \"quoted\"")
     replayed = change_from_avro(normalise(parse_json(change_to_canonical_json(original)), "dlq-replay", 0))
     assert replayed == original
+
+
+def test_admission_never_raises_even_when_the_refused_value_is_the_rep_field():
+    plan_book = book(POLICY)
+    bad = change("e1", "006Z", 1, stage="Closed", owner_id=Raw("1e9999999999999999999999"), close_date="2026-02-01",
+                 amount="10")
+    result = admit(None, [bad], plan_book)
+    assert result.held and result.refused[0].code == "uncreditable" and result.refused[0].reps == ()
