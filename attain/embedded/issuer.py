@@ -93,6 +93,14 @@ class EmbeddedIssuer:
         """A sample user's token (password grant with the stored demo password)."""
         return self.token(grant_type="password", username=user_id, password=self.init()[user_id])
 
+    def mint(self, subject: str, **claims: object) -> str:
+        """A token for any subject, signed with the issuer's key (tests and operators who hold the key files)."""
+        completed = subprocess.run(
+            [sys.executable, "-m", "services.issuer", "mint", str(self.data_dir), "--issuer", self.url,
+             "--audience", self.audience, "--subject", subject, "--claims", json.dumps(claims)],
+            check=True, capture_output=True, text=True, timeout=60)
+        return completed.stdout.strip()
+
     def client_token(self, client_id: str) -> str:
         return self.token(grant_type="client_credentials", client_id=client_id,
                           client_secret=self.init()[client_id])

@@ -13,12 +13,10 @@ import base64
 import logging
 import signal
 import time
-import uuid
 from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
-import jwt
 from aiohttp import web
 from prometheus_client import Counter
 
@@ -26,7 +24,7 @@ from attain.platform.http import add_operational_routes, start_http
 from attain.platform.logs import configure_logging
 from attain.platform.settings import ServiceSettings
 from services.issuer.config import IssuerSettings
-from services.issuer.directory import Directory, SigningKey, load_keys, secret_matches
+from services.issuer.directory import Directory, SigningKey, load_keys, mint_token, secret_matches
 
 log = logging.getLogger("attain.issuer")
 TOKENS = Counter("attain_issuer_tokens_total", "Tokens issued", ["grant"])
@@ -89,11 +87,8 @@ def build_app(settings: IssuerSettings) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
 
     def sign(subject: str, claims: dict[str, Any]) -> str:
-        key = files.keys[-1]
-        now = int(time.time())
-        body = {"iss": issuer, "sub": subject, "aud": settings.audience, "iat": now, "nbf": now,
-                "exp": now + settings.token_lifetime_seconds, "jti": uuid.uuid4().hex, **claims}
-        return jwt.encode(body, key.private_key, algorithm="ES256", headers={"kid": key.kid})
+        return mint_token(settings.data_dir, issuer, settings.audience, subject,
+                          settings.token_lifetime_seconds, **claims)
 
     async def discovery(_: web.Request) -> web.Response:
         return web.json_response({
