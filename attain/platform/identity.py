@@ -70,6 +70,7 @@ class AuthSettings(BaseSettings):
     jwks_url: str | None = None  # only when the provider has no discovery document
     audience: str = "attain"
     leeway_seconds: int = 60
+    subject_claim: str = "sub"  # the user or client id; Keycloak, for example: preferred_username
     roles_claim: str = "roles"  # dotted path into the claims, e.g. realm_access.roles
     regions_claim: str = "regions"
     scope_claim: str = "scope"  # space-separated (RFC 8693/9068) or a list
@@ -124,9 +125,9 @@ def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
 
 
 def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> Identity:
-    subject = claims.get("sub")
+    subject = _claim(claims, settings.subject_claim)
     if not isinstance(subject, str) or not subject:
-        raise AuthError("token has no subject")
+        raise AuthError(f"token has no subject (claim {settings.subject_claim!r})")
     return Identity(
         subject=subject,
         roles=check_roles(_strings(_claim(claims, settings.roles_claim), settings.roles_claim)),
@@ -178,7 +179,7 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise AuthError(f"invalid token: {error}") from None
         algorithm = header.get("alg")
-        options = {"require": ["sub", "exp", "iat", "aud"]}
+        options = {"require": ["exp", "iat", "aud"]}
         common: dict[str, Any] = {"audience": self._settings.audience, "leeway": self._settings.leeway_seconds}
         try:
             if algorithm == "HS256" and self._secret is not None:
