@@ -31,12 +31,12 @@ IDENTIFIER = r"^[^\s/\\\x00-\x1f\x7f]{1,255}$"
 # Money as exact decimal text, bounded to the ledger's NUMERIC(24,6): up to 18 digits before the point, 6 after.
 MONEY_TEXT = r"^-?\d{1,18}(\.\d{1,6})?$"
 
-LedgerPeriod = Annotated[str, StringConstraints(pattern=LEDGER_PERIOD, max_length=7)]
-Scope = Annotated[str, StringConstraints(pattern=SCOPE, max_length=128)]
-RepId = Annotated[str, StringConstraints(pattern=IDENTIFIER, max_length=255)]
+LedgerPeriod = Annotated[str, StringConstraints(pattern=LEDGER_PERIOD, max_length=7), Field(examples=["2026-Q1"])]
+Scope = Annotated[str, StringConstraints(pattern=SCOPE, max_length=128), Field(examples=["ae"])]
+RepId = Annotated[str, StringConstraints(pattern=IDENTIFIER, max_length=255), Field(examples=["alice"])]
 ComponentId = Annotated[str, StringConstraints(pattern=IDENTIFIER, max_length=255)]
-EntityId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
-MoneyText = Annotated[str, StringConstraints(pattern=MONEY_TEXT, max_length=26)]
+EntityId = Annotated[int, Field(ge=1, le=BIGINT_MAX, examples=[1])]
+MoneyText = Annotated[str, StringConstraints(pattern=MONEY_TEXT, max_length=26), Field(examples=["150.25"])]
 Comment = Annotated[str, StringConstraints(max_length=4000)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
