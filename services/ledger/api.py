@@ -184,8 +184,23 @@ def route(handler: Callable[..., Awaitable[web.StreamResponse]], settings: Ledge
     return run
 
 
+@web.middleware
+async def api_misses_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unknown ``/v1/`` path (404) or method (405) answers with a reason body like every other refusal."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+        if not request.path.startswith("/v1/"):
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        reason = ("no such route" if error.status == 404
+                  else f"{request.method} is not allowed here; use {headers['Allow'] if headers else 'another'}")
+        return problem(error.status, reason, headers=headers)
+
+
 def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings) -> None:
     chain = settings.chain
+    app.middlewares.append(api_misses_as_json)
 
     def caller(_: web.Request) -> Principal:
         return CALLER.get()

@@ -181,6 +181,10 @@ def test_refusals_carry_a_reason_and_a_fitting_status(api):
                     content=b'{"reason": "' + b"x" * (2 * 1024 * 1024) + b'"}')
     assert huge.status_code == 413 and "error" in huge.json()
     assert api.get("/v1/payouts/ae/2026-Q1.pdf", headers=admin).status_code == 422
+    assert api.get("/v1/nothing-here", headers=admin).json() == {"error": "no such route"}
+    wrong_method = api.get("/v1/periods/ae/2026-Q1/lock", headers=admin)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+    assert "POST" in wrong_method.json()["error"]
 
 
 def test_the_database_being_down_is_a_503_with_a_reason(seeded, database_url):
