@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_pydantic.decorator import inject_params
+from aiohttp_pydantic.oas.pydantic_schema_to_oas import add_or_replace_translater, pydantic_schema_to_oas_3_1
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r413, r422, r503
 from aiohttp_pydantic.oas.view import generate_oas
 from pydantic import ValidationError
@@ -417,10 +418,17 @@ STATUS_MEANINGS = {
 }
 
 
+# aiohttp-pydantic 2.6 always applies its OpenAPI 3.0 translation, which turns an optional field into
+# {"type": ..., "nullable": true} and drops its pattern and bounds. The ledger's document is OpenAPI 3.1,
+# whose schemas are JSON Schema 2020-12, pydantic's own output: the schemas go in untranslated.
+add_or_replace_translater("3.0.0", pydantic_schema_to_oas_3_1)
+
+
 def openapi_document(app: web.Application) -> dict[str, Any]:
-    """The OpenAPI document of the routes in ``app``, generated from their declared input."""
+    """The OpenAPI 3.1 document of the routes in ``app``, generated from their declared input."""
     document: dict[str, Any] = generate_oas([app], version_spec="1", title_spec="Attain ledger API",
                                             security=SECURITY_SCHEMES)
+    document["openapi"] = "3.1.0"
     for operations in document["paths"].values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():

@@ -201,12 +201,18 @@ def test_the_database_being_down_is_a_503_with_a_reason(seeded, database_url):
 
 
 def test_the_committed_openapi_document_is_the_generated_one(api):
+    from openapi_spec_validator import validate
+
     committed = json.loads(COMMITTED.read_text())
     assert committed == generated_document(), "run `make openapi` and commit docs/openapi/ledger.json"
+    validate(committed)  # raises on a document that is not valid OpenAPI 3.1
+    assert committed["openapi"] == "3.1.0"
     served = api.get("/openapi.json").json()
     assert served == committed
     decision = committed["components"]["schemas"]["Decision"]
     assert decision["properties"]["approve"]["type"] == "boolean" and decision["additionalProperties"] is False
+    adjustment = committed["components"]["schemas"]["Resolution"]["properties"]["adjustment"]["anyOf"]
+    assert {"type": "null"} in adjustment and any(part.get("pattern") for part in adjustment)  # optional, still bounded
     assert set(committed["paths"]) >= {"/v1/entries", "/v1/disputes/{dispute_id}", "/v1/periods/{scope}/{period}/lock"}
 
 
