@@ -111,6 +111,16 @@ def status_of(error: Exception) -> int | None:
     return None
 
 
+def reason_of(error: Exception, status: int) -> str:
+    """What the caller reads: a domain error's own words; for the database, its one-line reason, never SQL."""
+    if status == 503:
+        return "the ledger database is unreachable; retry later"
+    if isinstance(error, db_errors.DBAPIError):
+        diagnosis = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+        return f"the database refused this: {diagnosis or type(error.orig).__name__}"
+    return str(error)
+
+
 def problem(status: int, reason: str, details: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None) -> web.Response:
     body: dict[str, Any] = {"error": reason}
@@ -178,8 +188,7 @@ def route(handler: Callable[..., Awaitable[web.StreamResponse]], settings: Ledge
             if status is None:
                 raise
             headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
-            reason = "the ledger database is unreachable; retry later" if status == 503 else str(error)
-            return problem(status, reason, headers=headers)
+            return problem(status, reason_of(error, status), headers=headers)
 
     functools.update_wrapper(run, checked)  # the signature and marker the OpenAPI generator reads
     return run

@@ -200,6 +200,17 @@ def test_the_database_being_down_is_a_503_with_a_reason(seeded, database_url):
     assert response.json() == {"error": "the ledger database is unreachable; retry later"}
 
 
+def test_a_value_the_database_refuses_is_a_422_whose_reason_has_no_sql(seeded):
+    from sqlalchemy import exc, text
+
+    from services.ledger.api import reason_of, status_of
+
+    with pytest.raises(exc.DataError) as refused, seeded.connect() as connection:
+        connection.execute(text("SELECT 1 / :zero"), {"zero": 0})
+    assert status_of(refused.value) == 422
+    assert reason_of(refused.value, 422) == "the database refused this: division by zero"
+
+
 def test_the_committed_openapi_document_is_the_generated_one(api):
     from openapi_spec_validator import validate
 
