@@ -110,8 +110,11 @@ def identity(admin: AdminClient, timeout: float = 30) -> tuple[str, str]:
     """(cluster id, topic id of crm.changes)."""
     cluster = admin.describe_cluster(request_timeout=timeout).result()
     description = admin.describe_topics(TopicCollection([topics.CRM_CHANGES]), request_timeout=timeout)
-    topic = description[topics.CRM_CHANGES].result()
-    return str(cluster.cluster_id or ""), str(topic.topic_id)
+    topic_id = description[topics.CRM_CHANGES].result().topic_id
+    mask = (1 << 64) - 1  # the id as a UUID (its base64 form may contain "/", the lineage's separator)
+    as_uuid = uuid.UUID(int=(topic_id.get_most_significant_bits() & mask) << 64
+                        | (topic_id.get_least_significant_bits() & mask))
+    return str(cluster.cluster_id or "").replace("/", "_"), str(as_uuid)
 
 
 def _ensure_topic(admin: AdminClient, kafka: KafkaSettings, timeout: float) -> None:
@@ -138,18 +141,18 @@ def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecor
             return records
         consumer.assign([TopicPartition(topics.CALCULATOR_LINEAGE, 0, low)])
         deadline = time.monotonic() + timeout
-        offset = low
-        while offset < high - 1 and time.monotonic() < deadline:
+        next_offset = low
+        while next_offset < high and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            offset = message.offset() or 0
+            next_offset = (message.offset() or 0) + 1
             try:
                 records.append(LineageRecord(**json.loads(message.value() or b"{}")))
             except (TypeError, ValueError):
-                log.warning("unreadable record on calculator.lineage ignored", extra={"offset": offset})
-        if offset < high - 1:
-            raise TimeoutError(f"could not read calculator.lineage to offset {high - 1} in {timeout}s")
+                log.warning("unreadable record on calculator.lineage ignored", extra={"offset": next_offset - 1})
+        if next_offset < high:
+            raise TimeoutError(f"could not read calculator.lineage to offset {high} in {timeout}s")
         return records
     finally:
         consumer.close()
