@@ -105,6 +105,7 @@ class Stack:
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         if "ledger" in self.services:
             env["ATTAIN_CALCULATOR_LEDGER_URL"] = f"http://127.0.0.1:{self.services['ledger'].port}"
+            env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
         env.update(self.extra_env)
         return env
 

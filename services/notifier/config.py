@@ -11,3 +11,5 @@ class NotifierSettings(BaseSettings):
     grpc_port: int = 50051
     group_id: str = "attain-notifier"
     subscriber_queue_size: int = 1000
+    # The ledger's operational URL: push only snapshots of the lineage it books (services/notifier/lineage.py).
+    ledger_url: str | None = None

@@ -47,9 +47,9 @@ def expected_totals(book, events) -> dict[tuple[str, str], Decimal]:
     return {key: e.total_earned for key, e in recompute(book, changes_of(events)).items() if e.total_earned}
 
 
-def quarantined_metric(stack: Stack) -> float:
-    text = httpx.get(f"http://127.0.0.1:{stack.services['ledger'].port}/metrics", timeout=5).text
-    line = next(line for line in text.splitlines() if line.startswith("attain_ledger_snapshots_quarantined_total "))
+def metric(stack: Stack, service: str, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{stack.services[service].port}/metrics", timeout=5).text
+    line = next(line for line in text.splitlines() if line.startswith(f"{name} "))
     return float(line.split()[1])
 
 
@@ -104,7 +104,8 @@ def test_a_broker_that_lost_its_state_books_nothing_and_the_documented_recovery_
         return len(pending) == 1 and adopt(engine, pending[0]["lineage"], "check", dry_run=True).differences == []
 
     wait_until(rebuilt_agrees, what="the rebuilt lineage's snapshots (quarantined) to equal the ledger")
-    assert quarantined_metric(stack) > 0
+    assert metric(stack, "ledger", "attain_ledger_snapshots_quarantined_total") > 0
+    assert metric(stack, "notifier", "attain_notifier_snapshots_held_total") > 0  # reps are not told of a drop
     assert totals_for(stack, REPS) == booked, "a snapshot of the new lineage was booked"
     assert status(engine)["adopted"] == lineage_before
 

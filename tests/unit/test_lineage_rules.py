@@ -10,12 +10,13 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 import attain.ledger.lineage as ledger_lineage
 import services.calculator.lineage as calculator_lineage
+import services.notifier.lineage as notifier_lineage
 from attain.ledger.lineage import Decision, LineageError, check_adoption, compare, decide
 from attain.platform.avro import contract, schemas_dir
 from services.calculator.lineage import LineageRecord, choose, start_check
 
 
-@pytest.mark.parametrize("module", [ledger_lineage, calculator_lineage], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [ledger_lineage, calculator_lineage, notifier_lineage], ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
