@@ -2,9 +2,10 @@
 
 A lineage is ``<cluster id>/<crm.changes topic id>/<epoch>``. The epoch is created
 when the calculator starts and finds no lineage of its own (its app id) for this
-cluster and this ``crm.changes`` topic on ``calculator.lineage``: its state is then
+cluster, this ``crm.changes`` topic and this state changelog (``<app id>-records-changelog``,
+created here so its topic id is known) on ``calculator.lineage``: its state is then
 built from nothing (a first start, lost broker state, a new cluster, a re-created
-topic). The record lives on the broker, beside the changelogs it stands for, so
+topic, a deleted changelog). The record lives on the broker, beside the changelogs it stands for, so
 it survives and vanishes with them; the topic keeps every record (no compaction,
 no expiry) and the first record for an identity wins, so calculator instances
 starting together agree on one epoch.
@@ -49,22 +50,27 @@ class LineageRecord:
     epoch: str
     created_at: str = ""
     rebuild: bool = False
+    state_topic_id: str = ""  # the id of the state changelog it stands for (see STATE_TABLE)
 
     @property
     def lineage(self) -> str:
         return f"{self.cluster_id}/{self.topic_id}/{self.epoch}"
 
 
-def choose(records: Sequence[LineageRecord], app_id: str, cluster_id: str, topic_id: str) -> LineageRecord | None:
-    """The first record (in topic order) of this app for this cluster and topic: the one every instance uses.
+def choose(records: Sequence[LineageRecord], app_id: str, cluster_id: str, topic_id: str, state_topic_id: str = ""
+           ) -> LineageRecord | None:
+    """The first record (in topic order) of this app for this cluster, topic and state changelog: the one every
+    instance uses.
 
-    >>> a = LineageRecord("calc", "k", "t", "e1")
-    >>> choose([LineageRecord("other", "k", "t", "e0"), a, LineageRecord("calc", "k", "t", "e2")], "calc", "k", "t")
-    LineageRecord(app_id='calc', cluster_id='k', topic_id='t', epoch='e1', created_at='', rebuild=False)
-    >>> choose([a], "calc", "k", "new-topic-id") is None
-    True
+    >>> a = LineageRecord("calc", "k", "t", "e1", state_topic_id="s")
+    >>> choose([LineageRecord("other", "k", "t", "e0", state_topic_id="s"), a,
+    ...         LineageRecord("calc", "k", "t", "e2", state_topic_id="s")], "calc", "k", "t", "s").epoch
+    'e1'
+    >>> choose([a], "calc", "k", "new-topic-id", "s") is None, choose([a], "calc", "k", "t", "new-changelog") is None
+    (True, True)
     """
-    return next((r for r in records if (r.app_id, r.cluster_id, r.topic_id) == (app_id, cluster_id, topic_id)), None)
+    wanted = (app_id, cluster_id, topic_id, state_topic_id)
+    return next((r for r in records if (r.app_id, r.cluster_id, r.topic_id, r.state_topic_id) == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -106,27 +112,54 @@ def start_check(lineage: str, is_new: bool, ledger: dict[str, Any] | None, rebui
                              f"booked money. To recover: {RECOVERY}")
 
 
-def identity(admin: AdminClient, timeout: float = 30) -> tuple[str, str]:
-    """(cluster id, topic id of crm.changes)."""
+# The state table whose changelog the lineage stands for (stage 1's, in services/calculator/app.py): created
+# here before faust starts, so a record can name its topic id, and a deleted changelog is a new lineage.
+STATE_TABLE = "records"
+
+
+def state_topic(app_id: str) -> str:
+    return f"{app_id}-{STATE_TABLE}-changelog"  # faust's name for the table's changelog
+
+
+def topic_ids(admin: AdminClient, names: list[str], timeout: float = 30) -> list[str]:
+    """Topic ids as UUIDs (the base64 form may contain "/", the lineage's separator)."""
+    mask = (1 << 64) - 1
+    described = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
+    ids = []
+    for name in names:
+        topic_id = described[name].result().topic_id
+        ids.append(str(uuid.UUID(int=(topic_id.get_most_significant_bits() & mask) << 64
+                                 | (topic_id.get_least_significant_bits() & mask))))
+    return ids
+
+
+def identity(admin: AdminClient, app_id: str, timeout: float = 30) -> tuple[str, str, str]:
+    """(cluster id, topic id of crm.changes, topic id of the state changelog)."""
     cluster = admin.describe_cluster(request_timeout=timeout).result()
-    description = admin.describe_topics(TopicCollection([topics.CRM_CHANGES]), request_timeout=timeout)
-    topic_id = description[topics.CRM_CHANGES].result().topic_id
-    mask = (1 << 64) - 1  # the id as a UUID (its base64 form may contain "/", the lineage's separator)
-    as_uuid = uuid.UUID(int=(topic_id.get_most_significant_bits() & mask) << 64
-                        | (topic_id.get_least_significant_bits() & mask))
-    return str(cluster.cluster_id or "").replace("/", "_"), str(as_uuid)
+    changes_id, state_id = topic_ids(admin, [topics.CRM_CHANGES, state_topic(app_id)], timeout)
+    return str(cluster.cluster_id or "").replace("/", "_"), changes_id, state_id
 
 
-def _ensure_topic(admin: AdminClient, kafka: KafkaSettings, timeout: float) -> None:
-    if topics.CALCULATOR_LINEAGE in admin.list_topics(timeout=timeout).topics:
+def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeout: float) -> None:
+    existing = admin.list_topics(timeout=timeout).topics
+    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=kafka.replication_factor, config=config)
+              for name, partitions, config in (
+                  (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+                  (state_topic(app_id), kafka.partitions, {"cleanup.policy": "compact"}))
+              if name not in existing]
+    if not wanted:
         return
-    topic = NewTopic(topics.CALCULATOR_LINEAGE, num_partitions=1, replication_factor=kafka.replication_factor,
-                     config={"retention.ms": "-1", "cleanup.policy": "delete"})
-    try:
-        admin.create_topics([topic], operation_timeout=timeout)[topics.CALCULATOR_LINEAGE].result()
-    except KafkaException as error:
-        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
+    for future in admin.create_topics(wanted, operation_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    deadline = time.monotonic() + timeout
+    while not all(t.topic in admin.list_topics(timeout=timeout).topics for t in wanted):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {[t.topic for t in wanted]} not visible after {timeout}s")
+        time.sleep(0.1)
 
 
 def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecord]:
@@ -179,11 +212,11 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
               ledger_wait_seconds: float = 60, timeout: float = 30) -> str:
     """The lineage this calculator's snapshots carry; exits with the recovery steps when it must not start."""
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
-    _ensure_topic(admin, kafka, timeout)
-    cluster_id, topic_id = identity(admin, timeout)
-    found = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id)
+    _ensure_topics(admin, kafka, app_id, timeout)
+    cluster_id, topic_id, state_id = identity(admin, app_id, timeout)
+    found = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id, state_id)
     candidate = found or LineageRecord(app_id, cluster_id, topic_id, uuid.uuid4().hex,
-                                       time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rebuild)
+                                       time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rebuild, state_id)
     ledger = ledger_status(ledger_url, ledger_wait_seconds) if ledger_url else None
     check = start_check(candidate.lineage, found is None, ledger, rebuild)
     if not check.start:
@@ -196,7 +229,7 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
     producer.produce(topics.CALCULATOR_LINEAGE, key=app_id.encode(), value=json.dumps(asdict(candidate)).encode())
     if producer.flush(timeout) != 0:
         raise SystemExit("calculator: could not write its new lineage to calculator.lineage")
-    chosen = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id)
+    chosen = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id, state_id)
     if chosen is None:
         raise SystemExit("calculator: its new lineage record is not on calculator.lineage after writing it")
     log.warning("new lineage: the calculator's state starts from nothing", extra={"lineage": chosen.lineage})
