@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
 from attain.embedded.tansu import TansuBroker
@@ -59,6 +60,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
+    issuer: EmbeddedIssuer | None = None  # Attain's own OpenID Connect issuer: every service trusts its tokens
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -78,6 +80,8 @@ class Stack:
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(self.workdir / "pgdata")
             self.database_url = self._postgres.start()
+        self.issuer = EmbeddedIssuer(self.workdir / "issuer")
+        self.issuer.start()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
         self._run_module(["services.ledger", "migrate"])
@@ -100,7 +104,10 @@ class Stack:
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
+            ATTAIN_NOTIFIER_PLANS_FILE=str(self.plans_file.resolve()),
         )
+        if self.issuer is not None:
+            env["ATTAIN_AUTH_ISSUER"] = self.issuer.url
         for name, service in self.services.items():
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         if "ledger" in self.services:
@@ -149,6 +156,8 @@ class Stack:
         for service in reversed(list(self.services.values())):
             if service.process is not None:
                 terminate(service.process, grace=15)
+        if self.issuer is not None:
+            self.issuer.stop()
         if self._postgres is not None:
             self._postgres.stop()
         if self._broker is not None:
