@@ -38,9 +38,11 @@ def lineage_stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -
                   extra_env={"ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
                              "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
                              "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}"})
-    stack.start(timeout=120)
-    yield stack
-    stack.stop()
+    try:
+        stack.start(timeout=120)  # a start that fails half-way still stops what it started
+        yield stack
+    finally:
+        stack.stop()
 
 
 def expected_totals(book, events) -> dict[tuple[str, str], Decimal]:
