@@ -194,11 +194,13 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
-    from attain.embedded.stack import Stack
+    from attain.embedded.stack import Stack, start_fresh_demo
     from attain.sample import events_for_book
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
+    if note := start_fresh_demo(workdir.resolve()):
+        console.print(f"[yellow]{note}[/]")
     stack = Stack(workdir=workdir.resolve(), plans_file=plans)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -28,6 +28,7 @@ from services.notifier import metrics
 from services.notifier.access import SubscribeGuard
 from services.notifier.config import NotifierSettings
 from services.notifier.hub import Closed, Hub
+from services.notifier.lineage import LineageGate
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 
 log = logging.getLogger("attain.notifier")
@@ -101,7 +102,7 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
 
 def consume(
     consumer: Consumer, loop: asyncio.AbstractEventLoop, hub: Hub, stopping: threading.Event,
-    assigned: threading.Event,
+    assigned: threading.Event, gate: LineageGate | None = None,
 ) -> None:
     """Feed snapshots from ``earnings`` to the hub on the event loop (runs in a thread)."""
     snapshots = contract(topics.EARNINGS)
@@ -113,10 +114,14 @@ def consume(
                     log.warning("consumer error", extra={"error": str(message.error())})
                     continue
                 try:
-                    update = to_update(snapshots.decode(message.value()))
+                    snapshot = snapshots.decode(message.value())
+                    update = to_update(snapshot)
                 except SerdeError as error:
                     metrics.REJECTED.inc()  # the ledger dead-letters the same message
                     log.warning("undecodable snapshot", extra={"reason": str(error)})
+                    continue
+                if gate is not None and not gate.allows(snapshot.get("lineage", "")):
+                    metrics.HELD.inc()  # the ledger quarantines it: not the pay the rep has
                     continue
                 metrics.SNAPSHOTS_IN.inc()
                 loop.call_soon_threadsafe(hub.publish, update)
@@ -154,8 +159,10 @@ async def serve() -> None:
                                                       "enable.auto.commit": True})
     )
     assigned = threading.Event()
+    gate = LineageGate(settings.ledger_url)
+    threading.Thread(target=gate.run, args=(stopping,), name="notifier-lineage", daemon=True).start()
     thread = threading.Thread(
-        target=consume, args=(consumer, loop, hub, stopping, assigned), daemon=True
+        target=consume, args=(consumer, loop, hub, stopping, assigned, gate), daemon=True
     )
     thread.start()
     for name in ("", SERVICE_NAME):

@@ -19,3 +19,5 @@ class NotifierSettings(BaseSettings):
     plans_file: Path | None = None
     # Open Subscribe streams one credential (token subject) may hold at once.
     max_streams_per_subject: int = 8
+    # The ledger's operational URL: push only snapshots of the lineage it books (services/notifier/lineage.py).
+    ledger_url: str | None = None
