@@ -102,7 +102,8 @@ def _wait_until_password_required(socket_dir: Path, data_dir: Path, timeout: flo
     deadline = time.monotonic() + timeout
     while True:
         try:
-            psycopg.connect(_libpq_url(socket_dir, "postgres"), connect_timeout=5, passfile=str(data_dir / ".no-passfile")).close()
+            psycopg.connect(_libpq_url(socket_dir, "postgres"), connect_timeout=5,
+                            passfile=str(data_dir / ".no-passfile")).close()
         except psycopg.OperationalError as error:
             if "password" in str(error):
                 return

@@ -11,10 +11,11 @@ import time
 from aiohttp import web
 
 from attain.platform import topics
+from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes, start_http
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.settings import KafkaSettings, ServiceSettings, load_settings
 from services.ingest import metrics
 from services.ingest.canonical import parse_json, to_json_bytes
 from services.ingest.config import IngestSettings
@@ -25,12 +26,16 @@ from services.ingest.signatures import SignatureError, verify
 log = logging.getLogger("attain.ingest")
 
 
-def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application:
+def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None) -> web.Application:
+    """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     webhook_secrets = settings.webhook_secret_list()
 
     async def ingest(body: bytes, source: str) -> web.Response:
         started = time.perf_counter()
+        if broker is not None and not broker.ok:  # nothing can be accepted or dead-lettered: say so at once
+            metrics.ERRORS.inc()
+            return web.json_response({"error": f"{broker.detail}; retry"}, status=503)
         try:
             parsed = parse_json(body)
         except ValueError as error:
@@ -46,7 +51,14 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
             )
         items = [(item, to_json_bytes(item) if isinstance(parsed, list) else body) for item in batch]
         try:
-            results = await publisher.publish(items, source)
+            results = await asyncio.wait_for(publisher.publish(items, source), settings.publish_timeout_seconds)
+        except TimeoutError:  # the broker did not acknowledge in time: nothing may be counted as accepted
+            metrics.ERRORS.inc()
+            log.warning("publish timed out", extra={"timeout_seconds": settings.publish_timeout_seconds})
+            return web.json_response(
+                {"error": f"the broker did not acknowledge within {settings.publish_timeout_seconds}s; retry"},
+                status=503,
+            )
         except Exception as error:  # broker unreachable: the caller must retry, nothing was accepted
             metrics.ERRORS.inc()
             log.exception("publish failed")
@@ -84,7 +96,10 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
 
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/webhooks/crm", post_webhook)
-    add_operational_routes(app, lambda: (True, "accepting events"))
+    add_operational_routes(
+        app, (lambda: (broker.ok, "accepting events" if broker.ok else broker.detail)) if broker is not None
+        else (lambda: (True, "accepting events")),
+    )
     return app
 
 
@@ -92,17 +107,19 @@ async def serve() -> None:
     service = ServiceSettings()
     configure_logging("ingest", service.log_level)
     kafka = KafkaSettings()
-    settings = IngestSettings()
+    settings = load_settings(IngestSettings)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
-    runner = await start_http(build_app(Publisher(producer), settings), settings.host, settings.port)
+    broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES).start()
+    runner = await start_http(build_app(Publisher(producer), settings, broker), settings.host, settings.port)
     log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+    broker.stop()
     producer.close()
     log.info("ingest stopped")
 

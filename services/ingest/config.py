@@ -1,9 +1,12 @@
 """Ingest settings (``ATTAIN_INGEST_*``). Webhook secrets come from env or a mounted file only."""
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attain.platform.settings import check_secret
 
 
 class IngestSettings(BaseSettings):
@@ -17,6 +20,16 @@ class IngestSettings(BaseSettings):
     webhook_secrets: SecretStr | None = None
     webhook_secrets_file: Path | None = None
     webhook_tolerance_seconds: int = 300
+    # POST /v1/events answers 503 if the broker has not acknowledged a request's records by then.
+    publish_timeout_seconds: float = 3.0
+
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> Self:
+        source = "ATTAIN_INGEST_WEBHOOK_SECRETS" if self.webhook_secrets is not None else \
+            f"ATTAIN_INGEST_WEBHOOK_SECRETS_FILE ({self.webhook_secrets_file})"
+        for number, secret in enumerate(self.webhook_secret_list(), start=1):
+            check_secret(f"webhook secret #{number} in {source}", secret)
+        return self
 
     def webhook_secret_list(self) -> list[str]:
         if self.webhook_secrets is not None:
