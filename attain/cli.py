@@ -193,7 +193,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
-    stack = Stack(workdir=workdir.resolve(), plans_file=plans)
+    stack = Stack(workdir=workdir.resolve(), plans_file=plans, supervise=True,
+                  notify=lambda message: console.print(f"[yellow]{message}[/]"))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

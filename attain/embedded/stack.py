@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,7 @@ from types import TracebackType
 from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
+from attain.embedded.supervisor import Supervisor
 from attain.embedded.tansu import TansuBroker
 from attain.platform import topics
 from attain.platform.kafka import ensure_topics
@@ -58,6 +60,10 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
+    # Restart a service that exits, with backoff (attain.embedded.supervisor); each restart goes to notify.
+    supervise: bool = False
+    notify: Callable[[str], None] | None = None
+    supervisor: Supervisor | None = None
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -85,6 +91,11 @@ class Stack:
             self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
             self.start_service(name)
         self.wait_ready(timeout)
+        if self.supervise:
+            self.supervisor = Supervisor(
+                SERVICES, lambda name: self.services[name].process, self.start_service,
+                self.workdir / "supervisor.log", self.notify,
+            ).start()
 
     def env(self) -> dict[str, str]:
         assert self.kafka_bootstrap and self.database_url
@@ -134,6 +145,8 @@ class Stack:
                 time.sleep(0.2)
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: a service stopped below must not be restarted
         for service in reversed(list(self.services.values())):
             if service.process is not None:
                 terminate(service.process, grace=15)

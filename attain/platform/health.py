@@ -13,6 +13,8 @@ import threading
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from attain.platform.kafka import CLIENT_LOG
+
 log = logging.getLogger("attain.platform.health")
 
 
@@ -21,7 +23,8 @@ class BrokerProbe:
 
     def __init__(self, bootstrap: str, topic: str, interval: float = 1.0, timeout: float = 2.0) -> None:
         self._admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "attain-readiness-probe",
-                                   "socket.connection.setup.timeout.ms": int(timeout * 1000)})
+                                   "socket.connection.setup.timeout.ms": int(timeout * 1000),
+                                   "logger": CLIENT_LOG})
         self._topic = topic
         self._interval = interval
         self._timeout = timeout
@@ -62,3 +65,4 @@ class BrokerProbe:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             self.check()
+            self._admin.poll(0)  # serves the client's queued log lines

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -26,8 +27,10 @@ from services.ingest.signatures import SignatureError, verify
 log = logging.getLogger("attain.ingest")
 
 
-def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None) -> web.Application:
-    """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once."""
+def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None,
+              renew_producer: Callable[[], None] | None = None) -> web.Application:
+    """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once.
+    ``renew_producer``: called when the broker answers but did not acknowledge a request in time."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     webhook_secrets = settings.webhook_secret_list()
 
@@ -54,7 +57,11 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             results = await asyncio.wait_for(publisher.publish(items, source), settings.publish_timeout_seconds)
         except TimeoutError:  # the broker did not acknowledge in time: nothing may be counted as accepted
             metrics.ERRORS.inc()
-            log.warning("publish timed out", extra={"timeout_seconds": settings.publish_timeout_seconds})
+            wedged = broker is not None and broker.ok and renew_producer is not None
+            log.warning("publish timed out", extra={"timeout_seconds": settings.publish_timeout_seconds,
+                                                    "renewing_producer": wedged})
+            if wedged:  # the broker answers yet did not take our records: a fresh client for the next request
+                await asyncio.get_running_loop().run_in_executor(None, renew_producer)
             return web.json_response(
                 {"error": f"the broker did not acknowledge within {settings.publish_timeout_seconds}s; retry"},
                 status=503,
@@ -112,7 +119,8 @@ async def serve() -> None:
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
     broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES).start()
-    runner = await start_http(build_app(Publisher(producer), settings, broker), settings.host, settings.port)
+    app = build_app(Publisher(producer), settings, broker, producer.renew)
+    runner = await start_http(app, settings.host, settings.port)
     log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -145,7 +145,7 @@ class LedgerWorker:
         its "sleep" keeps polling the paused consumer, so the member stays in the group)."""
         retrying = Retrying(
             retry=retry_if_exception_type(_DatabaseUnavailable),
-            wait=wait_exponential_jitter(initial=self._retry_backoff, max=self._max_retry_backoff,
+            wait=wait_exponential_jitter(multiplier=self._retry_backoff, max=self._max_retry_backoff,
                                          jitter=self._retry_backoff / 5),
             sleep=self._poll_while_waiting,
             before_sleep=self._database_failed,
