@@ -160,8 +160,11 @@ def main() -> None:
                           topics.EARNINGS])
     app, producer = create_app(kafka, settings, book)
     log.info("calculator starting", extra={"participants": len(book.participants)})
-    worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False)
-    configure_logging("calculator", service.log_level)  # keep JSON logs after faust's setup
+    # override_logging=False: mode would otherwise replace the JSON handler with its own text format when the
+    # worker starts (after any configure_logging call made here).
+    worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+    worker.spinner = None  # a terminal progress spinner: escape codes in a log file (mode would drop it at INFO)
     try:
         worker.execute_from_commandline()
     finally:
