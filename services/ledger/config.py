@@ -9,7 +9,7 @@ from attain.platform.settings import check_secret
 
 
 class LedgerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_")
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_", hide_input_in_errors=True)  # secrets
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attain"
     host: str = "127.0.0.1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -12,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from attain.embedded.stack import SERVICES, Stack, _is_ready
+from attain.platform.settings import MIN_SECRET_BYTES
 from tests.e2e.conftest import PLANS, post, totals_for, wait_until
 
 
@@ -72,3 +74,13 @@ def test_every_service_logs_json_lines_only(supervised):
             except json.JSONDecodeError:
                 pytest.fail(f"{log.name}:{number} is not JSON: {line[:300]}")
             assert {"time", "level", "message"} <= set(record), f"{log.name}:{number}: {line[:300]}"
+
+
+def test_the_stack_makes_secrets_over_the_minimum_and_keeps_them_owner_only(supervised):
+    stack, _ = supervised
+    path = stack.workdir / "secrets.env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    made = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    assert set(made) == {"ATTAIN_LEDGER_JWT_SECRET", "ATTAIN_INGEST_WEBHOOK_SECRETS"}
+    assert all(len(value.encode()) >= MIN_SECRET_BYTES for value in made.values())
+    assert made["ATTAIN_LEDGER_JWT_SECRET"] != made["ATTAIN_INGEST_WEBHOOK_SECRETS"]
