@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,8 @@ class Supervisor:
             retrying = Retrying(
                 retry=retry_if_exception(_crash_loop),
                 wait=wait_exponential_jitter(multiplier=self._initial, max=self._max, jitter=self._initial / 5),
-                sleep=self._stopping.wait,
-                before_sleep=lambda state, name=name: self._announce_exit(name, state),
+                sleep=self._sleep,
+                before_sleep=partial(self._announce_exit, name),
                 stop=lambda _: self._stopping.is_set(),
                 reraise=True,
             )
@@ -92,6 +93,9 @@ class Supervisor:
                             uptime_seconds=round(exited.uptime, 1), restart_in_seconds=0)
             except _Exited:
                 return  # stopping
+
+    def _sleep(self, seconds: float) -> None:
+        self._stopping.wait(seconds)  # a stop cuts the backoff short
 
     def _run_once(self, name: str) -> None:
         """Start the service if it is down, then wait until it exits (raises) or the supervisor stops (returns)."""

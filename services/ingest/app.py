@@ -103,10 +103,12 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
 
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/webhooks/crm", post_webhook)
-    add_operational_routes(
-        app, (lambda: (broker.ok, "accepting events" if broker.ok else broker.detail)) if broker is not None
-        else (lambda: (True, "accepting events")),
-    )
+    def ready() -> tuple[bool, str]:  # its one dependency: the broker
+        if broker is None or broker.ok:
+            return True, "accepting events"
+        return False, broker.detail
+
+    add_operational_routes(app, ready)
     return app
 
 
