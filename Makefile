@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint proto bench bench-ingest bench-ledger bench-stages clean
+.PHONY: setup run test test-unit lint openapi proto bench bench-ingest bench-ledger bench-stages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check attain services tests
 	$(BIN)/mypy
+
+openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
+	$(BIN)/python -m services.ledger.openapi
 
 proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, ledger, Salesforce Pub/Sub API) after editing a .proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. \

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -29,6 +30,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from attain import ledger_commands
+
+if TYPE_CHECKING:
+    from attain.embedded.stack import Stack
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -52,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     watch = commands.add_parser("watch", help="stream one rep's earnings updates")
     watch.add_argument("rep_id")
     watch.add_argument("--target", default="127.0.0.1:50051", help="notifier gRPC address")
+    watch.add_argument("--token", default=os.environ.get("ATTAIN_TOKEN"),
+                       help="bearer token of the person watching (default: $ATTAIN_TOKEN)")
 
     ingest = commands.add_parser("ingest", help="ingest tools")
     ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True)
@@ -112,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "run":
         sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
     if args.command == "watch":
-        watch_rep(args.rep_id, args.target)
+        watch_rep(args.rep_id, args.target, args.token)
     if args.command == "ingest" and args.ingest_command == "file":
         sys.exit(ingest_jsonl(args.path, args.bootstrap))
     if args.command == "ingest" and args.ingest_command == "backfill":
@@ -188,11 +194,13 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
-    from attain.embedded.stack import Stack
+    from attain.embedded.stack import Stack, start_fresh_demo
     from attain.sample import events_for_book
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
+    if note := start_fresh_demo(workdir.resolve()):
+        console.print(f"[yellow]{note}[/]")
     stack = Stack(workdir=workdir.resolve(), plans_file=plans, supervise=True,
                   notify=lambda message: console.print(f"[yellow]{message}[/]"))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
@@ -213,9 +221,13 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
         ledger_commands.demo_period_close(engine)
+        rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
+        token_file = write_demo_token(stack, rep, ["rep"])
         console.print(
-            f"\nWatch live notifications: [bold].venv/bin/attain watch {min(book.participants)} --target "
-            f"{stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
+            f"\nSign-in: sample users' passwords are in {stack.workdir / 'issuer' / 'credentials.json'} "
+            f"(token endpoint {stack.issuer.url if stack.issuer else '-'}/token)."
+            f"\nWatch live notifications as {rep}: [bold]ATTAIN_TOKEN=$(cat {token_file}) .venv/bin/attain watch "
+            f"{rep} --target {stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
             f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
         )
         if exit_when_done:
@@ -275,7 +287,17 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
     console.print(table)
 
 
-def watch_rep(rep_id: str, target: str) -> None:
+def write_demo_token(stack: Stack, subject: str, roles: list[str]) -> Path:
+    """A one-hour token for a demo user, in a file only its owner can read (tokens stay out of logs)."""
+    assert stack.issuer is not None
+    path = stack.workdir / "tokens" / f"{subject}.jwt"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(stack.issuer.mint(subject, roles=roles) + "\n")
+    return path
+
+
+def watch_rep(rep_id: str, target: str, token: str | None) -> None:
     import grpc
 
     from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
@@ -284,7 +306,8 @@ def watch_rep(rep_id: str, target: str) -> None:
         stub = notifier_pb2_grpc.NotifierStub(channel)
         console.print(f"watching {rep_id} at {target} (Ctrl-C to stop)")
         try:
-            for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id)):
+            metadata = (("authorization", f"Bearer {token}"),) if token else ()
+            for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id), metadata=metadata):
                 parts = ", ".join(f"{c.component_id}: credited {c.credited_value}, attainment "
                                   f"{c.attainment_ratio}, earned {c.earned_amount}"
                                   for c in update.components)

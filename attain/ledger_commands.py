@@ -7,6 +7,8 @@
     attain ledger period lock|approve|reject|paid SCOPE PERIOD --user U [--role R]
     attain ledger token USER --role comp_admin --region south
     attain ledger org FILE.yaml                 # participants' regions and managers, for authorisation
+    attain ledger lineage                       # the adopted calculator lineage, quarantined ones
+    attain ledger adopt-lineage [LINEAGE] --user U [--post-differences] [--dry-run]
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def register(commands: Any) -> None:
     org = ledger_commands.add_parser("org", help="load participants (region, manager) from a plans YAML")
     org.add_argument("path", type=Path)
     _database(org)
+    _database(ledger_commands.add_parser("lineage", help="the calculator lineage the ledger books; quarantined ones"))
+    adopt = ledger_commands.add_parser(
+        "adopt-lineage", help="compare a quarantined (rebuilt) lineage with the ledger; adopt it when they agree")
+    adopt.add_argument("lineage", nargs="?", default=None, help="default: the only quarantined lineage")
+    adopt.add_argument("--user", required=True, help="who adopts (audited)")
+    adopt.add_argument("--post-differences", action="store_true",
+                       help="adopt even where the totals differ, posting the differences as audited adjustments")
+    adopt.add_argument("--dry-run", action="store_true", help="compare only")
+    _database(adopt)
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -81,7 +92,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
     if args.command == "recompute":
         return recompute_period(args)
     if args.command == "ledger":
-        handlers = {"payroll": payroll_export, "period": period_command, "token": issue, "org": load_org}
+        handlers = {"payroll": payroll_export, "period": period_command, "token": issue, "org": load_org,
+                    "lineage": lineage_show, "adopt-lineage": adopt_lineage}
         return handlers[args.ledger_command](args)
     return None
 
@@ -285,3 +297,60 @@ def demo_period_close(engine: Any, timeout: float = 60) -> None:
         total = ", ".join(f"{sum(line['amount'] for line in lines if line['currency'] == c):,} {c}" for c in totals)
         table.add_row(scope, period, str(len(lines)), total, "yes" if not pending else "not yet")
     console.print(table)
+
+
+def lineage_show(args: argparse.Namespace) -> int:
+    from services.ledger.lineage import status
+
+    state = status(_engine(args))
+    console.print(f"adopted lineage: {state['adopted'] or '(none yet)'}; "
+                  f"history booked: {'yes' if state['history'] else 'no'}")
+    if not state["quarantined"]:
+        console.print("nothing quarantined")
+        return 0
+    table = Table(title="quarantined lineages (snapshots held, not booked)")
+    for column in ("lineage", "(rep, period)s", "snapshots received", "first seen", "last seen"):
+        table.add_column(column)
+    for held in state["quarantined"]:
+        table.add_row(held["lineage"], str(held["keys"]), str(held["received"]), held["first_seen"],
+                      held["last_seen"])
+    console.print(table)
+    console.print("recover: docs/ledger.md (Lineage), then `attain ledger adopt-lineage --user YOU`")
+    return 3
+
+
+def adopt_lineage(args: argparse.Namespace) -> int:
+    from attain.ledger.lineage import LineageError
+    from services.ledger.config import LedgerSettings
+    from services.ledger.lineage import adopt, pending_lineages
+
+    engine = _engine(args)
+    lineage = args.lineage
+    if lineage is None:
+        pending = pending_lineages(engine)
+        if len(pending) != 1:
+            console.print(f"[red]{len(pending)} lineages are quarantined ({', '.join(pending) or 'none'}): "
+                          "name the one to adopt[/]")
+            return 2
+        lineage = pending[0]
+    try:
+        result = adopt(engine, lineage, args.user, args.post_differences, args.dry_run,
+                       LedgerSettings().period_scope)
+    except LineageError as error:
+        console.print(f"[red]{error}[/]")
+        return 3
+    table = Table(title=f"lineage {lineage} (rebuilt) against the ledger ({result.previous or 'no lineage'}): "
+                        f"{result.compared} (rep, period)s compared")
+    for column in ("rep", "period", "component", "booked", "rebuilt", "difference"):
+        table.add_column(column)
+    for d in result.differences:
+        table.add_row(d.rep_id, d.period, d.component_id, str(d.booked),
+                      str(d.rebuilt) if d.rebuilt_has_key else "(not rebuilt)", str(d.delta))
+    console.print(table)
+    if args.dry_run:
+        console.print("dry run: nothing changed")
+        return 0 if not result.differences else 3
+    console.print(f"[green]adopted lineage {lineage}[/]"
+                  + (f", {result.adjustments} difference(s) posted as adjustments" if result.adjustments else
+                     ": the rebuilt totals equal the ledger's"))
+    return 0

@@ -58,6 +58,7 @@ from attain.embedded.tansu import TansuBroker
 from attain.platform import topics
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
+from services.issuer.directory import mint_token
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 
 console = Console()
@@ -274,7 +275,7 @@ def throughput_phase(pipeline: Pipeline, events: list[dict[str, Any]], batch: in
 
 async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], interval: float,
                            reps: Sequence[str], before_send: Callable[[], None],
-                           after_send: Callable[[], None]
+                           after_send: Callable[[], None], token_for: Callable[[str], str],
                            ) -> tuple[list[tuple[float, float]], float]:
     """Send one body every ``interval`` seconds while subscribed to ``reps``.
 
@@ -288,7 +289,8 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
     phase_start_ms = float("inf")
 
     async def listen(stub: notifier_pb2_grpc.NotifierStub, rep_id: str) -> None:
-        call = stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id))
+        call = stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id),
+                              metadata=(("authorization", f"Bearer {token_for(rep_id)}"),))
         async for update in call:
             received_ms = time.time() * 1000
             if update.trigger_ingested_at_ms >= phase_start_ms:
@@ -339,9 +341,15 @@ def latency_phase(pipeline: Pipeline, events: list[dict[str, Any]], rate: int, r
     def drained() -> None:
         pipeline.wait_calculated(counted_before + len(events), since, timeout=120)
 
+    issuer = pipeline.stack.issuer
+    assert issuer is not None
+
+    def token_for(rep_id: str) -> str:  # each rep watches its own pay, as a signed-in rep would
+        return mint_token(issuer.data_dir, issuer.url, issuer.audience, rep_id, roles=["rep"])
+
     latencies, window = asyncio.run(drive_and_listen(
         pipeline.stack.ingest_url, pipeline.stack.notifier_target, bodies, interval, reps,
-        subscribed, drained))
+        subscribed, drained, token_for))
     pipeline.monitor.sample_now()
     histogram_after = _histogram(pipeline.monitor)
     results.latencies_ms = [computed + pushed for computed, pushed in latencies]

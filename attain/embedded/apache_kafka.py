@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import atexit
 import base64
-import fcntl
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from attain.embedded import maven
 from attain.embedded._process import ManagedServer, launch_until_ready, log_tail, spawn, terminate
 from attain.embedded.ports import LOCALHOST, free_ports
 
@@ -26,11 +24,7 @@ SCALA_BINARY_VERSION = "2.13"
 # Kafka's POMs declare slf4j-api only; without a binding the broker logs nothing.
 # These are the log4j2 artifacts the official Kafka 4.x distribution ships.
 LOG4J_VERSION = "2.24.3"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_MARKER_NAME = "classpath.txt"
-_MVN_TIMEOUT_SECONDS = 900.0
 _FORMAT_TIMEOUT_SECONDS = 120.0
 _STOP_GRACE_SECONDS = 30.0
 _JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
@@ -50,100 +44,17 @@ logger.kafka_request.level = WARN
 
 def default_cache_dir(version: str = KAFKA_VERSION) -> Path:
     """Return the git-ignored per-version jar cache, ``<repo>/.cache/kafka-<version>``."""
-    return _REPO_ROOT / ".cache" / f"kafka-{version}"
-
-
-def _pom_xml(version: str) -> str:
-    """Return a throwaway POM whose only purpose is to make Maven resolve the broker's runtime classpath."""
-    deps = [
-        ("org.apache.kafka", f"kafka_{SCALA_BINARY_VERSION}", version),
-        ("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
-        ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
-    ]
-    dependency_xml = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-        for g, a, v in deps
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.attain</groupId>
-  <artifactId>kafka-broker-classpath</artifactId>
-  <version>{version}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-{dependency_xml}
-  </dependencies>
-</project>
-"""
-
-
-def _read_marker(cache_dir: Path) -> list[Path] | None:
-    """Return the cached classpath if a previous resolution completed and every jar is still there."""
-    marker = cache_dir / _MARKER_NAME
-    if not marker.is_file():
-        return None
-    jars = [cache_dir / "libs" / name for name in marker.read_text().split()]
-    if not jars or not all(jar.is_file() for jar in jars):
-        return None
-    return jars
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an inter-process lock so parallel test workers do not run Maven into the same folder."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run_maven(cache_dir: Path, version: str) -> list[Path]:
-    """Copy the runtime dependency closure of kafka_2.13 into ``cache_dir/libs`` and return the jars."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError("Apache Maven ('mvn') is required to fetch the Kafka jars but is not on PATH")
-    pom = cache_dir / "pom.xml"
-    pom.write_text(_pom_xml(version))
-    libs = cache_dir / "libs"
-    shutil.rmtree(libs, ignore_errors=True)
-    command = [
-        mvn, "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-        f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=_MVN_TIMEOUT_SECONDS, check=False)
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr)[-4000:]
-        raise RuntimeError(f"Maven could not resolve Kafka {version} (exit {result.returncode}):\n{output}")
-    jars = sorted(libs.glob("*.jar"))
-    if not any(jar.name == f"kafka_{SCALA_BINARY_VERSION}-{version}.jar" for jar in jars):
-        raise RuntimeError(f"Maven finished but kafka_{SCALA_BINARY_VERSION}-{version}.jar is missing from {libs}")
-    return jars
+    return maven.cache_dir(f"kafka-{version}")
 
 
 def ensure_kafka_classpath(cache_dir: Path, version: str = KAFKA_VERSION) -> list[Path]:
-    """Resolve org.apache.kafka:kafka_2.13:<version> and its runtime deps from Maven Central into cache_dir.
-
-    Uses ``mvn dependency:copy-dependencies`` on a generated POM, adding a log4j2
-    binding so the broker actually logs. A marker file listing the jars is written
-    last, so a second call (or a call after an interrupted download) is either
-    instant or a clean redo.
-    """
-    cached = _read_marker(cache_dir)
-    if cached is not None:
-        return cached
-    with _exclusive_lock(cache_dir / ".lock"):
-        cached = _read_marker(cache_dir)  # another process may have finished while we waited
-        if cached is not None:
-            return cached
-        jars = _run_maven(cache_dir, version)
-        marker_tmp = cache_dir / f"{_MARKER_NAME}.tmp"
-        marker_tmp.write_text("\n".join(jar.name for jar in jars) + "\n")
-        os.replace(marker_tmp, cache_dir / _MARKER_NAME)
-        return jars
+    """Resolve org.apache.kafka:kafka_2.13:<version> and its runtime deps from Maven Central into cache_dir,
+    adding a log4j2 binding so the broker actually logs."""
+    return maven.ensure_classpath(cache_dir, [
+        ("org.apache.kafka", f"kafka_{SCALA_BINARY_VERSION}", version),
+        ("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
+        ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
+    ])
 
 
 def _random_cluster_id() -> str:

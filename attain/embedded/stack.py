@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
 from attain.embedded.supervisor import Supervisor
@@ -61,6 +63,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
+    issuer: EmbeddedIssuer | None = None  # Attain's own OpenID Connect issuer: every service trusts its tokens
     # Restart a service that exits, with backoff (attain.embedded.supervisor); each restart goes to notify.
     supervise: bool = False
     notify: Callable[[str], None] | None = None
@@ -89,12 +92,15 @@ class Stack:
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(self.workdir / "pgdata")
             self.database_url = self._postgres.start()
+        self.issuer = EmbeddedIssuer(self.workdir / "issuer")
+        self.issuer.start()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
         self._run_module(["services.ledger", "migrate"])
         self.grpc_port = free_port()
-        for name in SERVICES:
+        for name in SERVICES:  # every port first: the calculator asks the ledger for its lineage
             self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
+        for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout)
         if self.supervise:
@@ -115,10 +121,16 @@ class Stack:
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
+            ATTAIN_NOTIFIER_PLANS_FILE=str(self.plans_file.resolve()),
             **self.env_secrets(),
         )
+        if self.issuer is not None:
+            env["ATTAIN_AUTH_ISSUER"] = self.issuer.url
         for name, service in self.services.items():
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
+        if "ledger" in self.services:
+            env["ATTAIN_CALCULATOR_LEDGER_URL"] = f"http://127.0.0.1:{self.services['ledger'].port}"
+            env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
         env.update(self.extra_env)
         return env
 
@@ -162,12 +174,21 @@ class Stack:
                     )
                 time.sleep(0.2)
 
+    def restart_broker(self) -> None:
+        """The embedded broker loses its state (Tansu keeps it in memory): same address, empty cluster."""
+        assert self._broker is not None, "only the embedded broker can be restarted"
+        self._broker.restart()
+        ensure_topics(KafkaSettings(bootstrap=self.kafka_bootstrap or "", partitions=self.partitions),
+                      [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
+
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()  # first: a service stopped below must not be restarted
         for service in reversed(list(self.services.values())):
             if service.process is not None:
                 terminate(service.process, grace=15)
+        if self.issuer is not None:
+            self.issuer.stop()
         if self._postgres is not None:
             self._postgres.stop()
         if self._broker is not None:
@@ -188,6 +209,24 @@ class Stack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def start_fresh_demo(workdir: Path) -> str | None:
+    """Before a demo on the embedded broker: set aside a database left by an earlier run; say so, or None.
+
+    Tansu keeps topics in memory, so the calculator state behind that database's
+    ledger is gone; its new lineage would be quarantined (or refused) over the old
+    history. The demo starts fresh instead; the old database stays in ``pgdata.previous``.
+    """
+    pgdata = workdir / "pgdata"
+    if not pgdata.exists():
+        return None
+    previous = workdir / "pgdata.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    pgdata.rename(previous)
+    shutil.rmtree(workdir / "calculator", ignore_errors=True)
+    return (f"the broker's state of the last run in {workdir} is gone (the embedded broker keeps it in memory): "
+            f"starting a fresh demo with a fresh database; the previous one is in {previous}")
 
 
 def _is_ready(url: str) -> bool:

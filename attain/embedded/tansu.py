@@ -95,6 +95,24 @@ class TansuBroker(ManagedServer):
         atexit.register(self.stop)
         return self._bootstrap
 
+    def restart(self, timeout: float = 20.0) -> str:
+        """Stop and start again on the same address: every topic, record and offset is gone."""
+        if self._bootstrap is None:
+            raise RuntimeError("TansuBroker is not running; call start() first")
+        port = int(self._bootstrap.rsplit(":", 1)[1])
+        if self._process is not None:
+            terminate(self._process, _STOP_GRACE_SECONDS)
+        binary = _tansu_binary()
+        log_path = self._open_log_path()
+
+        def launch() -> tuple[subprocess.Popen[bytes], str]:
+            return spawn(_broker_argv(binary, port), log_path, env=_clean_env()), f"{LOCALHOST}:{port}"
+
+        self._process, self._bootstrap = launch_until_ready(
+            launch, name="Tansu", log_path=log_path, timeout=timeout, grace=_STOP_GRACE_SECONDS
+        )
+        return self._bootstrap
+
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after a few seconds). Safe to call repeatedly."""
         atexit.unregister(self.stop)

@@ -5,9 +5,16 @@ versions ``v1.avsc``, ``v2.avsc``...; producers write the newest, consumers read
 any version (writer schema found by fingerprint, resolved to the newest reader).
 
 Framing is Avro *single-object encoding* (marker ``C3 01`` + the writer
-schema's 8-byte CRC-64-AVRO fingerprint + the body), so a message names its
-own schema without a registry. The full spec:
+schema's 8-byte CRC-64-AVRO fingerprint, little-endian + the body), so a
+message names its own schema without a registry. The full spec:
 https://avro.apache.org/docs/1.11.1/specification/#single-object-encoding
+
+Messages written before 2026-12 carry the fingerprint's bytes in the reverse
+(big-endian) order, which the Apache Avro Java library cannot read. Readers
+still accept that legacy framing (each schema is registered under both byte
+orders; a CRC-64 whose reversed bytes equal another schema's fingerprint is
+checked for at load time), so data already on a topic stays readable, while
+every producer writes the standard one.
 """
 
 from __future__ import annotations
@@ -37,9 +44,17 @@ def schemas_dir() -> Path:
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
-    """The CRC-64-AVRO fingerprint of a parsed schema, little-endian as framed."""
-    hex_digest = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
-    return int(hex_digest, 16).to_bytes(8, "little")
+    """The CRC-64-AVRO fingerprint of a parsed schema, little-endian as framed.
+
+    fastavro's hex digest already lists the bytes little-endian (as Java's
+    ``SchemaNormalization.parsingFingerprint("CRC-64-AVRO", ...)`` does).
+    """
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+
+
+def legacy_fingerprint(parsed: dict[str, Any]) -> bytes:
+    """The fingerprint as Attain framed it before 2026-12: the same eight bytes, reversed."""
+    return schema_fingerprint(parsed)[::-1]
 
 
 @dataclass(frozen=True)
@@ -101,4 +116,10 @@ def contract(topic: str) -> Contract:
     if not files:
         raise SerdeError(f"no schema for topic {topic!r} in {schemas_dir() / folder}")
     versions = tuple(load_schema_file(path) for path in files)
-    return Contract(topic, versions, {schema_fingerprint(v): v for v in versions})
+    by_fingerprint = {legacy_fingerprint(v): v for v in versions}
+    standard = {schema_fingerprint(v): v for v in versions}
+    clash = by_fingerprint.keys() & standard.keys()
+    if any(by_fingerprint[key] is not standard[key] for key in clash):
+        raise SerdeError(f"{topic}: a legacy fingerprint equals another version's fingerprint")
+    by_fingerprint.update(standard)
+    return Contract(topic, versions, by_fingerprint)

@@ -9,3 +9,5 @@ PAYOUTS = "payouts"
 SALESFORCE_REPLAY = "ingest.salesforce.replay"  # internal, compacted: last acknowledged replay id per channel
 
 PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS)
+# internal: one record per calculator lineage (state built from nothing), never compacted or expired
+CALCULATOR_LINEAGE = "calculator.lineage"

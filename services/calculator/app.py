@@ -24,6 +24,7 @@ from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis
+from services.calculator.lineage import establish as establish_lineage
 from services.calculator.stages import (
     RecordEntry,
     apply_rep_messages,
@@ -43,7 +44,7 @@ def load_plan_book(path: Path) -> PlanBook:
 
 
 def create_app(
-    kafka: KafkaSettings, settings: CalculatorSettings, book: PlanBook
+    kafka: KafkaSettings, settings: CalculatorSettings, book: PlanBook, lineage: str = ""
 ) -> tuple[faust.App, BatchProducer]:
     app = stream_app(settings.app_id, kafka, web_host=settings.host, web_port=settings.port,
                      data_dir=str(settings.data_dir), max_poll_records=settings.max_batch)
@@ -119,7 +120,7 @@ def create_app(
                     snapshot_to_avro(
                         snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
                         [event_id for event_id, _ in snapshot.triggers][-50:],
-                        min((at for _, at in snapshot.triggers), default=None))))
+                        min((at for _, at in snapshot.triggers), default=None), lineage)))
                 metrics.SNAPSHOTS_OUT.inc()
         await producer.flush()
         metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
@@ -158,7 +159,9 @@ def main() -> None:
     book = load_plan_book(settings.plans_file)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
                           topics.EARNINGS])
-    app, producer = create_app(kafka, settings, book)
+    lineage = establish_lineage(kafka, settings.app_id, settings.ledger_url, settings.rebuild,
+                                settings.ledger_wait_seconds)
+    app, producer = create_app(kafka, settings, book, lineage)
     log.info("calculator starting", extra={"participants": len(book.participants)})
     # override_logging=False: mode would otherwise replace the JSON handler with its own text format when the
     # worker starts (after any configure_logging call made here).

@@ -21,6 +21,12 @@ class CalculatorSettings(BaseSettings):
     max_batch: int = 5000
     # Allocations between young-generation collections (Python's default is 700).
     gc_threshold: int = 50_000
+    # Lineage (services/calculator/lineage.py): the ledger's operational URL, asked at start-up which
+    # lineage it books (unset: not checked, said in the logs); rebuild mode starts over empty state even
+    # when the ledger holds history (its snapshots are quarantined until `attain ledger adopt-lineage`).
+    ledger_url: str | None = None
+    ledger_wait_seconds: float = 60.0
+    rebuild: bool = False
 
 
 def configure_gc(settings: CalculatorSettings) -> None:

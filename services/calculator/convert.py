@@ -71,6 +71,7 @@ def snapshot_to_avro(
     computed_at_ms: int,
     trigger_event_ids: list[str],
     trigger_ingested_at: int | None,
+    lineage: str = "",
 ) -> dict[str, Any]:
     return {
         "rep_id": earnings.rep_id,
@@ -94,4 +95,5 @@ def snapshot_to_avro(
         "total_earned": str(earnings.total_earned),
         "trigger_event_ids": trigger_event_ids,
         "trigger_ingested_at": trigger_ingested_at,
+        "lineage": lineage,
     }

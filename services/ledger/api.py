@@ -1,100 +1,322 @@
 """HTTP/JSON API of the ledger: entries, statements, periods, approvals, payouts, disputes, audit export.
 
-Every route needs a bearer token; reads of a rep's data check
+Every route needs a bearer token (:func:`authenticate`, the one place a token becomes a
+:class:`~attain.ledger.access.Principal`); reads of a rep's data check
 :func:`~attain.ledger.access.can_read_rep`, admin actions an admin role.
-Database work runs in threads so the event loop keeps serving.
+
+Input is declared in :mod:`services.ledger.api_models` and validated by aiohttp-pydantic
+before a handler runs; the OpenAPI document is generated from the same declarations
+(:func:`openapi_document`, served at ``/openapi.json``, committed as ``docs/openapi/ledger.json``).
+Every refusal is JSON ``{"error": reason}`` with a fitting status (:func:`status_of`): 400 for a
+body that is not JSON, 401/403 for auth, 404 for an unknown dispute, 409 for a rule the
+ledger's state forbids, 413 for a body over the limit, 422 for input outside its declaration,
+503 while PostgreSQL is unreachable. Database work runs in threads so the event loop keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from aiohttp_pydantic.decorator import inject_params
+from aiohttp_pydantic.oas.pydantic_schema_to_oas import add_or_replace_translater, pydantic_schema_to_oas_3_1
+from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r413, r422, r503
+from aiohttp_pydantic.oas.view import generate_oas
+from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy import exc as db_errors
 
+from attain.core.money import MoneyError
+from attain.core.periods import PeriodError as PeriodNameError
 from attain.ledger.access import Principal, can_read_rep
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
+from services.ledger.api_models import (
+    Decision,
+    EntityId,
+    LedgerPeriod,
+    ManualEntry,
+    NewDispute,
+    PayoutFormat,
+    Problem,
+    RepId,
+    Resolution,
+    Scope,
+)
 from services.ledger.audit import export_period_zip
 from services.ledger.auth import AuthError, principal_from_header
 from services.ledger.config import LedgerSettings
-from services.ledger.disputes import DisputeError, dispute_history, raise_dispute, resolve_dispute
+from services.ledger.disputes import (
+    DisputeError,
+    UnknownDispute,
+    dispute_history,
+    raise_dispute,
+    resolve_dispute,
+)
 from services.ledger.payouts import export_csv, export_xlsx, lines_of
 from services.ledger.period_service import approval_history, decide, list_periods, lock_period, mark_paid
-from services.ledger.postings import PostingError, post_manual
+from services.ledger.postings import ClosedPeriod, PostingError, post_manual
 from services.ledger.queries import entries_of, rep_facts
 from services.ledger.statements import statement, statement_pdf
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-RULE_ERRORS = (ApprovalError, PeriodError, PostingError, DisputeError)
+CALLER: ContextVar[Principal] = ContextVar("attain_ledger_caller")  # who is calling; set before a handler runs
+SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+RETRY_AFTER_SECONDS = "5"
+
+# The statuses every authenticated route may answer besides its success, for the OpenAPI document.
+Refused = r400[Problem] | r401[Problem] | r403[Problem] | r422[Problem] | r503[Problem]
+Ruled = r404[Problem] | r409[Problem] | r413[Problem]
+
+
+class Refusal(Exception):
+    """A request refused before its handler: status, reason and headers for the answer."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+def authenticate(request: web.Request, settings: LedgerSettings) -> Principal:
+    """The caller of ``request`` from its bearer token, or a 401 :class:`Refusal`.
+
+    The one place a request becomes a principal: OIDC replaces this function.
+    """
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    try:
+        return principal_from_header(request.headers.get("Authorization"), secret, settings.jwt_audience)
+    except AuthError as error:
+        raise Refusal(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
+
+
+def status_of(error: Exception) -> int | None:
+    """The HTTP status of a domain or database error; None for a fault of the ledger itself."""
+    if isinstance(error, UnknownDispute):
+        return 404
+    if isinstance(error, ClosedPeriod):
+        return 409
+    if isinstance(error, PostingError | MoneyError | PeriodNameError | db_errors.DataError):
+        return 422
+    if isinstance(error, ApprovalError | PeriodError | DisputeError | db_errors.IntegrityError):
+        return 409
+    if isinstance(error, db_errors.OperationalError | db_errors.InterfaceError | db_errors.TimeoutError
+                  | db_errors.DisconnectionError):
+        return 503
+    return None
+
+
+def reason_of(error: Exception, status: int) -> str:
+    """What the caller reads: a domain error's own words; for the database, its one-line reason, never SQL."""
+    if status == 503:
+        return "the ledger database is unreachable; retry later"
+    if isinstance(error, db_errors.DBAPIError):
+        diagnosis = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+        return f"the database refused this: {diagnosis or type(error.orig).__name__}"
+    return str(error)
+
+
+def problem(status: int, reason: str, details: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": reason}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def invalid_input(exception: ValidationError, context: str) -> web.StreamResponse:
+    """422 for input outside its declaration: where, what, and never the value sent back."""
+    details = [{"in": context, "loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+               for error in exception.errors(include_url=False)]
+    first = details[0]
+    where = ".".join(str(part) for part in [context, *first["loc"]])
+    return problem(422, f"invalid {where}: {first['msg']}", details)
+
+
+def _from_http_exception(error: web.HTTPException) -> web.Response:
+    """aiohttp's own refusals (a malformed body, one over the size limit) as a reason body."""
+    reason, details = error.reason, None
+    try:
+        parsed = json.loads(error.text or "")
+    except ValueError:
+        parsed = error.text
+    if isinstance(parsed, dict) and "error" in parsed:
+        reason = f"{reason}: {parsed['error']}"
+    elif isinstance(parsed, list):
+        details = parsed
+    elif parsed:
+        reason = f"{reason}: {parsed}"
+    return problem(error.status, reason, details)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda value: json.dumps(value, default=str))
 
 
-def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings) -> None:
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    chain = settings.chain
+def route(handler: Callable[..., Awaitable[web.StreamResponse]], settings: LedgerSettings, *,
+          admin: bool = False, body: bool = False) -> Handler:
+    """``handler`` behind authentication, input validation and the error-to-status mapping.
 
-    def principal(request: web.Request) -> Principal:
+    Order: a token (401), the admin role when ``admin`` (403), a body that is JSON (400), the
+    declared input (422), then the handler; its domain and database errors map by :func:`status_of`.
+    """
+    checked = inject_params(on_validation_error=invalid_input).and_request(handler)
+
+    async def run(request: web.Request) -> web.StreamResponse:
         try:
-            return principal_from_header(request.headers.get("Authorization"), secret, settings.jwt_audience)
-        except AuthError as error:
-            raise web.HTTPUnauthorized(text=str(error), headers={"WWW-Authenticate": "Bearer"}) from None
+            who = authenticate(request, settings)
+            if admin and not who.is_admin:
+                raise Refusal(403, f"{who.user_id} holds no admin role")
+            CALLER.set(who)
+            if body:
+                try:
+                    json.loads(await request.text())
+                except (ValueError, LookupError, RecursionError) as error:
+                    raise Refusal(400, f"the body is not JSON: {type(error).__name__}") from None
+            return await checked(request)
+        except Refusal as refusal:
+            return problem(refusal.status, refusal.reason, headers=refusal.headers)
+        except web.HTTPException as error:
+            return _from_http_exception(error)
+        except Exception as error:
+            status = status_of(error)
+            if status is None:
+                raise
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+            return problem(status, reason_of(error, status), headers=headers)
 
-    def require_admin(who: Principal) -> None:
-        if not who.is_admin:
-            raise web.HTTPForbidden(text=f"{who.user_id} holds no admin role")
+    functools.update_wrapper(run, checked)  # the signature and marker the OpenAPI generator reads
+    return run
 
-    async def require_rep(who: Principal, rep_id: str) -> None:
+
+@web.middleware
+async def api_misses_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unknown ``/v1/`` path (404) or method (405) answers with a reason body like every other refusal."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+        if not request.path.startswith("/v1/"):
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        reason = ("no such route" if error.status == 404
+                  else f"{request.method} is not allowed here; use {headers['Allow'] if headers else 'another'}")
+        return problem(error.status, reason, headers=headers)
+
+
+def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings) -> None:
+    chain = settings.chain
+    app.middlewares.append(api_misses_as_json)
+
+    def caller(_: web.Request) -> Principal:
+        return CALLER.get()
+
+    async def require_rep(request: web.Request, rep_id: str) -> None:
+        who = caller(request)
         facts = await asyncio.to_thread(rep_facts, engine, rep_id)
         if not can_read_rep(who, facts):
-            raise web.HTTPForbidden(text=f"{who.user_id} may not read the data of {rep_id}")
+            raise Refusal(403, f"{who.user_id} may not read the data of {rep_id}")
 
-    async def rep_entries(request: web.Request) -> web.Response:
-        who, rep_id = principal(request), request.match_info["rep_id"]
-        await require_rep(who, rep_id)
-        return _json(await asyncio.to_thread(entries_of, engine, rep_id, request.query.get("period")))
+    async def rep_entries(request: web.Request, rep_id: RepId, /,
+                          period: LedgerPeriod | None = None) -> r200 | Refused:
+        """A rep's ledger entries, optionally of one period.
 
-    async def rep_statement(request: web.Request) -> web.StreamResponse:
-        who, rep_id, period = principal(request), request.match_info["rep_id"], request.match_info["period"]
-        await require_rep(who, rep_id)
-        document = await asyncio.to_thread(statement, engine, rep_id, period.removesuffix(".pdf"))
-        if period.endswith(".pdf"):
-            return web.Response(body=statement_pdf(document), content_type="application/pdf")
-        return _json(document)
+        Security: bearerAuth
+        Tags: reps
+        Status Codes:
+            200: the entries, oldest first
+            403: the caller may not read this rep's data
+        """
+        await require_rep(request, rep_id)
+        return _json(await asyncio.to_thread(entries_of, engine, rep_id, period))
 
-    async def periods_index(request: web.Request) -> web.Response:
-        require_admin(principal(request))
+    async def rep_statement(request: web.Request, rep_id: RepId, period: LedgerPeriod, /
+                            ) -> r200 | Refused | Ruled:
+        """A rep's statement for a period (JSON).
+
+        Security: bearerAuth
+        Tags: reps
+        """
+        await require_rep(request, rep_id)
+        return _json(await asyncio.to_thread(statement, engine, rep_id, period))
+
+    async def rep_statement_pdf(request: web.Request, rep_id: RepId, period: LedgerPeriod, /
+                                ) -> r200 | Refused | Ruled:
+        """A rep's statement for a period (PDF).
+
+        Security: bearerAuth
+        Tags: reps
+        """
+        await require_rep(request, rep_id)
+        document = await asyncio.to_thread(statement, engine, rep_id, period)
+        return web.Response(body=statement_pdf(document), content_type="application/pdf")
+
+    async def periods_index(request: web.Request) -> r200 | Refused:
+        """Every period and its state (admins).
+
+        Security: bearerAuth
+        Tags: periods
+        """
         return _json(await asyncio.to_thread(list_periods, engine))
 
-    async def period_action(request: web.Request) -> web.Response:
-        who = principal(request)
-        scope, period, action = (request.match_info[k] for k in ("scope", "period", "action"))
-        body = await request.json() if request.can_read_body else {}
-        if action == "approvals" and request.method == "GET":
-            require_admin(who)
-            return _json(await asyncio.to_thread(approval_history, engine, scope, period))
-        if action == "approvals":
-            actor = Actor(who.user_id, who.roles)
-            view = await asyncio.to_thread(decide, engine, scope, period, actor, bool(body.get("approve")),
-                                           str(body.get("comment", "")), chain)
-            return _json({"state": view.state, "next_step": view.next_step})
-        require_admin(who)
-        if action == "lock":
-            return _json({"state": await asyncio.to_thread(lock_period, engine, scope, period, who.user_id)})
-        if action == "paid":
-            return _json({"state": await asyncio.to_thread(mark_paid, engine, scope, period, who.user_id)})
-        raise web.HTTPNotFound(text=f"no period action {action!r}: lock, approvals, paid")
+    async def period_lock(request: web.Request, scope: Scope, period: LedgerPeriod, /
+                          ) -> r200 | Refused | Ruled:
+        """Lock an open period for approval; the caller becomes its preparer (admins).
 
-    async def payouts_export(request: web.Request) -> web.Response:
-        require_admin(principal(request))
-        scope, period, fmt = request.match_info["scope"], request.match_info["period"], request.match_info["fmt"]
+        Security: bearerAuth
+        Tags: periods
+        Status Codes:
+            409: the period is not open
+        """
+        state = await asyncio.to_thread(lock_period, engine, scope, period, caller(request).user_id)
+        return _json({"state": state})
+
+    async def period_paid(request: web.Request, scope: Scope, period: LedgerPeriod, /
+                          ) -> r200 | Refused | Ruled:
+        """Mark an approved period paid (admins).
+
+        Security: bearerAuth
+        Tags: periods
+        Status Codes:
+            409: the period is not approved
+        """
+        state = await asyncio.to_thread(mark_paid, engine, scope, period, caller(request).user_id)
+        return _json({"state": state})
+
+    async def period_approvals(request: web.Request, scope: Scope, period: LedgerPeriod, /
+                               ) -> r200 | Refused:
+        """The approval decisions of a period (admins).
+
+        Security: bearerAuth
+        Tags: periods
+        """
+        return _json(await asyncio.to_thread(approval_history, engine, scope, period))
+
+    async def period_decide(request: web.Request, scope: Scope, period: LedgerPeriod, /,
+                            decision: Decision) -> r200 | Refused | Ruled:
+        """Approve or reject the next step of a locked period, as the holder of its role.
+
+        Security: bearerAuth
+        Tags: periods
+        Status Codes:
+            409: separation of duties, the wrong role, or a period that is not locked
+        """
+        who = caller(request)
+        view = await asyncio.to_thread(decide, engine, scope, period, Actor(who.user_id, who.roles),
+                                       decision.approve, decision.comment, chain)
+        return _json({"state": view.state, "next_step": view.next_step})
+
+    async def payouts_export(request: web.Request, scope: Scope, period: LedgerPeriod, fmt: PayoutFormat, /
+                             ) -> r200 | Refused:
+        """The payout lines of an approved period as CSV, XLSX or JSON (admins).
+
+        Security: bearerAuth
+        Tags: payouts
+        """
         lines = await asyncio.to_thread(lines_of, engine, scope, period)
         if fmt == "xlsx":
             return web.Response(body=export_xlsx(lines), content_type=(
@@ -103,65 +325,123 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             return web.Response(text=export_csv(lines), content_type="text/csv")
         return _json(lines)
 
-    async def audit_export(request: web.Request) -> web.Response:
-        require_admin(principal(request))
-        period = request.match_info["period"]
-        body = await asyncio.to_thread(export_period_zip, engine, period)
-        return web.Response(body=body, content_type="application/zip", headers={
+    async def audit_export(request: web.Request, period: LedgerPeriod, /) -> r200 | Refused:
+        """The period's audit records and the chain's verification as a ZIP (admins).
+
+        Security: bearerAuth
+        Tags: audit
+        """
+        archive = await asyncio.to_thread(export_period_zip, engine, period)
+        return web.Response(body=archive, content_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="audit-{period}.zip"'})
 
-    async def manual_entry(request: web.Request) -> web.Response:
-        who = principal(request)
-        require_admin(who)
-        body = await request.json()
+    async def manual_entry(request: web.Request, entry: ManualEntry) -> r201 | Refused | Ruled:
+        """Post a manual entry into an open period (admins); audited, idempotent by key.
+
+        Security: bearerAuth
+        Tags: entries
+        Status Codes:
+            201: the entry's id
+            409: the period is closed
+            422: the amount has more decimals than the currency allows, or the input is invalid
+        """
         entry_id = await asyncio.to_thread(
-            post_manual, engine, actor_id=who.user_id, rep_id=body["rep_id"], scope=body["scope"],
-            period=body["period"], component_id=body.get("component_id", "manual"), kind=body.get("kind", "manual"),
-            amount=str(body["amount"]), currency=body["currency"], reason=body.get("reason", ""),
-            idempotency_key=f"manual:{body['idempotency_key']}")
+            post_manual, engine, actor_id=caller(request).user_id, rep_id=entry.rep_id, scope=entry.scope,
+            period=entry.period, component_id=entry.component_id, kind=entry.kind, amount=entry.amount,
+            currency=entry.currency, reason=entry.reason, idempotency_key=f"manual:{entry.idempotency_key}")
         return _json({"entry_id": entry_id}, status=201)
 
-    async def new_dispute(request: web.Request) -> web.Response:
-        who = principal(request)
-        body = await request.json()
-        dispute_id = await asyncio.to_thread(raise_dispute, engine, int(body["entry_id"]), who.user_id,
-                                             str(body.get("comment", "")))
+    async def new_dispute(request: web.Request, dispute: NewDispute) -> r201 | Refused | Ruled:
+        """Dispute one of the caller's own entries.
+
+        Security: bearerAuth
+        Tags: disputes
+        Status Codes:
+            201: the dispute's id
+            409: the entry is not the caller's
+        """
+        dispute_id = await asyncio.to_thread(raise_dispute, engine, dispute.entry_id, caller(request).user_id,
+                                             dispute.comment)
         return _json({"dispute_id": dispute_id}, status=201)
 
-    async def show_dispute(request: web.Request) -> web.Response:
-        who = principal(request)
-        history = await asyncio.to_thread(dispute_history, engine, int(request.match_info["dispute_id"]))
-        await require_rep(who, history["rep_id"])
+    async def show_dispute(request: web.Request, dispute_id: EntityId, /
+                           ) -> r200 | Refused | Ruled:
+        """A dispute and its history, for the rep and whoever may read the rep's data.
+
+        Security: bearerAuth
+        Tags: disputes
+        Status Codes:
+            404: no dispute has this id
+        """
+        history = await asyncio.to_thread(dispute_history, engine, dispute_id)
+        await require_rep(request, history["rep_id"])
         return _json(history)
 
-    async def resolve(request: web.Request) -> web.Response:
-        who = principal(request)
-        require_admin(who)
-        body = await request.json()
-        adjustment = Decimal(str(body["adjustment"])) if body.get("adjustment") is not None else None
-        status = await asyncio.to_thread(resolve_dispute, engine, int(request.match_info["dispute_id"]),
-                                         who.user_id, str(body.get("comment", "")), adjustment=adjustment,
-                                         scope=body.get("scope"), period=body.get("period"))
+    async def resolve(request: web.Request, dispute_id: EntityId, /,
+                      resolution: Resolution) -> r200 | Refused | Ruled:
+        """Resolve an open dispute with an adjustment or none (a rejection) (admins).
+
+        Security: bearerAuth
+        Tags: disputes
+        Status Codes:
+            404: no dispute has this id
+            409: the dispute is resolved already, the resolver raised it, or the period is closed
+        """
+        adjustment = Decimal(resolution.adjustment) if resolution.adjustment is not None else None
+        status = await asyncio.to_thread(resolve_dispute, engine, dispute_id, caller(request).user_id,
+                                         resolution.comment, adjustment=adjustment, scope=resolution.scope,
+                                         period=resolution.period)
         return _json({"status": status})
 
-    def guarded(handler: Handler) -> Handler:
-        async def run(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except RULE_ERRORS as error:
-                return _json({"error": str(error)}, status=409)
-            except (KeyError, ValueError) as error:
-                return _json({"error": f"bad request: {error}"}, status=400)
-        return run
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(openapi_document(app))
 
-    router = app.router
-    router.add_get("/v1/reps/{rep_id}/entries", guarded(rep_entries))
-    router.add_get("/v1/reps/{rep_id}/statements/{period}", guarded(rep_statement))
-    router.add_get("/v1/periods", guarded(periods_index))
-    router.add_route("*", "/v1/periods/{scope}/{period}/{action}", guarded(period_action))
-    router.add_get("/v1/payouts/{scope}/{period}.{fmt}", guarded(payouts_export))
-    router.add_get("/v1/audit/{period}.zip", guarded(audit_export))
-    router.add_post("/v1/entries", guarded(manual_entry))
-    router.add_post("/v1/disputes", guarded(new_dispute))
-    router.add_get("/v1/disputes/{dispute_id}", guarded(show_dispute))
-    router.add_post("/v1/disputes/{dispute_id}/resolution", guarded(resolve))
+    def add(method: str, path: str, handler: Callable[..., Awaitable[web.StreamResponse]], *,
+            admin: bool = False, body: bool = False) -> None:
+        app.router.add_route(method, path, route(handler, settings, admin=admin, body=body))
+
+    add("GET", "/v1/reps/{rep_id}/entries", rep_entries)
+    add("GET", "/v1/reps/{rep_id}/statements/{period}.pdf", rep_statement_pdf)  # before {period}: it matches both
+    add("GET", "/v1/reps/{rep_id}/statements/{period}", rep_statement)
+    add("GET", "/v1/periods", periods_index, admin=True)
+    add("POST", "/v1/periods/{scope}/{period}/lock", period_lock, admin=True)
+    add("POST", "/v1/periods/{scope}/{period}/paid", period_paid, admin=True)
+    add("GET", "/v1/periods/{scope}/{period}/approvals", period_approvals, admin=True)
+    add("POST", "/v1/periods/{scope}/{period}/approvals", period_decide, body=True)
+    add("GET", "/v1/payouts/{scope}/{period}.{fmt}", payouts_export, admin=True)
+    add("GET", "/v1/audit/{period}.zip", audit_export, admin=True)
+    add("POST", "/v1/entries", manual_entry, admin=True, body=True)
+    add("POST", "/v1/disputes", new_dispute, body=True)
+    add("GET", "/v1/disputes/{dispute_id}", show_dispute)
+    add("POST", "/v1/disputes/{dispute_id}/resolution", resolve, admin=True, body=True)
+    app.router.add_get("/openapi.json", openapi)
+
+
+# What each status means on every route, for responses whose handler docstring says nothing more.
+STATUS_MEANINGS = {
+    "200": "done", "201": "created", "400": "the body is not JSON (or not an object)",
+    "401": "no valid bearer token", "403": "the caller's roles or regions do not allow this",
+    "404": "no such resource", "409": "a rule of the ledger's current state forbids this",
+    "413": "the body is over the size limit", "422": "input outside its declaration (the details say where)",
+    "503": "the ledger database is unreachable; retry after Retry-After seconds",
+}
+
+
+# aiohttp-pydantic 2.6 always applies its OpenAPI 3.0 translation, which turns an optional field into
+# {"type": ..., "nullable": true} and drops its pattern and bounds. The ledger's document is OpenAPI 3.1,
+# whose schemas are JSON Schema 2020-12, pydantic's own output: the schemas go in untranslated.
+add_or_replace_translater("3.0.0", pydantic_schema_to_oas_3_1)
+
+
+def openapi_document(app: web.Application) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes in ``app``, generated from their declared input."""
+    document: dict[str, Any] = generate_oas([app], version_spec="1", title_spec="Attain ledger API",
+                                            security=SECURITY_SCHEMES)
+    document["openapi"] = "3.1.0"
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                response["description"] = response.get("description") or STATUS_MEANINGS.get(status, "")
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return document

@@ -22,6 +22,7 @@ from services.ledger.api import add_api_routes
 from services.ledger.config import LedgerSettings
 from services.ledger.db import make_engine, migrate
 from services.ledger.grpc_api import start_grpc
+from services.ledger.lineage import add_lineage_route
 from services.ledger.payouts import OutboxRelay
 from services.ledger.worker import LedgerWorker
 
@@ -60,6 +61,7 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     app = web.Application()
     add_operational_routes(app, ready)
     add_api_routes(app, engine, settings)
+    add_lineage_route(app, engine)
     runner = await start_http(app, settings.host, settings.port)
     grpc_server = await start_grpc(engine, settings) if settings.grpc_port else None
     log.info("ledger running", extra={"port": settings.port})

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from attain.core.money import minor_unit, parse_decimal
 from attain.core.reconcile import deltas
 from attain.ledger.periods import PeriodState, posting_period
+from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
 from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
 
@@ -44,6 +45,7 @@ class ApplyResult:
     applied: int
     stale: int
     entries: int
+    quarantined: int = 0  # snapshots of a lineage the ledger has not adopted: held, not booked
 
 
 def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy = "plan") -> ApplyResult:
@@ -55,34 +57,45 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_b
     A snapshot whose version is not newer than the applied head of its
     (rep, period) adds nothing, so replays and duplicates are no-ops; the
     idempotency key makes a double insert impossible even so.
+
+    Only snapshots of the adopted lineage are booked; the others are held in
+    ``quarantined_snapshots`` (see :mod:`services.ledger.lineage`).
     """
+    with engine.begin() as connection:
+        snapshots, held = lineages.sort_by_lineage(connection, snapshots)
+        result = _book(connection, snapshots, scope_by, held)
+    lineages.count_quarantined(held)
+    return result
+
+
+def _book(connection: Connection, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy, held: int
+          ) -> ApplyResult:
     newest = _newest_per_key(snapshots)
     keys = list(newest)
-    with engine.begin() as connection:
-        heads = {
-            (row.rep_id, row.period): row.snapshot_version
-            for row in connection.execute(
-                select(snapshot_heads.c.rep_id, snapshot_heads.c.period, snapshot_heads.c.snapshot_version)
-                .where(tuple_(snapshot_heads.c.rep_id, snapshot_heads.c.period).in_(keys))
-                .with_for_update()
-            )
-        }
-        fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
-        if not fresh:
-            return ApplyResult(0, len(snapshots), 0)
-        posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
-        scopes = scopes_for(connection, {(s["rep_id"], s["plan_id"]) for s in fresh}, scope_by)
-        scope_of = {(s["rep_id"], s["period"]): scopes[(s["rep_id"], s["plan_id"])] for s in fresh}
-        posting = _posting_periods(connection, {(scope_of[(s["rep_id"], s["period"])], s["period"]) for s in fresh})
-        new_entries = []
-        for snapshot in fresh:
-            scope = scope_of[(snapshot["rep_id"], snapshot["period"])]
-            new_entries += _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
-                                        scope, posting[(scope, snapshot["period"])])
-        _insert_entries(connection, new_entries)
-        _upsert_heads(connection, fresh)
-        _audit_new_plan_versions(connection, fresh)
-    return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries))
+    heads = {
+        (row.rep_id, row.period): row.snapshot_version
+        for row in connection.execute(
+            select(snapshot_heads.c.rep_id, snapshot_heads.c.period, snapshot_heads.c.snapshot_version)
+            .where(tuple_(snapshot_heads.c.rep_id, snapshot_heads.c.period).in_(keys))
+            .with_for_update()
+        )
+    }
+    fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
+    if not fresh:
+        return ApplyResult(0, len(snapshots), 0, held)
+    posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
+    scopes = scopes_for(connection, {(s["rep_id"], s["plan_id"]) for s in fresh}, scope_by)
+    scope_of = {(s["rep_id"], s["period"]): scopes[(s["rep_id"], s["plan_id"])] for s in fresh}
+    posting = _posting_periods(connection, {(scope_of[(s["rep_id"], s["period"])], s["period"]) for s in fresh})
+    new_entries = []
+    for snapshot in fresh:
+        scope = scope_of[(snapshot["rep_id"], snapshot["period"])]
+        new_entries += _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
+                                    scope, posting[(scope, snapshot["period"])])
+    _insert_entries(connection, new_entries)
+    _upsert_heads(connection, fresh)
+    _audit_new_plan_versions(connection, fresh)
+    return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries), held)
 
 
 # One statement over arrays (unnest) instead of executemany or a multi-row VALUES: a round trip

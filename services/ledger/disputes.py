@@ -20,6 +20,10 @@ class DisputeError(ValueError):
     """A dispute action that is not allowed."""
 
 
+class UnknownDispute(DisputeError):
+    """No dispute has that id."""
+
+
 def raise_dispute(engine: Engine, entry_id: int, rep_id: str, comment: str) -> int:
     if not comment.strip():
         raise DisputeError("say what is wrong with the entry in the comment")
@@ -45,7 +49,7 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
         dispute = connection.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)
                                      .with_for_update()).first()
         if dispute is None:
-            raise DisputeError(f"no dispute {dispute_id}")
+            raise UnknownDispute(f"no dispute {dispute_id}")
         if dispute.status != "open":
             raise DisputeError(f"dispute {dispute_id} is already {dispute.status}")
         if actor_id == dispute.rep_id:
@@ -73,7 +77,7 @@ def dispute_history(engine: Engine, dispute_id: int) -> dict[str, Any]:
     with engine.connect() as connection:
         dispute = connection.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)).mappings().first()
         if dispute is None:
-            raise DisputeError(f"no dispute {dispute_id}")
+            raise UnknownDispute(f"no dispute {dispute_id}")
         events = connection.execute(select(dispute_events).where(dispute_events.c.dispute_id == dispute_id)
                                     .order_by(dispute_events.c.event_id)).mappings().all()
     return {**dict(dispute), "history": [dict(event) for event in events]}

@@ -22,3 +22,8 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CONSUMER_LAG = Gauge("attain_ledger_consumer_lag", "Messages behind the end of earnings")
+SNAPSHOTS_QUARANTINED = Counter(
+    "attain_ledger_snapshots_quarantined_total",
+    "Snapshots of a calculator lineage the ledger has not adopted: held in quarantine, not booked "
+    "(the calculator's state was rebuilt from nothing; see `attain ledger lineage`)",
+)

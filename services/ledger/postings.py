@@ -21,6 +21,10 @@ class PostingError(ValueError):
     """A manual entry that cannot be posted, and why."""
 
 
+class ClosedPeriod(PostingError):
+    """The period no longer takes entries (locked, approved or paid)."""
+
+
 def post_manual_entry(connection: Connection, *, actor_id: str, rep_id: str, scope: str, period: str,
                       component_id: str, kind: str, amount: str | Decimal, currency: str, reason: str,
                       idempotency_key: str, plan_id: str = "") -> int:
@@ -35,7 +39,7 @@ def post_manual_entry(connection: Connection, *, actor_id: str, rep_id: str, sco
     state = connection.execute(select(periods.c.state).where(periods.c.scope == scope, periods.c.period == period)
                                .with_for_update(read=True)).scalar()  # a lock waits for this entry
     if state is not None and not accepts_entries(PeriodState(state)):
-        raise PostingError(f"period {scope}/{period} is {state}: post into the open period instead")
+        raise ClosedPeriod(f"period {scope}/{period} is {state}: post into the open period instead")
     existing = connection.execute(
         select(entries.c.entry_id).where(entries.c.idempotency_key == idempotency_key)).scalar()
     if existing is not None:

@@ -156,3 +156,27 @@ plan_versions = Table(  # every plan version the ledger has booked earnings unde
     Column("plan_version", Integer, primary_key=True),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+ledger_lineages = Table(  # the calculator lineage the ledger books (one adopted), and the ones it retired
+    "ledger_lineages",
+    metadata,
+    Column("lineage", Text, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("adopted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("adopted_by", String(255), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
+)
+
+quarantined_snapshots = Table(  # newest snapshot per (lineage, rep, period) of a lineage not adopted
+    "quarantined_snapshots",
+    metadata,
+    Column("lineage", Text, primary_key=True),
+    Column("rep_id", String(255), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("snapshot_version", BigInteger, nullable=False),
+    Column("snapshot", JSONB, nullable=False),
+    Column("received", Integer, nullable=False, server_default="1"),
+    Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("resolution", String(16), nullable=True),
+)

@@ -26,7 +26,8 @@ def statement_pdf(document: dict[str, Any]) -> bytes:
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, f"Statement: {document['rep_id']}, {document['period']}", new_x="LMARGIN", new_y="NEXT")
+    title = _latin1(f"Statement: {document['rep_id']}, {document['period']}")
+    pdf.cell(0, 10, title[:80], new_x="LMARGIN", new_y="NEXT")
     for section in document["currencies"]:
         currency = section["currency"]
         _row(pdf, f"Opening balance ({currency})", section["opening_balance"], bold=True)
@@ -50,6 +51,10 @@ def statement_pdf(document: dict[str, Any]) -> bytes:
 
 def _row(pdf: FPDF, label: str, amount: str, bold: bool = False) -> None:
     pdf.set_font("Helvetica", "B" if bold else "", 10)
-    text = label.encode("latin-1", "replace").decode("latin-1")  # core fonts are latin-1
-    pdf.cell(150, 6, text[:95])
+    pdf.cell(150, 6, _latin1(label)[:95])
     pdf.cell(0, 6, amount, align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def _latin1(text: str) -> str:
+    """What the PDF core fonts can draw: latin-1, anything else as '?'."""
+    return text.encode("latin-1", "replace").decode("latin-1")

@@ -16,16 +16,20 @@ from confluent_kafka import Consumer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes, start_http
+from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import consumer_config, ensure_topics
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
 from services.notifier import metrics
+from services.notifier.access import SubscribeGuard
 from services.notifier.config import NotifierSettings
 from services.notifier.hub import Closed, Hub
+from services.notifier.lineage import LineageGate
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 
 log = logging.getLogger("attain.notifier")
@@ -61,15 +65,26 @@ def _millis(value: Any) -> int:
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, guard: SubscribeGuard) -> None:
         self._hub = hub
+        self._guard = guard
 
     async def Subscribe(  # noqa: N802 - gRPC method name
         self, request: notifier_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[notifier_pb2.EarningsUpdate]:
         if not request.rep_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rep_id is required")
-        queue = self._hub.subscribe(request.rep_id)
+        identity = await self._guard.admit(request.rep_id, context)
+        try:
+            log.info("pay stream opened", extra={"subject": identity.subject, "rep_id": request.rep_id})
+            async for update in self._stream(request.rep_id, context):
+                yield update
+        finally:
+            self._guard.release(identity)
+
+    async def _stream(self, rep_id: str, context: grpc.aio.ServicerContext) -> AsyncIterator[
+            notifier_pb2.EarningsUpdate]:
+        queue = self._hub.subscribe(rep_id)
         try:
             while True:
                 item = await queue.get()
@@ -83,12 +98,12 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
                     metrics.END_TO_END.observe(max(0.0, time.time() - item.trigger_ingested_at_ms / 1000))
                 yield item
         finally:
-            self._hub.unsubscribe(request.rep_id, queue)
+            self._hub.unsubscribe(rep_id, queue)
 
 
 def consume(
     consumer: Consumer, loop: asyncio.AbstractEventLoop, hub: Hub, stopping: threading.Event,
-    assigned: threading.Event,
+    assigned: threading.Event, gate: LineageGate | None = None,
 ) -> None:
     """Feed snapshots from ``earnings`` to the hub on the event loop (runs in a thread)."""
     snapshots = contract(topics.EARNINGS)
@@ -100,10 +115,14 @@ def consume(
                     log.warning("consumer error", extra={"error": str(message.error())})
                     continue
                 try:
-                    update = to_update(snapshots.decode(message.value()))
+                    snapshot = snapshots.decode(message.value())
+                    update = to_update(snapshot)
                 except SerdeError as error:
                     metrics.REJECTED.inc()  # the ledger dead-letters the same message
                     log.warning("undecodable snapshot", extra={"reason": str(error)})
+                    continue
+                if gate is not None and not gate.allows(snapshot.get("lineage", "")):
+                    metrics.HELD.inc()  # the ledger quarantines it: not the pay the rep has
                     continue
                 metrics.SNAPSHOTS_IN.inc()
                 loop.call_soon_threadsafe(hub.publish, update)
@@ -116,12 +135,18 @@ async def serve() -> None:
     configure_logging("notifier", service.log_level)
     kafka = KafkaSettings()
     settings = NotifierSettings()
+    try:
+        verifier = TokenVerifier(AuthSettings())
+    except AuthError as error:
+        raise SystemExit(f"notifier: {error}") from None
+    book = load_book([settings.plans_file]) if settings.plans_file else None
     ensure_topics(kafka, [topics.EARNINGS])
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
 
     server = grpc.aio.server()
-    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub), server)
+    guard = SubscribeGuard(verifier, book, settings.max_streams_per_subject)
+    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub, guard), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
@@ -135,8 +160,10 @@ async def serve() -> None:
                                                       "enable.auto.commit": True})
     )
     assigned = threading.Event()
+    gate = LineageGate(settings.ledger_url)
+    threading.Thread(target=gate.run, args=(stopping,), name="notifier-lineage", daemon=True).start()
     thread = threading.Thread(
-        target=consume, args=(consumer, loop, hub, stopping, assigned), daemon=True
+        target=consume, args=(consumer, loop, hub, stopping, assigned, gate), daemon=True
     )
     thread.start()
     for name in ("", SERVICE_NAME):

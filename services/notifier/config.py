@@ -1,5 +1,7 @@
 """Notifier settings (``ATTAIN_NOTIFIER_*``)."""
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,3 +13,11 @@ class NotifierSettings(BaseSettings):
     grpc_port: int = 50051
     group_id: str = "attain-notifier"
     subscriber_queue_size: int = 1000
+    # The org (participants and their effective-dated managers) that says whose pay a manager or an
+    # admin may watch: the same plan files the calculator reads. Without it, reps see only their own
+    # pay and only admins of every region ("*") see others'.
+    plans_file: Path | None = None
+    # Open Subscribe streams one credential (token subject) may hold at once.
+    max_streams_per_subject: int = 8
+    # The ledger's operational URL: push only snapshots of the lineage it books (services/notifier/lineage.py).
+    ledger_url: str | None = None

@@ -14,3 +14,7 @@ END_TO_END = Histogram(
     "From ingest accepting the earliest event behind a snapshot to its push",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+HELD = Counter(
+    "attain_notifier_snapshots_held_total",
+    "Snapshots not pushed: their lineage is not the one the ledger books (a rebuilt calculator state)",
+)

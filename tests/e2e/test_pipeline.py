@@ -40,7 +40,9 @@ def test_a_won_deal_becomes_a_ledger_entry_and_a_live_notification(stack):
             grpc.channel_ready_future(channel).result(timeout=10)
             subscribed.set()
             try:
-                for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t01"), timeout=60):
+                token = stack.issuer.mint("t01", roles=["rep"])
+                for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t01"), timeout=60,
+                                             metadata=(("authorization", f"Bearer {token}"),)):
                     updates.append(update)
                     return
             except grpc.RpcError:

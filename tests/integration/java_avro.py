@@ -1,0 +1,60 @@
+"""The Apache Avro Java library as a test tool: jars from Maven Central, our AvroInterop.java compiled once.
+
+Apache Avro Java is the reference implementation of the spec Attain's framing
+follows, written by people who are not us: a message it cannot read is a bug
+in Attain, whatever fastavro says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from attain.embedded import maven
+
+AVRO_VERSION = "1.12.1"
+KAFKA_CLIENTS_VERSION = "4.1.2"
+ARTIFACTS = [
+    ("org.apache.avro", "avro", AVRO_VERSION),
+    ("org.apache.kafka", "kafka-clients", KAFKA_CLIENTS_VERSION),
+    ("org.slf4j", "slf4j-nop", "2.0.17"),
+]
+SOURCE = Path(__file__).parent / "java" / "AvroInterop.java"
+
+
+def classpath() -> str:
+    """The jars plus the compiled AvroInterop class (recompiled when its source changes)."""
+    folder = maven.cache_dir(f"avro-java-{AVRO_VERSION}")
+    jars = os.pathsep.join(str(jar) for jar in maven.ensure_classpath(folder, ARTIFACTS))
+    classes = folder / "classes" / hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    if not (classes / "AvroInterop.class").is_file():
+        javac = shutil.which("javac")
+        if javac is None:
+            raise RuntimeError("a JDK ('javac') is needed to compile the Avro Java interop tool")
+        with maven.exclusive_lock(folder / ".compile.lock"):
+            if not (classes / "AvroInterop.class").is_file():
+                classes.mkdir(parents=True, exist_ok=True)
+                subprocess.run([javac, "-d", str(classes), "-cp", jars, str(SOURCE)], check=True,
+                               capture_output=True, text=True, timeout=300)
+    return os.pathsep.join([str(classes), jars])
+
+
+def round_trip(bootstrap: str, schema_dir: Path, in_topic: str, out_topic: str, count: int) -> list[str]:
+    """Run AvroInterop: Java reads ``count`` messages of ``in_topic`` and writes them, Java-framed, to ``out_topic``.
+
+    Returns Java's lines (one per record, as GenericData renders it); raises if Java could not read one.
+    """
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("a Java runtime is needed for the Avro Java interop tool")
+    result = subprocess.run(
+        [java, "-cp", classpath(), "AvroInterop", bootstrap, str(schema_dir), in_topic, out_topic, str(count)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"Apache Avro Java failed (exit {result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout.splitlines()
