@@ -65,7 +65,9 @@ def test_every_service_logs_json_lines_only(supervised):
     stack, _ = supervised
     post(stack, [won_deal("006SVJSON", "t03", "1000.00"), {"not": "an event"}])  # some warnings too
     wait_until(lambda: totals_for(stack, {"t03"}), 90, "the ledger entry for t03")
-    for log in [stack.workdir / f"{name}.log" for name in SERVICES] + [stack.workdir / "supervisor.log"]:
+    logs = [stack.workdir / f"{name}.log" for name in SERVICES]
+    logs += [stack.workdir / "supervisor.log", stack.workdir / "issuer" / "issuer.log"]
+    for log in logs:
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         assert lines, f"{log} is empty"
         for number, line in enumerate(lines, start=1):
