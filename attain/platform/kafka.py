@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -16,11 +17,15 @@ from attain.platform.settings import KafkaSettings
 
 # Same key -> same partition as Java and aiokafka (faust) clients: murmur2.
 PARTITIONER = "murmur2_random"
+# librdkafka's own log lines go through Python logging (so they come out as the service's JSON lines),
+# not straight to stderr in librdkafka's format.
+CLIENT_LOG = logging.getLogger("attain.kafka.client")
 
 
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap,
+        "logger": CLIENT_LOG,
         "partitioner": PARTITIONER,
         "enable.idempotence": True,
         "acks": "all",
@@ -34,6 +39,7 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap,
+        "logger": CLIENT_LOG,
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -50,7 +56,7 @@ def ensure_topics(
     settings: KafkaSettings, topics: Iterable[str], compacted: Iterable[str] = (), timeout: float = 30
 ) -> None:
     """Create missing topics with the configured partitions; existing ones are left alone."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
     existing = set(admin.list_topics(timeout=timeout).topics)
     compacted_set = set(compacted)
     wanted = [
@@ -93,6 +99,7 @@ class AsyncProducer:
     """
 
     def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._config = config
         self._producer = Producer(config)
         self._loop = loop
         self._closing = threading.Event()
@@ -147,6 +154,16 @@ class AsyncProducer:
                 except BufferError:
                     self._producer.poll(0.01)
         return future
+
+    def renew(self) -> None:
+        """Swap in a fresh client; what the old one still held fails (purged), so nobody is told "accepted".
+
+        For an idempotent producer that cannot deliver although the broker answers: after a broker lost its
+        state (a memory broker restarted, a new cluster at the old address) it never acknowledges again.
+        """
+        old, self._producer = self._producer, Producer(self._config)
+        old.purge()
+        old.flush(1)  # serves the purged messages' delivery reports: their futures fail
 
     def close(self, timeout: float = 10) -> None:
         self._producer.flush(timeout)

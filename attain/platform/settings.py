@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TypeVar
+
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Shared secrets (HMAC keys: the ledger's HS256 token secret, webhook signing secrets) must carry at
+# least 256 bits; a shorter one is refused at start-up.
+MIN_SECRET_BYTES = 32
+
+
+def check_secret(name: str, value: str) -> str:
+    """Return ``value`` if it is long enough, else raise ``ValueError`` saying what to do (never the value)."""
+    length = len(value.encode())
+    if length < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} is {length} bytes; a secret must be at least {MIN_SECRET_BYTES} bytes "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
 
 
 class KafkaSettings(BaseSettings):
@@ -34,3 +53,18 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTAIN_")
 
     log_level: str = "INFO"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(kind: type[SettingsT]) -> SettingsT:
+    """``kind()`` from the environment; invalid settings stop the service with one clear log line and exit 2."""
+    try:
+        return kind()
+    except ValidationError as error:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or kind.__name__}: {e['msg']}" for e in error.errors()]
+        logging.getLogger("attain.settings").critical(
+            "refusing to start: invalid settings", extra={"problems": problems}
+        )
+        raise SystemExit(2) from None

@@ -15,6 +15,7 @@ from attain.core.plans import PlanBook
 from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
+from attain.platform.health import BrokerProbe
 from attain.platform.kafka import dead_letter, ensure_topics
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
@@ -140,14 +141,19 @@ def create_app(
     async def live(web: Any, request: Any) -> Any:
         return web.json({"status": "alive"})
 
+    broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES)
+
+    @app.task
+    async def probe_broker() -> None:
+        broker.start(check_now=False)  # never block the event loop
+
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
+        # Its real dependencies: the broker, and its tables recovered from their changelogs.
         recovering = app.rebalancing or not app.tables.recovery.completed.is_set()
-        return web.json(
-            {"status": "not ready" if recovering else "ready",
-             "detail": "recovering tables" if recovering else "consuming"},
-            status=503 if recovering else 200,
-        )
+        ok = broker.ok and not recovering
+        detail = broker.detail if not broker.ok else "recovering tables" if recovering else "consuming"
+        return web.json({"status": "ready" if ok else "not ready", "detail": detail}, status=200 if ok else 503)
 
     return app, producer
 
@@ -165,8 +171,11 @@ def main() -> None:
                                 settings.ledger_wait_seconds)
     app, producer = create_app(kafka, settings, book, lineage)
     log.info("calculator starting", extra={"participants": len(book.participants)})
-    worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False)
-    configure_logging("calculator", service.log_level)  # keep JSON logs after faust's setup
+    # override_logging=False: mode would otherwise replace the JSON handler with its own text format when the
+    # worker starts (after any configure_logging call made here).
+    worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+    worker.spinner = None  # a terminal progress spinner: escape codes in a log file (mode would drop it at INFO)
     try:
         worker.execute_from_commandline()
     finally:

@@ -7,14 +7,16 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from attain.platform import topics
+from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes, start_http
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.settings import KafkaSettings, ServiceSettings, load_settings
 from services.ingest import metrics
 from services.ingest.canonical import parse_json, to_json_bytes
 from services.ingest.config import IngestSettings
@@ -25,12 +27,18 @@ from services.ingest.signatures import SignatureError, verify
 log = logging.getLogger("attain.ingest")
 
 
-def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application:
+def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None,
+              renew_producer: Callable[[], None] | None = None) -> web.Application:
+    """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once.
+    ``renew_producer``: called when the broker answers but did not acknowledge a request in time."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     webhook_secrets = settings.webhook_secret_list()
 
     async def ingest(body: bytes, source: str) -> web.Response:
         started = time.perf_counter()
+        if broker is not None and not broker.ok:  # nothing can be accepted or dead-lettered: say so at once
+            metrics.ERRORS.inc()
+            return web.json_response({"error": f"{broker.detail}; retry"}, status=503)
         try:
             parsed = parse_json(body)
         except ValueError as error:  # also nesting too deep to read: the body as a whole is refused
@@ -50,7 +58,18 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
             )
         items = [(item, to_json_bytes(item) if isinstance(parsed, list) else body) for item in batch]
         try:
-            results = await publisher.publish(items, source)
+            results = await asyncio.wait_for(publisher.publish(items, source), settings.publish_timeout_seconds)
+        except TimeoutError:  # the broker did not acknowledge in time: nothing may be counted as accepted
+            metrics.ERRORS.inc()
+            wedged = broker is not None and broker.ok and renew_producer is not None
+            log.warning("publish timed out", extra={"timeout_seconds": settings.publish_timeout_seconds,
+                                                    "renewing_producer": wedged})
+            if wedged:  # the broker answers yet did not take our records: a fresh client for the next request
+                await asyncio.get_running_loop().run_in_executor(None, renew_producer)
+            return web.json_response(
+                {"error": f"the broker did not acknowledge within {settings.publish_timeout_seconds}s; retry"},
+                status=503,
+            )
         except Exception as error:  # broker unreachable: the caller must retry, nothing was accepted
             metrics.ERRORS.inc()
             log.exception("publish failed")
@@ -88,7 +107,12 @@ def build_app(publisher: Publisher, settings: IngestSettings) -> web.Application
 
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/webhooks/crm", post_webhook)
-    add_operational_routes(app, lambda: (True, "accepting events"))
+    def ready() -> tuple[bool, str]:  # its one dependency: the broker
+        if broker is None or broker.ok:
+            return True, "accepting events"
+        return False, broker.detail
+
+    add_operational_routes(app, ready)
     return app
 
 
@@ -96,19 +120,22 @@ async def serve() -> None:
     service = ServiceSettings()
     configure_logging("ingest", service.log_level)
     kafka = KafkaSettings()
-    settings = IngestSettings()
+    settings = load_settings(IngestSettings)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
     publisher = Publisher(producer, settings.limits(), max_record_bytes=settings.max_record_bytes,
                           max_dead_letter_bytes=settings.max_dead_letter_bytes)
-    runner = await start_http(build_app(publisher, settings), settings.host, settings.port)
+    broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES).start()
+    app = build_app(publisher, settings, broker, producer.renew)
+    runner = await start_http(app, settings.host, settings.port)
     log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+    broker.stop()
     producer.close()
     log.info("ingest stopped")
 

@@ -2,15 +2,17 @@
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Self
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attain.platform.settings import check_secret
 from services.ingest.canonical import Limits
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATTAIN_INGEST_")
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_INGEST_", hide_input_in_errors=True)  # secrets
 
     host: str = "127.0.0.1"
     port: int = 8081
@@ -27,6 +29,16 @@ class IngestSettings(BaseSettings):
     webhook_secrets: SecretStr | None = None
     webhook_secrets_file: Path | None = None
     webhook_tolerance_seconds: int = 300
+    # POST /v1/events answers 503 if the broker has not acknowledged a request's records by then.
+    publish_timeout_seconds: float = 3.0
+
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> Self:
+        source = "ATTAIN_INGEST_WEBHOOK_SECRETS" if self.webhook_secrets is not None else \
+            f"ATTAIN_INGEST_WEBHOOK_SECRETS_FILE ({self.webhook_secrets_file})"
+        for number, secret in enumerate(self.webhook_secret_list(), start=1):
+            check_secret(f"webhook secret #{number} in {source}", secret)
+        return self
 
     def limits(self) -> Limits:
         return Limits(self.max_field_chars, self.max_fields, self.max_number,

@@ -13,10 +13,11 @@ from aiohttp import web
 from confluent_kafka import Consumer, Producer
 
 from attain.platform import topics
+from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes, start_http
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.settings import KafkaSettings, ServiceSettings, load_settings
 from services.ledger.api import add_api_routes
 from services.ledger.config import LedgerSettings
 from services.ledger.db import make_engine, migrate
@@ -32,11 +33,12 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
     ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
     engine = make_engine(settings.database_url)
     worker = LedgerWorker(
-        Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger"})),
+        Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger",
+                                                               "max.poll.interval.ms": settings.max_poll_interval_ms})),
         Producer(producer_config(kafka, **{"client.id": "attain-ledger"})),
         engine,
         settings.batch_size, settings.poll_timeout_seconds, settings.retry_backoff_seconds,
-        settings.pause_after_db_commit_seconds, settings.period_scope,
+        settings.pause_after_db_commit_seconds, settings.period_scope, settings.retry_backoff_max_seconds,
     )
     thread = threading.Thread(target=worker.run, name="ledger-worker", daemon=True)
     thread.start()
@@ -47,10 +49,17 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
         daemon=True,
     )
     relay_thread.start()
+    broker = BrokerProbe(kafka.bootstrap, topics.EARNINGS).start()
+
+    def ready() -> tuple[bool, str]:  # its real dependencies: the consumer loop, the database, the broker
+        if not thread.is_alive():
+            return False, "the consumer loop has stopped"
+        if not worker.database_ok:
+            return False, worker.database_detail
+        return broker.ok, "ok" if broker.ok else broker.detail
+
     app = web.Application()
-    add_operational_routes(
-        app, lambda: (worker.database_ok and thread.is_alive(), worker.database_detail)
-    )
+    add_operational_routes(app, ready)
     add_api_routes(app, engine, settings)
     add_lineage_route(app, engine)
     runner = await start_http(app, settings.host, settings.port)
@@ -64,6 +73,7 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1)
     worker.stopping.set()
+    broker.stop()
     await loop.run_in_executor(None, thread.join, 15)
     await loop.run_in_executor(None, relay_thread.join, 15)
     await runner.cleanup()
@@ -75,7 +85,7 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
 def main() -> None:
     service = ServiceSettings()
     configure_logging("ledger", service.log_level)
-    settings = LedgerSettings()
+    settings = load_settings(LedgerSettings)
     if sys.argv[1:] == ["migrate"]:
         migrate(settings.database_url)
         log.info("ledger schema is at the newest revision")

@@ -2,12 +2,14 @@
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attain.platform.settings import check_secret
 
 
 class LedgerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_")
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_", hide_input_in_errors=True)  # secrets
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attain"
     host: str = "127.0.0.1"
@@ -16,7 +18,13 @@ class LedgerSettings(BaseSettings):
     group_id: str = "attain-ledger"
     batch_size: int = 1000
     poll_timeout_seconds: float = 0.2
+    # A database outage is retried with backoff from retry_backoff_seconds doubling up to
+    # retry_backoff_max_seconds, while the consumer keeps polling (partitions paused) so it stays in the group.
     retry_backoff_seconds: float = 1.0
+    retry_backoff_max_seconds: float = 30.0
+    # librdkafka's max.poll.interval.ms (Kafka's default, 5 min). The worker polls through database
+    # outages, so this only bounds one database attempt; the fault tests set it short.
+    max_poll_interval_ms: int = 300_000
     # Fault injection for tests only: sleep between the DB commit and the offset commit.
     pause_after_db_commit_seconds: float = 0.0
     pause_after_outbox_publish_seconds: float = 0.0  # same, between publishing payouts and marking them sent
@@ -29,6 +37,13 @@ class LedgerSettings(BaseSettings):
     # Unset: every API call is refused with 401.
     jwt_secret: SecretStr | None = None
     jwt_audience: str = "attain-ledger"
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            check_secret("ATTAIN_LEDGER_JWT_SECRET", secret.get_secret_value())
+        return secret
 
     @property
     def chain(self) -> tuple[str, ...]:

@@ -9,6 +9,13 @@ SNAPSHOTS_STALE = Counter(
 ENTRIES_OUT = Counter("attain_ledger_entries_total", "Ledger entries appended")
 REJECTED = Counter("attain_ledger_rejected_total", "Snapshots dead-lettered", ["reason"])
 DB_ERRORS = Counter("attain_ledger_db_errors_total", "Failed database transactions (retried)")
+REBALANCES = Counter(
+    "attain_ledger_partitions_given_up_total", "Times the group took this member's partitions", ["how"]
+)
+ASSIGNED_PARTITIONS = Gauge("attain_ledger_assigned_partitions", "earnings partitions this member holds")
+COMMIT_FAILURES = Counter(
+    "attain_ledger_offset_commit_failures_total", "Offset commits the group refused (the batch is replayed)"
+)
 BATCH_SECONDS = Histogram(
     "attain_ledger_batch_seconds",
     "Decode, reconcile, commit and offset commit of one batch",

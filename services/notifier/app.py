@@ -19,6 +19,7 @@ from grpc_health.v1.health import aio as health_aio
 from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
+from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes, start_http
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import consumer_config, ensure_topics
@@ -169,11 +170,16 @@ async def serve() -> None:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     app = web.Application()
-    add_operational_routes(
-        app,
-        lambda: (thread.is_alive() and assigned.is_set(),
-                 "consuming earnings" if assigned.is_set() else "waiting for partitions"),
-    )
+    broker = BrokerProbe(kafka.bootstrap, topics.EARNINGS).start()
+
+    def ready() -> tuple[bool, str]:  # its consumer: running, holding partitions, its broker reachable
+        if not thread.is_alive():
+            return False, "the consumer loop has stopped"
+        if not assigned.is_set():
+            return False, "waiting for partitions"
+        return broker.ok, "consuming earnings" if broker.ok else broker.detail
+
+    add_operational_routes(app, ready)
     runner = await start_http(app, settings.host, settings.port)
     log.info("notifier running", extra={"grpc_port": settings.grpc_port, "port": settings.port})
 
@@ -184,6 +190,7 @@ async def serve() -> None:
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     stopping.set()
+    broker.stop()
     await server.stop(grace=2)
     await loop.run_in_executor(None, thread.join, 10)
     await runner.cleanup()

@@ -24,7 +24,7 @@ from tests.fakes.cdc_events import OPPORTUNITY_SCHEMA, OPPORTUNITY_SCHEMA_ID, en
 from tests.fakes.pubsub_server import FakeSalesforce
 from tests.integration.salesforce_support import MAPPING_FILE, REPO, rsa_key_pair
 
-SECRET = "e2e-webhook-secret"
+SECRET = "e2e-webhook-secret-of-at-least-32-bytes"
 CHANNEL = "/data/OpportunityChangeEvent"
 _, PUBLIC_KEY = rsa_key_pair()
 

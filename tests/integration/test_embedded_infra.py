@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,10 +21,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # the typed home of NewTopic (admin re-exports it implicitly)
+from sqlalchemy.engine import make_url
 
 from attain.embedded.apache_kafka import ApacheKafka
 from attain.embedded.ports import free_port, wait_for_kafka
-from attain.embedded.postgres import EmbeddedPostgres
+from attain.embedded.postgres import PASSWORD_FILE, EmbeddedPostgres
 from attain.embedded.tansu import TansuBroker
 
 APACHE_ENABLED = os.environ.get("ATTAIN_TEST_KAFKA") == "apache"
@@ -143,7 +145,7 @@ def test_postgres_serves_sql_and_keeps_data_across_restart(tmp_path: Path) -> No
     data_dir = tmp_path / "pg"
     pg = EmbeddedPostgres(data_dir)
     url = pg.start()
-    assert url.startswith("postgresql+psycopg://postgres@/attain?host=")
+    assert url.startswith("postgresql+psycopg://postgres:") and "@/attain?host=" in url
     with psycopg.connect(pg.conninfo) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
         conn.execute("create table payout (id int primary key, amount numeric not null)")
@@ -157,3 +159,23 @@ def test_postgres_serves_sql_and_keeps_data_across_restart(tmp_path: Path) -> No
             row = conn.execute("select id, amount::text from payout").fetchone()
         assert row == (1, "12.50")
     assert not data_dir.exists()
+
+
+def test_postgres_asks_for_the_password_on_a_private_socket(tmp_path: Path) -> None:
+    """pgserver's initdb trusts every local user; the wrapper turns that into password-only on a 0700 socket dir."""
+    data_dir = tmp_path / "pg"
+    with EmbeddedPostgres(data_dir, delete_on_stop=True) as pg:
+        assert pg.socket_dir is not None
+        assert stat.S_IMODE(pg.socket_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((data_dir / PASSWORD_FILE).stat().st_mode) == 0o600
+        with psycopg.connect(pg.conninfo) as conn:  # the URL it hands out carries the password
+            assert conn.execute("select current_user").fetchone() == ("postgres",)
+        without = f"postgresql://postgres@/attain?host={pg.socket_dir}"
+        wrong = f"postgresql://postgres:not-the-password@/attain?host={pg.socket_dir}"
+        assert make_url(pg.url).password not in (None, "")
+        with pytest.raises(psycopg.OperationalError, match="no password supplied|password authentication failed"):
+            psycopg.connect(without, connect_timeout=5, passfile=str(tmp_path / "no-passfile")).close()
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(wrong, connect_timeout=5).close()
+        for line in (data_dir / "pg_hba.conf").read_text().splitlines():
+            assert "trust" not in line.split("#")[0], line

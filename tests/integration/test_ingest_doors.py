@@ -20,7 +20,7 @@ from services.ingest.publisher import Publisher
 from services.ingest.signatures import sign
 from tests.integration.salesforce_support import changes_with_prefix, read_topic
 
-SECRET = "whsec-test"
+SECRET = "whsec-test-secret-of-at-least-32-bytes"
 
 
 def event(record_id: str, **overrides):
@@ -34,7 +34,8 @@ def post_webhook(bootstrap: str, requests: list[tuple[bytes, dict[str, str]]]) -
         kafka = KafkaSettings(bootstrap=bootstrap)
         ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
         producer = AsyncProducer(producer_config(kafka), asyncio.get_running_loop())
-        app = build_app(Publisher(producer), IngestSettings(webhook_secrets=SecretStr(f"old,{SECRET}")))
+        secrets = SecretStr(f"old-secret-still-accepted-for-rotation,{SECRET}")
+        app = build_app(Publisher(producer), IngestSettings(webhook_secrets=secrets))
         answers = []
         async with TestClient(TestServer(app)) as client:
             for body, headers in requests:

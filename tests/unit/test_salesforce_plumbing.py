@@ -37,9 +37,10 @@ def test_the_client_secret_can_come_from_a_mounted_file(tmp_path):
 
 
 def test_webhook_secrets_for_rotation_come_from_env_or_file(tmp_path):
-    (tmp_path / "secrets").write_text("old\nnew\n")
-    assert IngestSettings(webhook_secrets_file=tmp_path / "secrets").webhook_secret_list() == ["old", "new"]
-    assert IngestSettings(webhook_secrets="a, b").webhook_secret_list() == ["a", "b"]
+    old, new = "old-secret-" + "o" * 32, "new-secret-" + "n" * 32
+    (tmp_path / "secrets").write_text(f"{old}\n{new}\n")
+    assert IngestSettings(webhook_secrets_file=tmp_path / "secrets").webhook_secret_list() == [old, new]
+    assert IngestSettings(webhook_secrets=f"{old}, {new}").webhook_secret_list() == [old, new]
     assert IngestSettings().webhook_secret_list() == []
 
 

@@ -1,0 +1,88 @@
+"""`attain run`'s stack under its supervisor: a service killed with SIGKILL comes back by itself and the
+pipeline books what is posted after; every service (and the supervisor) writes JSON log lines only."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from attain.embedded.stack import SERVICES, Stack, _is_ready
+from attain.platform.settings import MIN_SECRET_BYTES
+from tests.e2e.conftest import PLANS, post, totals_for, wait_until
+
+
+@pytest.fixture(scope="module")
+def supervised(tmp_path_factory, pipeline_kafka_bootstrap, database_url) -> Iterator[tuple[Stack, list[str]]]:
+    shown: list[str] = []
+    run = uuid.uuid4().hex[:8]
+    stack = Stack(workdir=tmp_path_factory.mktemp("supervised"), plans_file=PLANS,
+                  kafka_bootstrap=pipeline_kafka_bootstrap, database_url=database_url,
+                  supervise=True, notify=shown.append,
+                  extra_env={"ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
+                             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
+                             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}"})
+    stack.start(timeout=120)
+    yield stack, shown
+    stack.stop()
+
+
+def won_deal(record_id: str, rep_id: str, amount: str) -> dict:
+    return {"event_id": f"{record_id}-won", "record_id": record_id, "object_type": "Opportunity",
+            "change_type": "CREATE", "commit_timestamp": "2026-02-10T09:00:00Z",
+            "fields": {"owner_id": rep_id, "amount": amount, "is_won": True, "close_date": "2026-02-10",
+                       "currency": "INR"}}
+
+
+@pytest.mark.parametrize(("name", "rep"), [("ingest", "t01"), ("ledger", "t02")])
+def test_a_service_killed_with_sigkill_is_restarted_with_backoff_and_the_restart_is_shown(supervised, name, rep):
+    stack, shown = supervised
+    service = stack.services[name]
+    assert stack.supervisor is not None
+    before, restarts = service.process.pid, stack.supervisor.restarts[name]
+    service.process.send_signal(signal.SIGKILL)
+    wait_until(lambda: stack.supervisor.restarts[name] == restarts + 1, 30, f"{name} to be restarted", 0.1)
+    assert service.process.pid != before
+    wait_until(lambda: _is_ready(service.health_url), 90, f"{name} ready again", 0.2)
+    assert any(f"{name} exited" in line and "exit code -9" in line for line in shown), shown
+    assert any(f"{name} restarted" in line for line in shown), shown
+    logged = [json.loads(line) for line in (stack.workdir / "supervisor.log").read_text().splitlines()]
+    exits = [e for e in logged if e["service_name"] == name and e["message"].startswith(f"{name} exited")]
+    assert exits and exits[-1]["exit_code"] == -9 and exits[-1]["restart_in_seconds"] > 0
+    # and the pipeline works through the restarted service
+    (response,) = post(stack, [won_deal(f"006SV{name.upper()}", rep, "240000.10")])
+    assert response.status_code == 202, response.text
+    wait_until(lambda: totals_for(stack, {rep}) == {(rep, "2026-Q1"): Decimal("12000.01")}, 90,
+               f"the ledger entry for {rep}")
+
+
+def test_every_service_logs_json_lines_only(supervised):
+    stack, _ = supervised
+    post(stack, [won_deal("006SVJSON", "t03", "1000.00"), {"not": "an event"}])  # some warnings too
+    wait_until(lambda: totals_for(stack, {"t03"}), 90, "the ledger entry for t03")
+    logs = [stack.workdir / f"{name}.log" for name in SERVICES]
+    logs += [stack.workdir / "supervisor.log", stack.workdir / "issuer" / "issuer.log"]
+    for log in logs:
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        assert lines, f"{log} is empty"
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                pytest.fail(f"{log.name}:{number} is not JSON: {line[:300]}")
+            assert {"time", "level", "message"} <= set(record), f"{log.name}:{number}: {line[:300]}"
+
+
+def test_the_stack_makes_secrets_over_the_minimum_and_keeps_them_owner_only(supervised):
+    stack, _ = supervised
+    path = stack.workdir / "secrets.env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    made = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    assert set(made) == {"ATTAIN_LEDGER_JWT_SECRET", "ATTAIN_INGEST_WEBHOOK_SECRETS"}
+    assert all(len(value.encode()) >= MIN_SECRET_BYTES for value in made.values())
+    assert made["ATTAIN_LEDGER_JWT_SECRET"] != made["ATTAIN_INGEST_WEBHOOK_SECRETS"]
