@@ -27,12 +27,11 @@ from services.calculator.stages import (
     RecordEntry,
     apply_rep_messages,
     credit_touched,
+    encode_credit_messages,
     group_by_rep,
     merge_changes,
-    month_from_wire,
-    month_to_wire,
 )
-from services.calculator.state import BatchTable
+from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
 
@@ -52,9 +51,9 @@ def create_app(
     credits_topic = app.topic(topics.CALCULATOR_CREDITS, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw",
                               partitions=kafka.partitions)
-    # Keys: a record id; rep id + "|" + YYYY-MM; rep id + "|" + period.
+    # Keys: a record id; JSON [rep id, YYYY-MM, record id]; rep id + "|" + period.
     records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json)
-    months = BatchTable(app, "rep-months", kafka.partitions, month_from_wire, month_to_wire)
+    credits = RepCredits(app, "rep-credits", kafka.partitions)
     versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int)
     changes_contract = contract(topics.CRM_CHANGES)
     earnings_contract = contract(topics.EARNINGS)
@@ -91,7 +90,8 @@ def create_app(
             records.put(producer, record_id.encode(), entry, partition_of[record_id])
         for rep_id, body in result.messages_by_rep.items():
             metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
-            producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), orjson.dumps(body))
+            for part in encode_credit_messages(body):
+                producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), part)
         await producer.flush()
         metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
 
@@ -106,11 +106,10 @@ def create_app(
             partition = partition_of[rep_key]
             update = apply_rep_messages(
                 rep_id, messages, book, now_us,
-                lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
+                lambda month, rep_id=rep_id: credits.month(rep_id, month),
                 lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
             )
-            for month, credits in update.months.items():
-                months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
+            credits.write(producer, rep_id, update, partition)
             for period, version in update.versions.items():
                 versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)
             for snapshot in update.snapshots:
@@ -118,7 +117,7 @@ def create_app(
                     snapshot_to_avro(
                         snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
                         [event_id for event_id, _ in snapshot.triggers][-50:],
-                        min((at for _, at in snapshot.triggers), default=None))))
+                        snapshot.earliest)))
                 metrics.SNAPSHOTS_OUT.inc()
         await producer.flush()
         metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)

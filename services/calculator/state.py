@@ -9,7 +9,8 @@ offset is committed only after the batch's flush, so a crash replays the batch
 over state that is at worst one batch ahead: the stages are idempotent.
 
 Values live in memory as the stage's own objects; a value recovered from the
-changelog arrives as bytes and is decoded on first read.
+changelog arrives as bytes and is decoded on first read. No value written may
+encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ import faust
 import orjson
 
 from attain.platform.streams import BatchProducer
+from services.calculator.stages import (
+    MAX_VALUE_BYTES,
+    MonthCredits,
+    MonthIndex,
+    RecordCredits,
+    RepUpdate,
+    ValueTooLarge,
+)
 
 T = TypeVar("T")
 
@@ -57,9 +66,37 @@ class BatchTable(Generic[T]):
             store._key_partition.pop(key, None)
             producer.produce(self.table.changelog_topic.get_topic_name(), key, None, partition, sealed=True)
             return
+        encoded = orjson.dumps(self._encode(value))
+        if len(encoded) > MAX_VALUE_BYTES:
+            raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "
+                                f"over the {MAX_VALUE_BYTES}-byte bound of a stored value")
         store.data[key] = value
         store._key_partition[key] = partition  # dropped when the partition is revoked
-        producer.produce(
-            self.table.changelog_topic.get_topic_name(), key, orjson.dumps(self._encode(value)), partition,
-            sealed=True,
-        )
+        producer.produce(self.table.changelog_topic.get_topic_name(), key, encoded, partition, sealed=True)
+
+
+class RepCredits:
+    """Stage 2's credits: one table value per (rep, month, record), indexed by (rep, month) in memory.
+
+    The index (:class:`MonthIndex`) is rebuilt from the table after every
+    recovery (faust calls back once it has restored the changelog and dropped
+    the keys of partitions no longer assigned), so it always holds exactly the
+    table's records.
+    """
+
+    def __init__(self, app: faust.App, name: str, partitions: int) -> None:
+        self.table = BatchTable[RecordCredits](
+            app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire))
+        self.index = MonthIndex()
+        self.table.table.on_recover(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self.index.rebuild(self.table.table.data.data)
+
+    def month(self, rep_id: str, month: str) -> MonthCredits | None:
+        return self.index.get(rep_id, month)
+
+    def write(self, producer: BatchProducer, rep_id: str, update: RepUpdate, partition: int) -> None:
+        """Store ``update``'s changed records (to ``partition``, the rep's) and index its months."""
+        for key, value in self.index.apply(rep_id, update).items():
+            self.table.put(producer, key, value, partition)
