@@ -16,7 +16,7 @@ from attain.core.plans import PlanBook
 from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
-from attain.platform.kafka import dead_letter, ensure_topics
+from attain.platform.kafka import check_message_limits, dead_letter, ensure_topics, topic_config
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
 from attain.platform.streams import BatchProducer, stream_app
@@ -24,6 +24,7 @@ from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis
 from services.calculator.stages import (
+    MAX_VALUE_BYTES,
     RecordEntry,
     apply_rep_messages,
     credit_touched,
@@ -34,6 +35,10 @@ from services.calculator.stages import (
 from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
+
+# The largest message the calculator writes: a value of at most MAX_VALUE_BYTES, its
+# key (ids bounded by ingest) and the record's framing, with room to spare.
+MESSAGE_BYTES_NEEDED = MAX_VALUE_BYTES + 16 * 1024
 
 
 def load_plan_book(path: Path) -> PlanBook:
@@ -52,9 +57,10 @@ def create_app(
                               key_serializer="raw", value_serializer="raw",
                               partitions=kafka.partitions)
     # Keys: a record id; JSON [rep id, YYYY-MM, record id]; rep id + "|" + period.
-    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json)
-    credits = RepCredits(app, "rep-credits", kafka.partitions)
-    versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int)
+    limits = topic_config(kafka)
+    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits)
+    credits = RepCredits(app, "rep-credits", kafka.partitions, limits)
+    versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int, limits)
     changes_contract = contract(topics.CRM_CHANGES)
     earnings_contract = contract(topics.EARNINGS)
 
@@ -152,6 +158,9 @@ def main() -> None:
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
                           topics.EARNINGS])
     app, producer = create_app(kafka, settings, book)
+    check_message_limits(kafka, [topics.CALCULATOR_CREDITS, topics.EARNINGS, topics.CRM_CHANGES_DLQ,
+                                 *(table.changelog_topic.get_topic_name() for table in app.tables.values())],
+                         MESSAGE_BYTES_NEEDED)
     log.info("calculator starting", extra={"participants": len(book.participants)})
     worker = faust.Worker(app, loglevel=service.log_level, quiet=True, redirect_stdouts=False)
     configure_logging("calculator", service.log_level)  # keep JSON logs after faust's setup

@@ -15,7 +15,7 @@ encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import faust
@@ -42,9 +42,11 @@ class BatchTable(Generic[T]):
         partitions: int,
         decode: Callable[[Any], T],
         encode: Callable[[T], Any],
+        topic_config: Mapping[str, str] | None = None,
     ) -> None:
         self.table = app.Table(
-            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes
+            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes,
+            extra_topic_configs=dict(topic_config or {}),  # for a changelog topic faust creates
         )
         self._decode = decode
         self._encode = encode
@@ -84,9 +86,10 @@ class RepCredits:
     table's records.
     """
 
-    def __init__(self, app: faust.App, name: str, partitions: int) -> None:
+    def __init__(self, app: faust.App, name: str, partitions: int,
+                 topic_config: Mapping[str, str] | None = None) -> None:
         self.table = BatchTable[RecordCredits](
-            app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire))
+            app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire), topic_config)
         self.index = MonthIndex()
         self.table.table.on_recover(self._rebuild)
 
