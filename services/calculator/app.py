@@ -59,7 +59,7 @@ def create_app(
     # Keys: a record id; JSON [rep id, YYYY-MM, record id]; rep id + "|" + period.
     limits = topic_config(kafka)
     records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits)
-    credits = RepCredits(app, "rep-credits", kafka.partitions, limits)
+    credits = RepCredits(app, "rep-credits", kafka.partitions, limits, legacy="rep-months", producer=producer)
     versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int, limits)
     changes_contract = contract(topics.CRM_CHANGES)
     earnings_contract = contract(topics.EARNINGS)

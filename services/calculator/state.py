@@ -15,6 +15,7 @@ encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +30,12 @@ from services.calculator.stages import (
     RecordCredits,
     RepUpdate,
     ValueTooLarge,
+    month_from_wire,
+    month_to_wire,
+    record_key,
 )
+
+log = logging.getLogger("attain.calculator")
 
 T = TypeVar("T")
 
@@ -84,17 +90,48 @@ class RepCredits:
     recovery (faust calls back once it has restored the changelog and dropped
     the keys of partitions no longer assigned), so it always holds exactly the
     table's records.
+
+    ``legacy`` names the table that held a whole (rep, month) per value before
+    (key ``rep|YYYY-MM``, value record id -> credits). After each recovery,
+    before the index is rebuilt, every such value of an assigned partition is
+    moved: its records are written to this table (unless it already holds a
+    newer value for one) and the old key is deleted, all flushed before any
+    batch runs. A crash midway repeats it on the next recovery.
     """
 
     def __init__(self, app: faust.App, name: str, partitions: int,
-                 topic_config: Mapping[str, str] | None = None) -> None:
+                 topic_config: Mapping[str, str] | None = None,
+                 legacy: str | None = None, producer: BatchProducer | None = None) -> None:
+        # the legacy table first, so faust recovers (and prunes) it before this one calls back
+        self.legacy = None if legacy is None else BatchTable[MonthCredits](
+            app, legacy, partitions, month_from_wire, month_to_wire, topic_config)
         self.table = BatchTable[RecordCredits](
             app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire), topic_config)
         self.index = MonthIndex()
+        self._app, self._producer = app, producer
         self.table.table.on_recover(self._rebuild)
 
     async def _rebuild(self) -> None:
+        if self.legacy is not None and self.legacy.table.data.data and self._producer is not None:
+            await self._move_legacy(self.legacy, self._producer)
         self.index.rebuild(self.table.table.data.data)
+
+    async def _move_legacy(self, legacy: BatchTable[MonthCredits], producer: BatchProducer) -> None:
+        store = legacy.table.data
+        active = {tp.partition for tp in self._app.tables.recovery.actives_for_table.get(legacy.table, ())}
+        moved = 0
+        for key in [key for key in store.data if store._key_partition.get(key) in active]:
+            partition = store._key_partition[key]
+            month = legacy.get(key)
+            rep_id, _, name = key.decode().rpartition("|")
+            for record_id, credits in (month or {}).items():
+                new_key = record_key(rep_id, name, record_id)
+                if new_key not in self.table.table.data.data:
+                    self.table.put(producer, new_key, credits, partition)
+                    moved += 1
+            legacy.put(producer, key, None, partition)
+        await producer.flush()
+        log.info("moved stage 2 state to one value per record", extra={"from": legacy.table.name, "records": moved})
 
     def month(self, rep_id: str, month: str) -> MonthCredits | None:
         return self.index.get(rep_id, month)

@@ -15,19 +15,25 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
+import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from attain.cli import changes_of
+from attain.core.crediting import Credit
 from attain.core.recompute import recompute
+from attain.core.records import ChangeVersion
 from attain.embedded.stack import Stack
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
+from attain.platform.streams import SEAL_KEY
+from services.calculator.convert import credit_to_json
 from services.calculator.stages import MAX_VALUE_BYTES
 from services.ingest.canonical import normalise, parse_json
 from tests.e2e.conftest import run_stack, totals_for, wait_until
@@ -123,3 +129,29 @@ def test_a_rep_credited_100000_deals_in_one_month_drains_restarts_and_stays_boun
     publish(stack.kafka_bootstrap, [change])
     wait_until(lambda: totals_for(stack, {REP}) == after, timeout=300, interval=1,
                what="one change after the restart, on top of the recovered month")
+
+
+def test_a_calculator_upgraded_in_place_moves_whole_month_values_to_one_per_record(stack):
+    """Stage 2 used to store a whole (rep, month) per value in the ``rep-months`` table: on recovery the
+    calculator moves such values to one per record, so an upgrade keeps the credits they held."""
+    app_id = stack.extra_env["ATTAIN_CALCULATOR_APP_ID"]
+    producer = Producer(producer_config(KafkaSettings(bootstrap=stack.kafka_bootstrap)))
+    partitions: list[int] = []
+    # the rep's partition as stage 2 sees it: an empty credit message, keyed as stage 1 keys them
+    producer.produce(topics.CALCULATOR_CREDITS, orjson.dumps({"rep_id": "t38", "upserts": [], "triggers": []}),
+                     b"t38", on_delivery=lambda error, message: partitions.append(message.partition()))
+    assert producer.flush(30) == 0 and len(partitions) == 1
+    stack.kill_service("calculator", signal.SIGKILL)
+    old = credit_to_json(Credit("006LEG0001", "t38", "closed_won_amount", date(2026, 2, 3), Decimal(1000), "INR",
+                                ChangeVersion(1, 0, 0, "006LEG0001-won")))
+    changelog = f"{app_id}-rep-months-changelog"
+    producer.produce(changelog, orjson.dumps({"006LEG0001": [old]}), b"t38|2026-02", partition=partitions[0])
+    assert producer.flush(30) == 0
+    producer.produce(changelog, None, SEAL_KEY, partition=partitions[0])  # Tansu's watermark: see BatchProducer
+    assert producer.flush(30) == 0
+    stack.start_service("calculator")
+    stack.wait_ready(names=("calculator",), timeout=300)
+    publish(stack.kafka_bootstrap, [{**won(2, 2000, 5), "record_id": "006LEG0002", "event_id": "006LEG0002-won",
+                                     "fields": {**won(2, 2000, 5)["fields"], "owner_id": "t38"}}])
+    wait_until(lambda: totals_for(stack, {"t38"}) == {("t38", "2026-Q1"): Decimal("150.00")}, timeout=120,
+               what="the moved legacy credit (1,000) and the new one (2,000) at 5%")
