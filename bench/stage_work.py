@@ -12,8 +12,9 @@ events/s and the microseconds per event of each step:
 - merge: ``merge_changes`` into the stored record states
 - credit: ``credit_touched``, one credit message per affected rep
 - enc1: stage 1's output as JSON (record changelog values, credit messages)
-- stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, month
-  changelog values and Avro earnings snapshots encoded
+- stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, the
+  changed records' changelog values (one per rep, month and record, through
+  the month index as the service keeps it) and Avro earnings snapshots encoded
 
 Garbage collection is set up as the service sets it (``configure_gc``); its
 pauses count in whichever step they land in, and the ``gc`` line says how much
@@ -51,12 +52,13 @@ from attain.platform.avro import contract  # noqa: E402
 from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
 from services.calculator.stages import (  # noqa: E402
+    MonthIndex,
     RecordEntry,
     apply_rep_messages,
     credit_touched,
+    encode_credit_messages,
     group_by_rep,
     merge_changes,
-    month_to_wire,
 )
 
 BATCH = 2000
@@ -67,7 +69,7 @@ def run(messages: list[tuple[bytes, bytes]], book: Any, timed_from: int = 0) -> 
     """Seconds spent in each step over ``messages`` from index ``timed_from`` (all by default)."""
     changes, earnings = contract(topics.CRM_CHANGES), contract(topics.EARNINGS)
     records: dict[str, RecordEntry] = {}
-    months: dict[tuple[str, str], Any] = {}
+    index = MonthIndex()
     versions: dict[tuple[str, str], int] = {}
     spent = dict.fromkeys(STEPS, 0.0)
     for start in range(0, len(messages), BATCH):
@@ -84,14 +86,14 @@ def run(messages: list[tuple[bytes, bytes]], book: Any, timed_from: int = 0) -> 
         for record_id, entry in touched.items():
             records[record_id] = entry
             orjson.dumps(entry.to_json())
-        out = [orjson.dumps(message) for message in result.messages_by_rep.values()]
+        out = [part for message in result.messages_by_rep.values() for part in encode_credit_messages(message)]
         t4 = time.perf_counter()
         for rep, rep_messages in group_by_rep(orjson.loads(data) for data in out).items():
-            update = apply_rep_messages(rep, rep_messages, book, 1, lambda m, rep=rep: months.get((rep, m)),
+            update = apply_rep_messages(rep, rep_messages, book, 1, lambda m, rep=rep: index.get(rep, m),
                                         lambda p, rep=rep: versions.get((rep, p)))
-            for month, credits in update.months.items():
-                months[(rep, month)] = credits
-                orjson.dumps(month_to_wire(credits))
+            for credits in index.apply(rep, update).values():
+                if credits is not None:
+                    orjson.dumps(list(credits.wire))
             for period, version in update.versions.items():
                 versions[(rep, period)] = version
             for snapshot in update.snapshots:

@@ -340,15 +340,13 @@ def apply_rep_messages(
             months[name] = MonthCredits(load_month(name) or {})
         return months[name]
 
-    triggers: list[Trigger] = []
+    seen: dict[Trigger, None] = {}  # in order; the parts of one split message carry the same triggers
     earliest: int | None = None
     changed: dict[tuple[str, str], RecordCredits | None] = {}
     for message in messages:
         for event_id, at in message["triggers"]:
-            if (event_id, at) in triggers:  # the parts of one split message carry the same triggers
-                triggers.remove((event_id, at))
-            triggers.append((event_id, at))
-        del triggers[:-MAX_TRIGGERS]
+            seen.pop((event_id, at), None)
+            seen[(event_id, at)] = None
         first = message.get("earliest", min((t[1] for t in message["triggers"]), default=None))
         if first is not None and (earliest is None or first < earliest):
             earliest = first
@@ -365,6 +363,7 @@ def apply_rep_messages(
                         held[record_id] = changed[(name, record_id)] = RecordCredits.from_wire(by_month[name])
                 elif held.pop(record_id, None) is not None:
                     changed[(name, record_id)] = None
+    triggers = list(seen)[-MAX_TRIGGERS:]
     if book.plan_for(rep_id) is None or not months:
         return RepUpdate(months, {}, [], changed)
 
