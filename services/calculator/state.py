@@ -102,7 +102,7 @@ class RepCredits:
     def __init__(self, app: faust.App, name: str, partitions: int,
                  topic_config: Mapping[str, str] | None = None,
                  legacy: str | None = None, producer: BatchProducer | None = None) -> None:
-        # the legacy table first, so faust recovers (and prunes) it before this one calls back
+        # still registered so faust recovers it; emptied by the move, its changelog keeps only tombstones
         self.legacy = None if legacy is None else BatchTable[MonthCredits](
             app, legacy, partitions, month_from_wire, month_to_wire, topic_config)
         self.table = BatchTable[RecordCredits](
