@@ -128,7 +128,8 @@ def test_a_rep_credited_100000_deals_in_one_month_drains_restarts_and_stays_boun
     assert set(limits.values()) == {settings.topic_max_message_bytes}, limits
     for name in written:
         count, largest = largest_value(stack.kafka_bootstrap, name)
-        assert count > 0 and largest <= MAX_VALUE_BYTES, (name, count, largest)
+        legacy = name.endswith("-rep-months-changelog")  # the old table's: nothing writes it now
+        assert (count == 0 if legacy else count > 0) and largest <= MAX_VALUE_BYTES, (name, count, largest)
 
     # a restart recovers the 100,000 records' credits, and one change to one of them lands on them
     stack.kill_service("calculator", signal.SIGKILL)
