@@ -1,6 +1,7 @@
 """The calculator's own work per event, without Kafka: where a stage's CPU goes.
 
     python bench/stage_work.py [EVENTS] [--prof PATH]
+    python bench/stage_work.py --history 60000,250000,1000000 [--window 10000]
 
 Runs EVENTS (default 60000) realistic Opportunity changes (bench/workload.py,
 200 reps on the flat-rate demo plan) through both calculator stages in batches
@@ -11,13 +12,20 @@ events/s and the microseconds per event of each step:
 - merge: ``merge_changes`` into the stored record states
 - credit: ``credit_touched``, one credit message per affected rep
 - enc1: stage 1's output as JSON (record changelog values, credit messages)
-- stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, month
-  changelog values and Avro earnings snapshots encoded
+- stage2: the messages parsed, grouped by rep, ``apply_rep_messages``, the
+  changed records' changelog values (one per rep, month and record, through
+  the month index as the service keeps it) and Avro earnings snapshots encoded
 
 Garbage collection is set up as the service sets it (``configure_gc``); its
 pauses count in whichever step they land in, and the ``gc`` line says how much
 of the total they took.
 ``--prof PATH`` writes a cProfile of the run to PATH (read it with pstats).
+
+``--history H1,H2,...``: the cost of a change as history grows. For each H, runs
+H events of history untimed, then times the next ``--window`` events (default
+10,000) and prints their cost per event by step (stage 2 is the one that
+recomputes a touched period from its credits). The events all fall in one
+quarter, so the window's changes land in periods holding the whole history.
 """
 
 from __future__ import annotations
@@ -44,23 +52,24 @@ from attain.platform.avro import contract  # noqa: E402
 from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
 from services.calculator.stages import (  # noqa: E402
+    MonthIndex,
     RecordEntry,
     apply_rep_messages,
     credit_touched,
+    encode_credit_messages,
     group_by_rep,
     merge_changes,
-    month_to_wire,
 )
 
 BATCH = 2000
 STEPS = ("decode", "merge", "credit", "enc1", "stage2")
 
 
-def run(messages: list[tuple[bytes, bytes]], book: Any) -> dict[str, float]:
-    """Seconds spent in each step over all ``messages``."""
+def run(messages: list[tuple[bytes, bytes]], book: Any, timed_from: int = 0) -> dict[str, float]:
+    """Seconds spent in each step over ``messages`` from index ``timed_from`` (all by default)."""
     changes, earnings = contract(topics.CRM_CHANGES), contract(topics.EARNINGS)
     records: dict[str, RecordEntry] = {}
-    months: dict[tuple[str, str], Any] = {}
+    index = MonthIndex()
     versions: dict[tuple[str, str], int] = {}
     spent = dict.fromkeys(STEPS, 0.0)
     for start in range(0, len(messages), BATCH):
@@ -77,20 +86,22 @@ def run(messages: list[tuple[bytes, bytes]], book: Any) -> dict[str, float]:
         for record_id, entry in touched.items():
             records[record_id] = entry
             orjson.dumps(entry.to_json())
-        out = [orjson.dumps(message) for message in result.messages_by_rep.values()]
+        out = [part for message in result.messages_by_rep.values() for part in encode_credit_messages(message)]
         t4 = time.perf_counter()
         for rep, rep_messages in group_by_rep(orjson.loads(data) for data in out).items():
-            update = apply_rep_messages(rep, rep_messages, book, 1, lambda m, rep=rep: months.get((rep, m)),
+            update = apply_rep_messages(rep, rep_messages, book, 1, lambda m, rep=rep: index.get(rep, m),
                                         lambda p, rep=rep: versions.get((rep, p)))
-            for month, credits in update.months.items():
-                months[(rep, month)] = credits
-                orjson.dumps(month_to_wire(credits))
+            for credits in index.apply(rep, update).values():
+                if credits is not None:
+                    orjson.dumps(list(credits.wire))
             for period, version in update.versions.items():
                 versions[(rep, period)] = version
             for snapshot in update.snapshots:
                 triggers = [event_id for event_id, _ in snapshot.triggers][-50:]
                 earnings.encode(snapshot_to_avro(snapshot.earnings, snapshot.snapshot_version, 0, triggers, None))
         t5 = time.perf_counter()
+        if start < timed_from:
+            continue
         for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             spent[step] += seconds
     return spent
@@ -100,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("events", nargs="?", type=int, default=60000)
     parser.add_argument("--prof", metavar="PATH", help="write a cProfile of the run to PATH")
+    parser.add_argument("--history", metavar="H1,H2", help="time --window events after each H events of history")
+    parser.add_argument("--window", type=int, default=10_000)
     args = parser.parse_args()
     configure_gc(CalculatorSettings())  # first, as the service's main() does
 
@@ -107,6 +120,17 @@ def main() -> None:
     plan_path = Path(tempfile.mkdtemp()) / "plans.yaml"
     write_plan_book(plan_path, reps)
     book = load_book([plan_path])
+    if args.history:
+        for history in (int(size) for size in args.history.split(",")):
+            window = args.window - args.window % BATCH
+            messages = avro_changes(change_events(reps, history + window, "h", 7), int(time.time() * 1000))
+            spent = run(messages, book, timed_from=history)
+            per_event = {step: round(seconds / window * 1e6, 1) for step, seconds in spent.items()}
+            print(f"history {history}: next {window} events {sum(spent.values()):.2f}s -> "
+                  f"{sum(per_event.values()):.1f} us/event; per event us: {per_event}", flush=True)
+            del messages
+            gc.collect()
+        return
     messages = avro_changes(change_events(reps, args.events, "b", 7), int(time.time() * 1000))
 
     paused = [0.0, 0.0]  # seconds in gc, start of the current collection

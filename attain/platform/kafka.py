@@ -10,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from attain.platform.avro import contract
 from attain.platform.settings import KafkaSettings
+
+log = logging.getLogger("attain.kafka")
 
 # Same key -> same partition as Java and aiokafka (faust) clients: murmur2.
 PARTITIONER = "murmur2_random"
@@ -31,9 +33,15 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "none",
+        "message.max.bytes": settings.message_max_bytes,
     }
     config.update(overrides)
     return config
+
+
+def topic_config(settings: KafkaSettings) -> dict[str, str]:
+    """The configuration Attain creates its topics with (besides cleanup.policy)."""
+    return {"max.message.bytes": str(settings.topic_max_message_bytes)}
 
 
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
@@ -64,7 +72,7 @@ def ensure_topics(
             name,
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config={"cleanup.policy": "compact"} if name in compacted_set else {},
+            config={**topic_config(settings), **({"cleanup.policy": "compact"} if name in compacted_set else {})},
         )
         for name in topics
         if name not in existing
@@ -78,6 +86,61 @@ def ensure_topics(
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"could not create topic {name}: {error}") from error
     _wait_for_topics(admin, [t.topic for t in wanted], timeout)
+
+
+class MessageLimitError(RuntimeError):
+    """A producer or topic size limit is below what a service may write."""
+
+
+def check_message_limits(
+    settings: KafkaSettings, names: Iterable[str], needed: int, timeout: float = 30
+) -> dict[str, int | None]:
+    """Check that a service writing messages of up to ``needed`` bytes to topics ``names`` can.
+
+    The producer's message.max.bytes must be at least ``needed``, and each
+    existing topic's max.message.bytes at least the producer's (a producer
+    batches many small messages into one record batch up to its limit). Raises
+    :class:`MessageLimitError` saying which limit to raise. Returns each topic's
+    limit as the broker describes it, or None for a topic it did not describe
+    (missing yet, or a broker without DescribeConfigs, such as Tansu 0.6:
+    then only the configured values are checked, and a warning says so).
+    """
+    if settings.message_max_bytes < needed:
+        raise MessageLimitError(
+            f"ATTAIN_KAFKA_MESSAGE_MAX_BYTES={settings.message_max_bytes} is below the {needed} bytes a "
+            f"message may take: raise it to at least {needed}")
+    if settings.topic_max_message_bytes < settings.message_max_bytes:
+        raise MessageLimitError(
+            f"ATTAIN_KAFKA_TOPIC_MAX_MESSAGE_BYTES={settings.topic_max_message_bytes} is below "
+            f"ATTAIN_KAFKA_MESSAGE_MAX_BYTES={settings.message_max_bytes}: topics created with it would "
+            f"reject the producer's batches")
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    limits: dict[str, int | None] = dict.fromkeys(names)
+    wanted = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in limits if name in existing]
+    unanswered: list[str] = []
+    for resource, future in (admin.describe_configs(wanted, request_timeout=timeout).items() if wanted else ()):
+        try:
+            entry = future.result(timeout=timeout).get("max.message.bytes")
+        except Exception as error:  # any failure to describe leaves the topic unchecked
+            unanswered.append(f"{resource.name} ({error})")
+            continue
+        if entry is None or entry.value is None:
+            unanswered.append(f"{resource.name} (no max.message.bytes)")
+            continue
+        limits[resource.name] = int(entry.value)
+    too_small = {name: limit for name, limit in limits.items()
+                 if limit is not None and limit < settings.message_max_bytes}
+    if too_small:
+        raise MessageLimitError(
+            "topics accept smaller messages than the producer may send (ATTAIN_KAFKA_MESSAGE_MAX_BYTES="
+            f"{settings.message_max_bytes}; values up to {needed} bytes): "
+            + ", ".join(f"{name} max.message.bytes={limit}" for name, limit in sorted(too_small.items()))
+            + f"; raise each topic's max.message.bytes to at least {settings.message_max_bytes}")
+    if unanswered:
+        log.warning("broker did not describe topic size limits; only the configured ones are checked",
+                    extra={"topics": unanswered})
+    return limits
 
 
 def _wait_for_topics(admin: AdminClient, names: list[str], timeout: float) -> None:

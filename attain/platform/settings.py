@@ -45,6 +45,14 @@ class KafkaSettings(BaseSettings):
     fetch_max_wait_ms: int = 500
     partitions: int = 4
     replication_factor: int = 1
+    # Size limits, set deliberately (Kafka's and librdkafka's defaults, said out
+    # loud): the largest request of messages a producer sends (librdkafka's
+    # message.max.bytes; one message over it fails at once), and the
+    # max.message.bytes Attain creates topics with (the largest record batch the
+    # broker stores; at least the producer's, so any batch it makes is accepted).
+    # No value the calculator writes passes 256 KiB; it checks these at start-up.
+    message_max_bytes: int = 1_000_000
+    topic_max_message_bytes: int = 1_048_588
 
 
 class ServiceSettings(BaseSettings):

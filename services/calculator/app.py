@@ -16,7 +16,7 @@ from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.health import BrokerProbe
-from attain.platform.kafka import dead_letter, ensure_topics
+from attain.platform.kafka import check_message_limits, dead_letter, ensure_topics, topic_config
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
 from attain.platform.streams import BatchProducer, stream_app
@@ -25,17 +25,21 @@ from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
 from services.calculator.lineage import establish as establish_lineage
 from services.calculator.stages import (
+    MAX_VALUE_BYTES,
     RecordEntry,
     apply_rep_messages,
     credit_touched,
+    encode_credit_messages,
     group_by_rep,
     merge_changes,
-    month_from_wire,
-    month_to_wire,
 )
-from services.calculator.state import BatchTable
+from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
+
+# The largest message the calculator writes: a value of at most MAX_VALUE_BYTES, its
+# key (ids bounded by ingest) and the record's framing, with room to spare.
+MESSAGE_BYTES_NEEDED = MAX_VALUE_BYTES + 16 * 1024
 
 
 def load_plan_book(path: Path) -> PlanBook:
@@ -53,10 +57,11 @@ def create_app(
     credits_topic = app.topic(topics.CALCULATOR_CREDITS, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw",
                               partitions=kafka.partitions)
-    # Keys: a record id; rep id + "|" + YYYY-MM; rep id + "|" + period.
-    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json)
-    months = BatchTable(app, "rep-months", kafka.partitions, month_from_wire, month_to_wire)
-    versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int)
+    # Keys: a record id; JSON [rep id, YYYY-MM, record id]; rep id + "|" + period.
+    limits = topic_config(kafka)
+    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits)
+    credits = RepCredits(app, "rep-credits", kafka.partitions, limits, legacy="rep-months", producer=producer)
+    versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int, limits)
     changes_contract = contract(topics.CRM_CHANGES)
     earnings_contract = contract(topics.EARNINGS)
 
@@ -93,7 +98,8 @@ def create_app(
             records.put(producer, record_id.encode(), entry, partition_of[record_id])
         for rep_id, body in result.messages_by_rep.items():
             metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
-            producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), orjson.dumps(body))
+            for part in encode_credit_messages(body):
+                producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), part)
         await producer.flush()
         metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
 
@@ -109,9 +115,10 @@ def create_app(
             try:
                 update = apply_rep_messages(
                     rep_id, messages, book, now_us,
-                    lambda month, rep_id=rep_id: months.get(f"{rep_id}|{month}".encode()),
+                    lambda month, rep_id=rep_id: credits.month(rep_id, month),
                     lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()),
                 )
+                credits.write(producer, rep_id, update, partition)
             except Exception as error:  # last line of defence: stage 1 lets through only credits the core rates
                 log.exception("rep update failed; its messages are dead-lettered", extra={"rep_id": rep_id})
                 reason = f"rep {rep_id}: earnings not updated: {type(error).__name__}: {error}"[:1000]
@@ -119,8 +126,6 @@ def create_app(
                     dead_letter_to(rep_key, orjson.dumps(message), reason, "rep_update_failed",
                                    f"rep:{rep_id}")
                 continue
-            for month, credits in update.months.items():
-                months.put(producer, f"{rep_id}|{month}".encode(), credits or None, partition)
             for period, version in update.versions.items():
                 versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)
             for snapshot in update.snapshots:
@@ -128,7 +133,7 @@ def create_app(
                     snapshot_to_avro(
                         snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
                         [event_id for event_id, _ in snapshot.triggers][-50:],
-                        min((at for _, at in snapshot.triggers), default=None), lineage)))
+                        snapshot.earliest, lineage)))
                 metrics.SNAPSHOTS_OUT.inc()
         await producer.flush()
         metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
@@ -170,6 +175,9 @@ def main() -> None:
     lineage = establish_lineage(kafka, settings.app_id, settings.ledger_url, settings.rebuild,
                                 settings.ledger_wait_seconds)
     app, producer = create_app(kafka, settings, book, lineage)
+    check_message_limits(kafka, [topics.CALCULATOR_CREDITS, topics.EARNINGS, topics.CRM_CHANGES_DLQ,
+                                 *(table.changelog_topic.get_topic_name() for table in app.tables.values())],
+                         MESSAGE_BYTES_NEEDED)
     log.info("calculator starting", extra={"participants": len(book.participants)})
     # override_logging=False: mode would otherwise replace the JSON handler with its own text format when the
     # worker starts (after any configure_logging call made here).

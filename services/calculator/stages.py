@@ -9,21 +9,31 @@ State, as maps (never counters):
 - stage 1, per CRM record: its merged :class:`RecordState` and, per rep, every
   credit date it has ever sent that rep (so a retraction reaches each month the
   record ever counted in);
-- stage 2, per (rep, calendar month): the latest credits of each source record
-  dated in that month, and per (rep, period) the last snapshot version. Months
-  are the finest period, so a plan's period (month, quarter, half, year) is a
-  union of months, whatever the plan says today.
+- stage 2, per (rep, calendar month, source record): the record's latest
+  credits to the rep dated in that month, and per (rep, period) the last
+  snapshot version. Months are the finest period, so a plan's period (month,
+  quarter, half, year) is a union of months, whatever the plan says today. The
+  calculator keeps each (rep, month)'s records together in memory
+  (:class:`MonthCredits`), an index rebuilt from the stored values, but stores
+  each record on its own key: no stored value grows with the number of deals a
+  rep has in a month.
+
+Every value stored and every message written stays under :data:`MAX_VALUE_BYTES`:
+a rep's credit message is split by records (:func:`encode_credit_messages`) and
+carries at most :data:`MAX_TRIGGERS` triggers.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from operator import attrgetter, is_
 from typing import Any, TypeVar
+
+import orjson
 
 from attain.core.admission import Refusal, admit
 from attain.core.components import RatedCredit, credit_order, rate_credit
@@ -37,6 +47,15 @@ from services.calculator.convert import credit_from_json, credit_to_json
 
 Trigger = tuple[str, int]  # (event id, ingested at ms)
 T = TypeVar("T")
+
+MAX_VALUE_BYTES = 256 * 1024
+"""The most bytes of any value the calculator stores or message it writes (issue 11)."""
+MAX_TRIGGERS = 50
+"""Triggers a credit message carries (the newest), and a snapshot names."""
+
+
+class ValueTooLarge(ValueError):
+    """A value the calculator would write is over :data:`MAX_VALUE_BYTES`."""
 
 
 @dataclass
@@ -124,12 +143,53 @@ def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneR
             current = credits_by_rep.get(rep_id, [])
             days = sorted(set(entry.sent.get(rep_id, [])) | {c.credit_date.isoformat() for c in current})
             entry.sent[rep_id] = days
-            message = messages.setdefault(rep_id, {"rep_id": rep_id, "upserts": [], "triggers": []})
+            message = messages.setdefault(
+                rep_id, {"rep_id": rep_id, "upserts": [], "triggers": [], "earliest": None})
             message["upserts"].append(
                 {"record_id": record_id, "credits": [credit_to_json(c) for c in current], "days": days}
             )
-            message["triggers"].extend(entry.triggers)
+            if entry.triggers:
+                message["triggers"] = [*message["triggers"], *entry.triggers][-MAX_TRIGGERS:]
+                earliest = min(at for _, at in entry.triggers)
+                if message["earliest"] is None or earliest < message["earliest"]:
+                    message["earliest"] = earliest
     return StageOneResult(touched, messages, rejected)
+
+
+def encode_credit_messages(message: dict[str, Any], limit: int = MAX_VALUE_BYTES) -> list[bytes]:
+    """``message`` (one rep's, from :func:`credit_touched`) as JSON, split by records to stay under ``limit``.
+
+    Each part carries the rep, some of the records' upserts in their order, and the
+    message's (bounded) triggers; stage 2 applies the parts in partition order,
+    as it would the whole. Raises :class:`ValueTooLarge` if one record's upsert
+    alone is over ``limit``.
+    """
+    whole = orjson.dumps(message)
+    if len(whole) <= limit:
+        return [whole]
+    head = {key: value for key, value in message.items() if key != "upserts"}
+    room = limit - len(orjson.dumps({**head, "upserts": []}))
+    parts: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for upsert in message["upserts"]:
+        encoded = orjson.dumps(upsert)
+        if len(encoded) + 1 > room:
+            raise ValueTooLarge(
+                f"record {upsert['record_id']}'s credits to rep {message['rep_id']} encode to "
+                f"{len(encoded)} bytes, over the {limit}-byte bound of a credit message")
+        if chunk and size + len(encoded) + 1 > room:
+            parts.append(_credit_part(head, chunk))
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    parts.append(_credit_part(head, chunk))
+    return parts
+
+
+def _credit_part(head: dict[str, Any], upserts: list[bytes]) -> bytes:
+    body = orjson.dumps(head)
+    return body[:-1] + b',"upserts":[' + b",".join(upserts) + b"]}"
 
 
 @dataclass(frozen=True)
@@ -257,16 +317,23 @@ class MonthCredits(dict[str, RecordCredits]):
 class Snapshot:
     earnings: PeriodEarnings
     snapshot_version: int
-    triggers: list[Trigger]
+    triggers: list[Trigger]  # the newest MAX_TRIGGERS, oldest first
+    earliest: int | None = None  # the earliest trigger's ingested at ms, of all of them
 
 
 @dataclass
 class RepUpdate:
-    """What one rep's messages change: month maps and versions to store, snapshots to publish."""
+    """What one rep's messages change: months, records and versions to store, snapshots to publish.
+
+    ``months`` holds every month the messages touched, whole (the new index
+    entries); ``records`` only the (month, record id) whose credits changed, with
+    their new credits or None where the record left the month: what to store.
+    """
 
     months: dict[str, MonthCredits]
     versions: dict[str, int]
     snapshots: list[Snapshot]
+    records: dict[tuple[str, str], RecordCredits | None] = field(default_factory=dict)
 
 
 def apply_rep_messages(
@@ -290,20 +357,32 @@ def apply_rep_messages(
             months[name] = MonthCredits(load_month(name) or {})
         return months[name]
 
-    triggers: list[Trigger] = []
+    seen: dict[Trigger, None] = {}  # in order; the parts of one split message carry the same triggers
+    earliest: int | None = None
+    changed: dict[tuple[str, str], RecordCredits | None] = {}
     for message in messages:
-        triggers.extend((t[0], t[1]) for t in message["triggers"])
+        for event_id, at in message["triggers"]:
+            seen.pop((event_id, at), None)
+            seen[(event_id, at)] = None
+        first = message.get("earliest", min((t[1] for t in message["triggers"]), default=None))
+        if first is not None and (earliest is None or first < earliest):
+            earliest = first
         for upsert in message["upserts"]:
+            record_id = upsert["record_id"]
             by_month: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for credit in upsert["credits"]:
                 by_month[credit["credit_date"][:7]].append(credit)
             for name in {day[:7] for day in upsert["days"]} | set(by_month):
+                held = month(name)
                 if by_month.get(name):
-                    month(name)[upsert["record_id"]] = RecordCredits.from_wire(by_month[name])
-                else:
-                    month(name).pop(upsert["record_id"], None)
+                    kept = held.get(record_id)
+                    if kept is None or list(kept.wire) != by_month[name]:  # unchanged keeps its ratings
+                        held[record_id] = changed[(name, record_id)] = RecordCredits.from_wire(by_month[name])
+                elif held.pop(record_id, None) is not None:
+                    changed[(name, record_id)] = None
+    triggers = list(seen)[-MAX_TRIGGERS:]
     if book.plan_for(rep_id) is None or not months:
-        return RepUpdate(months, {}, [])
+        return RepUpdate(months, {}, [], changed)
 
     untouched: dict[str, MonthCredits] = {}  # read, not written back
 
@@ -346,8 +425,8 @@ def apply_rep_messages(
             continue
         version = max((load_version(period) or 0) + 1, now_us)
         versions[period] = version
-        snapshots.append(Snapshot(earnings, version, triggers))
-    return RepUpdate(months, versions, snapshots)
+        snapshots.append(Snapshot(earnings, version, triggers, earliest))
+    return RepUpdate(months, versions, snapshots, changed)
 
 
 def _days_of_month(name: str) -> list[date]:
@@ -368,3 +447,43 @@ def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
 
 def month_from_wire(data: dict[str, Any]) -> MonthCredits:
     return MonthCredits((record_id, RecordCredits.from_wire(wire)) for record_id, wire in data.items())
+
+
+def record_key(rep_id: str, month: str, record_id: str) -> bytes:
+    """The stored key of one record's credits to one rep in one month (a JSON array: ids may hold any text)."""
+    return orjson.dumps([rep_id, month, record_id])
+
+
+class MonthIndex:
+    """(rep, month) -> :class:`MonthCredits`, over a store of one value per (rep, month, record).
+
+    Stage 2 reads whole months; the store keeps each record's credits on its own
+    key (:func:`record_key`), so no stored value grows with a rep's deals. The
+    index lives in memory only and is rebuilt from the store whenever the store
+    is (:meth:`rebuild`); between rebuilds :meth:`apply` keeps both in step.
+    """
+
+    def __init__(self) -> None:
+        self.months: dict[tuple[str, str], MonthCredits] = {}
+
+    def get(self, rep_id: str, month: str) -> MonthCredits | None:
+        return self.months.get((rep_id, month))
+
+    def apply(self, rep_id: str, update: RepUpdate) -> dict[bytes, RecordCredits | None]:
+        """Take ``update``'s months; return the values to store (None: delete), by key."""
+        for name, credits in update.months.items():
+            if credits:
+                self.months[(rep_id, name)] = credits
+            else:
+                self.months.pop((rep_id, name), None)
+        return {record_key(rep_id, name, record_id): value for (name, record_id), value in update.records.items()}
+
+    def rebuild(self, stored: MutableMapping[bytes, Any]) -> None:
+        """Index every value of ``stored``, decoding (in place) those still JSON bytes from a changelog."""
+        grouped: dict[tuple[str, str], dict[str, RecordCredits]] = defaultdict(dict)
+        for key, value in stored.items():
+            rep_id, month, record_id = orjson.loads(key)
+            if isinstance(value, bytes | bytearray):
+                value = stored[key] = RecordCredits.from_wire(orjson.loads(value))
+            grouped[(rep_id, month)][record_id] = value
+        self.months = {key: MonthCredits(records) for key, records in grouped.items()}

@@ -9,18 +9,33 @@ offset is committed only after the batch's flush, so a crash replays the batch
 over state that is at worst one batch ahead: the stages are idempotent.
 
 Values live in memory as the stage's own objects; a value recovered from the
-changelog arrives as bytes and is decoded on first read.
+changelog arrives as bytes and is decoded on first read. No value written may
+encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import faust
 import orjson
 
 from attain.platform.streams import BatchProducer
+from services.calculator.stages import (
+    MAX_VALUE_BYTES,
+    MonthCredits,
+    MonthIndex,
+    RecordCredits,
+    RepUpdate,
+    ValueTooLarge,
+    month_from_wire,
+    month_to_wire,
+    record_key,
+)
+
+log = logging.getLogger("attain.calculator")
 
 T = TypeVar("T")
 
@@ -33,9 +48,11 @@ class BatchTable(Generic[T]):
         partitions: int,
         decode: Callable[[Any], T],
         encode: Callable[[T], Any],
+        topic_config: Mapping[str, str] | None = None,
     ) -> None:
         self.table = app.Table(
-            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes
+            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes,
+            extra_topic_configs=dict(topic_config or {}),  # for a changelog topic faust creates
         )
         self._decode = decode
         self._encode = encode
@@ -57,9 +74,69 @@ class BatchTable(Generic[T]):
             store._key_partition.pop(key, None)
             producer.produce(self.table.changelog_topic.get_topic_name(), key, None, partition, sealed=True)
             return
+        encoded = orjson.dumps(self._encode(value))
+        if len(encoded) > MAX_VALUE_BYTES:
+            raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "
+                                f"over the {MAX_VALUE_BYTES}-byte bound of a stored value")
         store.data[key] = value
         store._key_partition[key] = partition  # dropped when the partition is revoked
-        producer.produce(
-            self.table.changelog_topic.get_topic_name(), key, orjson.dumps(self._encode(value)), partition,
-            sealed=True,
-        )
+        producer.produce(self.table.changelog_topic.get_topic_name(), key, encoded, partition, sealed=True)
+
+
+class RepCredits:
+    """Stage 2's credits: one table value per (rep, month, record), indexed by (rep, month) in memory.
+
+    The index (:class:`MonthIndex`) is rebuilt from the table after every
+    recovery (faust calls back once it has restored the changelog and dropped
+    the keys of partitions no longer assigned), so it always holds exactly the
+    table's records.
+
+    ``legacy`` names the table that held a whole (rep, month) per value before
+    (key ``rep|YYYY-MM``, value record id -> credits). After each recovery,
+    before the index is rebuilt, every such value of an assigned partition is
+    moved: its records are written to this table (unless it already holds a
+    newer value for one) and the old key is deleted, all flushed before any
+    batch runs. A crash midway repeats it on the next recovery.
+    """
+
+    def __init__(self, app: faust.App, name: str, partitions: int,
+                 topic_config: Mapping[str, str] | None = None,
+                 legacy: str | None = None, producer: BatchProducer | None = None) -> None:
+        # still registered so faust recovers it; emptied by the move, its changelog keeps only tombstones
+        self.legacy = None if legacy is None else BatchTable[MonthCredits](
+            app, legacy, partitions, month_from_wire, month_to_wire, topic_config)
+        self.table = BatchTable[RecordCredits](
+            app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire), topic_config)
+        self.index = MonthIndex()
+        self._app, self._producer = app, producer
+        self.table.table.on_recover(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        if self.legacy is not None and self.legacy.table.data.data and self._producer is not None:
+            await self._move_legacy(self.legacy, self._producer)
+        self.index.rebuild(self.table.table.data.data)
+
+    async def _move_legacy(self, legacy: BatchTable[MonthCredits], producer: BatchProducer) -> None:
+        store = legacy.table.data
+        active = {tp.partition for tp in self._app.tables.recovery.actives_for_table.get(legacy.table, ())}
+        moved = 0
+        for key in [key for key in store.data if store._key_partition.get(key) in active]:
+            partition = store._key_partition[key]
+            month = legacy.get(key)
+            rep_id, _, name = key.decode().rpartition("|")
+            for record_id, credits in (month or {}).items():
+                new_key = record_key(rep_id, name, record_id)
+                if new_key not in self.table.table.data.data:
+                    self.table.put(producer, new_key, credits, partition)
+                    moved += 1
+            legacy.put(producer, key, None, partition)
+        await producer.flush()
+        log.info("moved stage 2 state to one value per record", extra={"from": legacy.table.name, "records": moved})
+
+    def month(self, rep_id: str, month: str) -> MonthCredits | None:
+        return self.index.get(rep_id, month)
+
+    def write(self, producer: BatchProducer, rep_id: str, update: RepUpdate, partition: int) -> None:
+        """Store ``update``'s changed records (to ``partition``, the rep's) and index its months."""
+        for key, value in self.index.apply(rep_id, update).items():
+            self.table.put(producer, key, value, partition)
