@@ -77,11 +77,11 @@ def run_guarded(command: Callable[[], int | None], debug: bool) -> int:
         return 130
     except Exception as error:  # noqa: BLE001 - the one place errors become exit codes
         known = describe(error)
-        if debug or known is None:
+        if debug:
             traceback.print_exc()
         if known is None:
             known = CliError(f"unexpected {type(error).__name__}: {_first_line(error)}",
-                             "a bug in attain: run again with --debug and report the traceback")
+                             "this may be a bug in attain: run again with --debug and report the traceback")
         print(known.line(), file=sys.stderr)
         return known.code
 
@@ -221,10 +221,25 @@ def _explainers() -> list[tuple[type[BaseException] | tuple[type[BaseException],
         found.append((yaml.YAMLError, _value_error("bad YAML", "fix the file's syntax")))
     except ImportError:  # pragma: no cover
         pass
+    try:
+        from pydantic import ValidationError
+
+        found.append((ValidationError, _settings_error))
+    except ImportError:  # pragma: no cover
+        pass
     found.append((json.JSONDecodeError, _value_error("bad JSON", "one JSON object per line")))
     found.append((UnicodeDecodeError, _value_error("not UTF-8 text", "save the file as UTF-8")))
     found.append((OSError, _file_error))
+    found.append((ValueError, _value_error("invalid input", "run again with --debug for the details")))
     return found
+
+
+def _settings_error(error: Any) -> CliError:
+    """Invalid ``ATTAIN_*`` settings: the fields and reasons, never the values (they may be secrets)."""
+    problems = [f"{'.'.join(str(part) for part in e.get('loc', ())) or '?'}: {e.get('msg', '')}"
+                for e in error.errors(include_input=False)]
+    return CliError(f"invalid settings: {'; '.join(problems) or _first_line(error)}",
+                    "check the ATTAIN_* environment variables (docs/cli.md)", USAGE)
 
 
 def check_broker(bootstrap: str, timeout: float = 3.0) -> None:

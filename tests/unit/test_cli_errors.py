@@ -173,3 +173,10 @@ def test_print_table_keeps_a_large_inr_amount_whole_at_any_width(width):
 def test_json_output_turns_every_decimal_into_text():
     data = cli_support.plain({"amount": Decimal("1234567890123.4500"), "rows": [(Decimal("-0.01"), None)]})
     assert data == {"amount": "1234567890123.4500", "rows": [["-0.01", None]]}
+
+
+def test_invalid_settings_are_one_line_naming_the_field_never_its_value():
+    done = attain("ingest", "file", "examples/apac/events.jsonl", ATTAIN_KAFKA_PARTITIONS="not-a-number-7431")
+    line = one_error_line(done)
+    assert done.returncode == cli_support.USAGE
+    assert "invalid settings: partitions:" in line and "not-a-number-7431" not in line
