@@ -374,11 +374,22 @@ def watch_rep(rep_id: str, target: str, token: str | None, output: str = "text")
             pass
 
 
-def _update_json(update: Any) -> dict[str, Any]:
-    """A notifier update as JSON; the protobuf carries amounts as decimal text already."""
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(update, preserving_proto_field_name=True)
+def _update_json(message: Any) -> dict[str, Any]:
+    """A notifier message as JSON, every field present: amounts stay the decimal text the protobuf carries
+    (an empty quota or attainment becomes null), counters and times stay integers."""
+    data: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.message_type is not None:
+            repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; older ones have only .label
+            if repeated is None:
+                repeated = field.label == field.LABEL_REPEATED
+            data[field.name] = [_update_json(item) for item in value] if repeated else _update_json(value)
+        elif field.name in ("quota", "attainment_ratio") and value == "":
+            data[field.name] = None
+        else:
+            data[field.name] = value
+    return data
 
 
 def ingest_jsonl(path: Path, bootstrap: str | None, output: str = "text") -> int:

@@ -105,6 +105,17 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
+def _ledger_period(period: str) -> None:
+    """A period name the ledger keeps (a quarter or a month), else a usage error before any work."""
+    from attain.ledger.periods import PeriodError, period_sort_key
+
+    try:
+        period_sort_key(period)
+    except PeriodError:
+        raise CliError(f"bad period {period!r}: the ledger's periods are quarters or months",
+                       "write e.g. 2026-Q1 or 2026-03", cli_support.USAGE) from None
+
+
 def _engine(args: argparse.Namespace) -> Any:
     from services.ledger.config import LedgerSettings
     from services.ledger.db import make_engine
@@ -131,6 +142,7 @@ def audit_verify(args: argparse.Namespace) -> int:
 def audit_export(args: argparse.Namespace) -> int:
     from services.ledger.audit import export_period_zip
 
+    _ledger_period(args.period)
     out = args.out or Path(f"audit-{args.period}.zip")
     data = export_period_zip(_engine(args), args.period)
     out.write_bytes(data)
@@ -223,11 +235,10 @@ PAYABLE = ("approved", "paid")
 
 def payroll_export(args: argparse.Namespace) -> int:
     """Only an approved (or paid) period has payout lines to export; anything else is refused, no file written."""
-    from attain.core.periods import period_bounds
     from services.ledger.payouts import export_csv, export_xlsx, lines_of
     from services.ledger.period_service import period_view
 
-    period_bounds(args.period)
+    _ledger_period(args.period)
     engine = _engine(args)
     view = period_view(engine, args.scope, args.period)
     state = "open (never locked)" if view is None else str(view.state)
@@ -254,12 +265,11 @@ def payroll_export(args: argparse.Namespace) -> int:
 
 
 def period_command(args: argparse.Namespace) -> int:
-    from attain.core.periods import period_bounds
     from attain.ledger.approvals import Actor
     from services.ledger.config import LedgerSettings
     from services.ledger.period_service import decide, lock_period, mark_paid, period_view
 
-    period_bounds(args.period)
+    _ledger_period(args.period)
     engine = _engine(args)
     chain = LedgerSettings().chain
     if args.action == "lock":

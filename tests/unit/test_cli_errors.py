@@ -180,3 +180,27 @@ def test_invalid_settings_are_one_line_naming_the_field_never_its_value():
     line = one_error_line(done)
     assert done.returncode == cli_support.USAGE
     assert "invalid settings: partitions:" in line and "not-a-number-7431" not in line
+
+
+def test_a_bad_ledger_period_is_a_usage_error_before_any_database_work():
+    port = closed_port()  # never reached: the period name is checked first
+    done = attain("ledger", "payroll", "--scope", "ae", "--period", "2026-13",
+                  "--database-url", f"postgresql+psycopg://postgres@127.0.0.1:{port}/attain")
+    line = one_error_line(done)
+    assert done.returncode == cli_support.USAGE
+    assert "bad period '2026-13'" in line and "2026-Q1 or 2026-03" in line
+
+
+def test_watch_json_keeps_the_notifiers_amounts_as_text_and_every_field():
+    from attain.cli import _update_json
+    from services.notifier.proto import notifier_pb2
+
+    update = notifier_pb2.EarningsUpdate(
+        rep_id="ae-in-01", period="2026-Q1", plan_id="ae-india", currency="INR", snapshot_version=7,
+        total_earned="123456789012.34", computed_at_ms=1, components=[notifier_pb2.ComponentProgress(
+            component_id="commission", credited_value="9876543210.00", earned_amount="123456789012.34")])
+    data = json.loads(json.dumps(_update_json(update)))
+    assert data["total_earned"] == "123456789012.34" and data["snapshot_version"] == 7
+    assert data["trigger_ingested_at_ms"] == 0
+    assert data["components"] == [{"component_id": "commission", "credited_value": "9876543210.00", "quota": None,
+                                   "attainment_ratio": None, "earned_amount": "123456789012.34"}]
