@@ -44,7 +44,7 @@ EXIT_CODES_HELP = """exit codes:
   3  differences found (recompute, lineage comparison)
   4  partly rejected (some events dead-lettered, the rest accepted)
 
---debug (or ATTAIN_DEBUG=1) shows the Python traceback of an error."""
+--debug (or ATTAIN_DEBUG=1) shows the Python traceback of an error. More: docs/cli.md."""
 
 
 class CliError(Exception):
@@ -156,6 +156,17 @@ def _http_error(error: Any) -> CliError:
     return CliError(f"cannot reach{where}: {_first_line(error)}", "is the service running? check its URL")
 
 
+def _http_status(error: Any) -> CliError:
+    status = error.response.status_code
+    hint = {401: "the service wants a valid token: check the token or its ATTAIN_* setting",
+            403: "this token may not do that: ask for a token with the needed role or scope",
+            404: "check the names in the command", 409: "the resource is not in a state that allows this",
+            429: "rate limited: wait and retry"}.get(status, "run again with --debug for the details")
+    detail = error.response.text.strip().splitlines()[0][:300] if error.response.text.strip() else ""
+    return CliError(f"{error.request.method} {error.request.url} answered {status}"
+                    + (f": {detail}" if detail else ""), hint)
+
+
 def _explainers() -> list[tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[Any], CliError]]]:
     """Known exceptions, most specific first; optional libraries are looked up lazily."""
     from attain.core.money import MoneyError
@@ -213,6 +224,7 @@ def _explainers() -> list[tuple[type[BaseException] | tuple[type[BaseException],
         import httpx
 
         found.append((httpx.TransportError, _http_error))
+        found.append((httpx.HTTPStatusError, _http_status))
     except ImportError:  # pragma: no cover
         pass
     try:

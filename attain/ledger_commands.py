@@ -57,7 +57,8 @@ def register(commands: Any) -> None:
 
     ledger = commands.add_parser("ledger", help="periods, payroll export, API tokens, org data")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
-    payroll = ledger_commands.add_parser("payroll", help="export an approved period's payout lines")
+    payroll = ledger_commands.add_parser(
+        "payroll", help="export an approved period's payout lines (any other period is refused, exit 1)")
     payroll.add_argument("--scope", required=True)
     payroll.add_argument("--period", required=True)
     payroll.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv",

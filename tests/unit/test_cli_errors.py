@@ -204,3 +204,28 @@ def test_watch_json_keeps_the_notifiers_amounts_as_text_and_every_field():
     assert data["trigger_ingested_at_ms"] == 0
     assert data["components"] == [{"component_id": "commission", "credited_value": "9876543210.00", "quota": None,
                                    "attainment_ratio": None, "earned_amount": "123456789012.34"}]
+
+
+def test_an_http_refusal_names_the_request_the_status_and_what_to_do():
+    import httpx
+
+    request = httpx.Request("POST", "http://127.0.0.1:8081/v1/backfill")
+    refused = httpx.HTTPStatusError("401", request=request,
+                                    response=httpx.Response(401, request=request, text="missing bearer token\n"))
+    known = cli_support.describe(refused)
+    assert known is not None and known.code == cli_support.FAILURE
+    assert known.line() == ("attain: error: POST http://127.0.0.1:8081/v1/backfill answered 401: missing bearer "
+                            "token; the service wants a valid token: check the token or its ATTAIN_* setting")
+
+
+def test_an_unexpected_error_is_one_line_too_and_the_traceback_only_with_debug(capsys):
+    def broken() -> int:
+        raise RuntimeError("something attain did not foresee")
+
+    assert cli_support.run_guarded(broken, debug=False) == cli_support.FAILURE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip() == ("attain: error: unexpected RuntimeError: something attain did not foresee; this may be "
+                           "a bug in attain: run again with --debug and report the traceback")
+    assert cli_support.run_guarded(broken, debug=True) == cli_support.FAILURE
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
