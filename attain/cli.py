@@ -29,10 +29,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from attain import ledger_commands
+from attain import cli_support, ledger_commands
 
 if TYPE_CHECKING:
     from attain.embedded.stack import Stack
+from attain.core.periods import period_bounds
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -42,8 +43,26 @@ DEFAULT_PLANS = Path("examples/apac")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="attain", description=__doc__,
+    """The console script: parse, run, and turn any known error into one line and its exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = cli_support.debug_requested(arguments)
+    parser = build_parser()
+    args = parser.parse_args(arguments)  # exits 2 with argparse's usage line on a usage error
+    sys.exit(cli_support.run_guarded(lambda: dispatch(args), debug))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("attain")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        installed = "unknown"
+    parser = argparse.ArgumentParser(prog="attain", description=__doc__, epilog=cli_support.EXIT_CODES_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"attain {installed}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error (also ATTAIN_DEBUG=1); allowed anywhere")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the whole pipeline on embedded defaults")
@@ -58,12 +77,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     watch.add_argument("--target", default="127.0.0.1:50051", help="notifier gRPC address")
     watch.add_argument("--token", default=os.environ.get("ATTAIN_TOKEN"),
                        help="bearer token of the person watching (default: $ATTAIN_TOKEN)")
+    watch.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: one JSON object per update (JSON lines), amounts as decimal text")
 
     ingest = commands.add_parser("ingest", help="ingest tools")
     ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True)
     ingest_file = ingest_commands.add_parser("file", help="publish events from a JSONL file")
     ingest_file.add_argument("path", type=Path)
     ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+    cli_support.add_format(ingest_file, ("text", "json"), "text")
     backfill = ingest_commands.add_parser("backfill", help="publish history from a CSV or JSONL file")
     backfill.add_argument("path", type=Path)
     backfill.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
@@ -79,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     dlq_list.add_argument("--error-code", default=None)
     dlq_list.add_argument("--source-prefix", default=None)
     dlq_list.add_argument("--limit", type=int, default=200)
+    cli_support.add_format(dlq_list, ("text", "json"), "text")
     dlq_show = dlq_commands.add_parser("show", help="one dead letter in full")
     dlq_show.add_argument("position", help="PARTITION:OFFSET as printed by list")
+    cli_support.add_format(dlq_show, ("text", "json"), "text")
     dlq_replay = dlq_commands.add_parser("replay", help="re-run dead letters through validation after a fix")
     dlq_replay.add_argument("positions", nargs="*", help="PARTITION:OFFSET ... (default: all selected)")
     dlq_replay.add_argument("--error-code", default=None)
@@ -92,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plans_commands = plans_command.add_subparsers(dest="plans_command", required=True)
     validate = plans_commands.add_parser("validate", help="check plan files; non-zero exit on any error")
     validate.add_argument("paths", type=Path, nargs="+")
+    cli_support.add_format(validate, ("text", "json"), "text")
 
     for name, help_text in (("simulate", "earnings of a period from files"),
                             ("explain", "the trace behind one participant's earnings")):
@@ -105,26 +130,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             sub.add_argument("--rep", required=True)
             sub.add_argument("--component")
+            cli_support.add_format(sub, ("text", "json"), "text")
 
     ledger_commands.register(commands)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.command == "plans":
-        sys.exit(validate_plans(args.paths))
+        return validate_plans(args.paths, args.format)
     if args.command in ("simulate", "explain"):
-        sys.exit(simulate_period(args))
+        return simulate_period(args)
     if (status := ledger_commands.dispatch(args)) is not None:
-        sys.exit(status)
+        return status
     if args.command == "run":
-        sys.exit(run_demo(args.plans, args.workdir, args.deals, args.exit_when_done))
+        return run_demo(args.plans, args.workdir, args.deals, args.exit_when_done)
     if args.command == "watch":
-        watch_rep(args.rep_id, args.target, args.token)
+        watch_rep(args.rep_id, args.target, args.token, args.format)
+        return cli_support.OK
     if args.command == "ingest" and args.ingest_command == "file":
-        sys.exit(ingest_jsonl(args.path, args.bootstrap))
+        return ingest_jsonl(args.path, args.bootstrap, args.format)
     if args.command == "ingest" and args.ingest_command == "backfill":
-        sys.exit(ingest_backfill(args.path, args.bootstrap, args.mapping, args.object))
+        return ingest_backfill(args.path, args.bootstrap, args.mapping, args.object)
     if args.command == "dlq":
-        sys.exit(dlq_command(args))
+        return dlq_command(args)
+    raise cli_support.CliError(f"unknown command {args.command!r}", "see `attain --help`", cli_support.USAGE)
 
 
 def load_book(path: Path) -> PlanBook:
@@ -133,10 +163,17 @@ def load_book(path: Path) -> PlanBook:
     return load_files([path])
 
 
-def validate_plans(paths: Sequence[Path]) -> int:
+def validate_plans(paths: Sequence[Path], output: str = "text") -> int:
     from attain.planfiles import plan_files, validate
 
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(path))
     problems = validate(paths)
+    if output == "json":
+        cli_support.emit_json({"ok": not problems, "files": [str(f) for f in plan_files(paths)],
+                               "problems": problems})
+        return 1 if problems else 0
     for problem in problems:
         print(problem)
     if problems:
@@ -151,20 +188,33 @@ def simulate_period(args: argparse.Namespace) -> int:
     from attain.planfiles import validate
 
     paths = [args.plans] + ([args.org] if args.org else [])
+    for path in [*paths, args.events]:
+        if not path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+    period_bounds(args.period)  # a bad period name is a usage error before any work
     problems = validate(paths)
     if problems:
         for problem in problems:
-            print(problem)
-        return 1
+            print(problem, file=sys.stderr)
+        raise cli_support.CliError(f"{len(problems)} problem(s) in the plan files (listed above)",
+                                   "fix them; `attain plans validate PATH` lists them again", cli_support.USAGE)
     book = load_files_book(paths)
-    changes = simulate.read_changes(args.events)
+    try:
+        changes = simulate.read_changes(args.events)
+    except ValueError as error:
+        raise cli_support.CliError(f"bad event: {error}", "one canonical change event per line (docs/events.md)",
+                                   cli_support.USAGE) from error
     results = simulate.simulate(book, changes, args.period)
     if args.command == "explain":
         chosen = [r for r in results if r.rep_id == args.rep]
         if not chosen:
-            console.print(f"[red]{args.rep!r} has no plan in {args.period}[/]")
-            return 1
-        print(simulate.explain(chosen[0], args.component, simulate.holds(book, changes, args.rep)))
+            raise cli_support.CliError(f"{args.rep!r} has no plan in {args.period}",
+                                       "check --rep and --period against the plan files")
+        held = simulate.holds(book, changes, args.rep)
+        if args.format == "json":
+            cli_support.emit_json(simulate.explain_json(chosen[0], args.component, held))
+        else:
+            print(simulate.explain(chosen[0], args.component, held))
         return 0
     if args.format == "json":
         print(simulate.dumps(simulate.to_json(book, args.period, results)))
@@ -173,10 +223,10 @@ def simulate_period(args: argparse.Namespace) -> int:
     else:
         table = Table(title=f"Earnings {args.period}")
         for column in simulate.CSV_COLUMNS:
-            table.add_column(column)
+            table.add_column(column, justify="right" if column in simulate.AMOUNT_COLUMNS else "left")
         for row in simulate.rows(book, args.period, results):
             table.add_row(*row)
-        console.print(table)
+        cli_support.print_table(console, table)
     return 0
 
 
@@ -285,7 +335,7 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
         table.add_row(rep_id, book.participants[rep_id].name, period,
                       f"{component.credited_value:,.2f}", "" if attainment is None else f"{attainment:.1%}",
                       f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
-    console.print(table)
+    cli_support.print_table(console, table)
 
 
 def write_demo_token(stack: Stack, subject: str, roles: list[str]) -> Path:
@@ -298,17 +348,23 @@ def write_demo_token(stack: Stack, subject: str, roles: list[str]) -> Path:
     return path
 
 
-def watch_rep(rep_id: str, target: str, token: str | None) -> None:
+def watch_rep(rep_id: str, target: str, token: str | None, output: str = "text") -> None:
     import grpc
 
     from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 
     with grpc.insecure_channel(target) as channel:
         stub = notifier_pb2_grpc.NotifierStub(channel)
-        console.print(f"watching {rep_id} at {target} (Ctrl-C to stop)")
+        if output == "json":
+            print(f"watching {rep_id} at {target} (Ctrl-C to stop)", file=sys.stderr)
+        else:
+            console.print(f"watching {rep_id} at {target} (Ctrl-C to stop)")
         try:
             metadata = (("authorization", f"Bearer {token}"),) if token else ()
             for update in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id=rep_id), metadata=metadata):
+                if output == "json":
+                    print(json.dumps(_update_json(update)), flush=True)
+                    continue
                 parts = ", ".join(f"{c.component_id}: credited {c.credited_value}, attainment "
                                   f"{c.attainment_ratio}, earned {c.earned_amount}"
                                   for c in update.components)
@@ -318,13 +374,32 @@ def watch_rep(rep_id: str, target: str, token: str | None) -> None:
             pass
 
 
-def ingest_jsonl(path: Path, bootstrap: str | None) -> int:
+def _update_json(message: Any) -> dict[str, Any]:
+    """A notifier message as JSON, every field present: amounts stay the decimal text the protobuf carries
+    (an empty quota or attainment becomes null), counters and times stay integers."""
+    data: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.message_type is not None:
+            repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; older ones have only .label
+            if repeated is None:
+                repeated = field.label == field.LABEL_REPEATED
+            data[field.name] = [_update_json(item) for item in value] if repeated else _update_json(value)
+        elif field.name in ("quota", "attainment_ratio") and value == "":
+            data[field.name] = None
+        else:
+            data[field.name] = value
+    return data
+
+
+def ingest_jsonl(path: Path, bootstrap: str | None, output: str = "text") -> int:
     from attain.platform import topics
     from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
-    from attain.platform.settings import KafkaSettings
     from services.ingest.publisher import Publisher
 
-    kafka = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    kafka = _kafka(bootstrap)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
 
     async def publish() -> int:
@@ -336,15 +411,23 @@ def ingest_jsonl(path: Path, bootstrap: str | None) -> int:
             for line in lines:
                 if line.strip():
                     items.append((_parse_line(line), line.rstrip(b"\n")))
+        refused = []
         for line_number, result in enumerate(await publisher.publish(items, f"file:{path.name}"), 1):
             if result.accepted:
                 accepted += 1
             else:
                 rejected += 1
-                console.print(f"{path}:{line_number}: {result.error} (dead-lettered)")
+                refused.append({"line": line_number, "error": str(result.error)})
+                if output != "json":
+                    console.print(f"{path}:{line_number}: {result.error} (dead-lettered)",
+                                  soft_wrap=True, markup=False, highlight=False)
         producer.close()
-        console.print(f"{accepted} accepted, {rejected} rejected")
-        return 0 if rejected == 0 else 2
+        if output == "json":
+            cli_support.emit_json({"file": str(path), "accepted": accepted, "rejected": rejected,
+                                   "dead_lettered": refused})
+        else:
+            console.print(f"{accepted} accepted, {rejected} rejected")
+        return cli_support.OK if rejected == 0 else cli_support.PARTLY_REJECTED
 
     return asyncio.run(publish())
 
@@ -359,9 +442,12 @@ def _parse_line(line: bytes) -> Any:
 
 
 def _kafka(bootstrap: str | None) -> Any:
+    """Kafka settings (``--bootstrap`` over ``ATTAIN_KAFKA_*``), once a bootstrap server answers."""
     from attain.platform.settings import KafkaSettings
 
-    return KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+    settings = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+    cli_support.check_broker(settings.bootstrap)
+    return settings
 
 
 def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None, salesforce_object: str | None,
@@ -411,7 +497,7 @@ def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None
 
     accepted, rejected = asyncio.run(publish())
     console.print(f"{accepted} accepted, {rejected} rejected")
-    return 0 if rejected == 0 else 2
+    return cli_support.OK if rejected == 0 else cli_support.PARTLY_REJECTED
 
 
 def dlq_command(args: argparse.Namespace) -> int:
@@ -421,6 +507,11 @@ def dlq_command(args: argparse.Namespace) -> int:
     letters = list(read_dead_letters(kafka.bootstrap, args.topic))
     if args.dlq_command == "list":
         chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix)
+        if args.format == "json":
+            cli_support.emit_json({"topic": args.topic, "total": len(letters), "selected": len(chosen),
+                                   "dead_letters": [_letter_json(letter, full=False)
+                                                    for letter in chosen[-args.limit:]]})
+            return 0
         # One tab-separated line per letter (grep- and cut-friendly): position, time, code, source, reason.
         print(f"# {args.topic}: {len(chosen)} of {len(letters)} dead letters")
         for letter in chosen[-args.limit:]:
@@ -431,9 +522,12 @@ def dlq_command(args: argparse.Namespace) -> int:
     if args.dlq_command == "show":
         found = select(letters, positions=[args.position])
         if not found:
-            console.print(f"[red]no dead letter at {args.position} on {args.topic}")
-            return 1
+            raise cli_support.CliError(f"no dead letter at {args.position} on {args.topic}",
+                                       "`attain dlq list` prints the positions (PARTITION:OFFSET)")
         envelope = found[0].envelope
+        if args.format == "json":
+            cli_support.emit_json(_letter_json(found[0], full=True))
+            return 0
         for name in ("error_code", "reason", "source", "service"):
             console.print(f"[bold]{name}:[/] {envelope[name]}", highlight=False)
         console.print(f"[bold]rejected_at:[/] {_iso(envelope['rejected_at'])}")
@@ -491,7 +585,7 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int
     accepted = sum(r.accepted for r in results)
     console.print(f"{accepted} replayed into crm.changes, {len(results) - accepted} rejected again, "
                   f"{skipped} skipped")
-    return 0 if accepted == len(results) and not skipped else 2
+    return cli_support.OK if accepted == len(results) and not skipped else cli_support.PARTLY_REJECTED
 
 
 def _salesforce_redrive(letters: list[Any], topic: str) -> tuple[list[Any], int]:
@@ -511,6 +605,18 @@ def _salesforce_redrive(letters: list[Any], topic: str) -> tuple[list[Any], int]
         incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
                         for item in outcome)
     return incoming, failed
+
+
+def _letter_json(letter: Any, full: bool) -> dict[str, Any]:
+    envelope = letter.envelope
+    data = {"position": letter.position, "rejected_at": _iso(envelope["rejected_at"]),
+            "error_code": envelope["error_code"], "source": envelope["source"], "reason": envelope["reason"]}
+    if full:
+        from services.ingest.dead_letters import printable
+
+        data["service"] = envelope["service"]
+        data["original"] = printable(envelope["original"])
+    return data
 
 
 def _iso(millis: Any) -> str:

@@ -23,11 +23,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from attain import cli_support
+from attain.cli_support import CliError, emit_json, print_table
+
 console = Console()
 
 
-def _database(parser: argparse.ArgumentParser) -> None:
+def _database(parser: argparse.ArgumentParser, output: tuple[str, ...] = ("text", "json")) -> None:
     parser.add_argument("--database-url", default=None, help="default: ATTAIN_LEDGER_DATABASE_URL")
+    if output:
+        cli_support.add_format(parser, output, output[0])
 
 
 def register(commands: Any) -> None:
@@ -52,12 +57,14 @@ def register(commands: Any) -> None:
 
     ledger = commands.add_parser("ledger", help="periods, payroll export, API tokens, org data")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
-    payroll = ledger_commands.add_parser("payroll", help="export an approved period's payout lines")
+    payroll = ledger_commands.add_parser(
+        "payroll", help="export an approved period's payout lines (any other period is refused, exit 1)")
     payroll.add_argument("--scope", required=True)
     payroll.add_argument("--period", required=True)
-    payroll.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    payroll.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv",
+                         help="csv or xlsx: a file (--out); json: the lines on stdout (or --out), amounts as text")
     payroll.add_argument("--out", type=Path, default=None)
-    _database(payroll)
+    _database(payroll, output=())
     period = ledger_commands.add_parser("period", help="move a period: lock, approve, reject, paid")
     period.add_argument("action", choices=("lock", "approve", "reject", "paid", "show"))
     period.add_argument("scope")
@@ -74,7 +81,8 @@ def register(commands: Any) -> None:
     org = ledger_commands.add_parser("org", help="load participants (region, manager) from a plans YAML")
     org.add_argument("path", type=Path)
     _database(org)
-    _database(ledger_commands.add_parser("lineage", help="the calculator lineage the ledger books; quarantined ones"))
+    _database(ledger_commands.add_parser("lineage", help="the calculator lineage the ledger books; quarantined ones "
+                                                         "(exit 3 when one is quarantined)"))
     adopt = ledger_commands.add_parser(
         "adopt-lineage", help="compare a quarantined (rebuilt) lineage with the ledger; adopt it when they agree")
     adopt.add_argument("lineage", nargs="?", default=None, help="default: the only quarantined lineage")
@@ -98,6 +106,17 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
+def _ledger_period(period: str) -> None:
+    """A period name the ledger keeps (a quarter or a month), else a usage error before any work."""
+    from attain.ledger.periods import PeriodError, period_sort_key
+
+    try:
+        period_sort_key(period)
+    except PeriodError:
+        raise CliError(f"bad period {period!r}: the ledger's periods are quarters or months",
+                       "write e.g. 2026-Q1 or 2026-03", cli_support.USAGE) from None
+
+
 def _engine(args: argparse.Namespace) -> Any:
     from services.ledger.config import LedgerSettings
     from services.ledger.db import make_engine
@@ -109,6 +128,9 @@ def audit_verify(args: argparse.Namespace) -> int:
     from services.ledger.audit import verify_audit
 
     checked, breaks = verify_audit(_engine(args))
+    if args.format == "json":
+        emit_json({"intact": not breaks, "records": checked, "breaks": breaks})
+        return 1 if breaks else 0
     for chain_break in breaks:
         console.print(f"[red]record {chain_break.sequence}: {chain_break.reason}[/]")
     if breaks:
@@ -121,43 +143,59 @@ def audit_verify(args: argparse.Namespace) -> int:
 def audit_export(args: argparse.Namespace) -> int:
     from services.ledger.audit import export_period_zip
 
+    _ledger_period(args.period)
     out = args.out or Path(f"audit-{args.period}.zip")
-    out.write_bytes(export_period_zip(_engine(args), args.period))
-    console.print(f"wrote {out}")
+    data = export_period_zip(_engine(args), args.period)
+    out.write_bytes(data)
+    if args.format == "json":
+        emit_json({"period": args.period, "file": str(out), "bytes": len(data)})
+    else:
+        console.print(f"wrote {out}")
     return 0
 
 
 def recompute_period(args: argparse.Namespace) -> int:
     from attain.cli import load_book
+    from attain.core.periods import period_bounds
     from attain.core.recompute import recompute
     from services.ledger.recompute_service import apply_differences, differences, ledger_components
 
+    period_bounds(args.period)  # a bad period name fails before any work
+    book = load_book(args.plans)
     engine = _engine(args)
     changes = _changes_from_file(args.events) if args.events else _changes_from_topic(args.bootstrap)
-    expected = recompute(load_book(args.plans), changes).values()
+    expected = recompute(book, changes).values()
     found = differences(expected, ledger_components(engine, args.period), args.period)
-    table = Table(title=f"recompute {args.period}: {len(changes)} CRM changes replayed")
-    for column in ("rep", "component", "ledger", "plan engine", "difference"):
-        table.add_column(column)
-    for difference in found:
-        table.add_row(difference.rep_id, difference.component_id, str(difference.ledger_amount),
-                      str(difference.expected_amount), str(difference.delta))
-    console.print(table)
-    if not found:
-        console.print("[green]the ledger equals the plan engine for this period[/]")
-        return 0
-    if args.apply:
+    posted = None
+    if found and args.apply:
         from services.ledger.config import LedgerSettings
 
         posted = apply_differences(engine, args.period, found, args.user, LedgerSettings().period_scope)
-        console.print(f"posted {posted} adjustment(s)")
-        return 0
-    return 3
+    if args.format == "json":
+        emit_json({"period": args.period, "changes_replayed": len(changes), "differences": [
+            {"rep_id": d.rep_id, "component_id": d.component_id, "ledger_amount": d.ledger_amount,
+             "expected_amount": d.expected_amount, "delta": d.delta} for d in found],
+            "adjustments_posted": posted})
+    else:
+        table = Table(title=f"recompute {args.period}: {len(changes)} CRM changes replayed")
+        for column in ("rep", "component", "ledger", "plan engine", "difference"):
+            table.add_column(column, justify="right" if column in ("ledger", "plan engine", "difference") else "left")
+        for difference in found:
+            table.add_row(difference.rep_id, difference.component_id, str(difference.ledger_amount),
+                          str(difference.expected_amount), str(difference.delta))
+        print_table(console, table)
+        if not found:
+            console.print("[green]the ledger equals the plan engine for this period[/]")
+        elif posted is not None:
+            console.print(f"posted {posted} adjustment(s)")
+    return cli_support.DIFFERENCES if found and posted is None else cli_support.OK
 
 
 def _changes_from_file(path: Path) -> list[Any]:
     from attain.cli import changes_of
 
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
     return changes_of([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
 
 
@@ -171,6 +209,7 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
     from services.calculator.convert import change_from_avro
 
     settings = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
+    cli_support.check_broker(settings.bootstrap)
     consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"attain-recompute-{uuid.uuid4()}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     partitions = consumer.list_topics(topics.CRM_CHANGES, timeout=30).topics[topics.CRM_CHANGES].partitions
@@ -192,10 +231,31 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
     return changes
 
 
-def payroll_export(args: argparse.Namespace) -> int:
-    from services.ledger.payouts import export_csv, export_xlsx, lines_of
+PAYABLE = ("approved", "paid")
 
-    lines = lines_of(_engine(args), args.scope, args.period)
+
+def payroll_export(args: argparse.Namespace) -> int:
+    """Only an approved (or paid) period has payout lines to export; anything else is refused, no file written."""
+    from services.ledger.payouts import export_csv, export_xlsx, lines_of
+    from services.ledger.period_service import period_view
+
+    _ledger_period(args.period)
+    engine = _engine(args)
+    view = period_view(engine, args.scope, args.period)
+    state = "open (never locked)" if view is None else str(view.state)
+    if view is None or str(view.state) not in PAYABLE:
+        raise CliError(f"{args.scope}/{args.period} is {state}, not approved: nothing to export and no file written",
+                       f"lock and approve it first (`attain ledger period show {args.scope} {args.period}` "
+                       "shows the next step)")
+    lines = lines_of(engine, args.scope, args.period)
+    if args.format == "json":
+        data = {"scope": args.scope, "period": args.period, "state": state, "lines": lines}
+        if args.out is None:
+            emit_json(data)
+            return 0
+        args.out.write_text(json.dumps(cli_support.plain(data), indent=2) + "\n")
+        console.print(f"wrote {len(lines)} payout line(s) to {args.out}")
+        return 0
     out = args.out or Path(f"payroll-{args.scope}-{args.period}.{args.format}")
     if args.format == "xlsx":
         out.write_bytes(export_xlsx(lines))
@@ -206,26 +266,29 @@ def payroll_export(args: argparse.Namespace) -> int:
 
 
 def period_command(args: argparse.Namespace) -> int:
-    from attain.ledger.approvals import Actor, ApprovalError
-    from attain.ledger.periods import PeriodError
+    from attain.ledger.approvals import Actor
     from services.ledger.config import LedgerSettings
     from services.ledger.period_service import decide, lock_period, mark_paid, period_view
 
+    _ledger_period(args.period)
     engine = _engine(args)
-    try:
-        if args.action == "lock":
-            console.print(f"{args.scope}/{args.period}: {lock_period(engine, args.scope, args.period, args.user)}")
-        elif args.action == "paid":
-            console.print(f"{args.scope}/{args.period}: {mark_paid(engine, args.scope, args.period, args.user)}")
-        elif args.action in ("approve", "reject"):
-            view = decide(engine, args.scope, args.period, Actor(args.user, frozenset(args.role)),
-                          args.action == "approve", args.comment, LedgerSettings().chain)
-            console.print(f"{args.scope}/{args.period}: {view.state}; next step: {view.next_step or '-'}")
-        else:
-            console.print(period_view(engine, args.scope, args.period, LedgerSettings().chain))
-    except (ApprovalError, PeriodError) as error:
-        console.print(f"[red]{error}[/]")
-        return 2
+    chain = LedgerSettings().chain
+    if args.action == "lock":
+        lock_period(engine, args.scope, args.period, args.user)
+    elif args.action == "paid":
+        mark_paid(engine, args.scope, args.period, args.user)
+    elif args.action in ("approve", "reject"):
+        decide(engine, args.scope, args.period, Actor(args.user, frozenset(args.role)),
+               args.action == "approve", args.comment, chain)
+    view = period_view(engine, args.scope, args.period, chain)
+    if args.format == "json":
+        emit_json({"scope": args.scope, "period": args.period, "state": "open", "prepared_by": None,
+                   "approval_round": 0, "next_step": None} if view is None else view)
+    elif view is None:
+        console.print(f"{args.scope}/{args.period}: open (never locked)")
+    else:
+        console.print(f"{args.scope}/{args.period}: {view.state}; next step: {view.next_step or '-'}"
+                      + (f"; prepared by {view.prepared_by}" if view.prepared_by else ""), highlight=False)
     return 0
 
 
@@ -257,7 +320,10 @@ def load_org(args: argparse.Namespace) -> int:
             connection.execute(statement.on_conflict_do_update(
                 index_elements=["rep_id"],
                 set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id}), rows)
-    console.print(f"loaded {len(rows)} participant(s)")
+    if args.format == "json":
+        emit_json({"loaded": len(rows), "participants": rows})
+    else:
+        console.print(f"loaded {len(rows)} participant(s)")
     return 0
 
 
@@ -296,13 +362,16 @@ def demo_period_close(engine: Any, timeout: float = 60) -> None:
         totals = sorted({line["currency"] for line in lines})
         total = ", ".join(f"{sum(line['amount'] for line in lines if line['currency'] == c):,} {c}" for c in totals)
         table.add_row(scope, period, str(len(lines)), total, "yes" if not pending else "not yet")
-    console.print(table)
+    print_table(console, table)
 
 
 def lineage_show(args: argparse.Namespace) -> int:
     from services.ledger.lineage import status
 
     state = status(_engine(args))
+    if args.format == "json":
+        emit_json(state)
+        return cli_support.DIFFERENCES if state["quarantined"] else cli_support.OK
     console.print(f"adopted lineage: {state['adopted'] or '(none yet)'}; "
                   f"history booked: {'yes' if state['history'] else 'no'}")
     if not state["quarantined"]:
@@ -312,9 +381,9 @@ def lineage_show(args: argparse.Namespace) -> int:
     for column in ("lineage", "(rep, period)s", "snapshots received", "first seen", "last seen"):
         table.add_column(column)
     for held in state["quarantined"]:
-        table.add_row(held["lineage"], str(held["keys"]), str(held["received"]), held["first_seen"],
-                      held["last_seen"])
-    console.print(table)
+        table.add_row(held["lineage"], str(held["keys"]), str(held["received"]), str(held["first_seen"]),
+                      str(held["last_seen"]))
+    print_table(console, table)
     console.print("recover: docs/ledger.md (Lineage), then `attain ledger adopt-lineage --user YOU`")
     return 3
 
@@ -329,16 +398,21 @@ def adopt_lineage(args: argparse.Namespace) -> int:
     if lineage is None:
         pending = pending_lineages(engine)
         if len(pending) != 1:
-            console.print(f"[red]{len(pending)} lineages are quarantined ({', '.join(pending) or 'none'}): "
-                          "name the one to adopt[/]")
-            return 2
+            raise CliError(f"{len(pending)} lineages are quarantined ({', '.join(pending) or 'none'})",
+                           "name the one to adopt: `attain ledger adopt-lineage LINEAGE`", cli_support.USAGE)
         lineage = pending[0]
     try:
         result = adopt(engine, lineage, args.user, args.post_differences, args.dry_run,
                        LedgerSettings().period_scope)
     except LineageError as error:
-        console.print(f"[red]{error}[/]")
-        return 3
+        raise CliError(str(error), "see docs/ledger.md (Lineage)", cli_support.DIFFERENCES) from error
+    if args.format == "json":
+        emit_json({"lineage": lineage, "previous": result.previous, "compared": result.compared,
+                   "dry_run": args.dry_run, "adopted": not args.dry_run, "adjustments": result.adjustments,
+                   "differences": [{"rep_id": d.rep_id, "period": d.period, "component_id": d.component_id,
+                                    "booked": d.booked, "rebuilt": d.rebuilt if d.rebuilt_has_key else None,
+                                    "delta": d.delta} for d in result.differences]})
+        return cli_support.DIFFERENCES if args.dry_run and result.differences else cli_support.OK
     table = Table(title=f"lineage {lineage} (rebuilt) against the ledger ({result.previous or 'no lineage'}): "
                         f"{result.compared} (rep, period)s compared")
     for column in ("rep", "period", "component", "booked", "rebuilt", "difference"):
@@ -346,7 +420,7 @@ def adopt_lineage(args: argparse.Namespace) -> int:
     for d in result.differences:
         table.add_row(d.rep_id, d.period, d.component_id, str(d.booked),
                       str(d.rebuilt) if d.rebuilt_has_key else "(not rebuilt)", str(d.delta))
-    console.print(table)
+    print_table(console, table)
     if args.dry_run:
         console.print("dry run: nothing changed")
         return 0 if not result.differences else 3

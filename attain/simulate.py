@@ -19,7 +19,7 @@ from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import admit_changes, admitted_credits_by_rep
 from attain.core.records import CrmChange
-from attain.core.trace import held_lines
+from attain.core.trace import CreditLine, held_lines
 
 FORMAT = "attain.simulate/v1"
 
@@ -104,6 +104,7 @@ def to_json(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> d
 
 CSV_COLUMNS = ("rep_id", "name", "period", "plan_id", "component_id", "credited_value", "quota",
                "attainment_ratio", "tier", "earned_amount", "currency")
+AMOUNT_COLUMNS = ("credited_value", "quota", "attainment_ratio", "earned_amount")
 
 
 def rows(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> list[list[str]]:
@@ -148,6 +149,53 @@ def explain(result: PeriodEarnings, component_id: str | None = None, held: Seque
         lines.extend(f"    - {line.describe()}" for line in c.lines)
         lines.extend(f"    {step}" for step in c.steps)
     return "\n".join(lines)
+
+
+def explain_json(result: PeriodEarnings, component_id: str | None = None, held: Sequence[str] = ()) -> dict[str, Any]:
+    """:func:`explain` as data: every amount is decimal text, each credit line also as its readable sentence."""
+    return {
+        "format": "attain.explain/v1",
+        "rep_id": result.rep_id,
+        "period": result.period,
+        "plan_id": result.plan_id,
+        "plan_version": result.plan_version,
+        "currency": result.currency,
+        "total_earned": str(result.total_earned),
+        "held": list(held),
+        "components": [
+            {
+                "component_id": c.component_id,
+                "credited_value": str(c.credited_value),
+                "quota": _text(c.quota),
+                "attainment_ratio": _text(c.attainment_ratio),
+                "tier": c.tier,
+                "earned_amount": str(c.earned_amount),
+                "source_record_count": c.source_record_count,
+                "lines": [_line_json(line) for line in c.lines],
+                "steps": list(c.steps),
+            }
+            for c in result.components
+            if component_id is None or c.component_id == component_id
+        ],
+    }
+
+
+def _line_json(line: CreditLine) -> dict[str, Any]:
+    return {
+        "record_id": line.record_id,
+        "role": line.role,
+        "kind": line.kind,
+        "credit_date": line.credit_date.isoformat(),
+        "original_amount": str(line.original_amount),
+        "original_currency": line.original_currency,
+        "fx_rate": str(line.fx_rate),
+        "fx_date": None if line.fx_date is None else line.fx_date.isoformat(),
+        "multiplier": str(line.multiplier),
+        "kickers": list(line.kickers),
+        "value": str(line.value),
+        "earned": _text(line.earned),
+        "text": line.describe(),
+    }
 
 
 def _text(value: Decimal | None) -> str | None:
