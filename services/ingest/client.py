@@ -8,8 +8,12 @@ never sits on a command line.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
+import uuid
+from decimal import Decimal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,24 @@ def resolve_token(token: str | None, client_id: str | None, secret_file: Path | 
                           "or --client-id with --client-secret-file and --issuer (or ATTAIN_AUTH_ISSUER)")
 
 
+def exact_json(value: Any) -> bytes:
+    """``value`` as JSON with every finite Decimal written as the number it is (``100.10`` stays
+    ``100.10``: ingest reads numbers back as exact decimals), not as a float or as text."""
+    nonce = uuid.uuid4().hex  # a marker no input text can guess
+
+    def mark(item: Any) -> Any:
+        if isinstance(item, Decimal) and item.is_finite():
+            return f"{nonce}:{item}"
+        if isinstance(item, dict):
+            return {key: mark(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [mark(inner) for inner in item]
+        return item
+
+    text = json.dumps(mark(value), default=str, separators=(",", ":"))
+    return re.sub(f'"{nonce}:([^"]*)"', lambda number: number.group(1), text).encode()
+
+
 @dataclass
 class IngestClient:
     url: str
@@ -64,8 +86,9 @@ class IngestClient:
         """POST ``body`` as JSON; a 429 (nothing was published) is retried after its Retry-After."""
         with httpx.Client(timeout=self.timeout) as client:
             for _ in range(self.max_waits):
-                response = client.post(f"{self.url.rstrip('/')}{path}", json=body,
-                                       headers={"Authorization": f"Bearer {self.token}"})
+                response = client.post(f"{self.url.rstrip('/')}{path}", content=exact_json(body),
+                                       headers={"Authorization": f"Bearer {self.token}",
+                                                "Content-Type": "application/json"})
                 if response.status_code != 429:
                     return response
                 time.sleep(min(60, float(response.headers.get("Retry-After", "1"))))
