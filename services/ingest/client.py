@@ -13,8 +13,8 @@ import os
 import re
 import time
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -51,7 +51,11 @@ class IngestSettings(BaseSettings):
     def _rates_readable(self) -> Self:
         for name in ("rate_per_credential", "rate_per_address"):
             rate = getattr(self, name)
-            if rate.strip() and parse_many(rate) == []:
+            try:
+                readable = not rate.strip() or parse_many(rate) != []
+            except ValueError:
+                readable = False
+            if not readable:
                 raise ValueError(f"ATTAIN_INGEST_{name.upper()}: {rate!r} is not a rate like '100/second'")
         return self
 
