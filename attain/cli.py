@@ -2,9 +2,11 @@
 
     attain run                 # the whole pipeline on embedded defaults, with a sample quarter
     attain watch REP_ID        # live earnings notifications of one rep (gRPC)
-    attain ingest file F.jsonl # publish canonical change events from a file
+    attain ingest file F.jsonl # publish canonical change events from a file (through ingest)
     attain ingest backfill F.csv|F.jsonl [--mapping M --object Opportunity]  # history, same validation
-    attain dlq list|show P:O|replay  # inspect and re-drive dead letters
+    attain dlq list|show P:O|replay  # inspect and re-drive dead letters (replay: through ingest)
+      ingest's doors need a client-credentials token: --token (or $ATTAIN_TOKEN), or --client-id with
+      --client-secret-file and --issuer (or $ATTAIN_AUTH_ISSUER); ingest's address: --url or $ATTAIN_INGEST_URL
     attain plans validate PATH...                # every error with file, line, field and a hint
     attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
     attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
@@ -13,7 +15,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import base64
 import json
 import os
 import signal
@@ -82,13 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="ingest tools")
     ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True)
-    ingest_file = ingest_commands.add_parser("file", help="publish events from a JSONL file")
+    ingest_file = ingest_commands.add_parser("file", help="publish events from a JSONL file (through ingest)")
     ingest_file.add_argument("path", type=Path)
-    ingest_file.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
-    cli_support.add_format(ingest_file, ("text", "json"), "text")
+    _ingest_credentials(ingest_file)
     backfill = ingest_commands.add_parser("backfill", help="publish history from a CSV or JSONL file")
     backfill.add_argument("path", type=Path)
-    backfill.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
+    _ingest_credentials(backfill)
     backfill.add_argument("--mapping", type=Path, default=None,
                           help="Salesforce field mapping, for a Salesforce report/Bulk API export")
     backfill.add_argument("--object", default=None, help="the Salesforce object of the export, e.g. Opportunity")
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--source-prefix", default=None)
     dlq_replay.add_argument("--all", action="store_true", help="replay every dead letter on the topic")
     dlq_replay.add_argument("--dry-run", action="store_true")
+    _ingest_credentials(dlq_replay, "dlq:replay")
 
     plans_command = commands.add_parser("plans", help="plan book tools")
     plans_commands = plans_command.add_subparsers(dest="plans_command", required=True)
@@ -149,12 +151,36 @@ def dispatch(args: argparse.Namespace) -> int:
         watch_rep(args.rep_id, args.target, args.token, args.format)
         return cli_support.OK
     if args.command == "ingest" and args.ingest_command == "file":
-        return ingest_jsonl(args.path, args.bootstrap, args.format)
+        return ingest_backfill(args.path, args.url, _token(args), None, None)
     if args.command == "ingest" and args.ingest_command == "backfill":
-        return ingest_backfill(args.path, args.bootstrap, args.mapping, args.object)
+        return ingest_backfill(args.path, args.url, _token(args), args.mapping, args.object)
     if args.command == "dlq":
         return dlq_command(args)
     raise cli_support.CliError(f"unknown command {args.command!r}", "see `attain --help`", cli_support.USAGE)
+
+
+def _ingest_credentials(parser: argparse.ArgumentParser, scope: str = "ingest:write") -> None:
+    from services.ingest.client import default_url
+
+    parser.add_argument("--url", default=default_url(), help="ingest's address (default: $ATTAIN_INGEST_URL or "
+                        "%(default)s)")
+    parser.add_argument("--token", default=None,
+                        help=f"client-credentials token with the {scope} scope (default: $ATTAIN_TOKEN)")
+    parser.add_argument("--client-id", default=None, help="fetch a token for this client from --issuer")
+    parser.add_argument("--client-secret-file", type=Path, default=None, help="the client's secret, in a file")
+    parser.add_argument("--issuer", default=None, help="OpenID issuer URL (default: $ATTAIN_AUTH_ISSUER)")
+
+
+def _token(args: argparse.Namespace) -> str:
+    from services.ingest.client import CredentialError, resolve_token
+
+    try:  # the environment is read here, at call time (tests and wrappers set it after import)
+        return resolve_token(args.token or (None if args.client_id else os.environ.get("ATTAIN_TOKEN")),
+                             args.client_id, args.client_secret_file,
+                             args.issuer or os.environ.get("ATTAIN_AUTH_ISSUER"))
+    except CredentialError as error:
+        raise cli_support.CliError(str(error), "pass --token, set ATTAIN_TOKEN, or give --client-id with "
+                                   "--client-secret-file and --issuer", cli_support.USAGE) from None
 
 
 def load_book(path: Path) -> PlanBook:
@@ -265,7 +291,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
         events = events_for_book(book, deals)
-        replay(stack.ingest_url, events)
+        assert stack.issuer is not None  # machine callers post with a client-credentials token
+        replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"))
         # A period that earns nothing has no entries in the ledger: compare what is non-zero.
         expected = {key: e.total_earned for key, e in recompute(book, changes_of(events)).items() if e.total_earned}
         engine = make_engine(stack.database_url or "")
@@ -278,7 +305,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
             f"\nSign-in: sample users' passwords are in {stack.workdir / 'issuer' / 'credentials.json'} "
             f"(token endpoint {stack.issuer.url if stack.issuer else '-'}/token)."
             f"\nWatch live notifications as {rep}: [bold]ATTAIN_TOKEN=$(cat {token_file}) .venv/bin/attain watch "
-            f"{rep} --target {stack.notifier_target}[/]\nPost more events: curl -XPOST {stack.ingest_url}/v1/events "
+            f"{rep} --target {stack.notifier_target}[/]\nPost more events (client attain-ingest-client, its secret in "
+            f"credentials.json): curl -XPOST -H \"Authorization: Bearer $TOKEN\" {stack.ingest_url}/v1/events "
             f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
         )
         if exit_when_done:
@@ -294,8 +322,9 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         console.print("stopped cleanly")
 
 
-def replay(ingest_url: str, events: Sequence[dict[str, Any]], batch: int = 50) -> None:
-    with httpx.Client(timeout=30) as client, Progress(console=console) as progress:
+def replay(ingest_url: str, events: Sequence[dict[str, Any]], token: str, batch: int = 50) -> None:
+    with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client, \
+            Progress(console=console) as progress:
         task = progress.add_task("replaying CRM events", total=len(events))
         for start in range(0, len(events), batch):
             chunk = events[start:start + batch]
@@ -392,55 +421,6 @@ def _update_json(message: Any) -> dict[str, Any]:
     return data
 
 
-def ingest_jsonl(path: Path, bootstrap: str | None, output: str = "text") -> int:
-    from attain.platform import topics
-    from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
-    from services.ingest.publisher import Publisher
-
-    if not path.is_file():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    kafka = _kafka(bootstrap)
-    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
-
-    async def publish() -> int:
-        producer = AsyncProducer(producer_config(kafka), asyncio.get_running_loop())
-        publisher = Publisher(producer)
-        accepted = rejected = 0
-        with path.open("rb") as lines:
-            items: list[tuple[Any, bytes]] = []
-            for line in lines:
-                if line.strip():
-                    items.append((_parse_line(line), line.rstrip(b"\n")))
-        refused = []
-        for line_number, result in enumerate(await publisher.publish(items, f"file:{path.name}"), 1):
-            if result.accepted:
-                accepted += 1
-            else:
-                rejected += 1
-                refused.append({"line": line_number, "error": str(result.error)})
-                if output != "json":
-                    console.print(f"{path}:{line_number}: {result.error} (dead-lettered)",
-                                  soft_wrap=True, markup=False, highlight=False)
-        producer.close()
-        if output == "json":
-            cli_support.emit_json({"file": str(path), "accepted": accepted, "rejected": rejected,
-                                   "dead_lettered": refused})
-        else:
-            console.print(f"{accepted} accepted, {rejected} rejected")
-        return cli_support.OK if rejected == 0 else cli_support.PARTLY_REJECTED
-
-    return asyncio.run(publish())
-
-
-def _parse_line(line: bytes) -> Any:
-    from services.ingest.canonical import parse_json
-
-    try:
-        return parse_json(line)
-    except ValueError as error:
-        return {"__unparseable__": str(error)}
-
-
 def _kafka(bootstrap: str | None) -> Any:
     """Kafka settings (``--bootstrap`` over ``ATTAIN_KAFKA_*``), once a bootstrap server answers."""
     from attain.platform.settings import KafkaSettings
@@ -450,13 +430,12 @@ def _kafka(bootstrap: str | None) -> Any:
     return settings
 
 
-def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None, salesforce_object: str | None,
-                    chunk: int = 5000) -> int:
-    """CSV or JSONL history through the same validation and normalisation; rejected rows are dead-lettered."""
-    from attain.platform import topics
-    from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+def ingest_backfill(path: Path, url: str, token: str, mapping_path: Path | None, salesforce_object: str | None,
+                    chunk: int = 1000) -> int:
+    """CSV or JSONL history through ingest's ``/v1/backfill`` door (same validation and normalisation as
+    every door); rejected rows are dead-lettered with their line number."""
     from services.ingest.backfill import csv_rows, jsonl_rows
-    from services.ingest.publisher import Incoming, Publisher
+    from services.ingest.client import IngestClient
     from services.ingest.salesforce.mapping import load_mapping
 
     if path.suffix.lower() not in (".csv", ".jsonl"):
@@ -469,33 +448,29 @@ def ingest_backfill(path: Path, bootstrap: str | None, mapping_path: Path | None
     data = path.read_bytes()
     rows = list(csv_rows(data.decode("utf-8-sig"), mapping, salesforce_object) if path.suffix.lower() == ".csv"
                 else jsonl_rows(data))
-    kafka = _kafka(bootstrap)
-    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
-    source = f"backfill:{path.name}"
-
-    async def publish() -> tuple[int, int]:
-        producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-backfill"}),
-                                 asyncio.get_running_loop())
-        publisher = Publisher(producer)
-        accepted = rejected = 0
+    client = IngestClient(url, token)
+    accepted = rejected = 0
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
         try:
-            for start in range(0, len(rows), chunk):
-                part = rows[start:start + chunk]
-                results, acknowledged = publisher.submit(
-                    [Incoming(row.item, row.original, f"{source}:{row.line}") for row in part], source)
-                await acknowledged
-                for row, result in zip(part, results, strict=True):
-                    if result.accepted:
-                        accepted += 1
-                    else:
-                        rejected += 1
-                        console.print(f"{path}:{row.line}: {result.error} (dead-lettered)",
-                                      soft_wrap=True, markup=False, highlight=False)
-        finally:
-            producer.close()
-        return accepted, rejected
-
-    accepted, rejected = asyncio.run(publish())
+            response = client.post("/v1/backfill", {"file": path.name, "rows": [
+                {"line": row.line, "item": row.item, "original_b64": base64.b64encode(row.original).decode()}
+                for row in part]})
+        except httpx.HTTPError as error:
+            console.print(f"[red]cannot reach ingest at {url}: {error}", highlight=False)
+            return 1
+        if response.status_code not in (202, 207, 422):
+            console.print(f"[red]ingest refused the backfill ({response.status_code}): {response.text[:500]}",
+                          highlight=False, markup=False)
+            console.print(f"{accepted} accepted, {rejected} rejected before that")
+            return 1
+        for row, result in zip(part, response.json()["results"], strict=True):
+            if result["status"] == 202:
+                accepted += 1
+            else:
+                rejected += 1
+                console.print(f"{path}:{row.line}: {result['error']} (dead-lettered)",
+                              soft_wrap=True, markup=False, highlight=False)
     console.print(f"{accepted} accepted, {rejected} rejected")
     return cli_support.OK if rejected == 0 else cli_support.PARTLY_REJECTED
 
@@ -534,77 +509,45 @@ def dlq_command(args: argparse.Namespace) -> int:
         console.print(f"[bold]original ({len(envelope['original'])} bytes):[/]")
         console.print(printable(envelope["original"]), markup=False, highlight=False, soft_wrap=True)
         return 0
-    return _dlq_replay(args, letters, kafka)
+    return _dlq_replay(args, letters)
 
 
-def _dlq_replay(args: argparse.Namespace, letters: list[Any], kafka: Any) -> int:
-    from attain.platform.kafka import AsyncProducer, producer_config
-    from services.ingest.dead_letters import replayable_item, select
-    from services.ingest.publisher import Incoming, Publisher
+def _dlq_replay(args: argparse.Namespace, letters: list[Any]) -> int:
+    """The dead letters chosen here (read-only), re-driven by ingest (``/v1/dlq/replay``, scope dlq:replay)."""
+    from services.ingest.client import IngestClient
+    from services.ingest.dead_letters import select
 
     if not (args.positions or args.error_code or args.source_prefix or args.all):
         console.print("[red]say what to replay: PARTITION:OFFSET ..., --error-code, --source-prefix or --all")
         return 2
     chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix,
                     positions=args.positions)
-    incoming, skipped = [], 0
-    salesforce = [letter for letter in chosen if letter.envelope["source"].startswith("salesforce:")]
-    if salesforce:
-        redriven, failed = _salesforce_redrive(salesforce, args.topic)
-        incoming.extend(redriven)
-        skipped += failed
-    for letter in chosen:
-        if letter.envelope["source"].startswith("salesforce:"):
-            continue
-        try:
-            item = replayable_item(letter)
-        except ValueError as error:
-            skipped += 1
-            console.print(f"{letter.position}: skipped: {error}", soft_wrap=True, markup=False)
-            continue
-        incoming.append(Incoming(item, letter.envelope["original"], f"dlq-replay:{args.topic}/{letter.position}"))
     if args.dry_run:
-        console.print(f"would replay {len(incoming)}, skip {skipped}")
+        console.print(f"would replay {len(chosen)} dead letters")
         return 0
-
-    async def publish() -> list[Any]:
-        producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-dlq-replay"}),
-                                 asyncio.get_running_loop())
-        try:
-            results, acknowledged = Publisher(producer).submit(incoming, "dlq-replay")
-            await acknowledged
-            return results
-        finally:
-            producer.close()
-
-    results = asyncio.run(publish()) if incoming else []
-    for entry, result in zip(incoming, results, strict=True):
-        if not result.accepted:
-            console.print(f"{entry.position}: still rejected: {result.error} (dead-lettered again)",
+    if not chosen:
+        console.print("0 replayed into crm.changes, 0 rejected again, 0 skipped")
+        return 0
+    try:
+        response = IngestClient(args.url, _token(args)).post(
+            "/v1/dlq/replay", {"topic": args.topic, "positions": [letter.position for letter in chosen]})
+    except httpx.HTTPError as error:
+        console.print(f"[red]cannot reach ingest at {args.url}: {error}", highlight=False)
+        return 1
+    if response.status_code != 200:
+        console.print(f"[red]ingest refused the replay ({response.status_code}): {response.text[:500]}",
+                      highlight=False, markup=False)
+        return 1
+    outcome = response.json()
+    for skipped in outcome["skipped"]:
+        console.print(f"{skipped['position']}: skipped: {skipped['reason']}", soft_wrap=True, markup=False)
+    for result in outcome["results"]:
+        if result["status"] != 202:
+            console.print(f"{result['position']}: still rejected: {result['error']} (dead-lettered again)",
                           soft_wrap=True, markup=False)
-    accepted = sum(r.accepted for r in results)
-    console.print(f"{accepted} replayed into crm.changes, {len(results) - accepted} rejected again, "
-                  f"{skipped} skipped")
-    return cli_support.OK if accepted == len(results) and not skipped else cli_support.PARTLY_REJECTED
-
-
-def _salesforce_redrive(letters: list[Any], topic: str) -> tuple[list[Any], int]:
-    """Salesforce payloads decoded again (schema from GetSchema, the current mapping; ATTAIN_SALESFORCE_* config)."""
-    from services.ingest.publisher import Incoming
-    from services.ingest.salesforce.config import SalesforceSettings
-    from services.ingest.salesforce.redrive import redrive_items
-
-    outcomes = asyncio.run(redrive_items(
-        [(letter.envelope["source"], letter.envelope["original"]) for letter in letters], SalesforceSettings()))
-    incoming, failed = [], 0
-    for letter, outcome in zip(letters, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            failed += 1
-            console.print(f"{letter.position}: skipped: {outcome}", soft_wrap=True, markup=False)
-            continue
-        incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
-                        for item in outcome)
-    return incoming, failed
+    console.print(f"{outcome['replayed']} replayed into crm.changes, {outcome['rejected']} rejected again, "
+                  f"{len(outcome['skipped'])} skipped")
+    return cli_support.OK if not outcome["rejected"] and not outcome["skipped"] else cli_support.PARTLY_REJECTED
 
 
 def _letter_json(letter: Any, full: bool) -> dict[str, Any]:

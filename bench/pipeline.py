@@ -229,10 +229,16 @@ class Pipeline:
             f"lag {lags}; logs in {self.stack.workdir}")
 
 
-async def push_all(url: str, bodies: Sequence[bytes], in_flight: int) -> float:
+def ingest_headers(stack: Stack) -> dict[str, str]:
+    """What a machine caller sends to ingest: a client-credentials token of the sample ingest client."""
+    assert stack.issuer is not None
+    return {"Authorization": f"Bearer {stack.issuer.client_token('attain-ingest-client')}"}
+
+
+async def push_all(url: str, bodies: Sequence[bytes], in_flight: int, headers: dict[str, str]) -> float:
     """POST every body as fast as ingest answers, ``in_flight`` at a time; returns seconds."""
     pending = iter(bodies)
-    async with httpx.AsyncClient(base_url=url, timeout=120,
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers,
                                  limits=httpx.Limits(max_connections=in_flight)) as client:
         async def sender() -> None:
             for body in pending:
@@ -256,7 +262,8 @@ def throughput_phase(pipeline: Pipeline, events: list[dict[str, Any]], batch: in
     console.print(f"pushing {len(events):,} events through ingest "
                   f"({len(bodies)} batches of {batch}, {in_flight} in flight)...")
     since = time.monotonic()
-    seconds = asyncio.run(push_all(pipeline.stack.ingest_url, bodies, in_flight))
+    seconds = asyncio.run(push_all(pipeline.stack.ingest_url, bodies, in_flight,
+                                   ingest_headers(pipeline.stack)))
     ingest_done = time.monotonic()
     results.ingest = Rate(len(events), seconds)
     reached = pipeline.wait_calculated(len(events), since, timeout=240)
@@ -276,7 +283,7 @@ def throughput_phase(pipeline: Pipeline, events: list[dict[str, Any]], batch: in
 async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], interval: float,
                            reps: Sequence[str], before_send: Callable[[], None],
                            after_send: Callable[[], None], token_for: Callable[[str], str],
-                           ) -> tuple[list[tuple[float, float]], float]:
+                           headers: dict[str, str]) -> tuple[list[tuple[float, float]], float]:
     """Send one body every ``interval`` seconds while subscribed to ``reps``.
 
     Returns, for each update caused by this phase's events, (ingest accept ->
@@ -302,7 +309,7 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
         listeners = [asyncio.create_task(listen(stub, rep)) for rep in reps]
         await asyncio.sleep(1.5)  # the latest update of each rep is replayed on subscribe: skip it
         before_send()
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
             phase_start_ms = time.time() * 1000
             started = time.monotonic()
             sends = []
@@ -349,7 +356,7 @@ def latency_phase(pipeline: Pipeline, events: list[dict[str, Any]], rate: int, r
 
     latencies, window = asyncio.run(drive_and_listen(
         pipeline.stack.ingest_url, pipeline.stack.notifier_target, bodies, interval, reps,
-        subscribed, drained, token_for))
+        subscribed, drained, token_for, ingest_headers(pipeline.stack)))
     pipeline.monitor.sample_now()
     histogram_after = _histogram(pipeline.monitor)
     results.latencies_ms = [computed + pushed for computed, pushed in latencies]

@@ -4,6 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Self
 
+from limits import parse_many
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,6 +32,12 @@ class IngestSettings(BaseSettings):
     webhook_tolerance_seconds: int = 300
     # POST /v1/events answers 503 if the broker has not acknowledged a request's records by then.
     publish_timeout_seconds: float = 3.0
+    # Abuse limits (moving window; "N/second", "N/minute", ...; empty = off). Token callers are
+    # counted per token subject, webhook senders (no token) per remote address.
+    rate_per_credential: str = "100/second"
+    rate_per_address: str = "20/second"
+    # Dead-letter topics `POST /v1/dlq/replay` may re-drive into crm.changes (comma-separated).
+    replay_topics: str = "crm.changes.dlq"
 
     @model_validator(mode="after")
     def _secrets_long_enough(self) -> Self:
@@ -38,6 +45,18 @@ class IngestSettings(BaseSettings):
             f"ATTAIN_INGEST_WEBHOOK_SECRETS_FILE ({self.webhook_secrets_file})"
         for number, secret in enumerate(self.webhook_secret_list(), start=1):
             check_secret(f"webhook secret #{number} in {source}", secret)
+        return self
+
+    @model_validator(mode="after")
+    def _rates_readable(self) -> Self:
+        for name in ("rate_per_credential", "rate_per_address"):
+            rate = getattr(self, name)
+            try:
+                readable = not rate.strip() or parse_many(rate) != []
+            except ValueError:
+                readable = False
+            if not readable:
+                raise ValueError(f"ATTAIN_INGEST_{name.upper()}: {rate!r} is not a rate like '100/second'")
         return self
 
     def limits(self) -> Limits:

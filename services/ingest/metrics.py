@@ -31,3 +31,9 @@ TOKEN_REFRESHES = Counter(
 SCHEMA_FETCHES = Counter("attain_ingest_salesforce_schema_fetches_total", "GetSchema calls (cache misses)")
 WEBHOOK_AUTH_FAILURES = Counter(
     "attain_ingest_webhook_auth_failures_total", "Webhook requests refused for a missing or bad signature", ["reason"])
+AUTH_FAILURES = Counter(
+    "attain_ingest_auth_failures_total", "Token-authenticated requests refused (no valid token, or a missing scope)",
+    ["reason"])
+RATE_LIMITED = Counter(
+    "attain_ingest_rate_limited_total", "Requests answered 429 (per credential, or per webhook sender address)",
+    ["limit"])

@@ -61,9 +61,15 @@ def stack(
                          ATTAIN_LEDGER_JWT_SECRET=E2E_JWT_SECRET)
 
 
+def ingest_headers(stack: Stack) -> dict[str, str]:
+    """A machine caller's credentials: a client-credentials token of the sample ingest client."""
+    assert stack.issuer is not None
+    return {"Authorization": f"Bearer {stack.issuer.client_token('attain-ingest-client')}"}
+
+
 def post(stack: Stack, events: Sequence[Any], batch: int = 100) -> list[httpx.Response]:
     responses = []
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=ingest_headers(stack)) as client:
         for start in range(0, len(events), batch):
             responses.append(client.post(f"{stack.ingest_url}/v1/events", json=list(events[start:start + batch])))
     return responses

@@ -73,7 +73,9 @@ def test_salesforce_cdc_webhook_and_backfill_all_reach_the_ledger(stack, tmp_pat
             history.write_text("event_id,record_id,object_type,commit_timestamp,owner_id,amount,is_won,close_date,"
                                f"currency\nbf-{run},006BF{run},Opportunity,2026-01-20T10:00:00Z,t38,3000.00,true,"
                                "2026-01-20,INR\n")
-            assert ingest_backfill(history, stack.kafka_bootstrap, None, None) == 0
+            assert stack.issuer is not None
+            writer = stack.issuer.client_token("attain-ingest-client")
+            assert ingest_backfill(history, stack.ingest_url, writer, None, None) == 0
 
             wait_until(lambda: totals_for(stack, {"t36", "t37", "t38"}) == {
                 ("t36", "2026-Q1"): Decimal("10000.00"),  # 5% of the newest amount, 200000.00

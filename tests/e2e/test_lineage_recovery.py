@@ -98,7 +98,9 @@ def test_a_broker_that_lost_its_state_books_nothing_and_the_documented_recovery_
     stack.wait_ready(120)
     backfill = tmp_path / "history.jsonl"
     backfill.write_text("".join(json.dumps(event) + "\n" for event in events))
-    loaded = cli(stack, "ingest", "backfill", str(backfill))
+    assert stack.issuer is not None  # through ingest's door, with the sample ingest client's token
+    loaded = cli(stack, "ingest", "backfill", str(backfill), "--url", stack.ingest_url,
+                 "--token", stack.issuer.client_token("attain-ingest-client"))
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 
     def rebuilt_agrees() -> bool:

@@ -16,7 +16,7 @@ from attain.core.recompute import recompute
 from attain.platform import topics
 from attain.sample import opportunity_events
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
-from tests.e2e.conftest import post, read_dead_letters, totals_for, wait_until
+from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_until
 
 
 def expected_totals(book, events):
@@ -216,5 +216,5 @@ def calculator_events(stack) -> float:
 def post_raw(stack, body: bytes):
     import httpx
 
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=ingest_headers(stack)) as client:
         return [client.post(f"{stack.ingest_url}/v1/events", content=body)]

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from services.ledger.db import make_engine, migrate
+from tests.integration.ingest_support import ingest_issuer  # noqa: F401 - a fixture: Attain's issuer for ingest
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from attain.embedded.tansu import _broker_argv, _clean_env, _tansu_binary
 from attain.platform import topics
 from attain.platform.kafka import ensure_topics
 from attain.platform.settings import KafkaSettings
+from tests.integration.ingest_support import DEV_SECRET, dev_token
 from tests.polling import wait_until
 
 ANSWER_LIMIT_S = 5.0  # the promise: a caller learns within 5 s that it must retry (a bound, not a benchmark)
@@ -59,7 +60,8 @@ def ingest(broker: RestartableBroker, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "ingest.log"
     process = spawn([sys.executable, "-m", "services.ingest"], log,
-                    env={**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": broker.bootstrap, "ATTAIN_INGEST_PORT": str(port)})
+                    env={**os.environ, "ATTAIN_KAFKA_BOOTSTRAP": broker.bootstrap, "ATTAIN_INGEST_PORT": str(port),
+                         "ATTAIN_AUTH_DEV_HS256_SECRET": DEV_SECRET})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: ready(url) == 200, 60, f"ingest ready ({log})", interval=0.2)
@@ -81,7 +83,9 @@ def post_event(url: str) -> tuple[int, float]:
     event = {"event_id": f"{record}-e", "record_id": record, "object_type": "Opportunity", "change_type": "UPDATE",
              "commit_timestamp": "2026-01-15T10:00:00Z", "fields": {"amount": "10.00", "owner_id": "rep-1"}}
     started = time.monotonic()
-    response = httpx.post(f"{url}/v1/events", json=event, timeout=120)  # the client would wait; the service must not
+    # the client would wait; the service must not
+    response = httpx.post(f"{url}/v1/events", json=event, timeout=120,
+                          headers={"Authorization": f"Bearer {dev_token()}"})
     return response.status_code, time.monotonic() - started
 
 

@@ -4,6 +4,7 @@ that prints results speaks `--format json` with money as text."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -17,6 +18,9 @@ import pytest
 
 from attain.cli import main
 from attain.ledger.approvals import Actor
+from attain.platform.kafka import AsyncProducer, producer_config
+from attain.platform.settings import KafkaSettings
+from services.ingest.publisher import Publisher
 from services.ledger.db import apply_snapshots
 from services.ledger.period_service import decide, lock_period
 
@@ -133,20 +137,19 @@ def test_recompute_json_holds_differences_as_text_and_exits_3(engine, database_u
     assert data["adjustments_posted"] is None
 
 
-def test_a_partial_ingest_rejection_exits_4_and_json_names_the_rejected_line(kafka_bootstrap, tmp_path, capsys):
+def test_dead_letters_list_and_show_as_json(kafka_bootstrap, tmp_path, capsys):
+    """(A partial rejection's exit 4 is checked where backfill runs through ingest: test_ingest_doors.py.)"""
     prefix = uuid.uuid4().hex[:8]
-    good = {"event_id": f"{prefix}-e1", "record_id": f"{prefix}A", "object_type": "Event", "change_type": "CREATE",
-            "commit_timestamp": "2026-01-01T09:31:00+00:00", "commit_number": 0,
-            "fields": {"owner_id": "sdr-apac-01", "type": "Meeting", "status": "Held", "created_date": "2026-01-01",
-                       "activity_date": "2026-01-03"}}
     events = tmp_path / f"events-{prefix}.jsonl"
-    events.write_text(json.dumps(good) + "\n" + '{"record_id": 42}\n')
-    done = attain("ingest", "file", str(events), "--bootstrap", kafka_bootstrap, "--format", "json")
-    assert done.returncode == 4, done.stderr
-    report = json.loads(done.stdout)
-    assert (report["accepted"], report["rejected"]) == (1, 1)
-    assert [refused["line"] for refused in report["dead_lettered"]] == [2]
 
+    async def dead_letter() -> None:
+        producer = AsyncProducer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)),
+                                 asyncio.get_running_loop())
+        await Publisher(producer).reject(b'{"record_id": 42}', "record_id: not a string", "validation_error",
+                                         f"file:{events.name}:2")
+        producer.close()
+
+    asyncio.run(dead_letter())
     code, out = run(capsys, "dlq", "--bootstrap", kafka_bootstrap, "list", "--source-prefix", f"file:{events.name}",
                     "--format", "json")
     listed = json.loads(out)

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
@@ -18,6 +19,7 @@ from services.ingest.app import build_app
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import Publisher
 from services.ingest.signatures import sign
+from tests.integration.ingest_support import ingest_server
 from tests.integration.salesforce_support import changes_with_prefix, read_topic
 
 SECRET = "whsec-test-secret-of-at-least-32-bytes"
@@ -72,7 +74,8 @@ def test_a_signed_webhook_batch_is_published_and_a_bad_signature_is_refused_with
 
 
 def test_backfill_publishes_good_rows_dead_letters_bad_rows_with_their_line_and_dlq_replay_redrives(
-        kafka_bootstrap, tmp_path, capsys):
+        kafka_bootstrap, ingest_issuer, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ATTAIN_TOKEN", raising=False)
     prefix = f"006B{uuid.uuid4().hex[:8].upper()}"
     csv_file = tmp_path / f"history-{prefix}.csv"
     csv_file.write_text(
@@ -81,41 +84,61 @@ def test_backfill_publishes_good_rows_dead_letters_bad_rows_with_their_line_and_
         f"{prefix}-2,{prefix}2,Opportunity,not-a-time,rep-1,5,false\n"
         f"{prefix}-3,{prefix}3,Opportunity,1768471200000,rep-2,7.5,true\n"
         f"{prefix}-4,{prefix}4\n")
-    assert ingest_backfill(csv_file, kafka_bootstrap, None, None) == 4  # partly rejected
-    out = capsys.readouterr().out
-    assert f"{csv_file}:3: commit_timestamp: 'not-a-time'" in out and f"{csv_file}:5:" in out
-    assert "2 accepted, 2 rejected" in out
-    assert sorted(r["record_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)) == [f"{prefix}1", f"{prefix}3"]
-    letters = read_topic(kafka_bootstrap, topics.CRM_CHANGES_DLQ,
-                         lambda d: d["source"].startswith(f"backfill:{csv_file.name}:"))
-    assert sorted(d["source"] for d in letters) == [f"backfill:{csv_file.name}:3", f"backfill:{csv_file.name}:5"]
+    writer = ingest_issuer.client_token("attain-ingest-client")  # ingest:write only
+    with ingest_server(kafka_bootstrap, ingest_issuer.url) as url:
+        # refused without credentials, and with a person's token (no scope): nothing published
+        with pytest.raises(SystemExit) as done:
+            main(["ingest", "backfill", str(csv_file), "--url", url])
+        assert done.value.code == 2 and "needs a client-credentials token" in capsys.readouterr().err
+        assert ingest_backfill(csv_file, url, ingest_issuer.sign_in("ae-in-01"), None, None) == 1
+        assert "ingest refused the backfill (403)" in capsys.readouterr().out
+        assert changes_with_prefix(kafka_bootstrap, prefix) == []
 
-    # A dead letter whose original is valid now (e.g. refused by a rule since relaxed) is re-driven by replay.
-    async def dead_letter_a_valid_event() -> None:
-        producer = AsyncProducer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)),
-                                 asyncio.get_running_loop())
-        await Publisher(producer).reject(json.dumps(event(f"{prefix}R")).encode(), "refused by an old rule",
-                                         "validation_error", f"http#{prefix}")
-        producer.close()
+        assert ingest_backfill(csv_file, url, writer, None, None) == 4  # partly rejected
+        out = capsys.readouterr().out
+        assert f"{csv_file}:3: commit_timestamp: 'not-a-time'" in out and f"{csv_file}:5:" in out
+        assert "2 accepted, 2 rejected" in out
+        assert sorted(r["record_id"] for r in changes_with_prefix(kafka_bootstrap, prefix)) == [
+            f"{prefix}1", f"{prefix}3"]
+        letters = read_topic(kafka_bootstrap, topics.CRM_CHANGES_DLQ,
+                             lambda d: d["source"].startswith(f"backfill:{csv_file.name}:"))
+        assert sorted(d["source"] for d in letters) == [f"backfill:{csv_file.name}:3", f"backfill:{csv_file.name}:5"]
+        assert {d["original"].split(b"\n")[0] for d in letters} == {  # each row kept under its CSV header
+            b"event_id,record_id,object_type,commit_timestamp,owner_id,amount,is_won"}
 
-    asyncio.run(dead_letter_a_valid_event())
-    main_args = ["dlq", "--bootstrap", kafka_bootstrap]
-    try:
-        main([*main_args, "list", "--source-prefix", "http#" + prefix])
-    except SystemExit as done:
-        assert done.code == 0
-    listed = capsys.readouterr().out
-    assert "refused by an old rule" in listed
-    position = next(line.split("\t")[0] for line in listed.splitlines() if "\tvalidation_error\t" in line)
-    try:
-        main([*main_args, "show", position])
-    except SystemExit as done:
-        assert done.code == 0
-    assert f'"record_id": "{prefix}R"' in capsys.readouterr().out
-    try:
-        main([*main_args, "replay", "--source-prefix", "http#" + prefix])
-    except SystemExit as done:
-        assert done.code == 0
+        # A dead letter whose original is valid now (e.g. refused by a rule since relaxed) is re-driven by replay.
+        async def dead_letter_a_valid_event() -> None:
+            producer = AsyncProducer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)),
+                                     asyncio.get_running_loop())
+            await Publisher(producer).reject(json.dumps(event(f"{prefix}R")).encode(), "refused by an old rule",
+                                             "validation_error", f"http#{prefix}")
+            producer.close()
+
+        asyncio.run(dead_letter_a_valid_event())
+        main_args = ["dlq", "--bootstrap", kafka_bootstrap]
+        with pytest.raises(SystemExit) as done:
+            main([*main_args, "list", "--source-prefix", "http#" + prefix])
+        assert done.value.code == 0
+        listed = capsys.readouterr().out
+        assert "refused by an old rule" in listed
+        position = next(line.split("\t")[0] for line in listed.splitlines() if "\tvalidation_error\t" in line)
+        with pytest.raises(SystemExit) as done:
+            main([*main_args, "show", position])
+        assert done.value.code == 0
+        assert f'"record_id": "{prefix}R"' in capsys.readouterr().out
+        replay = [*main_args, "replay", "--source-prefix", "http#" + prefix, "--url", url]
+        # ingest:write is not dlq:replay: refused, nothing re-driven
+        with pytest.raises(SystemExit) as done:
+            main([*replay, "--token", writer])
+        assert done.value.code == 1 and "ingest refused the replay (403)" in capsys.readouterr().out
+        assert [r for r in changes_with_prefix(kafka_bootstrap, prefix) if r["record_id"] == f"{prefix}R"] == []
+        # the operator client, its token fetched from the issuer with a secret kept in a file
+        secret = tmp_path / "operator.secret"
+        secret.write_text(ingest_issuer.init()["attain-operator"])
+        with pytest.raises(SystemExit) as done:
+            main([*replay, "--client-id", "attain-operator", "--client-secret-file", str(secret),
+                  "--issuer", ingest_issuer.url])
+        assert done.value.code == 0
     assert "1 replayed into crm.changes, 0 rejected again, 0 skipped" in capsys.readouterr().out
     (replayed,) = [r for r in changes_with_prefix(kafka_bootstrap, prefix) if r["record_id"] == f"{prefix}R"]
     assert (replayed["event_id"], replayed["source"]) == (f"{prefix}R-e", "dlq-replay")

@@ -14,6 +14,7 @@ from attain.platform.settings import KafkaSettings
 from services.ingest.app import build_app
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import Publisher
+from tests.integration.ingest_support import dev_token, dev_verifier
 from tests.integration.salesforce_support import changes_with_prefix, read_topic
 
 
@@ -23,11 +24,12 @@ def post(bootstrap: str, bodies: list[bytes]) -> list[tuple[int, dict]]:
         ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
         producer = AsyncProducer(producer_config(kafka), asyncio.get_running_loop())
         settings = IngestSettings()
-        app = build_app(Publisher(producer, settings.limits()), settings)
+        app = build_app(Publisher(producer, settings.limits()), settings, verifier=dev_verifier())
         answers = []
         async with TestClient(TestServer(app)) as client:
             for body in bodies:
-                response = await client.post("/v1/events", data=body, headers={"Content-Type": "application/json"})
+                response = await client.post("/v1/events", data=body, headers={"Content-Type": "application/json",
+                                                                             "Authorization": f"Bearer {dev_token()}"})
                 answers.append((response.status, await response.json()))
         producer.close()
         return answers

@@ -19,6 +19,7 @@ from tests.fakes.cdc_events import (
     opportunity_event,
 )
 from tests.fakes.pubsub_server import FakeSalesforce
+from tests.integration.ingest_support import ingest_server
 from tests.integration.salesforce_support import (
     MAPPING_FILE,
     changes_with_prefix,
@@ -149,7 +150,7 @@ def test_an_expired_replay_id_falls_back_to_the_policy_loudly(sf, kafka_bootstra
 
 
 def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_the_rest_published(
-        sf, kafka_bootstrap, tmp_path, monkeypatch, capsys):
+        sf, kafka_bootstrap, ingest_issuer, tmp_path, monkeypatch, capsys):
     prefix, channel = unique("006D"), "/data/ChangeEvents"
     good = opportunity_payloads(prefix, 3)
     account_schema_event = encode(OPPORTUNITY_SCHEMA, {
@@ -192,9 +193,11 @@ def test_malformed_avro_unknown_schema_and_unknown_object_are_dead_lettered_and_
                         "MAPPING_FILE": str(mapping)}.items():
         monkeypatch.setenv(f"ATTAIN_SALESFORCE_{name}", value)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
+    # ingest re-drives it (it reads the letter and decodes it with its own ATTAIN_SALESFORCE_* settings)
+    with ingest_server(kafka_bootstrap, ingest_issuer.url) as url, pytest.raises(SystemExit) as done:
         main(["dlq", "--bootstrap", kafka_bootstrap, "replay", "--error-code", "unknown_object_type",
-              "--source-prefix", letters["unknown_object_type"]["source"]])
+              "--source-prefix", letters["unknown_object_type"]["source"], "--url", url,
+              "--token", ingest_issuer.client_token("attain-operator")])
     assert done.value.code == 0, capsys.readouterr().out
     assert "1 replayed into crm.changes" in capsys.readouterr().out
     (redriven,) = [r for r in changes_with_prefix(kafka_bootstrap, prefix) if r["record_id"] == f"{prefix}X"]

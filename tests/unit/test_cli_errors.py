@@ -67,7 +67,7 @@ def test_a_bad_period_is_one_line_saying_how_to_write_one_with_exit_2():
 
 def test_an_unreachable_broker_is_one_line_naming_it_and_the_setting_with_exit_1():
     port = closed_port()
-    done = attain("ingest", "file", "examples/apac/events.jsonl", "--bootstrap", f"127.0.0.1:{port}")
+    done = attain("dlq", "--bootstrap", f"127.0.0.1:{port}", "list")
     line = one_error_line(done)
     assert done.returncode == cli_support.FAILURE
     assert f"cannot reach the Kafka broker at 127.0.0.1:{port}" in line and "ATTAIN_KAFKA_BOOTSTRAP" in line
@@ -176,7 +176,7 @@ def test_json_output_turns_every_decimal_into_text():
 
 
 def test_invalid_settings_are_one_line_naming_the_field_never_its_value():
-    done = attain("ingest", "file", "examples/apac/events.jsonl", ATTAIN_KAFKA_PARTITIONS="not-a-number-7431")
+    done = attain("dlq", "list", ATTAIN_KAFKA_PARTITIONS="not-a-number-7431")
     line = one_error_line(done)
     assert done.returncode == cli_support.USAGE
     assert "invalid settings: partitions:" in line and "not-a-number-7431" not in line
