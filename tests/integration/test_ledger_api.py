@@ -16,13 +16,12 @@ from aiohttp import web
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.ports import free_port
-from services.ledger.api import add_api_routes
 from attain.platform.identity import TokenVerifier
+from services.ledger.api import add_api_routes
 from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, make_engine, migrate
 from services.ledger.schema import participants
-
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.ports import free_port
-from services.ledger.api import add_api_routes, openapi_document
 from attain.platform.identity import TokenVerifier
+from services.ledger.api import add_api_routes, openapi_document
 from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots
