@@ -161,6 +161,10 @@ def recompute_period(args: argparse.Namespace) -> int:
     if args.apply:
         from services.ledger.config import LedgerSettings
 
+        if args.user in {difference.rep_id for difference in found}:  # the policy: nobody pays themselves
+            console.print(f"[red]attain recompute: {args.user} is paid by these adjustments and may not apply them; "
+                          "another person must (--user)[/]")
+            return 1
         posted = apply_differences(engine, args.period, found, args.user, LedgerSettings().period_scope)
         console.print(f"posted {posted} adjustment(s)")
         return 0
