@@ -242,8 +242,8 @@ class LedgerWorker:
                 except (DataError, IntegrityError) as error:
                     # the primary message only: PostgreSQL's DETAIL would quote the refused row's values
                     primary = getattr(getattr(error.orig, "diag", None), "message_primary", None)
-                    self._dead_letter(message, f"the ledger database refused it: {primary or type(error.orig).__name__}",
-                                      "rejected")
+                    reason = primary or type(error.orig).__name__
+                    self._dead_letter(message, f"the ledger database refused it: {reason}", "rejected")
 
     def _apply_once(self, snapshots: list[dict[str, Any]]) -> None:
         try:
