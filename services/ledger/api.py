@@ -323,8 +323,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         """
         who = caller(request)
         rows = await asyncio.to_thread(list_periods, engine)
-        mine = []
-        for row in rows:
+        mine = rows if "*" in who.regions else []  # an admin of every region needs no per-period facts
+        for row in [] if mine else rows:
             facts = await asyncio.to_thread(period_facts, engine, row["scope"], row["period"], settings.period_scope)
             if can_administer_period(who, facts):
                 mine.append(row)

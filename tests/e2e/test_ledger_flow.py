@@ -77,9 +77,9 @@ def test_a_period_goes_from_open_to_paid_through_the_pipeline(stack, book):
     expected_after = {k: r.total_earned for k, r in recompute(book, changes_of([*events, late])).items()}
     wait_until(lambda: totals_for(stack, set(REPS)) == expected_after, what="the late change in the ledger")
     engine = make_engine(stack.database_url or "")
-    with engine.begin() as connection:  # the org (`attain ledger org`): mgr manages the test reps
+    with engine.begin() as connection:  # the org (`attain ledger org`): mgr manages t35 and t37, t35 manages t36
         connection.execute(insert(participants).on_conflict_do_nothing(), [
-            {"rep_id": rep, "region": "IN-North", "manager_id": "mgr"} for rep in REPS])
+            {"rep_id": rep, "region": "IN-North", "manager_id": "t35" if rep == "t36" else "mgr"} for rep in REPS])
     with engine.connect() as connection:
         adjustment = connection.execute(select(entries.c.period, entries.c.amount).where(
             entries.c.rep_id == "t35", entries.c.corrects_period == PERIOD)).one()
