@@ -5,7 +5,8 @@
     attain recompute --period 2026-Q1 [--apply] # plan engine vs ledger, per rep and component
     attain ledger payroll --scope ae --period 2026-Q1 --format xlsx
     attain ledger period lock|approve|reject|paid SCOPE PERIOD --user U [--role R]
-    attain ledger token USER --role comp_admin --region south
+    attain ledger token USER --role comp_admin --region south [--issuer-dir DIR]  # the embedded issuer's key
+    attain ledger access-log [--rep R] [--actor U] [--limit N] [--format json]  # who read whose pay
     attain ledger org FILE.yaml                 # participants' regions and managers, for authorisation
     attain ledger lineage                       # the adopted calculator lineage, quarantined ones
     attain ledger adopt-lineage [LINEAGE] --user U [--post-differences] [--dry-run]
@@ -73,11 +74,22 @@ def register(commands: Any) -> None:
     period.add_argument("--role", action="append", default=[])
     period.add_argument("--comment", default="")
     _database(period)
-    token = ledger_commands.add_parser("token", help="issue an API bearer token (ATTAIN_LEDGER_JWT_SECRET)")
+    token = ledger_commands.add_parser(
+        "token", help="mint an API bearer token with the embedded issuer's signing key (needs its key files)")
     token.add_argument("user")
-    token.add_argument("--role", action="append", default=[])
+    token.add_argument("--role", action="append", default=[], help="rep, manager, comp_admin, finance, admin")
     token.add_argument("--region", action="append", default=[])
     token.add_argument("--hours", type=int, default=8)
+    token.add_argument("--issuer-dir", type=Path, default=None,
+                       help="the embedded issuer's folder (keys/); default: ATTAIN_ISSUER_DATA_DIR or .attain/issuer")
+    token.add_argument("--issuer", default=None,
+                       help="the issuer URL the services trust; default: ATTAIN_AUTH_ISSUER")
+    access = ledger_commands.add_parser("access-log", help="who read whose pay through the ledger, newest first")
+    access.add_argument("--rep", default=None, help="only reads of this rep's pay")
+    access.add_argument("--actor", default=None, help="only reads by this person")
+    access.add_argument("--limit", type=int, default=100)
+    access.add_argument("--format", choices=("table", "json"), default="table")
+    _database(access)
     org = ledger_commands.add_parser("org", help="load participants (region, manager) from a plans YAML")
     org.add_argument("path", type=Path)
     _database(org)
@@ -101,7 +113,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return recompute_period(args)
     if args.command == "ledger":
         handlers = {"payroll": payroll_export, "period": period_command, "token": issue, "org": load_org,
-                    "lineage": lineage_show, "adopt-lineage": adopt_lineage}
+                    "lineage": lineage_show, "adopt-lineage": adopt_lineage, "access-log": access_log}
         return handlers[args.ledger_command](args)
     return None
 
@@ -170,6 +182,10 @@ def recompute_period(args: argparse.Namespace) -> int:
     if found and args.apply:
         from services.ledger.config import LedgerSettings
 
+        if args.user in {difference.rep_id for difference in found}:  # the policy: nobody pays themselves
+            console.print(f"[red]attain recompute: {args.user} is paid by these adjustments and may not apply them; "
+                          "another person must (--user)[/]")
+            return 1
         posted = apply_differences(engine, args.period, found, args.user, LedgerSettings().period_scope)
     if args.format == "json":
         emit_json({"period": args.period, "changes_replayed": len(changes), "differences": [
@@ -293,15 +309,48 @@ def period_command(args: argparse.Namespace) -> int:
 
 
 def issue(args: argparse.Namespace) -> int:
-    from services.ledger.auth import issue_token
-    from services.ledger.config import LedgerSettings
+    """A token signed with the embedded issuer's current key; the roles must be Attain's (no "wizard")."""
+    from attain.platform.identity import AuthError, AuthSettings, check_roles
+    from services.issuer.config import IssuerSettings
+    from services.issuer.directory import mint_token
 
-    settings = LedgerSettings()
-    if settings.jwt_secret is None:
-        console.print("[red]set ATTAIN_LEDGER_JWT_SECRET (the same value the ledger service uses)[/]")
+    try:
+        check_roles(args.role)
+    except AuthError as error:
+        console.print(f"[red]attain ledger token: {error}[/]")
         return 2
-    print(issue_token(settings.jwt_secret.get_secret_value(), settings.jwt_audience, args.user, args.role,
-                      args.region, args.hours * 3600))
+    if not args.role:
+        console.print("[red]attain ledger token: name at least one --role (the ledger serves people by role)[/]")
+        return 2
+    issuer_settings = IssuerSettings()
+    data_dir = args.issuer_dir or issuer_settings.data_dir
+    if not list((data_dir / "keys").glob("*.pem")):
+        console.print(f"[red]attain ledger token: no signing key in {data_dir / 'keys'}; point --issuer-dir at the "
+                      "embedded issuer's folder (e.g. .attain/demo/issuer)[/]")
+        return 1
+    auth = AuthSettings()
+    issuer = args.issuer or auth.issuer or issuer_settings.public_url()
+    claims: dict[str, Any] = {"roles": sorted(set(args.role))}
+    if args.region:
+        claims["regions"] = sorted(set(args.region))
+    print(mint_token(data_dir, issuer, auth.audience, args.user, args.hours * 3600, **claims))
+    return 0
+
+
+def access_log(args: argparse.Namespace) -> int:
+    from services.ledger.queries import access_rows
+
+    rows = access_rows(_engine(args), None, args.rep, args.actor, args.limit)
+    if args.format == "json":
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    table = Table(title=f"access log: {len(rows)} read(s), newest first")
+    for column in ("when", "who", "whose", "region", "what", "resource", "door"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["occurred_at"].isoformat(timespec="seconds"), row["actor_id"], row["rep_id"],
+                      row["region"] or "-", row["action"], row["resource"], row["door"])
+    console.print(table)
     return 0
 
 

@@ -79,3 +79,41 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     yield url
     with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Minter:
+    """Tokens of the session's embedded issuer, signed in-process with its key files (fast)."""
+
+    def __init__(self, issuer: object) -> None:
+        self.issuer = issuer
+
+    @property
+    def settings(self) -> object:
+        from attain.platform.identity import AuthSettings
+
+        return AuthSettings(issuer=self.issuer.url, audience=self.issuer.audience, leeway_seconds=5)
+
+    def token(self, subject: str, roles: tuple[str, ...] | list[str] = ("rep",),
+              regions: tuple[str, ...] | list[str] = (), lifetime_seconds: int = 3600, **claims: object) -> str:
+        from services.issuer.directory import mint_token
+
+        return mint_token(self.issuer.data_dir, self.issuer.url, self.issuer.audience, subject, lifetime_seconds,
+                          roles=list(roles), regions=list(regions), **claims)
+
+    def bearer(self, subject: str, roles: tuple[str, ...] | list[str] = ("rep",),
+               regions: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, roles, regions)}"}
+
+
+@pytest.fixture(scope="session")
+def session_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Attain's own OpenID Connect issuer as a real process, shared by the session's tests."""
+    from attain.embedded.issuer import EmbeddedIssuer
+
+    with EmbeddedIssuer(tmp_path_factory.mktemp("session-issuer")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def minter(session_issuer: object) -> Minter:
+    return Minter(session_issuer)

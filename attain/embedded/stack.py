@@ -69,8 +69,7 @@ class Stack:
     notify: Callable[[str], None] | None = None
     supervisor: Supervisor | None = None
     # Made per stack (43 characters, over the 32-byte minimum) unless extra_env names others; also written to
-    # <workdir>/secrets.env (0600) for `attain ledger token` and webhook senders.
-    ledger_jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # <workdir>/secrets.env (0600) for webhook senders. The ledger API trusts the issuer's tokens instead.
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
@@ -141,8 +140,7 @@ class Stack:
             file.writelines(f"{name}={value}\n" for name, value in env.items())
 
     def env_secrets(self) -> dict[str, str]:
-        made = {"ATTAIN_LEDGER_JWT_SECRET": self.ledger_jwt_secret,
-                "ATTAIN_INGEST_WEBHOOK_SECRETS": self.webhook_secret}
+        made = {"ATTAIN_INGEST_WEBHOOK_SECRETS": self.webhook_secret}
         return {name: self.extra_env.get(name, value) for name, value in made.items()}
 
     def start_service(self, name: str) -> None:

@@ -55,3 +55,78 @@ def can_read_rep(principal: Principal, rep: RepFacts) -> bool:
     if principal.is_admin and rep.region is not None:
         return "*" in principal.regions or rep.region in principal.regions
     return False
+
+
+@dataclass(frozen=True)
+class PeriodFacts:
+    """Whose pay a period (one scope, one period) holds: for scoping admins and the manager step."""
+
+    scope: str
+    period: str
+    # The regions of the reps with entries in the period ("unassigned" for a rep the org does not place);
+    # for region-scoped periods the scope itself is one of them.
+    regions: frozenset[str]
+    # Every manager (direct and upward) of a rep with entries in the period.
+    managers: frozenset[str]
+    payees: frozenset[str] = frozenset()
+
+
+def covers_regions(principal: Principal, regions: frozenset[str]) -> bool:
+    """True when ``principal`` is an admin whose regions hold every one of ``regions``.
+
+    Nothing known (no regions) is covered only by an admin of every region ("*"), so an
+    admin of one region cannot act on a period whose reach is not known yet.
+
+    >>> south = Principal("a1", frozenset({"comp_admin"}), frozenset({"south"}))
+    >>> covers_regions(south, frozenset({"south"})), covers_regions(south, frozenset({"south", "north"}))
+    (True, False)
+    >>> covers_regions(south, frozenset()), covers_regions(Principal("a0", frozenset({"admin"}), frozenset({"*"})),
+    ...                                                    frozenset())
+    (False, True)
+    """
+    if not principal.is_admin:
+        return False
+    if "*" in principal.regions:
+        return True
+    return bool(regions) and regions <= principal.regions
+
+
+def can_administer_period(principal: Principal, facts: PeriodFacts) -> bool:
+    """Lock, mark paid, read approvals, export payouts: an admin whose regions hold the whole period."""
+    return covers_regions(principal, facts.regions)
+
+
+def can_take_step(principal: Principal, step: str, facts: PeriodFacts) -> bool:
+    """May ``principal`` decide ``step`` of the period's approval chain (besides separation of duties)?
+
+    The manager step belongs to a manager of the period's network (any level upward); an admin
+    step (comp_admin, finance) to a holder of that role whose regions hold the whole period.
+
+    >>> facts = PeriodFacts("ae", "2026-Q1", frozenset({"south"}), frozenset({"m1", "m0"}))
+    >>> can_take_step(Principal("m0", frozenset({"manager"}), frozenset()), "manager", facts)
+    True
+    >>> can_take_step(Principal("m9", frozenset({"manager"}), frozenset()), "manager", facts)
+    False
+    >>> can_take_step(Principal("f1", frozenset({"finance"}), frozenset({"north"})), "finance", facts)
+    False
+    """
+    if step not in principal.roles:
+        return False
+    if step == "manager":
+        return principal.user_id in facts.managers
+    return covers_regions(principal, facts.regions)
+
+
+def pays_themselves(principal: Principal, rep_id: str) -> bool:
+    """A manual entry, adjustment or dispute resolution that would pay its own author (always refused)."""
+    return principal.user_id == rep_id
+
+
+def can_read_access_log(principal: Principal) -> bool:
+    """The access log (who read whose pay) is for admins; each sees the rows of their regions."""
+    return principal.is_admin
+
+
+def access_log_regions(principal: Principal) -> frozenset[str] | None:
+    """The regions whose access-log rows ``principal`` may read; None for every region."""
+    return None if "*" in principal.regions else principal.regions

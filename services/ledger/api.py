@@ -1,15 +1,19 @@
 """HTTP/JSON API of the ledger: entries, statements, periods, approvals, payouts, disputes, audit export.
 
-Every route needs a bearer token (:func:`authenticate`, the one place a token becomes a
-:class:`~attain.ledger.access.Principal`); reads of a rep's data check
-:func:`~attain.ledger.access.can_read_rep`, admin actions an admin role.
+Every route needs a bearer token verified by the OpenID Connect verifier (:func:`authenticate`, the
+one place a token becomes a :class:`~attain.ledger.access.Principal`) and counts against the
+caller's rate limit (429 with Retry-After). Every read and write is authorised by the one policy,
+:mod:`attain.ledger.access`: a rep reads their own data, a manager their network, an admin their
+regions (reads and writes alike), nobody posts an entry or resolution that pays themselves. Permission
+is checked before anything is looked up, so a resource the caller may not see and one that does not
+exist get the same 404. Every read of someone's pay is appended to the access log (no amounts).
 
 Input is declared in :mod:`services.ledger.api_models` and validated by aiohttp-pydantic
 before a handler runs; the OpenAPI document is generated from the same declarations
 (:func:`openapi_document`, served at ``/openapi.json``, committed as ``docs/openapi/ledger.json``).
 Every refusal is JSON ``{"error": reason}`` with a fitting status (:func:`status_of`): 400 for a
-body that is not JSON, 401/403 for auth, 404 for an unknown dispute, 409 for a rule the
-ledger's state forbids, 413 for a body over the limit, 422 for input outside its declaration,
+body that is not JSON, 401/403 for auth, 404 for what does not exist or is not the caller's, 409 for a rule the
+ledger's state forbids, 413 for a body over the limit, 422 for input outside its declaration, 429 over the rate limit,
 503 while PostgreSQL is unreachable. Database work runs in threads so the event loop keeps serving.
 """
 
@@ -26,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_pydantic.decorator import inject_params
 from aiohttp_pydantic.oas.pydantic_schema_to_oas import add_or_replace_translater, pydantic_schema_to_oas_3_1
-from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r413, r422, r503
+from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r413, r422, r429, r503
 from aiohttp_pydantic.oas.view import generate_oas
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -34,7 +38,16 @@ from sqlalchemy import exc as db_errors
 
 from attain.core.money import MoneyError
 from attain.core.periods import PeriodError as PeriodNameError
-from attain.ledger.access import Principal, can_read_rep
+from attain.ledger.access import (
+    PeriodFacts,
+    Principal,
+    access_log_regions,
+    can_administer_period,
+    can_read_access_log,
+    can_read_rep,
+    can_take_step,
+    pays_themselves,
+)
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
 from services.ledger.api_models import (
@@ -47,22 +60,39 @@ from services.ledger.api_models import (
     Problem,
     RepId,
     Resolution,
+    RowLimit,
     Scope,
 )
 from services.ledger.audit import export_period_zip
-from services.ledger.auth import AuthError, principal_from_header
+from services.ledger.auth import AuthError, LedgerGuard, NotAPerson
 from services.ledger.config import LedgerSettings
 from services.ledger.disputes import (
     DisputeError,
     UnknownDispute,
     dispute_history,
+    dispute_rep,
     raise_dispute,
     resolve_dispute,
 )
 from services.ledger.payouts import export_csv, export_xlsx, lines_of
-from services.ledger.period_service import approval_history, decide, list_periods, lock_period, mark_paid
+from services.ledger.period_service import (
+    approval_history,
+    decide,
+    list_periods,
+    lock_period,
+    mark_paid,
+    period_view,
+)
 from services.ledger.postings import ClosedPeriod, PostingError, post_manual
-from services.ledger.queries import entries_of, rep_facts
+from services.ledger.queries import (
+    access_rows,
+    entries_of,
+    entry_owner,
+    period_facts,
+    record_access,
+    regions_of,
+    rep_facts,
+)
 from services.ledger.statements import statement, statement_pdf
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,7 +101,7 @@ SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFo
 RETRY_AFTER_SECONDS = "5"
 
 # The statuses every authenticated route may answer besides its success, for the OpenAPI document.
-Refused = r400[Problem] | r401[Problem] | r403[Problem] | r422[Problem] | r503[Problem]
+Refused = r400[Problem] | r401[Problem] | r403[Problem] | r422[Problem] | r429[Problem] | r503[Problem]
 Ruled = r404[Problem] | r409[Problem] | r413[Problem]
 
 
@@ -83,16 +113,23 @@ class Refusal(Exception):
         self.status, self.reason, self.headers = status, reason, headers or {}
 
 
-def authenticate(request: web.Request, settings: LedgerSettings) -> Principal:
-    """The caller of ``request`` from its bearer token, or a 401 :class:`Refusal`.
+async def authenticate(request: web.Request, guard: LedgerGuard) -> Principal:
+    """The caller of ``request`` from its bearer token: a 401 :class:`Refusal` without valid
+    credentials, 403 for a token that names no person's role, 429 over the caller's rate limit.
 
-    The one place a request becomes a principal: OIDC replaces this function.
+    The one place a request becomes a principal.
     """
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     try:
-        return principal_from_header(request.headers.get("Authorization"), secret, settings.jwt_audience)
+        who = await guard.principal(request.headers.get("Authorization"))
     except AuthError as error:
         raise Refusal(401, str(error), {"WWW-Authenticate": "Bearer"}) from None
+    except NotAPerson as error:
+        raise Refusal(403, str(error)) from None
+    retry = guard.retry_after(who)
+    if retry is not None:
+        raise Refusal(429, f"{who.user_id} is over the ledger's rate limit; retry after {retry} s",
+                      {"Retry-After": str(retry)})
+    return who
 
 
 def status_of(error: Exception) -> int | None:
@@ -158,18 +195,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda value: json.dumps(value, default=str))
 
 
-def route(handler: Callable[..., Awaitable[web.StreamResponse]], settings: LedgerSettings, *,
+def route(handler: Callable[..., Awaitable[web.StreamResponse]], guard: LedgerGuard, *,
           admin: bool = False, body: bool = False) -> Handler:
     """``handler`` behind authentication, input validation and the error-to-status mapping.
 
-    Order: a token (401), the admin role when ``admin`` (403), a body that is JSON (400), the
+    Order: a token (401), the rate limit (429), the admin role when ``admin`` (403), a body that is JSON (400), the
     declared input (422), then the handler; its domain and database errors map by :func:`status_of`.
     """
     checked = inject_params(on_validation_error=invalid_input).and_request(handler)
 
     async def run(request: web.Request) -> web.StreamResponse:
         try:
-            who = authenticate(request, settings)
+            who = await authenticate(request, guard)
             if admin and not who.is_admin:
                 raise Refusal(403, f"{who.user_id} holds no admin role")
             CALLER.set(who)
@@ -208,18 +245,36 @@ async def api_misses_as_json(request: web.Request, handler: Handler) -> web.Stre
         return problem(error.status, reason, headers=headers)
 
 
-def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings) -> None:
+def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings,
+                   guard: LedgerGuard | None = None) -> None:
+    """The API's routes on ``app``; ``guard`` (default: from ``ATTAIN_AUTH_*``) authenticates and rate-limits."""
     chain = settings.chain
+    guard = guard or LedgerGuard(settings)
     app.middlewares.append(api_misses_as_json)
 
     def caller(_: web.Request) -> Principal:
         return CALLER.get()
 
-    async def require_rep(request: web.Request, rep_id: str) -> None:
+    async def require_rep(request: web.Request, rep_id: str) -> str | None:
+        """The rep's region once the caller may read the rep; 404 otherwise, as for a rep nobody knows."""
         who = caller(request)
         facts = await asyncio.to_thread(rep_facts, engine, rep_id)
         if not can_read_rep(who, facts):
-            raise Refusal(403, f"{who.user_id} may not read the data of {rep_id}")
+            raise Refusal(404, f"no rep {rep_id} in the reach of {who.user_id}")
+        return facts.region
+
+    async def logged(request: web.Request, reads: list[tuple[str, str | None]], action: str) -> None:
+        """Append the read of these reps' pay to the access log (before the answer leaves)."""
+        await asyncio.to_thread(record_access, engine, caller(request).user_id, reads, action,
+                                request.path, "http")
+
+    async def require_period(request: web.Request, scope: str | None, period: str) -> PeriodFacts:
+        """The period's facts once the caller's regions hold all of it; 404 otherwise."""
+        who = caller(request)
+        facts = await asyncio.to_thread(period_facts, engine, scope, period, settings.period_scope)
+        if not can_administer_period(who, facts):
+            raise Refusal(404, f"no period {scope + '/' if scope else ''}{period} in the regions of {who.user_id}")
+        return facts
 
     async def rep_entries(request: web.Request, rep_id: RepId, /,
                           period: LedgerPeriod | None = None) -> r200 | Refused:
@@ -229,10 +284,12 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Tags: reps
         Status Codes:
             200: the entries, oldest first
-            403: the caller may not read this rep's data
+            404: no such rep, or not one the caller may read
         """
-        await require_rep(request, rep_id)
-        return _json(await asyncio.to_thread(entries_of, engine, rep_id, period))
+        region = await require_rep(request, rep_id)
+        rows = await asyncio.to_thread(entries_of, engine, rep_id, period)
+        await logged(request, [(rep_id, region)], "entries.read")
+        return _json(rows)
 
     async def rep_statement(request: web.Request, rep_id: RepId, period: LedgerPeriod, /
                             ) -> r200 | Refused | Ruled:
@@ -241,8 +298,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: reps
         """
-        await require_rep(request, rep_id)
-        return _json(await asyncio.to_thread(statement, engine, rep_id, period))
+        region = await require_rep(request, rep_id)
+        document = await asyncio.to_thread(statement, engine, rep_id, period)
+        await logged(request, [(rep_id, region)], "statement.read")
+        return _json(document)
 
     async def rep_statement_pdf(request: web.Request, rep_id: RepId, period: LedgerPeriod, /
                                 ) -> r200 | Refused | Ruled:
@@ -251,17 +310,25 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: reps
         """
-        await require_rep(request, rep_id)
+        region = await require_rep(request, rep_id)
         document = await asyncio.to_thread(statement, engine, rep_id, period)
+        await logged(request, [(rep_id, region)], "statement.read")
         return web.Response(body=statement_pdf(document), content_type="application/pdf")
 
     async def periods_index(request: web.Request) -> r200 | Refused:
-        """Every period and its state (admins).
+        """Every period whose reps all lie in the caller's regions, and its state (admins).
 
         Security: bearerAuth
         Tags: periods
         """
-        return _json(await asyncio.to_thread(list_periods, engine))
+        who = caller(request)
+        rows = await asyncio.to_thread(list_periods, engine)
+        mine = rows if "*" in who.regions else []  # an admin of every region needs no per-period facts
+        for row in [] if mine else rows:
+            facts = await asyncio.to_thread(period_facts, engine, row["scope"], row["period"], settings.period_scope)
+            if can_administer_period(who, facts):
+                mine.append(row)
+        return _json(mine)
 
     async def period_lock(request: web.Request, scope: Scope, period: LedgerPeriod, /
                           ) -> r200 | Refused | Ruled:
@@ -270,8 +337,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: periods
         Status Codes:
+            404: no such period in the caller's regions
             409: the period is not open
         """
+        await require_period(request, scope, period)
         state = await asyncio.to_thread(lock_period, engine, scope, period, caller(request).user_id)
         return _json({"state": state})
 
@@ -282,8 +351,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: periods
         Status Codes:
+            404: no such period in the caller's regions
             409: the period is not approved
         """
+        await require_period(request, scope, period)
         state = await asyncio.to_thread(mark_paid, engine, scope, period, caller(request).user_id)
         return _json({"state": state})
 
@@ -293,7 +364,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
 
         Security: bearerAuth
         Tags: periods
+        Status Codes:
+            404: no such period in the caller's regions
         """
+        await require_period(request, scope, period)
         return _json(await asyncio.to_thread(approval_history, engine, scope, period))
 
     async def period_decide(request: web.Request, scope: Scope, period: LedgerPeriod, /,
@@ -303,9 +377,18 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: periods
         Status Codes:
+            403: the caller may not take the waiting step (a manager outside the period's network,
+                an admin outside its regions)
             409: separation of duties, the wrong role, or a period that is not locked
         """
         who = caller(request)
+        facts = await asyncio.to_thread(period_facts, engine, scope, period, settings.period_scope)
+        waiting = await asyncio.to_thread(period_view, engine, scope, period, chain)
+        step = waiting.next_step if waiting is not None else None
+        if step is not None and step in who.roles and not can_take_step(who, step, facts):
+            reach = "network" if step == "manager" else "regions"
+            raise Refusal(403, f"{who.user_id} may not take the {step} step of {scope}/{period}: "
+                               f"it is outside their {reach}")
         view = await asyncio.to_thread(decide, engine, scope, period, Actor(who.user_id, who.roles),
                                        decision.approve, decision.comment, chain)
         return _json({"state": view.state, "next_step": view.next_step})
@@ -316,8 +399,13 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
 
         Security: bearerAuth
         Tags: payouts
+        Status Codes:
+            404: no such period in the caller's regions
         """
+        await require_period(request, scope, period)
         lines = await asyncio.to_thread(lines_of, engine, scope, period)
+        reads = await asyncio.to_thread(regions_of, engine, [line["rep_id"] for line in lines])
+        await logged(request, reads, "payouts.export")
         if fmt == "xlsx":
             return web.Response(body=export_xlsx(lines), content_type=(
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
@@ -330,8 +418,13 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
 
         Security: bearerAuth
         Tags: audit
+        Status Codes:
+            404: the period holds reps outside the caller's regions
         """
+        facts = await require_period(request, None, period)
         archive = await asyncio.to_thread(export_period_zip, engine, period)
+        reads = await asyncio.to_thread(regions_of, engine, facts.payees)
+        await logged(request, reads, "audit.export")
         return web.Response(body=archive, content_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="audit-{period}.zip"'})
 
@@ -342,9 +435,15 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Tags: entries
         Status Codes:
             201: the entry's id
+            403: the entry would pay the caller
+            404: no such rep in the caller's regions
             409: the period is closed
             422: the amount has more decimals than the currency allows, or the input is invalid
         """
+        who = caller(request)
+        await require_rep(request, entry.rep_id)
+        if pays_themselves(who, entry.rep_id):
+            raise Refusal(403, f"{who.user_id} may not post an entry that pays themselves")
         entry_id = await asyncio.to_thread(
             post_manual, engine, actor_id=caller(request).user_id, rep_id=entry.rep_id, scope=entry.scope,
             period=entry.period, component_id=entry.component_id, kind=entry.kind, amount=entry.amount,
@@ -358,8 +457,11 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Tags: disputes
         Status Codes:
             201: the dispute's id
-            409: the entry is not the caller's
+            404: no such entry of the caller's
         """
+        who = caller(request)
+        if await asyncio.to_thread(entry_owner, engine, dispute.entry_id) != who.user_id:
+            raise Refusal(404, f"no entry {dispute.entry_id} of {who.user_id}")
         dispute_id = await asyncio.to_thread(raise_dispute, engine, dispute.entry_id, caller(request).user_id,
                                              dispute.comment)
         return _json({"dispute_id": dispute_id}, status=201)
@@ -371,11 +473,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: disputes
         Status Codes:
-            404: no dispute has this id
+            404: no dispute has this id, or not one the caller may read
         """
-        history = await asyncio.to_thread(dispute_history, engine, dispute_id)
-        await require_rep(request, history["rep_id"])
-        return _json(history)
+        await require_dispute(request, dispute_id)
+        return _json(await asyncio.to_thread(dispute_history, engine, dispute_id))
 
     async def resolve(request: web.Request, dispute_id: EntityId, /,
                       resolution: Resolution) -> r200 | Refused | Ruled:
@@ -384,21 +485,47 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: disputes
         Status Codes:
-            404: no dispute has this id
+            403: the resolution would pay the caller
+            404: no dispute has this id, or not one the caller may read
             409: the dispute is resolved already, the resolver raised it, or the period is closed
         """
+        who = caller(request)
+        rep_id = await require_dispute(request, dispute_id)
+        if pays_themselves(who, rep_id):
+            raise Refusal(403, f"{who.user_id} may not resolve a dispute that pays themselves")
         adjustment = Decimal(resolution.adjustment) if resolution.adjustment is not None else None
         status = await asyncio.to_thread(resolve_dispute, engine, dispute_id, caller(request).user_id,
                                          resolution.comment, adjustment=adjustment, scope=resolution.scope,
                                          period=resolution.period)
         return _json({"status": status})
 
+    async def require_dispute(request: web.Request, dispute_id: int) -> str:
+        """The dispute's rep once the caller may read the rep; the same 404 for a dispute nobody has."""
+        who = caller(request)
+        rep_id = await asyncio.to_thread(dispute_rep, engine, dispute_id)
+        if rep_id is None or not can_read_rep(who, await asyncio.to_thread(rep_facts, engine, rep_id)):
+            raise Refusal(404, f"no dispute {dispute_id} in the reach of {who.user_id}")
+        return rep_id
+
+    async def access_log(request: web.Request, rep_id: RepId | None = None, actor_id: RepId | None = None,
+                         limit: RowLimit = 100) -> r200 | Refused:
+        """Who read whose pay, newest first (admins; the rows of reps in the caller's regions).
+
+        Security: bearerAuth
+        Tags: audit
+        """
+        who = caller(request)
+        if not can_read_access_log(who):
+            raise Refusal(403, f"{who.user_id} may not read the access log")
+        rows = await asyncio.to_thread(access_rows, engine, access_log_regions(who), rep_id, actor_id, limit)
+        return _json(rows)
+
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(openapi_document(app))
 
     def add(method: str, path: str, handler: Callable[..., Awaitable[web.StreamResponse]], *,
             admin: bool = False, body: bool = False) -> None:
-        app.router.add_route(method, path, route(handler, settings, admin=admin, body=body))
+        app.router.add_route(method, path, route(handler, guard, admin=admin, body=body))
 
     add("GET", "/v1/reps/{rep_id}/entries", rep_entries)
     add("GET", "/v1/reps/{rep_id}/statements/{period}.pdf", rep_statement_pdf)  # before {period}: it matches both
@@ -414,6 +541,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     add("POST", "/v1/disputes", new_dispute, body=True)
     add("GET", "/v1/disputes/{dispute_id}", show_dispute)
     add("POST", "/v1/disputes/{dispute_id}/resolution", resolve, admin=True, body=True)
+    add("GET", "/v1/access-log", access_log, admin=True)
     app.router.add_get("/openapi.json", openapi)
 
 
@@ -421,8 +549,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
 STATUS_MEANINGS = {
     "200": "done", "201": "created", "400": "the body is not JSON (or not an object)",
     "401": "no valid bearer token", "403": "the caller's roles or regions do not allow this",
-    "404": "no such resource", "409": "a rule of the ledger's current state forbids this",
+    "404": "no such resource, or none the caller may see (the same answer)",
+    "409": "a rule of the ledger's current state forbids this",
     "413": "the body is over the size limit", "422": "input outside its declaration (the details say where)",
+    "429": "over the caller's rate limit; retry after Retry-After seconds",
     "503": "the ledger database is unreachable; retry after Retry-After seconds",
 }
 

@@ -42,6 +42,7 @@ Reason = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Currency = Literal[tuple(sorted(MINOR_UNITS))]  # type: ignore[valid-type]  # ISO 4217, attain.core.money
 ManualKind = Literal[MANUAL_KINDS]  # type: ignore[valid-type]
+RowLimit = Annotated[int, Field(ge=1, le=1000, examples=[100])]
 PayoutFormat = Literal["csv", "xlsx", "json"]
 
 

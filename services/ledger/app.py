@@ -19,6 +19,7 @@ from attain.platform.kafka import consumer_config, ensure_topics, producer_confi
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings, load_settings
 from services.ledger.api import add_api_routes
+from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import make_engine, migrate
 from services.ledger.grpc_api import start_grpc
@@ -60,10 +61,11 @@ async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
 
     app = web.Application()
     add_operational_routes(app, ready)
-    add_api_routes(app, engine, settings)
+    guard = LedgerGuard(settings)  # one verifier and one rate-limit count for both doors
+    add_api_routes(app, engine, settings, guard)
     add_lineage_route(app, engine)
     runner = await start_http(app, settings.host, settings.port)
-    grpc_server = await start_grpc(engine, settings) if settings.grpc_port else None
+    grpc_server = await start_grpc(engine, settings, guard) if settings.grpc_port else None
     log.info("ledger running", extra={"port": settings.port})
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -2,10 +2,9 @@
 
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from limits import parse
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from attain.platform.settings import check_secret
 
 
 class LedgerSettings(BaseSettings):
@@ -33,17 +32,19 @@ class LedgerSettings(BaseSettings):
     # region ("region": the rep's region in the participants table, loaded by `attain ledger org`).
     period_scope: Literal["plan", "region"] = "plan"
     approval_chain: str = "manager,comp_admin,finance"  # comma-separated roles, in order
-    # HS256 secret of the API's bearer tokens (issued by the customer's IdP or `attain ledger token`).
-    # Unset: every API call is refused with 401.
-    jwt_secret: SecretStr | None = None
-    jwt_audience: str = "attain-ledger"
+    # Requests per token subject on the HTTP and gRPC APIs, in the `limits` notation ("300/minute",
+    # "20/second"); empty: no limit. Over it: 429 with Retry-After (gRPC RESOURCE_EXHAUSTED).
+    rate_limit: str = "600/minute"
 
-    @field_validator("jwt_secret")
+    @field_validator("rate_limit")
     @classmethod
-    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None:
-            check_secret("ATTAIN_LEDGER_JWT_SECRET", secret.get_secret_value())
-        return secret
+    def _a_rate(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"ATTAIN_LEDGER_RATE_LIMIT {value!r} is not a rate such as 300/minute") from None
+        return value.strip()
 
     @property
     def chain(self) -> tuple[str, ...]:

@@ -37,7 +37,8 @@ def migrate(database_url: str) -> None:
 
 
 def make_engine(database_url: str) -> Engine:
-    return create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    # hide_parameters: an error's text (logged, dead-lettered) never carries the statement's values (amounts, ids)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True)
 
 
 @dataclass(frozen=True)

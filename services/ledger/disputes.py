@@ -89,3 +89,10 @@ def disputes_of(engine: Engine, rep_id: str | None = None) -> list[dict[str, Any
         query = query.where(disputes.c.rep_id == rep_id)
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def dispute_rep(engine: Engine, dispute_id: int) -> str | None:
+    """Whose dispute ``dispute_id`` is; None when there is none."""
+    with engine.connect() as connection:
+        rep_id = connection.execute(select(disputes.c.rep_id).where(disputes.c.dispute_id == dispute_id)).scalar()
+    return None if rep_id is None else str(rep_id)

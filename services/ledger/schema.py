@@ -180,3 +180,16 @@ quarantined_snapshots = Table(  # newest snapshot per (lineage, rep, period) of 
     Column("last_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("resolution", String(16), nullable=True),
 )
+
+access_log = Table(  # every read of someone's pay through the ledger's APIs: who, whose, what, when (no amounts)
+    "access_log",
+    metadata,
+    Column("access_id", BigInteger, Identity(), primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_id", String(255), nullable=False),  # the token's subject
+    Column("rep_id", String(255), nullable=False),  # whose pay was read
+    Column("region", String(64), nullable=True),  # the rep's region when read, for region-scoped admins
+    Column("action", String(64), nullable=False),  # e.g. entries.read, statement.read, payouts.export
+    Column("resource", Text, nullable=False),  # e.g. reps/alice/statements/2026-Q1
+    Column("door", String(8), nullable=False),  # http | grpc
+)

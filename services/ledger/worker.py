@@ -240,7 +240,10 @@ class LedgerWorker:
                 try:
                     self._apply_once([snapshot])
                 except (DataError, IntegrityError) as error:
-                    self._dead_letter(message, f"the ledger database refused it: {error.orig}", "rejected")
+                    # the primary message only: PostgreSQL's DETAIL would quote the refused row's values
+                    primary = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+                    reason = primary or type(error.orig).__name__
+                    self._dead_letter(message, f"the ledger database refused it: {reason}", "rejected")
 
     def _apply_once(self, snapshots: list[dict[str, Any]]) -> None:
         try:

@@ -23,7 +23,6 @@ from services.ledger.db import ledger_totals, make_engine
 from tests.polling import wait_until  # noqa: F401 (the e2e modules import it from here)
 
 PLANS = Path(__file__).with_name("plans.yaml")
-E2E_JWT_SECRET = "e2e-ledger-api-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +56,17 @@ def run_stack(
 def stack(
     tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str, database_url: str
 ) -> Iterator[Stack]:
-    yield from run_stack(tmp_path_factory.mktemp("stack"), pipeline_kafka_bootstrap, database_url,
-                         ATTAIN_LEDGER_JWT_SECRET=E2E_JWT_SECRET)
+    yield from run_stack(tmp_path_factory.mktemp("stack"), pipeline_kafka_bootstrap, database_url)
+
+
+def bearer(stack: Stack, subject: str, roles: Sequence[str] = ("rep",), regions: Sequence[str] = ()) -> dict[str, str]:
+    """A person's token from the stack's own issuer, minted in-process with its key files."""
+    from services.issuer.directory import mint_token
+
+    assert stack.issuer is not None
+    token = mint_token(stack.issuer.data_dir, stack.issuer.url, stack.issuer.audience, subject,
+                       roles=list(roles), regions=list(regions))
+    return {"Authorization": f"Bearer {token}"}
 
 
 def ingest_headers(stack: Stack) -> dict[str, str]:

@@ -12,23 +12,26 @@ from decimal import Decimal
 import httpx
 from confluent_kafka import Consumer
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from attain.cli import changes_of
 from attain.core.recompute import recompute
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.sample import opportunity_events
-from services.ledger.auth import issue_token
 from services.ledger.db import make_engine
-from services.ledger.schema import entries
-from tests.e2e.conftest import E2E_JWT_SECRET, post, totals_for, wait_until
+from services.ledger.schema import entries, participants
+from tests.e2e.conftest import bearer, post, totals_for, wait_until
 
 REPS = ["t35", "t36", "t37"]
 SCOPE, PERIOD = "ae-test", "2026-Q1"
 
 
-def token(user, roles=(), regions=("*",)):
-    return {"Authorization": f"Bearer {issue_token(E2E_JWT_SECRET, 'attain-ledger', user, list(roles), list(regions))}"}
+STACK = None  # set by the test: tokens come from the stack's own embedded issuer
+
+
+def token(user, roles=("rep",), regions=("*",)):
+    return bearer(STACK, user, roles, regions)
 
 
 def late_deal(record_id, rep_id, amount):
@@ -58,6 +61,8 @@ def _poll_into(consumer, found):
 
 
 def test_a_period_goes_from_open_to_paid_through_the_pipeline(stack, book):
+    global STACK
+    STACK = stack
     events = opportunity_events(REPS, deals=30, seed=21, prefix="006LED")
     expected = {k: r.total_earned for k, r in recompute(book, changes_of(events)).items()}
     assert all(r.status_code == 202 for r in post(stack, events))
@@ -72,6 +77,9 @@ def test_a_period_goes_from_open_to_paid_through_the_pipeline(stack, book):
     expected_after = {k: r.total_earned for k, r in recompute(book, changes_of([*events, late])).items()}
     wait_until(lambda: totals_for(stack, set(REPS)) == expected_after, what="the late change in the ledger")
     engine = make_engine(stack.database_url or "")
+    with engine.begin() as connection:  # the org (`attain ledger org`): mgr manages t35 and t37, t35 manages t36
+        connection.execute(insert(participants).on_conflict_do_nothing(), [
+            {"rep_id": rep, "region": "IN-North", "manager_id": "t35" if rep == "t36" else "mgr"} for rep in REPS])
     with engine.connect() as connection:
         adjustment = connection.execute(select(entries.c.period, entries.c.amount).where(
             entries.c.rep_id == "t35", entries.c.corrects_period == PERIOD)).one()
@@ -98,7 +106,7 @@ def test_a_period_goes_from_open_to_paid_through_the_pipeline(stack, book):
     statement = api.get(f"/v1/reps/t35/statements/{PERIOD}", headers=token("t35", regions=()))
     assert statement.status_code == 200
     assert Decimal(statement.json()["currencies"][0]["total_payable"]) == q1_without_late
-    assert api.get(f"/v1/reps/t35/statements/{PERIOD}", headers=token("t36", regions=())).status_code == 403
+    assert api.get(f"/v1/reps/t35/statements/{PERIOD}", headers=token("t36", regions=())).status_code == 404
 
     paid = api.post(f"/v1/periods/{SCOPE}/{PERIOD}/paid", headers=token("fin", ["finance"]))
     assert paid.json() == {"state": "paid"}

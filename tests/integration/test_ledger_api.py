@@ -1,4 +1,5 @@
-"""The ledger's HTTP API on a real PostgreSQL: bearer tokens, who may read what, statements, disputes."""
+"""The ledger's HTTP API on a real PostgreSQL: OIDC bearer tokens from a real embedded issuer, who may read
+what, statements, disputes."""
 
 from __future__ import annotations
 
@@ -9,19 +10,18 @@ import zipfile
 from decimal import Decimal
 
 import httpx
+import jwt
 import pytest
 from aiohttp import web
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.ports import free_port
+from attain.platform.identity import TokenVerifier
 from services.ledger.api import add_api_routes
-from services.ledger.auth import issue_token
+from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, make_engine, migrate
 from services.ledger.schema import participants
-
-SECRET = "test-secret-of-at-least-32-bytes-long"
-AUDIENCE = "attain-ledger"
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +44,27 @@ def engine(database_url):
 
 
 @pytest.fixture(scope="module")
-def api(engine, database_url):
+def guard(minter, database_url):
+    return LedgerGuard(LedgerSettings(database_url=database_url), TokenVerifier(minter.settings))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tokens(minter):
+    global MINTER
+    MINTER = minter
+
+
+MINTER = None
+
+
+@pytest.fixture(scope="module")
+def api(engine, database_url, guard):
     port = free_port()
     loop = asyncio.new_event_loop()
 
     async def start():
         app = web.Application()
-        add_api_routes(app, engine, LedgerSettings(database_url=database_url, jwt_secret=SECRET))
+        add_api_routes(app, engine, LedgerSettings(database_url=database_url), guard)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -65,13 +79,14 @@ def api(engine, database_url):
     loop.call_soon_threadsafe(loop.stop)
 
 
-def as_user(user, roles=(), regions=()):
-    return {"Authorization": f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"}
+def as_user(user, roles=("rep",), regions=()):
+    return MINTER.bearer(user, roles, regions)
 
 
 def test_without_a_valid_token_nothing_is_served(api):
     assert api.get("/v1/reps/alice/statements/2026-Q1").status_code == 401
-    forged = issue_token("another-secret-of-at-least-32-bytes", AUDIENCE, "alice", [])
+    forged = jwt.encode({"sub": "alice", "aud": "attain", "roles": ["rep"], "exp": 2**40},
+                        "another-secret-of-at-least-32-bytes", algorithm="HS256")
     response = api.get("/v1/reps/alice/statements/2026-Q1", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
 
@@ -82,17 +97,17 @@ def test_a_rep_reads_their_own_statement_but_not_another_reps(api):
     section = own.json()["currencies"][0]
     assert (section["currency"], section["opening_balance"], section["total_payable"]) == ("INR", "0", "1000.00")
     assert section["components"][0]["entries"][0]["plan_version"] == 3
-    assert api.get("/v1/reps/bob/statements/2026-Q1", headers=as_user("alice")).status_code == 403
-    assert api.get("/v1/reps/bob/statements/2026-Q1.pdf", headers=as_user("alice")).status_code == 403
-    assert api.get("/v1/reps/bob/entries", headers=as_user("alice")).status_code == 403
+    assert api.get("/v1/reps/bob/statements/2026-Q1", headers=as_user("alice")).status_code == 404
+    assert api.get("/v1/reps/bob/statements/2026-Q1.pdf", headers=as_user("alice")).status_code == 404
+    assert api.get("/v1/reps/bob/entries", headers=as_user("alice")).status_code == 404
 
 
 def test_a_manager_reads_their_team_and_an_admin_their_regions(api):
     assert api.get("/v1/reps/alice/entries", headers=as_user("mona", ["manager"])).status_code == 200
-    assert api.get("/v1/reps/bob/entries", headers=as_user("mona", ["manager"])).status_code == 403
+    assert api.get("/v1/reps/bob/entries", headers=as_user("mona", ["manager"])).status_code == 404
     south_admin = as_user("ada", ["comp_admin"], ["south"])
     assert api.get("/v1/reps/alice/entries", headers=south_admin).status_code == 200
-    assert api.get("/v1/reps/bob/entries", headers=south_admin).status_code == 403
+    assert api.get("/v1/reps/bob/entries", headers=south_admin).status_code == 404
     assert api.get("/v1/reps/bob/entries", headers=as_user("root", ["admin"], ["*"])).status_code == 200
 
 
@@ -104,7 +119,7 @@ def test_a_statement_downloads_as_pdf(api):
 def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_history(api):
     entry_id = api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()[0]["entry_id"]
     assert api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
-                    headers=as_user("bob")).status_code == 409  # not bob's entry
+                    headers=as_user("bob")).status_code == 404  # not bob's entry: the same as no entry
     raised = api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
                       headers=as_user("alice"))
     dispute_id = raised.json()["dispute_id"]
@@ -115,7 +130,7 @@ def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_hi
     history = api.get(f"/v1/disputes/{dispute_id}", headers=as_user("alice")).json()
     assert [(e["action"], e["comment"]) for e in history["history"]] == [
         ("raised", "deal 42 is missing"), ("adjusted", "credited deal 42")]
-    assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("bob")).status_code == 403
+    assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("bob")).status_code == 404
     statement = api.get("/v1/reps/alice/statements/2026-Q1", headers=as_user("alice")).json()
     section = statement["currencies"][0]
     assert Decimal(section["total_payable"]) == Decimal("1250.00")
@@ -141,7 +156,7 @@ def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api):
 
 
 @pytest.fixture(scope="module")
-def ledger_grpc(engine, database_url):
+def ledger_grpc(engine, database_url, guard):
     import grpc
 
     from services.ledger.grpc_api import start_grpc
@@ -151,16 +166,16 @@ def ledger_grpc(engine, database_url):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    settings = LedgerSettings(database_url=database_url, jwt_secret=SECRET, grpc_port=port)
-    server = asyncio.run_coroutine_threadsafe(start_grpc(engine, settings), loop).result(10)
+    settings = LedgerSettings(database_url=database_url, grpc_port=port)
+    server = asyncio.run_coroutine_threadsafe(start_grpc(engine, settings, guard), loop).result(10)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield ledger_pb2_grpc.LedgerStub(channel)
     asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
 
 
-def grpc_auth(user, roles=(), regions=()):
-    return (("authorization", f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"),)
+def grpc_auth(user, roles=("rep",), regions=()):
+    return (("authorization", MINTER.bearer(user, roles, regions)["Authorization"]),)
 
 
 def test_grpc_serves_a_reps_own_statement_and_refuses_another_reps(ledger_grpc):

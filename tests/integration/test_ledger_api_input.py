@@ -21,16 +21,22 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.ports import free_port
+from attain.platform.identity import TokenVerifier
 from services.ledger.api import add_api_routes, openapi_document
-from services.ledger.auth import issue_token
+from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots
 from services.ledger.openapi import generated_document
 from services.ledger.schema import approval_decisions, entries, participants, periods
 
-SECRET = "test-secret-of-at-least-32-bytes-long"
-AUDIENCE = "attain-ledger"
+MINTER = None  # the session's embedded issuer (tests/conftest.py), set by _tokens
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "ledger.json"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tokens(minter):
+    global MINTER
+    MINTER = minter
 
 
 @contextmanager
@@ -41,7 +47,8 @@ def serving(engine, database_url: str) -> Iterator[str]:
 
     async def start() -> web.AppRunner:
         app = web.Application()
-        add_api_routes(app, engine, LedgerSettings(database_url=database_url, jwt_secret=SECRET))
+        settings = LedgerSettings(database_url=database_url, rate_limit="")  # the fuzzing sends hundreds
+        add_api_routes(app, engine, settings, LedgerGuard(settings, TokenVerifier(MINTER.settings)))
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -86,8 +93,8 @@ def api(base_url) -> Iterator[httpx.Client]:
         yield client
 
 
-def as_user(user, roles=(), regions=()):
-    return {"Authorization": f"Bearer {issue_token(SECRET, AUDIENCE, user, list(roles), list(regions))}"}
+def as_user(user, roles=("rep",), regions=()):
+    return MINTER.bearer(user, roles, regions)
 
 
 ADMIN = ("ada", ["comp_admin", "admin", "finance", "manager"], ["*"])
@@ -144,7 +151,7 @@ def test_a_huge_or_negative_dispute_id_is_refused_not_a_server_error(api):
     assert api.post("/v1/disputes", headers=as_user("alice"), json={"entry_id": 10**30, "comment": "x"}
                     ).status_code == 422
     unknown = api.get(f"/v1/disputes/{2**63 - 1}", headers=admin)
-    assert unknown.status_code == 404 and unknown.json() == {"error": f"no dispute {2**63 - 1}"}
+    assert unknown.status_code == 404 and unknown.json() == {"error": f"no dispute {2**63 - 1} in the reach of ada"}
 
 
 def test_a_1e30_manual_entry_is_refused_and_nothing_is_posted(api, seeded):
@@ -229,7 +236,8 @@ def test_the_committed_openapi_document_is_the_generated_one(api):
 
 def test_openapi_document_of_an_app_lists_only_its_api_routes(seeded, database_url):
     app = web.Application()
-    add_api_routes(app, seeded, LedgerSettings(database_url=database_url, jwt_secret=SECRET))
+    add_api_routes(app, seeded, LedgerSettings(database_url=database_url),
+                   LedgerGuard(LedgerSettings(), TokenVerifier(MINTER.settings)))
     assert "/openapi.json" not in openapi_document(app)["paths"]
 
 

@@ -71,3 +71,24 @@ def test_ledger_org_loads_regions_and_managers_for_authorisation(engine, databas
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT rep_id, region, manager_id FROM participants ORDER BY rep_id")).all()
     assert [tuple(row) for row in rows] == [("o1", "IN-South", "m1"), ("o2", "IN-East", None)]
+
+
+def test_recompute_apply_refuses_a_user_who_would_adjust_their_own_pay(engine, database_url, tmp_path):
+    book = load_book(PLANS)
+    events = opportunity_events(["t04"], 20, prefix="006S")
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text("\n".join(json.dumps(e) for e in events))
+    expected = recompute(book, changes_of(events))
+    (rep_id, period), earnings = sorted(expected.items())[0]
+    amount = earnings.total_earned + 50  # the ledger is off for t04
+    apply_snapshots(engine, [{"rep_id": rep_id, "period": period, "plan_id": "ae-test", "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": str(amount),
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": str(amount)}]}])
+    args = ["recompute", "--period", period, "--plans", str(PLANS), "--events", str(events_file),
+            "--database-url", database_url, "--apply"]
+    before = ledger_totals(engine)
+    assert run(*args, "--user", "t04") == 1
+    assert ledger_totals(engine) == before
+    assert run(*args, "--user", "someone-else") == 0
+    assert ledger_totals(engine)[(rep_id, period)] == earnings.total_earned

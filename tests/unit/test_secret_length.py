@@ -12,17 +12,13 @@ from pydantic import ValidationError
 
 from attain.platform.settings import MIN_SECRET_BYTES
 from services.ingest.config import IngestSettings
-from services.ledger.config import LedgerSettings
 
 SHORT = "x" * 26  # the outside tester's 26-byte secret
 LONG = "y" * MIN_SECRET_BYTES
 
 
-def test_the_ledger_token_secret_must_be_at_least_32_bytes():
-    with pytest.raises(ValidationError, match=r"ATTAIN_LEDGER_JWT_SECRET is 26 bytes; a secret must be at least 32"):
-        LedgerSettings(jwt_secret=SHORT)
-    assert LedgerSettings(jwt_secret=LONG).jwt_secret.get_secret_value() == LONG
-    assert LedgerSettings().jwt_secret is None  # unset stays allowed: every API call is refused then
+# The ledger's shared HS256 secret (ATTAIN_LEDGER_JWT_SECRET) is gone: the ledger trusts OpenID Connect tokens;
+# the dev-only ATTAIN_AUTH_DEV_HS256_SECRET has its own 32-byte minimum (attain.platform.identity).
 
 
 def test_every_webhook_secret_must_be_at_least_32_bytes_from_env_or_file(tmp_path):
@@ -36,12 +32,11 @@ def test_every_webhook_secret_must_be_at_least_32_bytes_from_env_or_file(tmp_pat
 
 def test_the_secret_itself_never_appears_in_the_message():
     with pytest.raises(ValidationError) as refused:
-        LedgerSettings(jwt_secret=SHORT)
+        IngestSettings(webhook_secrets=SHORT)
     assert SHORT not in str(refused.value)
 
 
-@pytest.mark.parametrize(("service", "variable"), [("ledger", "ATTAIN_LEDGER_JWT_SECRET"),
-                                                   ("ingest", "ATTAIN_INGEST_WEBHOOK_SECRETS")])
+@pytest.mark.parametrize(("service", "variable"), [("ingest", "ATTAIN_INGEST_WEBHOOK_SECRETS")])
 def test_a_service_given_a_short_secret_refuses_to_start_with_one_clear_json_line(service, variable):
     completed = subprocess.run([sys.executable, "-m", f"services.{service}"], capture_output=True, text=True,
                                env={**os.environ, variable: SHORT}, timeout=60)
