@@ -193,9 +193,13 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
 
 
 def payroll_export(args: argparse.Namespace) -> int:
-    from services.ledger.payouts import export_csv, export_xlsx, lines_of
+    from services.ledger.payouts import PayrollNotReady, approved_lines, export_csv, export_xlsx
 
-    lines = lines_of(_engine(args), args.scope, args.period)
+    try:
+        lines = approved_lines(_engine(args), args.scope, args.period)
+    except PayrollNotReady as error:
+        console.print(f"[red]nothing exported: {error}[/]")
+        return 1
     out = args.out or Path(f"payroll-{args.scope}-{args.period}.{args.format}")
     if args.format == "xlsx":
         out.write_bytes(export_xlsx(lines))
@@ -249,14 +253,16 @@ def load_org(args: argparse.Namespace) -> int:
     from services.ledger.schema import participants
 
     raw = yaml.safe_load(args.path.read_text())
-    rows = [{"rep_id": p.get("rep_id") or p["id"], "region": p.get("region", ""), "manager_id": p.get("manager")}
+    rows = [{"rep_id": p.get("rep_id") or p["id"], "region": p.get("region", ""), "manager_id": p.get("manager"),
+             "hr_id": None if p.get("hr_id") is None else str(p["hr_id"])}
             for p in raw.get("participants", [])]
     statement = insert(participants)
     with _engine(args).begin() as connection:
         if rows:
             connection.execute(statement.on_conflict_do_update(
                 index_elements=["rep_id"],
-                set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id}), rows)
+                set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id,
+                      "hr_id": statement.excluded.hr_id}), rows)
     console.print(f"loaded {len(rows)} participant(s)")
     return 0
 

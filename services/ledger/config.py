@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attain.ledger.payroll import DEFAULT_EARNING_CODES, EarningCodes
 from attain.platform.settings import check_secret
 
 
@@ -37,6 +38,20 @@ class LedgerSettings(BaseSettings):
     # Unset: every API call is refused with 401.
     jwt_secret: SecretStr | None = None
     jwt_audience: str = "attain-ledger"
+    # Payroll earning code of each entry on payout lines: comma-separated KEY=CODE, KEY a component id,
+    # kind:<entry kind> (earned, adjustment, manual, reversal, clawback, draw, draw_recovery),
+    # kind:carried (balance left over by earlier paid periods) or * (everything else, required).
+    earning_codes: str = DEFAULT_EARNING_CODES
+
+    @field_validator("earning_codes")
+    @classmethod
+    def _codes_parse(cls, text: str) -> str:
+        EarningCodes.parse(text)  # EarningCodeError is a ValueError: a clear settings error at start-up
+        return text
+
+    @property
+    def codes(self) -> EarningCodes:
+        return EarningCodes.parse(self.earning_codes)
 
     @field_validator("jwt_secret")
     @classmethod
