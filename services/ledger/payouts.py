@@ -88,7 +88,7 @@ def write_payout_lines(connection: Connection, scope: str, period: str, approved
         from services.ledger.config import LedgerSettings
 
         codes = LedgerSettings().codes
-    hr_ids = dict(connection.execute(select(participants.c.rep_id, participants.c.hr_id)).tuples().all())
+    hr_ids = {row.rep_id: row.hr_id for row in connection.execute(select(participants.c.rep_id, participants.c.hr_id))}
     lines = []
     for (rep_id, currency), parts in sorted(payable_parts(connection, scope, period, codes).items()):
         amount, split = split_by_code(parts, currency)
