@@ -311,7 +311,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         return _json({"state": view.state, "next_step": view.next_step})
 
     async def payouts_export(request: web.Request, scope: Scope, period: LedgerPeriod, fmt: PayoutFormat, /
-                             ) -> r200 | Refused | Ruled:
+                             ) -> r200 | Refused | r409[Problem]:
         """The payout lines of an approved period as CSV, XLSX or JSON (admins).
 
         Security: bearerAuth

@@ -106,3 +106,15 @@ def test_the_control_record_round_trips():
 
 def test_the_worked_examples_in_the_docstrings_hold():
     assert doctest.testmod(attain.ledger.payroll).failed == 0
+
+
+def test_the_org_gives_an_hr_id_as_text_and_a_bad_one_is_refused_with_its_path():
+    from attain.core.plan_parser import PlanError, parse_plan_book
+
+    plans = [{"id": "ae", "currency": "INR", "components": [
+        {"id": "commission", "measure": "closed_won_amount", "rate": "0.05"}]}]
+    book = parse_plan_book({"plans": plans, "participants": [{"id": "r1", "plan": "ae", "hr_id": "E-1"},
+                                                             {"id": "r2", "plan": "ae", "hr_id": 2002}]})
+    assert sorted(book.participants) == ["r1", "r2"]
+    with pytest.raises(PlanError, match=r"participants\[0\]\.hr_id"):
+        parse_plan_book({"plans": plans, "participants": [{"id": "r1", "plan": "ae", "hr_id": ["E-1"]}]})
