@@ -6,7 +6,7 @@
     attain ledger payroll --scope ae --period 2026-Q1 --format xlsx
     attain ledger period lock|approve|reject|paid SCOPE PERIOD --user U [--role R]
     attain ledger token USER --role comp_admin --region south
-    attain ledger org FILE.yaml                 # participants' regions and managers, for authorisation
+    attain ledger org FILE.yaml                 # participants' regions, managers (authorisation), HR ids (payroll)
     attain ledger lineage                       # the adopted calculator lineage, quarantined ones
     attain ledger adopt-lineage [LINEAGE] --user U [--post-differences] [--dry-run]
 """
@@ -71,7 +71,7 @@ def register(commands: Any) -> None:
     token.add_argument("--role", action="append", default=[])
     token.add_argument("--region", action="append", default=[])
     token.add_argument("--hours", type=int, default=8)
-    org = ledger_commands.add_parser("org", help="load participants (region, manager) from a plans YAML")
+    org = ledger_commands.add_parser("org", help="load participants (region, manager, hr_id) from a plans YAML")
     org.add_argument("path", type=Path)
     _database(org)
     _database(ledger_commands.add_parser("lineage", help="the calculator lineage the ledger books; quarantined ones"))
