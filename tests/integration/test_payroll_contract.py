@@ -8,6 +8,7 @@ import csv
 import io
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -141,6 +142,29 @@ def test_the_consumers_wait_for_the_control_record_and_say_a_period_is_incomplet
         result = runner(kafka_bootstrap, scope, PERIOD, timeout=2)
         assert (result.returncode, result.stdout.splitlines()) == (
             2, [f"INCOMPLETE {scope}/{PERIOD} lines=0 (no control record)"]), result.stderr[-3000:]
+
+
+def test_the_consumers_refuse_a_period_whose_lines_do_not_add_up_to_the_control_record(kafka_bootstrap):
+    """A control record that disagrees with the lines (a line lost or altered on the way): MISMATCH, exit 1."""
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    scope = f"bad{uuid.uuid4().hex[:6]}"
+    when = datetime(2026, 4, 1, tzinfo=UTC)
+    line = {"payout_id": f"{scope}/{PERIOD}/r1/INR", "rep_id": "r1", "period": PERIOD, "currency": "INR",
+            "amount": "100.00", "entry_count": 1, "approved_at": when, "approved_by": "fin-1", "hr_id": "E-1",
+            "earnings": [{"earning_code": "COMM", "amount": "100.00", "entry_count": 1}]}
+    control = {"control_id": f"{scope}/{PERIOD}/control", "scope": scope, "period": PERIOD, "line_count": 1,
+               "totals": [{"currency": "INR", "line_count": 1, "amount": "120.00"}],
+               "approved_at": when, "approved_by": "fin-1"}
+    producer = Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)))
+    producer.produce(topics.PAYOUTS, key=line["payout_id"].encode(), value=contract(topics.PAYOUTS).encode(line))
+    producer.produce(topics.PAYOUTS_CONTROL, key=control["control_id"].encode(),
+                     value=contract(topics.PAYOUTS_CONTROL).encode(control))
+    assert producer.flush(30) == 0
+    for runner in (run_java, run_python):
+        result = runner(kafka_bootstrap, scope, PERIOD, timeout=30)
+        assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+        assert result.stdout.startswith(f"MISMATCH {scope}/{PERIOD} ") and "120.00" in result.stdout
+        assert "PAY " not in result.stdout  # nothing reported payable
 
 
 def test_a_payroll_export_of_a_period_not_approved_is_refused_with_the_reason(engine, database_url, tmp_path):
