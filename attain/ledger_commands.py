@@ -7,7 +7,7 @@
     attain ledger period lock|approve|reject|paid SCOPE PERIOD --user U [--role R]
     attain ledger token USER --role comp_admin --region south [--issuer-dir DIR]  # the embedded issuer's key
     attain ledger access-log [--rep R] [--actor U] [--limit N] [--format json]  # who read whose pay
-    attain ledger org FILE.yaml                 # participants' regions and managers, for authorisation
+    attain ledger org FILE.yaml                 # participants' regions, managers (authorisation), HR ids (payroll)
     attain ledger lineage                       # the adopted calculator lineage, quarantined ones
     attain ledger adopt-lineage [LINEAGE] --user U [--post-differences] [--dry-run]
 """
@@ -90,7 +90,7 @@ def register(commands: Any) -> None:
     access.add_argument("--limit", type=int, default=100)
     access.add_argument("--format", choices=("table", "json"), default="table")
     _database(access)
-    org = ledger_commands.add_parser("org", help="load participants (region, manager) from a plans YAML")
+    org = ledger_commands.add_parser("org", help="load participants (region, manager, hr_id) from a plans YAML")
     org.add_argument("path", type=Path)
     _database(org)
     _database(ledger_commands.add_parser("lineage", help="the calculator lineage the ledger books; quarantined ones "
@@ -361,14 +361,16 @@ def load_org(args: argparse.Namespace) -> int:
     from services.ledger.schema import participants
 
     raw = yaml.safe_load(args.path.read_text())
-    rows = [{"rep_id": p.get("rep_id") or p["id"], "region": p.get("region", ""), "manager_id": p.get("manager")}
+    rows = [{"rep_id": p.get("rep_id") or p["id"], "region": p.get("region", ""), "manager_id": p.get("manager"),
+             "hr_id": None if p.get("hr_id") is None else str(p["hr_id"])}
             for p in raw.get("participants", [])]
     statement = insert(participants)
     with _engine(args).begin() as connection:
         if rows:
             connection.execute(statement.on_conflict_do_update(
                 index_elements=["rep_id"],
-                set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id}), rows)
+                set_={"region": statement.excluded.region, "manager_id": statement.excluded.manager_id,
+                      "hr_id": statement.excluded.hr_id}), rows)
     if args.format == "json":
         emit_json({"loaded": len(rows), "participants": rows})
     else:

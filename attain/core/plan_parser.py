@@ -527,6 +527,9 @@ def _parse_participant(
         start = _date(spec.get("from"), f"{where}.managers[{index}].from", problems, date.min) or date.min
         end = _date(spec.get("to"), f"{where}.managers[{index}].to", problems, END_OF_TIME) or END_OF_TIME
         managers.append((str(spec.get("id")), start, end))
+    hr_id = raw.get("hr_id")
+    if hr_id is not None and (not isinstance(hr_id, str | int) or isinstance(hr_id, bool) or hr_id == ""):
+        problems.add(f"{where}.hr_id", f"hr_id must be the employee's id in payroll (text), got {hr_id!r}")
     if rep_id is None:
         return None
     attributes = {str(k): str(v) for k, v in raw.items()

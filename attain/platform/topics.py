@@ -6,8 +6,9 @@ CALCULATOR_CREDITS = "calculator.credits"  # internal: credits re-keyed by rep
 EARNINGS = "earnings"
 EARNINGS_DLQ = "earnings.dlq"
 PAYOUTS = "payouts"
+PAYOUTS_CONTROL = "payouts.control"  # one control record per approved period: line count, totals
 SALESFORCE_REPLAY = "ingest.salesforce.replay"  # internal, compacted: last acknowledged replay id per channel
 
-PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS)
+PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS, PAYOUTS_CONTROL)
 # internal: one record per calculator lineage (state built from nothing), never compacted or expired
 CALCULATOR_LINEAGE = "calculator.lineage"

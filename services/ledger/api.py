@@ -74,7 +74,7 @@ from services.ledger.disputes import (
     raise_dispute,
     resolve_dispute,
 )
-from services.ledger.payouts import export_csv, export_xlsx, lines_of
+from services.ledger.payouts import PayrollNotReady, approved_lines, export_csv, export_xlsx
 from services.ledger.period_service import (
     approval_history,
     decide,
@@ -140,7 +140,7 @@ def status_of(error: Exception) -> int | None:
         return 409
     if isinstance(error, PostingError | MoneyError | PeriodNameError | db_errors.DataError):
         return 422
-    if isinstance(error, ApprovalError | PeriodError | DisputeError | db_errors.IntegrityError):
+    if isinstance(error, ApprovalError | PeriodError | DisputeError | PayrollNotReady | db_errors.IntegrityError):
         return 409
     if isinstance(error, db_errors.OperationalError | db_errors.InterfaceError | db_errors.TimeoutError
                   | db_errors.DisconnectionError):
@@ -394,16 +394,17 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         return _json({"state": view.state, "next_step": view.next_step})
 
     async def payouts_export(request: web.Request, scope: Scope, period: LedgerPeriod, fmt: PayoutFormat, /
-                             ) -> r200 | Refused:
+                             ) -> r200 | Refused | r409[Problem]:
         """The payout lines of an approved period as CSV, XLSX or JSON (admins).
 
         Security: bearerAuth
         Tags: payouts
         Status Codes:
             404: no such period in the caller's regions
+            409: the period is not approved: there is nothing to pay yet
         """
         await require_period(request, scope, period)
-        lines = await asyncio.to_thread(lines_of, engine, scope, period)
+        lines = await asyncio.to_thread(approved_lines, engine, scope, period)
         reads = await asyncio.to_thread(regions_of, engine, [line["rep_id"] for line in lines])
         await logged(request, reads, "payouts.export")
         if fmt == "xlsx":

@@ -31,7 +31,7 @@ log = logging.getLogger("attain.ledger")
 
 
 async def serve(settings: LedgerSettings, kafka: KafkaSettings) -> None:
-    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
+    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS, topics.PAYOUTS_CONTROL])
     engine = make_engine(settings.database_url)
     worker = LedgerWorker(
         Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger",

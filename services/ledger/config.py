@@ -6,6 +6,8 @@ from limits import parse
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attain.ledger.payroll import DEFAULT_EARNING_CODES, EarningCodes
+
 
 class LedgerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_", hide_input_in_errors=True)  # secrets
@@ -35,6 +37,20 @@ class LedgerSettings(BaseSettings):
     # Requests per token subject on the HTTP and gRPC APIs, in the `limits` notation ("300/minute",
     # "20/second"); empty: no limit. Over it: 429 with Retry-After (gRPC RESOURCE_EXHAUSTED).
     rate_limit: str = "600/minute"
+    # Payroll earning code of each entry on payout lines: comma-separated KEY=CODE, KEY a component id,
+    # kind:<entry kind> (earned, adjustment, manual, reversal, clawback, draw, draw_recovery),
+    # kind:carried (balance left over by earlier paid periods) or * (everything else, required).
+    earning_codes: str = DEFAULT_EARNING_CODES
+
+    @field_validator("earning_codes")
+    @classmethod
+    def _codes_parse(cls, text: str) -> str:
+        EarningCodes.parse(text)  # EarningCodeError is a ValueError: a clear settings error at start-up
+        return text
+
+    @property
+    def codes(self) -> EarningCodes:
+        return EarningCodes.parse(self.earning_codes)
 
     @field_validator("rate_limit")
     @classmethod

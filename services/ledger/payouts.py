@@ -1,5 +1,5 @@
 """Payout lines: computed when a period is approved, written with their outbox rows in that transaction,
-published by :class:`OutboxRelay`, exported for payroll as CSV or XLSX.
+published by :class:`OutboxRelay` with the period's control record, exported for payroll as CSV or XLSX.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from attain.core.money import round_money
+from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
 from attain.ledger.periods import period_sort_key
 from attain.platform import topics
 from attain.platform.avro import contract
 from services.ledger.db import entry_scope
-from services.ledger.schema import entries, outbox, payout_lines, periods
+from services.ledger.schema import entries, outbox, participants, payout_lines, periods
 
 log = logging.getLogger("attain.ledger")
-EXPORT_COLUMNS = ("payout_id", "rep_id", "period", "currency", "amount", "entry_count", "approved_at", "approved_by")
+LINE_COLUMNS = ("payout_id", "rep_id", "period", "currency", "amount", "entry_count", "approved_at", "approved_by")
+# v1's columns first, unchanged; then one row per earning code of the line (docs/payroll-contract.md)
+EXPORT_COLUMNS = (*LINE_COLUMNS, "hr_id", "earning_code", "earning_amount", "earning_entry_count")
 
 
 def payout_id(scope: str, period: str, rep_id: str, currency: str) -> str:
@@ -39,29 +42,66 @@ def payable_balances(connection: Connection, scope: str, period: str
                      ) -> dict[tuple[str, str], tuple[Decimal, int]]:
     """(rep, currency) -> (amount, entry count): the entries of ``period`` plus what earlier *paid*
     periods left over (a negative balance from an unrecovered draw carries forward)."""
+    balances: dict[tuple[str, str], tuple[Decimal, int]] = {}
+    for key, parts in payable_parts(connection, scope, period, None).items():
+        balances[key] = (sum((amount for amount, _ in parts.values()), Decimal(0)),
+                         sum(count for _, count in parts.values()))
+    return balances
+
+
+def payable_parts(connection: Connection, scope: str, period: str, codes: EarningCodes | None
+                  ) -> dict[tuple[str, str], dict[str, tuple[Decimal, int]]]:
+    """(rep, currency) -> earning code -> (amount, entry count), over the entries :func:`payable_balances`
+    sums: the period's entries under their component's or kind's code, what earlier paid periods left
+    over under the ``kind:carried`` code. With ``codes`` None every entry counts under one code ``*``."""
     paid = set(connection.execute(
         select(periods.c.period).where(periods.c.scope == scope, periods.c.state == "paid")).scalars())
-    balances: dict[tuple[str, str], tuple[Decimal, int]] = defaultdict(lambda: (Decimal(0), 0))
+    result: dict[tuple[str, str], dict[str, tuple[Decimal, int]]] = defaultdict(dict)
     for row in connection.execute(
-        select(entries.c.rep_id, entries.c.currency, entries.c.period, func.sum(entries.c.amount), func.count())
-        .where(entry_scope() == scope).group_by(entries.c.rep_id, entries.c.currency, entries.c.period)
+        select(entries.c.rep_id, entries.c.currency, entries.c.period, entries.c.component_id, entries.c.kind,
+               func.sum(entries.c.amount), func.count())
+        .where(entry_scope() == scope)
+        .group_by(entries.c.rep_id, entries.c.currency, entries.c.period, entries.c.component_id, entries.c.kind)
     ):
-        if row[2] == period or (row[2] in paid and period_sort_key(row[2]) < period_sort_key(period)):
-            amount, count = balances[(row[0], row[1])]
-            balances[(row[0], row[1])] = (amount + row[3], count + row[4])
-    return dict(balances)
+        if row[2] == period:
+            code = codes.code_for(row[3], row[4]) if codes else "*"
+        elif row[2] in paid and period_sort_key(row[2]) < period_sort_key(period):
+            code = codes.carried_code() if codes else "*"
+        else:
+            continue
+        parts = result[(row[0], row[1])]
+        amount, count = parts.get(code, (Decimal(0), 0))
+        parts[code] = (amount + row[5], count + row[6])
+    return dict(result)
+
+
+def control_id(scope: str, period: str) -> str:
+    return f"{scope}/{period}/control"
 
 
 def write_payout_lines(connection: Connection, scope: str, period: str, approved_by: str,
-                       approved_at: datetime) -> list[dict[str, Any]]:
-    """One line per rep and currency with a non-zero :func:`payable_balances` amount, and its outbox row."""
-    lines = [
-        {"payout_id": payout_id(scope, period, rep_id, currency), "scope": scope, "period": period,
-         "rep_id": rep_id, "currency": currency, "amount": round_money(amount, currency),
-         "entry_count": count, "approved_at": approved_at, "approved_by": approved_by}
-        for (rep_id, currency), (amount, count) in sorted(payable_balances(connection, scope, period).items())
-        if amount != 0
-    ]
+                       approved_at: datetime, codes: EarningCodes | None = None) -> list[dict[str, Any]]:
+    """One line per rep and currency with a non-zero :func:`payable_balances` amount, split by earning
+    code, with its outbox row; then the period's control record (topic ``payouts.control``) and its
+    outbox row, after the lines', so the relay publishes it after them."""
+    if codes is None:
+        from services.ledger.config import LedgerSettings
+
+        codes = LedgerSettings().codes
+    hr_ids = {row.rep_id: row.hr_id for row in connection.execute(select(participants.c.rep_id, participants.c.hr_id))}
+    lines = []
+    for (rep_id, currency), parts in sorted(payable_parts(connection, scope, period, codes).items()):
+        amount, split = split_by_code(parts, currency)
+        if amount == 0:
+            continue
+        lines.append({
+            "payout_id": payout_id(scope, period, rep_id, currency), "scope": scope, "period": period,
+            "rep_id": rep_id, "currency": currency, "amount": amount,
+            "entry_count": sum(count for _, count in parts.values()),
+            "approved_at": approved_at, "approved_by": approved_by, "hr_id": hr_ids.get(rep_id),
+            "earnings": [{"earning_code": code, "amount": str(part), "entry_count": count}
+                         for code, part, count in split],
+        })
     if lines:
         connection.execute(payout_lines.insert(), lines)
         payouts = contract(topics.PAYOUTS)
@@ -69,13 +109,45 @@ def write_payout_lines(connection: Connection, scope: str, period: str, approved
             {"topic": topics.PAYOUTS, "message_key": line["payout_id"], "payload": payouts.encode(to_avro(line))}
             for line in lines
         ])
+    control = control_record(scope, period, lines, approved_at, approved_by)
+    connection.execute(outbox.insert().values(  # a higher outbox_id than the lines': published after them
+        topic=topics.PAYOUTS_CONTROL, message_key=control["control_id"],
+        payload=contract(topics.PAYOUTS_CONTROL).encode(control)))
     return lines
+
+
+def control_record(scope: str, period: str, lines: Sequence[dict[str, Any]], approved_at: datetime,
+                   approved_by: str) -> dict[str, Any]:
+    count, totals = control_totals((line["payout_id"], line["currency"], line["amount"]) for line in lines)
+    return {"control_id": control_id(scope, period), "scope": scope, "period": period, "line_count": count,
+            "totals": [{"currency": t.currency, "line_count": t.line_count, "amount": str(t.amount)}
+                       for t in totals],
+            "approved_at": approved_at, "approved_by": approved_by}
 
 
 def to_avro(line: dict[str, Any]) -> dict[str, Any]:
     return {"payout_id": line["payout_id"], "rep_id": line["rep_id"], "period": line["period"],
             "currency": line["currency"], "amount": str(line["amount"]), "entry_count": line["entry_count"],
-            "approved_at": line["approved_at"], "approved_by": line["approved_by"]}
+            "approved_at": line["approved_at"], "approved_by": line["approved_by"], "hr_id": line["hr_id"],
+            "earnings": list(line["earnings"])}
+
+
+class PayrollNotReady(ValueError):
+    """An export asked for a period whose payouts do not exist yet, with why and what to do."""
+
+
+def approved_lines(engine: Engine, scope: str, period: str) -> list[dict[str, Any]]:
+    """The payout lines of an approved (or paid) period; :class:`PayrollNotReady` for any other period."""
+    with engine.connect() as connection:
+        state = connection.execute(
+            select(periods.c.state).where(periods.c.scope == scope, periods.c.period == period)).scalar()
+    if state is None:
+        raise PayrollNotReady(f"period {scope}/{period} does not exist: nothing has been booked for it "
+                              "(check the scope and period)")
+    if state not in ("approved", "paid"):
+        raise PayrollNotReady(f"period {scope}/{period} is {state}, not approved: payouts exist only once the "
+                              "last approval step approves it (see `attain ledger period show`)")
+    return lines_of(engine, scope, period)
 
 
 def lines_of(engine: Engine, scope: str, period: str) -> list[dict[str, Any]]:
@@ -85,12 +157,22 @@ def lines_of(engine: Engine, scope: str, period: str) -> list[dict[str, Any]]:
             .order_by(payout_lines.c.payout_id)).mappings()]
 
 
+def export_rows(lines: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """One row per line and earning code (a line written before earning codes: one row, code empty)."""
+    rows = []
+    for line in lines:
+        head = [line[column] for column in LINE_COLUMNS]
+        for part in line["earnings"] or [{"earning_code": "", "amount": "", "entry_count": ""}]:
+            rows.append([*head, line["hr_id"] or "", part["earning_code"], part["amount"], part["entry_count"]])
+    return rows
+
+
 def export_csv(lines: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
-    for line in lines:
-        writer.writerow([_cell(line[column]) for column in EXPORT_COLUMNS])
+    for row in export_rows(lines):
+        writer.writerow([_cell(value) for value in row])
     return buffer.getvalue()
 
 
@@ -102,8 +184,9 @@ def export_xlsx(lines: Sequence[dict[str, Any]]) -> bytes:
     assert sheet is not None
     sheet.title = "payouts"
     sheet.append(list(EXPORT_COLUMNS))
-    for line in lines:  # amounts as text: payroll must not see a float
-        sheet.append([_cell(line[column]) if column != "entry_count" else line[column] for column in EXPORT_COLUMNS])
+    counts = {EXPORT_COLUMNS.index("entry_count"), EXPORT_COLUMNS.index("earning_entry_count")}
+    for row in export_rows(lines):  # amounts as text: payroll must not see a float
+        sheet.append([value if index in counts else _cell(value) for index, value in enumerate(row)])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.ledger.approvals import DEFAULT_CHAIN, Actor, Decision, check_decision, next_step
+from attain.ledger.payroll import EarningCodes
 from attain.ledger.periods import PeriodState, transition
 from services.ledger.audit import append_audit
 from services.ledger.payouts import payable_balances, write_payout_lines
@@ -66,7 +67,7 @@ def lock_period(engine: Engine, scope: str, period: str, actor_id: str) -> Perio
 
 
 def decide(engine: Engine, scope: str, period: str, actor: Actor, approve: bool, comment: str,
-           chain: Sequence[str] = DEFAULT_CHAIN) -> PeriodView:
+           chain: Sequence[str] = DEFAULT_CHAIN, codes: EarningCodes | None = None) -> PeriodView:
     """Record one approval or rejection; the last approval approves the period and writes its payouts.
 
     Raises :class:`~attain.ledger.approvals.ApprovalError` or
@@ -91,7 +92,7 @@ def decide(engine: Engine, scope: str, period: str, actor: Actor, approve: bool,
             state = _move(connection, row, "reopen", actor.user_id)
         elif next_step(chain, decisions) is None:
             state = _move(connection, row, "approve", actor.user_id)
-            lines = write_payout_lines(connection, scope, period, actor.user_id, datetime.now(UTC))
+            lines = write_payout_lines(connection, scope, period, actor.user_id, datetime.now(UTC), codes)
             append_audit(connection, actor.user_id, "payouts.prepared", f"period/{scope}/{period}",
                          {"scope": scope, "period": period, "lines": len(lines),
                           "payout_ids": [line["payout_id"] for line in lines]})

@@ -106,6 +106,8 @@ payout_lines = Table(
     Column("entry_count", Integer, nullable=False),
     Column("approved_at", DateTime(timezone=True), nullable=False),
     Column("approved_by", String(255), nullable=False),
+    Column("hr_id", String(255), nullable=True),
+    Column("earnings", JSONB, nullable=False, server_default="[]"),  # [{earning_code, amount, entry_count}]
 )
 
 outbox = Table(
@@ -147,6 +149,7 @@ participants = Table(
     Column("rep_id", String(255), primary_key=True),
     Column("region", String(64), nullable=False),
     Column("manager_id", String(255), nullable=True),
+    Column("hr_id", String(255), nullable=True),  # the employee's id in payroll/HR (org file hr_id)
 )
 
 plan_versions = Table(  # every plan version the ledger has booked earnings under; a new one is audited

@@ -16,7 +16,7 @@ from fastavro.utils import generate_many
 from attain.platform.avro import HEADER_SIZE, MARKER, contract, legacy_fingerprint, schemas_dir
 from tests.integration.java_avro import round_trip
 
-TOPICS = ["crm.changes", "earnings", "payouts", "crm.changes.dlq"]
+TOPICS = ["crm.changes", "earnings", "payouts", "payouts.control", "crm.changes.dlq"]
 COUNT = 12
 
 

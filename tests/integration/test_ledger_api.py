@@ -139,6 +139,8 @@ def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_hi
 
 def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api):
     admin = as_user("prep", ["comp_admin"], ["*"])
+    refused = api.get("/v1/payouts/ae/2026-Q1.csv", headers=admin)  # not approved: no file, the reason
+    assert refused.status_code == 409 and "ae/2026-Q1 is open, not approved" in refused.json()["error"]
     assert api.post("/v1/periods/ae/2026-Q1/lock", headers=admin).json() == {"state": "locked"}
     steps = [("mona", "manager"), ("ada", "comp_admin"), ("fin", "finance")]
     for user, role in steps:

@@ -114,19 +114,20 @@ def read_payouts(bootstrap, expected, prefix, timeout=60):
 
 
 def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_marking(engine, kafka_bootstrap):
-    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS])
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
     apply_snapshots(engine, [snapshot("P3", 1, "700.00", plan="pay"), snapshot("P4", 1, "-20.00", plan="pay")])
     lock_period(engine, "pay", "2026-Q1", "prep-1")
     approve_all(engine, "pay", "2026-Q1")
     # The service "died" right after the approving commit: nothing published yet, the outbox holds it.
     with engine.connect() as connection:
         pending = connection.execute(select(outbox).where(outbox.c.published_at.is_(None),
-                                                          outbox.c.message_key.like("pay/%"))).all()
-    assert len(pending) == 2
+                                                          outbox.c.message_key.like("pay/%"))
+                                     .order_by(outbox.c.outbox_id)).all()
+    assert [row.topic for row in pending] == ["payouts", "payouts", "payouts.control"]  # the lines, then control
     producer = Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)))
     relay = OutboxRelay(engine, producer)
     relay.publish(pending)  # published, then "died" before marking them sent
-    assert relay.publish_pending() == 4  # the restarted relay publishes them again (and the other test's 2)
+    assert relay.publish_pending() == 6  # the restarted relay publishes them again (and the other test's 2 + 1)
     assert relay.publish_pending() == 0
     received = [(key, value) for key, value in read_payouts(kafka_bootstrap, 4, "pay/")]
     assert len(received) == 4

@@ -345,7 +345,7 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
         assert receive(2) == 2  # on the topic...
         ledger.process.send_signal(signal.SIGKILL)
         ledger.process.wait(10)
-        assert pending() == 2  # ...but never marked sent
+        assert pending() == 3  # ...but never marked sent (the 2 lines and the period's control record)
         ledger.start()
         wait_until(lambda: pending() == 0, 60, "the restarted relay to publish and mark", interval=0.2)
     finally:
