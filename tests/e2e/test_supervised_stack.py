@@ -85,3 +85,43 @@ def test_the_stack_makes_secrets_over_the_minimum_and_keeps_them_owner_only(supe
     made = dict(line.split("=", 1) for line in path.read_text().splitlines())
     assert set(made) == {"ATTAIN_INGEST_WEBHOOK_SECRETS"}  # the ledger API trusts the issuer's tokens, no secret
     assert all(len(value.encode()) >= MIN_SECRET_BYTES for value in made.values())
+
+
+def test_no_token_password_or_secret_reaches_any_log(supervised):
+    """Tokens (good and forged), client secrets, passwords and the webhook secret pass through every door
+    of this run; none may appear in a log line."""
+    import grpc
+    import httpx
+
+    from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
+    from tests.e2e.conftest import bearer
+
+    stack, _ = supervised
+    assert stack.issuer is not None
+    forged = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0MDEifQ.forged-signature-for-the-log-test"
+    with httpx.Client(base_url=stack.ingest_url, timeout=30) as client:
+        assert client.post("/v1/events", json=[], headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    post(stack, [won_deal("006SVLOGS", "t04", "500.00")])
+    with grpc.insecure_channel(stack.notifier_target) as channel:
+        stub = notifier_pb2_grpc.NotifierStub(channel)
+        for token in (forged, bearer(stack, "t04")["Authorization"][7:]):
+            try:
+                for _ in stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t04"), timeout=2,
+                                        metadata=(("authorization", f"Bearer {token}"),)):
+                    break
+            except grpc.RpcError:
+                pass
+    wait_until(lambda: totals_for(stack, {"t04"}), 90, "the ledger entry for t04")
+
+    secrets = [stack.webhook_secret, *json.loads((stack.issuer.data_dir / "credentials.json").read_text()).values()]
+    password_file = stack.workdir / "pgdata" / "attain-password"
+    if password_file.exists():
+        secrets.append(password_file.read_text().strip())
+    logs = sorted(stack.workdir.rglob("*.log"))
+    assert len(logs) >= 6
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert "eyJ" not in text, f"{log.name} holds something shaped like a JWT"
+        assert "Bearer " not in text, f"{log.name} holds an Authorization header"
+        for secret in secrets:
+            assert secret not in text, f"{log.name} holds a secret"
