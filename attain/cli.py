@@ -290,6 +290,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
+        load_demo_org(plans, stack.database_url or "")
         events = events_for_book(book, deals)
         assert stack.issuer is not None  # machine callers post with a client-credentials token
         replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"))
@@ -301,9 +302,18 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         ledger_commands.demo_period_close(engine)
         rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
         token_file = write_demo_token(stack, rep, ["rep"])
+        ledger_api = f"http://127.0.0.1:{stack.services['ledger'].port}"
+        if "mgr-in" in book.participants:
+            manager_file = write_demo_token(stack, "mgr-in", ["manager"])
+            console.print(
+                f"\nSigned in as the manager mgr-in, you see your team's pay and nobody else's:\n"
+                f"  curl -H \"Authorization: Bearer $(cat {manager_file})\" {ledger_api}/v1/reps/ae-in-02/entries"
+                f"   (200)\n  curl -H \"Authorization: Bearer $(cat {manager_file})\" "
+                f"{ledger_api}/v1/reps/ae-sg-01/entries   (404)")
         console.print(
             f"\nSign-in: sample users' passwords are in {stack.workdir / 'issuer' / 'credentials.json'} "
-            f"(token endpoint {stack.issuer.url if stack.issuer else '-'}/token)."
+            f"(token endpoint {stack.issuer.url if stack.issuer else '-'}/token). As {rep}: "
+            f"curl -H \"Authorization: Bearer $(cat {token_file})\" {ledger_api}/v1/reps/{rep}/entries"
             f"\nWatch live notifications as {rep}: [bold]ATTAIN_TOKEN=$(cat {token_file}) .venv/bin/attain watch "
             f"{rep} --target {stack.notifier_target}[/]\nPost more events (client attain-ingest-client, its secret in "
             f"credentials.json): curl -XPOST -H \"Authorization: Bearer $TOKEN\" {stack.ingest_url}/v1/events "
@@ -320,6 +330,16 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     finally:
         stack.stop()
         console.print("stopped cleanly")
+
+
+def load_demo_org(plans: Path, database_url: str) -> None:
+    """The org's participants (regions, managers, HR ids) into the ledger, so its policy knows who manages whom."""
+    import yaml
+
+    files = sorted(plans.glob("*.yaml")) if plans.is_dir() else [plans]
+    for path in files:
+        if isinstance(data := yaml.safe_load(path.read_text()), dict) and data.get("participants"):
+            ledger_commands.load_org(argparse.Namespace(path=path, database_url=database_url, format="text"))
 
 
 def replay(ingest_url: str, events: Sequence[dict[str, Any]], token: str, batch: int = 50) -> None:
