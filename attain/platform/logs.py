@@ -25,6 +25,6 @@ def configure_logging(service: str, level: str = "INFO") -> logging.Logger:
     root.setLevel(level.upper())
     # Frameworks log a lot at INFO: shown only when the service runs at DEBUG.
     framework_level = logging.INFO if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
-    for noisy in ("aiokafka", "faust", "mode", "kafka", "aiohttp.access"):
+    for noisy in ("aiokafka", "faust", "mode", "kafka", "aiohttp.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(framework_level)
     return logging.getLogger(f"attain.{service}")
