@@ -1,0 +1,143 @@
+"""The Confluent Schema Registry wire format on a real broker, through the Confluent REST API.
+
+Attain writes ``payouts`` and ``earnings`` through confluent-kafka's AvroSerializer; the
+schema is registered under ``<topic>-value`` whose compatibility is set to BACKWARD; Attain
+reads the messages back; a consumer Attain did not write (Apache Avro Java, resolving each
+schema id at the registry as a Kafka Connect converter does) reads them too; and a topic that
+switches framing midway (single-object messages, then Confluent ones) reads through.
+
+The registry is franz-go's ``srfake`` (see tests/integration/srfake/server.py): an emulation
+of the Confluent API, NOT a real registry. No real one could be started here; these tests prove
+the bytes and the HTTP conversation (with Basic auth), not a registry's compatibility checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from fastavro.utils import generate_many
+
+from attain.platform import avro, registry
+from attain.platform.avro import MARKER, SerdeError
+from tests.integration.java_avro import confluent_round_trip
+from tests.integration.srfake.server import schema_registry
+
+COUNT = 8
+USER_INFO = "payroll-reader:registry-password-for-tests"  # the emulation refuses requests without it
+
+
+@pytest.fixture(scope="module")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with schema_registry(tmp_path_factory.mktemp("srfake") / "srfake.log", USER_INFO) as url:
+        yield url
+
+
+@pytest.fixture
+def confluent(registry_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Producers write payouts and earnings in the Confluent format to the real registry."""
+    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_URL", registry_url)
+    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", USER_INFO)
+    monkeypatch.setenv("ATTAIN_AVRO_CONFLUENT_TOPICS", "payouts,earnings")
+    registry.settings.cache_clear()
+    avro.contract.cache_clear()
+    yield registry_url
+    registry.settings.cache_clear()
+    avro.contract.cache_clear()
+
+
+def _get(url: str) -> dict:
+    credentials = base64.b64encode(USER_INFO.encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {credentials}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        document: dict = json.load(response)
+        return document
+
+
+def _read_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    """Partition 0 of ``topic`` from the beginning, by assignment (no group join to wait for)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"confluent-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(values) < count and time.monotonic() < deadline:
+            values += [m.value() for m in consumer.consume(count - len(values), 0.5) if m.error() is None]
+    finally:
+        consumer.close()
+    return values
+
+
+def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for index, value in enumerate(values):
+        producer.produce(topic, key=str(index).encode(), value=value, partition=0)
+    assert producer.flush(30) == 0
+
+
+@pytest.mark.parametrize("topic", ["payouts", "earnings"])
+def test_confluent_framed_topic_reads_back_in_attain_and_in_java(kafka_bootstrap, confluent, topic):
+    codec = avro.contract(topic)
+    assert codec.writes_confluent
+    records = list(generate_many(codec.latest, COUNT))
+    sent = [codec.encode(record) for record in records]
+
+    # The wire format: magic byte 0 and the id the registry gives the newest schema under <topic>-value.
+    latest = _get(f"{confluent}/subjects/{topic}-value/versions/latest")
+    assert {value[0] for value in sent} == {0}
+    assert {int.from_bytes(value[1:5], "big") for value in sent} == {latest["id"]}
+    assert json.loads(latest["schema"]) == json.loads(codec.confluent.schema_json)
+    assert _get(f"{confluent}/config/{topic}-value")["compatibilityLevel"] == "BACKWARD"
+
+    in_topic, out_topic = f"confluent.{uuid.uuid4().hex[:8]}.in", f"confluent.{uuid.uuid4().hex[:8]}.out"
+    _produce(kafka_bootstrap, in_topic, sent)
+    received = _read_all(kafka_bootstrap, in_topic, COUNT)
+    assert received == sent
+    expected = [codec.decode(value) for value in received]
+    assert [record["rep_id"] for record in expected] == [record["rep_id"] for record in records]
+
+    java_lines = confluent_round_trip(kafka_bootstrap, confluent, in_topic, out_topic, COUNT, USER_INFO)
+    assert java_lines[-1] == f"decoded {COUNT} of {COUNT}"
+    assert all(f" id={latest['id']} " in line for line in java_lines[:-1])
+    from_java = _read_all(kafka_bootstrap, out_topic, COUNT)
+    assert {value[:2] for value in from_java} == {MARKER}  # Java re-framed them single-object
+    assert [codec.decode(value) for value in from_java] == expected
+
+
+def test_a_topic_switching_from_single_object_to_confluent_reads_through(kafka_bootstrap, confluent):
+    codec = avro.contract("payouts")
+    records = list(generate_many(codec.latest, 6))
+    values = [codec.encode_single_object(record) for record in records[:3]] + [codec.encode(r) for r in records[3:]]
+    assert [value[:1] for value in values] == [b"\xc3"] * 3 + [b"\x00"] * 3
+    topic = f"confluent.{uuid.uuid4().hex[:8]}.mixed"
+    _produce(kafka_bootstrap, topic, values)
+    decoded = [codec.decode(value) for value in _read_all(kafka_bootstrap, topic, 6)]
+    assert [record["payout_id"] for record in decoded] == [record["payout_id"] for record in records]
+    # The same record reads the same whichever framing carried it.
+    assert codec.decode(codec.encode(records[0])) == decoded[0]
+
+
+def test_an_unknown_schema_id_is_bad_data(confluent):
+    codec = avro.contract("payouts")
+    body = codec.encode(next(iter(generate_many(codec.latest, 1))))[5:]
+    with pytest.raises(SerdeError, match="schema id 987654"):
+        codec.decode(b"\x00" + (987654).to_bytes(4, "big") + body)
+
+
+def test_wrong_registry_credentials_are_a_registry_problem_not_bad_data(confluent, monkeypatch):
+    """A refused credential must not dead-letter good messages: it is RegistryUnavailable, not SerdeError."""
+    codec = avro.contract("payouts")
+    message = codec.encode(next(iter(generate_many(codec.latest, 1))))
+    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "payroll-reader:wrong-password")
+    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_MAX_RETRIES", "0")
+    registry.settings.cache_clear()
+    avro.contract.cache_clear()
+    with pytest.raises(registry.RegistryUnavailable):
+        avro.contract("payouts").decode(message)
