@@ -46,6 +46,13 @@ def test_confluent_topics_without_a_registry_url_are_refused(fresh):
         avro.contract("payouts")
 
 
+def test_a_confluent_topic_without_a_contract_is_refused(fresh):
+    fresh.setenv("ATTAIN_SCHEMA_REGISTRY_URL", "http://127.0.0.1:1")
+    fresh.setenv("ATTAIN_AVRO_CONFLUENT_TOPICS", "payouts,payout")
+    with pytest.raises(ValueError, match="names payout, which have no contract"):
+        avro.contract("payouts")
+
+
 def test_registry_url_must_be_http(monkeypatch):
     monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_URL", "registry.example.com:8081")
     with pytest.raises(ValidationError, match="http:// or https://"):
