@@ -6,9 +6,10 @@ reads the messages back; a consumer Attain did not write (Apache Avro Java, reso
 schema id at the registry as a Kafka Connect converter does) reads them too; and a topic that
 switches framing midway (single-object messages, then Confluent ones) reads through.
 
-The registry is franz-go's ``srfake`` (see tests/integration/srfake/server.py): an emulation
-of the Confluent API, NOT a real registry. No real one could be started here; these tests prove
-the bytes and the HTTP conversation (with Basic auth), not a registry's compatibility checks.
+The registry is Apicurio Registry 2.4.2.Final, a real one (its Confluent-compatible API, built
+from Maven Central by tests/integration/apicurio/server.py), which also enforces BACKWARD.
+Registry credentials are checked against franz-go's ``srfake`` (tests/integration/srfake/server.py),
+an emulation of the Confluent API with Basic auth (Apicurio runs here without authentication).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from fastavro import parse_schema
 from fastavro.utils import generate_many
 
 from attain.platform import avro, registry
 from attain.platform.avro import MARKER, SerdeError
+from tests.integration.apicurio.server import apicurio
 from tests.integration.java_avro import confluent_round_trip
 from tests.integration.srfake.server import schema_registry
 
@@ -35,26 +39,41 @@ USER_INFO = "payroll-reader:registry-password-for-tests"  # the emulation refuse
 
 @pytest.fixture(scope="module")
 def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with schema_registry(tmp_path_factory.mktemp("srfake") / "srfake.log", USER_INFO) as url:
+    with apicurio(tmp_path_factory.mktemp("apicurio") / "apicurio.log") as url:
         yield url
+
+
+def _use_registry(monkeypatch: pytest.MonkeyPatch, url: str, user_info: str = "") -> None:
+    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_URL", url)
+    if user_info:
+        monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", user_info)
+    monkeypatch.setenv("ATTAIN_AVRO_CONFLUENT_TOPICS", "payouts,earnings")
+    registry.settings.cache_clear()
+    avro.contract.cache_clear()
 
 
 @pytest.fixture
 def confluent(registry_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Producers write payouts and earnings in the Confluent format to the real registry."""
-    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_URL", registry_url)
-    monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", USER_INFO)
-    monkeypatch.setenv("ATTAIN_AVRO_CONFLUENT_TOPICS", "payouts,earnings")
-    registry.settings.cache_clear()
-    avro.contract.cache_clear()
+    _use_registry(monkeypatch, registry_url)
     yield registry_url
     registry.settings.cache_clear()
     avro.contract.cache_clear()
 
 
-def _get(url: str) -> dict:
-    credentials = base64.b64encode(USER_INFO.encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": f"Basic {credentials}"})
+@pytest.fixture
+def emulated_with_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The same settings against the srfake emulation, which demands Basic credentials."""
+    with schema_registry(tmp_path / "srfake.log", USER_INFO) as url:
+        _use_registry(monkeypatch, url, USER_INFO)
+        yield url
+    registry.settings.cache_clear()
+    avro.contract.cache_clear()
+
+
+def _get(url: str, user_info: str = "") -> dict:
+    headers = {"Authorization": "Basic " + base64.b64encode(user_info.encode()).decode()} if user_info else {}
+    request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         document: dict = json.load(response)
         return document
@@ -85,15 +104,20 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 @pytest.mark.parametrize("topic", ["payouts", "earnings"])
 def test_confluent_framed_topic_reads_back_in_attain_and_in_java(kafka_bootstrap, confluent, topic):
     codec = avro.contract(topic)
-    assert codec.writes_confluent
+    assert codec.writes_confluent and codec.confluent is not None
     records = list(generate_many(codec.latest, COUNT))
     sent = [codec.encode(record) for record in records]
 
-    # The wire format: magic byte 0 and the id the registry gives the newest schema under <topic>-value.
-    latest = _get(f"{confluent}/subjects/{topic}-value/versions/latest")
+    # The wire format: magic byte 0 and the id under which the registry holds the contract in <topic>-value.
     assert {value[0] for value in sent} == {0}
-    assert {int.from_bytes(value[1:5], "big") for value in sent} == {latest["id"]}
-    assert json.loads(latest["schema"]) == json.loads(codec.confluent.schema_json)
+    assert len({value[1:5] for value in sent}) == 1
+    schema_id = int.from_bytes(sent[0][1:5], "big")
+    lookup = urllib.request.Request(f"{confluent}/subjects/{topic}-value", method="POST",
+                                    data=json.dumps({"schema": codec.confluent.schema_json}).encode(),
+                                    headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    with urllib.request.urlopen(lookup, timeout=10) as response:
+        assert json.load(response)["id"] == schema_id
+    assert json.loads(_get(f"{confluent}/schemas/ids/{schema_id}")["schema"]) == json.loads(codec.confluent.schema_json)
     assert _get(f"{confluent}/config/{topic}-value")["compatibilityLevel"] == "BACKWARD"
 
     in_topic, out_topic = f"confluent.{uuid.uuid4().hex[:8]}.in", f"confluent.{uuid.uuid4().hex[:8]}.out"
@@ -103,9 +127,9 @@ def test_confluent_framed_topic_reads_back_in_attain_and_in_java(kafka_bootstrap
     expected = [codec.decode(value) for value in received]
     assert [record["rep_id"] for record in expected] == [record["rep_id"] for record in records]
 
-    java_lines = confluent_round_trip(kafka_bootstrap, confluent, in_topic, out_topic, COUNT, USER_INFO)
+    java_lines = confluent_round_trip(kafka_bootstrap, confluent, in_topic, out_topic, COUNT)
     assert java_lines[-1] == f"decoded {COUNT} of {COUNT}"
-    assert all(f" id={latest['id']} " in line for line in java_lines[:-1])
+    assert all(f" id={schema_id} " in line for line in java_lines[:-1])
     from_java = _read_all(kafka_bootstrap, out_topic, COUNT)
     assert {value[:2] for value in from_java} == {MARKER}  # Java re-framed them single-object
     assert [codec.decode(value) for value in from_java] == expected
@@ -131,10 +155,35 @@ def test_an_unknown_schema_id_is_bad_data(confluent):
         codec.decode(b"\x00" + (987654).to_bytes(4, "big") + body)
 
 
-def test_wrong_registry_credentials_are_a_registry_problem_not_bad_data(confluent, monkeypatch):
-    """A refused credential must not dead-letter good messages: it is RegistryUnavailable, not SerdeError."""
+def test_the_registry_refuses_a_schema_that_breaks_backward_compatibility(confluent):
+    """Attain sets BACKWARD on the subject; the registry, not Attain, then refuses a breaking schema."""
     codec = avro.contract("payouts")
-    message = codec.encode(next(iter(generate_many(codec.latest, 1))))
+    first = codec.encode(next(iter(generate_many(codec.latest, 1))))  # registers the contract, sets BACKWARD
+    assert codec.confluent is not None
+
+    def framing(extra_field: dict) -> registry.ConfluentFraming:
+        schema = json.loads(codec.confluent.schema_json)
+        schema["fields"] = [*schema["fields"], extra_field]
+        return registry.ConfluentFraming("payouts", json.dumps(schema), parse_schema(schema), codec.confluent.client)
+
+    record = next(iter(generate_many(codec.latest, 1)))
+    with pytest.raises(SerdeError, match="refused"):
+        framing({"name": "no_default", "type": "string"}).encode({**record, "no_default": "x"})
+    # A field with a default is a backward-compatible change: registered as a new id, and still
+    # readable by a reader that knows only the older contract.
+    evolved = framing({"name": "with_default", "type": "string", "default": ""}).encode({**record, "with_default": "y"})
+    assert evolved[1:5] != first[1:5]
+    assert codec.decode(evolved)["payout_id"] == record["payout_id"]
+
+
+def test_registry_credentials_are_sent_and_a_refused_one_is_not_bad_data(emulated_with_auth, monkeypatch):
+    """Basic credentials reach the registry; a refused credential must not dead-letter good messages."""
+    codec = avro.contract("payouts")
+    record = next(iter(generate_many(codec.latest, 1)))
+    message = codec.encode(record)
+    assert message[0] == 0 and codec.decode(message)["payout_id"] == record["payout_id"]
+    assert _get(f"{emulated_with_auth}/config/payouts-value", USER_INFO)["compatibilityLevel"] == "BACKWARD"
+
     monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "payroll-reader:wrong-password")
     monkeypatch.setenv("ATTAIN_SCHEMA_REGISTRY_MAX_RETRIES", "0")
     registry.settings.cache_clear()

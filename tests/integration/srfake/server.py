@@ -2,14 +2,11 @@
 
 Not a real registry: ``srfake`` is an in-memory emulation of the Confluent API
 by the franz-go project (subjects, versions, global schema ids, per-subject
-compatibility settings, Basic auth), which does **not** check compatibility.
-No real Confluent-compatible registry could be started here: Apicurio Registry
-3.3.3 and 2.6.13 cannot be assembled from the Maven Central served to this
-project (their own modules, e.g. ``apicurio-registry-schema-util-provider``, are
-not served), Confluent's registry is not on Maven Central, Karapace is not on
-PyPI, and Conduit's registry is not served by the Go proxy. What these tests
-prove is the wire format and the HTTP conversation of confluent-kafka's own
-serializer and of a Java consumer, not a registry's compatibility rules.
+compatibility settings, Basic auth) that does **not** check compatibility. The
+real-registry tests run against Apicurio Registry (tests/integration/apicurio/),
+which runs here without authentication; this emulation is used only to check
+that Attain sends the configured Basic credentials and treats a refused one as a
+registry problem, not as bad data.
 
 The ``main.go`` beside this file is built once under ``<repo>/.cache`` (the
 build is keyed by its source and ``go.mod``), then started on a free port.
