@@ -190,3 +190,47 @@ def test_registry_credentials_are_sent_and_a_refused_one_is_not_bad_data(emulate
     avro.contract.cache_clear()
     with pytest.raises(registry.RegistryUnavailable):
         avro.contract("payouts").decode(message)
+
+
+def _read_keys(bootstrap: str, topic: str, prefix: str, count: int) -> dict[str, bytes]:
+    """Values of ``topic`` whose key starts with ``prefix``, from every partition, by assignment."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"confluent-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    found: dict[str, bytes] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(found) < count and time.monotonic() < deadline:
+            for message in consumer.consume(100, 0.5):
+                if message.error() is None and message.key().decode().startswith(prefix):
+                    found[message.key().decode()] = message.value()
+    finally:
+        consumer.close()
+    return found
+
+
+def test_the_ledger_publishes_approved_payouts_in_the_confluent_format(engine, kafka_bootstrap, confluent):
+    """The real payouts path: the approving transaction encodes the lines through the registry into the
+    outbox, the relay publishes them, and they read back by schema id."""
+    from attain.platform import topics
+    from attain.platform.kafka import ensure_topics, producer_config
+    from attain.platform.settings import KafkaSettings
+    from services.ledger.db import apply_snapshots
+    from services.ledger.payouts import OutboxRelay
+    from services.ledger.period_service import lock_period
+    from tests.integration.test_ledger_periods import approve_all, snapshot
+
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS])
+    apply_snapshots(engine, [snapshot("CF1", 1, "250.00", plan="cf"), snapshot("CF2", 1, "75.50", plan="cf")])
+    lock_period(engine, "cf", "2026-Q1", "prep-1")
+    approve_all(engine, "cf", "2026-Q1")
+    relay = OutboxRelay(engine, Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap))))
+    relay.publish_pending()
+    published = _read_keys(kafka_bootstrap, topics.PAYOUTS, "cf/", 2)
+    assert sorted(published) == ["cf/2026-Q1/CF1/INR", "cf/2026-Q1/CF2/INR"]
+    assert {value[0] for value in published.values()} == {0}
+    codec = avro.contract(topics.PAYOUTS)
+    lines = {key: codec.decode(value) for key, value in published.items()}
+    assert lines["cf/2026-Q1/CF1/INR"]["amount"] == "250.00"
+    assert lines["cf/2026-Q1/CF2/INR"]["amount"] == "75.50"
