@@ -15,6 +15,11 @@ still accept that legacy framing (each schema is registered under both byte
 orders; a CRC-64 whose reversed bytes equal another schema's fingerprint is
 checked for at load time), so data already on a topic stays readable, while
 every producer writes the standard one.
+
+A topic may instead be written in the Confluent Schema Registry wire format
+(``ATTAIN_AVRO_CONFLUENT_TOPICS``; see ``attain.platform.registry``). Readers
+tell the framings apart by the first byte (``0x00`` Confluent, ``0xC3``
+single-object) on every topic, so a topic can switch without breaking consumers.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ import os
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+if TYPE_CHECKING:
+    from attain.platform.registry import ConfluentFraming
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = 10
@@ -64,6 +72,10 @@ class Contract:
     topic: str
     versions: tuple[dict[str, Any], ...]  # parsed, oldest first
     by_fingerprint: dict[bytes, dict[str, Any]]
+    # Confluent wire format: decodes 0x00-framed messages when a registry is configured,
+    # and encodes when the topic is one of ATTAIN_AVRO_CONFLUENT_TOPICS.
+    confluent: ConfluentFraming | None = None
+    writes_confluent: bool = False
 
     @property
     def latest(self) -> dict[str, Any]:
@@ -76,12 +88,22 @@ class Contract:
         return MARKER + schema_fingerprint(self.latest)
 
     def encode(self, record: dict[str, Any]) -> bytes:
+        if self.writes_confluent and self.confluent is not None:
+            return self.confluent.encode(record)
+        return self.encode_single_object(record)
+
+    def encode_single_object(self, record: dict[str, Any]) -> bytes:
         buffer = io.BytesIO()
         buffer.write(self.header)
         schemaless_writer(buffer, self.latest, record)
         return buffer.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:
+        if data[:1] == b"\x00":
+            if self.confluent is None:
+                raise SerdeError(f"{self.topic}: a Confluent Schema Registry message (magic byte 0) "
+                                 "but no ATTAIN_SCHEMA_REGISTRY_URL is set to resolve its schema id")
+            return self.confluent.decode(data)
         if len(data) < HEADER_SIZE or data[:2] != MARKER:
             raise SerdeError(f"{self.topic}: not an Avro single-object message (bad marker)")
         writer = self.by_fingerprint.get(bytes(data[2:HEADER_SIZE]))
@@ -122,4 +144,8 @@ def contract(topic: str) -> Contract:
     if any(by_fingerprint[key] is not standard[key] for key in clash):
         raise SerdeError(f"{topic}: a legacy fingerprint equals another version's fingerprint")
     by_fingerprint.update(standard)
-    return Contract(topic, versions, by_fingerprint)
+    from attain.platform.registry import framing
+
+    latest_json = json.dumps(json.loads(files[-1].read_text()))
+    confluent, writes_confluent = framing(topic, latest_json, versions[-1])
+    return Contract(topic, versions, by_fingerprint, confluent, writes_confluent)

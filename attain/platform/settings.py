@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Shared secrets (HMAC keys: the ledger's HS256 token secret, webhook signing secrets) must carry at
 # least 256 bits; a shorter one is refused at start-up.
@@ -61,6 +61,53 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTAIN_")
 
     log_level: str = "INFO"
+
+
+class SchemaRegistrySettings(BaseSettings):
+    """``ATTAIN_SCHEMA_REGISTRY_*``: a Confluent-compatible schema registry, needed only for
+    topics written in the Confluent wire format (see ``AvroSettings``) or to read such messages."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_SCHEMA_REGISTRY_")
+
+    url: str = ""  # e.g. https://registry.example.com (Apicurio: .../apis/ccompat/v7)
+    basic_auth_user_info: SecretStr | None = None  # "user:password"
+    ssl_ca_location: str | None = None  # CA bundle that signed the registry's certificate
+    ssl_certificate_location: str | None = None  # client certificate (mutual TLS)
+    ssl_key_location: str | None = None
+    timeout_seconds: float = 10.0
+    max_retries: int = 3  # the client's retries (with backoff) of a request that failed in transit
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class AvroSettings(BaseSettings):
+    """``ATTAIN_AVRO_*``: which topics producers write in the Confluent Schema Registry wire
+    format (``ATTAIN_AVRO_CONFLUENT_TOPICS=payouts,earnings``); every other topic is written in
+    Avro single-object encoding. Readers accept both framings on every topic."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_AVRO_")
+
+    confluent_topics: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    @field_validator("confluent_topics", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(topic.strip() for topic in value.split(",") if topic.strip())
+        return value
+
+
+def registry_settings_problem(avro: AvroSettings, registry: SchemaRegistrySettings) -> str | None:
+    """Why these settings cannot work together, or None."""
+    if avro.confluent_topics and not registry.url:
+        return ("ATTAIN_AVRO_CONFLUENT_TOPICS names topics to write in the Confluent format but "
+                "ATTAIN_SCHEMA_REGISTRY_URL is not set")
+    return None
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

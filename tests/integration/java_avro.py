@@ -23,23 +23,44 @@ ARTIFACTS = [
     ("org.slf4j", "slf4j-nop", "2.0.17"),
 ]
 SOURCE = Path(__file__).parent / "java" / "AvroInterop.java"
+SOURCES = [SOURCE, SOURCE.with_name("ConfluentInterop.java")]
 
 
 def classpath() -> str:
-    """The jars plus the compiled AvroInterop class (recompiled when its source changes)."""
+    """The jars plus the compiled AvroInterop and ConfluentInterop classes (recompiled when a source changes)."""
     folder = maven.cache_dir(f"avro-java-{AVRO_VERSION}")
     jars = os.pathsep.join(str(jar) for jar in maven.ensure_classpath(folder, ARTIFACTS))
-    classes = folder / "classes" / hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-    if not (classes / "AvroInterop.class").is_file():
+    classes = folder / "classes" / hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES)).hexdigest()[:16]
+    if not (classes / "ConfluentInterop.class").is_file():
         javac = shutil.which("javac")
         if javac is None:
             raise RuntimeError("a JDK ('javac') is needed to compile the Avro Java interop tool")
         with maven.exclusive_lock(folder / ".compile.lock"):
-            if not (classes / "AvroInterop.class").is_file():
+            if not (classes / "ConfluentInterop.class").is_file():
                 classes.mkdir(parents=True, exist_ok=True)
-                subprocess.run([javac, "-d", str(classes), "-cp", jars, str(SOURCE)], check=True,
+                subprocess.run([javac, "-d", str(classes), "-cp", jars, *map(str, SOURCES)], check=True,
                                capture_output=True, text=True, timeout=300)
     return os.pathsep.join([str(classes), jars])
+
+
+def _run(tool: str, *args: str) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("a Java runtime is needed for the Avro Java interop tool")
+    result = subprocess.run([java, "-cp", classpath(), tool, *args],
+                            capture_output=True, text=True, timeout=180, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"Apache Avro Java ({tool}) failed (exit {result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout.splitlines()
+
+
+def confluent_round_trip(bootstrap: str, registry_url: str, in_topic: str, out_topic: str, count: int,
+                         user_info: str = "") -> list[str]:
+    """Run ConfluentInterop: Java reads ``count`` Confluent-framed messages of ``in_topic``, resolving each schema
+    id at the registry (Basic auth with ``user_info``), and writes the records single-object framed to
+    ``out_topic``. Returns Java's lines."""
+    return _run("ConfluentInterop", bootstrap, registry_url, in_topic, out_topic, str(count), user_info)
 
 
 def round_trip(bootstrap: str, schema_dir: Path, in_topic: str, out_topic: str, count: int) -> list[str]:
@@ -47,14 +68,4 @@ def round_trip(bootstrap: str, schema_dir: Path, in_topic: str, out_topic: str, 
 
     Returns Java's lines (one per record, as GenericData renders it); raises if Java could not read one.
     """
-    java = shutil.which("java")
-    if java is None:
-        raise RuntimeError("a Java runtime is needed for the Avro Java interop tool")
-    result = subprocess.run(
-        [java, "-cp", classpath(), "AvroInterop", bootstrap, str(schema_dir), in_topic, out_topic, str(count)],
-        capture_output=True, text=True, timeout=180, check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"Apache Avro Java failed (exit {result.returncode}):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result.stdout.splitlines()
+    return _run("AvroInterop", bootstrap, str(schema_dir), in_topic, out_topic, str(count))
