@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from attain.platform import topics
+from attain.platform.kafka import topic_config
 from attain.platform.settings import KafkaSettings
 
 log = logging.getLogger("attain.calculator")
@@ -145,7 +146,8 @@ def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeou
     wanted = [NewTopic(name, num_partitions=partitions, replication_factor=kafka.replication_factor, config=config)
               for name, partitions, config in (
                   (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
-                  (state_topic(app_id), kafka.partitions, {"cleanup.policy": "compact"}))
+                  # created here, before faust would, so its id is known: with faust's changelog settings
+                  (state_topic(app_id), kafka.partitions, {**topic_config(kafka), "cleanup.policy": "compact"}))
               if name not in existing]
     if not wanted:
         return
