@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from types import TracebackType
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -27,4 +28,14 @@ def configure_logging(service: str, level: str = "INFO") -> logging.Logger:
     framework_level = logging.INFO if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
     for noisy in ("aiokafka", "faust", "mode", "kafka", "aiohttp.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(framework_level)
-    return logging.getLogger(f"attain.{service}")
+    logger = logging.getLogger(f"attain.{service}")
+
+    def log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+        # A crash is one JSON line too (its traceback in the record's exc_info), not Python's plain text.
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, error, traceback)
+            return
+        logger.critical("exiting on an uncaught exception", exc_info=(kind, error, traceback))
+
+    sys.excepthook = log_uncaught
+    return logger

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from attain.platform import topics
 from attain.platform.kafka import topic_config
@@ -170,7 +171,7 @@ def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecor
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         partition = TopicPartition(topics.CALCULATOR_LINEAGE, 0)
-        low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+        low, high = _watermarks(consumer, partition, timeout)
         records: list[LineageRecord] = []
         if high <= low:
             return records
@@ -191,6 +192,20 @@ def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecor
         return records
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+    """The partition's watermarks, waiting out a just-created topic whose leader is not elected yet
+    (Apache Kafka answers NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a moment)."""
+    retrying = Retrying(retry=retry_if_exception(_leader_not_ready), stop=stop_after_delay(timeout),
+                        wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True)
+    low, high = retrying(consumer.get_watermark_offsets, partition, timeout=timeout)
+    return int(low), int(high)
+
+
+def _leader_not_ready(error: BaseException) -> bool:
+    return isinstance(error, KafkaException) and error.args[0].code() in (
+        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 def ledger_status(url: str, wait_seconds: float) -> dict[str, Any]:
