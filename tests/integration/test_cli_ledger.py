@@ -106,7 +106,7 @@ def test_period_audit_lineage_and_org_speak_json(engine, database_url, capsys, t
     org.write_text("participants:\n  - {id: j1, region: IN-South, manager: m1}\n")
     code, out = run(capsys, "ledger", "org", str(org), "--format", "json", "--database-url", database_url)
     assert code == 0 and json.loads(out) == {"loaded": 1, "participants": [
-        {"rep_id": "j1", "region": "IN-South", "manager_id": "m1"}]}
+        {"rep_id": "j1", "region": "IN-South", "manager_id": "m1", "hr_id": None}]}
 
     # a refused transition is one line and exit 1, not a traceback
     code, _ = run(capsys, "ledger", "period", "paid", scope, "2026-Q1", "--user", "fin-1",
