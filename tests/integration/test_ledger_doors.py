@@ -352,7 +352,23 @@ def test_reads_of_pay_are_in_the_access_log_which_only_admins_read(api, stub, en
         assert api.get("/v1/access-log", headers=who).status_code == 403
 
 
+def _approved(engine, scope: str, period: str) -> None:
+    """Lock (if still open) and take every remaining approval step: only an approved period has payouts."""
+    from attain.ledger.approvals import Actor
+    from services.ledger.period_service import decide, period_view
+
+    view = period_view(engine, scope, period)
+    if view is None or str(view.state) == "open":
+        lock_period(engine, scope, period, "prep")
+    approvers = {"manager": "sam", "comp_admin": "cara", "finance": "fin"}
+    while (view := period_view(engine, scope, period)) is not None and view.next_step is not None:
+        role = view.next_step
+        decide(engine, scope, period, Actor(approvers[role], frozenset({role})), True, "ok")
+    assert view is not None and str(view.state) == "approved", view
+
+
 def test_a_payout_export_logs_every_rep_it_shows(api, engine, minter):
+    _approved(engine, "ae-south", PERIOD)
     before = len(_access_rows(engine))
     response = api.get(f"/v1/payouts/ae-south/{PERIOD}.json", headers=minter.bearer("root", ["admin"], ["*"]))
     assert response.status_code == 200
