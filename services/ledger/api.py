@@ -51,6 +51,7 @@ from attain.ledger.access import (
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
 from services.ledger.api_models import (
+    AccessRecord,
     Decision,
     EntityId,
     LedgerPeriod,
@@ -521,6 +522,23 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         rows = await asyncio.to_thread(access_rows, engine, access_log_regions(who), rep_id, actor_id, limit)
         return _json(rows)
 
+    async def record_read(request: web.Request, rep_id: RepId, /, record: AccessRecord) -> r201 | Refused | Ruled:
+        """Record the caller's read of a rep's pay made at another door (the notifier's live stream).
+
+        The service acting for the person calls with that person's own token; the read is allowed by the
+        same policy as the ledger's own reads, and appended to the access log with door ``notifier``.
+
+        Security: bearerAuth
+        Tags: audit
+        Status Codes:
+            201: the read is in the access log
+            404: no such rep, or not one the caller may read
+        """
+        region = await require_rep(request, rep_id)
+        await asyncio.to_thread(record_access, engine, caller(request).user_id, [(rep_id, region)], record.what,
+                                f"reps/{rep_id}/stream", "notifier")
+        return _json({"recorded": record.what}, status=201)
+
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(openapi_document(app))
 
@@ -543,6 +561,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     add("GET", "/v1/disputes/{dispute_id}", show_dispute)
     add("POST", "/v1/disputes/{dispute_id}/resolution", resolve, admin=True, body=True)
     add("GET", "/v1/access-log", access_log, admin=True)
+    add("POST", "/v1/reps/{rep_id}/access", record_read, body=True)
     app.router.add_get("/openapi.json", openapi)
 
 

@@ -89,6 +89,12 @@ class Resolution(Body):
     period: LedgerPeriod | None = Field(None, description="open period the adjustment goes to; default the entry's")
 
 
+class AccessRecord(Body):
+    """A service acting for the caller records the caller's read of a rep's pay (the notifier's live stream)."""
+
+    what: Literal["stream.open"] = Field(description="what was read: stream.open, a live stream of the rep's pay")
+
+
 class Problem(BaseModel):
     """Every refusal: the reason, and for invalid input where and what."""
 

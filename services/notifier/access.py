@@ -6,8 +6,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from urllib.parse import quote
 
 import grpc
+import httpx
 
 from attain.core.plans import PlanBook
 from attain.ledger.access import Principal, RepFacts, can_read_rep
@@ -56,3 +58,47 @@ class SubscribeGuard:
         self._open[identity.subject] -= 1
         if self._open[identity.subject] <= 0:
             del self._open[identity.subject]
+
+
+class ReadRecorder:
+    """Records each admitted stream in the ledger's access log before any pay is pushed.
+
+    The notifier acts for the person: it calls the ledger's ``POST /v1/reps/{rep_id}/access`` with the
+    caller's own token (never a stronger one), and the ledger applies its own policy again. A read the
+    ledger cannot record (no ledger URL, the ledger down or refusing) ends the call with UNAVAILABLE:
+    pay is never shown unlogged.
+    """
+
+    def __init__(self, ledger_url: str | None, timeout: float = 3.0) -> None:
+        self._base = ledger_url.rstrip("/") if ledger_url else None
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    async def record(self, rep_id: str, context: grpc.aio.ServicerContext) -> None:
+        """Append the stream's open to the access log, or abort the call with UNAVAILABLE and the reason."""
+        reason = await self._refusal(rep_id, dict(context.invocation_metadata() or ()).get("authorization"))
+        if reason is not None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the read of {rep_id}'s pay cannot be logged: {reason}")
+
+    async def _refusal(self, rep_id: str, header: str | None) -> str | None:
+        if self._base is None:
+            return "no ledger to record it (ATTAIN_NOTIFIER_LEDGER_URL is not set)"
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        try:
+            answer = await self._client.post(f"{self._base}/v1/reps/{quote(rep_id, safe='')}/access",
+                                             json={"what": "stream.open"},
+                                             headers={"Authorization": header or ""})
+        except httpx.HTTPError as error:
+            return f"the ledger is unreachable ({type(error).__name__})"
+        if answer.status_code != 201:
+            try:
+                detail = str(answer.json().get("error", ""))
+            except ValueError:
+                detail = ""
+            return f"the ledger refused to record it ({answer.status_code}{': ' + detail if detail else ''})"
+        return None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

@@ -26,7 +26,7 @@ from attain.platform.kafka import consumer_config, ensure_topics
 from attain.platform.logs import configure_logging
 from attain.platform.settings import KafkaSettings, ServiceSettings
 from services.notifier import metrics
-from services.notifier.access import SubscribeGuard
+from services.notifier.access import ReadRecorder, SubscribeGuard
 from services.notifier.config import NotifierSettings
 from services.notifier.hub import Closed, Hub
 from services.notifier.lineage import LineageGate
@@ -65,9 +65,10 @@ def _millis(value: Any) -> int:
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
-    def __init__(self, hub: Hub, guard: SubscribeGuard) -> None:
+    def __init__(self, hub: Hub, guard: SubscribeGuard, recorder: ReadRecorder) -> None:
         self._hub = hub
         self._guard = guard
+        self._recorder = recorder
 
     async def Subscribe(  # noqa: N802 - gRPC method name
         self, request: notifier_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
@@ -76,6 +77,7 @@ class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rep_id is required")
         identity = await self._guard.admit(request.rep_id, context)
         try:
+            await self._recorder.record(request.rep_id, context)  # in the ledger's access log, or UNAVAILABLE
             log.info("pay stream opened", extra={"subject": identity.subject, "rep_id": request.rep_id})
             async for update in self._stream(request.rep_id, context):
                 yield update
@@ -146,7 +148,10 @@ async def serve() -> None:
 
     server = grpc.aio.server()
     guard = SubscribeGuard(verifier, book, settings.max_streams_per_subject)
-    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub, guard), server)
+    recorder = ReadRecorder(settings.ledger_url)
+    if settings.ledger_url is None:
+        log.warning("no ATTAIN_NOTIFIER_LEDGER_URL: every Subscribe is refused (its read cannot be logged)")
+    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub, guard, recorder), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
@@ -192,6 +197,7 @@ async def serve() -> None:
     stopping.set()
     broker.stop()
     await server.stop(grace=2)
+    await recorder.close()
     await loop.run_in_executor(None, thread.join, 10)
     await runner.cleanup()
     log.info("notifier stopped")

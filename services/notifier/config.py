@@ -19,5 +19,7 @@ class NotifierSettings(BaseSettings):
     plans_file: Path | None = None
     # Open Subscribe streams one credential (token subject) may hold at once.
     max_streams_per_subject: int = 8
-    # The ledger's operational URL: push only snapshots of the lineage it books (services/notifier/lineage.py).
+    # The ledger's URL: push only snapshots of the lineage it books (services/notifier/lineage.py), and record
+    # each opened stream in its access log with the caller's token (services/notifier/access.py); without it
+    # every Subscribe is refused, since the read could not be logged.
     ledger_url: str | None = None

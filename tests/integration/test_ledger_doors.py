@@ -165,6 +165,7 @@ HTTP_DOORS = [
     ("GET", "/v1/disputes/1", None),
     ("POST", "/v1/disputes/1/resolution", {"comment": "fine", "adjustment": "5.00"}),
     ("GET", "/v1/access-log", None),
+    ("POST", "/v1/reps/alice/access", {"what": "stream.open"}),
 ]
 
 
