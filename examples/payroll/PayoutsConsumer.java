@@ -18,6 +18,7 @@
 // "INCOMPLETE ..." (exit 2) when the period is not complete within the timeout.
 // Run by tests/integration/test_payroll_contract.py against a real broker.
 
+import java.nio.charset.StandardCharsets;
 import java.io.File;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -72,6 +73,12 @@ public final class PayoutsConsumer {
       while (System.currentTimeMillis() < deadline
              && (control == null || lines.size() < (Integer) control.get("line_count"))) {
         for (ConsumerRecord<byte[], byte[]> message : consumer.poll(Duration.ofMillis(500))) {
+          // The key names the line (payout_id) or the control record (control_id): other periods' messages
+          // are skipped before decoding, whatever framing their writer chose.
+          String key = message.key() == null ? "" : new String(message.key(), StandardCharsets.UTF_8);
+          if (!key.startsWith(prefix) && !key.equals(controlId)) {
+            continue;
+          }
           if (message.topic().equals("payouts.control")) {
             GenericRecord record = controlDecoder.decode(message.value());
             if (record.get("control_id").toString().equals(controlId)) {

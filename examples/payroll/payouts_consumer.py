@@ -75,6 +75,11 @@ def read_period(bootstrap: str, schemas: Path, scope: str, period: str, timeout:
             for message in consumer.consume(500, 0.5):
                 if message.error() is not None:
                     continue
+                # The key names the line (payout_id) or the control record (control_id): other periods'
+                # messages are skipped before decoding, whatever framing their writer chose.
+                key = (message.key() or b"").decode("utf-8", "replace")
+                if not key.startswith(prefix) and key != control_id:
+                    continue
                 record = decoders[message.topic() or ""].decode(message.value() or b"")
                 if message.topic() == "payouts.control":
                     if record["control_id"] == control_id:
