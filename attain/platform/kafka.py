@@ -114,7 +114,7 @@ def check_message_limits(
             f"ATTAIN_KAFKA_TOPIC_MAX_MESSAGE_BYTES={settings.topic_max_message_bytes} is below "
             f"ATTAIN_KAFKA_MESSAGE_MAX_BYTES={settings.message_max_bytes}: topics created with it would "
             f"reject the producer's batches")
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
     existing = set(admin.list_topics(timeout=timeout).topics)
     limits: dict[str, int | None] = dict.fromkeys(names)
     wanted = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in limits if name in existing]

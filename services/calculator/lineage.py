@@ -34,7 +34,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from attain.platform import topics
-from attain.platform.kafka import topic_config
+from attain.platform.kafka import CLIENT_LOG, topic_config
 from attain.platform.settings import KafkaSettings
 
 log = logging.getLogger("attain.calculator")
@@ -167,7 +167,8 @@ def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeou
 
 def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecord]:
     """Every record on ``calculator.lineage``, in order."""
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"attain-lineage-{uuid.uuid4()}",
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG,
+                         "group.id": f"attain-lineage-{uuid.uuid4()}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         partition = TopicPartition(topics.CALCULATOR_LINEAGE, 0)
@@ -228,7 +229,7 @@ def ledger_status(url: str, wait_seconds: float) -> dict[str, Any]:
 def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild: bool,
               ledger_wait_seconds: float = 60, timeout: float = 30) -> str:
     """The lineage this calculator's snapshots carry; exits with the recovery steps when it must not start."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG})
     _ensure_topics(admin, kafka, app_id, timeout)
     cluster_id, topic_id, state_id = identity(admin, app_id, timeout)
     found = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id, state_id)
@@ -242,7 +243,7 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
     (log.warning if ledger is None or rebuild else log.info)(check.message, extra={"lineage": candidate.lineage})
     if found is not None:
         return found.lineage
-    producer = Producer({"bootstrap.servers": kafka.bootstrap, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "enable.idempotence": True, "logger": CLIENT_LOG})
     producer.produce(topics.CALCULATOR_LINEAGE, key=app_id.encode(), value=json.dumps(asdict(candidate)).encode())
     if producer.flush(timeout) != 0:
         raise SystemExit("calculator: could not write its new lineage to calculator.lineage")

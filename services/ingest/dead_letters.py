@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from attain.platform.avro import SerdeError, contract
+from attain.platform.kafka import CLIENT_LOG
 from services.ingest.backfill import csv_rows
 from services.ingest.canonical import UNPARSEABLE, parse_json
 
@@ -35,7 +36,8 @@ class DeadLetter:
 
 def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[DeadLetter]:
     """Every envelope on ``topic`` from the beginning, without committing anything."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"attain-dlq-cli-{uuid.uuid4()}",
+    consumer = Consumer({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG,
+                         "group.id": f"attain-dlq-cli-{uuid.uuid4()}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)

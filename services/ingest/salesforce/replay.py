@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from attain.platform.kafka import AsyncProducer
+from attain.platform.kafka import CLIENT_LOG, AsyncProducer
 
 
 class ReplayStore(Protocol):
@@ -49,7 +49,8 @@ class KafkaReplayStore:
 
 def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str, bytes]:
     """The newest value per key, reading every partition from the start to its end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"replay-reader-{uuid.uuid4()}",
+    consumer = Consumer({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG,
+                         "group.id": f"replay-reader-{uuid.uuid4()}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
