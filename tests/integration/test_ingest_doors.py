@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from attain.cli import dlq_command, ingest_backfill, main
+from attain.cli import build_parser, dlq_command, ingest_backfill, main
 from attain.platform import topics
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
@@ -142,4 +142,8 @@ def test_backfill_publishes_good_rows_dead_letters_bad_rows_with_their_line_and_
     assert "1 replayed into crm.changes, 0 rejected again, 0 skipped" in capsys.readouterr().out
     (replayed,) = [r for r in changes_with_prefix(kafka_bootstrap, prefix) if r["record_id"] == f"{prefix}R"]
     assert (replayed["event_id"], replayed["source"]) == (f"{prefix}R-e", "dlq-replay")
-    assert dlq_command  # the same function the CLI calls
+    # the dead letter stays on the DLQ after its replay: listed by the same function the CLI calls
+    assert dlq_command(build_parser().parse_args(
+        ["dlq", "--bootstrap", kafka_bootstrap, "list", "--source-prefix", "http#" + prefix, "--format", "json"])) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(d["error_code"], d["source"]) for d in listed["dead_letters"]] == [("validation_error", f"http#{prefix}")]
