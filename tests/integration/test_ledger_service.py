@@ -94,6 +94,24 @@ def entry_count(engine, reps):
                                   ).scalar_one()
 
 
+def book_markers(bootstrap, engine, tag):
+    """Publish one marker snapshot on every partition of the earnings topic, after what was sent, and wait
+    until the ledger booked them all: everything before them on the topic was processed (a watermark)."""
+    producer = Producer(producer_config(KafkaSettings(bootstrap=bootstrap)))
+    partitions = len(producer.list_topics(topics.EARNINGS, timeout=10).topics[topics.EARNINGS].partitions)
+    markers = [f"marker-{tag}-{uuid.uuid4().hex[:6]}-{p}" for p in range(partitions)]
+    earnings = contract(topics.EARNINGS)
+    for partition, rep in enumerate(markers):
+        producer.produce(topics.EARNINGS, key=rep.encode(), partition=partition, value=earnings.encode({
+            "rep_id": rep, "period": "2026-Q1", "plan_id": "svc", "plan_version": 1, "currency": "INR",
+            "snapshot_version": 1, "computed_at": datetime.now(UTC), "total_earned": "1.00",
+            "trigger_event_ids": [], "trigger_ingested_at": None,
+            "components": [{"component_id": "commission", "credited_value": "0", "quota": None,
+                            "attainment_ratio": None, "earned_amount": "1.00", "source_record_count": 1}]}))
+    assert producer.flush(30) == 0
+    wait_until(lambda: entry_count(engine, markers) == len(markers), 90, "the marker snapshots", interval=0.2)
+
+
 @pytest.fixture(scope="module")
 def broker(kafka_bootstrap):
     ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
@@ -114,7 +132,7 @@ def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, 
         wait_until(lambda: entry_count(engine, reps) == len(reps), 90, "every rep's entry", interval=0.2)
         wait_until(lambda: ledger.metric("attain_ledger_snapshots_stale_total") >= committed_before_kill,
                    30, "the replayed batch to be recognised as applied", interval=0.2)
-        time.sleep(2)
+        book_markers(broker, engine, "kill")  # booked after any replay of the killed batch
         assert entry_count(engine, reps) == len(reps)
         totals = ledger_totals(engine)
         assert all(totals[(rep, "2026-Q1")] == Decimal("100.00") for rep in reps)
@@ -133,8 +151,10 @@ def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(brok
         engine.dispose()
         postgres.stop()
         wait_until(lambda: ledger.ready() == 503, 30, "readiness to report the outage", interval=0.2)
+        errors = ledger.metric("attain_ledger_db_errors_total")
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
-        time.sleep(3)
+        wait_until(lambda: ledger.metric("attain_ledger_db_errors_total") > errors, 30,
+                   "the ledger to try the batch sent during the outage", interval=0.2)
         assert ledger.ready() == 503
         postgres.start()
         wait_until(lambda: ledger.ready() == 200, 60, "readiness after the restart", interval=0.2)
@@ -201,7 +221,7 @@ def test_a_database_outage_longer_than_the_poll_interval_is_waited_out_through_a
         print(f"outage {outage_seconds:.1f}s; booked {time.monotonic() - back:.1f}s after the database was back")
         wait_until(lambda: first.ready() == 200 and second.ready() == 200, 60, "readiness after the outage",
                    interval=0.2)
-        time.sleep(2)  # a replay of the held batch would show up as a third entry
+        book_markers(broker, engine, "outage")  # a replay of the held batch would show up as a third entry
         assert entry_count(engine, reps) == 2 * len(reps)
         totals = ledger_totals(engine)
         assert all(totals[(rep, "2026-Q1")] == Decimal("25.50") for rep in reps)
