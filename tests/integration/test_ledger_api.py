@@ -137,24 +137,29 @@ def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_hi
     assert section["adjustments"][0]["explanation"] == f"dispute {dispute_id}: credited deal 42"
 
 
-def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api):
+def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api, engine):
+    # its own period (Q3), so the dispute test's Q1 adjustment neither counts here nor lands in a closed period
+    apply_snapshots(engine, [{"rep_id": "alice", "period": "2026-Q3", "plan_id": "ae", "plan_version": 3,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "300.00",
+                              "trigger_event_ids": ["evt-q3"],
+                              "components": [{"component_id": "commission", "earned_amount": "300.00"}]}])
     admin = as_user("prep", ["comp_admin"], ["*"])
-    refused = api.get("/v1/payouts/ae/2026-Q1.csv", headers=admin)  # not approved: no file, the reason
-    assert refused.status_code == 409 and "ae/2026-Q1 is open, not approved" in refused.json()["error"]
-    assert api.post("/v1/periods/ae/2026-Q1/lock", headers=admin).json() == {"state": "locked"}
+    refused = api.get("/v1/payouts/ae/2026-Q3.csv", headers=admin)  # not approved: no file, the reason
+    assert refused.status_code == 409 and "ae/2026-Q3 is open, not approved" in refused.json()["error"]
+    assert api.post("/v1/periods/ae/2026-Q3/lock", headers=admin).json() == {"state": "locked"}
     steps = [("mona", "manager"), ("ada", "comp_admin"), ("fin", "finance")]
     for user, role in steps:
-        response = api.post("/v1/periods/ae/2026-Q1/approvals", headers=as_user(user, [role], ["*"]),
+        response = api.post("/v1/periods/ae/2026-Q3/approvals", headers=as_user(user, [role], ["*"]),
                             json={"approve": True, "comment": "checked"})
         assert response.status_code == 200, response.text
     assert response.json()["state"] == "approved"
-    csv_text = api.get("/v1/payouts/ae/2026-Q1.csv", headers=admin).text
-    assert "ae/2026-Q1/alice/INR,alice,2026-Q1,INR,1250.00," in csv_text
-    archive = zipfile.ZipFile(io.BytesIO(api.get("/v1/audit/2026-Q1.zip", headers=admin).content))
-    audit_csv = archive.read("audit-2026-Q1.csv").decode()
+    csv_text = api.get("/v1/payouts/ae/2026-Q3.csv", headers=admin).text
+    assert "ae/2026-Q3/alice/INR,alice,2026-Q3,INR,300.00," in csv_text
+    archive = zipfile.ZipFile(io.BytesIO(api.get("/v1/audit/2026-Q3.zip", headers=admin).content))
+    audit_csv = archive.read("audit-2026-Q3.csv").decode()
     assert audit_csv.count("approval.approve") == 3 and "period.lock" in audit_csv
     assert b'"intact": true' in archive.read("chain-verification.json")
-    assert api.post("/v1/periods/ae/2026-Q1/lock", headers=as_user("alice")).status_code == 403
+    assert api.post("/v1/periods/ae/2026-Q3/lock", headers=as_user("alice")).status_code == 403
 
 
 @pytest.fixture(scope="module")
