@@ -115,6 +115,9 @@ def read_payouts(bootstrap, expected, prefix, timeout=60):
 
 def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_marking(engine, kafka_bootstrap):
     ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    producer = Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)))
+    relay = OutboxRelay(engine, producer)
+    relay.publish_pending()  # what other tests left pending: the counts below are this test's alone
     apply_snapshots(engine, [snapshot("P3", 1, "700.00", plan="pay"), snapshot("P4", 1, "-20.00", plan="pay")])
     lock_period(engine, "pay", "2026-Q1", "prep-1")
     approve_all(engine, "pay", "2026-Q1")
@@ -124,10 +127,8 @@ def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_mark
                                                           outbox.c.message_key.like("pay/%"))
                                      .order_by(outbox.c.outbox_id)).all()
     assert [row.topic for row in pending] == ["payouts", "payouts", "payouts.control"]  # the lines, then control
-    producer = Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)))
-    relay = OutboxRelay(engine, producer)
     relay.publish(pending)  # published, then "died" before marking them sent
-    assert relay.publish_pending() == 6  # the restarted relay publishes them again (and the other test's 2 + 1)
+    assert relay.publish_pending() == 3  # the restarted relay publishes them again
     assert relay.publish_pending() == 0
     received = [(key, value) for key, value in read_payouts(kafka_bootstrap, 4, "pay/")]
     assert len(received) == 4
@@ -143,6 +144,17 @@ def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_mark
 
 
 def test_the_audit_chain_records_every_transition_and_detects_an_edited_row(engine, database_url):
+    # its own period through every transition (not another test's), so it holds run alone or in any order
+    apply_snapshots(engine, [snapshot("A1", 1, "40.00", plan="audit")])
+    post_manual(engine, actor_id="admin-1", rep_id="A1", scope="audit", period="2026-Q1",
+                component_id="commission", kind="manual", amount="5.00", currency="INR",
+                reason="audit test", idempotency_key=f"manual-A1-{uuid.uuid4().hex[:8]}")
+    lock_period(engine, "audit", "2026-Q1", "prep-1")
+    decide(engine, "audit", "2026-Q1", MANAGER, True, "fine")
+    assert decide(engine, "audit", "2026-Q1", ADMIN, False, "not yet").state == PeriodState.OPEN  # reopen
+    lock_period(engine, "audit", "2026-Q1", "prep-1")
+    assert approve_all(engine, "audit", "2026-Q1").state == PeriodState.APPROVED
+    assert mark_paid(engine, "audit", "2026-Q1", "fin-1") == PeriodState.PAID
     checked, breaks = verify_audit(engine)
     assert checked >= 10 and breaks == []
     with engine.connect() as connection:
