@@ -23,7 +23,7 @@ def test_docstring_examples_hold(name):
 
 def test_the_modules_left_out_exist_and_still_have_no_examples():
     """An example added to a left-out module is collected: take the module off WITHOUT_EXAMPLES."""
-    assert WITHOUT_EXAMPLES <= set(ALL_MODULES)
+    assert set(ALL_MODULES) >= WITHOUT_EXAMPLES
     for name in WITHOUT_EXAMPLES:
         examples = [t for t in doctest.DocTestFinder().find(importlib.import_module(name)) if t.examples]
         assert not examples, f"{name} now has doctest examples: remove it from WITHOUT_EXAMPLES"
