@@ -112,6 +112,24 @@ def book_markers(bootstrap, engine, tag):
     wait_until(lambda: entry_count(engine, markers) == len(markers), 90, "the marker snapshots", interval=0.2)
 
 
+def consume_to_the_end(consumer, topic, keep, timeout=60):
+    """Consume ``topic`` until the consumer's position reached every partition's high watermark (read now, after
+    the messages of interest were published): a watermark instead of sleeping and hoping nothing else comes."""
+    from confluent_kafka import TopicPartition
+
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    deadline = time.monotonic() + timeout
+    while True:
+        positions = {tp.partition: tp.offset for tp in consumer.position([TopicPartition(topic, p) for p in ends])}
+        if all(ends[p] == 0 or positions.get(p, -1) >= ends[p] for p in ends):
+            return
+        assert time.monotonic() < deadline, f"{topic} not read to its end {ends} (at {positions})"
+        for message in consumer.consume(100, 0.5):
+            if not message.error():
+                keep(message)
+
+
 @pytest.fixture(scope="module")
 def broker(kafka_bootstrap):
     ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS])
@@ -272,10 +290,8 @@ def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_ba
         for message in consumer.consume(100, 0.5):
             if not message.error() and message.key().decode().startswith(scope):
                 keys.append(message.key().decode())
-    time.sleep(1)
-    for message in consumer.consume(100, 1.0):
-        if not message.error() and message.key().decode().startswith(scope):
-            keys.append(message.key().decode())
+    consume_to_the_end(consumer, topics.PAYOUTS, lambda message: keys.append(message.key().decode())
+                       if message.key().decode().startswith(scope) else None)
     consumer.close()
     assert sorted(keys) == [f"{scope}/2026-Q1/D{n}/INR" for n in (1, 2, 3)]
 
