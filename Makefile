@@ -24,7 +24,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check attain services tests
+	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models

@@ -416,8 +416,8 @@ def drain_phase(pipeline: Pipeline, kafka: KafkaSettings, events: list[dict[str,
 
 def check_ledger(stack: Stack, plans_file: Path, events: list[dict[str, Any]]) -> str:
     """The ledger's totals against a batch recompute of every event sent."""
-    from attain.cli import changes_of, load_book
     from attain.core.recompute import recompute
+    from cli.main import changes_of, load_book
     from services.ledger.db import ledger_totals, make_engine
 
     expected = {key: earnings.total_earned

@@ -24,7 +24,6 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from attain.cli import changes_of
 from attain.core.crediting import Credit
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion
@@ -34,6 +33,7 @@ from attain.platform.avro import contract
 from attain.platform.kafka import check_message_limits, producer_config
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import SEAL_KEY
+from cli.main import changes_of
 from services.calculator.app import MESSAGE_BYTES_NEEDED
 from services.calculator.convert import credit_to_json
 from services.calculator.stages import MAX_VALUE_BYTES

@@ -14,10 +14,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from attain.cli import ingest_backfill
 from attain.embedded._process import spawn
 from attain.embedded.ports import free_port
 from attain.embedded.stack import Stack
+from services.ingest.commands import ingest_backfill
 from services.ingest.signatures import sign
 from tests.e2e.conftest import run_stack, totals_for, wait_until
 from tests.fakes.cdc_events import OPPORTUNITY_SCHEMA, OPPORTUNITY_SCHEMA_ID, encode, opportunity_event

@@ -14,11 +14,11 @@ from confluent_kafka import Consumer
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from attain.cli import changes_of
 from attain.core.recompute import recompute
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.sample import opportunity_events
+from cli.main import changes_of
 from services.ledger.db import make_engine
 from services.ledger.schema import entries, participants
 from tests.e2e.conftest import bearer, post, totals_for, wait_until

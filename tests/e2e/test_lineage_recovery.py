@@ -17,11 +17,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from attain.cli import changes_of
 from attain.core.recompute import recompute
 from attain.embedded._process import terminate
 from attain.embedded.stack import SERVICES, Stack
 from attain.sample import opportunity_events
+from cli.main import changes_of
 from services.ledger.audit import verify_audit
 from services.ledger.db import make_engine
 from services.ledger.lineage import adopt, status
@@ -56,7 +56,7 @@ def metric(stack: Stack, service: str, name: str) -> float:
 
 
 def cli(stack: Stack, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "attain", *argv], env=stack.env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *argv], env=stack.env(), capture_output=True,
                           text=True, timeout=120)
 
 

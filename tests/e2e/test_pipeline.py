@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import grpc
 
-from attain.cli import changes_of
 from attain.core.recompute import recompute
 from attain.platform import topics
 from attain.sample import opportunity_events
+from cli.main import changes_of
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_until
 

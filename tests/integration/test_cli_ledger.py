@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from attain.cli import main
 from attain.ledger.approvals import Actor
 from attain.platform.kafka import AsyncProducer, producer_config
 from attain.platform.settings import KafkaSettings
+from cli.main import main
 from services.ingest.publisher import Publisher
 from services.ledger.db import apply_snapshots
 from services.ledger.period_service import decide, lock_period
@@ -31,7 +31,7 @@ BIG = "123456789012.34"  # 12,34,56,78,90,12.34 INR: more than any terminal colu
 def attain(*argv: str, cwd: Path = ROOT, columns: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": str(columns or 80)}
     env.pop("ATTAIN_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "attain", *argv], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -117,9 +117,9 @@ def test_period_audit_lineage_and_org_speak_json(engine, database_url, capsys, t
 
 
 def test_recompute_json_holds_differences_as_text_and_exits_3(engine, database_url, capsys, tmp_path):
-    from attain.cli import changes_of, load_book
     from attain.core.recompute import recompute
     from attain.sample import opportunity_events
+    from cli.main import changes_of, load_book
 
     plans = ROOT / "tests" / "e2e" / "plans.yaml"
     events = opportunity_events(["t01", "t02"], 20, prefix="006J")

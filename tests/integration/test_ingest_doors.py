@@ -11,11 +11,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from attain.cli import build_parser, dlq_command, ingest_backfill, main
 from attain.platform import topics
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
+from cli.main import build_parser, main
 from services.ingest.app import build_app
+from services.ingest.commands import dlq_command, ingest_backfill
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import Publisher
 from services.ingest.signatures import sign

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from attain.cli import changes_of, load_book, main
 from attain.core.recompute import recompute
 from attain.sample import opportunity_events
+from cli.main import changes_of, load_book, main
 from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.period_service import lock_period
 

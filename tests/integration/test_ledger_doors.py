@@ -394,7 +394,7 @@ def test_a_caller_over_the_rate_limit_gets_429_with_retry_after(engine, org, min
 
 
 def test_attain_ledger_token_refuses_an_unknown_role_and_mints_a_verifiable_token(minter, capsys):
-    from attain.cli import main
+    from cli.main import main
 
     issuer = minter.issuer
     base = ["ledger", "token", "someone", "--issuer-dir", str(issuer.data_dir), "--issuer", issuer.url]

@@ -15,13 +15,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import select
 
-from attain.cli import main
 from attain.ledger.approvals import Actor
 from attain.ledger.payroll import EarningCodes
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
+from cli.main import main
 from services.ledger.db import apply_snapshots
 from services.ledger.payouts import OutboxRelay, PayrollNotReady, approved_lines, export_csv
 from services.ledger.period_service import decide, lock_period

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from attain.cli import main
+from cli.main import main
 from services.ingest import metrics
 from tests.fakes.cdc_events import (
     LEAD_SCHEMA,

@@ -1,8 +1,8 @@
 """The `attain` command fails like a good tool: one line naming the problem and what to do, documented exit
 codes, a traceback only with --debug, --version, JSON output with money as text, tables that never cut money.
 
-The CLI runs as a subprocess (`python -m attain`), as a user would run it; nothing needs a broker or database:
-the unreachable ones are closed ports on this machine.
+The CLI runs as a subprocess (`python -m cli`, what the `attain` console script runs), as a user would run it;
+nothing needs a broker or database: the unreachable ones are closed ports on this machine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def attain(*argv: str, columns: int | None = None, **env: str) -> subprocess.Com
     environment.pop("ATTAIN_DEBUG", None) if "ATTAIN_DEBUG" not in env else None
     if columns is not None:
         environment["COLUMNS"] = str(columns)
-    return subprocess.run([sys.executable, "-m", "attain", *argv], cwd=ROOT, env=environment, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=environment, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -192,7 +192,7 @@ def test_a_bad_ledger_period_is_a_usage_error_before_any_database_work():
 
 
 def test_watch_json_keeps_the_notifiers_amounts_as_text_and_every_field():
-    from attain.cli import _update_json
+    from services.notifier.commands import _update_json
     from services.notifier.proto import notifier_pb2
 
     update = notifier_pb2.EarningsUpdate(

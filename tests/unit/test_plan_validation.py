@@ -2,8 +2,8 @@
 
 import pytest
 
-from attain.cli import main
 from attain.planfiles import validate
+from cli.main import main
 
 BAD = """\
 plans:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from attain.cli import main
+from cli.main import main
 
 ARGS = ["--plans", "examples/apac", "--events", "examples/apac/events.jsonl", "--period", "2026-Q1"]
 

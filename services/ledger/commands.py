@@ -1,4 +1,4 @@
-"""Ledger commands of the ``attain`` CLI: audit, recompute, payroll export, periods, tokens, org.
+"""The ledger's ``attain`` commands: audit, recompute, payroll export, periods, tokens, org.
 
     attain audit verify                         # check the audit hash chain
     attain audit export --period 2026-Q1        # audit-2026-Q1.zip (CSV + chain verification)
@@ -166,13 +166,13 @@ def audit_export(args: argparse.Namespace) -> int:
 
 
 def recompute_period(args: argparse.Namespace) -> int:
-    from attain.cli import load_book
     from attain.core.periods import period_bounds
     from attain.core.recompute import recompute
+    from attain.planfiles import load_book
     from services.ledger.recompute_service import apply_differences, differences, ledger_components
 
     period_bounds(args.period)  # a bad period name fails before any work
-    book = load_book(args.plans)
+    book = load_book([args.plans])
     engine = _engine(args)
     changes = _changes_from_file(args.events) if args.events else _changes_from_topic(args.bootstrap)
     expected = recompute(book, changes).values()
@@ -207,11 +207,14 @@ def recompute_period(args: argparse.Namespace) -> int:
 
 
 def _changes_from_file(path: Path) -> list[Any]:
-    from attain.cli import changes_of
+    """The file's events as the calculator will see them (same normalisation as ingest)."""
+    from services.calculator.convert import change_from_avro
+    from services.ingest.canonical import normalise, parse_json
 
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(path))
-    return changes_of([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [change_from_avro(normalise(parse_json(json.dumps(e)), "sample", 0)) for e in events]
 
 
 def _changes_from_topic(bootstrap: str | None) -> list[Any]:
