@@ -26,6 +26,7 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi
