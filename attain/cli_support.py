@@ -1,5 +1,8 @@
 """What every ``attain`` command shares: exit codes, the one error path, JSON output and tables.
 
+It is part of the library (service-free) because both the ``cli`` package and each service's ``commands.py``
+use it, and services may not import ``cli``.
+
 Exit codes (docs/cli.md):
 
     0  ok
