@@ -193,6 +193,8 @@ def test_a_reused_key_with_another_amount_is_a_409_naming_the_key_and_books_one_
     assert "manual:reuse-409" in changed.json()["error"]
     [(entry_id, amount, input_hash)] = booked()
     assert (entry_id, amount) == (first.json()["entry_id"], Decimal("75.00")) and len(input_hash) == 64
+    served = api.get("/v1/reps/alice/entries", headers=as_user(*ADMIN)).json()
+    assert entry_id in [e["entry_id"] for e in served] and not any("input_hash" in e for e in served)
 
 
 def test_refusals_carry_a_reason_and_a_fitting_status(api):

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
-from attain.ledger.entries import IdempotencyConflict, input_hash
+from attain.ledger.entries import IdempotencyConflict, input_hash, reconciled_totals
 from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.postings import post_manual
 from services.ledger.schema import entries, snapshot_heads
@@ -108,3 +108,13 @@ def test_every_insert_path_stores_the_input_hash_its_entry_computes(engine):
     with engine.connect() as connection:
         row = connection.execute(select(entries).where(entries.c.rep_id == "L8")).mappings().one()
     assert row["input_hash"] == input_hash(row)
+
+
+def test_the_sql_totals_follow_the_pure_reconciliation_rule(engine):
+    apply_snapshots(engine, [snapshot("L9", 1, "5.00"), snapshot("L9", 1, "7.00", period="2026-Q2")])
+    post_manual(engine, actor_id="ada", rep_id="L9", scope="ae", period="2026-Q1", component_id="manual",
+                kind="draw", amount="300", currency="INR", reason="advance", idempotency_key="manual:l9-draw")
+    with engine.connect() as connection:
+        stored = connection.execute(select(entries)).mappings().all()
+    assert ledger_totals(engine) == reconciled_totals(stored)
+    assert reconciled_totals(stored)[("L9", "2026-Q1")] == Decimal("5.00")  # the draw is not computed earnings

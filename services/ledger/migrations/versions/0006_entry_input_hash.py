@@ -11,9 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
+down_revision = "0005"  # no branch labels, no dependencies (alembic's defaults)
 
 
 def upgrade() -> None:
