@@ -58,8 +58,9 @@ def amount_text(amount: Decimal) -> str:
 
 
 def input_hash(fields: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) over the :data:`HASHED_FIELDS` of ``fields``: sorted-key JSON, amounts as
-    :func:`amount_text`, a missing scope as the plan (as the ledger reads scopes), empty text as none.
+    """SHA-256 (hex) over the :data:`HASHED_FIELDS` of ``fields``, as a JSON array in that order: amounts
+    as :func:`amount_text`, versions as integers, a missing scope as the plan (as the ledger reads
+    scopes), empty text as null.
 
     >>> a = input_hash({"kind": "manual", "rep_id": "r1", "amount": Decimal("10.0"), "currency": "EUR"})
     >>> a == input_hash({"kind": "manual", "rep_id": "r1", "amount": Decimal("10.00"), "currency": "EUR"})
@@ -67,20 +68,19 @@ def input_hash(fields: Mapping[str, Any]) -> str:
     >>> a == input_hash({"kind": "manual", "rep_id": "r1", "amount": Decimal("10.01"), "currency": "EUR"})
     False
     """
-    canonical: dict[str, Any] = {}
+    canonical: list[Any] = []
     for name in HASHED_FIELDS:
         value = fields.get(name)
         if name == "scope" and not value:
             value = fields.get("plan_id")
         if name == "amount":
-            value = amount_text(Decimal(str(value if value is not None else 0)))
+            value = amount_text(value if isinstance(value, Decimal) else Decimal(str(value or 0)))
         elif name in ("plan_version", "snapshot_version"):
             value = int(value or 0)
         else:
             value = str(value) if value else None
-        canonical[name] = value
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+        canonical.append(value)
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("ascii")).hexdigest()
 
 
 def stored_hash(row: Mapping[str, Any]) -> str:
