@@ -84,7 +84,7 @@ from services.ledger.period_service import (
     mark_paid,
     period_view,
 )
-from services.ledger.postings import ClosedPeriod, PostingError, post_manual
+from services.ledger.postings import ClosedPeriod, IdempotencyConflict, PostingError, post_manual
 from services.ledger.queries import (
     access_rows,
     entries_of,
@@ -137,7 +137,7 @@ def status_of(error: Exception) -> int | None:
     """The HTTP status of a domain or database error; None for a fault of the ledger itself."""
     if isinstance(error, UnknownDispute):
         return 404
-    if isinstance(error, ClosedPeriod):
+    if isinstance(error, ClosedPeriod | IdempotencyConflict):
         return 409
     if isinstance(error, PostingError | MoneyError | PeriodNameError | db_errors.DataError):
         return 422
@@ -439,7 +439,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             201: the entry's id
             403: the entry would pay the caller
             404: no such rep in the caller's regions
-            409: the period is closed
+            409: the period is closed, or the idempotency key already booked an entry with other inputs
             422: the amount has more decimals than the currency allows, or the input is invalid
         """
         who = caller(request)

@@ -16,13 +16,12 @@ from sqlalchemy.dialects.postgresql import insert
 
 from attain.core.money import minor_unit, parse_decimal
 from attain.core.reconcile import deltas
+from attain.ledger.entries import RECONCILED_KINDS, Entry
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
+from services.ledger.entry_store import report_conflicts
 from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
-
-# Entries that carry computed earnings: what a snapshot is reconciled against.
-RECONCILED_KINDS = ("earned", "adjustment")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 ScopeBy = Literal["plan", "region"]
@@ -104,13 +103,15 @@ def _book(connection: Connection, snapshots: Sequence[dict[str, Any]], scope_by:
 _INSERT_ENTRIES = text("""
     INSERT INTO ledger_entries (rep_id, period, plan_id, plan_version, component_id, kind, amount, currency,
                                 snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation,
-                                scope)
+                                scope, input_hash)
     SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:plan_id AS text[]),
                          CAST(:plan_version AS int[]), CAST(:component_id AS text[]), CAST(:kind AS text[]),
                          CAST(:amount AS numeric[]), CAST(:currency AS text[]), CAST(:snapshot_version AS bigint[]),
                          CAST(:idempotency_key AS text[]), CAST(:source_event_ids AS jsonb[]),
-                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]), CAST(:scope AS text[]))
+                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]), CAST(:scope AS text[]),
+                         CAST(:input_hash AS text[]))
     ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING idempotency_key
 """)
 _UPSERT_HEADS = text("""
     INSERT INTO snapshot_heads (rep_id, period, snapshot_version, total_earned, currency)
@@ -120,16 +121,18 @@ _UPSERT_HEADS = text("""
         total_earned = excluded.total_earned, currency = excluded.currency, updated_at = now()
 """)
 _ENTRY_COLUMNS = ("rep_id", "period", "plan_id", "plan_version", "component_id", "kind", "amount", "currency",
-                  "snapshot_version", "idempotency_key", "source_event_ids", "corrects_period", "explanation",
-                  "scope")
+                  "snapshot_version", "idempotency_key", "corrects_period", "explanation", "scope", "input_hash")
 
 
-def _insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
+def _insert_entries(connection: Connection, new: list[Entry]) -> None:
+    """Append ``new`` in one statement; a used key is skipped, and counted when it booked other inputs."""
+    if not new:
         return
-    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _ENTRY_COLUMNS}
-    columns["source_event_ids"] = [json.dumps(ids) for ids in columns["source_event_ids"]]
-    connection.execute(_INSERT_ENTRIES, columns)
+    columns: dict[str, list[Any]] = {name: [getattr(entry, name) for entry in new] for name in _ENTRY_COLUMNS}
+    columns["source_event_ids"] = [json.dumps(list(entry.source_event_ids)) for entry in new]
+    inserted = connection.execute(_INSERT_ENTRIES, columns).scalars().all()
+    if len(inserted) < len(new):
+        report_conflicts(connection, new, set(inserted))
 
 
 def _upsert_heads(connection: Connection, fresh: list[dict[str, Any]]) -> None:
@@ -230,32 +233,15 @@ def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str]
 
 
 def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], scope: str, posting: str
-                 ) -> list[dict[str, Any]]:
+                 ) -> list[Entry]:
     """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
     earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
-    late = posting != snapshot["period"]
-    kind = "adjustment" if late else "earned"
     return [
-        {
-            "rep_id": snapshot["rep_id"],
-            "period": posting,
-            "corrects_period": snapshot["period"] if late else None,
-            "explanation": (f"prior-period adjustment: {snapshot['period']} was closed when snapshot "
-                            f"v{snapshot['snapshot_version']} arrived") if late else None,
-            "plan_id": snapshot["plan_id"],
-            "scope": scope,
-            "plan_version": snapshot["plan_version"],
-            "component_id": component_id,
-            "kind": kind,
-            "amount": amount,
-            "currency": snapshot["currency"],
-            "snapshot_version": snapshot["snapshot_version"],
-            "idempotency_key": (
-                f"{kind}:{snapshot['rep_id']}:{snapshot['period']}:{component_id}:"
-                f"{snapshot['snapshot_version']}"
-            ),
-            "source_event_ids": list(snapshot["trigger_event_ids"]),
-        }
+        Entry.earned_delta(
+            rep_id=snapshot["rep_id"], period=snapshot["period"], posting=posting, plan_id=snapshot["plan_id"],
+            plan_version=snapshot["plan_version"], scope=scope, component_id=component_id, amount=amount,
+            currency=snapshot["currency"], snapshot_version=snapshot["snapshot_version"],
+            source_event_ids=snapshot["trigger_event_ids"])
         for component_id, amount in deltas(earned, posted).items()
     ]
 

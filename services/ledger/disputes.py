@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from attain.ledger.entries import Entry
 from services.ledger.audit import append_audit
-from services.ledger.postings import post_manual_entry
+from services.ledger.postings import post_entry
 from services.ledger.schema import dispute_events, disputes, entries
 
 
@@ -58,11 +59,10 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
         adjustment_entry_id = None
         status = "rejected"
         if adjustment is not None:
-            adjustment_entry_id = post_manual_entry(
-                connection, actor_id=actor_id, rep_id=dispute.rep_id, scope=scope or entry.scope or entry.plan_id,
-                period=period or entry.period, component_id=entry.component_id, kind="manual",
-                amount=adjustment, currency=entry.currency, reason=f"dispute {dispute_id}: {comment}",
-                idempotency_key=f"dispute:{dispute_id}")
+            adjustment_entry_id = post_entry(connection, Entry.dispute_resolution(
+                dispute_id=dispute_id, actor_id=actor_id, rep_id=dispute.rep_id,
+                scope=scope or entry.scope or entry.plan_id, period=period or entry.period,
+                component_id=entry.component_id, amount=adjustment, currency=entry.currency, comment=comment))
             status = "adjusted"
         connection.execute(disputes.update().where(disputes.c.dispute_id == dispute_id).values(status=status))
         connection.execute(dispute_events.insert().values(

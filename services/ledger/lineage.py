@@ -18,16 +18,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from attain.ledger.entries import RECONCILED_KINDS, Entry
 from attain.ledger.lineage import LEGACY, Decision, Difference, check_adoption, compare, decide
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import metrics
 from services.ledger.audit import append_audit
+from services.ledger.entry_store import insert_entries
 from services.ledger.schema import entries, ledger_lineages, periods, quarantined_snapshots, snapshot_heads
 
 log = logging.getLogger("attain.ledger")
 
 LINEAGE_LOCK = 0x4C494E45  # "LINE": pg_advisory_xact_lock key of lineage adoption
-RECONCILED_KINDS = ("earned", "adjustment")  # as services.ledger.db (which imports this module)
 
 
 def lineage_of(snapshot: dict[str, Any]) -> str:
@@ -258,20 +259,15 @@ def _post_differences(connection: Connection, lineage: str, previous: str | None
         info = about[(d.rep_id, d.period)]
         scope = scope_of[(d.rep_id, info["plan_id"])]
         posting = posting_period(d.period, states[scope])
-        rows.append({
-            "rep_id": d.rep_id, "period": posting, "plan_id": info["plan_id"], "scope": scope,
-            "plan_version": info["plan_version"], "component_id": d.component_id, "kind": "adjustment",
-            "amount": d.delta, "currency": info["currency"], "snapshot_version": 0, "source_event_ids": [],
-            "created_by": actor_id, "corrects_period": d.period if posting != d.period else None,
-            "explanation": (f"lineage adoption: {d.period} booked {d.booked} under {previous or 'no lineage'}, "
-                            f"the rebuilt state {lineage} computes {d.rebuilt}"),
-            "idempotency_key": f"lineage:{lineage}:{d.rep_id}:{d.period}:{d.component_id}",
-        })
-    missing = sorted({(s, p) for s, p in ((r["scope"], r["period"]) for r in rows) if p not in states[s]})
+        rows.append(Entry.lineage_adjustment(
+            lineage=lineage, previous=previous, rep_id=d.rep_id, period=d.period, posting=posting,
+            plan_id=info["plan_id"], plan_version=info["plan_version"], scope=scope, component_id=d.component_id,
+            booked=d.booked, rebuilt=d.rebuilt, currency=info["currency"], actor_id=actor_id))
+    missing = sorted({(r.scope, r.period) for r in rows if r.period not in states[str(r.scope)]})
     if missing:
         connection.execute(insert(periods).on_conflict_do_nothing(),
                            [{"scope": scope, "period": period} for scope, period in missing])
-    connection.execute(entries.insert(), rows)
+    insert_entries(connection, rows)
     return len(rows)
 
 

@@ -27,3 +27,8 @@ SNAPSHOTS_QUARANTINED = Counter(
     "Snapshots of a calculator lineage the ledger has not adopted: held in quarantine, not booked "
     "(the calculator's state was rebuilt from nothing; see `attain ledger lineage`)",
 )
+IDEMPOTENCY_CONFLICTS = Counter(
+    "attain_ledger_idempotency_conflicts_total",
+    "Entries not booked because their idempotency key already booked different inputs (the first stands)",
+    ["kind"],
+)

@@ -9,7 +9,6 @@ import io
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -20,8 +19,9 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from attain.core.money import round_money
+from attain.ledger import entries as entry_rules
+from attain.ledger.entries import EntryGroup, payable_balance
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
-from attain.ledger.periods import period_sort_key
 from attain.platform import topics
 from attain.platform.avro import contract
 from services.ledger.db import entry_scope
@@ -42,37 +42,26 @@ def payable_balances(connection: Connection, scope: str, period: str
                      ) -> dict[tuple[str, str], tuple[Decimal, int]]:
     """(rep, currency) -> (amount, entry count): the entries of ``period`` plus what earlier *paid*
     periods left over (a negative balance from an unrecovered draw carries forward)."""
-    balances: dict[tuple[str, str], tuple[Decimal, int]] = {}
-    for key, parts in payable_parts(connection, scope, period, None).items():
-        balances[key] = (sum((amount for amount, _ in parts.values()), Decimal(0)),
-                         sum(count for _, count in parts.values()))
-    return balances
+    return {key: payable_balance(parts) for key, parts in payable_parts(connection, scope, period, None).items()}
 
 
 def payable_parts(connection: Connection, scope: str, period: str, codes: EarningCodes | None
                   ) -> dict[tuple[str, str], dict[str, tuple[Decimal, int]]]:
     """(rep, currency) -> earning code -> (amount, entry count), over the entries :func:`payable_balances`
     sums: the period's entries under their component's or kind's code, what earlier paid periods left
-    over under the ``kind:carried`` code. With ``codes`` None every entry counts under one code ``*``."""
+    over under the ``kind:carried`` code (the rule: :func:`attain.ledger.entries.payable_parts`).
+    With ``codes`` None every entry counts under one code ``*``."""
     paid = set(connection.execute(
         select(periods.c.period).where(periods.c.scope == scope, periods.c.state == "paid")).scalars())
-    result: dict[tuple[str, str], dict[str, tuple[Decimal, int]]] = defaultdict(dict)
-    for row in connection.execute(
+    groups = (EntryGroup(*row) for row in connection.execute(
         select(entries.c.rep_id, entries.c.currency, entries.c.period, entries.c.component_id, entries.c.kind,
                func.sum(entries.c.amount), func.count())
         .where(entry_scope() == scope)
         .group_by(entries.c.rep_id, entries.c.currency, entries.c.period, entries.c.component_id, entries.c.kind)
-    ):
-        if row[2] == period:
-            code = codes.code_for(row[3], row[4]) if codes else "*"
-        elif row[2] in paid and period_sort_key(row[2]) < period_sort_key(period):
-            code = codes.carried_code() if codes else "*"
-        else:
-            continue
-        parts = result[(row[0], row[1])]
-        amount, count = parts.get(code, (Decimal(0), 0))
-        parts[code] = (amount + row[5], count + row[6])
-    return dict(result)
+    ))
+    if codes is None:
+        return entry_rules.payable_parts(groups, period, paid)
+    return entry_rules.payable_parts(groups, period, paid, codes.code_for, codes.carried_code())
 
 
 def control_id(scope: str, period: str) -> str:

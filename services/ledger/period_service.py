@@ -11,11 +11,13 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.ledger.approvals import DEFAULT_CHAIN, Actor, Decision, check_decision, next_step
+from attain.ledger.entries import Entry
 from attain.ledger.payroll import EarningCodes
 from attain.ledger.periods import PeriodState, transition
 from services.ledger.audit import append_audit
+from services.ledger.entry_store import insert_unless_booked
 from services.ledger.payouts import payable_balances, write_payout_lines
-from services.ledger.schema import approval_decisions, entries, payout_lines, periods
+from services.ledger.schema import approval_decisions, payout_lines, periods
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,10 @@ def mark_paid(engine: Engine, scope: str, period: str, actor_id: str) -> PeriodS
         lines = connection.execute(
             select(payout_lines).where(payout_lines.c.scope == scope, payout_lines.c.period == period)
         ).mappings().all()
-        if lines:
-            connection.execute(insert(entries).on_conflict_do_nothing(index_elements=["idempotency_key"]), [
-                {"rep_id": line["rep_id"], "period": period, "plan_id": "", "scope": scope, "plan_version": 0,
-                 "component_id": "payment", "kind": "payment", "amount": -line["amount"],
-                 "currency": line["currency"], "snapshot_version": 0,
-                 "idempotency_key": f"payment:{line['payout_id']}", "source_event_ids": [],
-                 "created_by": actor_id, "explanation": f"paid by payroll as {line['payout_id']}"}
-                for line in lines
-            ])
+        insert_unless_booked(connection, [
+            Entry.payment(payout_id=line["payout_id"], rep_id=line["rep_id"], scope=scope, period=period,
+                          amount=line["amount"], currency=line["currency"], actor_id=actor_id)
+            for line in lines])
         return state
 
 

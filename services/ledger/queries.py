@@ -58,7 +58,8 @@ def period_facts(engine: Engine, scope: str | None, period: str, scope_by: str =
 
 
 def entries_of(engine: Engine, rep_id: str, period: str | None) -> list[dict[str, Any]]:
-    query = select(entries).where(entries.c.rep_id == rep_id).order_by(entries.c.entry_id)
+    served = [column for column in entries.c if column.name != "input_hash"]  # bookkeeping, not part of the answer
+    query = select(*served).where(entries.c.rep_id == rep_id).order_by(entries.c.entry_id)
     if period:
         query = query.where(entries.c.period == period)
     with engine.connect() as connection:

@@ -8,7 +8,6 @@ else as prior-period adjustments into the next open period), audited.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,9 +16,11 @@ from sqlalchemy import Engine, select
 
 from attain.core.earnings import PeriodEarnings
 from attain.core.reconcile import deltas
+from attain.ledger.entries import Entry
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
 from services.ledger.db import RECONCILED_KINDS, ScopeBy, accrual_period, scopes_for
+from services.ledger.entry_store import insert_entries
 from services.ledger.schema import entries, periods
 
 
@@ -87,21 +88,14 @@ def apply_differences(engine: Engine, period: str, found: list[Difference], acto
         for difference in found:
             scope = scope_of[(difference.rep_id, difference.plan_id)]
             posting = posting_period(period, states[scope])
-            fingerprint = hashlib.sha256(
-                f"{difference.ledger_amount}|{difference.expected_amount}".encode()).hexdigest()[:16]
-            rows.append({
-                "rep_id": difference.rep_id, "period": posting, "plan_id": difference.plan_id, "scope": scope,
-                "plan_version": difference.plan_version, "component_id": difference.component_id,
-                "kind": "adjustment", "amount": difference.delta, "currency": difference.currency,
-                "snapshot_version": 0, "source_event_ids": [], "created_by": actor_id,
-                "corrects_period": period if posting != period else None,
-                "explanation": f"recompute of {period}: ledger had {difference.ledger_amount}, "
-                               f"the plan engine computes {difference.expected_amount}",
-                "idempotency_key": f"recompute:{difference.rep_id}:{period}:{difference.component_id}:{fingerprint}",
-            })
-        connection.execute(entries.insert(), rows)
+            rows.append(Entry.recompute_adjustment(
+                rep_id=difference.rep_id, period=period, posting=posting, plan_id=difference.plan_id,
+                plan_version=difference.plan_version, scope=scope, component_id=difference.component_id,
+                ledger_amount=difference.ledger_amount, expected_amount=difference.expected_amount,
+                currency=difference.currency, actor_id=actor_id))
+        insert_entries(connection, rows)
         append_audit(connection, actor_id, "recompute.apply", f"recompute/{period}",
                      {"period": period, "adjustments": [
-                         {"rep_id": r["rep_id"], "component_id": r["component_id"], "amount": str(r["amount"]),
-                          "posted_in": r["period"]} for r in rows]})
+                         {"rep_id": r.rep_id, "component_id": r.component_id, "amount": str(r.amount),
+                          "posted_in": r.period} for r in rows]})
     return len(rows)

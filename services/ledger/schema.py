@@ -42,6 +42,7 @@ entries = Table(
     Column("scope", String(255), nullable=True),  # period scope (plan family or region); NULL: plan_id
     Column("created_by", String(255), nullable=True),  # a person, for manual entries
     Column("explanation", Text, nullable=True),
+    Column("input_hash", String(64), nullable=True),  # SHA-256 of what it books (attain.ledger.entries); NULL: older
 )
 
 snapshot_heads = Table(

@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -172,6 +173,28 @@ def test_a_1e30_manual_entry_is_refused_and_nothing_is_posted(api, seeded):
     too_fine = api.post("/v1/entries", headers=as_user(*ADMIN),
                         json={**entry, "idempotency_key": "fine", "amount": "1.005"})
     assert too_fine.status_code == 422 and "decimals" in too_fine.json()["error"]
+
+
+def test_a_reused_key_with_another_amount_is_a_409_naming_the_key_and_books_one_row(api, seeded):
+    entry = {"rep_id": "alice", "scope": "ae", "period": "2026-Q1", "currency": "INR", "amount": "75.00",
+             "idempotency_key": "reuse-409", "reason": "spiff"}
+
+    def booked():
+        with seeded.connect() as connection:
+            return connection.execute(select(entries.c.entry_id, entries.c.amount, entries.c.input_hash)
+                                      .where(entries.c.idempotency_key == "manual:reuse-409")).all()
+
+    first = api.post("/v1/entries", headers=as_user(*ADMIN), json=entry)
+    assert first.status_code == 201, first.text
+    retry = api.post("/v1/entries", headers=as_user(*ADMIN), json={**entry, "amount": "75.0"})
+    assert retry.status_code == 201 and retry.json() == first.json()  # the same amount written another way
+    changed = api.post("/v1/entries", headers=as_user(*ADMIN), json={**entry, "amount": "76.00"})
+    assert changed.status_code == 409, changed.text
+    assert "manual:reuse-409" in changed.json()["error"]
+    [(entry_id, amount, input_hash)] = booked()
+    assert (entry_id, amount) == (first.json()["entry_id"], Decimal("75.00")) and len(input_hash) == 64
+    served = api.get("/v1/reps/alice/entries", headers=as_user(*ADMIN)).json()
+    assert entry_id in [e["entry_id"] for e in served] and not any("input_hash" in e for e in served)
 
 
 def test_refusals_carry_a_reason_and_a_fitting_status(api):
