@@ -125,7 +125,6 @@ class PlanFilesError(PlanError):
     def __init__(self, messages: Sequence[str]) -> None:
         super().__init__([Problem("", message) for message in messages])
         self.messages = list(messages)
-        ValueError.__init__(self, "invalid plan book:\n  " + "\n  ".join(self.messages))
 
 
 def load_book(paths: Sequence[Path]) -> PlanBook:

@@ -54,7 +54,8 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+        where = f"{self.path}: " if self.path else ""  # no path: the message says where (file:line)
+        return where + self.message + (f" (hint: {self.hint})" if self.hint else "")
 
 
 class PlanError(ValueError):
