@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class Located:
 
     data: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # ``file:line: message`` of files that could not be read
 
     def locate(self, path: str) -> tuple[str, int] | None:
         """The file and line of ``path`` or of its nearest ancestor that has one."""
@@ -51,26 +52,56 @@ def plan_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load(paths: Sequence[Path]) -> Located:
-    """Read and merge the YAML files, keeping the line of every value."""
+    """Read and merge the YAML (or JSON) files, keeping the line of every value.
+
+    A file that cannot be read or is not YAML is listed in ``unreadable`` (every such file, with its line) and
+    the others are still merged.
+    """
     located = Located()
     for path in plan_files(paths):
-        with path.open() as stream:
-            _merge(located, yaml.compose(stream), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            located.unreadable.append(f"{path}: cannot read the file: {error}")
+            continue
+        _read(located, text, str(path))
     return located
 
 
 def load_text(text: str, name: str = "<text>") -> Located:
     """:func:`load` for YAML text (tests, the admin API)."""
     located = Located()
-    _merge(located, yaml.compose(text), name)
+    _read(located, text, name)
     return located
+
+
+def _read(located: Located, text: str, file: str) -> None:
+    try:
+        node = yaml.compose(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f"{mark.line + 1}:" if mark is not None else ""
+        what = " ".join(str(part) for part in (error.context, error.problem) if part)
+        located.unreadable.append(f"{file}:{line} not valid YAML: {what} (hint: check the indentation and quoting "
+                                  "on that line)")
+        return
+    except (yaml.YAMLError, ValueError) as error:  # bad characters, a bad escape in a quoted scalar
+        located.unreadable.append(f"{file}: not valid YAML: {error}")
+        return
+    try:
+        _merge(located, node, file)
+    except RecursionError:  # an alias inside itself (&a [*a]) or absurd nesting
+        located.unreadable.append(f"{file}: a value refers to itself or is nested too deeply (hint: check anchors "
+                                  "and aliases)")
 
 
 def _merge(located: Located, node: yaml.Node | None, file: str) -> None:
     if node is None:
         return
     if not isinstance(node, yaml.MappingNode):
-        raise PlanError([Problem(file, "a plan file is a mapping of plans:, participants:, ...")])
+        located.unreadable.append(f"{file}:{node.start_mark.line + 1}: a plan file is a mapping of plans:, "
+                                  "participants:, ... (hint: see docs/plans.md)")
+        return
     for key_node, value_node in node.value:
         key = str(key_node.value)
         value, lines = _build(value_node, key, file)
@@ -88,29 +119,53 @@ def _merge(located: Located, node: yaml.Node | None, file: str) -> None:
         located.lines.update(lines)
 
 
+class PlanFilesError(PlanError):
+    """A plan book in files that cannot be used: every problem, each as ``file:line: field: message (hint)``."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__([Problem("", message) for message in messages])
+        self.messages = list(messages)
+
+
 def load_book(paths: Sequence[Path]) -> PlanBook:
-    """Load and parse a plan book; a :class:`PlanError` keeps every problem (locate them with :func:`load`)."""
-    return parse_plan_book(load(paths).data)
+    """Load and parse a plan book; a :class:`PlanFilesError` lists every problem with its file and line."""
+    located = load(paths)
+    if located.unreadable:
+        raise PlanFilesError(located.unreadable)
+    try:
+        return parse_plan_book(located.data)
+    except PlanError as error:
+        raise PlanFilesError(_located(located, error)) from None
 
 
 def validate(paths: Sequence[Path]) -> list[str]:
-    """Every problem in the plan files as ``file:line: field: message (hint: ...)`` (empty when valid)."""
-    try:
-        located = load(paths)
-    except yaml.YAMLError as error:
-        return [f"{error}"]
-    except PlanError as error:
-        return [str(p) for p in error.problems]
+    """Every problem in the plan files as ``file:line: field: message (hint: ...)`` (empty when valid).
+
+    Never raises for what the files say: a file that is not YAML, a date like 2026-13-01, a list where a
+    mapping belongs are all problems in the list. When a file cannot be read at all, the others are not
+    checked for meaning (a plan in the unreadable file would show up as missing), which the last line says.
+    """
+    return validate_located(load(paths))
+
+
+def validate_located(located: Located) -> list[str]:
+    """:func:`validate` for files already loaded (:func:`load`, :func:`load_text`)."""
+    if located.unreadable:
+        return [*located.unreadable, "(the plan book's meaning is checked once every file reads as YAML)"]
     try:
         parse_plan_book(located.data)
     except PlanError as error:
-        messages = []
-        for problem in error.problems:
-            where = located.locate(problem.path)
-            prefix = f"{where[0]}:{where[1]}: " if where else ""
-            messages.append(prefix + str(problem))
-        return messages
+        return _located(located, error)
     return []
+
+
+def _located(located: Located, error: PlanError) -> list[str]:
+    messages = []
+    for problem in error.problems:
+        where = located.locate(problem.path)
+        prefix = f"{where[0]}:{where[1]}: " if where else ""
+        messages.append(prefix + str(problem))
+    return messages
 
 
 def _shift(path: str, key: str, offset: int) -> str:
@@ -143,15 +198,27 @@ def _build(node: yaml.Node, path: str, file: str) -> tuple[Any, dict[str, tuple[
 
 def _scalar(node: yaml.Node) -> Any:
     tag, text = node.tag, str(node.value)
-    if tag.endswith(":float"):
-        return Decimal(text.replace("_", ""))
+    if tag.endswith(":float"):  # .inf, .nan and 1:30.5 are no money: kept as text, the parser says so
+        try:
+            number = Decimal(text.replace("_", ""))
+        except InvalidOperation:
+            return text
+        return number if number.is_finite() else text
     if tag.endswith(":int"):
-        return int(text.replace("_", ""), 0) if text.startswith("0x") else int(text.replace("_", ""))
+        for base in (10, 0):  # 0x1F, 0b101; 1:30 (a YAML 1.1 sexagesimal) stays text
+            try:
+                return int(text.replace("_", ""), base)
+            except ValueError:
+                continue
+        return text
     if tag.endswith(":bool"):
         return text.lower() in ("true", "yes", "on")
     if tag.endswith(":null"):
         return None
     if tag.endswith(":timestamp"):
-        parsed = yaml.safe_load(text)
+        try:
+            parsed = yaml.safe_load(text)
+        except ValueError:  # 2026-13-01 looks like a date to YAML but is none: the parser reports it with its line
+            return text
         return parsed.date() if isinstance(parsed, datetime) else parsed if isinstance(parsed, date) else text
     return text

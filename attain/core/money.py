@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
-# ISO 4217 minor units of the currencies Attain's customers pay in. A fact table,
-# not logic: add a currency here with its ISO 4217 exponent.
+from iso4217 import Currency
+
+# ISO 4217 minor units of every active currency, from the `iso4217` package (a copy of the
+# ISO 4217 maintenance agency's list A.1, read once at import). Codes without a minor unit
+# (gold, SDR, test and fund codes: "N.A." in the list) are not money Attain pays in.
+# These are ISO minor units, not CLDR display digits (Babel shows IDR with 0 decimals,
+# ISO 4217 has 2): money is rounded at the ISO minor unit.
 MINOR_UNITS: dict[str, int] = {
-    "AUD": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "HKD": 2,
-    "IDR": 2,
-    "INR": 2,
-    "JPY": 0,
-    "KRW": 0,
-    "MYR": 2,
-    "NZD": 2,
-    "PHP": 2,
-    "SGD": 2,
-    "THB": 2,
-    "USD": 2,
-    "VND": 0,
+    currency.code: currency.exponent for currency in Currency if currency.exponent is not None
 }
 
 
@@ -36,14 +27,14 @@ class MoneyError(ValueError):
 def minor_unit(currency: str) -> int:
     """Return the ISO 4217 exponent of ``currency``.
 
-    >>> minor_unit("JPY"), minor_unit("INR")
-    (0, 2)
+    >>> minor_unit("JPY"), minor_unit("INR"), minor_unit("BHD")
+    (0, 2, 3)
     """
     try:
         return MINOR_UNITS[currency]
-    except KeyError:
+    except (KeyError, TypeError):
         raise MoneyError(
-            f"unknown currency {currency!r}: use an ISO 4217 code from {sorted(MINOR_UNITS)}"
+            f"unknown currency {currency!r}: use an active ISO 4217 code with a minor unit, e.g. INR, USD, JPY"
         ) from None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from attain.core.builtins import BUILTIN_MEASURES, BUILTIN_ROLES
 from attain.core.filters import compile_filter
 from attain.core.fx import FxRate, FxTable
 from attain.core.money import MoneyError, minor_unit, parse_decimal
-from attain.core.periods import PERIOD_TYPES
+from attain.core.periods import PERIOD_TYPES, PeriodError, PeriodType, period_bounds, period_of, period_type_of
 from attain.core.plans import (
     END_OF_TIME,
     Bonus,
@@ -41,8 +41,8 @@ from attain.core.timelines import build_timelines
 T = TypeVar("T")
 
 BOOK_FIELDS = ("roles", "measures", "deal_currencies", "fx_rates", "plans", "participants")
-PLAN_FIELDS = ("id", "version", "effective_from", "effective_to", "currency", "period", "target_incentive", "assign",
-               "quotas", "cap", "draw", "rounding", "components")
+PLAN_FIELDS = ("id", "version", "effective_from", "effective_to", "currency", "deal_currencies", "period",
+               "target_incentive", "assign", "quotas", "cap", "draw", "rounding", "components")
 COMPONENT_FIELDS = ("id", "measure", "roles", "rate", "per_unit", "tiers", "of_team_earnings", "where", "window",
                     "gate", "kickers", "bonuses", "cap", "quota", "ytd")
 
@@ -54,7 +54,8 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+        where = f"{self.path}: " if self.path else ""  # no path: the message says where (file:line)
+        return where + self.message + (f" (hint: {self.hint})" if self.hint else "")
 
 
 class PlanError(ValueError):
@@ -109,13 +110,22 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
         if measure is not None:
             measures[measure.name] = measure
     fx = FxTable(_items(data.get("fx_rates"), "fx_rates", problems, _parse_fx))
+    book_currencies = _currencies(data.get("deal_currencies"), "deal_currencies", problems)
     plans: dict[str, list[Plan]] = {}
     plan_paths: dict[tuple[str, int], str] = {}
+    plan_currencies: dict[tuple[str, int], tuple[str, list[str]]] = {}
+    invalid_plans: set[str] = set()  # plans defined with errors: already reported, not "unknown" to participants
     for index, raw in enumerate(_list(data.get("plans"), "plans", problems)):
         where = f"plans[{index}]"
         plan = _parse_plan(raw, where, measures, roles, problems)
+        own = raw.get("deal_currencies") if isinstance(raw, Mapping) else None
+        currencies = book_currencies if own is None else _currencies(own, f"{where}.deal_currencies", problems)
         if plan is None:
+            if isinstance(raw, Mapping) and isinstance(raw.get("id"), str):
+                invalid_plans.add(raw["id"])
             continue
+        plan_currencies[(plan.plan_id, plan.version)] = (
+            "deal_currencies" if own is None else f"{where}.deal_currencies", currencies)
         if (plan.plan_id, plan.version) in plan_paths:
             problems.add(f"{where}.version", f"plan {plan.plan_id!r} version {plan.version} is defined twice",
                          "give each change a new version number")
@@ -126,7 +136,7 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
     participant_paths: dict[str, str] = {}
     for index, raw in enumerate(_list(data.get("participants"), "participants", problems)):
         where = f"participants[{index}]"
-        participant = _parse_participant(raw, where, versions, problems)
+        participant = _parse_participant(raw, where, versions, invalid_plans, problems)
         if participant is None:
             continue
         if participant.rep_id in participants:
@@ -143,9 +153,7 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
         problems.add(participant_paths[rep_id], f"two plans for {rep_id!r} {when}: {', '.join(plan_ids)}",
                      "narrow the plans' assign rules or effective dates, or assign one plan explicitly")
     _check_quotas(timelines, participants, participant_paths, problems)
-    deal_currencies = [c for i, raw in enumerate(_list(data.get("deal_currencies"), "deal_currencies", problems))
-                       if (c := _currency(raw, f"deal_currencies[{i}]", problems)) is not None]
-    _check_fx(versions, deal_currencies, fx, plan_paths, problems)
+    _check_fx(versions, plan_currencies, fx, plan_paths, problems)
     if problems.problems:
         raise PlanError(problems.problems)
     return PlanBook({k: tuple(v) for k, v in versions.items()}, participants, measures, roles, fx, timelines)
@@ -267,7 +275,7 @@ def _parse_plan(
             problems.add(f"{where}.components[{index}].id", f"component {component.component_id!r} appears twice")
         seen.add(component.component_id)
         components.append(component)
-    if not components:
+    if not _list(raw.get("components"), f"{where}.components", _Collector()):  # those with errors are reported
         problems.add(f"{where}.components", "at least one component is required")
     rounding = raw.get("rounding", "half_up")
     if rounding not in ("half_up", "half_even", "down"):
@@ -310,10 +318,9 @@ def _parse_component(
     if measure not in measures:
         problems.add(f"{where}.measure", f"{measure!r} is not a known measure",
                      f"define it under measures:, or use one of {sorted(measures)}")
-        return None
-    component_roles = tuple(str(r) for r in (raw.get("roles") or []))
+    component_roles = tuple(str(r) for r in _list(raw.get("roles"), f"{where}.roles", problems))
     for role in component_roles:
-        if role not in measures[measure].credit_to:
+        if measure in measures and role not in measures[measure].credit_to:
             problems.add(f"{where}.roles", f"measure {measure!r} never credits role {role!r}",
                          f"it credits {list(measures[measure].credit_to)}; add the role to its credit_to")
     rate = _parse_rate(raw, where, problems)
@@ -351,7 +358,7 @@ def _parse_component(
     if not isinstance(ytd, bool):
         problems.add(f"{where}.ytd", "must be true or false")
         ytd = False
-    if component_id is None or rate is None:
+    if component_id is None or rate is None or measure not in measures:
         return None
     return Component(
         component_id=component_id,
@@ -485,7 +492,7 @@ def _chain_versions(
 # --- participants --------------------------------------------------------------------------------
 
 def _parse_participant(
-    raw: Any, where: str, plans: Mapping[str, list[Plan]], problems: _Collector
+    raw: Any, where: str, plans: Mapping[str, list[Plan]], invalid_plans: set[str], problems: _Collector
 ) -> Participant | None:
     if not isinstance(raw, Mapping):
         problems.add(where, "a participant is a mapping")
@@ -497,9 +504,10 @@ def _parse_participant(
         at = f"{where}.plan" if "plan" in raw else f"{where}.plans[{index}]"
         spec = _mapping(item, at, problems)
         plan_id = spec.get("plan")
-        if plan_id not in plans:
-            problems.add(f"{at}" if "plan" in raw else f"{at}.plan", f"no plan {plan_id!r}",
-                         f"known plans: {sorted(plans)}")
+        if not isinstance(plan_id, str) or plan_id not in plans:
+            if not isinstance(plan_id, str) or plan_id not in invalid_plans:
+                problems.add(f"{at}" if "plan" in raw else f"{at}.plan", f"no plan {plan_id!r}",
+                             f"known plans: {sorted(plans)}")
             continue
         start = _date(spec.get("from"), f"{at}.from", problems, date.min) or date.min
         end = _date(spec.get("to"), f"{at}.to", problems, END_OF_TIME) or END_OF_TIME
@@ -559,35 +567,118 @@ def _check_quotas(
     timelines: Mapping[str, Sequence[tuple[date, date, Plan]]], participants: Mapping[str, Participant],
     paths: Mapping[str, str], problems: _Collector,
 ) -> None:
-    """A component measured on attainment (tiers, gate, bonuses, YTD) needs a quota for everyone on its plan."""
+    """A component measured on attainment (tiers, gate, bonuses, YTD) finds a quota in every period of everyone on it.
+
+    A plan-level default covers every period; a participant's quota without periods (or with ``"*"``) too. A
+    quota keyed by periods must name periods the plan has (``2026-Q1`` on a quarterly plan, not ``2026``) and
+    cover every period the participant is on the plan: from the first day on it (or the first period named)
+    to the last (or the last period named).
+    """
     for rep_id, timeline in timelines.items():
         participant = participants[rep_id]
         missing: set[tuple[str, str, str]] = set()
-        for _, _, plan in timeline:
+        uses: dict[str, dict[tuple[date, date, str, int], tuple[Plan, list[str]]]] = {}
+        for start, end, plan in timeline:
             for component in plan.components:
                 needs = (component.rate.tiers and component.rate.basis == "attainment") or component.gate is not None \
                     or component.bonuses
-                if needs and component.quota not in participant.quotas and component.quota not in plan.quotas:
+                if not needs or component.quota in plan.quotas:
+                    continue
+                if component.quota not in participant.quotas:
                     missing.add((plan.plan_id, component.component_id, component.quota))
+                else:
+                    segment = uses.setdefault(component.quota, {}).setdefault(
+                        (start, end, plan.plan_id, plan.version), (plan, []))
+                    segment[1].append(component.component_id)
         for plan_id, component_id, name in sorted(missing):
-            field = "quota" if name == "default" else f"quotas.{name}"
+            field = _quota_field(name)
             problems.add(paths[rep_id], f"{rep_id!r} has no {field!r}, which plan {plan_id!r} component "
                          f"{component_id!r} measures attainment against",
                          f"add `{field}:` to the participant, or a default under the plan's quotas:")
+        for name, segments in sorted(uses.items()):
+            _check_quota_periods(rep_id, f"{paths[rep_id]}.quotas.{name}", name, participant.quotas[name],
+                                 segments, problems)
+
+
+def _quota_field(name: str) -> str:
+    return "quota" if name == "default" else f"quotas.{name}"
+
+
+def _check_quota_periods(
+    rep_id: str, where: str, name: str, by_period: Mapping[str, Decimal],
+    segments: Mapping[tuple[date, date, str, int], tuple[Plan, list[str]]], problems: _Collector,
+) -> None:
+    field = _quota_field(name)
+    kinds = sorted({plan.period_type for plan, _ in segments.values()})
+    users = ", ".join(sorted({f"plan {plan.plan_id!r}" for plan, _ in segments.values()}))
+    usable: dict[str, tuple[date, date]] = {}
+    for key in by_period:
+        if key == "*":
+            continue
+        try:
+            kind, bounds = period_type_of(key), period_bounds(key)
+        except PeriodError as error:
+            problems.add(f"{where}.{key}", str(error),
+                         "key a quota by the plan's periods (2026-Q1, 2026-01, 2026-H1, 2026) or '*' for every period")
+            continue
+        if kind not in kinds:
+            problems.add(f"{where}.{key}", f"{rep_id!r} quota {name!r} for {key!r} is never used: {users} "
+                         f"measures by {' and '.join(kinds)}, and no {kinds[0]} is named {key!r}",
+                         f"key it by the plan's periods, e.g. {period_of(bounds[0], kinds[0])}, or use '*' for "
+                         "every period")
+            continue
+        usable[key] = bounds
+    if "*" in by_period:
+        return
+    for (start, end, _, _), (plan, component_ids) in sorted(segments.items(), key=lambda item: item[0][:3]):
+        named = sorted(bounds for key, bounds in usable.items() if period_type_of(key) == plan.period_type)
+        first = start if start != date.min else named[0][0] if named else None
+        last = end if end != END_OF_TIME else named[-1][1] if named else None
+        what = f"plan {plan.plan_id!r} component{'s' if len(component_ids) > 1 else ''} {', '.join(component_ids)}"
+        if first is None or last is None or first > last:
+            if not named:
+                problems.add(where, f"{rep_id!r} has no {field!r} for any {plan.period_type}, which {what} "
+                             "measures attainment against", f"name the plan's periods under {field}, or use '*'")
+            continue
+        gaps = [period for period in _periods_between(first, last, plan.period_type) if period not in by_period]
+        if gaps:
+            shown = ", ".join(gaps[:6]) + (f" and {len(gaps) - 6} more" if len(gaps) > 6 else "")
+            problems.add(where, f"{rep_id!r} has no {field!r} for {shown}, which {what} measures attainment "
+                         f"against (it would pay 0 there)", f"add `{gaps[0]}:` under {field}, or '*' for every period")
+
+
+def _periods_between(first: date, last: date, period_type: PeriodType, limit: int = 1000) -> list[str]:
+    """The names of the periods of ``period_type`` from the one containing ``first`` to the one containing ``last``."""
+    names: list[str] = []
+    day = first
+    while day <= last and len(names) < limit:
+        names.append(period_of(day, period_type))
+        end = period_bounds(names[-1])[1]
+        if end >= last:
+            break
+        day = end + timedelta(days=1)
+    return names
 
 
 def _check_fx(
-    plans: Mapping[str, list[Plan]], deal_currencies: Sequence[str], fx: FxTable,
+    plans: Mapping[str, list[Plan]], deal_currencies: Mapping[tuple[str, int], tuple[str, list[str]]], fx: FxTable,
     paths: Mapping[tuple[str, int], str], problems: _Collector,
 ) -> None:
-    """Every currency deals may arrive in must convert to every plan currency."""
+    """Every currency a plan's deals may arrive in (its own deal_currencies, else the book's) converts to its currency.
+
+    Checked plan by plan: a plan listing USD deals does not make another plan, which never sees them, invalid.
+    """
     for versions in plans.values():
         for plan in versions:
-            for currency in deal_currencies:
+            key = (plan.plan_id, plan.version)
+            listed_at, currencies = deal_currencies[key]
+            for currency in currencies:
                 if not fx.has_path(currency, plan.currency):
-                    problems.add(f"{paths[(plan.plan_id, plan.version)]}.currency",
-                                 f"no FX path from deal currency {currency} to plan currency {plan.currency}",
-                                 f"add an fx_rates entry with base {currency} and quote {plan.currency}")
+                    where = f"{paths[key]}.currency" if listed_at == "deal_currencies" else listed_at
+                    problems.add(where, f"no FX path from deal currency {currency} to plan {plan.plan_id!r} "
+                                 f"currency {plan.currency}",
+                                 f"add an fx_rates entry with base {currency} and quote {plan.currency}, or drop "
+                                 f"{currency} from the deal_currencies of the plans that never see it")
 
 
 def _check_fields(raw: Any, allowed: Sequence[str], where: str, problems: _Collector) -> None:
@@ -633,6 +724,10 @@ def _text(raw: Any, where: str, problems: _Collector) -> str | None:
         problems.add(where, "required text is missing")
         return None
     return raw
+
+
+def _currencies(raw: Any, where: str, problems: _Collector) -> list[str]:
+    return _items(raw, where, problems, _currency)
 
 
 def _currency(raw: Any, where: str, problems: _Collector) -> str | None:

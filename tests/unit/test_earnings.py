@@ -83,4 +83,4 @@ def test_plan_book_errors_name_every_problem_with_its_path():
     assert "plans[0].components[0].measure" in text
     assert "participants[0].plan: no plan 'missing'" in text
     assert [p.path for p in raised.value.problems] == [
-        "plans[0].currency", "plans[0].components[0].measure", "plans[0].components", "participants[0].plan"]
+        "plans[0].currency", "plans[0].components[0].measure", "plans[0].components[0].rate", "participants[0].plan"]

@@ -54,7 +54,7 @@ def test_every_problem_is_reported_with_file_line_field_and_hint(bad_file):
         ":22: plans[1].components[0].where.amount.bigger: unknown operator 'bigger'",
         ":4: plans[0].effective_to: gap in effective dates: version 1 ends 2026-03-31, version 2 starts 2026-05-01",
         ":30: participants[0]: two plans for 'r1' from the start: ae, other",
-        ":24: plans[2].currency: no FX path from deal currency INR to plan currency SGD",
+        ":24: plans[2].currency: no FX path from deal currency INR to plan 'other' currency SGD",
     ]
     assert len(problems) == len(expected)
     for problem, fragment in zip(problems, expected, strict=True):
