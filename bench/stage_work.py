@@ -51,7 +51,7 @@ from attain.platform import topics  # noqa: E402
 from attain.platform.avro import contract  # noqa: E402
 from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
-from services.calculator.stages import (  # noqa: E402
+from services.calculator.month_cache import (  # noqa: E402
     MonthIndex,
     RecordEntry,
     apply_rep_messages,

@@ -24,7 +24,7 @@ from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
 from services.calculator.lineage import establish as establish_lineage
-from services.calculator.stages import (
+from services.calculator.month_cache import (
     MAX_VALUE_BYTES,
     RecordEntry,
     apply_rep_messages,

@@ -23,7 +23,7 @@ import faust
 import orjson
 
 from attain.platform.streams import BatchProducer
-from services.calculator.stages import (
+from services.calculator.month_cache import (
     MAX_VALUE_BYTES,
     MonthCredits,
     MonthIndex,

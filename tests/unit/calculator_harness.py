@@ -6,7 +6,7 @@ from decimal import Decimal
 import orjson
 
 from attain.core.records import ChangeVersion, CrmChange
-from services.calculator.stages import (
+from services.calculator.month_cache import (
     MAX_VALUE_BYTES,
     MonthIndex,
     RecordEntry,

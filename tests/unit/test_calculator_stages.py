@@ -16,7 +16,7 @@ from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import credit_to_json
-from services.calculator.stages import (
+from services.calculator.month_cache import (
     MAX_VALUE_BYTES,
     MonthCredits,
     RecordCredits,

@@ -17,7 +17,7 @@ from attain.core.recompute import recompute
 from attain.core.reconcile import deltas
 from attain.core.records import ChangeVersion
 from attain.core.tiers import Tier, marginal, retroactive
-from services.calculator.stages import (
+from services.calculator.month_cache import (
     apply_rep_messages,
     credit_touched,
     group_by_rep,
