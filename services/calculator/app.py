@@ -23,16 +23,15 @@ from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
-from services.calculator.lineage import establish as establish_lineage
-from services.calculator.month_cache import (
-    MAX_VALUE_BYTES,
+from services.calculator.credit_stage import (
     RecordEntry,
-    apply_rep_messages,
     credit_touched,
     encode_credit_messages,
-    group_by_rep,
     merge_changes,
 )
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.limits import MAX_VALUE_BYTES
+from services.calculator.lineage import establish as establish_lineage
 from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")

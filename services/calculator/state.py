@@ -23,13 +23,12 @@ import faust
 import orjson
 
 from attain.platform.streams import BatchProducer
+from services.calculator.earnings_stage import RepUpdate
+from services.calculator.limits import MAX_VALUE_BYTES, ValueTooLarge
 from services.calculator.month_cache import (
-    MAX_VALUE_BYTES,
     MonthCredits,
     MonthIndex,
     RecordCredits,
-    RepUpdate,
-    ValueTooLarge,
     month_from_wire,
     month_to_wire,
     record_key,
