@@ -26,7 +26,8 @@ from attain.core.earnings import compute_period_earnings  # noqa: E402
 from attain.core.plan_parser import parse_plan_book  # noqa: E402
 from attain.core.records import ChangeVersion  # noqa: E402
 from services.calculator.convert import credit_to_json  # noqa: E402
-from services.calculator.stages import MonthCredits, RecordCredits, apply_rep_messages  # noqa: E402
+from services.calculator.earnings_stage import apply_rep_messages  # noqa: E402
+from services.calculator.month_cache import MonthCredits, RecordCredits  # noqa: E402
 
 PLAN = {
     "id": "ae", "currency": "INR", "period": "quarter", "target_incentive": "900000",

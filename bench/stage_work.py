@@ -51,15 +51,14 @@ from attain.platform import topics  # noqa: E402
 from attain.platform.avro import contract  # noqa: E402
 from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
 from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
-from services.calculator.stages import (  # noqa: E402
-    MonthIndex,
+from services.calculator.credit_stage import (  # noqa: E402
     RecordEntry,
-    apply_rep_messages,
     credit_touched,
     encode_credit_messages,
-    group_by_rep,
     merge_changes,
 )
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep  # noqa: E402
+from services.calculator.month_cache import MonthIndex  # noqa: E402
 
 BATCH = 2000
 STEPS = ("decode", "merge", "credit", "enc1", "stage2")

@@ -96,3 +96,34 @@ def overlap_days(a_start: date, a_end: date, b_start: date, b_end: date) -> int:
     """
     first, last = max(a_start, b_start), min(a_end, b_end)
     return max(0, (last - first).days + 1)
+
+
+def months_of(name: str, from_january: bool = False) -> list[str]:
+    """The calendar months (``YYYY-MM``) that make the period ``name``, in date order.
+
+    Months are the finest period, so every period is a union of months. With
+    ``from_january`` the months run from January of the period's year instead of
+    from its first month: what a plan that carries amounts forward (year-to-date
+    attainment, recoverable draws) needs to compute the period.
+
+    >>> months_of("2026-Q2")
+    ['2026-04', '2026-05', '2026-06']
+    >>> months_of("2026-Q2", from_january=True)
+    ['2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06']
+    >>> months_of("2026-11"), len(months_of("2026")), months_of("2026-H2", from_january=True)[0]
+    (['2026-11'], 12, '2026-01')
+    """
+    first, last = period_bounds(name)
+    start = 1 if from_january else first.month
+    return [f"{first.year}-{month:02d}" for month in range(start, last.month + 1)]
+
+
+def days_of(name: str) -> list[date]:
+    """Every calendar day of the period ``name``, in order.
+
+    >>> days = days_of("2028-02")
+    >>> len(days), days[0], days[-1]
+    (29, datetime.date(2028, 2, 1), datetime.date(2028, 2, 29))
+    """
+    first, last = period_bounds(name)
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]

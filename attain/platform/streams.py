@@ -4,7 +4,8 @@ Three things differ from a plain ``faust.App``:
 
 - :meth:`StreamApp.batch_agent`: a topic whose records go to a handler a whole
   fetch at a time, straight from the consumer, instead of one by one through
-  faust's conductor, queues and streams (see its docstring for why);
+  faust's conductor, queues and streams (see its docstring for why), each batch
+  ending in the one :func:`checkpoint`;
 
 - the consumer's fetch max wait comes from :class:`KafkaSettings` (faust
   hard-codes 1,500 ms; Tansu answers a waiting fetch only when the wait runs out,
@@ -13,26 +14,25 @@ Three things differ from a plain ``faust.App``:
   confluent-kafka, flushed once per batch. faust's own send path costs about
   150 µs a message on this machine (its Table write: 4,300 events/s against
   12,500 without), most of a 10,000 events/s budget.
+
+Whatever touches faust's internals lives in :mod:`attain.platform.faust_adapter`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from prometheus_client import Gauge, Histogram
 
+from attain.platform.faust_adapter import BatchRunner, InFlight, install_batch_consumer
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
-
-log = logging.getLogger("attain.streams")
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]  # gets faust ConsumerMessages
 
@@ -60,16 +60,21 @@ class StreamApp(faust.App):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.batch_handlers: dict[str, BatchHandler] = {}
+        self.batch_runners: dict[str, BatchRunner] = {}
 
-    def batch_agent(self, channel: Any) -> Callable[[BatchHandler], BatchHandler]:
+    def batch_agent(
+        self, channel: Any, *, outputs: BatchProducer | None = None, timed: Callable[[float], None] | None = None
+    ) -> Callable[[BatchHandler], BatchHandler]:
         """Register ``handler(messages)`` for every record of ``channel``'s topic.
 
         The consumer hands each fetch's records of the topic to the handler in
-        offset order per partition, from its own fetch loop, and acks them (so
-        their offsets may be committed) only when the handler returns. Everything
-        else faust does stays: the consumer group, partition assignment, table
-        recovery from changelogs, offset commits, the web server.
+        offset order per partition, from its own fetch loop. The handler writes
+        its changelog records and outputs to ``outputs`` without flushing;
+        :func:`checkpoint` then flushes them and only then acks the records (so
+        their offsets may be committed). Everything else faust does stays: the
+        consumer group, partition assignment, table recovery from changelogs,
+        offset commits, the web server. ``timed`` gets the seconds each batch
+        took to handle and flush.
 
         Why not a faust agent: faust moves each record through its conductor, a
         queue per stream and the stream's iterator (four asyncio tasks a record in
@@ -90,10 +95,44 @@ class StreamApp(faust.App):  # type: ignore[misc]
         def register(handler: BatchHandler) -> BatchHandler:
             self.topics.add(channel)  # subscribe; records never reach the channel's queue
             for topic in channel.topics:
-                self.batch_handlers[topic] = handler
+                self.batch_runners[topic] = partial(checkpoint, handler, outputs, timed)
             return handler
 
         return register
+
+
+async def checkpoint(handle: BatchHandler, outputs: BatchProducer | None, timed: Callable[[float], None] | None,
+                     messages: list[Any], batch: InFlight) -> None:
+    """A batch agent's checkpoint: the one place the order of a batch's effects is decided.
+
+    1. ``handle(messages)`` computes the batch and writes its state (changelog
+       records of the tables it changed) and its outputs (records of other
+       topics, dead letters) to ``outputs``, in memory only;
+    2. ``outputs.flush()`` waits until the broker has stored every one of them
+       (and the seal of each changelog partition written), or raises;
+    3. ``batch.ack()``: only now may the input offsets be committed.
+
+    State and outputs are durable before the input offsets that produced them
+    commit, as Kafka Streams commits (flush stores and producer, then commit
+    offsets) and Flink checkpoints (snapshot state, then acknowledge the
+    sources). A crash anywhere before step 3 leaves the batch unacked, so the
+    restarted worker reads it again over state at most one batch ahead: delivery
+    is at least once, and the handlers and everything downstream are idempotent
+    (stage 1 re-sends a record's full credits, stage 2 replaces them; snapshots
+    carry versions the ledger applies once). Nothing is ever acked whose effects
+    could be lost. Step 3 runs in the fetch loop; offsets commit on faust's
+    commit interval.
+    """
+    started = time.perf_counter()
+    await handle(messages)
+    if outputs is not None:
+        await outputs.flush()
+    if timed is not None:
+        timed(time.perf_counter() - started)
+    lags = await batch.ack()
+    for (topic, partition), lag in lags.items():
+        CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+    LAST_BATCH.labels(messages[0].topic).set_to_current_time()
 
 
 def stream_app(
@@ -121,90 +160,7 @@ def stream_app(
         key_serializer="raw",  # keys and values are bytes: the stages encode their own
         value_serializer="raw",
     )
-    wait_ms = kafka.fetch_max_wait_ms
-
-    class ConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]
-        def _create_worker_consumer(self, transport: Any) -> Any:
-            consumer = super()._create_worker_consumer(transport)
-            consumer._fetch_max_wait_ms = wait_ms  # read when the consumer starts its fetcher
-            return consumer
-
-    class Consumer(AIOKafkaConsumer):  # type: ignore[misc]
-        def _new_consumer_thread(self) -> ConsumerThread:
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-        async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-            """faust's fetch, minus the records of batch agents' topics: those go to their handler."""
-            handlers = app.batch_handlers
-            batches: dict[str, list[Any]] = {}
-            async for tp, message in super().getmany(timeout):
-                if tp.topic in handlers:
-                    batches.setdefault(tp.topic, []).append(message)
-                else:
-                    yield tp, message
-            for topic, messages in batches.items():
-                # One fetch's records share a generation (faust's getmany stops at a
-                # change). Records fetched before a reassignment are left unacked:
-                # the new assignment starts from the committed offsets, so they are
-                # read again. Compare each fetch's own generation, not the one when
-                # the call began: a call made during a rebalance waits for it to end
-                # and then returns records of the new generation, which are valid.
-                if not self.flow_active or messages[0].generation_id != app.consumer_generation_id:
-                    return
-                await self._handle_batch(handlers[topic], messages)
-
-        async def _handle_batch(self, handler: BatchHandler, messages: list[Any]) -> None:
-            unacked = self._unacked_messages
-            unacked.update(messages)  # a rebalance waits for these (faust's wait_empty)
-            partitions = {message.tp for message in messages}
-            inbound = app.monitor.stream_inbound_time  # faust's stuck-stream check reads it
-            for tp in partitions:
-                inbound[tp] = time.monotonic()
-            try:
-                await handler(messages)
-            except asyncio.CancelledError:  # the worker is stopping: the batch stays unacked
-                unacked.difference_update(messages)
-                raise
-            except Exception as error:
-                log.exception("batch handler failed; crashing so the batch is read again",
-                              extra={"topic": messages[0].topic, "records": len(messages)})
-                unacked.difference_update(messages)
-                await app.crash(error)
-                raise
-            read_offset = self._read_offset
-            for message in messages:
-                tp, offset = message.tp, message.offset
-                last = read_offset[tp]
-                if last is not None and offset - last > 1:
-                    # faust counts skipped offsets as done (compaction, transaction
-                    # markers); on these topics a skip of more than a marker means
-                    # records went missing between fetches, so say so.
-                    if offset - last > 2:
-                        log.warning("offsets skipped between fetches", extra={
-                            "topic": tp.topic, "partition": tp.partition, "from": last + 1, "to": offset - 1})
-                    await self._add_gap(tp, last + 1, offset)
-                read_offset[tp] = offset
-                self.ack(message)
-            for tp in partitions:
-                highwater = self.highwater(tp)
-                if highwater is not None:
-                    CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - read_offset[tp] - 1))
-            LAST_BATCH.labels(messages[0].topic).set_to_current_time()
-
-        def on_buffer_full(self, tp: Any) -> None:
-            """Keep fetching a partition whose stream buffer is under pressure.
-
-            faust stops fetching such a partition and resumes it from a callback
-            when the buffer drains. In restart tests that callback never came: the
-            restarted calculator processed two big batches of its backlog, then
-            never fetched one or more partitions again (3 runs of 4 on Apache Kafka,
-            seen on Tansu too). Without the pause, a full buffer still bounds
-            memory: faust then waits on the queue's blocking put. The calculator
-            now reads through batch agents, which have no stream buffer; this
-            still governs apps with faust streams (the bench's baseline B).
-            """
-
-    app.transport.Consumer = Consumer
+    install_batch_consumer(app, app.batch_runners, kafka.fetch_max_wait_ms)
     return app
 
 

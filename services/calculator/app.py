@@ -15,6 +15,7 @@ from attain.core.plans import PlanBook
 from attain.planfiles import load_book
 from attain.platform import topics
 from attain.platform.avro import SerdeError, contract
+from attain.platform.faust_adapter import tables_recovered
 from attain.platform.health import BrokerProbe
 from attain.platform.kafka import check_message_limits, dead_letter, ensure_topics, topic_config
 from attain.platform.logs import configure_logging
@@ -23,16 +24,15 @@ from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
-from services.calculator.lineage import establish as establish_lineage
-from services.calculator.stages import (
-    MAX_VALUE_BYTES,
+from services.calculator.credit_stage import (
     RecordEntry,
-    apply_rep_messages,
     credit_touched,
     encode_credit_messages,
-    group_by_rep,
     merge_changes,
 )
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.limits import MAX_VALUE_BYTES
+from services.calculator.lineage import establish as establish_lineage
 from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
@@ -71,9 +71,9 @@ def create_app(
         producer.produce(topics.CRM_CHANGES_DLQ, key, dead_letter(
             original=original, reason=reason, error_code=code, source=source, service="calculator"))
 
-    @app.batch_agent(changes_topic)
+    # Each agent writes its state and outputs to ``producer``; the checkpoint flushes them, then acks.
+    @app.batch_agent(changes_topic, outputs=producer, timed=metrics.BATCH_SECONDS.labels("credit").observe)
     async def credit_changes(events: list[Any]) -> None:
-        started = time.perf_counter()
         metrics.EVENTS_IN.inc(len(events))
         decoded = []
         partition_of: dict[str, int] = {}
@@ -100,12 +100,9 @@ def create_app(
             metrics.CREDIT_UPDATES.inc(len(body["upserts"]))
             for part in encode_credit_messages(body):
                 producer.produce(topics.CALCULATOR_CREDITS, rep_id.encode(), part)
-        await producer.flush()
-        metrics.BATCH_SECONDS.labels("credit").observe(time.perf_counter() - started)
 
-    @app.batch_agent(credits_topic)
+    @app.batch_agent(credits_topic, outputs=producer, timed=metrics.BATCH_SECONDS.labels("earnings").observe)
     async def compute_earnings(events: list[Any]) -> None:
-        started = time.perf_counter()
         now_us = time.time_ns() // 1000
         partition_of = {message.key: message.partition for message in events}
         grouped = group_by_rep(orjson.loads(message.value) for message in events)
@@ -135,8 +132,6 @@ def create_app(
                         [event_id for event_id, _ in snapshot.triggers][-50:],
                         snapshot.earliest, lineage)))
                 metrics.SNAPSHOTS_OUT.inc()
-        await producer.flush()
-        metrics.BATCH_SECONDS.labels("earnings").observe(time.perf_counter() - started)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -155,7 +150,7 @@ def create_app(
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
         # Its real dependencies: the broker, and its tables recovered from their changelogs.
-        recovering = app.rebalancing or not app.tables.recovery.completed.is_set()
+        recovering = not tables_recovered(app)
         ok = broker.ok and not recovering
         detail = broker.detail if not broker.ok else "recovering tables" if recovering else "consuming"
         return web.json({"status": "ready" if ok else "not ready", "detail": detail}, status=200 if ok else 503)

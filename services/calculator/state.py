@@ -4,9 +4,11 @@ faust keeps each table in memory, recovers it from its changelog topic on
 (re)assignment and drops the keys of revoked partitions. Writes skip faust's
 per-key send path: the value goes into the table's store and its changelog
 record through the batch's :class:`BatchProducer`, to the partition of the
-input that wrote it (the partition faust recovers for that input). The input's
-offset is committed only after the batch's flush, so a crash replays the batch
-over state that is at worst one batch ahead: the stages are idempotent.
+input that wrote it (the partition faust recovers for that input). The batch's
+checkpoint (:func:`attain.platform.streams.checkpoint`) flushes those records
+before it acks the input, so a crash replays the batch over state that is at
+worst one batch ahead: the stages are idempotent. The faust internals the tables
+need are in :class:`attain.platform.faust_adapter.MemoryTable`.
 
 Values live in memory as the stage's own objects; a value recovered from the
 changelog arrives as bytes and is decoded on first read. No value written may
@@ -22,14 +24,14 @@ from typing import Any, Generic, TypeVar
 import faust
 import orjson
 
+from attain.platform.faust_adapter import MemoryTable
 from attain.platform.streams import BatchProducer
-from services.calculator.stages import (
-    MAX_VALUE_BYTES,
+from services.calculator.earnings_stage import RepUpdate
+from services.calculator.limits import MAX_VALUE_BYTES, ValueTooLarge
+from services.calculator.month_cache import (
     MonthCredits,
     MonthIndex,
     RecordCredits,
-    RepUpdate,
-    ValueTooLarge,
     month_from_wire,
     month_to_wire,
     record_key,
@@ -50,15 +52,12 @@ class BatchTable(Generic[T]):
         encode: Callable[[T], Any],
         topic_config: Mapping[str, str] | None = None,
     ) -> None:
-        self.table = app.Table(
-            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes,
-            extra_topic_configs=dict(topic_config or {}),  # for a changelog topic faust creates
-        )
+        self.table = MemoryTable(app, name, partitions, topic_config or {})
         self._decode = decode
         self._encode = encode
 
     def get(self, key: bytes) -> T | None:
-        data = self.table.data.data  # the memory store's dict
+        data = self.table.values
         value = data.get(key)
         if value is None or not isinstance(value, bytes | bytearray):
             return value
@@ -68,19 +67,16 @@ class BatchTable(Generic[T]):
 
     def put(self, producer: BatchProducer, key: bytes, value: T | None, partition: int) -> None:
         """Store ``value`` (None deletes) and send its changelog record in ``producer``'s batch."""
-        store = self.table.data
         if value is None:
-            store.data.pop(key, None)
-            store._key_partition.pop(key, None)
-            producer.produce(self.table.changelog_topic.get_topic_name(), key, None, partition, sealed=True)
+            self.table.delete(key)
+            producer.produce(self.table.changelog_topic, key, None, partition, sealed=True)
             return
         encoded = orjson.dumps(self._encode(value))
         if len(encoded) > MAX_VALUE_BYTES:
             raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "
                                 f"over the {MAX_VALUE_BYTES}-byte bound of a stored value")
-        store.data[key] = value
-        store._key_partition[key] = partition  # dropped when the partition is revoked
-        producer.produce(self.table.changelog_topic.get_topic_name(), key, encoded, partition, sealed=True)
+        self.table.put(key, value, partition)
+        producer.produce(self.table.changelog_topic, key, encoded, partition, sealed=True)
 
 
 class RepCredits:
@@ -108,25 +104,25 @@ class RepCredits:
         self.table = BatchTable[RecordCredits](
             app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire), topic_config)
         self.index = MonthIndex()
-        self._app, self._producer = app, producer
+        self._producer = producer
         self.table.table.on_recover(self._rebuild)
 
     async def _rebuild(self) -> None:
-        if self.legacy is not None and self.legacy.table.data.data and self._producer is not None:
+        if self.legacy is not None and self.legacy.table.values and self._producer is not None:
             await self._move_legacy(self.legacy, self._producer)
-        self.index.rebuild(self.table.table.data.data)
+        self.index.rebuild(self.table.table.values)
 
     async def _move_legacy(self, legacy: BatchTable[MonthCredits], producer: BatchProducer) -> None:
-        store = legacy.table.data
-        active = {tp.partition for tp in self._app.tables.recovery.actives_for_table.get(legacy.table, ())}
+        active = legacy.table.assigned_partitions()
         moved = 0
-        for key in [key for key in store.data if store._key_partition.get(key) in active]:
-            partition = store._key_partition[key]
+        for key, partition in [(key, legacy.table.partition_of(key)) for key in legacy.table.values]:
+            if partition not in active:
+                continue
             month = legacy.get(key)
             rep_id, _, name = key.decode().rpartition("|")
             for record_id, credits in (month or {}).items():
                 new_key = record_key(rep_id, name, record_id)
-                if new_key not in self.table.table.data.data:
+                if new_key not in self.table.table.values:
                     self.table.put(producer, new_key, credits, partition)
                     moved += 1
             legacy.put(producer, key, None, partition)

@@ -36,7 +36,7 @@ from attain.platform.streams import SEAL_KEY
 from cli.main import changes_of
 from services.calculator.app import MESSAGE_BYTES_NEEDED
 from services.calculator.convert import credit_to_json
-from services.calculator.stages import MAX_VALUE_BYTES
+from services.calculator.limits import MAX_VALUE_BYTES
 from services.ingest.canonical import normalise, parse_json
 from tests.e2e.conftest import run_stack, totals_for, wait_until
 

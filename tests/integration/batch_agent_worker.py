@@ -5,10 +5,17 @@
 Appends ``partition offset key`` per record it is handed to OUT_FILE, one batch
 per write, flushed before the handler returns (so before the records are acked).
 A record whose value is ``boom`` makes the handler raise instead.
+
+With ``BATCH_AGENT_OUTPUT=TOPIC`` the handler also copies each record to TOPIC
+through the batch's producer (the checkpoint flushes it before the ack); with
+``BATCH_AGENT_DIE_AFTER_FLUSH=VALUE`` too, the process exits at once (code 3)
+once the checkpoint has flushed a batch holding a record of that value, before
+the batch is acked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -17,7 +24,19 @@ from typing import Any
 import faust
 
 from attain.platform.settings import KafkaSettings
-from attain.platform.streams import stream_app
+from attain.platform.streams import BatchProducer, stream_app
+
+
+class DyingProducer(BatchProducer):
+    """Exits the process right after a flush once :attr:`die` is set: between the checkpoint's flush and ack."""
+
+    die = False
+
+    async def flush(self) -> None:
+        await super().flush()
+        if self.die:
+            await asyncio.sleep(1.5)  # three commit intervals: an offset acked already would be committed now
+            os._exit(3)
 
 
 def main() -> None:
@@ -29,10 +48,17 @@ def main() -> None:
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
 
-    @app.batch_agent(topic)
+    output, die_at = os.environ.get("BATCH_AGENT_OUTPUT"), os.environ.get("BATCH_AGENT_DIE_AFTER_FLUSH")
+    producer = DyingProducer(kafka) if output else None
+
+    @app.batch_agent(topic, outputs=producer)
     async def record(messages: list[Any]) -> None:
         if any(message.value == b"boom" for message in messages):
             raise RuntimeError("boom")
+        if producer is not None and output is not None:
+            for message in messages:
+                producer.produce(output, message.key, message.value)
+            producer.die = die_at is not None and any(message.value == die_at.encode() for message in messages)
         lines = "".join(f"{m.partition} {m.offset} {m.key.decode()}\n" for m in messages)
         with out.open("a") as file:
             file.write(lines)

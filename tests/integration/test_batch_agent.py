@@ -1,4 +1,5 @@
-"""StreamApp.batch_agent on a real broker: every record handed over once, in order, acked after.
+"""StreamApp.batch_agent and the faust adapter on a real broker: every record handed over once, in order,
+acked only after the checkpoint, replayed after a crash before the ack; offsets skipped recorded as gaps.
 
 The worker (``batch_agent_worker.py``) runs as a process, as the calculator does.
 """
@@ -53,13 +54,13 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         consumer.close()
 
 
-def start_worker(bootstrap: str, topic: str, app_id: str, workdir: Path):
-    """A worker process in group ``app_id``; its handled-records file."""
+def start_worker(bootstrap: str, topic: str, app_id: str, workdir: Path, extra_env: dict[str, str] | None = None):
+    """A worker process in group ``app_id`` (``extra_env``: see ``batch_agent_worker.py``); its handled-records file."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ATTAIN_KAFKA_BOOTSTRAP=bootstrap, ATTAIN_KAFKA_PARTITIONS="4",
                ATTAIN_KAFKA_FETCH_MAX_WAIT_MS="20", ATTAIN_KAFKA_REBALANCE_TIMEOUT_MS="10000",
                BATCH_AGENT_APP_ID=app_id, BATCH_AGENT_PORT=str(free_port()),
-               PYTHONPATH=str(REPO))
+               PYTHONPATH=str(REPO), **(extra_env or {}))
     out = workdir / "handled.txt"
     process = spawn([sys.executable, str(WORKER), topic, str(out)], workdir / "worker.log", env=env, cwd=REPO)
     return process, out
@@ -145,3 +146,92 @@ def test_no_record_is_lost_when_a_second_worker_joins_while_records_arrive(kafka
         if second is not None:
             terminate(second, grace=15)
     assert {key for _, _, key in handled(first_out) + handled(second_out)} == wanted
+
+
+class TopicReader:
+    """Every (key, value) on a topic from its start, gathered as :meth:`read` is called."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self.consumer.subscribe([topic])
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def read(self) -> list[tuple[bytes, bytes]]:
+        for message in self.consumer.consume(1000, timeout=0.5):
+            if message.error() is None:
+                self.records.append((message.key(), message.value()))
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def test_the_checkpoint_stores_outputs_before_the_ack_and_a_crash_before_the_ack_replays_the_batch(
+    kafka_bootstrap, tmp_path
+):
+    """The worker copies records to an output topic and dies between the checkpoint's flush and its ack.
+
+    It waits 1.5 s (three commit intervals) after the flush before dying, so a
+    checkpoint that acked before flushing would have its offset committed.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    topic, output, app_id = f"batch-agent-{suffix}", f"batch-agent-out-{suffix}", f"batch-agent-{suffix}"
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap, partitions=1), [topic, output])
+    records = [(f"k{n}".encode(), b"die" if n == 150 else b"v") for n in range(300)]
+    produce(kafka_bootstrap, topic, records)
+    reader = TopicReader(kafka_bootstrap, output)
+    env = {"BATCH_AGENT_OUTPUT": output, "BATCH_AGENT_DIE_AFTER_FLUSH": "die"}
+    process, _ = start_worker(kafka_bootstrap, topic, app_id, tmp_path / "w1", env)
+    try:
+        wait_until(lambda: process.poll() is not None, timeout=90, what="the worker to die after the flush")
+    finally:
+        terminate(process, grace=15)
+    assert process.returncode == 3
+    wait_until(lambda: (b"k150", b"die") in reader.read(), timeout=30,
+               what="the dying batch's output, flushed before the crash")
+    assert committed(kafka_bootstrap, app_id, topic, 1)[0] <= 150  # the dying batch was never acked
+
+    process, _ = start_worker(kafka_bootstrap, topic, app_id, tmp_path / "w2", {"BATCH_AGENT_OUTPUT": output})
+    try:
+        wait_until(lambda: reader.read().count((b"k150", b"die")) >= 2 and set(reader.read()) >= set(records),
+                   timeout=90, what="the dying batch replayed and every record copied")
+        wait_until(lambda: committed(kafka_bootstrap, app_id, topic, 1) == {0: 300}, timeout=30,
+                   what="offsets committed to the end")
+    finally:
+        terminate(process, grace=15)
+        reader.close()
+    assert set(reader.records) == set(records)
+
+
+def test_offsets_skipped_between_records_are_recorded_as_gaps_so_the_commit_reaches_the_end(
+    kafka_bootstrap, tmp_path
+):
+    """Two interleaved transactions, then a plain record: records at 0-9, their markers at 10 and 11, one at 12.
+
+    faust commits past a contiguous run of acked offsets, and past a single
+    skipped offset; two in a row stop the commit unless the adapter records them
+    as a gap.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    topic, app_id = f"batch-agent-{suffix}", f"batch-agent-{suffix}"
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap, partitions=1), [topic])
+    transactions = [Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"gaps-{suffix}-{n}"})
+                    for n in range(2)]
+    for n, producer in enumerate(transactions):
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        for key in range(n * 5, n * 5 + 5):
+            producer.produce(topic, key=f"k{key}".encode(), value=b"v")
+        assert producer.flush(30) == 0
+    for producer in transactions:
+        producer.commit_transaction(30)
+    produce(kafka_bootstrap, topic, [(b"k10", b"v")])
+    process, out = start_worker(kafka_bootstrap, topic, app_id, tmp_path)
+    try:
+        wait_until(lambda: len(handled(out)) >= 11, timeout=90, what="11 records handled")
+        wait_until(lambda: committed(kafka_bootstrap, app_id, topic, 1) == {0: 13}, timeout=30,
+                   what="the offset committed past both transactions' markers")
+    finally:
+        terminate(process, grace=15)
+    assert [offset for _, offset, _ in handled(out)] == [*range(10), 12]

@@ -6,18 +6,15 @@ from decimal import Decimal
 import orjson
 
 from attain.core.records import ChangeVersion, CrmChange
-from services.calculator.stages import (
-    MAX_VALUE_BYTES,
-    MonthIndex,
+from services.calculator.credit_stage import (
     RecordEntry,
-    apply_rep_messages,
     credit_touched,
     encode_credit_messages,
-    group_by_rep,
     merge_changes,
-    month_from_wire,
-    month_to_wire,
 )
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.limits import MAX_VALUE_BYTES
+from services.calculator.month_cache import MonthIndex, month_from_wire, month_to_wire
 
 
 def roundtrip(data):

@@ -16,14 +16,9 @@ from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import credit_to_json
-from services.calculator.stages import (
-    MAX_VALUE_BYTES,
-    MonthCredits,
-    RecordCredits,
-    ValueTooLarge,
-    encode_credit_messages,
-    month_to_wire,
-)
+from services.calculator.credit_stage import encode_credit_messages
+from services.calculator.limits import MAX_VALUE_BYTES, ValueTooLarge
+from services.calculator.month_cache import MonthCredits, RecordCredits, month_to_wire
 from tests.unit.calculator_harness import Calculator, WholeMonthCalculator, opp, roundtrip
 
 BOOK = parse_plan_book({

@@ -17,14 +17,9 @@ from attain.core.recompute import recompute
 from attain.core.reconcile import deltas
 from attain.core.records import ChangeVersion
 from attain.core.tiers import Tier, marginal, retroactive
-from services.calculator.stages import (
-    apply_rep_messages,
-    credit_touched,
-    group_by_rep,
-    merge_changes,
-    month_from_wire,
-    month_to_wire,
-)
+from services.calculator.credit_stage import credit_touched, merge_changes
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.month_cache import month_from_wire, month_to_wire
 from tests.unit.calculator_harness import Calculator, opp
 from tests.unit.plan_helpers import book, won
 

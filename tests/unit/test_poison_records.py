@@ -16,7 +16,8 @@ from attain.core.recompute import admit_changes, recompute
 from attain.core.records import ChangeVersion, CrmChange
 from attain.planfiles import load_text
 from attain.simulate import explain, holds, simulate
-from services.calculator.stages import apply_rep_messages, credit_touched, merge_changes
+from services.calculator.credit_stage import credit_touched, merge_changes
+from services.calculator.earnings_stage import apply_rep_messages
 from tests.unit.calculator_harness import Calculator, opp
 from tests.unit.plan_helpers import book
 
@@ -218,7 +219,7 @@ def test_stage_one_survives_a_core_failure_it_did_not_foresee(monkeypatch):
             raise RuntimeError("boom")
         return admit(state, changes, the_book)
 
-    monkeypatch.setattr("services.calculator.stages.admit", explode)
+    monkeypatch.setattr("services.calculator.credit_stage.admit", explode)
     result = credit_touched(touched, plan_book)
     assert [(r.record_id, r.event_id, r.code, r.reason) for r, _ in result.rejected] == [
         ("006H", "e2", "error", "RuntimeError: boom")]

@@ -1,0 +1,218 @@
+"""The one module that reaches into faust-streaming's internals (checked against :data:`CHECKED_AGAINST`).
+
+Everything else in Attain uses faust's public API or this module's. What it
+relies on, and why, is listed in ``docs/architecture.md`` ("What the faust
+adapter relies on"); a faust upgrade means re-checking those points here, and
+nowhere else. Three things:
+
+- :func:`install_batch_consumer`: records of batch-agent topics go from the
+  consumer's fetch to a runner a whole fetch at a time, as :class:`InFlight`
+  batches that stay unacked until the runner calls :meth:`InFlight.ack`;
+  the fetch max wait comes from settings instead of faust's 1,500 ms;
+- :class:`MemoryTable`: a faust Table on the memory store, read and written in
+  place (faust's per-key send path skipped), with the partition of each key so
+  faust drops the keys of revoked partitions;
+- :func:`tables_recovered`: whether faust has finished recovering the tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from importlib.metadata import version
+from typing import Any
+
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+log = logging.getLogger("attain.streams")
+
+CHECKED_AGAINST = "0.15.3"
+"""The faust-streaming version whose internals this module was checked against."""
+
+
+def installed_faust_version() -> str:
+    return version("faust-streaming")
+
+
+class InFlight:
+    """One fetch's records of one batch-agent topic: handed to its runner, not yet acked.
+
+    While in flight they count among the consumer's unacked messages, so a
+    rebalance waits for them (faust's ``wait_empty``). :meth:`ack` is the last
+    step of a batch's checkpoint; a batch never acked is read again after a
+    restart or reassignment.
+    """
+
+    def __init__(self, consumer: Any, messages: list[Any]) -> None:
+        self._consumer = consumer
+        self.messages = messages
+        consumer._unacked_messages.update(messages)
+
+    def release(self) -> None:
+        """Give the records up unacked (the runner failed or was cancelled): they will be read again."""
+        self._consumer._unacked_messages.difference_update(self.messages)
+
+    async def ack(self) -> dict[tuple[str, int], int]:
+        """Ack every record, so faust may commit its offset; each partition's lag behind its high watermark.
+
+        faust commits an offset only past a contiguous run of acked offsets, so an
+        offset skipped between records (compaction, a transaction marker) is
+        recorded as a gap. The lag is left out for a partition whose high
+        watermark the consumer does not know yet.
+        """
+        consumer = self._consumer
+        read_offset = consumer._read_offset
+        for message in self.messages:
+            tp, offset = message.tp, message.offset
+            last = read_offset[tp]
+            if last is not None and offset - last > 1:
+                # on these topics a skip of more than a marker means records went
+                # missing between fetches, so say so.
+                if offset - last > 2:
+                    log.warning("offsets skipped between fetches", extra={
+                        "topic": tp.topic, "partition": tp.partition, "from": last + 1, "to": offset - 1})
+                await consumer._add_gap(tp, last + 1, offset)
+            read_offset[tp] = offset
+            consumer.ack(message)
+        lags: dict[tuple[str, int], int] = {}
+        for tp in {message.tp for message in self.messages}:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lags[(tp.topic, tp.partition)] = max(0, highwater - read_offset[tp] - 1)
+        return lags
+
+
+BatchRunner = Callable[[list[Any], InFlight], Awaitable[None]]
+"""Runs one fetch's records of a topic (faust ConsumerMessages) and acks them through the :class:`InFlight`."""
+
+
+def install_batch_consumer(app: Any, runners: Mapping[str, BatchRunner], fetch_max_wait_ms: int) -> None:
+    """Make ``app``'s consumer hand each fetch's records of a topic in ``runners`` to its runner.
+
+    Records of other topics go on through faust as usual. The runner is awaited
+    in the consumer's fetch loop, so the next fetch waits for it. A runner that
+    raises crashes the app with its records unacked; cancelled (the worker
+    stops), its records stay unacked.
+    """
+
+    class ConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc,unused-ignore]
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts its fetcher
+            return consumer
+
+    class Consumer(AIOKafkaConsumer):  # type: ignore[misc,unused-ignore]
+        def _new_consumer_thread(self) -> ConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+            """faust's fetch, minus the records of batch agents' topics: those go to their runner."""
+            batches: dict[str, list[Any]] = {}
+            async for tp, message in super().getmany(timeout):
+                if tp.topic in runners:
+                    batches.setdefault(tp.topic, []).append(message)
+                else:
+                    yield tp, message
+            for topic, messages in batches.items():
+                # One fetch's records share a generation (faust's getmany stops at a
+                # change). Records fetched before a reassignment are left unacked:
+                # the new assignment starts from the committed offsets, so they are
+                # read again. Compare each fetch's own generation, not the one when
+                # the call began: a call made during a rebalance waits for it to end
+                # and then returns records of the new generation, which are valid.
+                if not self.flow_active or messages[0].generation_id != app.consumer_generation_id:
+                    return
+                await self._run_batch(runners[topic], messages)
+
+        async def _run_batch(self, runner: BatchRunner, messages: list[Any]) -> None:
+            batch = InFlight(self, messages)
+            inbound = app.monitor.stream_inbound_time  # faust's stuck-stream check reads it
+            for tp in {message.tp for message in messages}:
+                inbound[tp] = time.monotonic()
+            try:
+                await runner(messages, batch)
+            except asyncio.CancelledError:  # the worker is stopping: the batch stays unacked
+                batch.release()
+                raise
+            except Exception as error:
+                log.exception("batch handler failed; crashing so the batch is read again",
+                              extra={"topic": messages[0].topic, "records": len(messages)})
+                batch.release()
+                await app.crash(error)
+                raise
+
+        def on_buffer_full(self, tp: Any) -> None:
+            """Keep fetching a partition whose stream buffer is under pressure.
+
+            faust stops fetching such a partition and resumes it from a callback
+            when the buffer drains. In restart tests that callback never came: the
+            restarted calculator processed two big batches of its backlog, then
+            never fetched one or more partitions again (3 runs of 4 on Apache Kafka,
+            seen on Tansu too). Without the pause, a full buffer still bounds
+            memory: faust then waits on the queue's blocking put. The calculator
+            now reads through batch agents, which have no stream buffer; this
+            still governs apps with faust streams (the bench's baseline B).
+            """
+
+    app.transport.Consumer = Consumer
+
+
+class MemoryTable:
+    """A faust Table on the memory store, read and written in place.
+
+    faust recovers it from its changelog on (re)assignment and drops the keys of
+    revoked partitions (by the partition :meth:`put` records per key). Writes do
+    not go through faust's per-key send path: the caller sends the changelog
+    record itself (to :attr:`changelog_topic`).
+    """
+
+    def __init__(self, app: Any, name: str, partitions: int, topic_config: Mapping[str, str]) -> None:
+        self._app: Any = app
+        self.table: Any = app.Table(
+            name, default=None, partitions=partitions, key_type=bytes, value_type=bytes,
+            extra_topic_configs=dict(topic_config),  # for a changelog topic faust creates
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self.table.name)
+
+    @property
+    def changelog_topic(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
+
+    @property
+    def values(self) -> MutableMapping[bytes, Any]:
+        """The store's dict: values as the caller put them, or bytes as recovered from the changelog."""
+        data: MutableMapping[bytes, Any] = self.table.data.data
+        return data
+
+    def put(self, key: bytes, value: Any, partition: int) -> None:
+        store = self.table.data
+        store.data[key] = value
+        store._key_partition[key] = partition  # dropped when the partition is revoked
+
+    def delete(self, key: bytes) -> None:
+        store = self.table.data
+        store.data.pop(key, None)
+        store._key_partition.pop(key, None)
+
+    def partition_of(self, key: bytes) -> int | None:
+        partition: int | None = self.table.data._key_partition.get(key)
+        return partition
+
+    def assigned_partitions(self) -> set[int]:
+        """The changelog partitions this worker holds active (recovered) now."""
+        return {tp.partition for tp in self._app.tables.recovery.actives_for_table.get(self.table, ())}
+
+    def on_recover(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call ``callback`` each time faust has recovered the table (and dropped revoked keys)."""
+        self.table.on_recover(callback)
+
+
+def tables_recovered(app: Any) -> bool:
+    """Whether faust has recovered every table from its changelog and no rebalance is under way."""
+    return not app.rebalancing and bool(app.tables.recovery.completed.is_set())

@@ -1,0 +1,150 @@
+"""Stage 2, the earnings stage: one rep's credit messages to its month maps and period snapshots.
+
+Plain functions over state maps (no Kafka, no faust); the faust agent in
+:mod:`services.calculator.app` loads state, calls :func:`apply_rep_messages`
+and writes state and snapshots back. All plan semantics come from
+:mod:`attain.core`: which months make a period is
+:func:`attain.core.periods.months_of`.
+
+State, as maps (never counters): per (rep, calendar month, source record), the
+record's latest credits to the rep dated in that month (kept by
+:mod:`services.calculator.month_cache`), and per (rep, period) the last
+snapshot version. Months are the finest period, so a plan's period (month,
+quarter, half, year) is a union of months, whatever the plan says today.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from attain.core.components import RatedCredit
+from attain.core.crediting import Credit
+from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
+from attain.core.periods import days_of, months_of
+from attain.core.plans import Plan, PlanBook
+from services.calculator.limits import MAX_TRIGGERS, Trigger
+from services.calculator.month_cache import MonthCredits, RecordCredits
+
+
+@dataclass
+class Snapshot:
+    earnings: PeriodEarnings
+    snapshot_version: int
+    triggers: list[Trigger]  # the newest MAX_TRIGGERS, oldest first
+    earliest: int | None = None  # the earliest trigger's ingested at ms, of all of them
+
+
+@dataclass
+class RepUpdate:
+    """What one rep's messages change: months, records and versions to store, snapshots to publish.
+
+    ``months`` holds every month the messages touched, whole (the new index
+    entries); ``records`` only the (month, record id) whose credits changed, with
+    their new credits or None where the record left the month: what to store.
+    """
+
+    months: dict[str, MonthCredits]
+    versions: dict[str, int]
+    snapshots: list[Snapshot]
+    records: dict[tuple[str, str], RecordCredits | None] = field(default_factory=dict)
+
+
+def apply_rep_messages(
+    rep_id: str,
+    messages: Iterable[dict[str, Any]],
+    book: PlanBook,
+    now_us: int,
+    load_month: Callable[[str], MonthCredits | None],
+    load_version: Callable[[str], int | None],
+) -> RepUpdate:
+    """Fold one rep's credit messages into its month maps; snapshot every period touched.
+
+    Messages apply in arrival order: the last one wins. A snapshot_version is
+    ``max(previous + 1, now_us)``: strictly increasing per (rep, period), and
+    still ahead of anything published before a crash that lost state.
+    """
+    months: dict[str, MonthCredits] = {}
+
+    def month(name: str) -> MonthCredits:
+        if name not in months:
+            months[name] = MonthCredits(load_month(name) or {})
+        return months[name]
+
+    seen: dict[Trigger, None] = {}  # in order; the parts of one split message carry the same triggers
+    earliest: int | None = None
+    changed: dict[tuple[str, str], RecordCredits | None] = {}
+    for message in messages:
+        for event_id, at in message["triggers"]:
+            seen.pop((event_id, at), None)
+            seen[(event_id, at)] = None
+        first = message.get("earliest", min((t[1] for t in message["triggers"]), default=None))
+        if first is not None and (earliest is None or first < earliest):
+            earliest = first
+        for upsert in message["upserts"]:
+            record_id = upsert["record_id"]
+            by_month: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for credit in upsert["credits"]:
+                by_month[credit["credit_date"][:7]].append(credit)
+            for name in {day[:7] for day in upsert["days"]} | set(by_month):
+                held = month(name)
+                if by_month.get(name):
+                    kept = held.get(record_id)
+                    if kept is None or list(kept.wire) != by_month[name]:  # unchanged keeps its ratings
+                        held[record_id] = changed[(name, record_id)] = RecordCredits.from_wire(by_month[name])
+                elif held.pop(record_id, None) is not None:
+                    changed[(name, record_id)] = None
+    triggers = list(seen)[-MAX_TRIGGERS:]
+    if book.plan_for(rep_id) is None or not months:
+        return RepUpdate(months, {}, [], changed)
+
+    untouched: dict[str, MonthCredits] = {}  # read, not written back
+
+    def read(name: str) -> MonthCredits:
+        if name in months:
+            return months[name]
+        if name not in untouched:
+            loaded = load_month(name)
+            untouched[name] = loaded if isinstance(loaded, MonthCredits) else MonthCredits(loaded or {})
+        return untouched[name]
+
+    def credits_in(names: Iterable[str]) -> list[Credit]:
+        return [credit for name in names for record in read(name).values() for credit in record.credits]
+
+    def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
+        """The period's earnings from its months (in date order, so their sorted credits stay sorted)."""
+        views = [read(name).sorted_view() for name in names]
+
+        def rated(plan: Plan) -> list[RatedCredit]:
+            return [item for view in views for item in view.rated_under(plan, book.fx)]
+
+        credits = [credit for view in views for credit in view.credits]
+        return compute_period_earnings(book, rep_id, period, credits, rated)
+
+    touched_days = [day for name in months for day in days_of(name)]
+    carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))
+    credited: list[date] = []  # periods_to_publish reads them only under a plan that carries forward
+    if carrying:
+        years = sorted({int(name[:4]) for name in months})
+        credited = [c.credit_date for c in credits_in(name for year in years for name in months_of(str(year)))]
+    versions: dict[str, int] = {}
+    snapshots = []
+    for period in periods_to_publish(book, rep_id, touched_days, credited):
+        names = months_of(period, from_january=carrying)
+        earnings = earnings_of(period, names)
+        if earnings is None:
+            continue
+        version = max((load_version(period) or 0) + 1, now_us)
+        versions[period] = version
+        snapshots.append(Snapshot(earnings, version, triggers, earliest))
+    return RepUpdate(months, versions, snapshots, changed)
+
+
+def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for message in messages:
+        grouped[message["rep_id"]].append(message)
+    return grouped

@@ -1,0 +1,205 @@
+"""Stage 2's month cache: a month's credits per record, kept sorted and rated, and the (rep, month) index.
+
+The calculator keeps each (rep, month)'s records together in memory
+(:class:`MonthCredits`), an index (:class:`MonthIndex`) rebuilt from the stored
+values, but stores each record on its own key (:func:`record_key`): no stored
+value grows with the number of deals a rep has in a month. Pure caches: what a
+month holds is decided by the earnings stage; this only keeps it fast to read.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort_right
+from collections import defaultdict
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import date
+from operator import attrgetter, is_
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from attain.core.components import RatedCredit, credit_order, rate_credit
+from attain.core.crediting import Credit
+from attain.core.fx import FxTable
+from attain.core.plans import Plan
+from services.calculator.convert import credit_from_json
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RecordCredits:
+    """One record's credits to one rep in one month: as sent (wire), parsed, and rated.
+
+    The ratings (:func:`rate_credit`: FX, kickers, filters per component) are
+    kept per plan, with the plan and FX table they were made under, and reused
+    only while both are the very same objects; a changed record arrives as a
+    new ``RecordCredits``, so a rating never outlives its credit.
+    """
+
+    wire: tuple[dict[str, Any], ...]
+    credits: tuple[Credit, ...]
+    _rated: dict[int, tuple[Plan, FxTable, tuple[RatedCredit, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def rated(self, plan: Plan, fx: FxTable) -> tuple[RatedCredit, ...]:
+        """The credits rated under ``plan`` and ``fx``, computed on first use."""
+        kept = self._rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            kept = (plan, fx, tuple(rate_credit(plan, fx, credit) for credit in self.credits))
+            self._rated[id(plan)] = kept
+        return kept[2]
+
+    @classmethod
+    def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
+        items = tuple(wire)
+        return cls(items, tuple(credit_from_json(item) for item in items))
+
+
+_ORDER = attrgetter("order")
+
+
+@dataclass
+class _SortedMonth:
+    """A month's credits in line order, and rated per plan in the same order, for ``records``."""
+
+    records: tuple[RecordCredits, ...]
+    credits: list[Credit]
+    rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
+
+    def rated_under(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        """:attr:`credits`, rated under ``plan`` and ``fx``, in the same order."""
+        kept = self.rated.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            items = sorted((item for record in self.records for item in record.rated(plan, fx)), key=_ORDER)
+            kept = self.rated[id(plan)] = (plan, fx, items)
+        return kept[2]
+
+    @classmethod
+    def of(cls, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
+
+    def patched(self, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+        """The view of ``records``, from this one: drop the lines of records gone, insert those of records new.
+
+        Equal to :meth:`of` (``records``): the sort key holds the record id and a
+        month holds one entry per record, so the lines a key ties are one
+        record's, inserted together in their own order, as a stable sort puts them.
+        """
+        before = dict(zip(map(id, self.records), self.records, strict=True))
+        after = dict(zip(map(id, records), records, strict=True))
+        gone = [before[key] for key in before.keys() - after.keys()]
+        new = [after[key] for key in after.keys() - before.keys()]
+        if 4 * (len(gone) + len(new)) > len(records):
+            return _SortedMonth.of(records)
+        credits = list(self.credits)
+        for credit in (credit for record in gone for credit in record.credits):
+            _remove(credits, credit_order(credit), credit_order, lambda each, credit=credit: each is credit)
+        for credit in (credit for record in new for credit in record.credits):
+            insort_right(credits, credit, key=credit_order)
+        view = _SortedMonth(records, credits)
+        for key, (plan, fx, items) in self.rated.items():
+            kept = list(items)
+            for credit in (credit for record in gone for credit in record.credits):
+                _remove(kept, credit_order(credit), _ORDER, lambda each, credit=credit: each.credit is credit)
+            for item in (item for record in new for item in record.rated(plan, fx)):
+                insort_right(kept, item, key=_ORDER)
+            view.rated[key] = (plan, fx, kept)
+        return view
+
+
+def _remove(items: list[T], order: tuple[date, str, str, str], key: Callable[[T], tuple[date, str, str, str]],
+            match: Callable[[T], bool]) -> None:
+    """Remove the one item ``match`` picks among those sorted at ``order``."""
+    index = bisect_left(items, order, key=key)
+    while not match(items[index]):
+        index += 1
+    del items[index]
+
+
+class MonthCredits(dict[str, RecordCredits]):
+    """Record id -> its credits dated in the month.
+
+    Also keeps the month's credits sorted in line order (and rated per plan), so
+    a change re-sorts only the months it touches. That view is reused only while
+    the month holds the very same record objects, in the same order.
+    """
+
+    __slots__ = ("_view",)
+
+    def __init__(self, records: Iterable[tuple[str, RecordCredits]] | dict[str, RecordCredits] = ()) -> None:
+        super().__init__(records)
+        # a copy starts from the original's view, patched on first use
+        self._view: _SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
+
+    def sorted_view(self) -> _SortedMonth:
+        """The month's credits stably sorted in line order (:func:`credit_order`), and rated per plan."""
+        view = self._view
+        if view is None:
+            view = self._view = _SortedMonth.of(tuple(self.values()))
+        elif len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
+            view = self._view = view.patched(tuple(self.values()))
+        return view
+
+    def sorted_credits(self) -> list[Credit]:
+        return self.sorted_view().credits
+
+    def sorted_rated(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
+        return self.sorted_view().rated_under(plan, fx)
+
+
+
+class MonthChanges(Protocol):
+    """What :meth:`MonthIndex.apply` reads of a rep's update (the earnings stage's ``RepUpdate``)."""
+
+    months: dict[str, MonthCredits]
+    records: dict[tuple[str, str], RecordCredits | None]
+
+
+def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
+    return {record_id: list(record.wire) for record_id, record in credits.items()}
+
+
+def month_from_wire(data: dict[str, Any]) -> MonthCredits:
+    return MonthCredits((record_id, RecordCredits.from_wire(wire)) for record_id, wire in data.items())
+
+
+def record_key(rep_id: str, month: str, record_id: str) -> bytes:
+    """The stored key of one record's credits to one rep in one month (a JSON array: ids may hold any text)."""
+    return orjson.dumps([rep_id, month, record_id])
+
+
+class MonthIndex:
+    """(rep, month) -> :class:`MonthCredits`, over a store of one value per (rep, month, record).
+
+    Stage 2 reads whole months; the store keeps each record's credits on its own
+    key (:func:`record_key`), so no stored value grows with a rep's deals. The
+    index lives in memory only and is rebuilt from the store whenever the store
+    is (:meth:`rebuild`); between rebuilds :meth:`apply` keeps both in step.
+    """
+
+    def __init__(self) -> None:
+        self.months: dict[tuple[str, str], MonthCredits] = {}
+
+    def get(self, rep_id: str, month: str) -> MonthCredits | None:
+        return self.months.get((rep_id, month))
+
+    def apply(self, rep_id: str, update: MonthChanges) -> dict[bytes, RecordCredits | None]:
+        """Take ``update``'s months; return the values to store (None: delete), by key."""
+        for name, credits in update.months.items():
+            if credits:
+                self.months[(rep_id, name)] = credits
+            else:
+                self.months.pop((rep_id, name), None)
+        return {record_key(rep_id, name, record_id): value for (name, record_id), value in update.records.items()}
+
+    def rebuild(self, stored: MutableMapping[bytes, Any]) -> None:
+        """Index every value of ``stored``, decoding (in place) those still JSON bytes from a changelog."""
+        grouped: dict[tuple[str, str], dict[str, RecordCredits]] = defaultdict(dict)
+        for key, value in stored.items():
+            rep_id, month, record_id = orjson.loads(key)
+            if isinstance(value, bytes | bytearray):
+                value = stored[key] = RecordCredits.from_wire(orjson.loads(value))
+            grouped[(rep_id, month)][record_id] = value
+        self.months = {key: MonthCredits(records) for key, records in grouped.items()}
