@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint openapi proto bench bench-ingest bench-ledger bench-stages clean
+.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check attain services tests
 	$(BIN)/mypy
+
+lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
+	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli)
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi
