@@ -17,8 +17,8 @@ setup: $(STAMP)  ## create .venv with Attain and its dev tools
 run: $(STAMP)  ## the whole pipeline on embedded defaults with a sample quarter (Ctrl-C stops)
 	$(BIN)/attain run
 
-test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e; in random order (seed in the header)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
