@@ -30,13 +30,14 @@ def end_marker(name: str) -> str:
 
 
 def commit() -> str:
-    """``git rev-parse --short HEAD``, with ``-dirty`` when tracked files differ from it."""
+    """``git rev-parse --short HEAD``, with ``-dirty`` when tracked files differ from it (other than
+    docs/benchmarks.md, which the benches themselves write)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                               check=False).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head}-dirty" if git("status", "--porcelain", "--untracked-files=no") else head
+    return f"{head}-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md") else head
 
 
 def cpu_model() -> str:
