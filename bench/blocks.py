@@ -37,7 +37,8 @@ def commit() -> str:
                               check=False).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head}-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md") else head
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md")
+    return f"{head}-dirty" if changed else head
 
 
 def cpu_model() -> str:
@@ -65,10 +66,13 @@ def command_line() -> str:
     return " ".join(shlex.quote(part) for part in (rel(sys.executable), rel(sys.argv[0]), *sys.argv[1:]))
 
 
+# Taken when the bench starts (it imports this module first): the commit and load it ran with.
+_STARTED = (commit(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine())
+
+
 def provenance(command: str | None = None) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Commit `{commit()}`, {when}, command `{command or command_line()}`; "
-            f"machine: {machine()}.")
+    at, when, on = _STARTED
+    return f"Commit `{at}`, {when}, command `{command or command_line()}`; machine: {on}."
 
 
 def render(name: str, body: str, command: str | None = None) -> str:

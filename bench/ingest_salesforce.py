@@ -135,7 +135,7 @@ def main() -> None:
         print(table)
         if str(args.out) not in ("", "."):
             name = "ingest-salesforce" + (f"-{args.records_per_event}-records" if args.records_per_event > 1 else "")
-            write_block(name, f"Load average at the start: {os.getloadavg()[0]:.2f}.\n\n{table}", document=args.out)
+            write_block(name, table, document=args.out)
     finally:
         fake.terminate()
         if broker is not None:
