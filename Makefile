@@ -38,17 +38,17 @@ proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, ledger, Sales
 		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto \
 		services/ingest/salesforce/proto/pubsub_api.proto
 
-bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the plan-engine benchmark
+bench: $(STAMP)  ## pipeline, then plan-engine benchmark: each rewrites its block (bench:pipeline, bench:engine) of docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/engine.py
 
-bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second
+bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second (block bench:ledger)
 	$(BIN)/python bench/ledger.py
 
-bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (figures in docs/benchmarks.md)
+bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (block bench:ingest-salesforce)
 	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
 
-bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile)
+bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile; block bench:stage-work)
 	$(BIN)/python bench/stage_work.py $(or $(EVENTS),60000) $(if $(PROF),--prof $(PROF))
 
 clean:
