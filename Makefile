@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint openapi proto bench bench-ingest bench-ledger bench-stages clean
+.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,8 @@ setup: $(STAMP)  ## create .venv with Attain and its dev tools
 run: $(STAMP)  ## the whole pipeline on embedded defaults with a sample quarter (Ctrl-C stops)
 	$(BIN)/attain run
 
-test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e; in random order (seed in the header)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -28,6 +28,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
+	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli)
+
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi
 
@@ -36,17 +39,17 @@ proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, ledger, Sales
 		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto \
 		services/ingest/salesforce/proto/pubsub_api.proto
 
-bench: $(STAMP)  ## pipeline benchmark (writes docs/benchmarks.md), then the plan-engine benchmark
+bench: $(STAMP)  ## pipeline, then plan-engine benchmark: each rewrites its block (bench:pipeline, bench:engine) of docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/engine.py
 
-bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second
+bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second (block bench:ledger)
 	$(BIN)/python bench/ledger.py
 
-bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (figures in docs/benchmarks.md)
+bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (block bench:ingest-salesforce)
 	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
 
-bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile)
+bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile; block bench:stage-work)
 	$(BIN)/python bench/stage_work.py $(or $(EVENTS),60000) $(if $(PROF),--prof $(PROF))
 
 clean:

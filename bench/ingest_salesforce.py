@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from blocks import markdown_table, write_block  # noqa: E402
 
 CHANNEL = "/data/OpportunityChangeEvent"
 
@@ -100,6 +103,8 @@ def main() -> None:
     parser.add_argument("--records-per-event", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bootstrap", default=None, help="use this broker instead of an embedded Tansu")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
+                        help="document whose generated block this run rewrites ('' to print only)")
     args = parser.parse_args()
 
     from attain.embedded.tansu import TansuBroker
@@ -118,13 +123,19 @@ def main() -> None:
         target, login_url, client_id, username = ready.get(timeout=300)
         print(f"cpus={os.cpu_count()} events={args.events} records/event={args.records_per_event} "
               f"load={os.getloadavg()[0]:.2f}")
-        print("| run | events | records | wall s | events/s (wall) | client CPU s | events/s per CPU s |")
-        print("|---|---|---|---|---|---|---|")
+        rows = []
         for run in range(1, args.runs + 1):
             wall, cpu = asyncio.run(subscribe(bootstrap, target, login_url, client_id, username, private_key,
                                               args.events, workdir / f"replay-{run}.json"))
-            print(f"| {run} | {args.events:,} | {args.events * args.records_per_event:,} | {wall:.2f} | "
-                  f"{args.events / wall:,.0f} | {cpu:.2f} | {args.events / cpu:,.0f} |", flush=True)
+            rows.append((run, f"{args.events:,}", f"{args.events * args.records_per_event:,}", f"{wall:.2f}",
+                         f"{args.events / wall:,.0f}", f"{cpu:.2f}", f"{args.events / cpu:,.0f}"))
+            print(rows[-1], flush=True)
+        table = markdown_table(("run", "change events", "records published", "wall s", "events/s (wall)",
+                                "subscriber CPU s", "events/s per CPU s"), rows, "rrrrrrr")
+        print(table)
+        if str(args.out) not in ("", "."):
+            name = "ingest-salesforce" + (f"-{args.records_per_event}-records" if args.records_per_event > 1 else "")
+            write_block(name, table, document=args.out)
     finally:
         fake.terminate()
         if broker is not None:

@@ -20,8 +20,6 @@ Checks afterwards that the ledger totals equal the last snapshot of every rep
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -36,6 +34,9 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from blocks import markdown_table, write_block  # noqa: E402
 
 from attain.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from attain.embedded.tansu import TansuBroker  # noqa: E402
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
+                        help="document whose generated block this run rewrites ('' to print only)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="attain-bench-ledger-") as workdir:
         postgres = None if args.database_url else EmbeddedPostgres(Path(workdir) / "pg", delete_on_stop=True)
@@ -151,11 +154,12 @@ def main() -> None:
         finally:
             if postgres is not None:
                 postgres.stop()
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()};"
-          f" {args.reps} reps x {args.versions} versions, 2 components, batches of {args.batch}\n")
-    print("| measurement | snapshots | snapshots/s |\n|---|---:|---:|")
-    for name, snapshots_count, rate in rows:
-        print(f"| {name} | {snapshots_count:,} | {rate:,.0f} |")
+    table = markdown_table(("measurement", "snapshots", "snapshots/s"),
+                           [(name, f"{n:,}", f"{rate:,.0f}") for name, n, rate in rows], "lrr")
+    print(f"\n{args.reps} reps x {args.versions} versions, 2 components, batches of {args.batch}\n\n{table}")
+    if str(args.out) not in ("", "."):
+        write_block("ledger", f"{args.reps:,} reps x {args.versions} versions, 2 components, "
+                              f"batches of {args.batch:,}.\n\n{table}", document=args.out)
 
 
 if __name__ == "__main__":

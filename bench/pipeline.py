@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -45,9 +44,10 @@ import grpc
 import httpx
 import psutil
 import workload
+from blocks import command_line, write_block
 from confluent_kafka import Consumer, Producer
 from probes import ConsumerLag, Monitor, Rate, busy_rate, delta, histogram_bound
-from report import Results, machine_facts, markdown_block, print_tables, update_document
+from report import Results, machine_facts, markdown_block, print_tables
 from rich.console import Console
 
 from attain.embedded._process import log_tail, spawn, terminate
@@ -463,12 +463,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def command_line() -> str:
-    python = os.path.relpath(sys.executable) if not sys.executable.startswith("..") else sys.executable
-    script = os.path.relpath(sys.argv[0])
-    return " ".join(shlex.quote(part) for part in (python, script, *sys.argv[1:]))
-
-
 def run(args: argparse.Namespace) -> Results:
     started = time.monotonic()
     workdir = args.workdir.resolve()
@@ -601,8 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     print_tables(console, results)
     if str(args.out) not in ("", "."):
-        update_document(args.out, markdown_block(results, machine_facts(), command_line()))
-        console.print(f"results written to {args.out}")
+        write_block("pipeline", markdown_block(results, machine_facts()), command_line(), args.out)
     if args.check_targets and not results.all_targets_met():
         return 3
     return 0

@@ -17,8 +17,9 @@ from rich.table import Table
 CALCULATOR_MIN_EVENTS_PER_SECOND = 10_000
 CALCULATOR_MIN_RATIO_OF_FAUST = 0.75
 LATENCY_P99_MAX_SECONDS = 1.0
-BLOCK_START = "<!-- bench:results:start (written by bench/pipeline.py; edit outside this block) -->"
-BLOCK_END = "<!-- bench:results:end -->"
+# The ceilings every ratio is measured against, named wherever a ratio is shown.
+CEILING_A = "x A: share of A, bare confluent-kafka consume->produce on this broker and machine"
+CEILING_B = "x B: share of B, bare faust batch consume on this broker and machine"
 
 
 @dataclass
@@ -191,13 +192,15 @@ def print_tables(console: Console, r: Results) -> None:
     console.print(f"consistency: {r.consistency}; whole run {r.wall_seconds:.0f} s")
 
 
-def markdown_block(r: Results, facts: dict[str, str], command: str) -> str:
-    lines = [BLOCK_START, "", f"Command: `{command}`", ""]
+def markdown_block(r: Results, facts: dict[str, str]) -> str:
+    """The run's tables for bench/blocks.py (which adds the commit, command and machine line)."""
+    lines = []
     if r.experiment:
         lines += [f"**Experiment:** {r.experiment}.", ""]
     lines += ["| machine | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in facts.items()]
     lines += ["", f"### Throughput ({r.events:,} events, one {r.broker} broker for every row)", "",
+              f"Ratios: {CEILING_A}; {CEILING_B}.", "",
               "| stage | events/s | x A | x B | target |", "|---|--:|--:|--:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in throughput_rows(r)]
     lines += ["", *drain_notes(r)]
@@ -207,20 +210,5 @@ def markdown_block(r: Results, facts: dict[str, str], command: str) -> str:
     lines += ["", "### Peak RSS (process and its children, sampled every 0.2 s)", "",
               "| process | peak RSS |", "|---|--:|"]
     lines += [f"| {label} | {value} |" for label, value in memory_rows(r)]
-    lines += ["", f"Consistency: {r.consistency}. Whole run: {r.wall_seconds:.0f} s.", "", BLOCK_END]
+    lines += ["", f"Consistency: {r.consistency}. Whole run: {r.wall_seconds:.0f} s."]
     return "\n".join(lines)
-
-
-def update_document(path: Path, block: str) -> None:
-    """Replace the generated block of ``path``; a document without one gets it appended."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# Benchmarks\n\n## Latest run\n\n{block}\n")
-        return
-    text = path.read_text()
-    if BLOCK_START not in text:
-        path.write_text(f"{text.rstrip()}\n\n## Latest run\n\n{block}\n")
-        return
-    before, rest = text.split(BLOCK_START, 1)
-    after = rest.split(BLOCK_END, 1)[1] if BLOCK_END in rest else "\n"
-    path.write_text(before + block + after)

@@ -44,6 +44,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from blocks import markdown_table, write_block  # noqa: E402
 from workload import avro_changes, change_events, rep_ids, write_plan_book  # noqa: E402
 
 from attain.planfiles import load_book  # noqa: E402
@@ -112,7 +113,10 @@ def main() -> None:
     parser.add_argument("--prof", metavar="PATH", help="write a cProfile of the run to PATH")
     parser.add_argument("--history", metavar="H1,H2", help="time --window events after each H events of history")
     parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
+                        help="document whose generated block this run rewrites ('' to print only)")
     args = parser.parse_args()
+    write = str(args.out) not in ("", ".")
     configure_gc(CalculatorSettings())  # first, as the service's main() does
 
     reps = rep_ids(200)
@@ -120,6 +124,7 @@ def main() -> None:
     write_plan_book(plan_path, reps)
     book = load_book([plan_path])
     if args.history:
+        rows = []
         for history in (int(size) for size in args.history.split(",")):
             window = args.window - args.window % BATCH
             messages = avro_changes(change_events(reps, history + window, "h", 7), int(time.time() * 1000))
@@ -127,8 +132,13 @@ def main() -> None:
             per_event = {step: round(seconds / window * 1e6, 1) for step, seconds in spent.items()}
             print(f"history {history}: next {window} events {sum(spent.values()):.2f}s -> "
                   f"{sum(per_event.values()):.1f} us/event; per event us: {per_event}", flush=True)
+            rows.append((f"{history:,}", f"{sum(per_event.values()):.1f}", *(per_event.values())))
             del messages
             gc.collect()
+        if write:
+            write_block("stage-work-history", markdown_table(
+                ("history (events)", "µs/event, all steps", *(f"{step} µs" for step in spent)), rows, "r" * 9),
+                document=args.out)
         return
     messages = avro_changes(change_events(reps, args.events, "b", 7), int(time.time() * 1000))
 
@@ -153,6 +163,11 @@ def main() -> None:
     per_event = {step: round(seconds / args.events * 1e6, 1) for step, seconds in spent.items()}
     print(f"{args.events} events {total:.2f}s -> {args.events / total:.0f} ev/s; per event us: {per_event}")
     print(f"gc: {paused[0]:.2f}s of it ({paused[0] / args.events * 1e6:.1f} us/event), thresholds {gc.get_threshold()}")
+    if write and not args.prof:
+        write_block("stage-work", markdown_table(
+            ("events", "events/s", "µs/event, all steps", *(f"{step} µs" for step in per_event), "of which gc µs"),
+            [(f"{args.events:,}", f"{args.events / total:,.0f}", f"{total / args.events * 1e6:.1f}",
+              *per_event.values(), f"{paused[0] / args.events * 1e6:.1f}")], "r" * 10), document=args.out)
 
 
 if __name__ == "__main__":

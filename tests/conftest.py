@@ -20,6 +20,16 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Scale pytest-timeout's per-test limit by ATTAIN_TEST_TIME_SCALE, as tests/polling.py does every wait."""
+    from tests.polling import time_scale
+
+    scale = time_scale()
+    if scale != 1 and config.getoption("timeout", None) is None and config.getini("timeout"):
+        config.option.timeout = float(config.getini("timeout")) * scale
+
+
 def _broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     choice = os.environ.get("ATTAIN_TEST_KAFKA", "")
     if choice == "apache":

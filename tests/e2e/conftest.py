@@ -13,14 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from attain.core.plans import PlanBook
 from attain.embedded.stack import Stack
 from attain.planfiles import load_book
+from attain.platform import topics
 from attain.platform.avro import contract
 from services.ledger.db import ledger_totals, make_engine
-from tests.polling import wait_until  # noqa: F401 (the e2e modules import it from here)
+from tests.polling import budget, deadline_in, wait_until  # noqa: F401 (the e2e modules import it from here)
 
 PLANS = Path(__file__).with_name("plans.yaml")
 
@@ -31,13 +32,13 @@ def book() -> PlanBook:
 
 
 def run_stack(
-    workdir: Path, pipeline_kafka_bootstrap: str, database_url: str, **extra_env: str
+    workdir: Path, pipeline_kafka_bootstrap: str, database_url: str, plans_file: Path = PLANS, **extra_env: str
 ) -> Iterator[Stack]:
     """The whole pipeline on the test broker and database, with consumer groups of its own."""
     run = uuid.uuid4().hex[:8]
     pipeline = Stack(
         workdir=workdir,
-        plans_file=PLANS,
+        plans_file=plans_file,
         kafka_bootstrap=pipeline_kafka_bootstrap,
         database_url=database_url,
         extra_env={
@@ -47,7 +48,7 @@ def run_stack(
             **extra_env,
         },
     )
-    pipeline.start(timeout=120)
+    pipeline.start(timeout=budget(120))
     yield pipeline
     pipeline.stop()
 
@@ -98,7 +99,7 @@ def read_dead_letters(stack: Stack, topic: str, timeout: float = 30) -> list[dic
                          "session.timeout.ms": 6000})
     consumer.subscribe([topic])
     envelopes, idle_since = [], time.monotonic()
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     try:
         while time.monotonic() < deadline and not (envelopes and time.monotonic() - idle_since > 3):
             message = consumer.poll(0.5)
@@ -109,3 +110,37 @@ def read_dead_letters(stack: Stack, topic: str, timeout: float = 30) -> list[dic
     finally:
         consumer.close()
     return envelopes
+
+
+def _caught_up(bootstrap: str, group: str, topic: str, ends: dict[int, int]) -> bool:
+    """``group`` has committed every partition of ``topic`` at least up to ``ends``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in ends], timeout=10)
+    finally:
+        consumer.close()
+    return all(tp.offset >= ends[tp.partition] for tp in offsets if ends[tp.partition] > 0)
+
+
+def _ends(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ends-{uuid.uuid4()}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def wait_drained(stack: Stack, timeout: float = 90) -> None:
+    """Wait until the pipeline has consumed and committed everything published so far, hop by hop:
+    the calculator every ``crm.changes`` and ``calculator.credits`` record, then the ledger every
+    ``earnings`` snapshot. Each hop's ends are read once the hop before it is committed, and a
+    service commits a record only after what it made of it is written, so afterwards nothing
+    published before the call is still on its way to the ledger."""
+    calculator = stack.extra_env["ATTAIN_CALCULATOR_APP_ID"]  # faust's consumer group is its app id
+    hops = [(calculator, topics.CRM_CHANGES), (calculator, topics.CALCULATOR_CREDITS),
+            (stack.extra_env["ATTAIN_LEDGER_GROUP_ID"], topics.EARNINGS)]
+    for group, topic in hops:
+        ends = _ends(stack.kafka_bootstrap, topic)
+        wait_until(lambda g=group, t=topic, e=ends: _caught_up(stack.kafka_bootstrap, g, t, e), timeout,
+                   f"{group} to commit {topic} up to {ends}")

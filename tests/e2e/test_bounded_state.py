@@ -39,6 +39,7 @@ from services.calculator.convert import credit_to_json
 from services.calculator.limits import MAX_VALUE_BYTES
 from services.ingest.canonical import normalise, parse_json
 from tests.e2e.conftest import run_stack, totals_for, wait_until
+from tests.polling import budget, deadline_in
 
 DEALS = 100_000
 REP = "t39"
@@ -92,7 +93,7 @@ def largest_value(bootstrap: str, topic: str) -> tuple[int, int]:
                 for p in metadata.partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         positions, count, largest = dict.fromkeys(ends, 0), 0, 0
-        deadline = time.monotonic() + 120
+        deadline = deadline_in(120)
         while any(positions[p] < ends[p] for p in ends) and time.monotonic() < deadline:
             for message in consumer.consume(1000, timeout=1):
                 if message.error():
@@ -134,7 +135,7 @@ def test_a_rep_credited_100000_deals_in_one_month_drains_restarts_and_stays_boun
     # a restart recovers the 100,000 records' credits, and one change to one of them lands on them
     stack.kill_service("calculator", signal.SIGKILL)
     stack.start_service("calculator")
-    stack.wait_ready(names=("calculator",), timeout=300)
+    stack.wait_ready(names=("calculator",), timeout=budget(300))
     change = {**won(7, 1, 8, event="cut"), "commit_timestamp": "2026-03-01T09:00:00Z"}  # deal 7 was 1,007
     after = {key: r.total_earned for key, r in recompute(book, changes_of([*events, change])).items()}
     assert after[(REP, "2026-Q1")] == expected[(REP, "2026-Q1")] - Decimal("50.30")
@@ -162,7 +163,7 @@ def test_a_calculator_upgraded_in_place_moves_whole_month_values_to_one_per_reco
     producer.produce(changelog, None, SEAL_KEY, partition=partitions[0])  # Tansu's watermark: see BatchProducer
     assert producer.flush(30) == 0
     stack.start_service("calculator")
-    stack.wait_ready(names=("calculator",), timeout=300)
+    stack.wait_ready(names=("calculator",), timeout=budget(300))
     publish(stack.kafka_bootstrap, [{**won(2, 2000, 5), "record_id": "006LEG0002", "event_id": "006LEG0002-won",
                                      "fields": {**won(2, 2000, 5)["fields"], "owner_id": "t38"}}])
     wait_until(lambda: totals_for(stack, {"t38"}) == {("t38", "2026-Q1"): Decimal("150.00")}, timeout=120,

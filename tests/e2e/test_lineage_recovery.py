@@ -27,6 +27,7 @@ from services.ledger.db import make_engine
 from services.ledger.lineage import adopt, status
 from services.ledger.period_service import lock_period
 from tests.e2e.conftest import PLANS, post, totals_for, wait_until
+from tests.polling import budget
 
 REPS = {f"t{n:02d}" for n in range(30, 36)}
 
@@ -39,7 +40,7 @@ def lineage_stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -
                              "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
                              "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}"})
     try:
-        stack.start(timeout=120)  # a start that fails half-way still stops what it started
+        stack.start(timeout=budget(120))  # a start that fails half-way still stops what it started
         yield stack
     finally:
         stack.stop()
@@ -57,7 +58,7 @@ def metric(stack: Stack, service: str, name: str) -> float:
 
 def cli(stack: Stack, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", *argv], env=stack.env(), capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=budget(120))
 
 
 def test_a_broker_that_lost_its_state_books_nothing_and_the_documented_recovery_restores_the_ledger(
@@ -87,7 +88,7 @@ def test_a_broker_that_lost_its_state_books_nothing_and_the_documented_recovery_
     stack.start_service("calculator")
     calculator = stack.services["calculator"].process
     assert calculator is not None
-    assert calculator.wait(timeout=90) != 0
+    assert calculator.wait(timeout=budget(90)) != 0
     log = stack.services["calculator"].log_path.read_text()
     assert "refusing to start" in log and "attain ledger adopt-lineage" in log and lineage_before in log
 

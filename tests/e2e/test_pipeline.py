@@ -16,7 +16,8 @@ from attain.platform import topics
 from attain.sample import opportunity_events
 from cli.main import changes_of
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
-from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_until
+from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_drained, wait_until
+from tests.polling import budget
 
 
 def expected_totals(book, events):
@@ -58,7 +59,7 @@ def test_a_won_deal_becomes_a_ledger_entry_and_a_live_notification(stack):
 
     wait_until(lambda: totals_for(stack, {"t01"}) == {("t01", "2026-Q1"): Decimal("12000.01")},
                what="the ledger entry for t01")
-    listener.join(timeout=60)
+    listener.join(timeout=budget(60))
     assert updates, "no notification reached the subscribed rep"
     assert (updates[0].rep_id, updates[0].period, updates[0].total_earned) == ("t01", "2026-Q1", "12000.01")
     assert updates[0].components[0].credited_value == "240000.10"
@@ -80,7 +81,7 @@ def test_duplicated_and_shuffled_events_give_the_same_ledger_totals(stack, book)
     post(stack, [marker])
     expected_after = expected_totals(book, [*events, marker])
     wait_until(lambda: totals_for(stack, set(reps)) == expected_after, what="ledger after duplicates")
-    time.sleep(2)
+    wait_drained(stack)  # every copy is through the calculator and the ledger: nothing else is on its way
     assert totals_for(stack, set(reps)) == expected_after
 
 
@@ -96,10 +97,10 @@ def test_calculator_killed_mid_stream_loses_and_doubles_nothing(stack, book):
     stack.kill_service("calculator", signal.SIGKILL)  # mid-stream: ingest keeps accepting meanwhile
     assert posted_before_kill < (len(events) + 9) // 10, "the stream had already ended at the kill"
     stack.start_service("calculator")
-    poster.join(timeout=120)
+    poster.join(timeout=budget(120))
     assert len(responses) == (len(events) + 9) // 10
     assert all(r.status_code == 202 for r in responses)
-    stack.wait_ready(names=("calculator",), timeout=120)
+    stack.wait_ready(names=("calculator",), timeout=budget(120))
 
     try:
         wait_until(lambda: totals_for(stack, set(reps)) == expected, timeout=120,

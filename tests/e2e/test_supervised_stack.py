@@ -15,6 +15,7 @@ import pytest
 from attain.embedded.stack import SERVICES, Stack, _is_ready
 from attain.platform.settings import MIN_SECRET_BYTES
 from tests.e2e.conftest import PLANS, post, totals_for, wait_until
+from tests.polling import budget
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def supervised(tmp_path_factory, pipeline_kafka_bootstrap, database_url) -> Iter
                   extra_env={"ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
                              "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
                              "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}"})
-    stack.start(timeout=120)
+    stack.start(timeout=budget(120))
     yield stack, shown
     stack.stop()
 

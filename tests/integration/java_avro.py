@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from attain.embedded import maven
+from tests.polling import budget
 
 AVRO_VERSION = "1.12.1"
 KAFKA_CLIENTS_VERSION = "4.1.2"
@@ -39,7 +40,7 @@ def classpath() -> str:
             if not (classes / "ConfluentInterop.class").is_file():
                 classes.mkdir(parents=True, exist_ok=True)
                 subprocess.run([javac, "-d", str(classes), "-cp", jars, *map(str, SOURCES)], check=True,
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, timeout=budget(300))
     return os.pathsep.join([str(classes), jars])
 
 
@@ -48,7 +49,7 @@ def _run(tool: str, *args: str) -> list[str]:
     if java is None:
         raise RuntimeError("a Java runtime is needed for the Avro Java interop tool")
     result = subprocess.run([java, "-cp", classpath(), tool, *args],
-                            capture_output=True, text=True, timeout=180, check=False)
+                            capture_output=True, text=True, timeout=budget(180), check=False)
     if result.returncode != 0:
         raise AssertionError(f"Apache Avro Java ({tool}) failed (exit {result.returncode}):\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

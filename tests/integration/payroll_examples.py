@@ -16,6 +16,7 @@ from pathlib import Path
 from attain.embedded import maven
 from attain.platform.avro import schemas_dir
 from tests.integration.java_avro import ARTIFACTS, AVRO_VERSION
+from tests.polling import budget
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "payroll"
 JAVA_SOURCE = EXAMPLES / "PayoutsConsumer.java"
@@ -34,12 +35,12 @@ def java_classpath() -> str:
             if not (classes / "PayoutsConsumer.class").is_file():
                 classes.mkdir(parents=True, exist_ok=True)
                 subprocess.run([javac, "-d", str(classes), "-cp", jars, str(JAVA_SOURCE)], check=True,
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, timeout=budget(300))
     return os.pathsep.join([str(classes), jars])
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(command, capture_output=True, text=True, timeout=budget(180), check=False)
 
 
 def run_java(bootstrap: str, scope: str, period: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from services.ingest.salesforce.replay import FileReplayStore
 from services.ingest.salesforce.schemas import SchemaCache
 from services.ingest.salesforce.subscriber import ChannelSubscriber, SubscriberOptions
 from tests.fakes.pubsub_server import FakeSalesforce
+from tests.polling import deadline_in
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING_FILE = REPO / "examples/salesforce/mapping.yaml"
@@ -59,7 +60,7 @@ def run_subscriber(sf: FakeSalesforce, bootstrap: str, private_key: str, channel
                 SubscriberOptions(batch_size, max_in_flight, policy, 1.0))
             stop = asyncio.Event()
             task = asyncio.create_task(subscriber.run(stop))
-            deadline = time.monotonic() + timeout
+            deadline = deadline_in(timeout)
             try:
                 while not await asyncio.to_thread(until):
                     if time.monotonic() > deadline:
@@ -93,7 +94,7 @@ def read_topic(bootstrap: str, topic: str, keep: Callable[[dict[str, Any]], bool
             return []
         consumer.assign(assignment)
         # Read past the reported ends until idle: Tansu's high watermark can trail its log.
-        records, deadline, idle_since = [], time.monotonic() + 60, time.monotonic()
+        records, deadline, idle_since = [], deadline_in(60), time.monotonic()
         while (ends or time.monotonic() - idle_since < 1.0) and time.monotonic() < deadline:
             message = consumer.poll(0.2)
             if message is None or message.error():

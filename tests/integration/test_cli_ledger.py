@@ -23,6 +23,7 @@ from cli.main import main
 from services.ingest.publisher import Publisher
 from services.ledger.db import apply_snapshots
 from services.ledger.period_service import decide, lock_period
+from tests.polling import budget
 
 ROOT = Path(__file__).parents[2]
 BIG = "123456789012.34"  # 12,34,56,78,90,12.34 INR: more than any terminal column would show by default
@@ -32,7 +33,7 @@ def attain(*argv: str, cwd: Path = ROOT, columns: int | None = None) -> subproce
     env = {**os.environ, "COLUMNS": str(columns or 80)}
     env.pop("ATTAIN_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=budget(120))
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

@@ -32,6 +32,7 @@ from attain.platform.avro import MARKER, SerdeError
 from tests.integration.apicurio.server import apicurio
 from tests.integration.java_avro import confluent_round_trip
 from tests.integration.srfake.server import schema_registry
+from tests.polling import deadline_in
 
 COUNT = 8
 USER_INFO = "payroll-reader:registry-password-for-tests"  # the emulation refuses requests without it
@@ -86,7 +87,7 @@ def _read_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     values: list[bytes] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = deadline_in(60)
         while len(values) < count and time.monotonic() < deadline:
             values += [m.value() for m in consumer.consume(count - len(values), 0.5) if m.error() is None]
     finally:
@@ -200,7 +201,7 @@ def _read_keys(bootstrap: str, topic: str, prefix: str, count: int) -> dict[str,
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     found: dict[str, bytes] = {}
     try:
-        deadline = time.monotonic() + 60
+        deadline = deadline_in(60)
         while len(found) < count and time.monotonic() < deadline:
             for message in consumer.consume(100, 0.5):
                 if message.error() is None and message.key().decode().startswith(prefix):

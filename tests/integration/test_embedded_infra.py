@@ -27,6 +27,7 @@ from attain.embedded.apache_kafka import ApacheKafka
 from attain.embedded.ports import free_port, wait_for_kafka
 from attain.embedded.postgres import PASSWORD_FILE, EmbeddedPostgres
 from attain.embedded.tansu import TansuBroker
+from tests.polling import deadline_in
 
 APACHE_ENABLED = os.environ.get("ATTAIN_TEST_KAFKA") == "apache"
 APACHE_SKIP_REASON = (
@@ -76,7 +77,7 @@ def _consume_one(bootstrap: str, topic: str, timeout: float = 30.0) -> tuple[byt
     )
     try:
         consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
+        deadline = deadline_in(timeout)
         while time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is None:

@@ -12,16 +12,15 @@ from decimal import Decimal
 import httpx
 import jwt
 import pytest
-from aiohttp import web
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.ports import free_port
 from attain.platform.identity import TokenVerifier
-from services.ledger.api import add_api_routes
 from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, make_engine, migrate
 from services.ledger.schema import participants
+from tests.integration.ledger_api_support import serving_api
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +58,9 @@ MINTER = None
 
 @pytest.fixture(scope="module")
 def api(engine, database_url, guard):
-    port = free_port()
-    loop = asyncio.new_event_loop()
-
-    async def start():
-        app = web.Application()
-        add_api_routes(app, engine, LedgerSettings(database_url=database_url), guard)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    with serving_api(engine, LedgerSettings(database_url=database_url), guard) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
         yield client
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
 
 
 def as_user(user, roles=("rep",), regions=()):

@@ -5,9 +5,7 @@ fuzzing every operation of that document with valid tokens, gets no 500."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -29,6 +27,7 @@ from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots
 from services.ledger.openapi import generated_document
 from services.ledger.schema import approval_decisions, entries, participants, periods
+from tests.integration.ledger_api_support import serving_api
 
 MINTER = None  # the session's embedded issuer (tests/conftest.py), set by _tokens
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "ledger.json"
@@ -43,27 +42,9 @@ def _tokens(minter):
 @contextmanager
 def serving(engine, database_url: str) -> Iterator[str]:
     """The ledger's API routes on a free port in a thread of their own; yields the base URL."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
-
-    async def start() -> web.AppRunner:
-        app = web.Application()
-        settings = LedgerSettings(database_url=database_url, rate_limit="")  # the fuzzing sends hundreds
-        add_api_routes(app, engine, settings, LedgerGuard(settings, TokenVerifier(MINTER.settings)))
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    settings = LedgerSettings(database_url=database_url, rate_limit="")  # the fuzzing sends hundreds
+    with serving_api(engine, settings, LedgerGuard(settings, TokenVerifier(MINTER.settings))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

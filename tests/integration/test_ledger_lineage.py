@@ -122,4 +122,7 @@ def test_ops_lineage_route_answers_without_a_token(engine):
             return await response.json()
 
     answer = asyncio.run(ask())
-    assert answer["adopted"] == status(engine)["adopted"] and answer["history"] is True
+    # what status() says of this module's ledger, whichever of its tests ran before (random order)
+    expected = status(engine)
+    assert (answer["adopted"], answer["history"], len(answer["quarantined"])) == (
+        expected["adopted"], expected["history"], len(expected["quarantined"]))

@@ -22,6 +22,7 @@ from services.ledger.payouts import OutboxRelay, export_csv, export_xlsx, lines_
 from services.ledger.period_service import decide, lock_period, mark_paid, period_view
 from services.ledger.postings import PostingError, post_manual
 from services.ledger.schema import entries, outbox
+from tests.polling import deadline_in
 
 MANAGER = Actor("mgr-1", frozenset({"manager"}))
 ADMIN = Actor("admin-1", frozenset({"comp_admin"}))
@@ -104,7 +105,7 @@ def read_payouts(bootstrap, expected, prefix, timeout=60):
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topics.PAYOUTS])
     messages = []
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     while time.monotonic() < deadline and len(messages) < expected:
         message = consumer.poll(0.5)
         if message is not None and not message.error() and message.key().decode().startswith(prefix):

@@ -26,7 +26,7 @@ from attain.platform.kafka import ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
 from services.ledger.db import ledger_totals, make_engine, migrate
 from services.ledger.schema import entries
-from tests.polling import wait_until
+from tests.polling import deadline_in, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def consume_to_the_end(consumer, topic, keep, timeout=60):
 
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     while True:
         positions = {tp.partition: tp.offset for tp in consumer.position([TopicPartition(topic, p) for p in ends])}
         if all(ends[p] == 0 or positions.get(p, -1) >= ends[p] for p in ends):
@@ -285,7 +285,7 @@ def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_ba
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
     consumer.subscribe([topics.PAYOUTS])
     keys = []
-    deadline = time.monotonic() + 60
+    deadline = deadline_in(60)
     while time.monotonic() < deadline and len(keys) < 3:
         for message in consumer.consume(100, 0.5):
             if not message.error() and message.key().decode().startswith(scope):
@@ -323,7 +323,7 @@ def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
     consumer.subscribe([topics.EARNINGS_DLQ])
     codes = {}
-    deadline = time.monotonic() + 60
+    deadline = deadline_in(60)
     while time.monotonic() < deadline and len(codes) < 2:
         for message in consumer.consume(100, 0.5):
             if message.error():
@@ -363,7 +363,7 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
     received = []
 
     def receive(until_count, timeout=60):
-        deadline = time.monotonic() + timeout
+        deadline = deadline_in(timeout)
         while time.monotonic() < deadline and len(received) < until_count:
             for message in consumer.consume(100, 0.5):
                 if not message.error() and message.key().decode().startswith(scope):

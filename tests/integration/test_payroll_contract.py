@@ -28,6 +28,7 @@ from services.ledger.period_service import decide, lock_period
 from services.ledger.postings import post_manual
 from services.ledger.schema import outbox
 from tests.integration.payroll_examples import run_java, run_python
+from tests.polling import deadline_in
 
 CODES = EarningCodes.parse("commission=COMM, spiff=BONUS, kind:draw=DRAW, *=OTHER")
 PERIOD = "2026-Q1"
@@ -59,7 +60,7 @@ def read_controls(bootstrap, control_id, timeout=30):
     metadata = consumer.list_topics(topics.PAYOUTS_CONTROL, timeout=30).topics[topics.PAYOUTS_CONTROL]
     consumer.assign([TopicPartition(topics.PAYOUTS_CONTROL, p, 0) for p in metadata.partitions])
     found = []
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     try:
         while time.monotonic() < deadline and not found:
             for message in consumer.consume(500, 0.5):

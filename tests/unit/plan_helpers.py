@@ -37,3 +37,24 @@ def credits_of(the_book, *changes):
 def earned(the_book, rep, period, credits):
     result = compute_period_earnings(the_book, rep, period, credits)
     return {c.component_id: c.earned_amount for c in result.components}
+
+
+def roles_and_bookings(when: str = "{is_won: true}", credit_to: str = "[split, sdr, manager]",
+                       window_days: int = 60, sdr_field: str | None = None) -> str:
+    """The head of a plan book many engine tests share: split and manager roles (and an SDR role read
+    from ``sdr_field``), and a ``bookings`` measure with a cancellation clawback. More measures may follow."""
+    sdr = f"  sdr: {{field: {sdr_field}}}\n" if sdr_field else ""
+    return f"""
+roles:
+{sdr}  split: {{splits: splits, fallback: owner_id}}
+  manager: {{managers_of: split}}
+measures:
+  bookings:
+    object: Opportunity
+    sum: amount
+    currency_field: currency
+    date_field: close_date
+    when: {when}
+    credit_to: {credit_to}
+    clawback: {{cancel_field: cancelled_on, window_days: {window_days}}}
+"""

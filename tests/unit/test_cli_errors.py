@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attain import cli_support
+from tests.polling import budget
 
 ROOT = Path(__file__).parents[2]
 SIMULATE = ["--plans", "examples/apac", "--events", "examples/apac/events.jsonl", "--period", "2026-Q1"]
@@ -33,7 +34,7 @@ def attain(*argv: str, columns: int | None = None, **env: str) -> subprocess.Com
     if columns is not None:
         environment["COLUMNS"] = str(columns)
     return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=ROOT, env=environment, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=budget(60))
 
 
 def closed_port() -> int:

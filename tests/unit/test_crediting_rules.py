@@ -4,23 +4,9 @@ from datetime import date
 from decimal import Decimal
 
 from attain.core.earnings import compute_period_earnings
-from tests.unit.plan_helpers import book, credits_of, earned, record, won
+from tests.unit.plan_helpers import book, credits_of, earned, record, roles_and_bookings, won
 
-ORG = """
-roles:
-  sdr: {field: SDR__c}
-  split: {splits: splits, fallback: owner_id}
-  manager: {managers_of: split}
-measures:
-  bookings:
-    object: Opportunity
-    sum: amount
-    currency_field: currency
-    date_field: close_date
-    when: {stage: Closed Won}
-    credit_to: [split, sdr, manager]
-    clawback: {cancel_field: cancelled_on, window_days: 90}
-fx_rates:
+ORG = roles_and_bookings(when="{stage: Closed Won}", window_days=90, sdr_field="SDR__c") + """fx_rates:
   - {base: USD, quote: INR, date: 2026-01-01, rate: 83}
   - {base: USD, quote: INR, date: 2026-02-01, rate: 84}
 deal_currencies: [USD, INR]

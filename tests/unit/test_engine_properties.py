@@ -21,7 +21,7 @@ from services.calculator.credit_stage import credit_touched, merge_changes
 from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
 from services.calculator.month_cache import month_from_wire, month_to_wire
 from tests.unit.calculator_harness import Calculator, opp
-from tests.unit.plan_helpers import book, won
+from tests.unit.plan_helpers import book, roles_and_bookings, won
 
 amounts = st.decimals(min_value=0, max_value=10_000_000, places=2)
 rates = st.decimals(min_value=0, max_value=1, places=4)
@@ -123,20 +123,7 @@ def test_deltas_of_rounded_cumulatives_never_drift(increments):
         assert {c: a for c, a in posted.items() if a} == {c: a for c, a in snapshot.items() if a}
 
 
-RICH = """
-roles:
-  split: {splits: splits, fallback: owner_id}
-  manager: {managers_of: split}
-measures:
-  bookings:
-    object: Opportunity
-    sum: amount
-    currency_field: currency
-    date_field: close_date
-    when: {is_won: true}
-    credit_to: [split, sdr, manager]
-    clawback: {cancel_field: cancelled_on, window_days: 60}
-fx_rates:
+RICH = roles_and_bookings(credit_to="[split, sdr, manager]", window_days=60) + """fx_rates:
   - {base: USD, quote: INR, date: 2026-01-01, rate: 83.25}
   - {base: USD, quote: INR, date: 2026-03-01, rate: 84.1}
 plans:

@@ -19,22 +19,9 @@ from attain.simulate import explain, holds, simulate
 from services.calculator.credit_stage import credit_touched, merge_changes
 from services.calculator.earnings_stage import apply_rep_messages
 from tests.unit.calculator_harness import Calculator, opp
-from tests.unit.plan_helpers import book
+from tests.unit.plan_helpers import book, roles_and_bookings
 
-POLICY = """
-roles:
-  split: {splits: splits, fallback: owner_id}
-  manager: {managers_of: split}
-measures:
-  bookings:
-    object: Opportunity
-    sum: amount
-    currency_field: currency
-    date_field: close_date
-    when: {is_won: true}
-    credit_to: [split, manager]
-    clawback: {cancel_field: cancelled_on, window_days: 60}
-  net_bookings:
+POLICY = roles_and_bookings(credit_to="[split, manager]", window_days=60) + """  net_bookings:
     object: Opportunity
     sum: amount
     currency_field: currency

@@ -25,6 +25,7 @@ from pathlib import Path
 from attain.embedded import maven
 from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.ports import free_port
+from tests.polling import deadline_in
 
 VERSION = "26.5.6"
 REALM_FILE = Path(__file__).with_name("attain-realm.json")
@@ -83,7 +84,7 @@ def keycloak(log_path: Path, timeout: float = 600) -> Iterator[str]:
                          "--http-host=127.0.0.1", f"--http-management-port={management}"], log_path, env=env)
         issuer = f"http://127.0.0.1:{port}/realms/attain"
         try:
-            deadline = time.monotonic() + timeout
+            deadline = deadline_in(timeout)
             while True:
                 try:
                     with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2):
