@@ -146,7 +146,7 @@ participants:
 
 
 def test_an_unquoted_impossible_date_is_a_problem_with_its_line_not_a_traceback(tmp_path, capsys):
-    from attain.cli import main
+    from cli.main import main
 
     path = tmp_path / "plans.yaml"
     path.write_text(QUARTERLY.replace("period: quarter", "period: quarter\n    effective_from: 2026-13-01")
