@@ -8,7 +8,6 @@ import csv
 import io
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from attain.core.money import round_money
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
 from attain.ledger.periods import period_sort_key
-from attain.platform import topics
+from attain.platform import faults, topics
 from attain.platform.avro import contract
 from services.ledger.db import entry_scope
 from services.ledger.schema import entries, outbox, participants, payout_lines, periods
@@ -205,12 +204,10 @@ class OutboxRelay:
     relays never publish the same row concurrently.
     """
 
-    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500,
-                 pause_before_marking: float = 0.0) -> None:
+    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500) -> None:
         self._engine = engine
         self._producer = producer
         self._batch_size = batch_size
-        self._pause_before_marking = pause_before_marking
 
     def run(self, stopping: threading.Event, interval: float) -> None:
         """Publish until ``stopping``; database or broker trouble is logged and retried next round."""
@@ -235,8 +232,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             delivered = self.publish(rows)
-            if self._pause_before_marking:  # fault injection: widen the publish-to-mark window for tests
-                time.sleep(self._pause_before_marking)
+            faults.reached("ledger.after_outbox_publish")  # published, not yet marked sent
             if delivered:
                 connection.execute(outbox.update().where(outbox.c.outbox_id.in_(delivered))
                                    .values(published_at=func.now()))
