@@ -58,10 +58,11 @@ def start_logging(name: str) -> ServiceSettings:
     return service
 
 
-def run_service(name: str, build: Callable[[], Awaitable[Running]]) -> None:
-    """Run service ``name`` (logger ``attain.<name>``) from start-up to an orderly stop."""
+def run_service(name: str, build: Callable[[], Awaitable[Running]], *, logger: str | None = None) -> None:
+    """Run service ``name`` from start-up to an orderly stop; its start and stop lines go to ``logger``
+    (default ``attain.<name>``)."""
     start_logging(name)
-    asyncio.run(_serve(logging.getLogger(f"attain.{name}"), build))
+    asyncio.run(_serve(logging.getLogger(logger or f"attain.{name}"), build))
 
 
 async def _serve(log: logging.Logger, build: Callable[[], Awaitable[Running]]) -> None:
