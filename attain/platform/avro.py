@@ -47,6 +47,9 @@ class SerdeError(ValueError):
 
 
 def schemas_dir() -> Path:
+    """The ``schemas/`` tree: ``ATTAIN_SCHEMAS_DIR`` if set, else the ``schemas`` folder beside the ``attain``
+    package. That is the repository's top-level ``schemas/`` in a source checkout, and the copy an installed
+    wheel puts beside ``attain/`` in site-packages (package data, see ``pyproject.toml``) otherwise."""
     override = os.environ.get("ATTAIN_SCHEMAS_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "schemas"
 
