@@ -49,9 +49,9 @@ def read_until_idle(bootstrap: str, topic: str, *, idle_seconds: float = 1.0, ti
             if message is None or message.error():
                 continue
             idle_since = time.monotonic()
-            partition, offset = message.partition(), message.offset()
-            if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
-                ends.pop(partition, None)
+            at, offset = message.partition(), message.offset()
+            if at is not None and offset is not None and offset + 1 >= ends.get(at, 0):
+                ends.pop(at, None)
             yield message
         if ends:
             raise TimeoutError(f"could not read {topic} partitions {sorted(ends)} to their end in {timeout}s")

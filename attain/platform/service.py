@@ -62,10 +62,12 @@ def run_service(name: str, build: Callable[[], Awaitable[Running]], *, logger: s
     """Run service ``name`` from start-up to an orderly stop; its start and stop lines go to ``logger``
     (default ``attain.<name>``)."""
     start_logging(name)
-    asyncio.run(_serve(logging.getLogger(logger or f"attain.{name}"), build))
+    asyncio.run(serve(logging.getLogger(logger or f"attain.{name}"), build))
 
 
-async def _serve(log: logging.Logger, build: Callable[[], Awaitable[Running]]) -> None:
+async def serve(log: logging.Logger, build: Callable[[], Awaitable[Running]]) -> None:
+    """``run_service`` on the running event loop, without setting up logging (the loop must be the main
+    thread's: it handles SIGINT and SIGTERM)."""
     running = await build()
     runner = await start_http(running.app, running.host, running.port)
     stop = asyncio.Event()

@@ -17,7 +17,7 @@ from grpc_health.v1.health import aio as health_aio
 
 from attain.planfiles import load_book
 from attain.platform import topics
-from attain.platform.avro import SerdeError, contract
+from attain.platform.avro import SerdeError, contract, to_millis
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
@@ -44,8 +44,8 @@ def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
         currency=snapshot["currency"],
         snapshot_version=snapshot["snapshot_version"],
         total_earned=snapshot["total_earned"],
-        computed_at_ms=_millis(snapshot["computed_at"]),
-        trigger_ingested_at_ms=0 if triggered is None else _millis(triggered),
+        computed_at_ms=to_millis(snapshot["computed_at"]),
+        trigger_ingested_at_ms=0 if triggered is None else to_millis(triggered),
         components=[
             notifier_pb2.ComponentProgress(
                 component_id=c["component_id"],
@@ -57,10 +57,6 @@ def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
             for c in snapshot["components"]
         ],
     )
-
-
-def _millis(value: Any) -> int:
-    return value if isinstance(value, int) else int(value.timestamp() * 1000)
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
