@@ -18,8 +18,8 @@ from attain.platform.avro import SerdeError, contract
 from attain.platform.faust_adapter import tables_recovered
 from attain.platform.health import BrokerProbe
 from attain.platform.kafka import check_message_limits, dead_letter, ensure_topics, topic_config
-from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.service import start_logging
+from attain.platform.settings import KafkaSettings
 from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
@@ -159,8 +159,7 @@ def create_app(
 
 
 def main() -> None:
-    service = ServiceSettings()
-    configure_logging("calculator", service.log_level)
+    service = start_logging("calculator")
     kafka = KafkaSettings()
     settings = CalculatorSettings()
     configure_gc(settings)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings
 from attain.core.records import ChangeVersion, CrmChange
-
-
-def to_millis(value: datetime | int) -> int:
-    return value if isinstance(value, int) else int(value.timestamp() * 1000)
+from attain.platform.avro import to_millis
 
 
 def change_from_avro(record: dict[str, Any]) -> CrmChange:

@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from attain.platform import topics
 from attain.platform.kafka import CLIENT_LOG, topic_config
+from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 
 log = logging.getLogger("attain.calculator")
@@ -166,47 +166,15 @@ def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeou
 
 
 def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecord]:
-    """Every record on ``calculator.lineage``, in order."""
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG,
-                         "group.id": f"attain-lineage-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        partition = TopicPartition(topics.CALCULATOR_LINEAGE, 0)
-        low, high = _watermarks(consumer, partition, timeout)
-        records: list[LineageRecord] = []
-        if high <= low:
-            return records
-        consumer.assign([TopicPartition(topics.CALCULATOR_LINEAGE, 0, low)])
-        deadline = time.monotonic() + timeout
-        next_offset = low
-        while next_offset < high and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            next_offset = (message.offset() or 0) + 1
-            try:
-                records.append(LineageRecord(**json.loads(message.value() or b"{}")))
-            except (TypeError, ValueError):
-                log.warning("unreadable record on calculator.lineage ignored", extra={"offset": next_offset - 1})
-        if next_offset < high:
-            raise TimeoutError(f"could not read calculator.lineage to offset {high} in {timeout}s")
-        return records
-    finally:
-        consumer.close()
-
-
-def _watermarks(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
-    """The partition's watermarks, waiting out a just-created topic whose leader is not elected yet
-    (Apache Kafka answers NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a moment)."""
-    retrying = Retrying(retry=retry_if_exception(_leader_not_ready), stop=stop_after_delay(timeout),
-                        wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True)
-    low, high = retrying(consumer.get_watermark_offsets, partition, timeout=timeout)
-    return int(low), int(high)
-
-
-def _leader_not_ready(error: BaseException) -> bool:
-    return isinstance(error, KafkaException) and error.args[0].code() in (
-        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
+    """Every record on ``calculator.lineage``, in order (its one partition, to its high watermark)."""
+    records: list[LineageRecord] = []
+    for message in read_until_idle(kafka.bootstrap, topics.CALCULATOR_LINEAGE, idle_seconds=0, timeout=timeout,
+                                   partitions=[0], group="attain-lineage"):
+        try:
+            records.append(LineageRecord(**json.loads(message.value() or b"{}")))
+        except (TypeError, ValueError):
+            log.warning("unreadable record on calculator.lineage ignored", extra={"offset": message.offset()})
+    return records
 
 
 def ledger_status(url: str, wait_seconds: float) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import base64
 import binascii
 import logging
 import re
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,11 +18,11 @@ from aiohttp import web
 
 from attain.platform import topics
 from attain.platform.health import BrokerProbe
-from attain.platform.http import add_operational_routes, start_http
+from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
-from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings, load_settings
+from attain.platform.service import Running, run_service
+from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
 from services.ingest.access import Door, RateLimit
 from services.ingest.canonical import parse_json, to_json_bytes
@@ -258,9 +257,7 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
     return app
 
 
-async def serve() -> None:
-    service = ServiceSettings()
-    configure_logging("ingest", service.log_level)
+async def build() -> Running:
     kafka = KafkaSettings()
     settings = load_settings(IngestSettings)
     try:
@@ -275,17 +272,10 @@ async def serve() -> None:
     broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES).start()
     app = build_app(publisher, settings, broker, producer.renew, verifier=verifier,
                     read_letters=lambda topic: list(read_dead_letters(kafka.bootstrap, topic)))
-    runner = await start_http(app, settings.host, settings.port)
-    log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    broker.stop()
-    producer.close()
-    log.info("ingest stopped")
+    return Running(app, settings.host, settings.port, "ingest listening",
+                   {"host": settings.host, "port": settings.port},
+                   after_http_stop=[broker.stop, producer.close], stopped="ingest stopped")
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service("ingest", build)

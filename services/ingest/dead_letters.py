@@ -9,16 +9,12 @@ are decoded again with their schema, fetched from Salesforce (``salesforce/redri
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
 from attain.platform.avro import SerdeError, contract
-from attain.platform.kafka import CLIENT_LOG
+from attain.platform.reading import read_until_idle
 from services.ingest.backfill import csv_rows
 from services.ingest.canonical import UNPARSEABLE, parse_json
 
@@ -36,30 +32,15 @@ class DeadLetter:
 
 def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[DeadLetter]:
     """Every envelope on ``topic`` from the beginning, without committing anything."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG,
-                         "group.id": f"attain-dlq-cli-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
-        idle_since = time.monotonic()
-        while time.monotonic() - idle_since < idle_seconds:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            idle_since = time.monotonic()
-            value, partition, offset = message.value() or b"", message.partition(), message.offset()
-            assert partition is not None and offset is not None  # set on every consumed message
-            try:
-                envelope = contract(topic).decode(value)
-            except SerdeError as error:
-                envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
-                            "error_code": "unreadable_envelope", "source": "", "service": "", "rejected_at": 0}
-            yield DeadLetter(partition, offset, envelope)
-    finally:
-        consumer.close()
+    for message in read_until_idle(bootstrap, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli"):
+        value, partition, offset = message.value() or b"", message.partition(), message.offset()
+        assert partition is not None and offset is not None  # set on every consumed message
+        try:
+            envelope = contract(topic).decode(value)
+        except SerdeError as error:
+            envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
+                        "error_code": "unreadable_envelope", "source": "", "service": "", "rejected_at": 0}
+        yield DeadLetter(partition, offset, envelope)
 
 
 def select(letters: Iterable[DeadLetter], *, error_code: str | None = None, source_prefix: str | None = None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import signal
 import time
 from collections import defaultdict, deque
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter
 
-from attain.platform.http import add_operational_routes, start_http
-from attain.platform.logs import configure_logging
-from attain.platform.settings import ServiceSettings
+from attain.platform.http import add_operational_routes
+from attain.platform.service import Running, run_service
 from services.issuer.config import IssuerSettings
 from services.issuer.directory import Directory, SigningKey, load_keys, mint_token, secret_matches
 
@@ -163,21 +161,13 @@ def build_app(settings: IssuerSettings) -> web.Application:
     return app
 
 
-async def serve() -> None:
-    service = ServiceSettings()
-    configure_logging("issuer", service.log_level)
+async def build() -> Running:
     settings = IssuerSettings()
     if not list((settings.data_dir / "keys").glob("*.pem")):
         raise SystemExit(f"no signing key in {settings.data_dir}/keys: run `attain issuer init {settings.data_dir}`")
-    runner = await start_http(build_app(settings), settings.host, settings.port)
-    log.info("issuer listening", extra={"issuer": settings.public_url()})
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    return Running(build_app(settings), settings.host, settings.port, "issuer listening",
+                   {"issuer": settings.public_url()})
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service("issuer", build)

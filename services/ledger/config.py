@@ -26,9 +26,6 @@ class LedgerSettings(BaseSettings):
     # librdkafka's max.poll.interval.ms (Kafka's default, 5 min). The worker polls through database
     # outages, so this only bounds one database attempt; the fault tests set it short.
     max_poll_interval_ms: int = 300_000
-    # Fault injection for tests only: sleep between the DB commit and the offset commit.
-    pause_after_db_commit_seconds: float = 0.0
-    pause_after_outbox_publish_seconds: float = 0.0  # same, between publishing payouts and marking them sent
     outbox_interval_seconds: float = 1.0
     # Periods are opened, locked and approved per plan family ("plan": the snapshot's plan_id) or per
     # region ("region": the rep's region in the participants table, loaded by `attain ledger org`).

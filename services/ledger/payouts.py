@@ -8,7 +8,6 @@ import csv
 import io
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -22,7 +21,7 @@ from attain.core.money import round_money
 from attain.ledger import entries as entry_rules
 from attain.ledger.entries import EntryGroup, payable_balance
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
-from attain.platform import topics
+from attain.platform import faults, topics
 from attain.platform.avro import contract
 from services.ledger.db import entry_scope
 from services.ledger.schema import entries, outbox, participants, payout_lines, periods
@@ -194,12 +193,10 @@ class OutboxRelay:
     relays never publish the same row concurrently.
     """
 
-    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500,
-                 pause_before_marking: float = 0.0) -> None:
+    def __init__(self, engine: Engine, producer: Producer, batch_size: int = 500) -> None:
         self._engine = engine
         self._producer = producer
         self._batch_size = batch_size
-        self._pause_before_marking = pause_before_marking
 
     def run(self, stopping: threading.Event, interval: float) -> None:
         """Publish until ``stopping``; database or broker trouble is logged and retried next round."""
@@ -224,8 +221,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             delivered = self.publish(rows)
-            if self._pause_before_marking:  # fault injection: widen the publish-to-mark window for tests
-                time.sleep(self._pause_before_marking)
+            faults.reached("ledger.after_outbox_publish")  # published, not yet marked sent
             if delivered:
                 connection.execute(outbox.update().where(outbox.c.outbox_id.in_(delivered))
                                    .values(published_at=func.now()))

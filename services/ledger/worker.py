@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from attain.core.money import MoneyError
-from attain.platform import topics
+from attain.platform import faults, topics
 from attain.platform.avro import SerdeError, contract
 from attain.platform.kafka import dead_letter
 from services.ledger import metrics
@@ -43,7 +43,7 @@ class LedgerWorker:
     def __init__(
         self, consumer: Consumer, producer: Producer, engine: Engine,
         batch_size: int, poll_timeout: float, retry_backoff: float,
-        pause_after_db_commit: float = 0.0, scope_by: ScopeBy = "plan",
+        scope_by: ScopeBy = "plan",
         max_retry_backoff: float = 30.0,
     ) -> None:
         self._consumer = consumer
@@ -53,7 +53,6 @@ class LedgerWorker:
         self._poll_timeout = poll_timeout
         self._retry_backoff = retry_backoff
         self._max_retry_backoff = max(max_retry_backoff, retry_backoff)
-        self._pause_after_db_commit = pause_after_db_commit
         self._scope_by: ScopeBy = scope_by
         self._contract = contract(topics.EARNINGS)
         self.stopping = threading.Event()
@@ -167,8 +166,7 @@ class LedgerWorker:
             log.info("database back; booked the held batch", extra={"failed_attempts": self._failures})
         self._failures = 0
         self.database_ok, self.database_detail = True, "ok"
-        if self._pause_after_db_commit:  # fault injection: widen the commit-to-offset window for tests
-            time.sleep(self._pause_after_db_commit)
+        faults.reached("ledger.after_db_commit")  # committed in PostgreSQL, offsets not yet
         self._producer.flush(30)
         self._commit(held.messages)
         self._held = None

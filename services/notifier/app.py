@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +17,13 @@ from grpc_health.v1.health import aio as health_aio
 
 from attain.planfiles import load_book
 from attain.platform import topics
-from attain.platform.avro import SerdeError, contract
+from attain.platform.avro import SerdeError, contract, to_millis
 from attain.platform.health import BrokerProbe
-from attain.platform.http import add_operational_routes, start_http
+from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import consumer_config, ensure_topics
-from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.service import Running, in_thread, run_service
+from attain.platform.settings import KafkaSettings
 from services.notifier import metrics
 from services.notifier.access import ReadRecorder, SubscribeGuard
 from services.notifier.config import NotifierSettings
@@ -45,8 +44,8 @@ def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
         currency=snapshot["currency"],
         snapshot_version=snapshot["snapshot_version"],
         total_earned=snapshot["total_earned"],
-        computed_at_ms=_millis(snapshot["computed_at"]),
-        trigger_ingested_at_ms=0 if triggered is None else _millis(triggered),
+        computed_at_ms=to_millis(snapshot["computed_at"]),
+        trigger_ingested_at_ms=0 if triggered is None else to_millis(triggered),
         components=[
             notifier_pb2.ComponentProgress(
                 component_id=c["component_id"],
@@ -58,10 +57,6 @@ def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
             for c in snapshot["components"]
         ],
     )
-
-
-def _millis(value: Any) -> int:
-    return value if isinstance(value, int) else int(value.timestamp() * 1000)
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
@@ -132,9 +127,7 @@ def consume(
         consumer.close()
 
 
-async def serve() -> None:
-    service = ServiceSettings()
-    configure_logging("notifier", service.log_level)
+async def build() -> Running:
     kafka = KafkaSettings()
     settings = NotifierSettings()
     try:
@@ -185,23 +178,19 @@ async def serve() -> None:
         return broker.ok, "consuming earnings" if broker.ok else broker.detail
 
     add_operational_routes(app, ready)
-    runner = await start_http(app, settings.host, settings.port)
-    log.info("notifier running", extra={"grpc_port": settings.grpc_port, "port": settings.port})
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for name in ("", SERVICE_NAME):
-        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    stopping.set()
-    broker.stop()
-    await server.stop(grace=2)
-    await recorder.close()
-    await loop.run_in_executor(None, thread.join, 10)
-    await runner.cleanup()
-    log.info("notifier stopped")
+    async def not_serving() -> None:
+        for name in ("", SERVICE_NAME):
+            await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    return Running(
+        app, settings.host, settings.port, "notifier running",
+        {"grpc_port": settings.grpc_port, "port": settings.port},
+        before_http_stop=[not_serving, stopping.set, broker.stop, lambda: server.stop(grace=2), recorder.close,
+                          in_thread(thread.join, 10)],
+        stopped="notifier stopped",
+    )
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service("notifier", build)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 from services.ingest.publisher import Publisher
 from services.ingest.salesforce.auth import TokenSource
@@ -25,7 +24,7 @@ from services.ingest.salesforce.replay import FileReplayStore
 from services.ingest.salesforce.schemas import SchemaCache
 from services.ingest.salesforce.subscriber import ChannelSubscriber, SubscriberOptions
 from tests.fakes.pubsub_server import FakeSalesforce
-from tests.polling import deadline_in
+from tests.polling import budget, deadline_in
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING_FILE = REPO / "examples/salesforce/mapping.yaml"
@@ -80,36 +79,9 @@ def run_subscriber(sf: FakeSalesforce, bootstrap: str, private_key: str, channel
 
 def read_topic(bootstrap: str, topic: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """Every message of ``topic`` up to its current end, decoded, filtered by ``keep``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends, assignment = {}, []
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-            assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
-        if not assignment:
-            return []
-        consumer.assign(assignment)
-        # Read past the reported ends until idle: Tansu's high watermark can trail its log.
-        records, deadline, idle_since = [], deadline_in(60), time.monotonic()
-        while (ends or time.monotonic() - idle_since < 1.0) and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            idle_since = time.monotonic()
-            record = contract(topic).decode(message.value())
-            if keep(record):
-                records.append(record)
-            partition, offset = message.partition(), message.offset()
-            if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
-                ends.pop(partition, None)
-        assert not ends, f"could not read {topic} to its end"
-        return records
-    finally:
-        consumer.close()
+    messages = read_until_idle(bootstrap, topic, timeout=budget(60))
+    decoded = (contract(topic).decode(message.value()) for message in messages)
+    return [record for record in decoded if keep(record)]
 
 
 def changes_with_prefix(bootstrap: str, prefix: str) -> list[dict[str, Any]]:

@@ -57,9 +57,11 @@ class LedgerProcess:
         self.log = log_dir / f"ledger-{uuid.uuid4().hex[:6]}.log"
         self.process = None
 
-    def start(self, **env):
+    def start(self, pause_at=None, **env):
+        """``pause_at``: (fault point, seconds) to sleep at, through ``tests/integration/faulty_service.py``."""
         self.log = self.log.with_name(f"ledger-{uuid.uuid4().hex[:6]}.log")
-        self.process = spawn([sys.executable, "-m", "services.ledger"], self.log, env={**self.env, **env})
+        run = ["tests.integration.faulty_service", pause_at[0], str(pause_at[1])] if pause_at else []
+        self.process = spawn([sys.executable, "-m", *run, "services.ledger"], self.log, env={**self.env, **env})
         wait_until(lambda: self.ready() is not None, 60, f"ledger up ({self.log})", interval=0.2)
 
     def ready(self):
@@ -139,7 +141,7 @@ def broker(kafka_bootstrap):
 def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, postgres, engine, tmp_path):
     reps = [f"K{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(200)]
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
-    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_DB_COMMIT_SECONDS="60")
+    ledger.start(pause_at=("ledger.after_db_commit", 60))
     publish(broker, reps, 1, lambda rep: "100.00")
     wait_until(lambda: entry_count(engine, reps) > 0, 60, "a committed batch", interval=0.2)
     ledger.process.send_signal(signal.SIGKILL)  # committed in the DB, offsets not committed
@@ -376,7 +378,7 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
                 outbox.c.published_at.is_(None), outbox.c.message_key.like(f"{scope}/%"))).scalar_one()
 
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
-    ledger.start(ATTAIN_LEDGER_PAUSE_AFTER_OUTBOX_PUBLISH_SECONDS="60")
+    ledger.start(pause_at=("ledger.after_outbox_publish", 60))
     try:
         assert receive(2) == 2  # on the topic...
         ledger.process.send_signal(signal.SIGKILL)

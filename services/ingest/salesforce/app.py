@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import grpc
 from aiohttp import web
 
 from attain.platform import topics
-from attain.platform.http import ReadyCheck, add_operational_routes, start_http
+from attain.platform.http import ReadyCheck, add_operational_routes
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
-from attain.platform.logs import configure_logging
-from attain.platform.settings import KafkaSettings, ServiceSettings
+from attain.platform.service import Running, run_service
+from attain.platform.settings import KafkaSettings
 from services.ingest.publisher import Publisher
 from services.ingest.salesforce.auth import TokenSource, read_private_key
 from services.ingest.salesforce.config import SalesforceSettings
@@ -46,9 +45,7 @@ def open_channel(settings: SalesforceSettings) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(settings.pubsub_target, grpc.ssl_channel_credentials(), options=GRPC_OPTIONS)
 
 
-async def serve() -> None:
-    service = ServiceSettings()
-    configure_logging("ingest-salesforce", service.log_level)
+async def build() -> Running:
     kafka = KafkaSettings()
     settings = SalesforceSettings()
     mapping = load_mapping(settings.mapping_file)
@@ -77,20 +74,15 @@ async def serve() -> None:
         waiting = [s.channel for s in subscribers if not s.connected]
         return (not waiting, f"waiting for {waiting}" if waiting else "subscribed")
 
-    runner = await start_http(_app(ready), settings.host, settings.port)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("salesforce ingest starting", extra={"channels": settings.channel_list(),
-                                                  "target": settings.pubsub_target, "port": settings.port})
-    try:
+    async def subscribe(stop: asyncio.Event) -> None:
         await asyncio.gather(*(subscriber.run(stop) for subscriber in subscribers))
-    finally:
-        await channel.close()
-        await runner.cleanup()
-        await tokens.close()
-        producer.close()
-        log.info("salesforce ingest stopped")
+
+    return Running(
+        _app(ready), settings.host, settings.port, "salesforce ingest starting",
+        {"channels": settings.channel_list(), "target": settings.pubsub_target, "port": settings.port},
+        work=subscribe, before_http_stop=[channel.close], after_http_stop=[tokens.close, producer.close],
+        stopped="salesforce ingest stopped",
+    )
 
 
 def _app(ready: ReadyCheck) -> web.Application:
@@ -100,4 +92,4 @@ def _app(ready: ReadyCheck) -> web.Application:
 
 
 def main() -> None:
-    asyncio.run(serve())
+    run_service("ingest-salesforce", build, logger="attain.ingest.salesforce")

@@ -13,13 +13,11 @@ import asyncio
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-from attain.platform.kafka import CLIENT_LOG, AsyncProducer
+from attain.platform.kafka import AsyncProducer
+from attain.platform.reading import read_until_idle
 
 
 class ReplayStore(Protocol):
@@ -49,41 +47,12 @@ class KafkaReplayStore:
 
 def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str, bytes]:
     """The newest value per key, reading every partition from the start to its end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG,
-                         "group.id": f"replay-reader-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        ends: dict[int, int] = {}
-        assignment = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-            if high > low:
-                ends[partition] = high
-            assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
-        positions: dict[str, bytes] = {}
-        if not assignment:
-            return positions
-        consumer.assign(assignment)
-        # Past the reported ends until idle for a second: some brokers (Tansu) report a
-        # high watermark that trails the log, and a stale position would replay events.
-        deadline, idle_since = time.monotonic() + timeout, time.monotonic()
-        while (ends or time.monotonic() - idle_since < 1.0) and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            idle_since = time.monotonic()
-            key, value = message.key(), message.value()
-            if key is not None and value:
-                positions[key.decode()] = bytes.fromhex(json.loads(value)["replay_id"])
-            partition, offset = message.partition(), message.offset()
-            if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
-                ends.pop(partition, None)
-        if ends:
-            raise TimeoutError(f"could not read {topic} partitions {sorted(ends)} to their end in {timeout}s")
-        return positions
-    finally:
-        consumer.close()
+    positions: dict[str, bytes] = {}
+    for message in read_until_idle(bootstrap, topic, timeout=timeout, group="replay-reader"):
+        key, value = message.key(), message.value()
+        if key is not None and value:
+            positions[key.decode()] = bytes.fromhex(json.loads(value)["replay_id"])
+    return positions
 
 
 class FileReplayStore:
