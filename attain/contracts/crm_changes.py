@@ -117,10 +117,10 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
     """Validate one event and return the ``crm.changes`` record. Raises InvalidEvent.
 
     >>> normalise({"event_id": "e", "record_id": "r", "object_type": "Opportunity", "commit_timestamp": 0,
-    ...            "fields": {"amount": "1e26"}}, "http", 0)
+    ...            "fields": {"amount": "1e26"}}, "http", 0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    attain.contracts.crm_changes.InvalidEvent: fields.amount: '1e26' is beyond 1,000,000,000,000,000 (ATTAIN_INGEST_MAX_NUMBER)
+    attain.contracts.crm_changes.InvalidEvent: fields.amount: '1e26' is beyond 1,000,000,000,000,000 (ATTAIN_...)
     """
     if not isinstance(item, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(item).__name__}")

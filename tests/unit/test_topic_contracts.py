@@ -96,20 +96,26 @@ def test_the_decode_step_refuses_bad_bytes_and_refused_records_with_their_codes(
     assert rejected == [(b"\xc3\x01junk", ErrorCode.UNDECODABLE), (refused, ErrorCode.INVALID_SNAPSHOT)]
 
 
+def _code_literal(call):
+    """The code a ``CreditingError(message, code)`` or ``Refusal(record, event, reason, code, ...)`` is given."""
+    position = {"CreditingError": 1, "Refusal": 3}.get(getattr(call.func, "id", ""))
+    if position is None or len(call.args) <= position:
+        return None
+    literal = call.args[position]
+    return literal.value if isinstance(literal, ast.Constant) and isinstance(literal.value, str) else None
+
+
 def _literal_codes_in(paths):
-    """Every text literal handed to the core's CreditingError or a Refusal as its code."""
+    """Every text literal handed to the core's CreditingError or a Refusal as its code, and CreditingError's
+    default code."""
     codes = set()
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("CreditingError", "Refusal"):
-                literal = node.args[1] if getattr(node.func, "id", "") == "CreditingError" and len(node.args) > 1 \
-                    else node.args[3] if len(node.args) > 3 else None
-                if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
-                    codes.add(literal.value)
-            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
-                for default in node.args.defaults:
-                    if isinstance(default, ast.Constant) and isinstance(default.value, str) and "crediting" in str(path):
-                        codes.add(default.value)
+            if isinstance(node, ast.Call) and _code_literal(node) is not None:
+                codes.add(_code_literal(node))
+            if isinstance(node, ast.ClassDef) and node.name == "CreditingError":
+                codes.update(default.value for item in node.body if isinstance(item, ast.FunctionDef)
+                             for default in item.args.defaults if isinstance(default, ast.Constant))
     return codes
 
 
@@ -128,9 +134,9 @@ def test_no_service_writes_a_dead_letter_code_as_free_text():
         if "proto" in path.parts or path.name == "dead_letters.py" and "contracts" in path.parts:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if any(call in line for call in ("reject(", "dead_letter(", "dead_letters.write(", "_dead_letter(")):
-                if any(f'"{value}"' in line for value in values):
-                    offenders.append(f"{path.relative_to(ROOT)}:{number}")
+            writes = any(call in line for call in ("reject(", "dead_letter(", "dead_letters.write(", "_dead_letter("))
+            if writes and any(f'"{value}"' in line for value in values):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}")
     assert not offenders
 
 
