@@ -37,6 +37,7 @@ from prometheus_client import REGISTRY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from attain.contracts.earnings import EarningsSnapshot  # noqa: E402
 from attain.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from attain.embedded.tansu import TansuBroker  # noqa: E402
 from attain.platform import topics  # noqa: E402
@@ -77,9 +78,10 @@ def check(engine: Any, items: list[dict[str, Any]]) -> None:
 
 
 def db_path(engine: Any, items: list[dict[str, Any]], batch: int) -> float:
+    typed = [EarningsSnapshot.from_avro(item) for item in items]  # decoded, as the worker hands them over
     started = time.perf_counter()
-    for start in range(0, len(items), batch):
-        apply_snapshots(engine, items[start:start + batch])
+    for start in range(0, len(typed), batch):
+        apply_snapshots(engine, typed[start:start + batch])
     elapsed = time.perf_counter() - started
     check(engine, items)
     return len(items) / elapsed
