@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from attain.contracts.crm_changes import change_from_avro, normalise, parse_json
 from attain.core.earnings import PeriodEarnings, compute_period_earnings
 from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
@@ -26,9 +27,6 @@ FORMAT = "attain.simulate/v1"
 
 def read_changes(path: Path) -> list[CrmChange]:
     """Canonical change events, one JSON object per line, normalised exactly as ingest does."""
-    from services.calculator.convert import change_from_avro
-    from services.ingest.canonical import normalise, parse_json
-
     changes = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():

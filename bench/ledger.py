@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from blocks import markdown_table, write_block  # noqa: E402
 
+from attain.contracts.earnings import EarningsSnapshot  # noqa: E402
 from attain.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from attain.embedded.tansu import TansuBroker  # noqa: E402
 from attain.platform import topics  # noqa: E402
@@ -78,9 +79,10 @@ def check(engine: Any, items: list[dict[str, Any]]) -> None:
 
 
 def db_path(engine: Any, items: list[dict[str, Any]], batch: int) -> float:
+    typed = [EarningsSnapshot.from_avro(item) for item in items]  # decoded, as the worker hands them over
     started = time.perf_counter()
-    for start in range(0, len(items), batch):
-        apply_snapshots(engine, items[start:start + batch])
+    for start in range(0, len(typed), batch):
+        apply_snapshots(engine, typed[start:start + batch])
     elapsed = time.perf_counter() - started
     check(engine, items)
     return len(items) / elapsed

@@ -47,11 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from blocks import markdown_table, write_block  # noqa: E402
 from workload import avro_changes, change_events, rep_ids, write_plan_book  # noqa: E402
 
+from attain.contracts.crm_changes import change_from_avro  # noqa: E402
+from attain.contracts.wire import to_millis  # noqa: E402
 from attain.planfiles import load_book  # noqa: E402
 from attain.platform import topics  # noqa: E402
 from attain.platform.avro import contract  # noqa: E402
 from services.calculator.config import CalculatorSettings, configure_gc  # noqa: E402
-from services.calculator.convert import change_from_avro, snapshot_to_avro, to_millis  # noqa: E402
+from services.calculator.convert import snapshot_to_avro  # noqa: E402
 from services.calculator.credit_stage import (  # noqa: E402
     RecordEntry,
     credit_touched,

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from attain.contracts.crm_changes import normalise, parse_json
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.sample import opportunity_events
-from services.ingest.canonical import normalise, parse_json
 
 REGIONS = ("IN-North", "IN-South", "IN-East", "IN-West", "IN-Central")
 NEXT_STEPS = (

@@ -28,7 +28,6 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,17 +52,6 @@ def schemas_dir() -> Path:
     wheel puts beside ``attain/`` in site-packages (package data, see ``pyproject.toml``) otherwise."""
     override = os.environ.get("ATTAIN_SCHEMAS_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "schemas"
-
-
-def to_millis(value: datetime | int) -> int:
-    """An Avro ``timestamp-millis`` value as milliseconds since the epoch: fastavro reads it as an aware
-    ``datetime`` (and takes either on writing).
-
-    >>> from datetime import UTC
-    >>> to_millis(datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)), to_millis(1767323045678)
-    (1767323045678, 1767323045678)
-    """
-    return value if isinstance(value, int) else int(value.timestamp() * 1000)
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:

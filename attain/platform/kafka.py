@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from attain.contracts.dead_letters import DeadLetter, ErrorCode
 from attain.platform.avro import contract
 from attain.platform.settings import KafkaSettings
 
@@ -245,16 +246,8 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
 
 
 def dead_letter(
-    *, original: bytes, reason: str, error_code: str, source: str, service: str
+    *, original: bytes, reason: str, error_code: ErrorCode, source: str, service: str
 ) -> bytes:
     """Encode a DLQ envelope (schemas/dlq) for a rejected input."""
-    return contract("dlq").encode(
-        {
-            "original": original,
-            "reason": reason,
-            "error_code": error_code,
-            "source": source,
-            "service": service,
-            "rejected_at": int(time.time() * 1000),
-        }
-    )
+    return contract("dlq").encode(DeadLetter.now(
+        original=original, reason=reason, error_code=error_code, source=source, service=service).to_avro())

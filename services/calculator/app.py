@@ -11,19 +11,23 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, crm_change_record
+from attain.contracts.dead_letters import ErrorCode, topic_source
+from attain.contracts.wire import to_millis
 from attain.core.plans import PlanBook
 from attain.planfiles import load_book
 from attain.platform import topics
-from attain.platform.avro import SerdeError, contract
+from attain.platform.avro import contract
+from attain.platform.consume import DeadLetterWriter, decode_each, decoder
 from attain.platform.faust_adapter import tables_recovered
 from attain.platform.health import BrokerProbe
-from attain.platform.kafka import check_message_limits, dead_letter, ensure_topics, topic_config
+from attain.platform.kafka import check_message_limits, ensure_topics, topic_config
 from attain.platform.service import start_logging
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import BatchProducer, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
-from services.calculator.convert import change_from_avro, change_to_canonical_json, snapshot_to_avro, to_millis
+from services.calculator.convert import snapshot_to_avro
 from services.calculator.credit_stage import (
     RecordEntry,
     credit_touched,
@@ -62,14 +66,15 @@ def create_app(
     records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits)
     credits = RepCredits(app, "rep-credits", kafka.partitions, limits, legacy="rep-months", producer=producer)
     versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int, limits)
-    changes_contract = contract(topics.CRM_CHANGES)
+    read_change = decoder(topics.CRM_CHANGES, crm_change_record)
     earnings_contract = contract(topics.EARNINGS)
 
-    def dead_letter_to(key: bytes, original: bytes, reason: str, code: str, source: str) -> None:
-        metrics.REJECTED.labels(code).inc()
-        reason = reason.encode("utf-8", "backslashreplace").decode()  # a lone surrogate in a value stays readable
-        producer.produce(topics.CRM_CHANGES_DLQ, key, dead_letter(
-            original=original, reason=reason, error_code=code, source=source, service="calculator"))
+    dead_letters = DeadLetterWriter(producer.produce, topics.CRM_CHANGES_DLQ, "calculator",
+                                    lambda reason, code: metrics.REJECTED.labels(code).inc())
+
+    def undecodable(message: Any, reason: str, code: ErrorCode) -> None:
+        dead_letters.write(message.key, message.value, reason, code,
+                           topic_source(message.topic, message.partition, message.offset))
 
     # Each agent writes its state and outputs to ``producer``; the checkpoint flushes them, then acks.
     @app.batch_agent(changes_topic, outputs=producer, timed=metrics.BATCH_SECONDS.labels("credit").observe)
@@ -77,13 +82,7 @@ def create_app(
         metrics.EVENTS_IN.inc(len(events))
         decoded = []
         partition_of: dict[str, int] = {}
-        for message in events:
-            try:
-                record = changes_contract.decode(message.value)
-            except SerdeError as error:
-                dead_letter_to(message.key, message.value, str(error), "undecodable",
-                               f"topic:{message.topic}/{message.partition}/{message.offset}")
-                continue
+        for record, message in decode_each(events, lambda event: event.value, read_change, undecodable):
             partition_of[record["record_id"]] = message.partition
             decoded.append((change_from_avro(record), to_millis(record["ingested_at"])))
         touched = merge_changes(lambda record_id: records.get(record_id.encode()), decoded)
@@ -92,8 +91,8 @@ def create_app(
             log.warning("change refused, record held", extra={
                 "record_id": refusal.record_id, "event_id": refusal.event_id, "reason": refusal.reason,
                 "error_code": refusal.code})
-            dead_letter_to(refusal.record_id.encode(), change_to_canonical_json(change),
-                           refusal.describe(), refusal.code, f"event:{refusal.event_id}")
+            dead_letters.write(refusal.record_id.encode(), change_to_canonical_json(change),
+                               refusal.describe(), ErrorCode(refusal.code), f"event:{refusal.event_id}")
         for record_id, entry in touched.items():
             records.put(producer, record_id.encode(), entry, partition_of[record_id])
         for rep_id, body in result.messages_by_rep.items():
@@ -120,8 +119,8 @@ def create_app(
                 log.exception("rep update failed; its messages are dead-lettered", extra={"rep_id": rep_id})
                 reason = f"rep {rep_id}: earnings not updated: {type(error).__name__}: {error}"[:1000]
                 for message in messages:
-                    dead_letter_to(rep_key, orjson.dumps(message), reason, "rep_update_failed",
-                                   f"rep:{rep_id}")
+                    dead_letters.write(rep_key, orjson.dumps(message), reason, ErrorCode.REP_UPDATE_FAILED,
+                                       f"rep:{rep_id}")
                 continue
             for period, version in update.versions.items():
                 versions.put(producer, f"{rep_id}|{period}".encode(), version, partition)

@@ -1,44 +1,24 @@
-"""Translations between wire records and the core's types (no plan semantics here)."""
+"""Translations between the calculator's records and the core's types (no plan semantics here).
+
+The public topics' codecs are in :mod:`attain.contracts`; ``change_from_avro``, ``change_to_canonical_json``
+and ``to_millis`` are re-exported from there for older importers.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json
+from attain.contracts.earnings import EarningsSnapshot
+from attain.contracts.wire import to_millis
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings
-from attain.core.records import ChangeVersion, CrmChange
-from attain.platform.avro import to_millis
+from attain.core.records import ChangeVersion
 
-
-def change_from_avro(record: dict[str, Any]) -> CrmChange:
-    return CrmChange(
-        event_id=record["event_id"],
-        record_id=record["record_id"],
-        object_type=record["object_type"],
-        change_type=record["change_type"],
-        version=ChangeVersion(
-            to_millis(record["commit_timestamp"]),
-            record["commit_number"],
-            record["sequence"],
-            record["event_id"],
-        ),
-        fields=record["fields"],
-    )
-
-
-def change_to_canonical_json(change: CrmChange) -> bytes:
-    """``change`` as the canonical JSON ingest takes (docs/events.md), field values as they were sent, so a
-    dead letter of the calculator can be replayed (``attain dlq replay``) once its cause is fixed."""
-    head = json.dumps({
-        "event_id": change.event_id, "record_id": change.record_id, "object_type": change.object_type,
-        "change_type": change.change_type, "commit_timestamp": change.version.commit_timestamp_ms,
-        "commit_number": change.version.commit_number, "sequence": change.version.sequence,
-    }, separators=(",", ":"))
-    fields = ",".join(f"{json.dumps(name)}:{text}" for name, text in change.fields.items())
-    return f'{head[:-1]},"fields":{{{fields}}}}}'.encode("utf-8", "backslashreplace")
+__all__ = ["change_from_avro", "change_to_canonical_json", "credit_from_json", "credit_to_json",
+           "snapshot_to_avro", "to_millis"]
 
 
 def credit_to_json(credit: Credit) -> dict[str, Any]:
@@ -83,27 +63,5 @@ def snapshot_to_avro(
     trigger_ingested_at: int | None,
     lineage: str = "",
 ) -> dict[str, Any]:
-    return {
-        "rep_id": earnings.rep_id,
-        "period": earnings.period,
-        "plan_id": earnings.plan_id,
-        "plan_version": earnings.plan_version,
-        "currency": earnings.currency,
-        "snapshot_version": snapshot_version,
-        "computed_at": computed_at_ms,
-        "components": [
-            {
-                "component_id": c.component_id,
-                "credited_value": str(c.credited_value),
-                "quota": None if c.quota is None else str(c.quota),
-                "attainment_ratio": None if c.attainment_ratio is None else str(c.attainment_ratio),
-                "earned_amount": str(c.earned_amount),
-                "source_record_count": c.source_record_count,
-            }
-            for c in earnings.components
-        ],
-        "total_earned": str(earnings.total_earned),
-        "trigger_event_ids": trigger_event_ids,
-        "trigger_ingested_at": trigger_ingested_at,
-        "lineage": lineage,
-    }
+    return EarningsSnapshot.of(earnings, snapshot_version, computed_at_ms, trigger_event_ids, trigger_ingested_at,
+                               lineage).to_avro()

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from attain.contracts.crm_changes import parse_json, to_json_bytes
+from attain.contracts.dead_letters import ErrorCode
 from attain.platform import topics
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
@@ -25,7 +27,6 @@ from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
 from services.ingest.access import Door, RateLimit
-from services.ingest.canonical import parse_json, to_json_bytes
 from services.ingest.config import IngestSettings
 from services.ingest.dead_letters import DeadLetter, read_dead_letters, replayable_item, select
 from services.ingest.publisher import Incoming, ItemResult, Publisher
@@ -137,7 +138,7 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             parsed = parse_json(body)
         except ValueError as error:  # also nesting too deep to read: the body as a whole is refused
             try:
-                await publisher.reject(body, f"body is not JSON: {error}", "invalid_json", source)
+                await publisher.reject(body, f"body is not JSON: {error}", ErrorCode.INVALID_JSON, source)
             except Exception as failure:  # broker unreachable: the caller must retry
                 metrics.ERRORS.inc()
                 return web.json_response({"error": f"could not dead-letter: {failure}; retry"}, status=503)

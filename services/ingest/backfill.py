@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.ingest.canonical import parse_json
+from attain.contracts.crm_changes import parse_json
 from services.ingest.salesforce.mapping import FieldMapping, FieldValueError, convert
 
 EVENT_COLUMNS = ("event_id", "record_id", "object_type", "change_type", "commit_timestamp", "commit_number",

@@ -8,8 +8,8 @@ from limits import parse_many
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attain.contracts.crm_changes import Limits
 from attain.platform.settings import check_secret
-from services.ingest.canonical import Limits
 
 
 class IngestSettings(BaseSettings):

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from attain.contracts.crm_changes import UNPARSEABLE, parse_json
+from attain.contracts.dead_letters import ErrorCode
 from attain.platform.avro import SerdeError, contract
 from attain.platform.reading import read_until_idle
 from services.ingest.backfill import csv_rows
-from services.ingest.canonical import UNPARSEABLE, parse_json
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> 
             envelope = contract(topic).decode(value)
         except SerdeError as error:
             envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
-                        "error_code": "unreadable_envelope", "source": "", "service": "", "rejected_at": 0}
+                        "error_code": ErrorCode.UNREADABLE_ENVELOPE.value, "source": "", "service": "",
+                        "rejected_at": 0}
         yield DeadLetter(partition, offset, envelope)
 
 

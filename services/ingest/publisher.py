@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from attain.contracts.crm_changes import InvalidEvent, Limits, normalise
+from attain.contracts.dead_letters import ErrorCode
 from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import AsyncProducer, dead_letter
 from services.ingest import metrics
-from services.ingest.canonical import InvalidEvent, Limits, normalise
 
 log = logging.getLogger("attain.ingest")
 
@@ -91,7 +92,7 @@ class Publisher:
             try:
                 record, encoded = self.validate(entry.item, source, now_ms)
             except InvalidEvent as error:  # one bad record is refused alone, never its batch
-                reason, code = _readable(str(error)), "validation_error"
+                reason, code = _readable(str(error)), ErrorCode.VALIDATION_ERROR
                 pending.append(self.reject(entry.original, reason, code, entry.position, label))
                 event_id = entry.item.get("event_id") if isinstance(entry.item, dict) else None
                 results.append(ItemResult(index, False, _readable(event_id) if isinstance(event_id, str) else None,
@@ -119,7 +120,7 @@ class Publisher:
         return record, encoded
 
     def reject(
-        self, original: bytes, reason: str, error_code: str, source: str, label: str | None = None
+        self, original: bytes, reason: str, error_code: ErrorCode, source: str, label: str | None = None
     ) -> asyncio.Future[Any]:
         reason, source = _readable(reason), _readable(source)
         if len(original) > self._max_dead_letter_bytes:  # a broker refuses messages over its limit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +14,9 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
-from attain.core.money import minor_unit, parse_decimal
+from attain.contracts.dead_letters import ErrorCode, Refused
+from attain.contracts.earnings import EarningsSnapshot
+from attain.core.money import MoneyError, minor_unit, parse_decimal
 from attain.core.reconcile import deltas
 from attain.ledger.entries import RECONCILED_KINDS, Entry
 from attain.ledger.periods import PeriodState, posting_period
@@ -48,7 +50,8 @@ class ApplyResult:
     quarantined: int = 0  # snapshots of a lineage the ledger has not adopted: held, not booked
 
 
-def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy = "plan") -> ApplyResult:
+def apply_snapshots(engine: Engine, snapshots: Sequence[EarningsSnapshot | Mapping[str, Any]],
+                    scope_by: ScopeBy = "plan") -> ApplyResult:
     """Append the delta entries of ``snapshots`` in one transaction.
 
     ``scope_by`` says whose periods an entry falls in: the snapshot's plan family
@@ -60,15 +63,18 @@ def apply_snapshots(engine: Engine, snapshots: Sequence[dict[str, Any]], scope_b
 
     Only snapshots of the adopted lineage are booked; the others are held in
     ``quarantined_snapshots`` (see :mod:`services.ledger.lineage`).
+
+    A mapping (written by hand: tests, benchmarks) is read with :meth:`EarningsSnapshot.from_partial`.
     """
+    typed = [s if isinstance(s, EarningsSnapshot) else EarningsSnapshot.from_partial(s) for s in snapshots]
     with engine.begin() as connection:
-        snapshots, held = lineages.sort_by_lineage(connection, snapshots)
-        result = _book(connection, snapshots, scope_by, held)
+        booked, held = lineages.sort_by_lineage(connection, typed)
+        result = _book(connection, booked, scope_by, held)
     lineages.count_quarantined(held)
     return result
 
 
-def _book(connection: Connection, snapshots: Sequence[dict[str, Any]], scope_by: ScopeBy, held: int
+def _book(connection: Connection, snapshots: Sequence[EarningsSnapshot], scope_by: ScopeBy, held: int
           ) -> ApplyResult:
     newest = _newest_per_key(snapshots)
     keys = list(newest)
@@ -80,18 +86,18 @@ def _book(connection: Connection, snapshots: Sequence[dict[str, Any]], scope_by:
             .with_for_update()
         )
     }
-    fresh = [s for key, s in newest.items() if heads.get(key, -1) < s["snapshot_version"]]
+    fresh = [s for key, s in newest.items() if heads.get(key, -1) < s.snapshot_version]
     if not fresh:
         return ApplyResult(0, len(snapshots), 0, held)
-    posted = _posted_earnings(connection, [(s["rep_id"], s["period"]) for s in fresh])
-    scopes = scopes_for(connection, {(s["rep_id"], s["plan_id"]) for s in fresh}, scope_by)
-    scope_of = {(s["rep_id"], s["period"]): scopes[(s["rep_id"], s["plan_id"])] for s in fresh}
-    posting = _posting_periods(connection, {(scope_of[(s["rep_id"], s["period"])], s["period"]) for s in fresh})
+    posted = _posted_earnings(connection, [s.key for s in fresh])
+    scopes = scopes_for(connection, {(s.rep_id, s.plan_id) for s in fresh}, scope_by)
+    scope_of = {s.key: scopes[(s.rep_id, s.plan_id)] for s in fresh}
+    posting = _posting_periods(connection, {(scope_of[s.key], s.period) for s in fresh})
     new_entries = []
     for snapshot in fresh:
-        scope = scope_of[(snapshot["rep_id"], snapshot["period"])]
-        new_entries += _entries_for(snapshot, posted.get((snapshot["rep_id"], snapshot["period"]), {}),
-                                    scope, posting[(scope, snapshot["period"])])
+        scope = scope_of[snapshot.key]
+        new_entries += _entries_for(snapshot, posted.get(snapshot.key, {}),
+                                    scope, posting[(scope, snapshot.period)])
     _insert_entries(connection, new_entries)
     _upsert_heads(connection, fresh)
     _audit_new_plan_versions(connection, fresh)
@@ -135,19 +141,19 @@ def _insert_entries(connection: Connection, new: list[Entry]) -> None:
         report_conflicts(connection, new, set(inserted))
 
 
-def _upsert_heads(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+def _upsert_heads(connection: Connection, fresh: list[EarningsSnapshot]) -> None:
     connection.execute(_UPSERT_HEADS, {
-        "rep_id": [s["rep_id"] for s in fresh],
-        "period": [s["period"] for s in fresh],
-        "snapshot_version": [s["snapshot_version"] for s in fresh],
-        "total_earned": [Decimal(s["total_earned"]) for s in fresh],
-        "currency": [s["currency"] for s in fresh],
+        "rep_id": [s.rep_id for s in fresh],
+        "period": [s.period for s in fresh],
+        "snapshot_version": [s.snapshot_version for s in fresh],
+        "total_earned": [Decimal(s.total_earned) for s in fresh],
+        "currency": [s.currency for s in fresh],
     })
 
 
-def _audit_new_plan_versions(connection: Connection, fresh: list[dict[str, Any]]) -> None:
+def _audit_new_plan_versions(connection: Connection, fresh: list[EarningsSnapshot]) -> None:
     """A plan version the ledger books earnings under for the first time is a plan change: audit it."""
-    seen = sorted({(s["plan_id"], s["plan_version"]) for s in fresh})
+    seen = sorted({(s.plan_id, s.plan_version) for s in fresh})
     new = connection.execute(
         insert(plan_versions).values([{"plan_id": plan_id, "plan_version": version} for plan_id, version in seen])
         .on_conflict_do_nothing().returning(plan_versions.c.plan_id, plan_versions.c.plan_version)
@@ -214,34 +220,37 @@ def _posting_periods(connection: Connection, targets: set[tuple[str, str]]) -> d
     return result
 
 
-def check_snapshot(snapshot: dict[str, Any]) -> None:
-    """Raise :class:`MoneyError` naming the field when a snapshot's money cannot be booked."""
-    minor_unit(snapshot["currency"])
-    parse_decimal(snapshot["total_earned"], f"{snapshot['rep_id']}/{snapshot['period']} total_earned")
-    for component in snapshot["components"]:
-        parse_decimal(component["earned_amount"],
-                      f"{snapshot['rep_id']}/{snapshot['period']} {component['component_id']}.earned_amount")
+def check_snapshot(snapshot: EarningsSnapshot) -> None:
+    """Raise :class:`Refused` (``invalid_snapshot``) naming the field when a snapshot's money cannot be booked."""
+    try:
+        minor_unit(snapshot.currency)
+        parse_decimal(snapshot.total_earned, f"{snapshot.rep_id}/{snapshot.period} total_earned")
+        for component in snapshot.components:
+            parse_decimal(component.earned_amount,
+                          f"{snapshot.rep_id}/{snapshot.period} {component.component_id}.earned_amount")
+    except MoneyError as error:
+        raise Refused(str(error), ErrorCode.INVALID_SNAPSHOT) from None
 
 
-def _newest_per_key(snapshots: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
+def _newest_per_key(snapshots: Sequence[EarningsSnapshot]) -> dict[tuple[str, str], EarningsSnapshot]:
+    newest: dict[tuple[str, str], EarningsSnapshot] = {}
     for snapshot in snapshots:
-        key = (snapshot["rep_id"], snapshot["period"])
-        if key not in newest or newest[key]["snapshot_version"] < snapshot["snapshot_version"]:
+        key = snapshot.key
+        if key not in newest or newest[key].snapshot_version < snapshot.snapshot_version:
             newest[key] = snapshot
     return newest
 
 
-def _entries_for(snapshot: dict[str, Any], posted: dict[str, Decimal], scope: str, posting: str
+def _entries_for(snapshot: EarningsSnapshot, posted: dict[str, Decimal], scope: str, posting: str
                  ) -> list[Entry]:
     """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
-    earned = {c["component_id"]: Decimal(c["earned_amount"]) for c in snapshot["components"]}
+    earned = snapshot.earned_by_component()
     return [
         Entry.earned_delta(
-            rep_id=snapshot["rep_id"], period=snapshot["period"], posting=posting, plan_id=snapshot["plan_id"],
-            plan_version=snapshot["plan_version"], scope=scope, component_id=component_id, amount=amount,
-            currency=snapshot["currency"], snapshot_version=snapshot["snapshot_version"],
-            source_event_ids=snapshot["trigger_event_ids"])
+            rep_id=snapshot.rep_id, period=snapshot.period, posting=posting, plan_id=snapshot.plan_id,
+            plan_version=snapshot.plan_version, scope=scope, component_id=component_id, amount=amount,
+            currency=snapshot.currency, snapshot_version=snapshot.snapshot_version,
+            source_event_ids=snapshot.trigger_event_ids)
         for component_id, amount in deltas(earned, posted).items()
     ]
 

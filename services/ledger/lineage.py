@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from attain.contracts.earnings import EarningsSnapshot
 from attain.ledger.entries import RECONCILED_KINDS, Entry
 from attain.ledger.lineage import LEGACY, Decision, Difference, check_adoption, compare, decide
 from attain.ledger.periods import PeriodState, posting_period
@@ -31,8 +32,8 @@ log = logging.getLogger("attain.ledger")
 LINEAGE_LOCK = 0x4C494E45  # "LINE": pg_advisory_xact_lock key of lineage adoption
 
 
-def lineage_of(snapshot: dict[str, Any]) -> str:
-    return str(snapshot.get("lineage") or LEGACY)
+def lineage_of(snapshot: EarningsSnapshot) -> str:
+    return snapshot.lineage or LEGACY
 
 
 def adopted_lineage(connection: Connection, lock: str | None = None) -> str | None:
@@ -48,8 +49,8 @@ def _has_history(connection: Connection) -> bool:
     return bool(connection.execute(select(exists().where(entries.c.kind.in_(RECONCILED_KINDS)))).scalar())
 
 
-def sort_by_lineage(connection: Connection, snapshots: Sequence[dict[str, Any]]
-                    ) -> tuple[list[dict[str, Any]], int]:
+def sort_by_lineage(connection: Connection, snapshots: Sequence[EarningsSnapshot]
+                    ) -> tuple[list[EarningsSnapshot], int]:
     """(snapshots to book, how many were quarantined) in ``connection``'s transaction.
 
     The adopted lineage's row is share-locked, so an adoption waits for batches in
@@ -64,7 +65,8 @@ def sort_by_lineage(connection: Connection, snapshots: Sequence[dict[str, Any]]
             first = next(lineage_of(s) for s in snapshots if lineage_of(s) != LEGACY)
             _adopt_first(connection, first)
             adopted = first
-    book, held = [], []
+    book: list[EarningsSnapshot] = []
+    held: list[EarningsSnapshot] = []
     for snapshot in snapshots:
         (held if decide(adopted, lineage_of(snapshot)) is Decision.QUARANTINE else book).append(snapshot)
     if held:
@@ -106,19 +108,19 @@ _QUARANTINE = text("""
 """)
 
 
-def _quarantine(connection: Connection, held: list[dict[str, Any]]) -> None:
-    newest: dict[tuple[str, str, str], dict[str, Any]] = {}
+def _quarantine(connection: Connection, held: list[EarningsSnapshot]) -> None:
+    newest: dict[tuple[str, str, str], EarningsSnapshot] = {}
     received: dict[tuple[str, str, str], int] = {}
     for snapshot in held:
-        key = (lineage_of(snapshot), snapshot["rep_id"], snapshot["period"])
+        key = (lineage_of(snapshot), snapshot.rep_id, snapshot.period)
         received[key] = received.get(key, 0) + 1
-        if key not in newest or newest[key]["snapshot_version"] < snapshot["snapshot_version"]:
+        if key not in newest or newest[key].snapshot_version < snapshot.snapshot_version:
             newest[key] = snapshot
     keys = sorted(newest)
     connection.execute(_QUARANTINE, {
         "lineage": [k[0] for k in keys], "rep_id": [k[1] for k in keys], "period": [k[2] for k in keys],
-        "snapshot_version": [newest[k]["snapshot_version"] for k in keys],
-        "snapshot": [json.dumps(newest[k], default=str) for k in keys],
+        "snapshot_version": [newest[k].snapshot_version for k in keys],
+        "snapshot": [json.dumps(newest[k].to_avro()) for k in keys],
         "received": [received[k] for k in keys],
     })
 

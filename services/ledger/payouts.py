@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
+from attain.contracts.payouts import EarningAmount, PayoutControl, PayoutLine
 from attain.core.money import round_money
 from attain.ledger import entries as entry_rules
 from attain.ledger.entries import EntryGroup, payable_balance
@@ -68,7 +69,7 @@ def control_id(scope: str, period: str) -> str:
 
 
 def write_payout_lines(connection: Connection, scope: str, period: str, approved_by: str,
-                       approved_at: datetime, codes: EarningCodes | None = None) -> list[dict[str, Any]]:
+                       approved_at: datetime, codes: EarningCodes | None = None) -> list[PayoutLine]:
     """One line per rep and currency with a non-zero :func:`payable_balances` amount, split by earning
     code, with its outbox row; then the period's control record (topic ``payouts.control``) and its
     outbox row, after the lines', so the relay publishes it after them."""
@@ -82,42 +83,28 @@ def write_payout_lines(connection: Connection, scope: str, period: str, approved
         amount, split = split_by_code(parts, currency)
         if amount == 0:
             continue
-        lines.append({
-            "payout_id": payout_id(scope, period, rep_id, currency), "scope": scope, "period": period,
-            "rep_id": rep_id, "currency": currency, "amount": amount,
-            "entry_count": sum(count for _, count in parts.values()),
-            "approved_at": approved_at, "approved_by": approved_by, "hr_id": hr_ids.get(rep_id),
-            "earnings": [{"earning_code": code, "amount": str(part), "entry_count": count}
-                         for code, part, count in split],
-        })
+        lines.append(PayoutLine(
+            payout_id(scope, period, rep_id, currency), rep_id, period, currency, amount,
+            sum(count for _, count in parts.values()), approved_at, approved_by, hr_ids.get(rep_id),
+            tuple(EarningAmount(code, part, count) for code, part, count in split)))
     if lines:
-        connection.execute(payout_lines.insert(), lines)
+        connection.execute(payout_lines.insert(), [line.to_row(scope) for line in lines])
         payouts = contract(topics.PAYOUTS)
         connection.execute(outbox.insert(), [
-            {"topic": topics.PAYOUTS, "message_key": line["payout_id"], "payload": payouts.encode(to_avro(line))}
+            {"topic": topics.PAYOUTS, "message_key": line.payout_id, "payload": payouts.encode(line.to_avro())}
             for line in lines
         ])
     control = control_record(scope, period, lines, approved_at, approved_by)
     connection.execute(outbox.insert().values(  # a higher outbox_id than the lines': published after them
-        topic=topics.PAYOUTS_CONTROL, message_key=control["control_id"],
-        payload=contract(topics.PAYOUTS_CONTROL).encode(control)))
+        topic=topics.PAYOUTS_CONTROL, message_key=control.control_id,
+        payload=contract(topics.PAYOUTS_CONTROL).encode(control.to_avro())))
     return lines
 
 
-def control_record(scope: str, period: str, lines: Sequence[dict[str, Any]], approved_at: datetime,
-                   approved_by: str) -> dict[str, Any]:
-    count, totals = control_totals((line["payout_id"], line["currency"], line["amount"]) for line in lines)
-    return {"control_id": control_id(scope, period), "scope": scope, "period": period, "line_count": count,
-            "totals": [{"currency": t.currency, "line_count": t.line_count, "amount": str(t.amount)}
-                       for t in totals],
-            "approved_at": approved_at, "approved_by": approved_by}
-
-
-def to_avro(line: dict[str, Any]) -> dict[str, Any]:
-    return {"payout_id": line["payout_id"], "rep_id": line["rep_id"], "period": line["period"],
-            "currency": line["currency"], "amount": str(line["amount"]), "entry_count": line["entry_count"],
-            "approved_at": line["approved_at"], "approved_by": line["approved_by"], "hr_id": line["hr_id"],
-            "earnings": list(line["earnings"])}
+def control_record(scope: str, period: str, lines: Sequence[PayoutLine], approved_at: datetime,
+                   approved_by: str) -> PayoutControl:
+    count, totals = control_totals((line.payout_id, line.currency, line.amount) for line in lines)
+    return PayoutControl(control_id(scope, period), scope, period, count, tuple(totals), approved_at, approved_by)
 
 
 class PayrollNotReady(ValueError):

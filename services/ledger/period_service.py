@@ -97,7 +97,7 @@ def decide(engine: Engine, scope: str, period: str, actor: Actor, approve: bool,
             lines = write_payout_lines(connection, scope, period, actor.user_id, datetime.now(UTC), codes)
             append_audit(connection, actor.user_id, "payouts.prepared", f"period/{scope}/{period}",
                          {"scope": scope, "period": period, "lines": len(lines),
-                          "payout_ids": [line["payout_id"] for line in lines]})
+                          "payout_ids": [line.payout_id for line in lines]})
         return PeriodView(scope, period, state, row.prepared_by, row.approval_round,
                           next_step(chain, decisions) if approve else None)
 

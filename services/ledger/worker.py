@@ -6,17 +6,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
-from attain.core.money import MoneyError
+from attain.contracts.dead_letters import ErrorCode
+from attain.contracts.earnings import EarningsSnapshot
 from attain.platform import faults, topics
-from attain.platform.avro import SerdeError, contract
-from attain.platform.kafka import dead_letter
+from attain.platform.consume import DeadLetterWriter, decode_messages, decoder
 from services.ledger import metrics
 from services.ledger.db import ScopeBy, apply_snapshots, check_snapshot
 
@@ -54,7 +53,10 @@ class LedgerWorker:
         self._retry_backoff = retry_backoff
         self._max_retry_backoff = max(max_retry_backoff, retry_backoff)
         self._scope_by: ScopeBy = scope_by
-        self._contract = contract(topics.EARNINGS)
+        self._decode = decoder(topics.EARNINGS, EarningsSnapshot.from_avro, check_snapshot)
+        self._dead_letter = DeadLetterWriter(
+            lambda topic, key, value: self._producer.produce(topic, key=key, value=value),
+            topics.EARNINGS_DLQ, "ledger", self._rejected)
         self.stopping = threading.Event()
         self.database_ok = False
         self.database_detail = "not connected yet"
@@ -118,21 +120,7 @@ class LedgerWorker:
 
     def _hold(self, messages: list[Message]) -> None:
         """Decode (dead-lettering what cannot be read) and queue behind any batch already held."""
-        decoded: list[tuple[dict[str, Any], Message]] = []
-        for message in messages:
-            if message.error():
-                log.warning("consumer error", extra={"error": str(message.error())})
-                continue
-            try:
-                snapshot = self._contract.decode(message.value() or b"")
-                check_snapshot(snapshot)
-            except SerdeError as error:
-                self._dead_letter(message, str(error), "undecodable")
-                continue
-            except MoneyError as error:
-                self._dead_letter(message, str(error), "invalid_snapshot")
-                continue
-            decoded.append((snapshot, message))
+        decoded = decode_messages(messages, self._decode, self._dead_letter)
         metrics.SNAPSHOTS_IN.inc(len(decoded))
         if self._held is None:
             self._held = _HeldBatch(decoded, list(messages), time.perf_counter())
@@ -225,7 +213,7 @@ class LedgerWorker:
         else:
             self.database_ok, self.database_detail = True, "ok"
 
-    def _apply(self, decoded: list[tuple[dict[str, Any], Message]]) -> None:
+    def _apply(self, decoded: list[tuple[EarningsSnapshot, Message]]) -> None:
         """Book ``decoded`` or raise :class:`_DatabaseUnavailable`. If the database refuses the data itself
         (a value that does not fit a column or constraint), apply one by one and dead-letter only the refused
         snapshots."""
@@ -241,9 +229,9 @@ class LedgerWorker:
                     # the primary message only: PostgreSQL's DETAIL would quote the refused row's values
                     primary = getattr(getattr(error.orig, "diag", None), "message_primary", None)
                     reason = primary or type(error.orig).__name__
-                    self._dead_letter(message, f"the ledger database refused it: {reason}", "rejected")
+                    self._dead_letter(message, f"the ledger database refused it: {reason}", ErrorCode.REJECTED)
 
-    def _apply_once(self, snapshots: list[dict[str, Any]]) -> None:
+    def _apply_once(self, snapshots: list[EarningsSnapshot]) -> None:
         try:
             result = apply_snapshots(self._engine, snapshots, self._scope_by)
         except (DataError, IntegrityError):
@@ -253,18 +241,10 @@ class LedgerWorker:
         metrics.SNAPSHOTS_STALE.inc(result.stale)
         metrics.ENTRIES_OUT.inc(result.entries)
 
-    def _dead_letter(self, message: Message, reason: str, error_code: str) -> None:
-        metrics.REJECTED.labels(error_code).inc()
-        log.warning("snapshot rejected", extra={"reason": reason, "offset": message.offset()})
-        self._producer.produce(
-            topics.EARNINGS_DLQ,
-            key=message.key(),
-            value=dead_letter(
-                original=message.value() or b"", reason=reason, error_code=error_code,
-                source=f"topic:{message.topic()}/{message.partition()}/{message.offset()}",
-                service="ledger",
-            ),
-        )
+    @staticmethod
+    def _rejected(reason: str, code: ErrorCode) -> None:
+        metrics.REJECTED.labels(code).inc()
+        log.warning("snapshot rejected", extra={"reason": reason, "error_code": code})
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
@@ -283,7 +263,7 @@ class _DatabaseUnavailable(Exception):
 
 @dataclass
 class _HeldBatch:
-    decoded: list[tuple[dict[str, Any], Message]]
+    decoded: list[tuple[EarningsSnapshot, Message]]
     messages: list[Message]
     started: float
 
@@ -291,7 +271,7 @@ class _HeldBatch:
     def empty(self) -> bool:
         return not self.messages
 
-    def extend(self, decoded: list[tuple[dict[str, Any], Message]], messages: list[Message]) -> None:
+    def extend(self, decoded: list[tuple[EarningsSnapshot, Message]], messages: list[Message]) -> None:
         self.decoded.extend(decoded)
         self.messages.extend(messages)
 

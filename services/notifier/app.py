@@ -7,17 +7,18 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 from aiohttp import web
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from attain.contracts.dead_letters import ErrorCode
+from attain.contracts.earnings import EarningsSnapshot
 from attain.planfiles import load_book
 from attain.platform import topics
-from attain.platform.avro import SerdeError, contract, to_millis
+from attain.platform.consume import decode_messages, decoder
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
@@ -35,28 +36,32 @@ log = logging.getLogger("attain.notifier")
 SERVICE_NAME = "attain.notifier.v1.Notifier"
 
 
-def to_update(snapshot: dict[str, Any]) -> notifier_pb2.EarningsUpdate:
-    triggered = snapshot.get("trigger_ingested_at")
+def to_update(snapshot: EarningsSnapshot) -> notifier_pb2.EarningsUpdate:
     return notifier_pb2.EarningsUpdate(
-        rep_id=snapshot["rep_id"],
-        period=snapshot["period"],
-        plan_id=snapshot["plan_id"],
-        currency=snapshot["currency"],
-        snapshot_version=snapshot["snapshot_version"],
-        total_earned=snapshot["total_earned"],
-        computed_at_ms=to_millis(snapshot["computed_at"]),
-        trigger_ingested_at_ms=0 if triggered is None else to_millis(triggered),
+        rep_id=snapshot.rep_id,
+        period=snapshot.period,
+        plan_id=snapshot.plan_id,
+        currency=snapshot.currency,
+        snapshot_version=snapshot.snapshot_version,
+        total_earned=snapshot.total_earned,
+        computed_at_ms=snapshot.computed_at,
+        trigger_ingested_at_ms=snapshot.trigger_ingested_at or 0,
         components=[
             notifier_pb2.ComponentProgress(
-                component_id=c["component_id"],
-                credited_value=c["credited_value"],
-                quota=c["quota"] or "",
-                attainment_ratio=c["attainment_ratio"] or "",
-                earned_amount=c["earned_amount"],
+                component_id=c.component_id,
+                credited_value=c.credited_value,
+                quota=c.quota or "",
+                attainment_ratio=c.attainment_ratio or "",
+                earned_amount=c.earned_amount,
             )
-            for c in snapshot["components"]
+            for c in snapshot.components
         ],
     )
+
+
+def _skip(message: Message, reason: str, code: ErrorCode) -> None:
+    metrics.REJECTED.inc()  # the ledger dead-letters the same message
+    log.warning("undecodable snapshot", extra={"reason": reason, "error_code": code})
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
@@ -103,26 +108,16 @@ def consume(
     assigned: threading.Event, gate: LineageGate | None = None,
 ) -> None:
     """Feed snapshots from ``earnings`` to the hub on the event loop (runs in a thread)."""
-    snapshots = contract(topics.EARNINGS)
+    decode = decoder(topics.EARNINGS, EarningsSnapshot.from_avro)
     consumer.subscribe([topics.EARNINGS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
-            for message in consumer.consume(500, 0.1):
-                if message.error():
-                    log.warning("consumer error", extra={"error": str(message.error())})
-                    continue
-                try:
-                    snapshot = snapshots.decode(message.value())
-                    update = to_update(snapshot)
-                except SerdeError as error:
-                    metrics.REJECTED.inc()  # the ledger dead-letters the same message
-                    log.warning("undecodable snapshot", extra={"reason": str(error)})
-                    continue
-                if gate is not None and not gate.allows(snapshot.get("lineage", "")):
+            for snapshot, _ in decode_messages(consumer.consume(500, 0.1), decode, _skip):
+                if gate is not None and not gate.allows(snapshot.lineage):
                     metrics.HELD.inc()  # the ledger quarantines it: not the pay the rep has
                     continue
                 metrics.SNAPSHOTS_IN.inc()
-                loop.call_soon_threadsafe(hub.publish, update)
+                loop.call_soon_threadsafe(hub.publish, to_update(snapshot))
     finally:
         consumer.close()
 

@@ -24,6 +24,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from attain.contracts.crm_changes import normalise, parse_json
 from attain.core.crediting import Credit
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion
@@ -37,7 +38,6 @@ from cli.main import changes_of
 from services.calculator.app import MESSAGE_BYTES_NEEDED
 from services.calculator.convert import credit_to_json
 from services.calculator.limits import MAX_VALUE_BYTES
-from services.ingest.canonical import normalise, parse_json
 from tests.e2e.conftest import run_stack, totals_for, wait_until
 from tests.polling import budget, deadline_in
 

@@ -152,10 +152,10 @@ def test_poison_records_mid_stream_are_dead_lettered_and_every_rep_keeps_earning
     a held record) flow, ledger == batch recompute."""
     from confluent_kafka import Producer
 
+    from attain.contracts.crm_changes import change_from_avro
     from attain.platform.avro import contract
     from attain.platform.kafka import producer_config
     from attain.platform.settings import KafkaSettings
-    from services.calculator.convert import change_from_avro
 
     reps = {"t21", "t22", "t23", "t24"}
     before = [won_deal("006PSN0001", "t21", "1000.00"), won_deal("006PSN0002", "t22", "2000.00")]

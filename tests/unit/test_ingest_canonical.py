@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.ingest.canonical import InvalidEvent, normalise, parse_json
+from attain.contracts.crm_changes import InvalidEvent, normalise, parse_json
 
 GOOD = {
     "event_id": "evt-1", "record_id": "006A", "object_type": "Opportunity", "change_type": "UPDATE",

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from services.ingest.canonical import parse_json
+from attain.contracts.crm_changes import parse_json
 from services.ingest.client import CredentialError, exact_json, resolve_token
 from services.ingest.config import IngestSettings
 

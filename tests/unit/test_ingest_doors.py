@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from attain.contracts.crm_changes import InvalidEvent, normalise
 from services.ingest.backfill import csv_rows, jsonl_rows
-from services.ingest.canonical import InvalidEvent, normalise
 from services.ingest.salesforce.mapping import parse_mapping
 from services.ingest.signatures import SignatureError, sign, verify
 

@@ -7,10 +7,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from attain.contracts.crm_changes import DEFAULT_LIMITS, InvalidEvent, change_from_avro, parse_json
 from attain.platform import topics
 from attain.platform.avro import contract
-from services.calculator.convert import change_from_avro
-from services.ingest.canonical import DEFAULT_LIMITS, InvalidEvent, parse_json
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import Publisher
 

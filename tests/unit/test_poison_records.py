@@ -219,8 +219,7 @@ def test_crediting_error_codes_are_stable():
 
 
 def test_a_calculator_dead_letter_holds_the_change_as_ingest_takes_it_so_it_can_be_replayed():
-    from services.calculator.convert import change_from_avro, change_to_canonical_json
-    from services.ingest.canonical import normalise, parse_json
+    from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, normalise, parse_json
 
     original = change("e7", "006R", 1770800000000, **WON, amount="-500.00", notes="caf\u00e9 \"quoted\"")
     replayed = change_from_avro(normalise(parse_json(change_to_canonical_json(original)), "dlq-replay", 0))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.ingest.canonical import normalise
+from attain.contracts.crm_changes import normalise
 from services.ingest.salesforce.changes import ChangeEventError, EventSchema, canonical_items
 from services.ingest.salesforce.mapping import (
     FieldRule,

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import httpx
 
+from attain.contracts.dead_letters import ErrorCode
 from services.ingest import metrics
 from services.ingest.publisher import Incoming, Publisher
 from services.ingest.salesforce.auth import AccessToken, AuthError, TokenSource
@@ -257,16 +258,16 @@ def parse_dead_letter_position(source: str) -> tuple[str, bytes, str]:
     return head.removeprefix("salesforce:"), bytes.fromhex(replay_hex), schema_id
 
 
-def _error_code(error: Exception) -> str:
+def _error_code(error: Exception) -> ErrorCode:
     if isinstance(error, UnknownSchema):
-        return "unknown_schema"
+        return ErrorCode.UNKNOWN_SCHEMA
     if isinstance(error, UnmappedObject):
-        return "unknown_object_type"
+        return ErrorCode.UNKNOWN_OBJECT_TYPE
     if isinstance(error, FieldValueError):
-        return "validation_error"
+        return ErrorCode.VALIDATION_ERROR
     if isinstance(error, ChangeEventError):
-        return "undecodable"
-    return "unexpected_event_shape"
+        return ErrorCode.UNDECODABLE
+    return ErrorCode.UNEXPECTED_EVENT_SHAPE
 
 
 def _replay_id_refused(error: grpc.aio.AioRpcError) -> bool:
