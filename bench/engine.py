@@ -26,15 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blocks import markdown_table, write_block  # noqa: E402
 
+from attain.contracts.crm_changes import (  # noqa: E402
+    change_from_avro,  # noqa: E402
+    normalise,
+    parse_json,
+)
 from attain.core.crediting import Credit  # noqa: E402
 from attain.core.plan_parser import parse_plan_book  # noqa: E402
 from attain.core.recompute import admit_changes, admitted_credits_by_rep, recompute  # noqa: E402
 from attain.core.records import ChangeVersion  # noqa: E402
 from attain.sample import opportunity_events  # noqa: E402
-from services.calculator.convert import change_from_avro, credit_to_json  # noqa: E402
+from services.calculator.convert import credit_to_json  # noqa: E402
 from services.calculator.earnings_stage import apply_rep_messages  # noqa: E402
 from services.calculator.month_cache import MonthCredits, RecordCredits  # noqa: E402
-from services.ingest.canonical import normalise, parse_json  # noqa: E402
 
 PLAN = {
     "id": "ae", "currency": "INR", "period": "quarter", "target_incentive": "900000",

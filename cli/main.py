@@ -196,8 +196,7 @@ def load_files_book(paths: Sequence[Path]) -> PlanBook:
 
 def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
     """The events as the calculator will see them (same normalisation as ingest)."""
-    from services.calculator.convert import change_from_avro
-    from services.ingest.canonical import normalise, parse_json
+    from attain.contracts.crm_changes import change_from_avro, normalise, parse_json
 
     return [change_from_avro(normalise(parse_json(json.dumps(e)), "sample", 0)) for e in events]
 

@@ -1,7 +1,6 @@
 """Translations between the calculator's records and the core's types (no plan semantics here).
 
-The public topics' codecs are in :mod:`attain.contracts`; ``change_from_avro``, ``change_to_canonical_json``
-and ``to_millis`` are re-exported from there for older importers.
+The public topics' codecs are in :mod:`attain.contracts`.
 """
 
 from __future__ import annotations
@@ -10,15 +9,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json
 from attain.contracts.earnings import EarningsSnapshot
-from attain.contracts.wire import to_millis
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings
 from attain.core.records import ChangeVersion
 
-__all__ = ["change_from_avro", "change_to_canonical_json", "credit_from_json", "credit_to_json",
-           "snapshot_to_avro", "to_millis"]
+__all__ = ["credit_from_json", "credit_to_json", "snapshot_to_avro"]
 
 
 def credit_to_json(credit: Credit) -> dict[str, Any]:

@@ -208,8 +208,7 @@ def recompute_period(args: argparse.Namespace) -> int:
 
 def _changes_from_file(path: Path) -> list[Any]:
     """The file's events as the calculator will see them (same normalisation as ingest)."""
-    from services.calculator.convert import change_from_avro
-    from services.ingest.canonical import normalise, parse_json
+    from attain.contracts.crm_changes import change_from_avro, normalise, parse_json
 
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(path))
@@ -221,10 +220,10 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
     """Every change on ``crm.changes`` up to its current end (a fresh consumer group, no commits)."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from attain.contracts.crm_changes import change_from_avro
     from attain.platform import topics
     from attain.platform.avro import contract
     from attain.platform.settings import KafkaSettings
-    from services.calculator.convert import change_from_avro
 
     settings = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
     cli_support.check_broker(settings.bootstrap)

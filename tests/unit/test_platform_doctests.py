@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["attain.platform.faults", "attain.platform.avro"])
+@pytest.mark.parametrize("name", ["attain.platform.faults", "attain.contracts.wire"])
 def test_docstring_examples_hold(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0, result
