@@ -109,3 +109,18 @@ def test_the_statement_shows_the_draw_paid_recovered_and_outstanding() -> None:
     assert [line["entry_id"] for line in q2["draws"]] == [4, 5]
     # opening 400 + 300 + 700, this period 1,500 - 500 + 100
     assert (q2["opening_balance"], q2["total_payable"]) == ("1400", "2500")
+
+
+def test_the_worked_example_of_docs_plans() -> None:
+    # docs/plans.md "Draws in the ledger": Q1 without credits, then 3,000, 25,000 and 15,000 of deals
+    credits = [won("r1", date(2026, 5, 1), "3000"), won("r1", date(2026, 8, 1), "25000"),
+               won("r1", date(2026, 11, 1), "15000")]
+    closing = closing_draw(BOOK, "r1", "2026-Q1")
+    assert closing is not None and closing.total_earned == Decimal("1000.00")
+    draws = []
+    for period in ("2026-Q2", "2026-Q3", "2026-Q4"):
+        earnings = compute_period_earnings(BOOK, "r1", period, credits)
+        assert earnings is not None
+        draws.append((earnings.components[-1].earned_amount, earnings.total_earned))
+    assert draws == [(Decimal("700.00"), Decimal("1000.00")), (Decimal("-1500.00"), Decimal("1000.00")),
+                     (Decimal("-200.00"), Decimal("1300.00"))]
