@@ -3,11 +3,13 @@ statement's draws section, and the draw a period without credits pays when it is
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from datetime import date
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import select
 
 from attain.core.crediting import Credit
@@ -15,12 +17,16 @@ from attain.core.earnings import compute_period_earnings
 from attain.core.plan_parser import parse_plan_book
 from attain.core.records import ChangeVersion
 from attain.ledger.approvals import Actor
+from attain.platform.identity import TokenVerifier
+from services.ledger.auth import LedgerGuard
+from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.period_service import decide, lock_period
 from services.ledger.postings import post_manual
 from services.ledger.recompute_service import differences, ledger_components, with_closing_draws
 from services.ledger.schema import audit_log, entries
 from services.ledger.statements import statement, statement_pdf
+from tests.integration.ledger_api_support import serving_api
 
 BOOK = parse_plan_book({
     "plans": [{"id": "drw", "currency": "EUR", "draw": {"amount": 1000, "recoverable": True},
@@ -112,3 +118,21 @@ def test_locking_pays_the_draw_of_a_period_without_credits_once(engine):
     assert kinds(engine, "DR-idle")[1:] == [("2027-Q2", "adjustment", Decimal("400.00"), period),
                                             ("2027-Q2", "draw", Decimal("-400.00"), period)]
     assert ledger_totals(engine)[("DR-idle", period)] == Decimal("1000.00")
+
+
+def test_the_api_lock_pays_closing_draws_from_the_ledgers_plan_files(engine, database_url, minter, tmp_path):
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(json.dumps({
+        "plans": [{"id": "drwapi", "currency": "EUR", "draw": {"amount": 900, "recoverable": False},
+                   "components": [{"id": "commission", "measure": "closed_won_amount", "rate": "0.1"}]}],
+        "participants": [{"id": "DR-api", "plan": "drwapi"}]}))
+    settings = LedgerSettings(database_url=database_url, plans_file=str(plans))
+    guard = LedgerGuard(settings, TokenVerifier(minter.settings))
+    with serving_api(engine, settings, guard) as url, httpx.Client(base_url=url, timeout=30) as api:
+        admin = minter.bearer("admin-9", ("comp_admin",), ("*",))
+        assert api.post("/v1/periods/drwapi/2027-Q3/lock", headers=admin).json() == {"state": "locked"}
+        section = api.get("/v1/reps/DR-api/statements/2027-Q3",
+                          headers=minter.bearer("DR-api", ("rep",), ())).json()["currencies"][0]
+    assert [(line["kind"], line["amount"]) for line in section["draws"]] == [("draw", "900.00")]
+    # not recoverable: paid, and nothing outstanding
+    assert (section["draw_paid"], section["draw_balance"], section["total_payable"]) == ("900.00", "0", "900.00")
