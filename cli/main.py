@@ -230,7 +230,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
-        ledger_commands.demo_period_close(engine)
+        ledger_commands.demo_period_close(engine, book=book)
         rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
         token_file = write_demo_token(stack, rep, ["rep"])
         ledger_api = f"http://127.0.0.1:{stack.services['ledger'].port}"

@@ -13,7 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from attain.contracts.wire import to_millis
-from attain.core.earnings import PeriodEarnings
+from attain.core.earnings import DRAW, EARNINGS, RECOVERABLE_DRAW, PeriodEarnings
+
+DRAW_KINDS = (DRAW, RECOVERABLE_DRAW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,21 +28,28 @@ class ComponentEarnings:
     attainment_ratio: str | None  # decimal text, credited_value / quota
     earned_amount: str  # decimal text, cumulative, rounded to the currency's minor unit
     source_record_count: int
+    # None: a plan component's earnings; "draw" (non-recoverable) or "recoverable_draw": a draw (v3)
+    kind: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {"component_id": self.component_id, "credited_value": self.credited_value, "quota": self.quota,
                 "attainment_ratio": self.attainment_ratio, "earned_amount": self.earned_amount,
-                "source_record_count": self.source_record_count}
+                "source_record_count": self.source_record_count, "kind": self.kind}
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> ComponentEarnings:
         return cls(record["component_id"], record["credited_value"], record.get("quota"),
-                   record.get("attainment_ratio"), record["earned_amount"], record["source_record_count"])
+                   record.get("attainment_ratio"), record["earned_amount"], record["source_record_count"],
+                   record.get("kind"))
+
+    @property
+    def is_draw(self) -> bool:
+        return self.kind in DRAW_KINDS
 
 
 @dataclass(frozen=True, slots=True)
 class EarningsSnapshot:
-    """Cumulative earnings of one rep for one period as of ``snapshot_version`` (schemas/earnings/v2.avsc).
+    """Cumulative earnings of one rep for one period as of ``snapshot_version`` (schemas/earnings/v3.avsc).
 
     >>> snapshot = EarningsSnapshot("r1", "2026-Q1", "ae", 1, "INR", 3, 1767225600000,
     ...     (ComponentEarnings("commission", "1000", "2000", "0.5", "50.00", 1),), "50.00", ("e1",), None, "")
@@ -80,7 +89,7 @@ class EarningsSnapshot:
             tuple(ComponentEarnings(
                 c.component_id, str(c.credited_value), None if c.quota is None else str(c.quota),
                 None if c.attainment_ratio is None else str(c.attainment_ratio), str(c.earned_amount),
-                c.source_record_count) for c in earnings.components),
+                c.source_record_count, None if c.kind == EARNINGS else c.kind) for c in earnings.components),
             str(earnings.total_earned), tuple(trigger_event_ids), trigger_ingested_at, lineage)
 
     def to_avro(self) -> dict[str, Any]:
@@ -95,7 +104,7 @@ class EarningsSnapshot:
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> EarningsSnapshot:
-        """The snapshot of a decoded message, v1 or v2 (v1 has no lineage: ``""``)."""
+        """The snapshot of a decoded message, v1 to v3 (v1 has no lineage: ``""``; before v3 no component kind)."""
         triggered = record.get("trigger_ingested_at")
         return cls(
             record["rep_id"], record["period"], record["plan_id"], record["plan_version"], record["currency"],

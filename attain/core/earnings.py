@@ -25,6 +25,9 @@ ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
 """The credits rated under a plan (and the book's FX table), in the credits' order; see :func:`rate_credit`."""
 ZERO = Decimal(0)
+EARNINGS = "earnings"
+DRAW = "draw"  # a non-recoverable draw's top-up: the rep keeps it
+RECOVERABLE_DRAW = "recoverable_draw"  # a recoverable draw: top-ups (positive) and recoveries (negative)
 _CREDIT = attrgetter("credit")
 _ORDER = attrgetter("order")
 _RECORD_ID = attrgetter("record_id")
@@ -48,6 +51,7 @@ class ComponentEarnings:
     plan_id: str = ""
     steps: tuple[str, ...] = ()
     lines: tuple[CreditLine, ...] = ()
+    kind: str = EARNINGS  # EARNINGS, or DRAW / RECOVERABLE_DRAW for the draw top-up (and recovery)
 
 
 @dataclass(frozen=True)
@@ -277,34 +281,75 @@ def _draw_component(
     book: PlanBook, rep_id: str, period: str, plan: Plan, segments: Sequence[Segment],
     components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: Rated | None,
 ) -> ComponentEarnings | None:
-    """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year."""
+    """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year.
+
+    A period without credits is not computed here (the calculator publishes periods whose credits
+    change); its draw is paid when the period closes (:func:`closing_draw`). An earlier period of
+    the year without credits therefore counts as fully drawn: its whole guarantee is outstanding.
+    """
     if plan.draw is None or not _has_activity(period, credits):
         return None
-    guarantee = round_money(plan.draw.amount * sum((s.proration for s in segments if s.plan == plan), ZERO),
-                            plan.currency, plan.rounding)
+    guarantee = _guarantee(plan, segments)
     total = sum((c.earned_amount for c in components), ZERO)
     if not plan.draw.recoverable:
         if total >= guarantee:
             return None
         return ComponentEarnings("draw", ZERO, None, None, guarantee - total, 0, None, plan.plan_id,
                                  (f"non-recoverable draw: guaranteed {guarantee}, earned {total}, "
-                                  f"top-up {guarantee - total}",))
+                                  f"top-up {guarantee - total}",), kind=DRAW)
     balance = ZERO
     for earlier in periods_of_year_until(period)[:-1]:
         earlier_segments = book.segments(rep_id, earlier)
         if not earlier_segments or earlier_segments[-1].plan.plan_id != plan.plan_id:
             continue
-        if not _has_activity(earlier, credits):
-            continue
-        earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
-                                                                     credits, rate)), ZERO)
-        balance = _draw_step(balance, earlier_total, guarantee)[1]
+        earlier_total = ZERO
+        if _has_activity(earlier, credits):
+            earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
+                                                                         credits, rate)), ZERO)
+        balance = _draw_step(balance, earlier_total, _guarantee(earlier_segments[-1].plan, earlier_segments))[1]
     adjustment, after = _draw_step(balance, total, guarantee)
     if adjustment == 0:
         return None
     return ComponentEarnings("draw", ZERO, None, None, adjustment, 0, None, plan.plan_id,
                              (f"recoverable draw: guaranteed {guarantee}, earned {total}, outstanding before "
-                              f"{balance}, adjustment {adjustment}, outstanding after {after}",))
+                              f"{balance}, adjustment {adjustment}, outstanding after {after}",),
+                             kind=RECOVERABLE_DRAW)
+
+
+def _guarantee(plan: Plan, segments: Sequence[Segment]) -> Decimal:
+    """The plan's draw for the part of the period the rep is on it, rounded to the minor unit."""
+    amount = plan.draw.amount if plan.draw is not None else ZERO
+    return round_money(amount * sum((s.proration for s in segments if s.plan == plan), ZERO),
+                       plan.currency, plan.rounding)
+
+
+def closing_draw(book: PlanBook, rep_id: str, period: str) -> PeriodEarnings | None:
+    """The draw a period without credits pays when it closes: the whole (prorated) guarantee.
+
+    None when ``rep_id`` is on no plan with a draw at the end of ``period``. The caller (the
+    ledger's period close) asks only for periods without earnings; with no earnings the top-up of
+    a draw, recoverable or not, is its guarantee.
+
+    >>> from attain.core.plan_parser import parse_plan_book
+    >>> book = parse_plan_book({"plans": [{"id": "ae", "currency": "INR", "draw": {"amount": 1000, "recoverable": True},
+    ...     "components": [{"id": "commission", "measure": "closed_won_amount", "rate": "0.05"}]}],
+    ...     "participants": [{"id": "r1", "plan": "ae"}]})
+    >>> draw = closing_draw(book, "r1", "2026-Q1")
+    >>> draw.total_earned, draw.components[0].kind
+    (Decimal('1000.00'), 'recoverable_draw')
+    """
+    segments = book.segments(rep_id, period)
+    if not segments:
+        return None
+    plan = segments[-1].plan
+    guarantee = _guarantee(plan, segments)
+    if plan.draw is None or guarantee <= 0:
+        return None
+    kind = RECOVERABLE_DRAW if plan.draw.recoverable else DRAW
+    component = ComponentEarnings("draw", ZERO, None, None, guarantee, 0, None, plan.plan_id,
+                                  (f"{'recoverable' if plan.draw.recoverable else 'non-recoverable'} draw paid at "
+                                   f"period close without credits: guaranteed {guarantee}, earned 0",), kind=kind)
+    return PeriodEarnings(rep_id, period, plan.plan_id, plan.version, plan.currency, (component,))
 
 
 def _has_activity(period: str, credits: Sequence[Credit]) -> bool:

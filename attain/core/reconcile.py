@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import TypeVar
+
+Key = TypeVar("Key", str, tuple[str, str])  # a component, or (component, entry kind) where draws are split
 
 
 def deltas(
-    snapshot_amounts: Mapping[str, Decimal], posted_amounts: Mapping[str, Decimal]
-) -> dict[str, Decimal]:
-    """Non-zero amounts to post per component.
+    snapshot_amounts: Mapping[Key, Decimal], posted_amounts: Mapping[Key, Decimal]
+) -> dict[Key, Decimal]:
+    """Non-zero amounts to post per component (or per key).
 
     >>> deltas({"commission": Decimal("150.00")}, {"commission": Decimal("100.00")})
     {'commission': Decimal('50.00')}
     >>> deltas({}, {"spiff": Decimal("20")})
     {'spiff': Decimal('-20')}
     """
-    result: dict[str, Decimal] = {}
+    result: dict[Key, Decimal] = {}
     for component in sorted(set(snapshot_amounts) | set(posted_amounts)):
         delta = snapshot_amounts.get(component, Decimal(0)) - posted_amounts.get(component, Decimal(0))
         if delta != 0:

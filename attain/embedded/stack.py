@@ -118,6 +118,7 @@ class Stack:
             ATTAIN_KAFKA_REBALANCE_TIMEOUT_MS=str(self.rebalance_timeout_ms),
             ATTAIN_LEDGER_DATABASE_URL=self.database_url,
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
+            ATTAIN_LEDGER_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
             ATTAIN_NOTIFIER_PLANS_FILE=str(self.plans_file.resolve()),

@@ -21,8 +21,14 @@ from typing import Any
 
 from attain.ledger.periods import period_sort_key
 
-# Entries that carry computed earnings: what a snapshot is reconciled against.
+# Entries that carry computed earnings: what a snapshot is reconciled against. Draws the system books
+# (from a snapshot's draw component or at period close, ``created_by`` empty) are computed too: see
+# :func:`is_reconciled`.
 RECONCILED_KINDS = ("earned", "adjustment")
+DRAW_KIND = "draw"  # an advance or guarantee top-up paid out (positive; negative when later earnings lower it)
+DRAW_RECOVERY_KIND = "draw_recovery"  # earnings held back to repay a recoverable draw (negative)
+DRAW_ENTRY_KINDS = (DRAW_KIND, DRAW_RECOVERY_KIND)
+RECOVERABLE = "recoverable draw"  # how a recoverable draw's entries begin their explanation
 # Not "earned" or "adjustment": those carry computed earnings, which reconciliation owns. A person's
 # entry stays on top of the computed ones; the next snapshot does not undo it.
 MANUAL_KINDS = ("manual", "reversal", "clawback", "draw", "draw_recovery")
@@ -42,6 +48,52 @@ class IdempotencyConflict(ValueError):
         super().__init__(f"idempotency key {key!r} already booked an entry with different inputs; "
                          "the first one stands: use a new key for a different entry")
         self.key = key
+
+
+def is_reconciled(entry: Mapping[str, Any]) -> bool:
+    """Whether ``entry`` carries computed earnings (a snapshot is reconciled against it): an ``earned``
+    or ``adjustment`` entry, or a draw the system booked; never a draw a person posted.
+
+    >>> is_reconciled({"kind": "draw"}), is_reconciled({"kind": "draw", "created_by": "admin-1"})
+    (True, False)
+    """
+    kind = entry["kind"]
+    return kind in RECONCILED_KINDS or (kind in DRAW_ENTRY_KINDS and not entry.get("created_by"))
+
+
+def is_recoverable(entry: Mapping[str, Any]) -> bool:
+    """Whether ``entry`` moves a rep's outstanding draw (what is still to be recovered): a recovery, a
+    recoverable draw's top-up, or a draw a person posted (an advance). A non-recoverable draw is the rep's.
+
+    >>> is_recoverable({"kind": "draw", "explanation": "draw (not recoverable) paid as of snapshot v3"})
+    False
+    >>> is_recoverable({"kind": "draw", "explanation": "recoverable draw paid as of snapshot v3"})
+    True
+    """
+    if entry["kind"] == DRAW_RECOVERY_KIND:
+        return True
+    return entry["kind"] == DRAW_KIND and (bool(entry.get("created_by"))
+                                           or str(entry.get("explanation") or "").startswith(RECOVERABLE))
+
+
+def draw_parts(component_id: str, amount: Decimal, draw_kind: str | None) -> dict[tuple[str, str], Decimal]:
+    """A snapshot component as (component, entry kind) -> cumulative amount: earnings are ``earned``; a
+    draw's top-up is ``draw`` and a recoverable draw's recovery (a negative amount) ``draw_recovery``.
+
+    >>> draw_parts("draw", Decimal(-500), "recoverable_draw")
+    {('draw', 'draw'): Decimal('0'), ('draw', 'draw_recovery'): Decimal('-500')}
+    >>> draw_parts("commission", Decimal(70), None)
+    {('commission', 'earned'): Decimal('70')}
+    """
+    if draw_kind is None:
+        return {(component_id, "earned"): amount}
+    return {(component_id, DRAW_KIND): max(amount, Decimal(0)),
+            (component_id, DRAW_RECOVERY_KIND): min(amount, Decimal(0))}
+
+
+def booking_kind(kind: str) -> str:
+    """The part of a component a reconciled entry of ``kind`` books: ``earned`` (adjustments too) or a draw kind."""
+    return kind if kind in DRAW_ENTRY_KINDS else "earned"
 
 
 def amount_text(amount: Decimal) -> str:
@@ -148,6 +200,47 @@ class Entry:
         )
 
     @classmethod
+    def draw(cls, *, rep_id: str, period: str, posting: str, plan_id: str, plan_version: int, scope: str,
+             amount: Decimal, currency: str, recoverable: bool, snapshot_version: int, at_close: bool = False,
+             component_id: str = "draw", source_event_ids: Iterable[str] = ()) -> Entry:
+        """A draw paid for ``period`` (an advance on a recoverable draw, a guarantee top-up otherwise), posted in
+        ``posting``: the change snapshot ``snapshot_version``'s draw component makes to it, or ``at_close``
+        the draw a period without credits pays when it is locked (after snapshot ``snapshot_version``, 0
+        when it has none)."""
+        return cls._computed_draw(DRAW_KIND, rep_id=rep_id, period=period, posting=posting, plan_id=plan_id,
+                                  plan_version=plan_version, scope=scope, amount=amount, currency=currency,
+                                  recoverable=recoverable, snapshot_version=snapshot_version, at_close=at_close,
+                                  component_id=component_id, source_event_ids=source_event_ids)
+
+    @classmethod
+    def draw_recovery(cls, *, rep_id: str, period: str, posting: str, plan_id: str, plan_version: int, scope: str,
+                      amount: Decimal, currency: str, snapshot_version: int, component_id: str = "draw",
+                      source_event_ids: Iterable[str] = ()) -> Entry:
+        """The change a snapshot makes to what ``period``'s earnings repay of a recoverable draw (negative:
+        it reduces what the period pays)."""
+        return cls._computed_draw(DRAW_RECOVERY_KIND, rep_id=rep_id, period=period, posting=posting,
+                                  plan_id=plan_id, plan_version=plan_version, scope=scope, amount=amount,
+                                  currency=currency, recoverable=True, snapshot_version=snapshot_version,
+                                  at_close=False, component_id=component_id, source_event_ids=source_event_ids)
+
+    @classmethod
+    def _computed_draw(cls, kind: str, *, rep_id: str, period: str, posting: str, plan_id: str, plan_version: int,
+                       scope: str, amount: Decimal, currency: str, recoverable: bool, snapshot_version: int,
+                       at_close: bool, component_id: str, source_event_ids: Iterable[str]) -> Entry:
+        what = RECOVERABLE if recoverable else "draw (not recoverable)"
+        source = "period close, without credits" if at_close else f"snapshot v{snapshot_version}"
+        late = f", for {period} (closed when it arrived)" if posting != period else ""
+        action = "recovered from earnings" if kind == DRAW_RECOVERY_KIND else "paid"
+        version = f"close@{snapshot_version}" if at_close else str(snapshot_version)
+        return cls(
+            kind=kind, rep_id=rep_id, period=posting, corrects_period=period if posting != period else None,
+            explanation=f"{what} {action} as of {source}{late}", plan_id=plan_id, scope=scope,
+            plan_version=plan_version, component_id=component_id, amount=amount, currency=currency,
+            snapshot_version=snapshot_version, source_event_ids=tuple(source_event_ids),
+            idempotency_key=f"{kind}:{rep_id}:{period}:{component_id}:{version}",
+        )
+
+    @classmethod
     def payment(cls, *, payout_id: str, rep_id: str, scope: str, period: str, amount: Decimal, currency: str,
                 actor_id: str) -> Entry:
         """Payroll paid a payout line of ``amount``: the entry that brings the balance to zero."""
@@ -204,21 +297,6 @@ class Entry:
         return cls.manual(key=f"dispute:{dispute_id}", actor_id=actor_id, rep_id=rep_id, scope=scope,
                           period=period, component_id=component_id, amount=amount, currency=currency,
                           reason=f"dispute {dispute_id}: {comment}")
-
-    @classmethod
-    def draw(cls, *, key: str, actor_id: str, rep_id: str, scope: str, period: str, amount: Decimal,
-             currency: str, reason: str, component_id: str = "draw") -> Entry:
-        """An advance paid against future earnings (positive: it is paid out with the period)."""
-        return cls.manual(key=key, actor_id=actor_id, rep_id=rep_id, scope=scope, period=period,
-                          component_id=component_id, amount=amount, currency=currency, reason=reason, kind="draw")
-
-    @classmethod
-    def draw_recovery(cls, *, key: str, actor_id: str, rep_id: str, scope: str, period: str, amount: Decimal,
-                      currency: str, reason: str, component_id: str = "draw") -> Entry:
-        """Earnings held back to repay a draw (negative: it reduces what the period pays)."""
-        return cls.manual(key=key, actor_id=actor_id, rep_id=rep_id, scope=scope, period=period,
-                          component_id=component_id, amount=amount, currency=currency, reason=reason,
-                          kind="draw_recovery")
 
 
 _COLUMNS = tuple(f.name for f in fields(Entry))
@@ -279,7 +357,7 @@ def payable_balance(parts: Mapping[str, tuple[Decimal, int]]) -> tuple[Decimal, 
 
 
 def reconciled_totals(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Decimal]:
-    """Computed earnings per (rep, period earned in): the :data:`RECONCILED_KINDS` entries summed by
+    """Computed earnings per (rep, period earned in): the entries :func:`is_reconciled` takes, summed by
     the period they belong to (a prior-period adjustment's ``corrects_period``). A recompute must equal it.
 
     >>> reconciled_totals([{"rep_id": "r1", "period": "2026-Q2", "corrects_period": "2026-Q1", "kind": "adjustment",
@@ -290,7 +368,7 @@ def reconciled_totals(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, s
     """
     totals: dict[tuple[str, str], Decimal] = {}
     for entry in entries:
-        if entry["kind"] not in RECONCILED_KINDS:
+        if not is_reconciled(entry):
             continue
         key = (entry["rep_id"], entry.get("corrects_period") or entry["period"])
         totals[key] = totals.get(key, Decimal(0)) + Decimal(entry["amount"])

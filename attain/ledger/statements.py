@@ -3,6 +3,8 @@
 Per currency: the opening balance (everything before the period, payments
 included), the period's earnings grouped by component, adjustments (with the
 period they correct), draws and recoveries, the total payable, and payments.
+The draws section also sums the draw paid and recovered in the period and the
+running draw balance: what is still to be recovered of the year's draws.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_RECOVERY_KIND, is_recoverable
 from attain.ledger.periods import period_sort_key
 
 ADJUSTMENT_KINDS = ("adjustment", "reversal", "clawback", "manual")
-DRAW_KINDS = ("draw", "draw_recovery")
+DRAW_KINDS = DRAW_ENTRY_KINDS
 
 
 def build_statement(rep_id: str, period: str, rep_entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -38,6 +41,8 @@ def build_statement(rep_id: str, period: str, rep_entries: Iterable[Mapping[str,
             continue
         section = sections.setdefault(entry["currency"], _empty(entry["currency"]))
         amount = Decimal(entry["amount"])
+        if is_recoverable(entry) and str(entry.get("corrects_period") or entry["period"])[:4] == period[:4]:
+            section["draw_balance"] += amount  # the year's recoverable draws (earlier years' are forgiven)
         if entry_key < key:
             section["opening"] += amount
             continue
@@ -58,7 +63,7 @@ def build_statement(rep_id: str, period: str, rep_entries: Iterable[Mapping[str,
 
 def _empty(currency: str) -> dict[str, Any]:
     return {"currency": currency, "opening": Decimal(0), "earned": {}, "adjustments": [], "draws": [],
-            "payments": []}
+            "payments": [], "draw_balance": Decimal(0)}
 
 
 def _line(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,6 +98,9 @@ def _finish(section: dict[str, Any]) -> dict[str, Any]:
         "earned_total": str(earned_total),
         "adjustments": section["adjustments"],
         "draws": section["draws"],
+        "draw_paid": str(_sum([line for line in section["draws"] if line["kind"] != DRAW_RECOVERY_KIND])),
+        "draw_recovered": str(-_sum([line for line in section["draws"] if line["kind"] == DRAW_RECOVERY_KIND])),
+        "draw_balance": str(section["draw_balance"]),
         "total_payable": str(payable),
         "payments": section["payments"],
         "closing_balance": str(payable + _sum(section["payments"])),

@@ -76,6 +76,7 @@ from services.ledger.disputes import (
     resolve_dispute,
 )
 from services.ledger.payouts import PayrollNotReady, approved_lines, export_csv, export_xlsx
+from services.ledger.period_close import plan_book
 from services.ledger.period_service import (
     approval_history,
     decide,
@@ -342,7 +343,9 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             409: the period is not open
         """
         await require_period(request, scope, period)
-        state = await asyncio.to_thread(lock_period, engine, scope, period, caller(request).user_id)
+        user = caller(request).user_id
+        state = await asyncio.to_thread(  # the plan files are read off the event loop, fresh for each close
+            lambda: lock_period(engine, scope, period, user, plan_book(settings.plans_file), settings.period_scope))
         return _json({"state": state})
 
     async def period_paid(request: web.Request, scope: Scope, period: LedgerPeriod, /

@@ -73,6 +73,8 @@ def register(commands: Any) -> None:
     period.add_argument("--user", required=True)
     period.add_argument("--role", action="append", default=[])
     period.add_argument("--comment", default="")
+    period.add_argument("--plans", type=Path, default=None,
+                        help="plan files: lock pays reps without credits their draw (ATTAIN_LEDGER_PLANS_FILE)")
     _database(period)
     token = ledger_commands.add_parser(
         "token", help="mint an API bearer token with the embedded issuer's signing key (needs its key files)")
@@ -169,18 +171,18 @@ def recompute_period(args: argparse.Namespace) -> int:
     from attain.core.periods import period_bounds
     from attain.core.recompute import recompute
     from attain.planfiles import load_book
-    from services.ledger.recompute_service import apply_differences, differences, ledger_components
+    from services.ledger.config import LedgerSettings
+    from services.ledger.recompute_service import apply_differences, differences, ledger_components, with_closing_draws
 
     period_bounds(args.period)  # a bad period name fails before any work
     book = load_book([args.plans])
     engine = _engine(args)
     changes = _changes_from_file(args.events) if args.events else _changes_from_topic(args.bootstrap)
-    expected = recompute(book, changes).values()
+    expected = with_closing_draws(engine, book, recompute(book, changes).values(), args.period,
+                                  LedgerSettings().period_scope)
     found = differences(expected, ledger_components(engine, args.period), args.period)
     posted = None
     if found and args.apply:
-        from services.ledger.config import LedgerSettings
-
         if args.user in {difference.rep_id for difference in found}:  # the policy: nobody pays themselves
             console.print(f"[red]attain recompute: {args.user} is paid by these adjustments and may not apply them; "
                           "another person must (--user)[/]")
@@ -285,13 +287,16 @@ def payroll_export(args: argparse.Namespace) -> int:
 def period_command(args: argparse.Namespace) -> int:
     from attain.ledger.approvals import Actor
     from services.ledger.config import LedgerSettings
+    from services.ledger.period_close import plan_book
     from services.ledger.period_service import decide, lock_period, mark_paid, period_view
 
     _ledger_period(args.period)
     engine = _engine(args)
-    chain = LedgerSettings().chain
+    settings = LedgerSettings()
+    chain = settings.chain
     if args.action == "lock":
-        lock_period(engine, args.scope, args.period, args.user)
+        lock_period(engine, args.scope, args.period, args.user, plan_book(args.plans or settings.plans_file),
+                    settings.period_scope)
     elif args.action == "paid":
         mark_paid(engine, args.scope, args.period, args.user)
     elif args.action in ("approve", "reject"):
@@ -382,9 +387,10 @@ def load_org(args: argparse.Namespace) -> int:
 DEMO_APPROVERS = (("demo-manager", "manager"), ("demo-comp-admin", "comp_admin"), ("demo-finance", "finance"))
 
 
-def demo_period_close(engine: Any, timeout: float = 60) -> None:
+def demo_period_close(engine: Any, timeout: float = 60, book: Any = None) -> None:
     """The demo's last act: every period with entries goes open -> locked -> approved -> paid,
-    and the payout lines reach the ``payouts`` topic through the running ledger's outbox relay."""
+    and the payout lines reach the ``payouts`` topic through the running ledger's outbox relay.
+    With the plan ``book``, locking pays the draws of reps without credits."""
     from sqlalchemy import func, select
 
     from attain.ledger.approvals import Actor
@@ -399,7 +405,7 @@ def demo_period_close(engine: Any, timeout: float = 60) -> None:
         if row["state"] != "open":
             continue
         scope, period = row["scope"], row["period"]
-        lock_period(engine, scope, period, "demo-preparer")
+        lock_period(engine, scope, period, "demo-preparer", book)
         for user, role in DEMO_APPROVERS:
             decide(engine, scope, period, Actor(user, frozenset({role})), True, f"{role}: checked against the CRM")
         deadline = time.monotonic() + timeout

@@ -38,6 +38,9 @@ class LedgerSettings(BaseSettings):
     # kind:<entry kind> (earned, adjustment, manual, reversal, clawback, draw, draw_recovery),
     # kind:carried (balance left over by earlier paid periods) or * (everything else, required).
     earning_codes: str = DEFAULT_EARNING_CODES
+    # The plan files (a file or folder, as the calculator reads them): locking a period pays the draw of
+    # reps on a plan with a draw who have no credits in it (services/ledger/period_close.py). Empty: none.
+    plans_file: str = ""
 
     @field_validator("earning_codes")
     @classmethod

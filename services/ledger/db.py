@@ -18,11 +18,11 @@ from attain.contracts.dead_letters import ErrorCode, Refused
 from attain.contracts.earnings import EarningsSnapshot
 from attain.core.money import MoneyError, minor_unit, parse_decimal
 from attain.core.reconcile import deltas
-from attain.ledger.entries import RECONCILED_KINDS, Entry
+from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_KIND, Entry, booking_kind, draw_parts
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
-from services.ledger.entry_store import report_conflicts
+from services.ledger.entry_store import reconciled, report_conflicts
 from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -187,15 +187,20 @@ def accrual_period() -> Any:
     return func.coalesce(entries.c.corrects_period, entries.c.period)
 
 
-def _posted_earnings(connection: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Decimal]]:
+Posted = dict[tuple[str, str], Decimal]  # (component, booking kind: earned or a draw kind) -> amount
+
+
+def _posted_earnings(connection: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Posted]:
     accrual = accrual_period()
-    posted: dict[tuple[str, str], dict[str, Decimal]] = {}
+    posted: dict[tuple[str, str], Posted] = {}
     for row in connection.execute(
-        select(entries.c.rep_id, accrual, entries.c.component_id, func.sum(entries.c.amount))
-        .where(tuple_(entries.c.rep_id, accrual).in_(keys), entries.c.kind.in_(RECONCILED_KINDS))
-        .group_by(entries.c.rep_id, accrual, entries.c.component_id)
+        select(entries.c.rep_id, accrual, entries.c.component_id, entries.c.kind, func.sum(entries.c.amount))
+        .where(tuple_(entries.c.rep_id, accrual).in_(keys), reconciled())
+        .group_by(entries.c.rep_id, accrual, entries.c.component_id, entries.c.kind)
     ):
-        posted.setdefault((row[0], row[1]), {})[row[2]] = row[3]
+        part = posted.setdefault((row[0], row[1]), {})
+        key = (row[2], booking_kind(row[3]))
+        part[key] = part.get(key, Decimal(0)) + row[4]
     return posted
 
 
@@ -241,18 +246,29 @@ def _newest_per_key(snapshots: Sequence[EarningsSnapshot]) -> dict[tuple[str, st
     return newest
 
 
-def _entries_for(snapshot: EarningsSnapshot, posted: dict[str, Decimal], scope: str, posting: str
-                 ) -> list[Entry]:
-    """Delta entries; for a closed period, prior-period adjustments posted in ``posting``."""
-    earned = snapshot.earned_by_component()
-    return [
-        Entry.earned_delta(
-            rep_id=snapshot.rep_id, period=snapshot.period, posting=posting, plan_id=snapshot.plan_id,
-            plan_version=snapshot.plan_version, scope=scope, component_id=component_id, amount=amount,
-            currency=snapshot.currency, snapshot_version=snapshot.snapshot_version,
-            source_event_ids=snapshot.trigger_event_ids)
-        for component_id, amount in deltas(earned, posted).items()
-    ]
+def _entries_for(snapshot: EarningsSnapshot, posted: Posted, scope: str, posting: str) -> list[Entry]:
+    """Delta entries; for a closed period, prior-period adjustments posted in ``posting``. A draw
+    component's deltas are ``draw`` entries (its top-ups) and ``draw_recovery`` entries (recoveries)."""
+    wanted: Posted = {}
+    recoverable: set[str] = set()
+    for component in snapshot.components:
+        wanted.update(draw_parts(component.component_id, Decimal(component.earned_amount), component.kind))
+        if component.kind == "recoverable_draw":
+            recoverable.add(component.component_id)
+    common: dict[str, Any] = {
+        "rep_id": snapshot.rep_id, "period": snapshot.period, "posting": posting, "plan_id": snapshot.plan_id,
+        "plan_version": snapshot.plan_version, "scope": scope, "currency": snapshot.currency,
+        "snapshot_version": snapshot.snapshot_version, "source_event_ids": snapshot.trigger_event_ids}
+    result = []
+    for (component_id, kind), amount in deltas(wanted, posted).items():
+        if kind == DRAW_KIND:
+            result.append(Entry.draw(component_id=component_id, amount=amount,
+                                     recoverable=component_id in recoverable, **common))
+        elif kind in DRAW_ENTRY_KINDS:
+            result.append(Entry.draw_recovery(component_id=component_id, amount=amount, **common))
+        else:
+            result.append(Entry.earned_delta(component_id=component_id, amount=amount, **common))
+    return result
 
 
 def ledger_totals(engine: Engine) -> dict[tuple[str, str], Decimal]:
@@ -264,7 +280,7 @@ def ledger_totals(engine: Engine) -> dict[tuple[str, str], Decimal]:
             (row[0], row[1]): row[2]
             for row in connection.execute(
                 select(entries.c.rep_id, accrual, func.sum(entries.c.amount))
-                .where(entries.c.kind.in_(RECONCILED_KINDS))
+                .where(reconciled())
                 .group_by(entries.c.rep_id, accrual)
             )
         }

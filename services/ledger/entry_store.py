@@ -6,14 +6,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
-from attain.ledger.entries import Entry, stored_hash
+from attain.ledger.entries import DRAW_ENTRY_KINDS, RECONCILED_KINDS, Entry, stored_hash
 from services.ledger.metrics import IDEMPOTENCY_CONFLICTS
 from services.ledger.schema import entries
 
 log = logging.getLogger("attain.ledger")
+
+
+def reconciled() -> ColumnElement[bool]:
+    """The entries that carry computed earnings (:func:`attain.ledger.entries.is_reconciled`, in SQL)."""
+    return or_(entries.c.kind.in_(RECONCILED_KINDS),
+               and_(entries.c.kind.in_(DRAW_ENTRY_KINDS), entries.c.created_by.is_(None)))
 
 
 def insert_entries(connection: Connection, new: Sequence[Entry]) -> None:

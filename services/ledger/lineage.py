@@ -19,12 +19,12 @@ from sqlalchemy import Connection, Engine, delete, exists, func, select, text, u
 from sqlalchemy.dialects.postgresql import insert
 
 from attain.contracts.earnings import EarningsSnapshot
-from attain.ledger.entries import RECONCILED_KINDS, Entry
+from attain.ledger.entries import Entry
 from attain.ledger.lineage import LEGACY, Decision, Difference, check_adoption, compare, decide
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import metrics
 from services.ledger.audit import append_audit
-from services.ledger.entry_store import insert_entries
+from services.ledger.entry_store import insert_entries, reconciled
 from services.ledger.schema import entries, ledger_lineages, periods, quarantined_snapshots, snapshot_heads
 
 log = logging.getLogger("attain.ledger")
@@ -46,7 +46,7 @@ def adopted_lineage(connection: Connection, lock: str | None = None) -> str | No
 
 
 def _has_history(connection: Connection) -> bool:
-    return bool(connection.execute(select(exists().where(entries.c.kind.in_(RECONCILED_KINDS)))).scalar())
+    return bool(connection.execute(select(exists().where(reconciled()))).scalar())
 
 
 def sort_by_lineage(connection: Connection, snapshots: Sequence[EarningsSnapshot]
@@ -177,7 +177,7 @@ def _booked(connection: Connection) -> tuple[dict[tuple[str, str], dict[str, Dec
     for row in connection.execute(
         select(entries.c.rep_id, accrual, entries.c.component_id, func.sum(entries.c.amount),
                func.max(entries.c.plan_id), func.max(entries.c.plan_version), func.max(entries.c.currency))
-        .where(entries.c.kind.in_(RECONCILED_KINDS))
+        .where(reconciled())
         .group_by(entries.c.rep_id, accrual, entries.c.component_id)
     ):
         booked.setdefault((row[0], row[1]), {})[row[2]] = row[3]

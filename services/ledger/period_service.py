@@ -10,13 +10,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert
 
+from attain.core.plans import PlanBook
 from attain.ledger.approvals import DEFAULT_CHAIN, Actor, Decision, check_decision, next_step
 from attain.ledger.entries import Entry
 from attain.ledger.payroll import EarningCodes
 from attain.ledger.periods import PeriodState, transition
 from services.ledger.audit import append_audit
+from services.ledger.db import ScopeBy
 from services.ledger.entry_store import insert_unless_booked
 from services.ledger.payouts import payable_balances, write_payout_lines
+from services.ledger.period_close import book_closing_draws
 from services.ledger.schema import approval_decisions, payout_lines, periods
 
 
@@ -60,10 +63,23 @@ def _move(connection: Connection, row: Any, action: str, actor_id: str, **values
     return target
 
 
-def lock_period(engine: Engine, scope: str, period: str, actor_id: str) -> PeriodState:
-    """Close the books for approval; the locker is the preparer, who may not approve."""
+def lock_period(engine: Engine, scope: str, period: str, actor_id: str, book: PlanBook | None = None,
+                scope_by: ScopeBy = "plan") -> PeriodState:
+    """Close the books for approval; the locker is the preparer, who may not approve.
+
+    With the plan book, closing also pays the draw of every rep of the scope on a plan with a draw
+    who has no credits in the period (:mod:`services.ledger.period_close`), in the same transaction,
+    audited as ``period.close_draws``.
+    """
     with engine.begin() as connection:
         row = _row_for_update(connection, scope, period)
+        if book is not None:
+            draws = book_closing_draws(connection, book, scope, period, scope_by)
+            if draws:
+                append_audit(connection, actor_id, "period.close_draws", f"period/{scope}/{period}", {
+                    "scope": scope, "period": period, "draws": [
+                        {"rep_id": e.rep_id, "amount": str(e.amount), "currency": e.currency,
+                         "idempotency_key": e.idempotency_key} for e in draws]})
         return _move(connection, row, "lock", actor_id, prepared_by=actor_id,
                      approval_round=row.approval_round + 1)
 

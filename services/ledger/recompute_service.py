@@ -15,12 +15,14 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 
 from attain.core.earnings import PeriodEarnings
+from attain.core.plans import PlanBook
 from attain.core.reconcile import deltas
 from attain.ledger.entries import Entry
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
-from services.ledger.db import RECONCILED_KINDS, ScopeBy, accrual_period, scopes_for
+from services.ledger.db import ScopeBy, accrual_period, reconciled, scopes_for
 from services.ledger.entry_store import insert_entries
+from services.ledger.period_close import due_closing_draws
 from services.ledger.schema import entries, periods
 
 
@@ -47,11 +49,29 @@ def ledger_components(engine: Engine, period: str) -> dict[str, dict[str, tuple[
         for row in connection.execute(
             select(entries.c.rep_id, entries.c.component_id, entries.c.currency, entries.c.plan_id,
                    accrual, entries.c.amount)
-            .where(accrual == period, entries.c.kind.in_(RECONCILED_KINDS))
+            .where(accrual == period, reconciled())
         ):
             previous = result.setdefault(row[0], {}).get(row[1], (Decimal(0), row[2], row[3]))
             result[row[0]][row[1]] = (previous[0] + row[5], row[2], row[3])
     return result
+
+
+def with_closing_draws(engine: Engine, book: PlanBook, expected: Iterable[PeriodEarnings], period: str,
+                       scope_by: ScopeBy = "plan") -> list[PeriodEarnings]:
+    """``expected`` plus the draw that locking ``period`` paid each rep on a plan with a draw who earned
+    nothing in it (:mod:`services.ledger.period_close`), where the period is no longer open: the ledger
+    holds those, so the plan engine expects them."""
+    result = list(expected)
+    earned = {e.rep_id for e in result if e.period == period and e.total_earned}
+    due = [d for d in due_closing_draws(book, period) if d.rep_id not in earned]
+    if not due:
+        return result
+    with engine.connect() as connection:
+        scope_of = scopes_for(connection, {(d.rep_id, d.plan_id) for d in due}, scope_by)
+        closed = {row.scope for row in connection.execute(
+            select(periods.c.scope).where(periods.c.period == period, periods.c.state != PeriodState.OPEN.value))}
+    draws = {d.rep_id: d for d in due if scope_of[(d.rep_id, d.plan_id)] in closed}
+    return [e for e in result if not (e.period == period and e.rep_id in draws)] + list(draws.values())
 
 
 def differences(expected: Iterable[PeriodEarnings], ledger: Mapping[str, Mapping[str, tuple[Decimal, str, str]]],

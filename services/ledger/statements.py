@@ -41,6 +41,10 @@ def statement_pdf(document: dict[str, Any]) -> bytes:
             for line in section[key]:
                 corrects = f" (corrects {line['corrects_period']})" if line["corrects_period"] else ""
                 _row(pdf, f"    #{line['entry_id']} {line['kind']}{corrects}: {line['explanation']}", line["amount"])
+        if section["draws"] or section["draw_balance"] != "0":
+            _row(pdf, f"    Draw paid this period ({currency})", section["draw_paid"])
+            _row(pdf, f"    Draw recovered this period ({currency})", section["draw_recovered"])
+            _row(pdf, f"    Draw outstanding to recover ({currency})", section["draw_balance"])
         _row(pdf, f"Total payable ({currency})", section["total_payable"], bold=True)
         for line in section["payments"]:
             _row(pdf, f"    Paid: {line['explanation']}", line["amount"])

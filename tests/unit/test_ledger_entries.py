@@ -16,6 +16,8 @@ from attain.ledger.entries import (
     IdempotencyConflict,
     check_reuse,
     input_hash,
+    is_reconciled,
+    is_recoverable,
     payable_balance,
     payable_parts,
     reconciled_totals,
@@ -132,13 +134,29 @@ def test_a_recompute_of_other_amounts_gets_another_key() -> None:
     assert adjustment("10").idempotency_key != adjustment("11").idempotency_key
 
 
-def test_draws_and_recoveries_are_manual_kinds_with_their_own_kind() -> None:
-    common = {"actor_id": "a", "rep_id": "r1", "scope": "p", "period": "2026-Q1", "currency": "EUR",
-              "reason": "advance"}
-    draw = Entry.draw(key="manual:d1", amount=Decimal(500), **common)
-    recovery = Entry.draw_recovery(key="manual:d2", amount=Decimal(-200), **common)
-    assert (draw.kind, recovery.kind) == ("draw", "draw_recovery")
+def test_draws_and_recoveries_have_their_own_kind_key_and_explanation() -> None:
+    common = {"rep_id": "r1", "period": "2026-Q1", "posting": "2026-Q1", "plan_id": "p", "plan_version": 2,
+              "scope": "p", "currency": "EUR", "snapshot_version": 7}
+    draw = Entry.draw(amount=Decimal(700), recoverable=True, **common)
+    recovery = Entry.draw_recovery(amount=Decimal(-500), **common)
+    kept = Entry.draw(amount=Decimal(300), recoverable=False, **common)
+    closing = Entry.draw(amount=Decimal(1000), recoverable=True, at_close=True, **{**common, "snapshot_version": 0})
+    assert (draw.kind, recovery.kind, closing.kind) == ("draw", "draw_recovery", "draw")
+    assert [e.idempotency_key for e in (draw, recovery, closing)] == [
+        "draw:r1:2026-Q1:draw:7", "draw_recovery:r1:2026-Q1:draw:7", "draw:r1:2026-Q1:draw:close@0"]
+    assert draw.explanation == "recoverable draw paid as of snapshot v7"
+    assert closing.explanation == "recoverable draw paid as of period close, without credits"
+    assert [is_recoverable(e.row()) for e in (draw, recovery, kept, closing)] == [True, True, False, True]
+    assert all(is_reconciled(e.row()) for e in (draw, recovery, kept, closing))
+    late = Entry.draw_recovery(amount=Decimal(-5), **{**common, "posting": "2026-Q2"})
+    assert (late.period, late.corrects_period) == ("2026-Q2", "2026-Q1")
     assert draw.input_hash != replace(draw, kind="draw_recovery").input_hash
+
+
+def test_a_draw_a_person_posts_is_manual_and_not_reconciled() -> None:
+    posted = Entry.manual(key="manual:d1", actor_id="a", rep_id="r1", scope="p", period="2026-Q1",
+                          component_id="draw", amount=Decimal(500), currency="EUR", reason="advance", kind="draw")
+    assert (posted.kind, is_reconciled(posted.row()), is_recoverable(posted.row())) == ("draw", False, True)
 
 
 def test_only_manual_kinds_can_be_posted_by_hand() -> None:
@@ -180,7 +198,11 @@ def test_reconciled_totals_count_computed_earnings_in_the_period_they_correct() 
         {"rep_id": "r1", "period": "2026-Q2", "corrects_period": "2026-Q1", "kind": "adjustment",
          "amount": Decimal(-15)},
         {"rep_id": "r1", "period": "2026-Q2", "kind": "earned", "amount": Decimal(40)},
-        {"rep_id": "r1", "period": "2026-Q2", "kind": "draw", "amount": Decimal(500)},
+        {"rep_id": "r1", "period": "2026-Q2", "kind": "draw", "amount": Decimal(500), "created_by": "admin-1"},
+        {"rep_id": "r1", "period": "2026-Q2", "kind": "draw", "amount": Decimal(60)},  # booked from a snapshot
+        {"rep_id": "r1", "period": "2026-Q3", "corrects_period": "2026-Q2", "kind": "draw_recovery",
+         "amount": Decimal(-7)},
         {"rep_id": "r1", "period": "2026-Q2", "kind": "payment", "amount": Decimal(-40)},
     ]
-    assert reconciled_totals(rows) == {("r1", "2026-Q1"): Decimal(85), ("r1", "2026-Q2"): Decimal(40)}
+    # a person's draw (created_by) is not computed earnings; the system's draws and recoveries are
+    assert reconciled_totals(rows) == {("r1", "2026-Q1"): Decimal(85), ("r1", "2026-Q2"): Decimal(93)}
