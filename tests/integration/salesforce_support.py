@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ from tests.polling import budget, deadline_in
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING_FILE = REPO / "examples/salesforce/mapping.yaml"
+
+
+def unique(prefix: str) -> str:
+    """A record id prefix no earlier run used (the broker outlives one test)."""
+    return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
 
 
 def rsa_key_pair() -> tuple[str, str]:

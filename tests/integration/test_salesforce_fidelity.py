@@ -4,7 +4,6 @@ move credits; gap events and a refused replay id re-read the affected records, s
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,30 +24,16 @@ from tests.fakes.cdc_events import (
     split_event,
 )
 from tests.fakes.pubsub_server import FakeSalesforce
-from tests.integration.salesforce_support import changes_with_prefix, rsa_key_pair, run_subscriber
-from tests.unit.plan_helpers import book, roles_and_bookings
+from tests.integration.salesforce_support import changes_with_prefix, rsa_key_pair, run_subscriber, unique
+from tests.unit.test_crm_fidelity import ORG  # the split-crediting plan of the unit examples
 
 PRIVATE_KEY, PUBLIC_KEY = rsa_key_pair()
-ORG = book(roles_and_bookings(credit_to="[split]") + """plans:
-  - id: ae
-    currency: INR
-    components:
-      - {id: commission, measure: bookings, roles: [split], rate: 0.1}
-participants:
-  - {id: a1, plan: ae, quota: 1000}
-  - {id: a2, plan: ae, quota: 1000}
-  - {id: se, plan: ae, quota: 1000}
-""")
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def sf() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce(PUBLIC_KEY, max_batch=25) as fake:
+    with FakeSalesforce(PUBLIC_KEY) as fake:
         yield fake
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
 
 
 def credits_after(records: list[dict]) -> dict[str, Decimal]:
@@ -72,7 +57,7 @@ def test_split_records_create_change_and_delete_move_the_credits(sf, kafka_boots
                                                 commit_number=n, change_origin="client=SplitsUI"))
 
     sf.pubsub.append(channel, OPPORTUNITY_SCHEMA_ID, [encode(OPPORTUNITY_SCHEMA, opportunity_event(
-        [opp], "CREATE", values={"OwnerId": "a1", "Amount": 1000.0, "IsWon": True, "CloseDate": 20463,
+        [opp], "CREATE", values={"OwnerId": "a1", "Amount": 1000.0, "StageName": "Closed Won", "CloseDate": 20463,
                                  "CurrencyIsoCode": "INR"}, transaction_key=f"{opp}-0", commit_number=0))])
     sf.pubsub.append(channel, SPLIT_SCHEMA_ID, [
         split([a], "CREATE", {"OpportunityId": opp, "SplitOwnerId": "a1", "SplitPercentage": 60.0}, 1),

@@ -14,19 +14,11 @@ from attain.core.records import apply_change, state_from_json, state_to_json
 from attain.platform.avro import MARKER, contract, schema_fingerprint
 from services.ingest.salesforce.changes import EventSchema, UnknownSplitParent, canonical_items
 from services.ingest.salesforce.mapping import load_mapping, parse_mapping
-from tests.fakes.cdc_events import (
-    OPPORTUNITY_SCHEMA,
-    OPPORTUNITY_SCHEMA_ID,
-    SPLIT_SCHEMA,
-    SPLIT_SCHEMA_ID,
-    encode,
-    opportunity_event,
-    split_event,
-)
+from tests.fakes import cdc_events as cdc
 from tests.unit.plan_helpers import book, credits_of, record, roles_and_bookings
 
 MAPPING = load_mapping(Path(__file__).parents[2] / "examples/salesforce/mapping.yaml")
-SPLITS = EventSchema.from_json(SPLIT_SCHEMA_ID, SPLIT_SCHEMA)
+SPLITS = EventSchema.from_json(cdc.SPLIT_SCHEMA_ID, cdc.SPLIT_SCHEMA)
 CHANNEL = "/data/OpportunitySplitChangeEvent"
 ORG = book(roles_and_bookings(when="{stage: Closed Won}", credit_to="[split]") + """plans:
   - id: ae
@@ -41,13 +33,13 @@ participants:
 
 
 def split_items(event, parents, mapping=MAPPING):
-    payload = encode(SPLIT_SCHEMA, event)
+    payload = cdc.encode(cdc.SPLIT_SCHEMA, event)
     return canonical_items(SPLITS.decode_payload(payload), SPLITS, mapping, CHANNEL, b"\x00" * 8, parents)
 
 
 def test_split_create_update_and_delete_become_member_fields_of_the_opportunity():
     parents: dict[str, str] = {}
-    (created,) = split_items(split_event(["049A1"], "CREATE", {
+    (created,) = split_items(cdc.split_event(["049A1"], "CREATE", {
         "OpportunityId": "006X", "SplitOwnerId": "a1", "SplitPercentage": 60.0, "SplitTypeId": "rev"},
         transaction_key="t1", change_origin="com/salesforce/api/rest/60.0"), parents)
     assert (created["record_id"], created["object_type"], created["change_type"]) == ("006X", "Opportunity", "UPDATE")
@@ -56,23 +48,23 @@ def test_split_create_update_and_delete_become_member_fields_of_the_opportunity(
     assert (created["change_origin"], created["commit_user"]) == ("com/salesforce/api/rest/60.0", "005000000000001AAA")
     assert parents == {"049A1": "006X"}
 
-    (changed,) = split_items(split_event(["049A1"], "UPDATE", {"SplitPercentage": 45.5}, transaction_key="t2"),
+    (changed,) = split_items(cdc.split_event(["049A1"], "UPDATE", {"SplitPercentage": 45.5}, transaction_key="t2"),
                              parents)
     assert (changed["record_id"], changed["fields"]) == ("006X", {"splits.049A1.percent": Decimal("45.5")})
 
-    (deleted,) = split_items(split_event(["049A1"], "DELETE", transaction_key="t3"), parents)
+    (deleted,) = split_items(cdc.split_event(["049A1"], "DELETE", transaction_key="t3"), parents)
     assert deleted["fields"] == {"splits.049A1.rep_id": None, "splits.049A1.percent": None}
 
 
 def test_a_split_change_without_its_opportunity_asks_for_the_parent_instead_of_guessing():
     with pytest.raises(UnknownSplitParent) as missing:
-        split_items(split_event(["049B1", "049B2"], "UPDATE", {"SplitPercentage": 10.0}), {"049B1": "006X"})
+        split_items(cdc.split_event(["049B1", "049B2"], "UPDATE", {"SplitPercentage": 10.0}), {"049B1": "006X"})
     assert missing.value.split_ids == ["049B2"]
 
 
 def test_split_types_outside_the_configured_ones_are_not_forwarded():
     mapping = parse_mapping({"objects": {"OpportunitySplit": {"splits_of": "Opportunity", "split_types": ["rev"]}}})
-    event = split_event(["049C1"], "CREATE", {"OpportunityId": "006X", "SplitOwnerId": "se",
+    event = cdc.split_event(["049C1"], "CREATE", {"OpportunityId": "006X", "SplitOwnerId": "se",
                                               "SplitPercentage": 50.0, "SplitTypeId": "overlay"})
     assert split_items(event, {}, mapping) == []
 
@@ -140,8 +132,8 @@ def test_a_v1_crm_changes_message_reads_with_no_origin_or_user_and_v2_round_trip
 
 
 def test_an_opportunity_event_carries_its_origin():
-    event = opportunity_event(["006Q"], "UPDATE", values={"StageName": "Closed Lost"}, change_origin="client=UI")
-    schema = EventSchema.from_json(OPPORTUNITY_SCHEMA_ID, OPPORTUNITY_SCHEMA)
-    (item,) = canonical_items(schema.decode_payload(encode(OPPORTUNITY_SCHEMA, event)), schema, MAPPING,
+    event = cdc.opportunity_event(["006Q"], "UPDATE", values={"StageName": "Closed Lost"}, change_origin="client=UI")
+    schema = EventSchema.from_json(cdc.OPPORTUNITY_SCHEMA_ID, cdc.OPPORTUNITY_SCHEMA)
+    (item,) = canonical_items(schema.decode_payload(cdc.encode(cdc.OPPORTUNITY_SCHEMA, event)), schema, MAPPING,
                               "/data/OpportunityChangeEvent", b"\x00" * 8)
     assert (item["change_origin"], item["commit_user"]) == ("client=UI", "005000000000001AAA")
