@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from fastavro import schemaless_writer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attain.contracts.crm_changes import change_from_avro, normalise
 from attain.core.earnings import compute_period_earnings
@@ -137,3 +139,24 @@ def test_an_opportunity_event_carries_its_origin():
     (item,) = canonical_items(schema.decode_payload(cdc.encode(cdc.OPPORTUNITY_SCHEMA, event)), schema, MAPPING,
                               "/data/OpportunityChangeEvent", b"\x00" * 8)
     assert (item["change_origin"], item["commit_user"]) == ("client=UI", "005000000000001AAA")
+
+
+SPLIT_CHANGES = [
+    record("006V", version=1, stage="Closed Won", amount="1000", currency="INR", close_date="2026-01-10",
+           owner_id="a1"),
+    record("006V", version=2, **{"splits.049A.rep_id": "a1", "splits.049A.percent": Decimal(60)}),
+    record("006V", version=3, **{"splits.049B.rep_id": "a2", "splits.049B.percent": Decimal(40)}),
+    record("006V", version=4, **{"splits.049B.percent": Decimal(30)}),
+    record("006V", version=5, **{"splits.049A.rep_id": None, "splits.049A.percent": None}),
+    record("006V", version=6, **{"splits.049C.rep_id": "se", "splits.049C.percent": Decimal(70)}),
+    record("006V", version=7, **{"splits.049C.rep_id": "a1"}),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(SPLIT_CHANGES), st.lists(st.sampled_from(SPLIT_CHANGES), max_size=4))
+def test_split_records_credit_the_same_in_any_order_and_with_duplicates(order, again):
+    """Creates, percentage changes, owner changes and deletes of splits, shuffled and redelivered: the
+    credits are those of the newest value of each split field (a2 30%, a1 70% through split C)."""
+    credits = credits_of(ORG, *order, *again)
+    assert {c.rep_id: c.amount for c in credits} == {"a1": Decimal(700), "a2": Decimal(300)}

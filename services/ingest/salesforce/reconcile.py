@@ -43,7 +43,14 @@ class ReconcileError(RuntimeError):
 
 def channel_entities(channel: str, mapping: FieldMapping) -> list[str]:
     """The Salesforce objects a channel carries: ``/data/OpportunityChangeEvent`` -> Opportunity,
-    ``/data/Thing__ChangeEvent`` -> Thing__c, ``/data/ChangeEvents`` -> every mapped object."""
+    ``/data/Thing__ChangeEvent`` -> Thing__c, ``/data/ChangeEvents`` -> every mapped object.
+
+    >>> from services.ingest.salesforce.mapping import parse_mapping
+    >>> mapping = parse_mapping({"objects": {"Opportunity": {}, "OpportunitySplit": {"splits_of": "Opportunity"}}})
+    >>> [channel_entities(c, mapping) for c in ("/data/OpportunityChangeEvent", "/data/Deal__ChangeEvent",
+    ...                                          "/data/ChangeEvents")]
+    [['Opportunity'], ['Deal__c'], ['Opportunity', 'OpportunitySplit']]
+    """
     name = channel.rsplit("/", 1)[-1]
     if name == "ChangeEvents":
         return sorted(mapping.objects)
