@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from attain.contracts.wire import to_millis
 from attain.core.records import ChangeType, ChangeVersion, CrmChange
@@ -39,7 +39,7 @@ _LONG_INTEGER_DIGITS = 40  # longer integer literals are read as Decimal, so the
 
 
 class ChangeRecord(TypedDict):
-    """One ``crm.changes`` record as Avro writes and reads it (schemas/crm.changes/v1.avsc).
+    """One ``crm.changes`` record as Avro writes and reads it (schemas/crm.changes/v2.avsc).
 
     A typed mapping rather than a class: ingest writes one per event and the calculator reads one per event,
     so the record stays the plain mapping the Avro codec takes. Timestamps are epoch milliseconds when
@@ -57,6 +57,8 @@ class ChangeRecord(TypedDict):
     fields: dict[str, str]
     source: str
     ingested_at: int | datetime
+    change_origin: NotRequired[str | None]  # v2: what made the change at the source (Salesforce changeOrigin)
+    commit_user: NotRequired[str | None]  # v2: who committed it at the source (Salesforce commitUser)
 
 
 class InvalidEvent(ValueError):
@@ -128,7 +130,7 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
         raise InvalidEvent(str(item[UNPARSEABLE]))
     unknown = set(item) - {
         "event_id", "record_id", "object_type", "change_type", "commit_timestamp",
-        "commit_number", "sequence", "transaction_key", "fields",
+        "commit_number", "sequence", "transaction_key", "fields", "change_origin", "commit_user",
     }
     if unknown:
         raise InvalidEvent(f"unknown top-level field(s) {sorted(unknown)}; put CRM values in 'fields'")
@@ -138,14 +140,8 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
     change_type = item.get("change_type", "UPDATE")
     if change_type not in CHANGE_TYPES:
         raise InvalidEvent(f"change_type: {change_type!r} is not one of {list(CHANGE_TYPES)}")
-    transaction_key = item.get("transaction_key")
-    if transaction_key is not None and (not isinstance(transaction_key, str)
-                                        or isinstance(transaction_key, UnreadableNumber)):
-        raise InvalidEvent("transaction_key: must be text or null")
-    if transaction_key is not None:
-        _unicode(transaction_key, "transaction_key")
-        if len(transaction_key) > MAX_ID_LENGTH:
-            raise InvalidEvent(f"transaction_key: longer than {MAX_ID_LENGTH} characters")
+    for name in ("transaction_key", "change_origin", "commit_user"):
+        _optional_text(item, name)
     return {
         "event_id": _text(item, "event_id"),
         "record_id": _text(item, "record_id"),
@@ -154,11 +150,25 @@ def normalise(item: Any, source: str, now_ms: int, limits: Limits = DEFAULT_LIMI
         "commit_timestamp": _timestamp_ms(item.get("commit_timestamp")),
         "commit_number": _integer(item, "commit_number", 0, MAX_LONG),
         "sequence": _integer(item, "sequence", 0, MAX_INT),
-        "transaction_key": transaction_key,
+        "transaction_key": item.get("transaction_key"),
         "fields": _fields(item.get("fields", {}), limits),
         "source": source,
         "ingested_at": now_ms,
+        "change_origin": item.get("change_origin") or None,
+        "commit_user": item.get("commit_user") or None,
     }
+
+
+def _optional_text(item: dict[str, Any], name: str) -> None:
+    """An optional top-level text (``transaction_key``, ``change_origin``, ``commit_user``): text or null."""
+    value = item.get(name)
+    if value is None:
+        return
+    if not isinstance(value, str) or isinstance(value, UnreadableNumber):
+        raise InvalidEvent(f"{name}: must be text or null")
+    _unicode(value, name)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidEvent(f"{name}: longer than {MAX_ID_LENGTH} characters")
 
 
 def _text(item: dict[str, Any], name: str) -> str:
@@ -294,6 +304,8 @@ def change_from_avro(record: ChangeRecord) -> CrmChange:
             record["event_id"],
         ),
         fields=record["fields"],
+        change_origin=record.get("change_origin") or "",
+        commit_user=record.get("commit_user") or "",
     )
 
 
@@ -304,6 +316,8 @@ def change_to_canonical_json(change: CrmChange) -> bytes:
         "event_id": change.event_id, "record_id": change.record_id, "object_type": change.object_type,
         "change_type": change.change_type, "commit_timestamp": change.version.commit_timestamp_ms,
         "commit_number": change.version.commit_number, "sequence": change.version.sequence,
+        **({"change_origin": change.change_origin} if change.change_origin else {}),
+        **({"commit_user": change.commit_user} if change.commit_user else {}),
     }, separators=(",", ":"))
     fields = ",".join(f"{json.dumps(name)}:{text}" for name, text in change.fields.items())
     return f'{head[:-1]},"fields":{{{fields}}}}}'.encode("utf-8", "backslashreplace")

@@ -182,6 +182,7 @@ def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> Cred
         original_amount=credit.amount, original_currency=credit.currency, fx_rate=conversion.rate,
         fx_date=conversion.rate_date, multiplier=multiplier, kickers=tuple(k.label for k in kickers),
         value=value, earned=_deal_earned(component, value) if _rates_each_deal(component) else None,
+        changed_by=credit.changed_by,
     )
 
 

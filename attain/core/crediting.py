@@ -63,6 +63,7 @@ class Credit:
     kind: Literal["credit", "clawback"] = "credit"
     attributes: tuple[tuple[str, str], ...] = ()
     via: str = ""  # for a manager's credit: the team member it comes from
+    changed_by: tuple[str, str] = ("", "")  # (origin, user) of the record's newest change at the CRM
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
@@ -187,12 +188,12 @@ def _measure_credits(
                 _check_amount(share, measure, f"{where} {role_name} share")
                 _check_amount(amount * share, measure, f"{where} {role_name} share of {measure.value_field or 'one'}")
             credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
-                            state.latest_version, role_name, share, "credit", attributes, via)
+                            state.latest_version, role_name, share, "credit", attributes, via, state.changed_by)
             credits.append(credit)
             if cancelled is not None:
                 credits.append(Credit(state.record_id, rep_id, measure.name, cancelled, -amount * share,
                                       rep_currency, state.latest_version, role_name, share, "clawback", attributes,
-                                      via))
+                                      via, state.changed_by))
     return credits
 
 
@@ -212,6 +213,8 @@ def _recipients(
                 raise CreditingError(
                     f"{where} field {role.field}: {_short(splits)} is not a JSON list of splits") from None
         if not splits:
+            splits = split_members(values, role.field)
+        if not splits:
             fallback = values.get(role.of) if role.of else None
             return [] if fallback is None else [(str(fallback), ONE, "")]
         if not isinstance(splits, list):
@@ -230,6 +233,26 @@ def _recipients(
     for rep_id, share, _ in _recipients(base, values, measure, book, day, where):
         result.extend((manager, share, rep_id) for manager in book.managers_of(rep_id, day, role.levels))
     return result
+
+
+def split_members(values: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    """The split members kept as one field pair per split record: ``<field>.<split id>.rep_id`` and
+    ``<field>.<split id>.percent`` (how ingest carries Salesforce ``OpportunitySplit`` records on their
+    opportunity, docs/ingest.md). A split whose pair is cleared (a deleted split) is no member.
+
+    >>> split_members({"splits.a.rep_id": "r1", "splits.a.percent": Decimal(60), "splits.b.rep_id": None,
+    ...                "splits.b.percent": None, "splits.c.rep_id": "se", "splits.c.percent": Decimal(40)}, "splits")
+    [{'rep_id': 'r1', 'percent': Decimal('60')}, {'rep_id': 'se', 'percent': Decimal('40')}]
+    """
+    prefix = f"{field}."
+    members: dict[str, dict[str, Any]] = {}
+    for name in values:
+        if name.startswith(prefix):
+            split_id, _, part = name[len(prefix):].rpartition(".")
+            if split_id and part in ("rep_id", "percent"):
+                members.setdefault(split_id, {})[part] = values.get(name)
+    return [{"rep_id": member["rep_id"], "percent": member["percent"]} for _, member in sorted(members.items())
+            if member.get("rep_id") is not None and member.get("percent") is not None]
 
 
 def _check_amount(amount: Decimal, measure: Measure, what: str) -> None:

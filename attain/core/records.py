@@ -43,7 +43,9 @@ class CrmChange:
     """One change to one CRM record, as ingest publishes it on ``crm.changes``.
 
     ``fields`` holds each changed field's new value as JSON text, so numbers stay
-    exact decimal text and ``null`` means "cleared".
+    exact decimal text and ``null`` means "cleared". ``change_origin`` and
+    ``commit_user`` say what and who made the change at the source (empty when
+    the source does not say).
     """
 
     event_id: str
@@ -52,17 +54,20 @@ class CrmChange:
     change_type: ChangeType
     version: ChangeVersion
     fields: Mapping[str, str] = field(default_factory=dict)
+    change_origin: str = ""
+    commit_user: str = ""
 
 
 @dataclass(frozen=True)
 class RecordState:
-    """The merged state of one CRM record."""
+    """The merged state of one CRM record; ``changed_by`` is (origin, user) of its newest change."""
 
     record_id: str
     object_type: str
     fields: Mapping[str, tuple[str, ChangeVersion]]
     deleted: tuple[bool, ChangeVersion] | None = None
     latest_version: ChangeVersion = ChangeVersion(0)
+    changed_by: tuple[str, str] = ("", "")
 
     @property
     def is_deleted(self) -> bool:
@@ -98,8 +103,11 @@ def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
         if deleted is None or deleted[1] < change.version:
             deleted = (flag, change.version)
     # the constructor, not dataclasses.replace: this runs per change and replace costs several times more
+    changed_by = state.changed_by
+    if change.version >= state.latest_version:
+        changed_by = (change.change_origin, change.commit_user)
     return RecordState(state.record_id, state.object_type, merged_fields, deleted,
-                       max(state.latest_version, change.version))
+                       max(state.latest_version, change.version), changed_by)
 
 
 def state_to_json(state: RecordState) -> dict[str, Any]:
@@ -132,6 +140,8 @@ def state_to_json(state: RecordState) -> dict[str, Any]:
         "latest_version": ref(state.latest_version),
     }
     data["versions"] = versions
+    if any(state.changed_by):
+        data["changed_by"] = list(state.changed_by)
     return data
 
 
@@ -145,4 +155,9 @@ def state_from_json(data: Mapping[str, Any]) -> RecordState:
         fields={name: (text, versions[position]) for name, (text, position) in data["fields"].items()},
         deleted=None if deleted is None else (bool(deleted[0]), versions[deleted[1]]),
         latest_version=versions[data["latest_version"]],
+        changed_by=_changed_by(data.get("changed_by")),
     )
+
+
+def _changed_by(value: Any) -> tuple[str, str]:
+    return ("", "") if not value else (str(value[0]), str(value[1]))

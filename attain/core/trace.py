@@ -41,6 +41,7 @@ class CreditLine:
     kickers: tuple[str, ...]
     value: Decimal
     earned: Decimal | None = None  # per-deal rates only
+    changed_by: tuple[str, str] = ("", "")  # (origin, user) of the record's newest change at the CRM
 
     def describe(self) -> str:
         """One readable line.
@@ -48,6 +49,9 @@ class CreditLine:
         >>> CreditLine("006A", "owner", "credit", date(2026, 2, 1), Decimal("1000"), "USD", Decimal("83.5"),
         ...            date(2026, 1, 31), Decimal("1"), (), Decimal("83500.0")).describe()
         '006A owner 2026-02-01: 1000 USD x 83.5 (rate of 2026-01-31) = 83500.0'
+        >>> CreditLine("006A", "owner", "credit", date(2026, 2, 1), Decimal("1000"), "INR", Decimal("1"),
+        ...            None, Decimal("1"), (), Decimal("1000"), changed_by=("client=DataLoader", "005A1")).describe()
+        '006A owner 2026-02-01: 1000 INR = 1000 [last changed by 005A1 via client=DataLoader]'
         """
         text = f"{self.record_id} {self.role} {self.credit_date}: "
         text += "reversed " if self.kind == "clawback" else ""
@@ -59,7 +63,15 @@ class CreditLine:
         text += f" = {shown(self.value)}"
         if self.earned is not None:
             text += f", earns {shown(self.earned, 4)}"
-        return text
+        return text + changed_by_text(self.changed_by)
+
+
+def changed_by_text(changed_by: tuple[str, str]) -> str:
+    """`` [last changed by USER via ORIGIN]`` for a record's newest CRM change, empty when the CRM did not say."""
+    origin, user = changed_by
+    if not (origin or user):
+        return ""
+    return f" [last changed by {user or 'an unnamed user'}{f' via {origin}' if origin else ''}]"
 
 
 def held_lines(records: Iterable[Admitted], rep_id: str) -> list[str]:

@@ -31,6 +31,7 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
         "kind": credit.kind,
         "attributes": [list(pair) for pair in credit.attributes],
         "via": credit.via,
+        **({"changed_by": list(credit.changed_by)} if any(credit.changed_by) else {}),
     }
 
 
@@ -48,7 +49,12 @@ def credit_from_json(data: dict[str, Any]) -> Credit:
         kind=data.get("kind", "credit"),
         attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
         via=data.get("via", ""),
+        changed_by=_pair(data.get("changed_by")),
     )
+
+
+def _pair(value: Any) -> tuple[str, str]:
+    return ("", "") if not value else (str(value[0]), str(value[1]))
 
 
 def snapshot_to_avro(

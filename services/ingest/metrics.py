@@ -28,6 +28,15 @@ RECONNECTS = Counter(
     "attain_ingest_salesforce_reconnects_total", "Subscribe streams re-opened after an error", ["channel", "code"])
 TOKEN_REFRESHES = Counter(
     "attain_ingest_salesforce_token_refreshes_total", "OAuth access tokens requested", ["flow", "outcome"])
+GAPS = Counter(
+    "attain_ingest_salesforce_gaps_total", "Gap events (GAP_*): Salesforce lost a change's detail", ["channel"])
+REREADS = Counter(
+    "attain_ingest_salesforce_rereads_total",
+    "Re-reads of records from the REST API (reason gap or replay_expired; outcome ok or failed)",
+    ["channel", "reason", "outcome"])
+REREAD_RECORDS = Counter(
+    "attain_ingest_salesforce_reread_records_total", "Records re-read from the REST API and published",
+    ["channel", "reason"])
 SCHEMA_FETCHES = Counter("attain_ingest_salesforce_schema_fetches_total", "GetSchema calls (cache misses)")
 WEBHOOK_AUTH_FAILURES = Counter(
     "attain_ingest_webhook_auth_failures_total", "Webhook requests refused for a missing or bad signature", ["reason"])

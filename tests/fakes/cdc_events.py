@@ -48,6 +48,12 @@ LEAD_FIELDS: list[tuple[str, Any]] = [
 ]
 
 
+SPLIT_FIELDS: list[tuple[str, Any]] = [
+    ("OpportunityId", "string"), ("SplitOwnerId", "string"), ("SplitPercentage", "double"),
+    ("SplitTypeId", "string"), ("SplitAmount", "double"),
+]
+
+
 def cdc_schema(entity: str, fields: Sequence[tuple[str, Any]]) -> dict[str, Any]:
     header = HEADER if entity == "Opportunity" else {**HEADER, "name": f"{entity}ChangeEventHeader"}
     return {
@@ -61,7 +67,9 @@ OPPORTUNITY_SCHEMA = cdc_schema("Opportunity", OPPORTUNITY_FIELDS)
 LEAD_SCHEMA = cdc_schema("Lead", LEAD_FIELDS)
 OPPORTUNITY_SCHEMA_ID = "OppSchema_0001aBcD"
 LEAD_SCHEMA_ID = "LeadSchema_0001xYz"
-SCHEMAS = {OPPORTUNITY_SCHEMA_ID: OPPORTUNITY_SCHEMA, LEAD_SCHEMA_ID: LEAD_SCHEMA}
+SPLIT_SCHEMA = cdc_schema("OpportunitySplit", SPLIT_FIELDS)
+SPLIT_SCHEMA_ID = "SplitSchema_0001qRs"
+SCHEMAS = {OPPORTUNITY_SCHEMA_ID: OPPORTUNITY_SCHEMA, LEAD_SCHEMA_ID: LEAD_SCHEMA, SPLIT_SCHEMA_ID: SPLIT_SCHEMA}
 
 
 def field_position(schema: dict[str, Any], name: str) -> int:
@@ -80,11 +88,12 @@ def bitmap(schema: dict[str, Any], names: Sequence[str]) -> list[str]:
 
 def header(entity: str, record_ids: Sequence[str], change_type: str = "UPDATE", *, transaction_key: str = "tx-1",
            sequence: int = 1, commit_timestamp: int = 1_768_471_200_000, commit_number: int = 10,
-           changed: Sequence[str] = (), nulled: Sequence[str] = (), diff: Sequence[str] = ()) -> dict[str, Any]:
+           changed: Sequence[str] = (), nulled: Sequence[str] = (), diff: Sequence[str] = (),
+           change_origin: str = "", commit_user: str = "005000000000001AAA") -> dict[str, Any]:
     return {
-        "entityName": entity, "recordIds": list(record_ids), "changeType": change_type, "changeOrigin": "",
+        "entityName": entity, "recordIds": list(record_ids), "changeType": change_type, "changeOrigin": change_origin,
         "transactionKey": transaction_key, "sequenceNumber": sequence, "commitTimestamp": commit_timestamp,
-        "commitNumber": commit_number, "commitUser": "005000000000001AAA",
+        "commitNumber": commit_number, "commitUser": commit_user,
         "changedFields": list(changed), "nulledFields": list(nulled), "diffFields": list(diff),
     }
 
@@ -99,6 +108,15 @@ def opportunity_event(record_ids: Sequence[str], change_type: str = "UPDATE", va
                                     nulled=bitmap(OPPORTUNITY_SCHEMA, nulled), **header_args),
         **values,
     }
+
+
+def split_event(split_ids: Sequence[str], change_type: str = "UPDATE", values: dict[str, Any] | None = None,
+                **header_args: Any) -> dict[str, Any]:
+    """An OpportunitySplitChangeEvent; for UPDATE the changed bitmap names exactly ``values``' fields."""
+    values = values or {}
+    changed = bitmap(SPLIT_SCHEMA, list(values)) if change_type == "UPDATE" else []
+    return {"ChangeEventHeader": header("OpportunitySplit", split_ids, change_type, changed=changed, **header_args),
+            **values}
 
 
 _PARSED: dict[str, Any] = {}

@@ -5,16 +5,22 @@ It keeps an append-only event log per topic with 8-byte replay ids, honours flow
 unknown or expired replay id with INVALID_ARGUMENT and Salesforce's ``error-code`` trailer,
 and can expire the current token after N events. It runs on its own event loop in a thread,
 so a test can drive it while the subscriber runs in-process or as a separate process.
+
+The OAuth endpoint's app also serves the REST API's SOQL ``queryAll`` over ``FakeOAuth.records``
+(the two query shapes the reconciler sends: ``WHERE Id IN (...)`` and a ``SystemModstamp``
+window), paged by ``page_size`` with ``nextRecordsUrl`` like the real one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -193,6 +199,11 @@ class FakeOAuth:
         self.issued: list[str] = []
         self.url = ""
         self.unavailable_for = 0  # answer this many token requests with 503 (a login outage)
+        # REST: object -> record id -> row (Id, IsDeleted, SystemModstamp, LastModifiedById and fields)
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.queries: list[str] = []
+        self.page_size = 2000
+        self._cursors: dict[str, list[dict[str, Any]]] = {}
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -215,13 +226,53 @@ class FakeOAuth:
         token = f"00DFAKE!{uuid.uuid4().hex}"
         self.issued.append(token)
         self.pubsub.valid_tokens.add(token)
-        return web.json_response({"access_token": token, "instance_url": "https://fake.my.salesforce.com",
+        return web.json_response({"access_token": token, "instance_url": self.url,
                                   "id": f"{self.url}/id/00DFAKE000000001/005FAKE000000001",
                                   "token_type": "Bearer"})
+
+    async def query_all(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.pubsub.valid_tokens:
+            return web.json_response([{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}], status=401)
+        soql = request.query.get("q", "")
+        self.queries.append(soql)
+        match = re.fullmatch(r"SELECT (.+?) FROM (\w+) WHERE (.+)", soql)
+        if match is None:
+            return web.json_response([{"errorCode": "MALFORMED_QUERY", "message": soql}], status=400)
+        select = [name.strip() for name in match.group(1).split(",")]
+        rows = list(self.records.get(match.group(2), {}).values())
+        ids = re.fullmatch(r"Id IN \((.*)\)", match.group(3))
+        window = re.fullmatch(r"SystemModstamp >= (\S+) AND SystemModstamp <= (\S+)", match.group(3))
+        if ids is not None:
+            wanted = {part.strip().strip("'") for part in ids.group(1).split(",")}
+            rows = [row for row in rows if row["Id"] in wanted]
+        elif window is not None:
+            since, until = (_instant(text) for text in window.groups())
+            rows = [row for row in rows if since <= _instant(row["SystemModstamp"]) <= until]
+        else:
+            return web.json_response([{"errorCode": "MALFORMED_QUERY", "message": soql}], status=400)
+        found = [{"attributes": {"type": match.group(2)}, **{name: row.get(name) for name in select}}
+                 for row in rows]
+        return self._page(found, request.match_info["version"])
+
+    async def more(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.pubsub.valid_tokens:
+            return web.json_response([{"errorCode": "INVALID_SESSION_ID"}], status=401)
+        return self._page(self._cursors.pop(request.match_info["cursor"]), request.match_info["version"])
+
+    def _page(self, rows: list[dict[str, Any]], version: str) -> web.Response:
+        body: dict[str, Any] = {"totalSize": len(rows), "done": len(rows) <= self.page_size,
+                                "records": rows[:self.page_size]}
+        if not body["done"]:
+            cursor = uuid.uuid4().hex
+            self._cursors[cursor] = rows[self.page_size:]
+            body["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}"
+        return web.json_response(body)
 
     async def start(self) -> int:
         app = web.Application()
         app.router.add_post("/services/oauth2/token", self.token)
+        app.router.add_get("/services/data/{version}/queryAll", self.query_all)
+        app.router.add_get("/services/data/{version}/query/{cursor}", self.more)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -229,6 +280,10 @@ class FakeOAuth:
         port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
         return port
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class FakeSalesforce:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from services.ingest.publisher import Publisher
 from services.ingest.salesforce.auth import TokenSource
 from services.ingest.salesforce.mapping import load_mapping
 from services.ingest.salesforce.proto.pubsub_api_pb2_grpc import PubSubStub
+from services.ingest.salesforce.reconcile import Reconciler
 from services.ingest.salesforce.replay import FileReplayStore
 from services.ingest.salesforce.schemas import SchemaCache
 from services.ingest.salesforce.subscriber import ChannelSubscriber, SubscriberOptions
@@ -28,6 +30,11 @@ from tests.polling import budget, deadline_in
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING_FILE = REPO / "examples/salesforce/mapping.yaml"
+
+
+def unique(prefix: str) -> str:
+    """A record id prefix no earlier run used (the broker outlives one test)."""
+    return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
 
 
 def rsa_key_pair() -> tuple[str, str]:
@@ -41,8 +48,9 @@ def rsa_key_pair() -> tuple[str, str]:
 
 def run_subscriber(sf: FakeSalesforce, bootstrap: str, private_key: str, channel: str, replay_file: Path,
                    until: Callable[[], bool], *, timeout: float = 60, policy: str = "EARLIEST",
-                   batch_size: int = 100, max_in_flight: int = 400) -> ChannelSubscriber:
-    """Run one in-process subscription until ``until()`` holds (checked between events), then stop it."""
+                   batch_size: int = 100, max_in_flight: int = 400, reconcile: bool = False) -> ChannelSubscriber:
+    """Run one in-process subscription until ``until()`` holds (checked between events), then stop it;
+    with ``reconcile`` it re-reads records from the fake's REST API after gaps and a refused replay id."""
     import grpc
 
     async def main() -> ChannelSubscriber:
@@ -53,10 +61,11 @@ def run_subscriber(sf: FakeSalesforce, bootstrap: str, private_key: str, channel
                              private_key=private_key)
         async with grpc.aio.insecure_channel(sf.target) as grpc_channel:
             stub = PubSubStub(grpc_channel)
+            mapping, publisher = load_mapping(MAPPING_FILE), Publisher(producer)
+            reconciler = Reconciler(tokens, mapping, publisher) if reconcile else None
             subscriber = ChannelSubscriber(
-                channel, stub, tokens, SchemaCache(stub, tokens.token), load_mapping(MAPPING_FILE),
-                Publisher(producer), FileReplayStore(replay_file),
-                SubscriberOptions(batch_size, max_in_flight, policy, 1.0))
+                channel, stub, tokens, SchemaCache(stub, tokens.token), mapping, publisher,
+                FileReplayStore(replay_file), SubscriberOptions(batch_size, max_in_flight, policy, 1.0), reconciler)
             stop = asyncio.Event()
             task = asyncio.create_task(subscriber.run(stop))
             deadline = deadline_in(timeout)
@@ -70,6 +79,8 @@ def run_subscriber(sf: FakeSalesforce, bootstrap: str, private_key: str, channel
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 20)
+                if reconciler is not None:
+                    await reconciler.close()
                 await tokens.close()
                 producer.close()
         return subscriber

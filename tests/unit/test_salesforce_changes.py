@@ -49,6 +49,7 @@ def test_an_update_carries_only_the_changed_mapped_fields_with_exact_amounts():
         "event_id": "sf:tx-1:1:006A0000001", "record_id": "006A0000001", "object_type": "Opportunity",
         "change_type": "UPDATE", "commit_timestamp": 1_768_471_200_000, "commit_number": 10, "sequence": 1,
         "transaction_key": "tx-1", "fields": {"amount": Decimal("125000.1"), "stage": "Closed Won"},
+        "commit_user": "005000000000001AAA",
     }
     assert normalise(item, "salesforce:/data/OpportunityChangeEvent", 5)["fields"] == {
         "amount": "125000.1", "stage": '"Closed Won"'}

@@ -22,6 +22,7 @@ from services.ingest.salesforce.auth import TokenSource, read_private_key
 from services.ingest.salesforce.config import SalesforceSettings
 from services.ingest.salesforce.mapping import load_mapping
 from services.ingest.salesforce.proto.pubsub_api_pb2_grpc import PubSubStub
+from services.ingest.salesforce.reconcile import Reconciler
 from services.ingest.salesforce.replay import FileReplayStore, KafkaReplayStore, ReplayStore
 from services.ingest.salesforce.schemas import SchemaCache
 from services.ingest.salesforce.subscriber import ChannelSubscriber, SubscriberOptions
@@ -64,9 +65,11 @@ async def build() -> Running:
     stub = PubSubStub(channel)
     schemas = SchemaCache(stub, tokens.token)
     options = SubscriberOptions(settings.batch_size, settings.max_in_flight, settings.replay_policy,
-                                settings.reconnect_max_seconds)
+                                settings.reconnect_max_seconds, settings.reconcile_lookback_hours)
+    reconciler = Reconciler(tokens, mapping, publisher, api_version=settings.api_version)
     subscribers = [
-        ChannelSubscriber(name, stub, tokens, schemas, mapping, publisher, store, options)
+        ChannelSubscriber(name, stub, tokens, schemas, mapping, publisher, store, options,
+                          reconciler if settings.reconcile else None)
         for name in settings.channel_list()
     ]
 
@@ -80,7 +83,8 @@ async def build() -> Running:
     return Running(
         _app(ready), settings.host, settings.port, "salesforce ingest starting",
         {"channels": settings.channel_list(), "target": settings.pubsub_target, "port": settings.port},
-        work=subscribe, before_http_stop=[channel.close], after_http_stop=[tokens.close, producer.close],
+        work=subscribe, before_http_stop=[channel.close],
+        after_http_stop=[reconciler.close, tokens.close, producer.close],
         stopped="salesforce ingest stopped",
     )
 

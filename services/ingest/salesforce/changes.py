@@ -8,6 +8,11 @@ fields named by ``changedFields`` (values) and ``nulledFields`` (null); DELETE c
 none; ``GAP_CREATE``/``GAP_UPDATE``/``GAP_DELETE``/``GAP_UNDELETE``/``GAP_OVERFLOW`` mean
 Salesforce lost the detail, so they become ``GAP`` ("re-read this record") with no fields.
 ``diffFields`` hold a text diff rather than a value; they are not forwarded.
+``changeOrigin`` and ``commitUser`` travel as ``change_origin`` and ``commit_user``.
+
+A split object (``OpportunitySplit``, mapped with ``splits_of``) becomes an UPDATE of its
+parent opportunity setting ``<field>.<split id>.rep_id`` and ``.percent`` (both null for a
+deleted split), so the calculator's per-field merge keeps the members in any order.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader
 
 from services.ingest.salesforce.bitmaps import FieldLayout, decode
-from services.ingest.salesforce.mapping import FieldMapping, ObjectMapping, convert
+from services.ingest.salesforce.mapping import FieldMapping, FieldRule, ObjectMapping, SplitMapping, convert
 
 HEADER = "ChangeEventHeader"
 DIRECT_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE")
@@ -30,6 +35,15 @@ ALL_RECORDS = "*"  # GAP_OVERFLOW without record ids: re-read every record of th
 
 class ChangeEventError(ValueError):
     """An event that decodes but is not a usable change event; the message says why."""
+
+
+class UnknownSplitParent(LookupError):
+    """A split change that does not name its opportunity (an UPDATE or DELETE) for split ids not seen before:
+    the caller looks the parents up (``Reconciler.split_parents``) and tries again."""
+
+    def __init__(self, split_ids: list[str]) -> None:
+        super().__init__(f"the opportunity of split(s) {split_ids} is not known; look them up in the CRM")
+        self.split_ids = split_ids
 
 
 @dataclass(frozen=True)
@@ -73,12 +87,15 @@ class EventSchema:
 
 
 def canonical_items(
-    event: dict[str, Any], schema: EventSchema, mapping: FieldMapping, channel: str, replay_id: bytes
+    event: dict[str, Any], schema: EventSchema, mapping: FieldMapping, channel: str, replay_id: bytes,
+    parents: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The canonical items of one decoded change event.
 
+    ``parents`` (split id -> opportunity id) is read and filled for split objects.
     Raises ChangeEventError (not a change event, unknown change type, bad bitmap),
-    UnmappedObject (object not in the mapping) or FieldValueError (a value of the wrong type).
+    UnmappedObject (object not in the mapping), FieldValueError (a value of the wrong type)
+    or UnknownSplitParent (a split change whose opportunity is not in ``parents``).
     """
     header = event.get(HEADER)
     if not isinstance(header, dict):
@@ -86,6 +103,9 @@ def canonical_items(
     entity = header.get("entityName")
     object_mapping = mapping.for_entity(str(entity))
     change_type = header.get("changeType")
+    if object_mapping.splits is not None and change_type in DIRECT_TYPES:
+        return _split_items(event, header, schema, object_mapping, channel, replay_id,
+                            {} if parents is None else parents)
     if change_type in GAP_TYPES:
         attain_change, fields = "GAP", {}
     elif change_type in DIRECT_TYPES:
@@ -118,9 +138,65 @@ def canonical_items(
             "sequence": sequence,
             "transaction_key": transaction_key,
             "fields": fields,
+            **_changed_by(header),
         }
         for record_id in record_ids
     ]
+
+
+def _changed_by(header: dict[str, Any]) -> dict[str, str]:
+    """``change_origin`` and ``commit_user`` from the header, where it names them."""
+    pairs = (("change_origin", header.get("changeOrigin")), ("commit_user", header.get("commitUser")))
+    return {name: value for name, value in pairs if isinstance(value, str) and value}
+
+
+def _split_items(event: dict[str, Any], header: dict[str, Any], schema: EventSchema, mapping: ObjectMapping,
+                 channel: str, replay_id: bytes, parents: dict[str, str]) -> list[dict[str, Any]]:
+    """A split object's change as changes of its parents' split member fields."""
+    splits = mapping.splits
+    assert splits is not None
+    change_type = str(header.get("changeType"))
+    split_ids = [str(split_id) for split_id in header.get("recordIds") or ()]
+    if not split_ids:
+        raise ChangeEventError(f"{header.get('entityName')} {change_type}: the header names no recordIds")
+    changed = schema.names(header.get("changedFields")) | schema.names(header.get("nulledFields"))
+    every_value = change_type in ("CREATE", "UNDELETE")
+    parent = _value(event, splits.parent)
+    if parent is not None and (every_value or splits.parent in changed):
+        parents.update((split_id, str(parent)) for split_id in split_ids)
+    unknown = [split_id for split_id in split_ids if split_id not in parents]
+    if unknown:
+        raise UnknownSplitParent(unknown)
+    split_type = _value(event, splits.split_type)
+    if splits.split_types and split_type is not None and str(split_type) not in splits.split_types:
+        return []  # a split type the plans do not credit (e.g. overlay splits when only revenue counts)
+    transaction_key = header.get("transactionKey") or None
+    sequence = _integer(header, "sequenceNumber", "split")
+    header_fields = {"transaction_key": transaction_key, "sequence": sequence,
+                     "commit_timestamp": _integer(header, "commitTimestamp", "split"),
+                     "commit_number": _integer(header, "commitNumber", "split"), **_changed_by(header)}
+    items = []
+    for split_id in split_ids:
+        fields = split_fields(splits, split_id, None if change_type == "DELETE" else (
+            lambda name: _value(event, name) if every_value or name in changed else ...))
+        items.append({"event_id": _event_id(split_id, transaction_key, sequence, channel, replay_id),
+                      "record_id": parents[split_id], "object_type": mapping.object_type, "change_type": "UPDATE",
+                      **header_fields, "fields": fields})
+    return items
+
+
+def split_fields(splits: SplitMapping, split_id: str, value: Any) -> dict[str, Any]:
+    """The member fields of one split: ``value(name)`` gives a Salesforce field's value (``...`` when the
+    change does not touch it); ``None`` instead of a function clears the member (a deleted split)."""
+    fields: dict[str, Any] = {}
+    for source_name, target, rule in ((splits.rep, "rep_id", FieldRule("", "text")),
+                                      (splits.percent, "percent", FieldRule("", "decimal"))):
+        name = f"{splits.field}.{split_id}.{target}"
+        if value is None:
+            fields[name] = None
+        elif (current := value(source_name)) is not ...:
+            fields[name] = convert(current, rule, source_name)
+    return fields
 
 
 def _integer(header: dict[str, Any], name: str, entity: Any) -> int:

@@ -38,6 +38,10 @@ class SalesforceSettings(BaseSettings):
     client_secret_file: Path | None = None
     token_max_age_seconds: float = 3600.0  # refresh before Salesforce's session timeout
     reconnect_max_seconds: float = 30.0
+    # Re-read records from the REST API after gap events and a refused replay id (docs/ingest.md).
+    reconcile: bool = True
+    api_version: str = "60.0"
+    reconcile_lookback_hours: float = 168.0
     host: str = "127.0.0.1"
     port: int = 8082
 

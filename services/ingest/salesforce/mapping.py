@@ -11,6 +11,13 @@ A mapping file (YAML or JSON, ``ATTAIN_SALESFORCE_MAPPING_FILE``)::
           CloseDate: {to: close_date, type: date}
           SDR__c: sdr_id           # custom fields too
           Name.FirstName: first_name   # a field of a compound field
+      OpportunitySplit:            # split records become split members of their opportunity
+        splits_of: Opportunity     # the Attain object_type whose record they update
+        field: splits              # the field a measure's splits role names
+        parent: OpportunityId      # defaults: OpportunityId, SplitOwnerId, SplitPercentage
+        rep: SplitOwnerId
+        percent: SplitPercentage
+        split_types: []            # SplitTypeId values to keep; empty keeps every type
 
 Types convert Salesforce's Avro values: ``decimal`` (a double becomes its shortest exact
 decimal text, so money is never a float downstream), ``date`` (days since 1970-01-01 or
@@ -52,9 +59,23 @@ class FieldRule:
 
 
 @dataclass(frozen=True)
+class SplitMapping:
+    """A split object (Salesforce ``OpportunitySplit``): each split record is carried on its parent
+    record as the field pair ``<field>.<split id>.rep_id`` / ``<field>.<split id>.percent``."""
+
+    field: str = "splits"
+    parent: str = "OpportunityId"
+    rep: str = "SplitOwnerId"
+    percent: str = "SplitPercentage"
+    split_type: str = "SplitTypeId"
+    split_types: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ObjectMapping:
     object_type: str
     fields: Mapping[str, FieldRule]
+    splits: SplitMapping | None = None
 
 
 @dataclass(frozen=True)
@@ -92,12 +113,32 @@ def parse_mapping(document: Any, where: str = "mapping") -> FieldMapping:
     for entity, spec in document["objects"].items():
         if not isinstance(spec, dict) or not isinstance(spec.get("fields", {}), dict):
             raise MappingError(f"{where}: objects.{entity}: expected 'object_type' and a 'fields:' map")
+        if "splits_of" in spec:
+            objects[str(entity)] = _split_object(spec, f"{where}: objects.{entity}")
+            continue
         objects[str(entity)] = ObjectMapping(
             object_type=str(spec.get("object_type", entity)),
             fields={str(name): _rule(rule, f"{where}: objects.{entity}.fields.{name}")
                     for name, rule in spec.get("fields", {}).items()},
         )
     return FieldMapping(objects)
+
+
+def _split_object(spec: dict[str, Any], where: str) -> ObjectMapping:
+    """``splits_of: Opportunity`` (and optionally field, parent, rep, percent, split_types)."""
+    known = {"splits_of", "field", "parent", "rep", "percent", "split_type", "split_types"}
+    if set(spec) - known:
+        raise MappingError(f"{where}: unknown key(s) {sorted(set(spec) - known)}; a split object takes {sorted(known)}")
+    names = {key: spec.get(key, default) for key, default in (
+        ("field", "splits"), ("parent", "OpportunityId"), ("rep", "SplitOwnerId"), ("percent", "SplitPercentage"),
+        ("split_type", "SplitTypeId"))}
+    if not all(isinstance(value, str) and value for value in [spec["splits_of"], *names.values()]):
+        raise MappingError(f"{where}: splits_of, field, parent, rep, percent and split_type are non-empty names")
+    split_types = spec.get("split_types") or []
+    if not isinstance(split_types, list):
+        raise MappingError(f"{where}: split_types is a list of SplitTypeId values")
+    splits = SplitMapping(split_types=frozenset(str(t) for t in split_types), **names)
+    return ObjectMapping(str(spec["splits_of"]), {}, splits)
 
 
 def _rule(rule: Any, where: str) -> FieldRule:
@@ -160,6 +201,8 @@ def _datetime(value: Any) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, int) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str):  # the REST API's 2026-01-15T10:00:00.000+0000 (records re-read after a gap)
+        return _datetime(datetime.fromisoformat(value))
     raise TypeError("expected epoch milliseconds")
 
 

@@ -4,6 +4,11 @@ Position rule: the replay id stored (and used to resume) is always that of an ev
 change records, and those of every event before it, Kafka has acknowledged. A crash
 therefore redelivers at most the unacknowledged tail, whose records carry the same
 deterministic event ids (the dedupe key downstream).
+
+With a :class:`Reconciler`, nothing lost stays lost: a gap event's records, and after a
+refused replay id every record changed since the last change seen (or the configured
+look-back), are re-read from the REST API and published; a batch's replay id is stored
+only once its re-reads are in Kafka too.
 """
 
 from __future__ import annotations
@@ -23,10 +28,19 @@ from attain.contracts.dead_letters import ErrorCode
 from services.ingest import metrics
 from services.ingest.publisher import Incoming, Publisher
 from services.ingest.salesforce.auth import AccessToken, AuthError, TokenSource
-from services.ingest.salesforce.changes import ChangeEventError, canonical_items
+from services.ingest.salesforce.changes import (
+    ALL_RECORDS,
+    GAP_TYPES,
+    HEADER,
+    ChangeEventError,
+    EventSchema,
+    UnknownSplitParent,
+    canonical_items,
+)
 from services.ingest.salesforce.mapping import FieldMapping, FieldValueError, UnmappedObject
 from services.ingest.salesforce.proto import pubsub_api_pb2 as pb
 from services.ingest.salesforce.proto.pubsub_api_pb2_grpc import PubSubStub
+from services.ingest.salesforce.reconcile import ReconcileError, Reconciler, channel_entities
 from services.ingest.salesforce.replay import ReplayStore
 from services.ingest.salesforce.schemas import SchemaCache, UnknownSchema
 
@@ -51,12 +65,13 @@ class SubscriberOptions:
     max_in_flight: int = 2000
     replay_policy: str = "LATEST"
     reconnect_max_seconds: float = 30.0
+    reconcile_lookback_hours: float = 168.0  # re-read window after a refused replay id, when no change was seen
 
 
 class ChannelSubscriber:
     def __init__(self, channel: str, stub: PubSubStub, tokens: TokenSource, schemas: SchemaCache,
                  mapping: FieldMapping, publisher: Publisher, store: ReplayStore,
-                 options: SubscriberOptions) -> None:
+                 options: SubscriberOptions, reconciler: Reconciler | None = None) -> None:
         self.channel = channel
         self._source = f"salesforce:{channel}"
         self._stub = stub
@@ -73,6 +88,10 @@ class ChannelSubscriber:
         self._in_flight = 0
         self.connected = False
         self._streamed = False
+        self._reconciler = reconciler
+        self._parents: dict[str, str] = {}  # split id -> opportunity id
+        self._newest_commit_ms = 0  # of the changes Kafka acknowledged
+        self._window_since_ms: int | None = None  # a re-read owed since a refused replay id
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe until ``stop``; reconnect after errors, always from the last acknowledged replay id.
@@ -83,6 +102,7 @@ class ChannelSubscriber:
         fresh_token_refused = False
         while not stop.is_set():
             try:
+                await self._reread_window()
                 token = await self._tokens.token()
                 await self._subscribe(token, stop)
                 backoff, fresh_token_refused = 0.5, False
@@ -105,9 +125,9 @@ class ChannelSubscriber:
                 detail = f"{code.name}: {error.details()}"
                 if code == grpc.StatusCode.UNAUTHENTICATED:
                     await self._refresh_quietly(token)
-            except (AuthError, httpx.HTTPError) as error:
+            except (AuthError, httpx.HTTPError, ReconcileError) as error:
                 metrics.RECONNECTS.labels(self.channel, "AUTH").inc()
-                detail = f"could not obtain a token: {error}"
+                detail = f"could not obtain a token or re-read records: {error}"
             log.warning("salesforce subscription failed; reconnecting",
                         extra={"channel": self.channel, "details": detail, "retry_in_s": backoff,
                                "replay_id": _hex(self.position)})
@@ -131,6 +151,25 @@ class ChannelSubscriber:
             extra={"channel": self.channel, "replay_id": _hex(self.position), "details": error.details()},
         )
         self.position = None
+        if self._reconciler is not None:
+            lookback_ms = int(self._options.reconcile_lookback_hours * 3_600_000)
+            self._window_since_ms = (self._newest_commit_ms or int(time.time() * 1000) - lookback_ms)
+
+    async def _reread_window(self) -> None:
+        """After a refused replay id: re-read what changed since the last change seen, before resubscribing."""
+        since = self._window_since_ms
+        if since is None or self._reconciler is None:
+            return
+        try:
+            acknowledged = await self._reconciler.reread_window(
+                self.channel, channel_entities(self.channel, self._mapping), since, int(time.time() * 1000),
+                "replay_expired")
+            await acknowledged
+        except Exception:
+            metrics.REREADS.labels(self.channel, "replay_expired", "failed").inc()
+            raise
+        metrics.REREADS.labels(self.channel, "replay_expired", "ok").inc()
+        self._window_since_ms = None
 
     async def _subscribe(self, token: AccessToken, stop: asyncio.Event) -> None:
         self._requests = asyncio.Queue()
@@ -205,10 +244,12 @@ class ChannelSubscriber:
             payload = delivered.event.payload
             try:
                 schema = await self._schemas.get(delivered.event.schema_id)  # gRPC errors: reconnect
-                items = canonical_items(schema.decode_payload(payload), schema, self._mapping, self.channel,
-                                        delivered.replay_id)
-            except grpc.aio.AioRpcError:
-                raise
+                event = schema.decode_payload(payload)
+                items = await self._items(event, schema, delivered.replay_id)
+                if event[HEADER].get("changeType") in GAP_TYPES:
+                    rejects.append(await self._reread_gap(event[HEADER], items))
+            except (grpc.aio.AioRpcError, httpx.HTTPError):
+                raise  # Pub/Sub or REST unreachable: reconnect, the batch comes again
             except Exception as error:  # noqa: BLE001 - one bad event must never stop the stream (poison pill)
                 reason = f"{position}: {error}"
                 rejects.append(self._publisher.reject(payload, reason, _error_code(error), position, self._source))
@@ -220,6 +261,38 @@ class ChannelSubscriber:
         self._in_flight += len(response.events)
         await self._pending.put(Pending(asyncio.gather(acknowledged, *rejects), response.events[-1].replay_id,
                                         len(response.events), newest_commit))
+
+    async def _items(self, event: dict[str, Any], schema: EventSchema, replay_id: bytes) -> list[dict[str, Any]]:
+        try:
+            return canonical_items(event, schema, self._mapping, self.channel, replay_id, self._parents)
+        except UnknownSplitParent as missing:
+            if self._reconciler is None:
+                raise
+            entity = str(event[HEADER].get("entityName"))
+            self._parents.update(await self._reconciler.split_parents(entity, missing.split_ids))
+            return canonical_items(event, schema, self._mapping, self.channel, replay_id, self._parents)
+
+    async def _reread_gap(self, header: dict[str, Any], items: list[dict[str, Any]]) -> Awaitable[Any]:
+        """A gap event's records, re-read and published (all of the object since the event for GAP_OVERFLOW)."""
+        metrics.GAPS.labels(self.channel).inc()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        if self._reconciler is None:
+            return done
+        entity = str(header.get("entityName"))
+        ids = [str(item["record_id"]) for item in items if item["record_id"] != ALL_RECORDS]
+        try:
+            if len(ids) < len(items):
+                committed = int(header.get("commitTimestamp") or 0)
+                acknowledged = await self._reconciler.reread_window(
+                    self.channel, [entity], max(0, committed - 60_000), int(time.time() * 1000), "gap")
+            else:
+                acknowledged = await self._reconciler.reread_ids(self.channel, entity, ids, "gap")
+        except Exception:
+            metrics.REREADS.labels(self.channel, "gap", "failed").inc()
+            raise
+        metrics.REREADS.labels(self.channel, "gap", "ok").inc()
+        return acknowledged
 
     async def _commit_loop(self) -> None:
         """In arrival order: wait for Kafka, then store the newest acknowledged replay id (at most
@@ -234,6 +307,7 @@ class ChannelSubscriber:
             self._in_flight -= head.events
             self.position = unsaved = head.replay_id
             if head.newest_commit_ms:
+                self._newest_commit_ms = max(self._newest_commit_ms, head.newest_commit_ms)
                 metrics.REPLAY_LAG.labels(self.channel).set(max(0.0, time.time() - head.newest_commit_ms / 1000))
             if self.connected:
                 self._top_up()
