@@ -19,7 +19,7 @@ from attain.core.crediting import Credit
 from attain.core.money import round_money
 from attain.core.periods import PeriodType, period_bounds, period_of, periods_of_year_until, periods_to_date
 from attain.core.plans import Component, Plan, PlanBook, Segment
-from attain.core.trace import CreditLine
+from attain.core.trace import CreditLine, shown
 
 ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
@@ -288,10 +288,10 @@ def _true_up(
     first = period_bounds(span_name, plan.fiscal_start)[0]
     kind = {"year": "annual quota", "half": "half-year quota"}.get(component.quota_period or "",
                                                                  "year-to-date quota")
-    quota = "no quota" if result.quota is None else f"{kind} {result.quota}"
+    quota = "no quota" if result.quota is None else f"{kind} {shown(result.quota)}"
     attainment = "" if result.attainment is None else f", attainment {result.attainment:.4f}"
     earlier = f"{names[0]}..{names[-2]}" if len(names) > 2 else names[0] if len(names) > 1 else "none"
-    steps.append(f"to date ({span_name} from {first}): credited {result.credited}, {quota}{attainment}, "
+    steps.append(f"to date ({span_name} from {first}): credited {shown(result.credited)}, {quota}{attainment}, "
                  f"earnings {to_date}; earlier periods ({earlier}) earned {already}; "
                  f"true-up {to_date} - {already} = {to_date - already} in {period}")
     return to_date - already

@@ -207,3 +207,15 @@ def test_the_calculator_pays_a_fiscal_annual_quota_as_the_batch_recompute_does(c
     expected = {key: e.total_earned for key, e in recompute(plan, changes).items() if e.total_earned}
     assert calc.totals() == expected
     assert all(period.startswith("FY") for _, period in expected)
+
+
+def test_the_published_schema_takes_the_fiscal_and_annual_quota_fields():
+    import jsonschema
+
+    from attain.planfiles import load_text
+    from tests.unit.test_plan_schema import SCHEMA, as_json
+
+    text = annual(fiscal="fiscal_year_start: 4\n    timezone: Asia/Kolkata", quota='{"FY2027": 1200000}')
+    jsonschema.validate(as_json(load_text(text).data), SCHEMA)
+    with pytest.raises(jsonschema.ValidationError, match="quarter"):
+        jsonschema.validate(as_json(load_text(annual(quota_period="quarter")).data), SCHEMA)
