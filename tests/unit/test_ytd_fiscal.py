@@ -200,10 +200,7 @@ def test_the_calculator_pays_a_fiscal_annual_quota_as_the_batch_recompute_does(c
     plan = book(annual(fiscal="fiscal_year_start: 4", quota='{"*": 1200000}'))
     calc = Calculator(plan)
     order = data.draw(st.permutations(changes))
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=3)))
-    for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):
-        if end > start:
-            calc.feed(order[start:end])
+    calc.feed_batches(order, sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=3))))
     expected = {key: e.total_earned for key, e in recompute(plan, changes).items() if e.total_earned}
     assert calc.totals() == expected
     assert all(period.startswith("FY") for _, period in expected)
