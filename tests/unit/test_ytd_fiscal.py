@@ -216,3 +216,17 @@ def test_the_published_schema_takes_the_fiscal_and_annual_quota_fields():
     jsonschema.validate(as_json(load_text(text).data), SCHEMA)
     with pytest.raises(jsonschema.ValidationError, match="quarter"):
         jsonschema.validate(as_json(load_text(annual(quota_period="quarter")).data), SCHEMA)
+
+
+def test_the_ledger_moves_fiscal_quarters_like_calendar_ones():
+    import pydantic
+
+    from attain.ledger.periods import PeriodState, posting_period
+    from services.ledger.api_models import LedgerPeriod
+
+    locked = {"FY2027-Q4": PeriodState.LOCKED}
+    assert posting_period("FY2027-Q4", locked) == "FY2028-Q1"  # an adjustment to a locked fiscal Q4
+    periods = pydantic.TypeAdapter(LedgerPeriod)
+    assert periods.validate_python("FY2027-Q1") == "FY2027-Q1"
+    with pytest.raises(pydantic.ValidationError):
+        periods.validate_python("FY2027-04")
