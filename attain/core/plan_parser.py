@@ -692,8 +692,8 @@ def _check_quota_periods(
                          f"measures by {' and '.join(kinds)}, and no {kinds[0]} is named {key!r}"
                          + (f" (its fiscal year starts in month {fiscal_start}: {fiscal_name})" if fiscal_name else ""),
                          f"key it by the plan's periods, e.g. {period_of(bounds[0], kinds[0], fiscal_start)}, "
-                         "or use '*' for every period" + ("" if "year" in kinds else
-                                                          " (an annual quota needs quota_period: year on the component)"))
+                         "or use '*' for every period" + ("" if "year" in kinds else " (an annual quota needs "
+                                                          "quota_period: year on the component)"))
             continue
         usable[key] = bounds
     if "*" in by_period:
