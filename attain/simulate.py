@@ -55,16 +55,22 @@ def simulate(book: PlanBook, changes: Sequence[CrmChange], period: str) -> list[
 
 
 def plan_periods(book: PlanBook, rep_id: str, period: str) -> list[str]:
-    """The participant's plan periods overlapping ``period``, in order."""
-    first, last = period_bounds(period)
+    """The participant's plan periods overlapping ``period``, in order.
+
+    A fiscal name (``FY2027-Q1``) is read on the participant's fiscal calendar; it names
+    nothing on a calendar-year plan."""
+    fiscal_start = book.fiscal_start(rep_id)
+    if period.startswith("FY") and fiscal_start == 1:
+        return []
+    first, last = period_bounds(period, fiscal_start)
     names: list[str] = []
     for start, end, plan in book.timelines.get(rep_id, ()):
         day = max(first, start)
         while day <= min(last, end):
-            name = period_of(day, plan.period_type)
+            name = period_of(day, plan.period_type, plan.fiscal_start)
             if name not in names:
                 names.append(name)
-            day = period_bounds(name)[1] + timedelta(days=1)
+            day = period_bounds(name, plan.fiscal_start)[1] + timedelta(days=1)
     return names
 
 

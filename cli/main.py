@@ -30,7 +30,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from attain import cli_support
-from attain.core.periods import period_bounds
+from attain.core.periods import period_type_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -149,7 +149,7 @@ def simulate_period(args: argparse.Namespace) -> int:
     for path in [*paths, args.events]:
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
-    period_bounds(args.period)  # a bad period name is a usage error before any work
+    period_type_of(args.period)  # a bad period name is a usage error before any work
     problems = validate(paths)
     if problems:
         for problem in problems:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from attain.core.money import MoneyError, parse_decimal
 from attain.core.plans import CreditRole, Measure, PlanBook
@@ -151,7 +152,8 @@ def _measure_credits(
     attributes: tuple[tuple[str, str], ...],
 ) -> list[Credit]:
     where = f"record {state.record_id}"
-    credit_date = _date(values.get(measure.date_field), f"{where} field {measure.date_field}")
+    written = values.get(measure.date_field)
+    credit_date = _date(written, f"{where} field {measure.date_field}")
     if credit_date is None:
         return []
     if measure.kind == "count":
@@ -175,7 +177,9 @@ def _measure_credits(
     credits = []
     for role_name in measure.credit_to:
         for rep_id, share, via in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
-            plan = book.plan_on(rep_id, credit_date)
+            rep_day = _local_day(written, credit_date, _zone_of(book, rep_id, credit_date),
+                                 f"{where} field {measure.date_field}")
+            plan = book.plan_on(rep_id, rep_day)
             if plan is None:
                 continue
             rep_currency = currency or (plan.currency if measure.kind == "sum" else "")
@@ -187,11 +191,11 @@ def _measure_credits(
             if share != ONE:
                 _check_amount(share, measure, f"{where} {role_name} share")
                 _check_amount(amount * share, measure, f"{where} {role_name} share of {measure.value_field or 'one'}")
-            credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
+            credit = Credit(state.record_id, rep_id, measure.name, rep_day, amount * share, rep_currency,
                             state.latest_version, role_name, share, "credit", attributes, via, state.changed_by)
             credits.append(credit)
             if cancelled is not None:
-                credits.append(Credit(state.record_id, rep_id, measure.name, cancelled, -amount * share,
+                credits.append(Credit(state.record_id, rep_id, measure.name, max(cancelled, rep_day), -amount * share,
                                       rep_currency, state.latest_version, role_name, share, "clawback", attributes,
                                       via, state.changed_by))
     return credits
@@ -276,6 +280,43 @@ def _date(value: Any, what: str) -> date | None:
     if not FIRST_CREDIT_DAY <= day <= LAST_CREDIT_DAY:
         raise CreditingError(f"{what}: {day} is outside {FIRST_CREDIT_DAY}..{LAST_CREDIT_DAY}", "out_of_bounds")
     return day
+
+
+def _zone_of(book: PlanBook, rep_id: str, day: date) -> str:
+    """The time zone a rep's credit dates are taken in: the participant's, else its plan's on ``day``."""
+    participant = book.participants.get(rep_id)
+    if participant is not None and participant.timezone:
+        return participant.timezone
+    plan = book.plan_on(rep_id, day)
+    return "" if plan is None else plan.timezone
+
+
+def _local_day(value: Any, day: date, zone: str, what: str) -> date:
+    """The day a credit date field names in ``zone``.
+
+    A date (``2026-03-31``) is that day everywhere. A timestamp is an instant: in
+    ``zone`` it falls on the local day (``2026-03-31T20:00:00Z`` is 1 April in
+    Asia/Kolkata); one without an offset is read as UTC. Without a zone the date
+    is taken as written, the first ten characters.
+
+    >>> _local_day("2026-03-31T20:00:00Z", date(2026, 3, 31), "Asia/Kolkata", "close_date")
+    datetime.date(2026, 4, 1)
+    >>> _local_day("2026-03-31T20:00:00Z", date(2026, 3, 31), "", "close_date")
+    datetime.date(2026, 3, 31)
+    """
+    text = str(value)
+    if not zone or len(text) <= 10:
+        return day
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise CreditingError(f"{what}: {_short(value)} is not a date or an ISO 8601 timestamp") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    local = instant.astimezone(ZoneInfo(zone)).date()
+    if not FIRST_CREDIT_DAY <= local <= LAST_CREDIT_DAY:
+        raise CreditingError(f"{what}: {local} is outside {FIRST_CREDIT_DAY}..{LAST_CREDIT_DAY}", "out_of_bounds")
+    return local
 
 
 def _short(value: Any) -> str:

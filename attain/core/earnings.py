@@ -17,9 +17,9 @@ from operator import attrgetter, is_
 from attain.core.components import ComponentResult, RatedCredit, component_result
 from attain.core.crediting import Credit
 from attain.core.money import round_money
-from attain.core.periods import period_bounds, period_of, periods_of_year_until
-from attain.core.plans import Plan, PlanBook, Segment
-from attain.core.trace import CreditLine
+from attain.core.periods import PeriodType, period_bounds, period_of, periods_of_year_until, periods_to_date
+from attain.core.plans import Component, Plan, PlanBook, Segment
+from attain.core.trace import CreditLine, shown
 
 ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
@@ -151,17 +151,12 @@ def _component(
     plan = segment.plan
     component = plan.components[index]
     result = _exact(book, rep_id, period, segment, index, credits, rate)
-    earned = result.earned
     steps = list(result.steps)
-    if component.ytd:
-        previous = _previous_period(period)
-        if previous is not None:
-            prior = [s for s in book.segments(rep_id, previous) if s.plan.plan_id == plan.plan_id]
-            already = sum((_exact(book, rep_id, previous, s, index, credits, rate).earned for s in prior), ZERO)
-            earned -= already
-            steps.append(f"year to date: {result.earned} earned through {period} - {already} through "
-                         f"{previous} = {earned} this period")
-    rounded = round_money(earned, plan.currency, plan.rounding)
+    span = accumulates_over(component)
+    if span is None:
+        rounded = round_money(result.earned, plan.currency, plan.rounding)
+    else:
+        rounded = _true_up(book, rep_id, period, segment, index, credits, rate, result, steps)
     steps.append(f"rounded {plan.rounding.replace('_', '-')} to {rounded} {plan.currency}")
     attainment = None if result.attainment is None else result.attainment.quantize(ATTAINMENT_QUANTUM, ROUND_HALF_UP)
     return ComponentEarnings(
@@ -187,9 +182,12 @@ def _exact(
     component = plan.components[index]
     first = segment.start
     quota = _quota(book, rep_id, plan, component.quota, period, segment.proration)
-    if component.ytd:
-        first = date(segment.start.year, 1, 1)
-        quota = _ytd_quota(book, rep_id, plan, component.quota, period)
+    span = accumulates_over(component)
+    if span is not None:
+        span_name = period_of(segment.start, span, plan.fiscal_start)
+        first = period_bounds(span_name, plan.fiscal_start)[0]
+        quota = (_span_quota(book, rep_id, plan, component.quota, span_name) if component.quota_period
+                 else _ytd_quota(book, rep_id, plan, component.quota, period))
     target = plan.target_incentive * segment.proration
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
@@ -244,7 +242,7 @@ def _quota(book: PlanBook, rep_id: str, plan: Plan, name: str, period: str, pror
 
 def _ytd_quota(book: PlanBook, rep_id: str, plan: Plan, name: str, period: str) -> Decimal | None:
     total = ZERO
-    for name_of_period in periods_of_year_until(period):
+    for name_of_period in periods_of_year_until(period, plan.fiscal_start):
         for segment in book.segments(rep_id, name_of_period):
             if segment.plan.plan_id == plan.plan_id:
                 quota = _quota(book, rep_id, segment.plan, name, name_of_period, segment.proration)
@@ -252,9 +250,55 @@ def _ytd_quota(book: PlanBook, rep_id: str, plan: Plan, name: str, period: str) 
     return total or None
 
 
-def _previous_period(period: str) -> str | None:
-    names = periods_of_year_until(period)
-    return names[-2] if len(names) > 1 else None
+def accumulates_over(component: Component) -> PeriodType | None:
+    """The period a component's attainment runs to date over: its quota's period (an annual or half-year
+    quota), the year for a plain ``ytd`` component, None for one measured period by period."""
+    if component.quota_period is not None:
+        return component.quota_period
+    return "year" if component.ytd else None
+
+
+def _span_quota(book: PlanBook, rep_id: str, plan: Plan, name: str, span_name: str) -> Decimal | None:
+    """The quota set for a whole year (or half), prorated by the days of it the participant is on the plan."""
+    value = book.participants[rep_id].quota(name, span_name)
+    if value is None:
+        value = plan.quotas.get(name)
+    if value is None:
+        return None
+    first, last = period_bounds(span_name, plan.fiscal_start)
+    days = sum(((min(last, end) - max(first, start)).days + 1 for start, end, on in book.timelines.get(rep_id, ())
+                if on.plan_id == plan.plan_id and start <= last and end >= first), 0)
+    return value * Decimal(days) / Decimal((last - first).days + 1)
+
+
+def _true_up(
+    book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
+    rate: Rated | None, result: ComponentResult, steps: list[str],
+) -> Decimal:
+    """What the period pays on a to-date component: its earnings to date minus what the earlier periods of the
+    year (or half) earned, each rounded, so a year's payments add up to exactly its earnings at year end."""
+    plan = segment.plan
+    component = plan.components[index]
+    span = accumulates_over(component)
+    assert span is not None
+    to_date = round_money(result.earned, plan.currency, plan.rounding)
+    names = periods_to_date(period, span, plan.fiscal_start)
+    already = ZERO
+    if len(names) > 1:
+        prior = [s for s in book.segments(rep_id, names[-2]) if s.plan.plan_id == plan.plan_id]
+        already = round_money(sum((_exact(book, rep_id, names[-2], s, index, credits, rate).earned for s in prior),
+                                  ZERO), plan.currency, plan.rounding)
+    span_name = period_of(segment.start, span, plan.fiscal_start)
+    first = period_bounds(span_name, plan.fiscal_start)[0]
+    kind = {"year": "annual quota", "half": "half-year quota"}.get(component.quota_period or "",
+                                                                 "year-to-date quota")
+    quota = "no quota" if result.quota is None else f"{kind} {shown(result.quota)}"
+    attainment = "" if result.attainment is None else f", attainment {result.attainment:.4f}"
+    earlier = f"{names[0]}..{names[-2]}" if len(names) > 2 else names[0] if len(names) > 1 else "none"
+    steps.append(f"to date ({span_name} from {first}): credited {shown(result.credited)}, {quota}{attainment}, "
+                 f"earnings {to_date}; earlier periods ({earlier}) earned {already}; "
+                 f"true-up {to_date} - {already} = {to_date - already} in {period}")
+    return to_date - already
 
 
 def _plan_cap(
@@ -287,7 +331,7 @@ def _draw_component(
     change); its draw is paid when the period closes (:func:`closing_draw`). An earlier period of
     the year without credits therefore counts as fully drawn: its whole guarantee is outstanding.
     """
-    if plan.draw is None or not _has_activity(period, credits):
+    if plan.draw is None or not _has_activity(period, credits, plan.fiscal_start):
         return None
     guarantee = _guarantee(plan, segments)
     total = sum((c.earned_amount for c in components), ZERO)
@@ -298,12 +342,12 @@ def _draw_component(
                                  (f"non-recoverable draw: guaranteed {guarantee}, earned {total}, "
                                   f"top-up {guarantee - total}",), kind=DRAW)
     balance = ZERO
-    for earlier in periods_of_year_until(period)[:-1]:
+    for earlier in periods_of_year_until(period, plan.fiscal_start)[:-1]:
         earlier_segments = book.segments(rep_id, earlier)
         if not earlier_segments or earlier_segments[-1].plan.plan_id != plan.plan_id:
             continue
         earlier_total = ZERO
-        if _has_activity(earlier, credits):
+        if _has_activity(earlier, credits, plan.fiscal_start):
             earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
                                                                          credits, rate)), ZERO)
         balance = _draw_step(balance, earlier_total, _guarantee(earlier_segments[-1].plan, earlier_segments))[1]
@@ -352,10 +396,10 @@ def closing_draw(book: PlanBook, rep_id: str, period: str) -> PeriodEarnings | N
     return PeriodEarnings(rep_id, period, plan.plan_id, plan.version, plan.currency, (component,))
 
 
-def _has_activity(period: str, credits: Sequence[Credit]) -> bool:
+def _has_activity(period: str, credits: Sequence[Credit], fiscal_start: int = 1) -> bool:
     """Draws are settled on periods with at least one credit: the streaming calculator publishes a
     period only when a credit in it changes, and the batch recompute must publish the same periods."""
-    first, last = period_bounds(period)
+    first, last = period_bounds(period, fiscal_start)
     return any(first <= credit.credit_date <= last for credit in credits)
 
 
@@ -394,18 +438,21 @@ def periods_to_publish(book: PlanBook, rep_id: str, changed: Iterable[date], cre
             span = None
             continue
         start, end, plan = entry
-        period = period_of(day, plan.period_type)
-        period_start, period_end = period_bounds(period)
+        period = period_of(day, plan.period_type, plan.fiscal_start)
+        period_start, period_end = period_bounds(period, plan.fiscal_start)
         span = (max(start, period_start), min(end, period_end))  # same plan, same period (so same year): same outcome
         result.add(period)
         if not carries_forward(plan):
             continue
-        same_year = [period_of(d, plan.period_type) for d in [*credited, day] if d.year == day.year]
+        year = period_of(day, "year", plan.fiscal_start)
+        same_year = [period_of(d, plan.period_type, plan.fiscal_start) for d in [*credited, day]
+                     if period_of(d, "year", plan.fiscal_start) == year]
         first, last = min(same_year), max(same_year)
-        result.update(p for p in periods_of_year_until(last) if p >= first)
+        result.update(p for p in periods_of_year_until(last, plan.fiscal_start) if p >= first)
     return sorted(result)
 
 
 def carries_forward(plan: Plan) -> bool:
     """Whether a period's earnings depend on earlier periods of the year (YTD components, recoverable draws)."""
-    return any(c.ytd for c in plan.components) or (plan.draw is not None and plan.draw.recoverable)
+    return (any(accumulates_over(c) is not None for c in plan.components)
+            or (plan.draw is not None and plan.draw.recoverable))

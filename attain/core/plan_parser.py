@@ -12,12 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attain.core.builtins import BUILTIN_MEASURES, BUILTIN_ROLES
 from attain.core.filters import compile_filter
 from attain.core.fx import FxRate, FxTable
 from attain.core.money import MoneyError, minor_unit, parse_decimal
-from attain.core.periods import PERIOD_TYPES, PeriodError, PeriodType, period_bounds, period_of, period_type_of
+from attain.core.periods import (
+    PERIOD_TYPES,
+    PeriodError,
+    PeriodType,
+    check_fiscal_start,
+    period_bounds,
+    period_of,
+    period_type_of,
+)
 from attain.core.plans import (
     END_OF_TIME,
     Bonus,
@@ -42,9 +51,10 @@ T = TypeVar("T")
 
 BOOK_FIELDS = ("roles", "measures", "deal_currencies", "fx_rates", "plans", "participants")
 PLAN_FIELDS = ("id", "version", "effective_from", "effective_to", "currency", "deal_currencies", "period",
-               "target_incentive", "assign", "quotas", "cap", "draw", "rounding", "components")
+               "target_incentive", "assign", "quotas", "cap", "draw", "rounding", "components",
+               "fiscal_year_start", "timezone")
 COMPONENT_FIELDS = ("id", "measure", "roles", "rate", "per_unit", "tiers", "of_team_earnings", "where", "window",
-                    "gate", "kickers", "bonuses", "cap", "quota", "ytd")
+                    "gate", "kickers", "bonuses", "cap", "quota", "ytd", "quota_period")
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,12 @@ def parse_plan_book(data: Mapping[str, Any]) -> PlanBook:
         when = "from the start" if day == date.min else f"on {day}"
         problems.add(participant_paths[rep_id], f"two plans for {rep_id!r} {when}: {', '.join(plan_ids)}",
                      "narrow the plans' assign rules or effective dates, or assign one plan explicitly")
+    for rep_id, timeline in timelines.items():
+        starts = sorted({plan.fiscal_start for _, _, plan in timeline})
+        if len(starts) > 1:
+            problems.add(participant_paths[rep_id], f"{rep_id!r} is on plans whose fiscal years start in different "
+                         f"months ({', '.join(map(str, starts))}): its periods and year to date would not line up",
+                         "give the plans (and their versions) one fiscal_year_start")
     _check_quotas(timelines, participants, participant_paths, problems)
     _check_fx(versions, plan_currencies, fx, plan_paths, problems)
     if problems.problems:
@@ -283,6 +299,15 @@ def _parse_plan(
         rounding = "half_up"
     effective_from = _date(raw.get("effective_from"), f"{where}.effective_from", problems, date.min)
     effective_to = _date(raw.get("effective_to"), f"{where}.effective_to", problems, END_OF_TIME)
+    fiscal_start = _fiscal_start(raw.get("fiscal_year_start", 1), f"{where}.fiscal_year_start", problems)
+    timezone = _timezone(raw.get("timezone"), f"{where}.timezone", problems)
+    for index, component in enumerate(components):
+        longer = component.quota_period and period in PERIOD_TYPES and \
+            PERIOD_TYPES.index(component.quota_period) > PERIOD_TYPES.index(period)  # month < quarter < half < year
+        if component.quota_period and not longer:
+            problems.add(f"{where}.components[{index}].quota_period",
+                         f"a {component.quota_period} quota on a plan paid by {period} is an ordinary period quota",
+                         f"use quota_period for a period longer than the plan's ({period}), or leave it out")
     if plan_id is None or currency is None or not components or period not in PERIOD_TYPES:
         return None
     quotas = {str(k): v for k, raw_value in _mapping(raw.get("quotas"), f"{where}.quotas", problems).items()
@@ -303,7 +328,32 @@ def _parse_plan(
         cap=_parse_cap(raw.get("cap"), f"{where}.cap", problems),
         draw=_parse_draw(raw.get("draw"), f"{where}.draw", problems),
         rounding=rounding,
+        fiscal_start=fiscal_start,
+        timezone=timezone,
     )
+
+
+def _fiscal_start(raw: Any, where: str, problems: _Collector) -> int:
+    """A month number (``4`` or ``"04"`` for April), the first month of the plan's fiscal year."""
+    try:
+        return check_fiscal_start(int(raw) if isinstance(raw, str) and raw.isdigit() else raw)
+    except PeriodError as error:
+        problems.add(where, str(error), "write the month the fiscal year starts in: 4 for April, 7 for July")
+        return 1
+
+
+def _timezone(raw: Any, where: str, problems: _Collector) -> str:
+    """An IANA time zone name (``Asia/Kolkata``), or "" when none is given."""
+    if raw is None:
+        return ""
+    if isinstance(raw, str) and raw:
+        try:
+            ZoneInfo(raw)
+            return raw
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    problems.add(where, f"{raw!r} is not a time zone", "use an IANA name such as Asia/Kolkata or Australia/Sydney")
+    return ""
 
 
 def _parse_component(
@@ -358,6 +408,14 @@ def _parse_component(
     if not isinstance(ytd, bool):
         problems.add(f"{where}.ytd", "must be true or false")
         ytd = False
+    quota_period = raw.get("quota_period")
+    if quota_period is not None and quota_period not in ("half", "year"):
+        problems.add(f"{where}.quota_period", f"{quota_period!r} is not a quota period",
+                     "use year (an annual quota) or half (a half-year quota)")
+        quota_period = None
+    if quota_period is not None and raw.get("ytd") is False:
+        problems.add(f"{where}.ytd", "a component with a quota_period is measured to date",
+                     "leave ytd out (quota_period implies it)")
     if component_id is None or rate is None or measure not in measures:
         return None
     return Component(
@@ -372,8 +430,9 @@ def _parse_component(
         bonuses=bonuses,
         cap=cap,
         quota=str(raw.get("quota", "default")),
-        ytd=ytd,
+        ytd=ytd or quota_period is not None,
         team=team,
+        quota_period=quota_period,
     )
 
 
@@ -542,8 +601,10 @@ def _parse_participant(
         return None
     attributes = {str(k): str(v) for k, v in raw.items()
                   if isinstance(v, str | int) and not isinstance(v, bool) and k not in ("quota", "plan", "manager")}
+    timezone = _timezone(raw.get("timezone"), f"{where}.timezone", problems)
     return Participant(
         rep_id=rep_id,
+        timezone=timezone,
         name=str(raw.get("name", rep_id)),
         attributes=attributes,
         start=_date(raw.get("start"), f"{where}.start", problems, date.min) or date.min,
@@ -577,7 +638,7 @@ def _check_quotas(
     for rep_id, timeline in timelines.items():
         participant = participants[rep_id]
         missing: set[tuple[str, str, str]] = set()
-        uses: dict[str, dict[tuple[date, date, str, int], tuple[Plan, list[str]]]] = {}
+        uses: dict[str, dict[tuple[date, date, str, int, PeriodType], tuple[Plan, list[str]]]] = {}
         for start, end, plan in timeline:
             for component in plan.components:
                 needs = (component.rate.tiers and component.rate.basis == "attainment") or component.gate is not None \
@@ -588,7 +649,8 @@ def _check_quotas(
                     missing.add((plan.plan_id, component.component_id, component.quota))
                 else:
                     segment = uses.setdefault(component.quota, {}).setdefault(
-                        (start, end, plan.plan_id, plan.version), (plan, []))
+                        (start, end, plan.plan_id, plan.version, component.quota_period or plan.period_type),
+                        (plan, []))
                     segment[1].append(component.component_id)
         for plan_id, component_id, name in sorted(missing):
             field = _quota_field(name)
@@ -606,54 +668,62 @@ def _quota_field(name: str) -> str:
 
 def _check_quota_periods(
     rep_id: str, where: str, name: str, by_period: Mapping[str, Decimal],
-    segments: Mapping[tuple[date, date, str, int], tuple[Plan, list[str]]], problems: _Collector,
+    segments: Mapping[tuple[date, date, str, int, PeriodType], tuple[Plan, list[str]]], problems: _Collector,
 ) -> None:
+    """A quota keyed by periods names the periods its components measure (the plan's, or the year or half
+    of a ``quota_period`` component, on the plan's fiscal calendar) and covers all of them."""
     field = _quota_field(name)
-    kinds = sorted({plan.period_type for plan, _ in segments.values()})
+    kinds = sorted({key[4] for key in segments}, key=PERIOD_TYPES.index)
+    fiscal_start = next(iter(segments.values()))[0].fiscal_start
     users = ", ".join(sorted({f"plan {plan.plan_id!r}" for plan, _ in segments.values()}))
     usable: dict[str, tuple[date, date]] = {}
     for key in by_period:
         if key == "*":
             continue
         try:
-            kind, bounds = period_type_of(key), period_bounds(key)
+            kind, bounds = period_type_of(key), period_bounds(key, fiscal_start)
         except PeriodError as error:
             problems.add(f"{where}.{key}", str(error),
                          "key a quota by the plan's periods (2026-Q1, 2026-01, 2026-H1, 2026) or '*' for every period")
             continue
-        if kind not in kinds:
+        if kind not in kinds or period_of(bounds[0], kind, fiscal_start) != key:
+            fiscal_name = period_of(bounds[0], kind, fiscal_start) if kind in kinds else None
             problems.add(f"{where}.{key}", f"{rep_id!r} quota {name!r} for {key!r} is never used: {users} "
-                         f"measures by {' and '.join(kinds)}, and no {kinds[0]} is named {key!r}",
-                         f"key it by the plan's periods, e.g. {period_of(bounds[0], kinds[0])}, or use '*' for "
-                         "every period")
+                         f"measures by {' and '.join(kinds)}, and no {kinds[0]} is named {key!r}"
+                         + (f" (its fiscal year starts in month {fiscal_start}: {fiscal_name})" if fiscal_name else ""),
+                         f"key it by the plan's periods, e.g. {period_of(bounds[0], kinds[0], fiscal_start)}, "
+                         "or use '*' for every period" + ("" if "year" in kinds else " (an annual quota needs "
+                                                          "quota_period: year on the component)"))
             continue
         usable[key] = bounds
     if "*" in by_period:
         return
-    for (start, end, _, _), (plan, component_ids) in sorted(segments.items(), key=lambda item: item[0][:3]):
-        named = sorted(bounds for key, bounds in usable.items() if period_type_of(key) == plan.period_type)
+    for (start, end, _, _, kind), (plan, component_ids) in sorted(segments.items(), key=lambda item: item[0][:3]):
+        named = sorted(bounds for key, bounds in usable.items() if period_type_of(key) == kind)
         first = start if start != date.min else named[0][0] if named else None
         last = end if end != END_OF_TIME else named[-1][1] if named else None
         what = f"plan {plan.plan_id!r} component{'s' if len(component_ids) > 1 else ''} {', '.join(component_ids)}"
         if first is None or last is None or first > last:
             if not named:
-                problems.add(where, f"{rep_id!r} has no {field!r} for any {plan.period_type}, which {what} "
+                problems.add(where, f"{rep_id!r} has no {field!r} for any {kind}, which {what} "
                              "measures attainment against", f"name the plan's periods under {field}, or use '*'")
             continue
-        gaps = [period for period in _periods_between(first, last, plan.period_type) if period not in by_period]
+        gaps = [period for period in _periods_between(first, last, kind, plan.fiscal_start) if period not in by_period]
         if gaps:
             shown = ", ".join(gaps[:6]) + (f" and {len(gaps) - 6} more" if len(gaps) > 6 else "")
             problems.add(where, f"{rep_id!r} has no {field!r} for {shown}, which {what} measures attainment "
                          f"against (it would pay 0 there)", f"add `{gaps[0]}:` under {field}, or '*' for every period")
 
 
-def _periods_between(first: date, last: date, period_type: PeriodType, limit: int = 1000) -> list[str]:
+def _periods_between(
+    first: date, last: date, period_type: PeriodType, fiscal_start: int = 1, limit: int = 1000
+) -> list[str]:
     """The names of the periods of ``period_type`` from the one containing ``first`` to the one containing ``last``."""
     names: list[str] = []
     day = first
     while day <= last and len(names) < limit:
-        names.append(period_of(day, period_type))
-        end = period_bounds(names[-1])[1]
+        names.append(period_of(day, period_type, fiscal_start))
+        end = period_bounds(names[-1], fiscal_start)[1]
         if end >= last:
             break
         day = end + timedelta(days=1)

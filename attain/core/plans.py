@@ -123,6 +123,9 @@ class Component:
     cap: Cap | None = None
     quota: str = "default"
     ytd: bool = False
+    # The period the quota is set for when it is longer than the plan's (an annual quota on a quarterly
+    # plan): attainment is then measured to date within it, and each period pays the true-up (implies ytd).
+    quota_period: PeriodType | None = None
     team: TeamOverride | None = None
 
 
@@ -149,6 +152,8 @@ class Plan:
     cap: Cap | None = None
     draw: Draw | None = None
     rounding: RoundingMode = "half_up"
+    fiscal_start: int = 1  # the month its fiscal year starts in; names its quarters, halves and years
+    timezone: str = ""  # IANA zone a timestamp credit date is taken in ("" keeps the date as written)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ class Participant:
     assignments: tuple[tuple[str, date, date], ...] = ()  # (plan id, from, to), explicit
     quotas: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)  # name -> period|"*" -> value
     managers: tuple[tuple[str, date, date], ...] = ()  # (manager id, from, to)
+    timezone: str = ""  # overrides the plan's for a timestamp credit date
 
     def quota(self, name: str, period: str) -> Decimal | None:
         values = self.quotas.get(name)
@@ -238,15 +244,23 @@ class PlanBook:
         Proration is the share of the period's calendar days each one covers:
         joining on 15 Feb in Q1 2026 (90 days) covers 45 days, proration 0.5.
         """
-        first, last = period_bounds(period)
         kind = period_type_of(period)
-        total = Decimal((last - first).days + 1)
+        fiscal = period.startswith("FY")
         result = []
         for start, end, plan in self.timelines.get(rep_id, ()):
+            if plan.period_type != kind or (kind != "month" and fiscal != (plan.fiscal_start != 1)):
+                continue  # a fiscal plan's quarters, halves and years are named FY...; a calendar plan's are not
+            first, last = period_bounds(period, plan.fiscal_start)
             days = overlap_days(first, last, start, end)
-            if days and plan.period_type == kind:
+            if days:
+                total = Decimal((last - first).days + 1)
                 result.append(Segment(plan, max(first, start), min(last, end), Decimal(days) / total))
         return result
+
+    def fiscal_start(self, rep_id: str) -> int:
+        """The month the participant's fiscal year starts in (validation keeps it one per participant)."""
+        timeline = self.timelines.get(rep_id, ())
+        return timeline[-1][2].fiscal_start if timeline else 1
 
     def managers_of(self, rep_id: str, day: date, levels: int) -> list[str]:
         """Managers of ``rep_id`` on ``day``, nearest first, up to ``levels`` levels."""

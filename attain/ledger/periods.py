@@ -30,7 +30,7 @@ TRANSITIONS: dict[str, tuple[PeriodState, PeriodState]] = {
     "pay": (PeriodState.APPROVED, PeriodState.PAID),
 }
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_QUARTER = re.compile(r"^(FY)?(\d{4})-Q([1-4])$")  # FY2027-Q1: a fiscal quarter (attain.core.periods)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -58,31 +58,36 @@ def accepts_entries(state: PeriodState) -> bool:
 
 
 def next_period(period: str) -> str:
-    """The period after ``period`` (quarters ``2026-Q1`` or months ``2026-01``).
+    """The period after ``period`` (quarters ``2026-Q1``, fiscal quarters ``FY2027-Q1`` or months ``2026-01``).
 
-    >>> next_period("2026-Q4"), next_period("2026-03"), next_period("2026-12")
-    ('2027-Q1', '2026-04', '2027-01')
+    >>> next_period("2026-Q4"), next_period("2026-03"), next_period("2026-12"), next_period("FY2027-Q4")
+    ('2027-Q1', '2026-04', '2027-01', 'FY2028-Q1')
     """
     if match := _QUARTER.match(period):
-        year, quarter = int(match[1]), int(match[2])
-        return f"{year + 1}-Q1" if quarter == 4 else f"{year}-Q{quarter + 1}"
+        fiscal, year, quarter = match[1] or "", int(match[2]), int(match[3])
+        return f"{fiscal}{year + 1}-Q1" if quarter == 4 else f"{fiscal}{year}-Q{quarter + 1}"
     if match := _MONTH.match(period):
         year, month = int(match[1]), int(match[2])
         return f"{year + 1}-01" if month == 12 else f"{year}-{month + 1:02d}"
-    raise PeriodError(f"period {period!r} is neither YYYY-Qn nor YYYY-MM")
+    raise PeriodError(f"period {period!r} is neither YYYY-Qn (or FY2027-Q1) nor YYYY-MM")
 
 
 def period_sort_key(period: str) -> tuple[int, int, int]:
     """Chronological order of mixed names: a quarter sorts at its first month.
 
+    Fiscal quarters (``FY2027-Q1``) sort in order among themselves: a scope keeps
+    one calendar (its plans share a fiscal year).
+
     >>> sorted(["2026-Q2", "2026-02", "2025-Q4"], key=period_sort_key)
     ['2025-Q4', '2026-02', '2026-Q2']
+    >>> sorted(["FY2028-Q1", "FY2027-Q4", "FY2027-Q1"], key=period_sort_key)
+    ['FY2027-Q1', 'FY2027-Q4', 'FY2028-Q1']
     """
     if match := _QUARTER.match(period):
-        return int(match[1]), (int(match[2]) - 1) * 3 + 1, 0
+        return int(match[2]), (int(match[3]) - 1) * 3 + 1, 0
     if match := _MONTH.match(period):
         return int(match[1]), int(match[2]), 1
-    raise PeriodError(f"period {period!r} is neither YYYY-Qn nor YYYY-MM")
+    raise PeriodError(f"period {period!r} is neither YYYY-Qn (or FY2027-Q1) nor YYYY-MM")
 
 
 def posting_period(target: str, known_states: Mapping[str, PeriodState]) -> str:

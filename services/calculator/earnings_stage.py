@@ -4,7 +4,7 @@ Plain functions over state maps (no Kafka, no faust); the faust agent in
 :mod:`services.calculator.app` loads state, calls :func:`apply_rep_messages`
 and writes state and snapshots back. All plan semantics come from
 :mod:`attain.core`: which months make a period is
-:func:`attain.core.periods.months_of`.
+:func:`attain.core.periods.months_of` (on the rep's fiscal calendar).
 
 State, as maps (never counters): per (rep, calendar month, source record), the
 record's latest credits to the rep dated in that month (kept by
@@ -24,7 +24,7 @@ from typing import Any
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
-from attain.core.periods import days_of, months_of
+from attain.core.periods import days_of, months_of, period_of
 from attain.core.plans import Plan, PlanBook
 from services.calculator.limits import MAX_TRIGGERS, Trigger
 from services.calculator.month_cache import MonthCredits, RecordCredits
@@ -127,13 +127,15 @@ def apply_rep_messages(
     touched_days = [day for name in months for day in days_of(name)]
     carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))
     credited: list[date] = []  # periods_to_publish reads them only under a plan that carries forward
-    if carrying:
-        years = sorted({int(name[:4]) for name in months})
-        credited = [c.credit_date for c in credits_in(name for year in years for name in months_of(str(year)))]
+    fiscal_start = book.fiscal_start(rep_id)
+    if carrying:  # every month of each (fiscal) year a touched month is in
+        years = sorted({period_of(date.fromisoformat(f"{name}-01"), "year", fiscal_start) for name in months})
+        credited = [c.credit_date for c in credits_in(
+            name for year in years for name in months_of(year, fiscal_start=fiscal_start))]
     versions: dict[str, int] = {}
     snapshots = []
     for period in periods_to_publish(book, rep_id, touched_days, credited):
-        names = months_of(period, from_january=carrying)
+        names = months_of(period, fiscal_start=fiscal_start, from_year_start=carrying)
         earnings = earnings_of(period, names)
         if earnings is None:
             continue

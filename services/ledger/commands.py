@@ -168,13 +168,13 @@ def audit_export(args: argparse.Namespace) -> int:
 
 
 def recompute_period(args: argparse.Namespace) -> int:
-    from attain.core.periods import period_bounds
+    from attain.core.periods import period_type_of
     from attain.core.recompute import recompute
     from attain.planfiles import load_book
     from services.ledger.config import LedgerSettings
     from services.ledger.recompute_service import apply_differences, differences, ledger_components, with_closing_draws
 
-    period_bounds(args.period)  # a bad period name fails before any work
+    period_type_of(args.period)  # a bad period name fails before any work
     book = load_book([args.plans])
     engine = _engine(args)
     changes = _changes_from_file(args.events) if args.events else _changes_from_topic(args.bootstrap)

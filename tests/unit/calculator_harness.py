@@ -82,6 +82,12 @@ class Calculator:
         self.feed_messages([part for body in result.messages_by_rep.values()
                             for part in encode_credit_messages(body, self.limit)])
 
+    def feed_batches(self, order, cuts):
+        """Feed ``order`` in batches split at the sorted positions ``cuts``."""
+        for start, end in zip([0, *cuts], [*cuts, len(order)], strict=True):
+            if end > start:
+                self.feed(order[start:end])
+
     def feed_messages(self, parts):
         """Stage 2 alone, on ``calculator.credits`` messages as encoded for the topic."""
         messages = [orjson.loads(self._sized(part)) for part in parts]
