@@ -34,6 +34,7 @@ from attain.core.periods import period_bounds
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
+from attain.format import LocaleError, amount, percent, reader_locale
 from services.ingest import commands as ingest_commands
 from services.ledger import commands as ledger_commands
 from services.notifier import commands as notifier_commands
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--org", type=Path, help="participants file (if not in --plans)")
         sub.add_argument("--events", type=Path, required=True, help="canonical change events, JSON lines")
         sub.add_argument("--period", required=True, help="e.g. 2026-Q1, 2026-02, 2026-H1, 2026")
+        sub.add_argument("--locale", help="how amounts are grouped for the reader, e.g. en-IN for lakh and crore "
+                         "(default $ATTAIN_LOCALE, else en)")
         if name == "simulate":
             sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
         else:
@@ -150,6 +153,10 @@ def simulate_period(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
     period_bounds(args.period)  # a bad period name is a usage error before any work
+    try:
+        locale = reader_locale(args.locale)
+    except LocaleError as error:
+        raise cli_support.CliError(str(error), "--locale or ATTAIN_LOCALE", cli_support.USAGE) from error
     problems = validate(paths)
     if problems:
         for problem in problems:
@@ -172,7 +179,7 @@ def simulate_period(args: argparse.Namespace) -> int:
         if args.format == "json":
             cli_support.emit_json(simulate.explain_json(chosen[0], args.component, held))
         else:
-            print(simulate.explain(chosen[0], args.component, held))
+            print(simulate.explain(chosen[0], args.component, held, locale))
         return 0
     if args.format == "json":
         print(simulate.dumps(simulate.to_json(book, args.period, results)))
@@ -182,7 +189,7 @@ def simulate_period(args: argparse.Namespace) -> int:
         table = Table(title=f"Earnings {args.period}")
         for column in simulate.CSV_COLUMNS:
             table.add_column(column, justify="right" if column in simulate.AMOUNT_COLUMNS else "left")
-        for row in simulate.rows(book, args.period, results):
+        for row in simulate.rows(book, args.period, results, locale):
             table.add_row(*row)
         cli_support.print_table(console, table)
     return 0
@@ -310,11 +317,13 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
         table.add_column(column, justify="right" if column in ("credited", "attainment", "earned")
                          else "left")
     for (rep_id, period), result in sorted(earnings.items()):
-        component = result.components[0]
-        attainment = component.attainment_ratio
+        measured = [c for c in result.components if c.quota]
+        credited = sum((c.credited_value for c in measured[:1]), Decimal(0))
+        attainment = measured[0].attainment_ratio if measured else None
         table.add_row(rep_id, book.participants[rep_id].name, period,
-                      f"{component.credited_value:,.2f}", "" if attainment is None else f"{attainment:.1%}",
-                      f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
+                      amount(credited, result.currency) if measured else "",
+                      "" if attainment is None else percent(attainment),
+                      amount(totals.get((rep_id, period), Decimal(0)), result.currency), result.currency)
     cli_support.print_table(console, table)
 
 
