@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the whole pipeline on embedded defaults")
     run.add_argument("--plans", type=Path, default=DEFAULT_PLANS)
     run.add_argument("--workdir", type=Path, default=Path(".attain/demo"))
-    run.add_argument("--deals", type=int, default=400, help="sample opportunities to replay")
+    run.add_argument("--deals", type=int, default=400,
+                     help="opportunities to generate when the plan folder has no events.jsonl of its own")
     run.add_argument("--exit-when-done", action="store_true",
                      help="stop after the summary instead of waiting for Ctrl-C")
     notifier_commands.register(commands)
@@ -210,7 +211,7 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
     from attain.embedded.stack import Stack, start_fresh_demo
-    from attain.sample import events_for_book
+    from attain.sample import demo_events
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
@@ -229,7 +230,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
         load_demo_org(plans, stack.database_url or "")
-        events = events_for_book(book, deals)
+        events = demo_events(plans, book, deals)
         assert stack.issuer is not None  # machine callers post with a client-credentials token
         replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"))
         # A period that earns nothing has no entries in the ledger: compare what is non-zero.
@@ -237,7 +238,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
-        ledger_commands.demo_period_close(engine)
+        ledger_commands.demo_period_close(engine, {period for _, period in expected})
         rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
         token_file = write_demo_token(stack, rep, ["rep"])
         ledger_api = f"http://127.0.0.1:{stack.services['ledger'].port}"
