@@ -103,14 +103,18 @@ def percent(ratio: Decimal, locale: str = DEFAULT_LOCALE) -> str:
 
 
 _NUMBER = re.compile(r"(?<![\w.@:/-])(?<!\d-)(-?)(\d{4,})(\.\d+)?(?![\w-])")
+_ATTAINMENT = re.compile(r"(?<=attainment )(-?\d+\.\d+)(?![\w.])")
 
 
 def grouped(text: str, locale: str = DEFAULT_LOCALE) -> str:
-    """The numbers of four or more digits in a trace line grouped for the reader, their decimals kept
-    (a trace step shows the exact calculation); dates, periods and record ids are left alone.
+    """A trace line as a reader reads it: numbers of four or more digits grouped, their decimals kept
+    (a step shows the exact calculation), an attainment ratio as a percentage; dates, periods and
+    record ids are left alone.
 
     >>> grouped("006R00000042 split 2026-02-17: 16678880 INR x 1.2 = 20014656.0", "en-IN")
     '006R00000042 split 2026-02-17: 1,66,78,880 INR x 1.2 = 2,00,14,656.0'
+    >>> grouped("quota 600000, attainment 1.2200")
+    'quota 600,000, attainment 122.0%'
     """
     reader = _locale(locale)
 
@@ -118,4 +122,5 @@ def grouped(text: str, locale: str = DEFAULT_LOCALE) -> str:
         places = len(match.group(3) or ".") - 1
         return _pattern(reader.decimal_formats[None], places).apply(Decimal(match.group(0)), reader)
 
+    text = _ATTAINMENT.sub(lambda match: percent(Decimal(match.group(0)), locale), text)
     return _NUMBER.sub(group, text)

@@ -69,5 +69,5 @@ def test_explain_of_a_count_component_shows_no_quota_and_a_bonus_without_noise(c
     assert "credited " in logos and "quota" not in logos and "attainment" not in logos
     # 28,960,000 credited on a 27,533,333.33 quota (105.2%) clears the 100% bonus: 10% of the 900,000
     # target prorated to the v1 segment (59 of 90 days): 59,000 exactly, not 59000.0000000000000000000
-    assert "bonus at attainment 1.0: +59,000.00" in text
+    assert "bonus at attainment 100.0%: +59,000.00" in text
     assert "earned ₹59,000.00" in text
