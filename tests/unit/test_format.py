@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import doctest
+import re
+import zlib
 from decimal import Decimal
 
 import pytest
 
 import attain.format
 from attain.format import LocaleError, amount, count, grouped, money, percent, reader_locale
+from services.ledger.statements import statement_pdf
 
 
 def test_doctests():
@@ -45,3 +48,20 @@ def test_the_reader_locale_comes_from_the_option_then_the_environment(monkeypatc
     assert reader_locale() == "en"
     with pytest.raises(LocaleError, match="unknown locale 'xx-YY'"):
         reader_locale("xx-YY")
+
+
+def pdf_text(document: bytes) -> str:
+    """The drawn text of a PDF: its content streams, inflated."""
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", document, re.S)
+    return b"".join(zlib.decompress(stream) for stream in streams if stream[:1] == b"x").decode("latin-1")
+
+
+def test_a_statement_pdf_shows_amounts_at_the_minor_unit_grouped_for_the_reader():
+    section = {"currency": "INR", "opening_balance": "0.00", "adjustments": [], "draws": [], "payments": [],
+               "components": [{"component_id": "commission", "total": "1234567.5",
+                               "entries": [{"entry_id": 7, "explanation": "deal 006A", "amount": "1234567.5"}]}],
+               "total_payable": "1234567.5", "closing_balance": "1234567.5"}
+    text = pdf_text(statement_pdf({"rep_id": "ae-in-01", "period": "2026-Q1", "currencies": [section]}, "en-IN"))
+    assert "12,34,567.50" in text and "1234567.5" not in text
+    yen = dict(section, currency="JPY")
+    assert "1,234,568" in pdf_text(statement_pdf({"rep_id": "ae-jp-01", "period": "2026-Q1", "currencies": [yen]}))
