@@ -150,6 +150,21 @@ def to_csv(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> st
     return buffer.getvalue()
 
 
+def headline(result: PeriodEarnings) -> tuple[Decimal, Decimal | None]:
+    """A participant's period at a glance: credited and quota of each plan version's first component
+    with a quota (a version change mid-period adds its segment), or the first component's credit and
+    None when no component has a quota."""
+    credited, quota, versions = Decimal(0), Decimal(0), set()
+    for c in result.components:
+        version = c.component_id.rpartition(":")[0]
+        if c.quota and version not in versions:
+            versions.add(version)
+            credited, quota = credited + c.credited_value, quota + c.quota
+    if not versions:
+        return (result.components[0].credited_value if result.components else Decimal(0)), None
+    return credited, quota
+
+
 def holds(book: PlanBook, changes: Sequence[CrmChange], rep_id: str) -> list[str]:
     """The trace lines of the records held for ``rep_id`` (refused changes, see attain.core.admission)."""
     return held_lines(admit_changes(book, changes).values(), rep_id)

@@ -30,7 +30,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from attain import cli_support
-from attain.core.periods import period_bounds
+from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
@@ -238,7 +238,13 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
-        ledger_commands.demo_period_close(engine, {period for _, period in expected})
+        # The sample's quarter is closed; a longer period (a half-year) is not over yet and stays open.
+        first_day = min((period_bounds(period)[0] for _, period in expected), default=None)
+        quarter_end = period_bounds(period_of(first_day, "quarter"))[1] if first_day else None
+        closing = {period for _, period in expected if quarter_end and period_bounds(period)[1] <= quarter_end}
+        ledger_commands.demo_period_close(engine, closing)
+        for period in sorted({period for _, period in expected} - closing):
+            console.print(f"{period} stays open: it ends after the sample quarter")
         rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
         token_file = write_demo_token(stack, rep, ["rep"])
         ledger_api = f"http://127.0.0.1:{stack.services['ledger'].port}"
@@ -313,17 +319,18 @@ def wait_for_ledger(engine: Any, expected: dict[tuple[str, str], Decimal], total
 
 def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
                   totals: dict[tuple[str, str], Decimal]) -> None:
+    from attain.simulate import credited as credited_text
+    from attain.simulate import headline
+
     table = Table(title="Earnings per rep (ledger)")
     for column in ("rep", "name", "period", "credited", "attainment", "earned", "currency"):
         table.add_column(column, justify="right" if column in ("credited", "attainment", "earned")
                          else "left")
     for (rep_id, period), result in sorted(earnings.items()):
-        measured = [c for c in result.components if c.quota]
-        credited = sum((c.credited_value for c in measured[:1]), Decimal(0))
-        attainment = measured[0].attainment_ratio if measured else None
-        table.add_row(rep_id, book.participants[rep_id].name, period,
-                      amount(credited, result.currency) if measured else "",
-                      "" if attainment is None else percent(attainment),
+        credited, quota = headline(result)
+        shown = amount(credited, result.currency) if quota else credited_text(result.components[0], result.currency)
+        table.add_row(rep_id, book.participants[rep_id].name, period, shown,
+                      "" if not quota else percent(credited / quota),
                       amount(totals.get((rep_id, period), Decimal(0)), result.currency), result.currency)
     cli_support.print_table(console, table)
 

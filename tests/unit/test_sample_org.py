@@ -13,7 +13,7 @@ from attain.core.periods import period_bounds
 from attain.core.recompute import recompute
 from attain.planfiles import load_book
 from attain.sample import demo_events, sample_quarter
-from attain.simulate import read_changes
+from attain.simulate import headline, read_changes
 
 APAC = Path("examples/apac")
 QUARTER_END = period_bounds("2026-Q1")[1]
@@ -25,20 +25,16 @@ def book():
 
 
 def quarter_attainment(book) -> dict[str, Decimal]:
-    """Each rep's attainment over the quarter, by the core's batch recompute: the credited value over the
-    quota of each plan version's first component with a quota, summed over the rep's periods in 2026-Q1."""
+    """Each rep's attainment over the quarter, by the core's batch recompute: what `attain run`'s summary
+    shows per period (attain.simulate.headline), summed over the rep's periods in 2026-Q1."""
     credited: dict[str, Decimal] = {}
     quota: dict[str, Decimal] = {}
     for (rep_id, period), result in recompute(book, read_changes(APAC / "events.jsonl")).items():
-        if period_bounds(period)[1] > QUARTER_END:
-            continue  # a half-year is not over after one quarter
-        seen = set()
-        for component in result.components:
-            version = component.component_id.rpartition(":")[0]
-            if component.quota and version not in seen:
-                seen.add(version)
-                credited[rep_id] = credited.get(rep_id, Decimal(0)) + component.credited_value
-                quota[rep_id] = quota.get(rep_id, Decimal(0)) + component.quota
+        value, of = headline(result)
+        if of is None or period_bounds(period)[1] > QUARTER_END:
+            continue  # no quota, or a half-year that is not over after one quarter
+        credited[rep_id] = credited.get(rep_id, Decimal(0)) + value
+        quota[rep_id] = quota.get(rep_id, Decimal(0)) + of
     return {rep_id: credited[rep_id] / quota[rep_id] for rep_id in quota}
 
 
