@@ -9,18 +9,20 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import fields
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from attain.contracts.crm_changes import change_from_avro, normalise, parse_json
-from attain.core.earnings import PeriodEarnings, compute_period_earnings
+from attain.core.earnings import ComponentEarnings, PeriodEarnings, compute_period_earnings
 from attain.core.periods import period_bounds, period_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import admit_changes, admitted_credits_by_rep
 from attain.core.records import CrmChange
 from attain.core.trace import CreditLine, held_lines
+from attain.format import DEFAULT_LOCALE, amount, count, grouped, money, percent
 
 FORMAT = "attain.simulate/v1"
 
@@ -88,21 +90,22 @@ def to_json(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> d
                 "plan_version": r.plan_version,
                 "currency": r.currency,
                 "total_earned": str(r.total_earned),
-                "components": [
-                    {
-                        "component_id": c.component_id,
-                        "credited_value": str(c.credited_value),
-                        "quota": _text(c.quota),
-                        "attainment_ratio": _text(c.attainment_ratio),
-                        "tier": c.tier,
-                        "earned_amount": str(c.earned_amount),
-                        "source_record_count": c.source_record_count,
-                    }
-                    for c in r.components
-                ],
+                "components": [_component_json(c) for c in r.components],
             }
             for r in results
         ],
+    }
+
+
+def _component_json(c: ComponentEarnings) -> dict[str, Any]:
+    return {
+        "component_id": c.component_id,
+        "credited_value": str(c.credited_value),
+        "quota": _text(c.quota),
+        "attainment_ratio": _text(c.attainment_ratio),
+        "tier": c.tier,
+        "earned_amount": str(c.earned_amount),
+        "source_record_count": c.source_record_count,
     }
 
 
@@ -111,28 +114,61 @@ CSV_COLUMNS = ("rep_id", "name", "period", "plan_id", "component_id", "credited_
 AMOUNT_COLUMNS = ("credited_value", "quota", "attainment_ratio", "earned_amount")
 
 
-def rows(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> list[list[str]]:
-    """One row per participant and component, then one TOTAL row per participant."""
+def rows(book: PlanBook, period: str, results: Sequence[PeriodEarnings],
+         locale: str = DEFAULT_LOCALE) -> list[list[str]]:
+    """One row per participant and component, then one TOTAL row per participant; amounts as a reader
+    reads them (:mod:`attain.format`: the currency's minor unit, grouped for ``locale``)."""
     table = []
     for result in results:
         name = book.participants[result.rep_id].name
         for c in result.components:
-            table.append([result.rep_id, name, result.period, result.plan_id, c.component_id, _money(c.credited_value),
-                          _money(c.quota), "" if c.attainment_ratio is None else f"{c.attainment_ratio:.2%}",
-                          c.tier or "", _money(c.earned_amount), result.currency])
+            table.append([result.rep_id, name, result.period, result.plan_id, c.component_id,
+                          credited(c, result.currency, locale),
+                          "" if c.quota is None else amount(c.quota, result.currency, locale),
+                          "" if c.attainment_ratio is None else percent(c.attainment_ratio, locale),
+                          c.tier or "", amount(c.earned_amount, result.currency, locale), result.currency])
         table.append([result.rep_id, name, result.period, result.plan_id, "TOTAL", "", "", "", "",
-                      _money(result.total_earned), result.currency])
+                      amount(result.total_earned, result.currency, locale), result.currency])
     return table
 
 
+def credited(c: ComponentEarnings, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+    """What a component credited: a count (demos, logos) as a count, money at the minor unit."""
+    if c.quota is None and not any(line.original_currency for line in c.lines) \
+            and c.credited_value == c.credited_value.to_integral_value():
+        return count(c.credited_value, locale)
+    return amount(c.credited_value, currency, locale)
+
+
 def to_csv(book: PlanBook, period: str, results: Sequence[PeriodEarnings]) -> str:
+    """Machine-readable: exact decimal text, no grouping (one row per :func:`rows` row)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in rows(book, period, results):
-        writer.writerow([row[0], row[1], row[2], row[3], row[4], row[5].replace(",", ""),
-                         row[6].replace(",", ""), row[7], row[8], row[9].replace(",", ""), row[10]])
+    for result in results:
+        name = book.participants[result.rep_id].name
+        for c in result.components:
+            writer.writerow([result.rep_id, name, result.period, result.plan_id, c.component_id, c.credited_value,
+                             _text(c.quota) or "", "" if c.attainment_ratio is None else f"{c.attainment_ratio:.2%}",
+                             c.tier or "", c.earned_amount, result.currency])
+        writer.writerow([result.rep_id, name, result.period, result.plan_id, "TOTAL", "", "", "", "",
+                         result.total_earned, result.currency])
     return buffer.getvalue()
+
+
+def headline(result: PeriodEarnings) -> tuple[Decimal, Decimal | None]:
+    """A participant's period at a glance: credited and quota of each plan version's first component
+    with a quota (a version change mid-period adds its segment), or the first component's credit and
+    None when no component has a quota."""
+    credited, quota, versions = Decimal(0), Decimal(0), set()
+    for c in result.components:
+        version = c.component_id.rpartition(":")[0]
+        if c.quota and version not in versions:
+            versions.add(version)
+            credited, quota = credited + c.credited_value, quota + c.quota
+    if not versions:
+        return (result.components[0].credited_value if result.components else Decimal(0)), None
+    return credited, quota
 
 
 def holds(book: PlanBook, changes: Sequence[CrmChange], rep_id: str) -> list[str]:
@@ -140,18 +176,24 @@ def holds(book: PlanBook, changes: Sequence[CrmChange], rep_id: str) -> list[str
     return held_lines(admit_changes(book, changes).values(), rep_id)
 
 
-def explain(result: PeriodEarnings, component_id: str | None = None, held: Sequence[str] = ()) -> str:
-    """The trace of one participant's period as text a rep can read (``held``: see :func:`holds`)."""
+def explain(result: PeriodEarnings, component_id: str | None = None, held: Sequence[str] = (),
+            locale: str = DEFAULT_LOCALE) -> str:
+    """The trace of one participant's period as text a rep can read (``held``: see :func:`holds`).
+
+    Totals and earnings are at the currency's minor unit with the reader's grouping; the credit
+    lines and steps keep the calculation's own digits, grouped (:func:`attain.format.grouped`).
+    """
+    currency = result.currency
     lines = [f"{result.rep_id} {result.period}: plan {result.plan_id} v{result.plan_version}, "
-             f"total {result.total_earned} {result.currency}"]
+             f"total {money(result.total_earned, currency, locale)}"]
     lines.extend(f"  held: {line}" for line in held)
     for c in result.components:
         if component_id is not None and c.component_id != component_id:
             continue
-        lines.append(f"  {c.component_id}: earned {c.earned_amount} {result.currency}"
+        lines.append(f"  {c.component_id}: earned {money(c.earned_amount, currency, locale)}"
                      + (f" (tier {c.tier})" if c.tier else ""))
-        lines.extend(f"    - {line.describe()}" for line in c.lines)
-        lines.extend(f"    {step}" for step in c.steps)
+        lines.extend(f"    - {grouped(line.describe(), locale)}" for line in c.lines)
+        lines.extend(f"    {grouped(step, locale)}" for step in c.steps)
     return "\n".join(lines)
 
 
@@ -167,17 +209,7 @@ def explain_json(result: PeriodEarnings, component_id: str | None = None, held: 
         "total_earned": str(result.total_earned),
         "held": list(held),
         "components": [
-            {
-                "component_id": c.component_id,
-                "credited_value": str(c.credited_value),
-                "quota": _text(c.quota),
-                "attainment_ratio": _text(c.attainment_ratio),
-                "tier": c.tier,
-                "earned_amount": str(c.earned_amount),
-                "source_record_count": c.source_record_count,
-                "lines": [_line_json(line) for line in c.lines],
-                "steps": list(c.steps),
-            }
+            {**_component_json(c), "lines": [_line_json(line) for line in c.lines], "steps": list(c.steps)}
             for c in result.components
             if component_id is None or c.component_id == component_id
         ],
@@ -185,29 +217,22 @@ def explain_json(result: PeriodEarnings, component_id: str | None = None, held: 
 
 
 def _line_json(line: CreditLine) -> dict[str, Any]:
-    return {
-        "record_id": line.record_id,
-        "role": line.role,
-        "kind": line.kind,
-        "credit_date": line.credit_date.isoformat(),
-        "original_amount": str(line.original_amount),
-        "original_currency": line.original_currency,
-        "fx_rate": str(line.fx_rate),
-        "fx_date": None if line.fx_date is None else line.fx_date.isoformat(),
-        "multiplier": str(line.multiplier),
-        "kickers": list(line.kickers),
-        "value": str(line.value),
-        "earned": _text(line.earned),
-        "text": line.describe(),
-    }
+    """Every field of the line as JSON text (decimals as decimal text, dates ISO), and its sentence."""
+    data = {field.name: _json_value(getattr(line, field.name)) for field in fields(line)}
+    data["text"] = line.describe()
+    return data
+
+
+def _json_value(value: object) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
-
-
-def _money(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:,}"
 
 
 def dumps(data: dict[str, Any]) -> str:

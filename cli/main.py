@@ -30,10 +30,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from attain import cli_support
-from attain.core.periods import period_type_of
+from attain.core.periods import period_bounds, period_of, period_type_of
 from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
+from attain.format import LocaleError, amount, percent, reader_locale
 from services.ingest import commands as ingest_commands
 from services.ledger import commands as ledger_commands
 from services.notifier import commands as notifier_commands
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the whole pipeline on embedded defaults")
     run.add_argument("--plans", type=Path, default=DEFAULT_PLANS)
     run.add_argument("--workdir", type=Path, default=Path(".attain/demo"))
-    run.add_argument("--deals", type=int, default=400, help="sample opportunities to replay")
+    run.add_argument("--deals", type=int, default=400,
+                     help="opportunities to generate when the plan folder has no events.jsonl of its own")
     run.add_argument("--exit-when-done", action="store_true",
                      help="stop after the summary instead of waiting for Ctrl-C")
     notifier_commands.register(commands)
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--org", type=Path, help="participants file (if not in --plans)")
         sub.add_argument("--events", type=Path, required=True, help="canonical change events, JSON lines")
         sub.add_argument("--period", required=True, help="e.g. 2026-Q1, 2026-02, 2026-H1, 2026")
+        sub.add_argument("--locale", help="how amounts are grouped for the reader, e.g. en-IN for lakh and crore "
+                         "(default $ATTAIN_LOCALE, else en)")
         if name == "simulate":
             sub.add_argument("--format", choices=("table", "json", "csv"), default="table")
         else:
@@ -150,6 +154,10 @@ def simulate_period(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
     period_type_of(args.period)  # a bad period name is a usage error before any work
+    try:
+        locale = reader_locale(args.locale)
+    except LocaleError as error:
+        raise cli_support.CliError(str(error), "--locale or ATTAIN_LOCALE", cli_support.USAGE) from error
     problems = validate(paths)
     if problems:
         for problem in problems:
@@ -172,7 +180,7 @@ def simulate_period(args: argparse.Namespace) -> int:
         if args.format == "json":
             cli_support.emit_json(simulate.explain_json(chosen[0], args.component, held))
         else:
-            print(simulate.explain(chosen[0], args.component, held))
+            print(simulate.explain(chosen[0], args.component, held, locale))
         return 0
     if args.format == "json":
         print(simulate.dumps(simulate.to_json(book, args.period, results)))
@@ -182,7 +190,7 @@ def simulate_period(args: argparse.Namespace) -> int:
         table = Table(title=f"Earnings {args.period}")
         for column in simulate.CSV_COLUMNS:
             table.add_column(column, justify="right" if column in simulate.AMOUNT_COLUMNS else "left")
-        for row in simulate.rows(book, args.period, results):
+        for row in simulate.rows(book, args.period, results, locale):
             table.add_row(*row)
         cli_support.print_table(console, table)
     return 0
@@ -203,7 +211,7 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
 
 def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
     from attain.embedded.stack import Stack, start_fresh_demo
-    from attain.sample import events_for_book
+    from attain.sample import demo_events
     from services.ledger.db import ledger_totals, make_engine
 
     book = load_book(plans)
@@ -222,7 +230,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
         load_demo_org(plans, stack.database_url or "")
-        events = events_for_book(book, deals)
+        events = demo_events(plans, book, deals)
         assert stack.issuer is not None  # machine callers post with a client-credentials token
         replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"))
         # A period that earns nothing has no entries in the ledger: compare what is non-zero.
@@ -230,7 +238,13 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
-        ledger_commands.demo_period_close(engine, book=book)
+        # The sample's quarter is closed; a longer period (a half-year) is not over yet and stays open.
+        first_day = min((period_bounds(period)[0] for _, period in expected), default=None)
+        quarter_end = period_bounds(period_of(first_day, "quarter"))[1] if first_day else None
+        closing = {period for _, period in expected if quarter_end and period_bounds(period)[1] <= quarter_end}
+        ledger_commands.demo_period_close(engine, closing, book=book)
+        for period in sorted({period for _, period in expected} - closing):
+            console.print(f"{period} stays open: it ends after the sample quarter")
         rep = "ae-in-01" if "ae-in-01" in book.participants else min(book.participants)
         token_file = write_demo_token(stack, rep, ["rep"])
         ledger_api = f"http://127.0.0.1:{stack.services['ledger'].port}"
@@ -305,16 +319,19 @@ def wait_for_ledger(engine: Any, expected: dict[tuple[str, str], Decimal], total
 
 def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
                   totals: dict[tuple[str, str], Decimal]) -> None:
+    from attain.simulate import credited as credited_text
+    from attain.simulate import headline
+
     table = Table(title="Earnings per rep (ledger)")
     for column in ("rep", "name", "period", "credited", "attainment", "earned", "currency"):
         table.add_column(column, justify="right" if column in ("credited", "attainment", "earned")
                          else "left")
     for (rep_id, period), result in sorted(earnings.items()):
-        component = result.components[0]
-        attainment = component.attainment_ratio
-        table.add_row(rep_id, book.participants[rep_id].name, period,
-                      f"{component.credited_value:,.2f}", "" if attainment is None else f"{attainment:.1%}",
-                      f"{totals.get((rep_id, period), Decimal(0)):,.2f}", result.currency)
+        credited, quota = headline(result)
+        shown = amount(credited, result.currency) if quota else credited_text(result.components[0], result.currency)
+        table.add_row(rep_id, book.participants[rep_id].name, period, shown,
+                      "" if not quota else percent(credited / quota),
+                      amount(totals.get((rep_id, period), Decimal(0)), result.currency), result.currency)
     cli_support.print_table(console, table)
 
 

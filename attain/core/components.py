@@ -125,7 +125,7 @@ def component_result(
         if attainment is not None and attainment >= bonus.attainment:
             amount = bonus.amount + bonus.of_target * target
             earned += amount
-            steps.append(f"bonus at attainment {bonus.attainment}: +{amount}")
+            steps.append(f"bonus at attainment {bonus.attainment}: +{shown(amount)}")
     earned = _capped(component, earned, target, steps)
     return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines)
 

@@ -189,10 +189,23 @@ def _exact(
         quota = (_span_quota(book, rep_id, plan, component.quota, span_name) if component.quota_period
                  else _ytd_quota(book, rep_id, plan, component.quota, period))
     target = plan.target_incentive * segment.proration
+    if not quota_applies(book, component):
+        quota = None
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
     return component_result(component, plan, book.fx, credits, first, segment.end, quota, target,
                             None if rate is None else rate(plan))
+
+
+def quota_applies(book: PlanBook, component: Component) -> bool:
+    """Whether a quota means anything to ``component``: its measure sums money (attainment is then worth
+    showing), or the component pays by attainment (attainment tiers, a gate, bonuses, year to date).
+    A count paid per unit (demos, new logos) has no quota: 5 logos are not 0% of an INR quota.
+    """
+    measure = book.measures.get(component.measure)
+    by_attainment = bool(component.rate.tiers) and component.rate.basis == "attainment"
+    return (measure is None or measure.kind == "sum" or by_attainment or component.gate is not None
+            or bool(component.bonuses) or component.ytd)
 
 
 def _team_result(

@@ -18,6 +18,7 @@ import argparse
 import json
 import time
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -387,9 +388,11 @@ def load_org(args: argparse.Namespace) -> int:
 DEMO_APPROVERS = (("demo-manager", "manager"), ("demo-comp-admin", "comp_admin"), ("demo-finance", "finance"))
 
 
-def demo_period_close(engine: Any, timeout: float = 60, book: Any = None) -> None:
-    """The demo's last act: every period with entries goes open -> locked -> approved -> paid,
-    and the payout lines reach the ``payouts`` topic through the running ledger's outbox relay.
+def demo_period_close(engine: Any, periods: Collection[str] | None = None, timeout: float = 60,
+                      book: Any = None) -> None:
+    """The demo's last act: every period with entries (of ``periods``, when given: the sample's, never
+    an empty later one) goes open -> locked -> approved -> paid, and the payout lines reach the
+    ``payouts`` topic through the running ledger's outbox relay. One closed before is shown as such.
     With the plan ``book``, locking pays the draws of reps without credits."""
     from sqlalchemy import func, select
 
@@ -402,9 +405,12 @@ def demo_period_close(engine: Any, timeout: float = 60, book: Any = None) -> Non
     for column in ("scope", "period", "payout lines", "total", "published on payouts"):
         table.add_column(column)
     for row in list_periods(engine):
-        if row["state"] != "open":
+        if periods is not None and row["period"] not in periods:
             continue
         scope, period = row["scope"], row["period"]
+        if row["state"] != "open":
+            table.add_row(scope, period, "-", f"closed before: {row['state']}", "-")
+            continue
         lock_period(engine, scope, period, "demo-preparer", book)
         for user, role in DEMO_APPROVERS:
             decide(engine, scope, period, Actor(user, frozenset({role})), True, f"{role}: checked against the CRM")

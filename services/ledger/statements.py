@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fpdf import FPDF
 from sqlalchemy import Engine, select
 
 from attain.core.money import round_money
+from attain.format import amount, reader_locale
 from attain.ledger.statements import build_statement
 from services.ledger.schema import entries
 
@@ -21,15 +23,26 @@ def statement(engine: Engine, rep_id: str, period: str) -> dict[str, Any]:
     return build_statement(rep_id, period, rows)
 
 
-def statement_pdf(document: dict[str, Any]) -> bytes:
-    pdf = FPDF()
+class _Statement(FPDF):
+    """The PDF being drawn, with the currency of the section being drawn and the reader's locale."""
+
+    def __init__(self, locale: str) -> None:
+        super().__init__()
+        self.locale = locale
+        self.currency = ""
+
+
+def statement_pdf(document: dict[str, Any], locale: str | None = None) -> bytes:
+    """The statement as a PDF; amounts at the section currency's minor unit, grouped for ``locale``
+    (default ``$ATTAIN_LOCALE``, else en: attain.format)."""
+    pdf = _Statement(reader_locale(locale))
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
     title = _latin1(f"Statement: {document['rep_id']}, {document['period']}")
     pdf.cell(0, 10, title[:80], new_x="LMARGIN", new_y="NEXT")
     for section in document["currencies"]:
-        currency = section["currency"]
+        currency = pdf.currency = section["currency"]
         _row(pdf, f"Opening balance ({currency})", section["opening_balance"], bold=True)
         for component in section["components"]:
             _row(pdf, f"Earned: {component['component_id']}", component["total"], bold=True)
@@ -53,10 +66,11 @@ def statement_pdf(document: dict[str, Any]) -> bytes:
     return bytes(pdf.output())
 
 
-def _row(pdf: FPDF, label: str, amount: str, bold: bool = False) -> None:
+def _row(pdf: _Statement, label: str, value: str, bold: bool = False) -> None:
     pdf.set_font("Helvetica", "B" if bold else "", 10)
     pdf.cell(150, 6, _latin1(label)[:95])
-    pdf.cell(0, 6, amount, align="R", new_x="LMARGIN", new_y="NEXT")
+    shown = amount(Decimal(str(value)), pdf.currency, pdf.locale) if value not in ("", None) else ""
+    pdf.cell(0, 6, shown, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def _latin1(text: str) -> str:
