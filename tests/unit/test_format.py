@@ -58,6 +58,7 @@ def pdf_text(document: bytes) -> str:
 
 def test_a_statement_pdf_shows_amounts_at_the_minor_unit_grouped_for_the_reader():
     section = {"currency": "INR", "opening_balance": "0.00", "adjustments": [], "draws": [], "payments": [],
+               "draw_paid": "0", "draw_recovered": "0", "draw_balance": "0",
                "components": [{"component_id": "commission", "total": "1234567.5",
                                "entries": [{"entry_id": 7, "explanation": "deal 006A", "amount": "1234567.5"}]}],
                "total_payable": "1234567.5", "closing_balance": "1234567.5"}
