@@ -14,6 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter, is_
 
+from attain.core.clawbacks import reversals
 from attain.core.components import ComponentResult, RatedCredit, component_result
 from attain.core.crediting import Credit
 from attain.core.money import round_money
@@ -157,6 +158,14 @@ def _component(
             earned -= already
             steps.append(f"year to date: {result.earned} earned through {period} - {already} through "
                          f"{previous} = {earned} this period")
+    lines = result.lines
+    if result.reversals:
+        reversed_amount, reversal_steps, priced = reversals(
+            book, rep_id, component.component_id, segment, result,
+            lambda name, at, i: _exact(book, rep_id, name, at, i, credits, rate))
+        earned += reversed_amount
+        steps += reversal_steps
+        lines += priced
     rounded = round_money(earned, plan.currency, plan.rounding)
     steps.append(f"rounded {plan.rounding.replace('_', '-')} to {rounded} {plan.currency}")
     attainment = None if result.attainment is None else result.attainment.quantize(ATTAINMENT_QUANTUM, ROUND_HALF_UP)
@@ -166,11 +175,11 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len(set(map(_RECORD_ID, result.lines))),
+        source_record_count=len(set(map(_RECORD_ID, lines))),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),
-        lines=result.lines,
+        lines=lines,
     )
 
 
@@ -205,8 +214,11 @@ def _team_result(
     component = segment.plan.components[index]
     assert component.team is not None
     by_member: dict[str, list[Credit]] = {}
+    # a member's clawback reversing what was paid needs the member's credits of the original period too
+    first = min([segment.start, *(c.reverses for c in credits if c.reverses is not None and c.via
+                                  and segment.start <= c.credit_date <= segment.end)])
     for credit in credits:
-        if (credit.via and credit.measure == component.measure and segment.start <= credit.credit_date <= segment.end
+        if (credit.via and credit.measure == component.measure and first <= credit.credit_date <= segment.end
                 and (not component.roles or credit.role in component.roles)):
             role = book.roles[credit.role].of
             by_member.setdefault(credit.via, []).append(replace(credit, rep_id=credit.via, role=role, via=""))
