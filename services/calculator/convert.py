@@ -31,6 +31,7 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
         "kind": credit.kind,
         "attributes": [list(pair) for pair in credit.attributes],
         "via": credit.via,
+        **({"reverses": credit.reverses.isoformat()} if credit.reverses is not None else {}),
     }
 
 
@@ -48,6 +49,7 @@ def credit_from_json(data: dict[str, Any]) -> Credit:
         kind=data.get("kind", "credit"),
         attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
         via=data.get("via", ""),
+        reverses=date.fromisoformat(data["reverses"]) if data.get("reverses") else None,
     )
 
 

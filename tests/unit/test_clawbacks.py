@@ -10,6 +10,7 @@ from decimal import Decimal
 from attain.core.admission import admit
 from attain.core.records import ChangeVersion, CrmChange
 from attain.core.recompute import recompute
+from tests.unit.calculator_harness import Calculator
 from tests.unit.plan_helpers import book
 
 TIERED = """
@@ -113,3 +114,18 @@ def test_the_order_changes_arrive_in_does_not_change_the_clawback():
     forward = admit(None, changes, org)
     backward = admit(None, list(reversed(changes)), org)
     assert forward.credits == backward.credits and len(forward.credits) == 2
+
+
+def test_the_streaming_calculator_republishes_a_reversal_when_its_original_quarter_changes():
+    """A Q1 deal arriving after a Q1 deal was lost in Q2 moves Q1's effective rate, so Q2's reversal too."""
+    org = book(TIERED)
+    lost = change("A", "2026-04-15", is_won=False)
+    late = won("C", 100000, "2026-03-20")  # committed 2026-03-20 but delivered after the loss
+    calc = Calculator(org)
+    for batch in ([Q1_DEALS[0]], [Q1_DEALS[1]], [lost], [late]):
+        calc.feed(batch)
+    # Q1 now credits 1,100,000: 25,000 + 600,000 x 10% = 85,000 (rate 85/1,100) and capped 50,000 (rate 5/110);
+    # A's reversal: -200,000 x 85,000 / 1,100,000 = -15,454.545.. and -200,000 x 50,000 / 1,100,000 = -9,090.909..,
+    # each component rounded once (half-up): -15,454.55 - 9,090.91 = -24,545.46.
+    assert calc.totals() == {("r1", "2026-Q1"): Decimal("135000.00"), ("r1", "2026-Q2"): Decimal("-24545.46")}
+    assert calc.totals() == {key: e.total_earned for key, e in recompute(org, [*Q1_DEALS, lost, late]).items()}
