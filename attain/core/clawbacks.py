@@ -107,3 +107,31 @@ def reversal_reach(book: PlanBook) -> int:
 def reversals_into(credits: Sequence[Credit], first: date, last: date) -> list[date]:
     """The dates of the clawbacks among ``credits`` reversing credits dated ``first``..``last``."""
     return sorted({c.credit_date for c in credits if c.reverses is not None and first <= c.reverses <= last})
+
+
+def vanishing_credit_warnings(book: PlanBook) -> list[tuple[str, str, str]]:
+    """(measure, message, hint) for each measure a plan pays on whose ``when`` filter reads a won flag or a
+    stage (field names holding "won" or "stage"), so a credited deal can stop matching, with no clawback
+    rule: its credit would vanish from a period that may already be paid, and nothing would be reversed
+    where the change happened.
+
+    >>> from attain.core.plan_parser import parse_plan_book
+    >>> book = parse_plan_book({"plans": [{"id": "ae", "currency": "INR", "components": [
+    ...     {"id": "c", "measure": "closed_won_amount", "rate": "0.05"}]}],
+    ...     "participants": [{"id": "r1", "plan": "ae", "quota": "1000"}]})
+    >>> [(name, message[:40]) for name, message, _ in vanishing_credit_warnings(book)]
+    [('closed_won_amount', 'a credited deal whose is_won changes so ')]
+    """
+    warnings = []
+    for name in sorted(book.used_measures):
+        measure = book.measures.get(name)
+        if measure is None or measure.clawback is not None:
+            continue
+        fields = sorted(f for f in measure.when.fields if "won" in f.lower() or "stage" in f.lower())
+        if not fields:
+            continue
+        warnings.append((name, f"a credited deal whose {' or '.join(fields)} changes so it stops matching (a won "
+                               "deal turned lost) loses its credit in the period it was credited, rewriting a period "
+                               "that may be paid, and nothing is clawed back where the change happened",
+                         f"add clawback: {{window_days: 90}} to measure {name!r} (redefine it under measures:)"))
+    return warnings

@@ -7,9 +7,12 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
+
 from attain.core.admission import admit
-from attain.core.records import ChangeVersion, CrmChange
 from attain.core.recompute import recompute
+from attain.core.records import ChangeVersion, CrmChange
+from cli.main import main
 from tests.unit.calculator_harness import Calculator
 from tests.unit.plan_helpers import book
 
@@ -129,3 +132,29 @@ def test_the_streaming_calculator_republishes_a_reversal_when_its_original_quart
     # each component rounded once (half-up): -15,454.55 - 9,090.91 = -24,545.46.
     assert calc.totals() == {("r1", "2026-Q1"): Decimal("135000.00"), ("r1", "2026-Q2"): Decimal("-24545.46")}
     assert calc.totals() == {key: e.total_earned for key, e in recompute(org, [*Q1_DEALS, lost, late]).items()}
+
+
+def test_plans_validate_warns_when_a_won_deal_turned_lost_would_vanish_without_a_clawback(tmp_path, capsys):
+    plans = tmp_path / "plans.yaml"
+    plans.write_text("""measures:
+  bookings: {object: Opportunity, sum: amount, when: {stage: Closed Won}}
+  kept: {object: Opportunity, sum: amount, when: {is_won: true}, clawback: {window_days: 90}}
+plans:
+  - id: ae
+    currency: INR
+    components:
+      - {id: c, measure: bookings, rate: 0.05}
+      - {id: d, measure: kept, rate: 0.01}
+      - {id: e, measure: closed_won_count, per_unit: 10}
+participants:
+  - {id: r1, plan: ae, quota: 1000}
+""")
+    with pytest.raises(SystemExit) as exit_code:
+        main(["plans", "validate", str(plans)])
+    assert exit_code.value.code == 0  # a warning, not an error
+    out = capsys.readouterr().out.splitlines()
+    warned = [line for line in out if "warning:" in line]
+    assert [line.split(": warning:")[0] for line in warned] == [
+        f"{plans}:2: measures.bookings",
+        f"{plans}:10: plans[0].components[2].measure"]  # the built-in closed_won_count, where a plan pays on it
+    assert "stage changes so it stops matching" in warned[0] and "clawback: {window_days: 90}" in warned[0]
