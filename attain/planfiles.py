@@ -176,7 +176,7 @@ def warnings(paths: Sequence[Path]) -> list[str]:
     lines = []
     for name, message, hint in vanishing_credit_warnings(book):
         path = f"measures.{name}"
-        if located.locate(path) is None:  # a built-in measure: point at the first component paying on it
+        if path not in located.lines:  # a built-in measure: point at the first component paying on it
             path = next((f"plans[{i}].components[{j}].measure" for i, plan in enumerate(located.data.get("plans") or [])
                          if isinstance(plan, dict)
                          for j, component in enumerate(plan.get("components") or [])

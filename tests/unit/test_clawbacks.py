@@ -12,6 +12,7 @@ import pytest
 from attain.core.admission import admit
 from attain.core.recompute import recompute
 from attain.core.records import ChangeVersion, CrmChange
+from attain.simulate import simulate
 from cli.main import main
 from tests.unit.calculator_harness import Calculator
 from tests.unit.plan_helpers import book
@@ -158,3 +159,11 @@ participants:
         f"{plans}:2: measures.bookings",
         f"{plans}:10: plans[0].components[2].measure"]  # the built-in closed_won_count, where a plan pays on it
     assert "stage changes so it stops matching" in warned[0] and "clawback: {window_days: 90}" in warned[0]
+
+
+def test_simulate_shows_the_reversal_in_the_quarter_of_the_loss_and_leaves_the_earlier_quarter_alone():
+    org = book(TIERED)
+    changes = [*Q1_DEALS, change("A", "2026-04-15", is_won=False, stage="Closed Lost")]
+    q1, q2 = (simulate(org, changes, period) for period in ("2026-Q1", "2026-Q2"))
+    assert [c.earned_amount for c in q1[0].components] == [Decimal("75000.00"), Decimal("50000.00")]
+    assert [c.earned_amount for c in q2[0].components] == [Decimal("-15000.00"), Decimal("-10000.00")]
