@@ -19,16 +19,9 @@ from tests.unit.plan_helpers import book
 
 TIERED = """
 measures:
-  bookings:
-    object: Opportunity
-    sum: amount
-    currency_field: currency
-    date_field: close_date
-    when: {is_won: true}
-    clawback: {window_days: 120}
-fx_rates:
-  - {base: USD, quote: INR, date: 2026-01-01, rate: 80}
-  - {base: USD, quote: INR, date: 2026-04-01, rate: 90}
+  bookings: {object: Opportunity, sum: amount, currency_field: currency, date_field: close_date,
+             when: {is_won: true}, clawback: {window_days: 120}}
+fx_rates: [{base: USD, quote: INR, date: 2026-01-01, rate: 80}, {base: USD, quote: INR, date: 2026-04-01, rate: 90}]
 deal_currencies: [USD, INR]
 plans:
   - id: ae
