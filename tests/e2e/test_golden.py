@@ -191,7 +191,7 @@ def test_a_deal_lost_after_its_quarter_was_paid_is_reversed_at_what_was_paid_in_
         connection.execute(insert(participants).on_conflict_do_nothing(),
                            [{"rep_id": rep, "region": "IN-North", "manager_id": "gl-mgr"}])
     engine.dispose()
-    assert api.post(f"/v1/periods/{scope}/2026-Q1/lock", headers=as_("gl-admin", "comp_admin")).json() == {
+    assert api.post(f"/v1/periods/{scope}/2026-Q1/lock", headers=as_("gl-prep", "comp_admin")).json() == {
         "state": "locked"}
     for user, role in (("gl-mgr", "manager"), ("gl-admin", "comp_admin"), ("gl-fin", "finance")):
         decision = api.post(f"/v1/periods/{scope}/2026-Q1/approvals", headers=as_(user, role),
