@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from attain.core.money import MoneyError, parse_decimal
-from attain.core.plans import CreditRole, Measure, PlanBook
+from attain.core.periods import period_of
+from attain.core.plans import CreditRole, Measure, Plan, PlanBook
 from attain.core.records import ChangeVersion, RecordState, decode_value, tracked_values_at
 
 ONE = Decimal(1)
@@ -228,6 +229,8 @@ def _measure_credits(
             if share != ONE:
                 _check_amount(share, measure, f"{where} {role_name} share")
                 _check_amount(amount * share, measure, f"{where} {role_name} share of {measure.value_field or 'one'}")
+            if cancelled is not None and _same_period(book, rep_id, plan, credit_date, cancelled):
+                continue  # lost in the period it was won in: it simply does not count there (nothing was paid)
             credit = Credit(state.record_id, rep_id, measure.name, credit_date, amount * share, rep_currency,
                             state.latest_version, role_name, share, "credit", attributes, via)
             credits.append(credit)
@@ -236,6 +239,12 @@ def _measure_credits(
                                       rep_currency, state.latest_version, role_name, share, "clawback", attributes,
                                       via, reverses))
     return credits
+
+
+def _same_period(book: PlanBook, rep_id: str, plan: Plan, credit_date: date, cancelled: date) -> bool:
+    """Whether ``cancelled`` falls in the rep's plan period holding ``credit_date``."""
+    later = book.plan_on(rep_id, cancelled) or plan
+    return period_of(credit_date, plan.period_type) == period_of(cancelled, later.period_type)
 
 
 def _recipients(

@@ -94,6 +94,15 @@ def test_a_change_beyond_the_window_keeps_the_credit_and_a_deal_won_again_is_not
     assert [(c.kind, c.credit_date) for c in again.credits] == [("credit", date(2026, 2, 10))]
 
 
+def test_a_deal_lost_in_the_quarter_it_was_won_simply_does_not_count_there():
+    org = book(TIERED)
+    results = recompute(org, [*Q1_DEALS, change("A", "2026-03-25", is_won=False)])
+    # Q1 is still open: nothing was paid on A, so it neither counts towards attainment nor is reversed.
+    # B alone: 500,000 x 5% + 300,000 x 10% = 55,000; capped: 800,000 x 10% = 80,000 -> 50,000.
+    assert components(results, "2026-Q1") == {"commission": Decimal("55000.00"), "capped": Decimal("50000.00")}
+    assert ("r1", "2026-Q2") not in results
+
+
 def test_a_close_date_moved_with_the_loss_does_not_move_the_original_credit():
     org = book(TIERED)
     lost = admit(None, [won("A", 200000, "2026-02-10"),
