@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from attain.core.clawbacks import vanishing_credit_warnings
 from attain.core.plan_parser import PlanError, Problem, parse_plan_book
 from attain.core.plans import PlanBook
 
@@ -157,6 +158,33 @@ def validate_located(located: Located) -> list[str]:
     except PlanError as error:
         return _located(located, error)
     return []
+
+
+def warnings(paths: Sequence[Path]) -> list[str]:
+    """What valid plan files probably do not mean, as ``file:line: field: warning: message (hint: ...)``.
+
+    Empty when the files have problems (:func:`validate` lists those). Today: a measure whose credits
+    can vanish without a clawback (:func:`attain.core.clawbacks.vanishing_credit_warnings`).
+    """
+    located = load(paths)
+    if located.unreadable:
+        return []
+    try:
+        book = parse_plan_book(located.data)
+    except PlanError:
+        return []
+    lines = []
+    for name, message, hint in vanishing_credit_warnings(book):
+        path = f"measures.{name}"
+        if path not in located.lines:  # a built-in measure: point at the first component paying on it
+            path = next((f"plans[{i}].components[{j}].measure" for i, plan in enumerate(located.data.get("plans") or [])
+                         if isinstance(plan, dict)
+                         for j, component in enumerate(plan.get("components") or [])
+                         if isinstance(component, dict) and component.get("measure") == name), path)
+        where = located.locate(path)
+        prefix = f"{where[0]}:{where[1]}: " if where else ""
+        lines.append(f"{prefix}{path}: warning: {message} (hint: {hint})")
+    return lines
 
 
 def _located(located: Located, error: PlanError) -> list[str]:

@@ -126,17 +126,18 @@ def load_book(path: Path) -> PlanBook:
 
 
 def validate_plans(paths: Sequence[Path], output: str = "text") -> int:
-    from attain.planfiles import plan_files, validate
+    from attain.planfiles import plan_files, validate, warnings
 
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
     problems = validate(paths)
+    cautions = [] if problems else warnings(paths)
     if output == "json":
         cli_support.emit_json({"ok": not problems, "files": [str(f) for f in plan_files(paths)],
-                               "problems": problems})
+                               "problems": problems, "warnings": cautions})
         return 1 if problems else 0
-    for problem in problems:
+    for problem in [*problems, *cautions]:
         print(problem)
     if problems:
         console.print(f"[red]{len(problems)} problem(s)[/]")

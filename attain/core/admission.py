@@ -75,7 +75,7 @@ def admit(state: RecordState | None, changes: Iterable[CrmChange], book: PlanBoo
     refused: list[Refusal] = []
     held = False
     for change in changes:
-        candidate = apply_change(state, change)
+        candidate = apply_change(state, change, book.clawback_fields)
         try:
             credits = credits_for(candidate, book)
         except CreditingError as error:

@@ -32,6 +32,8 @@ class ComponentResult:
     tier: str | None
     steps: tuple[str, ...]
     lines: tuple[CreditLine, ...]
+    # clawbacks reversing what was paid: kept out of credited and earned here, priced by attain.core.clawbacks
+    reversals: tuple[CreditLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ def component_result(
     else:
         index = next(i for i, each in enumerate(plan.components) if each is component)
         lines = _rated_lines(index, rated, first, last)
+    reversals = tuple(line for line in lines if line.reverses is not None)
+    if reversals:
+        lines = tuple(line for line in lines if line.reverses is None)
     credited = sum(map(_VALUE, lines), ZERO)
     attainment = None if not quota else credited / quota
     unit = "" if not any(map(_CURRENCY, lines)) else f" {plan.currency}"
@@ -119,7 +124,8 @@ def component_result(
         steps.append(f"gate: attainment below {component.gate} pays nothing"
                      + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
                         if reversed_value else ""))
-        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines))
+        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines),
+                               reversals)
     earned, tier, lines = _rated(component, credited, quota, lines, steps)
     for bonus in component.bonuses:
         if attainment is not None and attainment >= bonus.attainment:
@@ -127,7 +133,7 @@ def component_result(
             earned += amount
             steps.append(f"bonus at attainment {bonus.attainment}: +{shown(amount)}")
     earned = _capped(component, earned, target, steps)
-    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines)
+    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines, reversals)
 
 
 def _base_rate(component: Component) -> Decimal:
@@ -170,7 +176,9 @@ def _selects(component: Component, credit: Credit) -> bool:
 
 
 def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> CreditLine:
-    conversion = fx.convert(credit.amount, credit.currency or plan.currency, plan.currency, credit.credit_date)
+    """The credit's line; a reversal of what was paid converts at the rate of the credit it reverses."""
+    conversion = fx.convert(credit.amount, credit.currency or plan.currency, plan.currency,
+                            credit.reverses or credit.credit_date)
     attributes = credit.attribute_values() if component.kickers else {}
     kickers = [k for k in component.kickers if k.when.matches(attributes)]
     multiplier = ONE
@@ -181,8 +189,9 @@ def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> Cred
         record_id=credit.record_id, role=credit.role, kind=credit.kind, credit_date=credit.credit_date,
         original_amount=credit.amount, original_currency=credit.currency, fx_rate=conversion.rate,
         fx_date=conversion.rate_date, multiplier=multiplier, kickers=tuple(k.label for k in kickers),
-        value=value, earned=_deal_earned(component, value) if _rates_each_deal(component) else None,
-        changed_by=credit.changed_by,
+        value=value, earned=_deal_earned(component, value)
+        if _rates_each_deal(component) and credit.reverses is None else None,
+        changed_by=credit.changed_by, reverses=credit.reverses,
     )
 
 

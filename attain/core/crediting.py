@@ -5,12 +5,16 @@ matches, to every rep its measure's roles name (owner, sourcing SDR, split
 members, managers up the hierarchy on the credit date). A record that no
 longer matches (a deal moved back out of closed-won, a deleted record) credits
 nothing, so its credit disappears: the calculator stores the latest credits per
-record, never a running sum.
+record, never a running sum. Under a measure with a clawback, a record that
+matched and then stopped matching within the window keeps its credit as it was
+when it last matched and adds a negative credit dated on the change that made
+it stop (see :class:`~attain.core.plans.Clawback`).
 """
 
 from __future__ import annotations
 
 import json
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,8 +23,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from attain.core.money import MoneyError, parse_decimal
-from attain.core.plans import CreditRole, Measure, PlanBook
-from attain.core.records import ChangeVersion, RecordState
+from attain.core.periods import period_of
+from attain.core.plans import CreditRole, Measure, Plan, PlanBook
+from attain.core.records import ChangeVersion, RecordState, decode_value, tracked_values_at
 
 ONE = Decimal(1)
 # Bounds of a value the rest of the core can always rate and round (28-digit decimal context):
@@ -65,6 +70,9 @@ class Credit:
     attributes: tuple[tuple[str, str], ...] = ()
     via: str = ""  # for a manager's credit: the team member it comes from
     changed_by: tuple[str, str] = ("", "")  # (origin, user) of the record's newest change at the CRM
+    # For a clawback that reverses what was paid: the credit date of the credit it reverses (FX and the
+    # effective rate come from there). None for a credit, and for a clawback rated where it lands.
+    reverses: date | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
@@ -113,7 +121,38 @@ def _credits_for(state: RecordState, book: PlanBook) -> list[Credit]:
     for measure in measures:
         if measure.when.matches(values):
             credits.extend(_measure_credits(state, values, measure, book, attributes))
+        elif measure.clawback is not None and state.history:
+            stopped = _stopped_qualifying(state, values, measure)
+            if stopped is not None:
+                credits.extend(_measure_credits(state, stopped[0], measure, book, attributes, stopped[1]))
     return credits
+
+
+def _stopped_qualifying(
+    state: RecordState, values: Mapping[str, Any], measure: Measure
+) -> tuple[Mapping[str, Any], date] | None:
+    """(the record's values when it last matched ``measure``, the day of the change that made it stop), or
+    None if it never matched. Read from the record's history, so the answer does not depend on the order
+    its changes arrived in."""
+    fields = measure.when.fields
+    versions = sorted({version for name, _, version in state.history if name in fields})
+    last_match: Mapping[str, Any] | None = None
+    stop: ChangeVersion | None = None
+    for version in versions:
+        as_of = _as_of(state, values, version)
+        if measure.when.matches(as_of):
+            last_match, stop = as_of, None
+        elif last_match is not None and stop is None:
+            stop = version
+    if last_match is None or stop is None:
+        return None
+    return last_match, datetime.fromtimestamp(stop.commit_timestamp_ms / 1000, UTC).date()
+
+
+def _as_of(state: RecordState, values: Mapping[str, Any], version: ChangeVersion) -> Mapping[str, Any]:
+    """The record's values with its tracked fields as they were at ``version``."""
+    then = {name: decode_value(text) for name, text in tracked_values_at(state, version).items()}
+    return ChainMap(then, values)  # type: ignore[arg-type]
 
 
 class _Values(Mapping[str, Any]):
@@ -149,7 +188,7 @@ class _Values(Mapping[str, Any]):
 
 def _measure_credits(
     state: RecordState, values: Mapping[str, Any], measure: Measure, book: PlanBook,
-    attributes: tuple[tuple[str, str], ...],
+    attributes: tuple[tuple[str, str], ...], stopped: date | None = None,
 ) -> list[Credit]:
     where = f"record {state.record_id}"
     written = values.get(measure.date_field)
@@ -168,12 +207,16 @@ def _measure_credits(
             raise CreditingError(str(error)) from None
         _check_amount(amount, measure, f"{where} field {measure.value_field}")
         currency = _text(values.get(measure.currency_field or "")) if measure.currency_field else ""
-    cancelled = None
-    if measure.clawback is not None:
-        cancel_day = _date(values.get(measure.clawback.cancel_field),
-                           f"{where} field {measure.clawback.cancel_field}")
-        if cancel_day is not None and cancel_day <= credit_date + timedelta(days=measure.clawback.window_days):
-            cancelled = max(cancel_day, credit_date)
+    cancelled = reverses = None
+    clawback = measure.clawback
+    if clawback is not None:
+        ends = [stopped] if stopped is not None else []
+        if clawback.cancel_field is not None:
+            cancel_day = _date(values.get(clawback.cancel_field), f"{where} field {clawback.cancel_field}")
+            ends += [] if cancel_day is None else [cancel_day]
+        if ends and min(ends) <= credit_date + timedelta(days=clawback.window_days):
+            cancelled = max(min(ends), credit_date)
+            reverses = credit_date if clawback.method == "reverse_paid" else None
     credits = []
     for role_name in measure.credit_to:
         for rep_id, share, via in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
@@ -191,14 +234,23 @@ def _measure_credits(
             if share != ONE:
                 _check_amount(share, measure, f"{where} {role_name} share")
                 _check_amount(amount * share, measure, f"{where} {role_name} share of {measure.value_field or 'one'}")
+            if cancelled is not None and _same_period(book, rep_id, plan, rep_day, cancelled):
+                continue  # lost in the period it was won in: it simply does not count there (nothing was paid)
             credit = Credit(state.record_id, rep_id, measure.name, rep_day, amount * share, rep_currency,
                             state.latest_version, role_name, share, "credit", attributes, via, state.changed_by)
             credits.append(credit)
             if cancelled is not None:
                 credits.append(Credit(state.record_id, rep_id, measure.name, max(cancelled, rep_day), -amount * share,
                                       rep_currency, state.latest_version, role_name, share, "clawback", attributes,
-                                      via, state.changed_by))
+                                      via, state.changed_by, reverses))
     return credits
+
+
+def _same_period(book: PlanBook, rep_id: str, plan: Plan, credit_date: date, cancelled: date) -> bool:
+    """Whether ``cancelled`` falls in the rep's plan period holding ``credit_date``."""
+    later = book.plan_on(rep_id, cancelled) or plan
+    return (period_of(credit_date, plan.period_type, plan.fiscal_start)
+            == period_of(cancelled, later.period_type, later.fiscal_start))
 
 
 def _recipients(

@@ -14,6 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter, is_
 
+from attain.core.clawbacks import reversals
 from attain.core.components import ComponentResult, RatedCredit, component_result
 from attain.core.crediting import Credit
 from attain.core.money import round_money
@@ -152,11 +153,20 @@ def _component(
     component = plan.components[index]
     result = _exact(book, rep_id, period, segment, index, credits, rate)
     steps = list(result.steps)
-    span = accumulates_over(component)
-    if span is None:
-        rounded = round_money(result.earned, plan.currency, plan.rounding)
+    lines = result.lines
+    reversed_amount = ZERO
+    if result.reversals:  # clawbacks reversing what was paid: added after gates and caps, outside any true-up
+        reversed_amount, reversal_steps, priced = reversals(
+            book, rep_id, component.component_id, segment, result,
+            lambda name, at, i: _exact(book, rep_id, name, at, i, credits, rate))
+        steps += reversal_steps
+        lines += priced
+    if accumulates_over(component) is None:
+        rounded = round_money(result.earned + reversed_amount, plan.currency, plan.rounding)
     else:
         rounded = _true_up(book, rep_id, period, segment, index, credits, rate, result, steps)
+        if reversed_amount:
+            rounded += round_money(reversed_amount, plan.currency, plan.rounding)
     steps.append(f"rounded {plan.rounding.replace('_', '-')} to {rounded} {plan.currency}")
     attainment = None if result.attainment is None else result.attainment.quantize(ATTAINMENT_QUANTUM, ROUND_HALF_UP)
     return ComponentEarnings(
@@ -165,11 +175,11 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len(set(map(_RECORD_ID, result.lines))),
+        source_record_count=len(set(map(_RECORD_ID, lines))),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),
-        lines=result.lines,
+        lines=lines,
     )
 
 
@@ -220,8 +230,11 @@ def _team_result(
     component = segment.plan.components[index]
     assert component.team is not None
     by_member: dict[str, list[Credit]] = {}
+    # a member's clawback reversing what was paid needs the member's credits of the original period too
+    first = min([segment.start, *(c.reverses for c in credits if c.reverses is not None and c.via
+                                  and segment.start <= c.credit_date <= segment.end)])
     for credit in credits:
-        if (credit.via and credit.measure == component.measure and segment.start <= credit.credit_date <= segment.end
+        if (credit.via and credit.measure == component.measure and first <= credit.credit_date <= segment.end
                 and (not component.roles or credit.role in component.roles)):
             role = book.roles[credit.role].of
             by_member.setdefault(credit.via, []).append(replace(credit, rep_id=credit.via, role=role, via=""))

@@ -220,13 +220,18 @@ def _parse_measure(
     clawback = None
     if "clawback" in raw:
         spec = _mapping(raw["clawback"], f"{where}.clawback", problems)
-        _check_fields(spec, ("cancel_field", "window_days"), f"{where}.clawback", problems)
+        _check_fields(spec, ("cancel_field", "window_days", "method"), f"{where}.clawback", problems)
         window = spec.get("window_days")
-        if not isinstance(window, int) or window < 0 or "cancel_field" not in spec:
-            problems.add(f"{where}.clawback", "needs cancel_field and a whole number window_days",
-                         "e.g. {cancel_field: cancelled_on, window_days: 90}")
+        method = spec.get("method", "reverse_paid")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 0:
+            problems.add(f"{where}.clawback.window_days", "needs a whole number of days",
+                         "e.g. {window_days: 90} (add cancel_field: cancelled_on where the CRM has such a date)")
+        elif method not in ("reverse_paid", "rerate"):
+            problems.add(f"{where}.clawback.method", f"unknown method {method!r}",
+                         "reverse_paid (the default: pay back what the deal earned) or rerate")
         else:
-            clawback = Clawback(str(spec["cancel_field"]), window)
+            cancel_field = spec.get("cancel_field")
+            clawback = Clawback(window, None if cancel_field is None else str(cancel_field), method)
     allow_negative = raw.get("allow_negative", False)
     if not isinstance(allow_negative, bool):
         problems.add(f"{where}.allow_negative", "must be true or false",

@@ -25,11 +25,19 @@ END_OF_TIME = date(9999, 12, 31)
 
 @dataclass(frozen=True)
 class Clawback:
-    """A won record whose ``cancel_field`` date falls within ``window_days`` of its credit date is
-    reversed, as a negative credit dated on the cancellation (closed periods are never rewritten)."""
+    """A credited record that stops qualifying within ``window_days`` of its credit date is reversed, as a
+    negative credit dated on the change (closed periods are never rewritten).
 
-    cancel_field: str
+    It stops qualifying when its measure's ``when`` filter stops matching (the won flag turns false, the
+    stage moves to a lost or cancelled stage), dated on that change's commit day, or, where the customer
+    has one, when its ``cancel_field`` date is set. ``method`` ``reverse_paid`` (the default) reverses what
+    the deal earned in its original period (see :mod:`attain.core.clawbacks`); ``rerate`` rates the
+    negative credit with the rules of the period it lands in.
+    """
+
     window_days: int
+    cancel_field: str | None = None
+    method: Literal["reverse_paid", "rerate"] = "reverse_paid"
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,18 @@ class PlanBook:
                     names |= component.where.fields
                     for kicker in component.kickers:
                         names |= kicker.when.fields
+        return frozenset(names)
+
+    @cached_property
+    def clawback_fields(self) -> frozenset[str]:
+        """Fields whose past values a record keeps: what measures with a clawback filter on, date and
+        add up, so crediting can tell when a credited record stopped qualifying and what it credited."""
+        names: set[str] = set()
+        for name in self.used_measures:
+            measure = self.measures.get(name)
+            if measure is not None and measure.clawback is not None:
+                names |= measure.when.fields | {measure.date_field}
+                names |= {name for name in (measure.value_field, measure.currency_field) if name}
         return frozenset(names)
 
     def plan_on(self, rep_id: str, day: date) -> Plan | None:

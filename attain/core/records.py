@@ -68,6 +68,9 @@ class RecordState:
     deleted: tuple[bool, ChangeVersion] | None = None
     latest_version: ChangeVersion = ChangeVersion(0)
     changed_by: tuple[str, str] = ("", "")
+    # Every value a tracked field has had, as (field, value JSON, version), sorted: a grow-only set, so
+    # the merge stays order independent. Crediting reads it to date when a record stopped qualifying.
+    history: tuple[tuple[str, str, ChangeVersion], ...] = ()
 
     @property
     def is_deleted(self) -> bool:
@@ -81,8 +84,15 @@ class RecordState:
         return _DECODER.decode(entry[0])
 
 
-def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
+def decode_value(value_json: str) -> Any:
+    """A field value's JSON text decoded (numbers as Decimal)."""
+    return _DECODER.decode(value_json)
+
+
+def apply_change(state: RecordState | None, change: CrmChange, track: frozenset[str] = frozenset()) -> RecordState:
     """Merge ``change`` into ``state`` (None for a record not seen yet).
+
+    The values ``change`` sets on fields named in ``track`` are also added to the state's history.
 
     >>> v1, v2 = ChangeVersion(1), ChangeVersion(2)
     >>> late = CrmChange("e2", "006A", "Opportunity", "UPDATE", v2, {"amount": "900"})
@@ -102,12 +112,32 @@ def apply_change(state: RecordState | None, change: CrmChange) -> RecordState:
         flag = change.change_type == "DELETE"
         if deleted is None or deleted[1] < change.version:
             deleted = (flag, change.version)
+    history = state.history
+    if track:
+        seen = {(name, value_json, change.version) for name, value_json in change.fields.items() if name in track}
+        if not seen.issubset(history):
+            history = tuple(sorted(seen.union(history)))
     # the constructor, not dataclasses.replace: this runs per change and replace costs several times more
     changed_by = state.changed_by
     if change.version >= state.latest_version:
         changed_by = (change.change_origin, change.commit_user)
     return RecordState(state.record_id, state.object_type, merged_fields, deleted,
-                       max(state.latest_version, change.version), changed_by)
+                       max(state.latest_version, change.version), changed_by, history)
+
+
+def tracked_values_at(state: RecordState, version: ChangeVersion) -> dict[str, str]:
+    """The tracked fields' values (JSON text) as of ``version``, from the state's history.
+
+    >>> v1, v2 = ChangeVersion(1), ChangeVersion(2)
+    >>> state = RecordState("006A", "Opportunity", {}, history=(("is_won", "false", v2), ("is_won", "true", v1)))
+    >>> tracked_values_at(state, v1), tracked_values_at(state, v2)
+    ({'is_won': 'true'}, {'is_won': 'false'})
+    """
+    values: dict[str, tuple[str, ChangeVersion]] = {}
+    for name, value_json, at in state.history:
+        if at <= version and (name not in values or values[name][1] < at):
+            values[name] = (value_json, at)
+    return {name: value_json for name, (value_json, _) in values.items()}
 
 
 def state_to_json(state: RecordState) -> dict[str, Any]:
@@ -139,6 +169,8 @@ def state_to_json(state: RecordState) -> dict[str, Any]:
         "deleted": None if state.deleted is None else [state.deleted[0], ref(state.deleted[1])],
         "latest_version": ref(state.latest_version),
     }
+    if state.history:
+        data["history"] = [[name, text, ref(version)] for name, text, version in state.history]
     data["versions"] = versions
     if any(state.changed_by):
         data["changed_by"] = list(state.changed_by)
@@ -156,6 +188,7 @@ def state_from_json(data: Mapping[str, Any]) -> RecordState:
         deleted=None if deleted is None else (bool(deleted[0]), versions[deleted[1]]),
         latest_version=versions[data["latest_version"]],
         changed_by=_changed_by(data.get("changed_by")),
+        history=tuple((name, text, versions[position]) for name, text, position in data.get("history", ())),
     )
 
 

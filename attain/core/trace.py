@@ -40,7 +40,8 @@ class CreditLine:
     multiplier: Decimal
     kickers: tuple[str, ...]
     value: Decimal
-    earned: Decimal | None = None  # per-deal rates only
+    earned: Decimal | None = None  # per-deal rates, and reversals of what was paid
+    reverses: date | None = None  # a clawback reversing what was paid: the credit date it reverses
     changed_by: tuple[str, str] = ("", "")  # (origin, user) of the record's newest change at the CRM
 
     def describe(self) -> str:
@@ -55,8 +56,9 @@ class CreditLine:
         """
         text = f"{self.record_id} {self.role} {self.credit_date}: "
         text += "reversed " if self.kind == "clawback" else ""
+        text += f"(paid on the credit of {self.reverses}) " if self.reverses is not None else ""
         text += f"{shown(self.original_amount)} {self.original_currency}".rstrip()
-        if self.fx_date is not None:
+        if self.fx_date is not None:  # a reversal of what was paid: the rate of its original credit date
             text += f" x {shown(self.fx_rate, 8)} (rate of {self.fx_date})"
         if self.multiplier != 1:
             text += f" x {self.multiplier} ({', '.join(self.kickers)})"

@@ -32,6 +32,7 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
         "attributes": [list(pair) for pair in credit.attributes],
         "via": credit.via,
         **({"changed_by": list(credit.changed_by)} if any(credit.changed_by) else {}),
+        **({"reverses": credit.reverses.isoformat()} if credit.reverses is not None else {}),
     }
 
 
@@ -50,6 +51,7 @@ def credit_from_json(data: dict[str, Any]) -> Credit:
         attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
         via=data.get("via", ""),
         changed_by=_pair(data.get("changed_by")),
+        reverses=date.fromisoformat(data["reverses"]) if data.get("reverses") else None,
     )
 
 

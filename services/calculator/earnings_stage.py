@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from attain.core.clawbacks import reversal_reach, reversals_into, reversed_days
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
-from attain.core.periods import days_of, months_of, period_of
+from attain.core.periods import days_of, months_of, period_bounds, period_of
 from attain.core.plans import Plan, PlanBook
 from services.calculator.limits import MAX_TRIGGERS, Trigger
 from services.calculator.month_cache import MonthCredits, RecordCredits
@@ -115,7 +116,9 @@ def apply_rep_messages(
         return [credit for name in names for record in read(name).values() for credit in record.credits]
 
     def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
-        """The period's earnings from its months (in date order, so their sorted credits stay sorted)."""
+        """The period's earnings from its months (in date order, so their sorted credits stay sorted), and
+        from the months of the periods its clawbacks reverse (their effective rates)."""
+        names = sorted(set(names).union(*(original_months(day) for day in reversed_days(credits_in(names)))))
         views = [read(name).sorted_view() for name in names]
 
         def rated(plan: Plan) -> list[RatedCredit]:
@@ -123,6 +126,10 @@ def apply_rep_messages(
 
         credits = [credit for view in views for credit in view.credits]
         return compute_period_earnings(book, rep_id, period, credits, rated)
+
+    def original_months(day: date) -> list[str]:
+        plan = book.plan_on(rep_id, day)
+        return [] if plan is None else months_of(period_of(day, plan.period_type), from_january=carrying)
 
     touched_days = [day for name in months for day in days_of(name)]
     carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))
@@ -132,9 +139,14 @@ def apply_rep_messages(
         years = sorted({period_of(date.fromisoformat(f"{name}-01"), "year", fiscal_start) for name in months})
         credited = [c.credit_date for c in credits_in(
             name for year in years for name in months_of(year, fiscal_start=fiscal_start))]
+    periods = periods_to_publish(book, rep_id, touched_days, credited)
+    reach = reversal_reach(book)
+    if reach:  # a period's effective rates move the reversals of its deals in later periods: publish those too
+        moved = [day for period in periods for day in _reversals_of(period, reach, credits_in, fiscal_start)]
+        periods = sorted(set(periods).union(periods_to_publish(book, rep_id, moved, credited)))
     versions: dict[str, int] = {}
     snapshots = []
-    for period in periods_to_publish(book, rep_id, touched_days, credited):
+    for period in periods:
         names = months_of(period, fiscal_start=fiscal_start, from_year_start=carrying)
         earnings = earnings_of(period, names)
         if earnings is None:
@@ -143,6 +155,16 @@ def apply_rep_messages(
         versions[period] = version
         snapshots.append(Snapshot(earnings, version, triggers, earliest))
     return RepUpdate(months, versions, snapshots, changed)
+
+
+def _reversals_of(period: str, reach: int, credits_in: Callable[[Iterable[str]], list[Credit]],
+                  fiscal_start: int = 1) -> list[date]:
+    """The dates of clawbacks reversing the credits of ``period``: they land at most ``reach`` days after it."""
+    first, last = period_bounds(period, fiscal_start)
+    names = [name for day in (first, last + timedelta(days=reach)) for name in [day.isoformat()[:7]]]
+    span = [f"{year:04d}-{month:02d}" for year in range(first.year, last.year + reach // 365 + 2)
+            for month in range(1, 13)]
+    return reversals_into(credits_in(name for name in span if names[0] <= name <= names[1]), first, last)
 
 
 def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -17,12 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 
 from attain.embedded.stack import Stack
 from services.ledger.db import make_engine
-from tests.e2e.conftest import post, run_stack, wait_drained
+from services.ledger.schema import participants
+from tests.e2e.conftest import bearer, post, run_stack, wait_drained
 from tests.polling import budget, wait_until
 
 PLANS = Path(__file__).with_name("golden_plans.yaml")
@@ -62,7 +65,8 @@ SCENARIOS: dict[str, tuple[list[dict[str, Any]], dict[tuple[str, str, str], Deci
         },
     ),
     # Clawback by cancellation (window 90 days): won 2026-02-10 for 200,000.00, cancelled on
-    # 2026-04-15 (64 days later). Q1 keeps its credit; Q2 gets the negative credit at Q2's rate.
+    # 2026-04-15 (64 days later). Q1 keeps its credit; Q2 reverses what Q1 paid on it: Q1's effective
+    # rate is 10,000 / 200,000 = 5%, so -200,000 x 5% (the flat rate gives the same either way).
     "a deal cancelled in the next quarter is clawed back there": (
         [deal("006GC0001", "g-claw-1", "200000.00", "2026-02-10", at="2026-02-10T09:00:00Z"),
          deal("006GC0001", "g-claw-1", "200000.00", "2026-02-10", change="UPDATE", at="2026-04-15T09:00:00Z",
@@ -150,3 +154,58 @@ def test_the_pipeline_pays_the_hand_figures(golden_stack):
     wait_until(lambda: ledger_by_component(golden_stack) == EXPECTED, what="the ledger to hold the hand figures")
     wait_drained(golden_stack)  # and nothing more is on its way
     assert ledger_by_component(golden_stack) == EXPECTED
+
+
+def entries_of(stack: Stack, rep: str) -> list[tuple[str, str | None, str, Decimal]]:
+    """(period posted in, period corrected, kind, amount) of the rep's computed entries."""
+    engine = make_engine(stack.database_url or "")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT period, corrects_period, kind, SUM(amount) FROM ledger_entries WHERE rep_id = :rep"
+                " AND kind IN ('earned', 'adjustment') GROUP BY 1, 2, 3 ORDER BY 1, 3"), {"rep": rep}).all()
+    finally:
+        engine.dispose()
+    return [(period, corrects, kind, amount) for period, corrects, kind, amount in rows if amount != 0]
+
+
+def test_a_deal_lost_after_its_quarter_was_paid_is_reversed_at_what_was_paid_in_the_quarter_it_was_lost(
+        golden_stack):
+    """Salesforce moves a won opportunity to Closed Lost (IsWon false) in the next quarter. Q1 (gold-lost,
+    marginal tiers on a 1,000,000 quota): 600,000 credited earns 500,000 x 5% + 100,000 x 10% = 35,000,
+    locked, approved and paid. The loss reverses exactly the 35,000 paid in Q2, not the 30,000 Q2's first
+    tier would re-rate it at; Q1 is not rewritten (no adjustment of it)."""
+    rep, scope = "g-lost-1", "gold-lost"
+    won = deal("006GL0001", rep, "600000.00", "2026-02-10", at="2026-02-10T09:00:00Z", stage="Closed Won")
+    assert post(golden_stack, [won])[0].status_code == 202
+    wait_until(lambda: entries_of(golden_stack, rep) == [("2026-Q1", None, "earned", D("35000.00"))],
+               what="Q1's earnings in the ledger")
+
+    api = httpx.Client(base_url=f"http://127.0.0.1:{golden_stack.services['ledger'].port}", timeout=30)
+
+    def as_(user: str, role: str) -> dict[str, str]:
+        return bearer(golden_stack, user, [role], ["*"])
+
+    engine = make_engine(golden_stack.database_url or "")
+    with engine.begin() as connection:  # the org: g-lost-1's manager approves the period
+        connection.execute(insert(participants).on_conflict_do_nothing(),
+                           [{"rep_id": rep, "region": "IN-North", "manager_id": "gl-mgr"}])
+    engine.dispose()
+    assert api.post(f"/v1/periods/{scope}/2026-Q1/lock", headers=as_("gl-prep", "comp_admin")).json() == {
+        "state": "locked"}
+    for user, role in (("gl-mgr", "manager"), ("gl-admin", "comp_admin"), ("gl-fin", "finance")):
+        decision = api.post(f"/v1/periods/{scope}/2026-Q1/approvals", headers=as_(user, role),
+                            json={"approve": True, "comment": f"{role} ok"})
+        assert decision.status_code == 200, decision.text
+    assert api.post(f"/v1/periods/{scope}/2026-Q1/paid", headers=as_("gl-fin", "finance")).json() == {
+        "state": "paid"}
+
+    lost = deal("006GL0001", rep, "600000.00", "2026-02-10", change="UPDATE", at="2026-05-04T09:00:00Z",
+                stage="Closed Lost", is_won=False)
+    assert post(golden_stack, [lost])[0].status_code == 202
+    wait_until(lambda: entries_of(golden_stack, rep) == [("2026-Q1", None, "earned", D("35000.00")),
+                                                          ("2026-Q2", None, "earned", D("-35000.00"))],
+               what="the reversal of what Q1 paid, in Q2")
+    wait_drained(golden_stack)
+    assert entries_of(golden_stack, rep) == [("2026-Q1", None, "earned", D("35000.00")),
+                                             ("2026-Q2", None, "earned", D("-35000.00"))]

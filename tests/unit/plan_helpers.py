@@ -30,7 +30,7 @@ def record(record_id, object_type="Opportunity", version=1, change_type="UPDATE"
 def credits_of(the_book, *changes):
     state = None
     for change in changes:
-        state = apply_change(state, change)
+        state = apply_change(state, change, the_book.clawback_fields)
     return credits_for(state, the_book)
 
 

@@ -3,6 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from attain.core.earnings import compute_period_earnings
 from tests.unit.plan_helpers import book, credits_of, earned, record, roles_and_bookings, won
 
@@ -101,8 +103,8 @@ def test_fx_converts_each_deal_at_the_rate_of_its_credit_date_and_records_it():
     assert commission.earned_amount == Decimal("16700.00")
 
 
-def test_a_deal_moving_back_out_of_closed_won_stops_counting():
-    org = book(ORG)
+def test_a_deal_moving_back_out_of_closed_won_stops_counting_without_a_clawback_rule():
+    org = book(ORG.replace("    clawback: {cancel_field: cancelled_on, window_days: 90}\n", ""))
     won_then_reopened = [deal("A", 1, stage="Closed Won", amount="1000", currency="INR", close_date="2026-01-10",
                               owner_id="a1"),
                          deal("A", 2, stage="Negotiation")]
@@ -221,31 +223,33 @@ def test_plans_are_assigned_by_participant_attributes():
     assert org.plan_on("m2", date(2026, 1, 1)).plan_id == "mgr"
 
 
-def test_a_clawback_still_reverses_in_a_period_below_the_gate_and_in_retroactive_tiers():
-    org = book("""
+@pytest.mark.parametrize("method, retro_reversal", [("reverse_paid", "-80.00"), ("rerate", "-50.00")])
+def test_a_clawback_still_reverses_in_a_period_below_the_gate_and_in_retroactive_tiers(method, retro_reversal):
+    org = book(f"""
 measures:
   bookings:
     object: Opportunity
     sum: amount
     date_field: close_date
-    when: {is_won: true}
-    clawback: {cancel_field: cancelled_on, window_days: 90}
+    when: {{is_won: true}}
+    clawback: {{cancel_field: cancelled_on, window_days: 90, method: {method}}}
 plans:
   - id: ae
     currency: INR
     components:
-      - {id: gated, measure: bookings, rate: 0.1, gate: {min_attainment: 0.5}}
-      - {id: retro, measure: bookings, tiers: {method: retroactive, table: [{from: 0, to: 1, rate: 0.05},
-                                                                              {from: 1, rate: 0.08}]}}
+      - {{id: gated, measure: bookings, rate: 0.1, gate: {{min_attainment: 0.5}}}}
+      - {{id: retro, measure: bookings, tiers: {{method: retroactive, table: [{{from: 0, to: 1, rate: 0.05}},
+                                                                              {{from: 1, rate: 0.08}}]}}}}
 participants:
-  - {id: r1, plan: ae, quota: 1000}
+  - {{id: r1, plan: ae, quota: 1000}}
 """)
     credits = credits_of(org, deal("A", is_won=True, amount="1000", close_date="2026-03-20", owner_id="r1",
                                    cancelled_on="2026-04-10"))
     # Q1: 1,000 on quota 1,000 passes the gate (100) and reaches the 8% tier (80)
     assert earned(org, "r1", "2026-Q1", credits) == {"gated": Decimal("100.00"), "retro": Decimal("80.00")}
-    # Q2 holds only the reversal: -1,000 x 10% despite the gate, and -1,000 x 5% (first tier)
-    assert earned(org, "r1", "2026-Q2", credits) == {"gated": Decimal("-100.00"), "retro": Decimal("-50.00")}
+    # Q2 holds only the reversal, despite the gate. reverse_paid: what Q1 paid on the deal (100/1,000 and
+    # 80/1,000 of its 1,000); rerate: -1,000 x 10%, and -1,000 x 5% (a negative period is at the first tier)
+    assert earned(org, "r1", "2026-Q2", credits) == {"gated": Decimal("-100.00"), "retro": Decimal(retro_reversal)}
 
 
 def test_manager_override_as_a_share_of_what_the_team_earned():
