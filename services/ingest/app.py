@@ -21,7 +21,7 @@ from attain.contracts.dead_letters import ErrorCode
 from attain.platform import topics
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
-from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
+from attain.platform.identity import AuthError, AuthSettings, Identity, TokenVerifier
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings, load_settings
@@ -162,17 +162,29 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             return admitted
         return await ingest(await request.read(), "http")
 
-    async def post_backfill(request: web.Request) -> web.Response:
-        """History rows (``attain ingest backfill``): ``{"file": name, "rows": [{"line", "item",
-        "original_b64"}]}``; each row keeps its line number and original bytes in its dead letter."""
-        admitted = await door.admit(request, "ingest:write")
+    async def open_request(request: web.Request, scope: str, what: str
+                           ) -> web.Response | tuple[Identity, float, Any]:
+        """The caller, when the request came in and its JSON body, once the caller holds ``scope`` and the
+        broker is up; otherwise the answer that refuses it."""
+        admitted = await door.admit(request, scope)
         if isinstance(admitted, web.Response):
             return admitted
         started = time.perf_counter()
         if (down := broker_down()) is not None:
             return down
         try:
-            request_body = parse_json(await request.read())
+            return admitted, started, parse_json(await request.read())
+        except ValueError as error:
+            return web.json_response({"error": f"not a {what} request: {type(error).__name__}: {error}"}, status=400)
+
+    async def post_backfill(request: web.Request) -> web.Response:
+        """History rows (``attain ingest backfill``): ``{"file": name, "rows": [{"line", "item",
+        "original_b64"}]}``; each row keeps its line number and original bytes in its dead letter."""
+        opened = await open_request(request, "ingest:write", "backfill")
+        if isinstance(opened, web.Response):
+            return opened
+        _, started, request_body = opened
+        try:
             name, rows = request_body["file"], request_body["rows"]
             if not isinstance(name, str) or not FILE_NAME.fullmatch(name) or not isinstance(rows, list):
                 raise ValueError("'file' must be a plain file name and 'rows' a list")
@@ -190,14 +202,11 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
     async def post_replay(request: web.Request) -> web.Response:
         """``{"topic": "crm.changes.dlq", "positions": ["P:O", ...]}``: those dead letters, read here,
         through validation again. Only what is already dead-lettered can be re-driven with this scope."""
-        admitted = await door.admit(request, "dlq:replay")
-        if isinstance(admitted, web.Response):
-            return admitted
-        started = time.perf_counter()
-        if (down := broker_down()) is not None:
-            return down
+        opened = await open_request(request, "dlq:replay", "replay")
+        if isinstance(opened, web.Response):
+            return opened
+        admitted, started, request_body = opened
         try:
-            request_body = parse_json(await request.read())
             topic, positions = request_body["topic"], request_body["positions"]
             if topic not in replay_topics:
                 raise ValueError(f"topic {topic!r} is not one of {sorted(replay_topics)} (ATTAIN_INGEST_REPLAY_TOPICS)")
