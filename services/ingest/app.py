@@ -28,7 +28,7 @@ from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
 from services.ingest.access import Door, RateLimit
 from services.ingest.config import IngestSettings
-from services.ingest.dead_letters import DeadLetter, read_dead_letters, replayable_item, select
+from services.ingest.dead_letters import StoredLetter, read_dead_letters, replayable_item, select
 from services.ingest.publisher import Incoming, ItemResult, Publisher
 from services.ingest.signatures import HEADER as SIGNATURE_HEADER
 from services.ingest.signatures import SignatureError, verify
@@ -43,43 +43,43 @@ async def _submitted(publisher: Publisher, incoming: list[Incoming], source: str
     return results
 
 
-async def replayable(letters: list[DeadLetter], topic: str) -> tuple[list[Incoming], list[dict[str, str]]]:
+async def replayable(letters: list[StoredLetter], topic: str) -> tuple[list[Incoming], list[dict[str, str]]]:
     """The items the dead letters stand for, and the letters that cannot be replayed (with why).
     Salesforce payloads are decoded again with their schema (``ATTAIN_SALESFORCE_*`` on ingest)."""
     incoming: list[Incoming] = []
     skipped: list[dict[str, str]] = []
-    salesforce = [letter for letter in letters if letter.envelope["source"].startswith("salesforce:")]
+    salesforce = [stored for stored in letters if stored.letter.source.startswith("salesforce:")]
     if salesforce:
         try:
             from services.ingest.salesforce.config import SalesforceSettings
             from services.ingest.salesforce.redrive import redrive_items
 
             outcomes: list[Any] = await redrive_items(
-                [(letter.envelope["source"], letter.envelope["original"]) for letter in salesforce],
+                [(stored.letter.source, stored.letter.original) for stored in salesforce],
                 SalesforceSettings())
         except Exception as error:  # noqa: BLE001 - no Salesforce configuration here: say so per letter
             outcomes = [error] * len(salesforce)
-        for letter, outcome in zip(salesforce, outcomes, strict=True):
+        for stored, outcome in zip(salesforce, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                skipped.append({"position": letter.position, "reason": f"{type(outcome).__name__}: {outcome}"})
+                skipped.append({"position": stored.position, "reason": f"{type(outcome).__name__}: {outcome}"})
                 continue
-            incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
+            incoming.extend(Incoming(item, stored.letter.original, f"dlq-replay:{topic}/{stored.position}")
                             for item in outcome)
-    for letter in letters:
-        if letter.envelope["source"].startswith("salesforce:"):
+    for stored in letters:
+        if stored.letter.source.startswith("salesforce:"):
             continue
         try:
-            item = replayable_item(letter)
+            item = replayable_item(stored)
         except ValueError as error:
-            skipped.append({"position": letter.position, "reason": str(error)})
+            skipped.append({"position": stored.position, "reason": str(error)})
             continue
-        incoming.append(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}"))
+        incoming.append(Incoming(item, stored.letter.original, f"dlq-replay:{topic}/{stored.position}"))
     return incoming, skipped
 
 
 def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None,
               renew_producer: Callable[[], None] | None = None, *, verifier: TokenVerifier | None = None,
-              read_letters: Callable[[str], list[DeadLetter]] | None = None) -> web.Application:
+              read_letters: Callable[[str], list[StoredLetter]] | None = None) -> web.Application:
     """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once.
     ``renew_producer``: called when the broker answers but did not acknowledge a request in time.
     ``verifier``: checks the bearer tokens of ``/v1/events``, ``/v1/backfill`` and ``/v1/dlq/replay``

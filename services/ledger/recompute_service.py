@@ -16,12 +16,12 @@ from sqlalchemy import Engine, select
 
 from attain.core.earnings import PeriodEarnings
 from attain.core.reconcile import deltas
-from attain.ledger.entries import Entry
+from attain.ledger.entries import RECONCILED_KINDS, Entry
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
-from services.ledger.db import RECONCILED_KINDS, ScopeBy, accrual_period, scopes_for
 from services.ledger.entry_store import insert_entries
 from services.ledger.schema import entries, periods
+from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
 
 @dataclass(frozen=True)

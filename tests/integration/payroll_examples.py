@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from attain.platform.avro import schemas_dir
+from attain.platform.schemas import schemas_dir
 from tests.integration import java_avro
 from tests.polling import budget
 
