@@ -254,24 +254,30 @@ def test_a_database_outage_longer_than_the_poll_interval_is_waited_out_through_a
         print(log_tail(first.log, 30))
 
 
+def approve_earnings(engine, scope: str, reps: tuple[str, ...], amount: str) -> None:
+    """Book ``amount`` INR of commission for each rep in ``scope``'s 2026-Q1, then lock and approve that period."""
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": amount,
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": amount}]}
+                             for rep in reps])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+
+
 def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_back(broker, postgres, engine,
                                                                                   tmp_path):
     from confluent_kafka import Consumer
 
-    from attain.ledger.approvals import Actor
-    from services.ledger.db import apply_snapshots
-    from services.ledger.period_service import decide, lock_period
     from services.ledger.schema import outbox
 
     scope = f"down-{uuid.uuid4().hex[:6]}"
-    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
-                              "currency": "INR", "snapshot_version": 1, "total_earned": "40.00",
-                              "trigger_event_ids": [], "components": [{"component_id": "commission",
-                                                                       "earned_amount": "40.00"}]}
-                             for rep in ("D1", "D2", "D3")])
-    lock_period(engine, scope, "2026-Q1", "prep")
-    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
-        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    approve_earnings(engine, scope, ("D1", "D2", "D3"), "40.00")
     # committed, and no ledger running to publish it: the outbox holds the lines
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
@@ -344,20 +350,10 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
                                                                                         tmp_path):
     from confluent_kafka import Consumer
 
-    from attain.ledger.approvals import Actor
-    from services.ledger.db import apply_snapshots
-    from services.ledger.period_service import decide, lock_period
     from services.ledger.schema import outbox
 
     scope = f"kill-{uuid.uuid4().hex[:6]}"
-    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
-                              "currency": "INR", "snapshot_version": 1, "total_earned": "75.00",
-                              "trigger_event_ids": [], "components": [{"component_id": "commission",
-                                                                       "earned_amount": "75.00"}]}
-                             for rep in ("S1", "S2")])
-    lock_period(engine, scope, "2026-Q1", "prep")
-    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
-        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    approve_earnings(engine, scope, ("S1", "S2"), "75.00")
 
     consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})
