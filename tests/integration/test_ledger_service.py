@@ -160,16 +160,21 @@ def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, 
         terminate(ledger.process, grace=10)
 
 
+def book_first_snapshots_then_stop_the_database(ledger, broker, postgres, engine, reps: list[str]) -> None:
+    """Once ``ledger`` is ready: a first snapshot (10.00) per rep, all booked, then PostgreSQL stopped."""
+    wait_until(lambda: ledger.ready() == 200, 60, "ready", interval=0.2)
+    publish(broker, reps, 1, lambda rep: "10.00")
+    wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
+    engine.dispose()
+    postgres.stop()
+
+
 def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(broker, postgres, engine, tmp_path):
     reps = [f"R{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(100)]
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
     try:
-        wait_until(lambda: ledger.ready() == 200, 60, "ready", interval=0.2)
-        publish(broker, reps, 1, lambda rep: "10.00")
-        wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
-        engine.dispose()
-        postgres.stop()
+        book_first_snapshots_then_stop_the_database(ledger, broker, postgres, engine, reps)
         wait_until(lambda: ledger.ready() == 503, 30, "readiness to report the outage", interval=0.2)
         errors = ledger.metric("attain_ledger_db_errors_total")
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
@@ -204,11 +209,7 @@ def test_a_database_outage_longer_than_the_poll_interval_is_waited_out_through_a
     second.group = first.group
     first.start()
     try:
-        wait_until(lambda: first.ready() == 200, 60, "ready", interval=0.2)
-        publish(broker, reps, 1, lambda rep: "10.00")
-        wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
-        engine.dispose()
-        postgres.stop()
+        book_first_snapshots_then_stop_the_database(first, broker, postgres, engine, reps)
         outage_started = time.monotonic()
         wait_until(lambda: first.ready() == 503, 30, "readiness to report the outage", interval=0.2)
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
