@@ -24,7 +24,7 @@ import os
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -264,6 +264,20 @@ def plain(value: Any) -> Any:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(plain(data), indent=2, ensure_ascii=False))
+
+
+def report_check(console: Console, findings: Sequence[Any], as_json: dict[str, Any] | None, lines: Iterable[str],
+                 failed: str, passed: str, line_style: str | None = None) -> int:
+    """The outcome of a check (plan validation, the audit chain): the ``as_json`` document when given, else
+    ``lines`` (one per finding, printed as they are) and then ``failed`` (red) or ``passed`` (markup);
+    exit 1 when there are findings, 0 otherwise."""
+    if as_json is not None:
+        emit_json(as_json)
+    else:
+        for line in lines:
+            console.print(line, style=line_style, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"[red]{failed}[/]" if findings else passed, highlight=False)
+    return 1 if findings else 0
 
 
 def add_format(parser: Any, choices: Sequence[str] = ("table", "json"), default: str = "table") -> None:
