@@ -23,13 +23,13 @@ test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-lint: $(STAMP)
+lint: $(STAMP) lint-dup
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
-	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli)
+	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi

@@ -17,12 +17,14 @@ A user error is one line on stderr: what went wrong, where, and what to do. ``--
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -183,65 +185,26 @@ def _explainers() -> list[tuple[type[BaseException] | tuple[type[BaseException],
         (PeriodError, lambda e: CliError(f"period: {_first_line(e)}", "see `attain ledger period show SCOPE PERIOD`")),
         (MoneyError, _value_error("bad amount", "amounts are decimal text with an ISO 4217 currency")),
     ]
-    try:
-        from attain.ledger.approvals import ApprovalError
-
-        found.append((ApprovalError, lambda e: CliError(f"approval refused: {_first_line(e)}",
-                                                        "see `attain ledger period show SCOPE PERIOD`")))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from attain.ledger.lineage import LineageError
-
-        found.append((LineageError, lambda e: CliError(f"lineage: {_first_line(e)}",
-                                                       "see docs/ledger.md (Lineage)", DIFFERENCES)))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from sqlalchemy.exc import ArgumentError, OperationalError
-
-        found.append((OperationalError, _database_error))
-        found.append((ArgumentError, lambda e: CliError(f"bad database URL: {_first_line(e)}",
-                                                        "e.g. postgresql+psycopg://user@host:5432/attain", USAGE)))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import psycopg
-
-        found.append((psycopg.OperationalError, _database_error))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from confluent_kafka import KafkaException
-
-        found.append((KafkaException, _kafka_error))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import grpc
-
-        found.append((grpc.RpcError, _grpc_error))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import httpx
-
-        found.append((httpx.TransportError, _http_error))
-        found.append((httpx.HTTPStatusError, _http_status))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import yaml
-
-        found.append((yaml.YAMLError, _value_error("bad YAML", "fix the file's syntax")))
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from pydantic import ValidationError
-
-        found.append((ValidationError, _settings_error))
-    except ImportError:  # pragma: no cover
-        pass
+    optional: list[tuple[str, str, Callable[[Any], CliError]]] = [  # (module, exception, explainer)
+        ("attain.ledger.approvals", "ApprovalError",
+         lambda e: CliError(f"approval refused: {_first_line(e)}", "see `attain ledger period show SCOPE PERIOD`")),
+        ("attain.ledger.lineage", "LineageError",
+         lambda e: CliError(f"lineage: {_first_line(e)}", "see docs/ledger.md (Lineage)", DIFFERENCES)),
+        ("sqlalchemy.exc", "OperationalError", _database_error),
+        ("sqlalchemy.exc", "ArgumentError",
+         lambda e: CliError(f"bad database URL: {_first_line(e)}", "e.g. postgresql+psycopg://user@host:5432/attain",
+                            USAGE)),
+        ("psycopg", "OperationalError", _database_error),
+        ("confluent_kafka", "KafkaException", _kafka_error),
+        ("grpc", "RpcError", _grpc_error),
+        ("httpx", "TransportError", _http_error),
+        ("httpx", "HTTPStatusError", _http_status),
+        ("yaml", "YAMLError", _value_error("bad YAML", "fix the file's syntax")),
+        ("pydantic", "ValidationError", _settings_error),
+    ]
+    for module, name, explain in optional:
+        with contextlib.suppress(ImportError):  # an optional library that is not installed explains nothing
+            found.append((getattr(importlib.import_module(module), name), explain))
     found.append((json.JSONDecodeError, _value_error("bad JSON", "one JSON object per line")))
     found.append((UnicodeDecodeError, _value_error("not UTF-8 text", "save the file as UTF-8")))
     found.append((OSError, _file_error))
@@ -301,6 +264,20 @@ def plain(value: Any) -> Any:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(plain(data), indent=2, ensure_ascii=False))
+
+
+def report_check(console: Console, findings: Sequence[Any], as_json: dict[str, Any] | None, lines: Iterable[str],
+                 failed: str, passed: str, line_style: str | None = None) -> int:
+    """The outcome of a check (plan validation, the audit chain): the ``as_json`` document when given, else
+    ``lines`` (one per finding, printed as they are) and then ``failed`` (red) or ``passed`` (markup);
+    exit 1 when there are findings, 0 otherwise."""
+    if as_json is not None:
+        emit_json(as_json)
+    else:
+        for line in lines:
+            console.print(line, style=line_style, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"[red]{failed}[/]" if findings else passed, highlight=False)
+    return 1 if findings else 0
 
 
 def add_format(parser: Any, choices: Sequence[str] = ("table", "json"), default: str = "table") -> None:

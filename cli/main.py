@@ -133,17 +133,11 @@ def validate_plans(paths: Sequence[Path], output: str = "text") -> int:
             raise FileNotFoundError(2, "No such file or directory", str(path))
     problems = validate(paths)
     cautions = [] if problems else warnings(paths)
-    if output == "json":
-        cli_support.emit_json({"ok": not problems, "files": [str(f) for f in plan_files(paths)],
-                               "problems": problems, "warnings": cautions})
-        return 1 if problems else 0
-    for problem in [*problems, *cautions]:
-        print(problem)
-    if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/]")
-        return 1
-    console.print(f"[green]ok[/]: {len(plan_files(paths))} file(s)")
-    return 0
+    files = plan_files(paths)
+    document = {"ok": not problems, "files": [str(f) for f in files], "problems": problems, "warnings": cautions}
+    return cli_support.report_check(
+        console, problems, document if output == "json" else None,
+        [*problems, *cautions], f"{len(problems)} problem(s)", f"[green]ok[/]: {len(files)} file(s)")
 
 
 def simulate_period(args: argparse.Namespace) -> int:

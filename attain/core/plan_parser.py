@@ -273,10 +273,8 @@ def _parse_fx(raw: Any, where: str, problems: _Collector) -> FxRate | None:
 def _parse_plan(
     raw: Any, where: str, measures: Mapping[str, Measure], roles: Mapping[str, CreditRole], problems: _Collector
 ) -> Plan | None:
-    if not isinstance(raw, Mapping):
-        problems.add(where, "a plan is a mapping")
+    if not _is_record(raw, "a plan", PLAN_FIELDS, where, problems):
         return None
-    _check_fields(raw, PLAN_FIELDS, where, problems)
     plan_id = _text(raw.get("id"), f"{where}.id", problems)
     currency = _currency(raw.get("currency"), f"{where}.currency", problems)
     period = raw.get("period", "quarter")
@@ -364,10 +362,8 @@ def _timezone(raw: Any, where: str, problems: _Collector) -> str:
 def _parse_component(
     raw: Any, where: str, measures: Mapping[str, Measure], roles: Mapping[str, CreditRole], problems: _Collector
 ) -> Component | None:
-    if not isinstance(raw, Mapping):
-        problems.add(where, "a component is a mapping")
+    if not _is_record(raw, "a component", COMPONENT_FIELDS, where, problems):
         return None
-    _check_fields(raw, COMPONENT_FIELDS, where, problems)
     component_id = _text(raw.get("id"), f"{where}.id", problems)
     measure = str(raw.get("measure"))
     if measure not in measures:
@@ -754,6 +750,15 @@ def _check_fx(
                                  f"currency {plan.currency}",
                                  f"add an fx_rates entry with base {currency} and quote {plan.currency}, or drop "
                                  f"{currency} from the deal_currencies of the plans that never see it")
+
+
+def _is_record(raw: Any, kind: str, allowed: Sequence[str], where: str, problems: _Collector) -> bool:
+    """Whether ``raw`` is a mapping (reported as ``kind`` otherwise), its unknown fields reported."""
+    if not isinstance(raw, Mapping):
+        problems.add(where, f"{kind} is a mapping")
+        return False
+    _check_fields(raw, allowed, where, problems)
+    return True
 
 
 def _check_fields(raw: Any, allowed: Sequence[str], where: str, problems: _Collector) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -116,7 +117,7 @@ def launch_until_ready(
 class ManagedServer:
     """A server started on entering a ``with`` block and stopped on leaving it."""
 
-    def start(self) -> str:
+    def start(self) -> object:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -130,3 +131,37 @@ class ManagedServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class ManagedBroker(ManagedServer):
+    """A Kafka-compatible broker child process: its bootstrap address while running, and a polite stop."""
+
+    stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._bootstrap: str | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The ``host:port`` to use as ``bootstrap.servers``; only valid while running."""
+        if self._bootstrap is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
+        return self._bootstrap
+
+    def _running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _started(self, process: subprocess.Popen[bytes], bootstrap: str) -> str:
+        """Record a broker that answers, stopped at interpreter exit unless stopped before; its bootstrap."""
+        self._process, self._bootstrap = process, bootstrap
+        atexit.register(self.stop)
+        return bootstrap
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after ``stop_grace`` seconds). Safe to call repeatedly."""
+        atexit.unregister(self.stop)
+        if self._process is not None:
+            terminate(self._process, self.stop_grace)
+        self._process = None
+        self._bootstrap = None

@@ -7,7 +7,6 @@ needed), are cached under ``<repo>/.cache``, and the broker runs as a plain
 
 from __future__ import annotations
 
-import atexit
 import base64
 import os
 import shutil
@@ -16,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from attain.embedded import maven
-from attain.embedded._process import ManagedServer, launch_until_ready, log_tail, spawn, terminate
+from attain.embedded._process import ManagedBroker, launch_until_ready, log_tail, spawn
 from attain.embedded.ports import LOCALHOST, free_ports
 
 KAFKA_VERSION = "4.1.2"
@@ -26,7 +25,6 @@ SCALA_BINARY_VERSION = "2.13"
 LOG4J_VERSION = "2.24.3"
 
 _FORMAT_TIMEOUT_SECONDS = 120.0
-_STOP_GRACE_SECONDS = 30.0
 _JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 
 _LOG4J2_PROPERTIES = """\
@@ -97,28 +95,23 @@ def _server_properties(data_dir: Path, broker_port: int, controller_port: int) -
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-class ApacheKafka(ManagedServer):
+class ApacheKafka(ManagedBroker):
     """Single-node KRaft Apache Kafka (broker+controller) run as ``java -cp ... kafka.Kafka server.properties``.
 
     Storage is formatted with ``kafka.tools.StorageTool`` (random cluster id,
     static ``controller.quorum.voters``) on first start; a restart on the same
     workdir keeps its topics. Everything, including ``kafka.log``, lives in workdir.
+    :meth:`stop` is Kafka's controlled shutdown (SIGTERM), SIGKILL after 30 s.
     """
+
+    stop_grace = 30.0
 
     def __init__(self, workdir: Path, cache_dir: Path | None = None, version: str = KAFKA_VERSION) -> None:
         """Record where the broker keeps its data/logs and where the jars are cached."""
         self._workdir = workdir
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir(version)
         self._version = version
-        self._process: subprocess.Popen[bytes] | None = None
-        self._bootstrap: str | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        """The ``host:port`` to use as ``bootstrap.servers``; only valid while running."""
-        if self._bootstrap is None:
-            raise RuntimeError("ApacheKafka is not running; call start() first")
-        return self._bootstrap
+        super().__init__()
 
     @property
     def log_path(self) -> Path:
@@ -130,7 +123,7 @@ class ApacheKafka(ManagedServer):
 
         ``timeout`` covers broker start-up only; the one-off Maven download is not counted.
         """
-        if self._process is not None and self._process.poll() is None:
+        if self._running():
             return self.bootstrap
         classpath = os.pathsep.join(str(jar) for jar in ensure_kafka_classpath(self._cache_dir, self._version))
         java = _find_java()
@@ -146,19 +139,9 @@ class ApacheKafka(ManagedServer):
             process = spawn([*base_command, "kafka.Kafka", str(config)], self.log_path, cwd=self._workdir)
             return process, f"{LOCALHOST}:{broker_port}"
 
-        self._process, self._bootstrap = launch_until_ready(
-            launch, name="Apache Kafka", log_path=self.log_path, timeout=timeout, grace=_STOP_GRACE_SECONDS
-        )
-        atexit.register(self.stop)
-        return self._bootstrap
-
-    def stop(self) -> None:
-        """Shut down cleanly via SIGTERM (Kafka's controlled shutdown), SIGKILL after 30 s. Idempotent."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            terminate(self._process, _STOP_GRACE_SECONDS)
-        self._process = None
-        self._bootstrap = None
+        return self._started(*launch_until_ready(
+            launch, name="Apache Kafka", log_path=self.log_path, timeout=timeout, grace=self.stop_grace
+        ))
 
     def _write_config(self, broker_port: int, controller_port: int) -> Path:
         """Write server.properties for this launch's ports and return its path."""

@@ -121,7 +121,7 @@ def _ensure_database(socket_dir: Path, database: str, password: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
-def _has_exited(process: psutil.Process) -> bool:
+def has_exited(process: psutil.Process) -> bool:
     """Return True once the process is gone or is only a zombie awaiting reaping by its (non-Python) parent."""
     try:
         status: str = process.status()
@@ -137,7 +137,7 @@ def _wait_gone(process: psutil.Process, timeout: float) -> None:
     zombie until init reaps it; a zombie holds no socket or data files, so it counts as stopped.
     """
     deadline = time.monotonic() + timeout
-    while not _has_exited(process):
+    while not has_exited(process):
         if time.monotonic() > deadline:
             process.kill()
             return

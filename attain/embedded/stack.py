@@ -19,9 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
-from attain.embedded._process import log_tail, spawn, terminate
+from attain.embedded._process import ManagedServer, log_tail, spawn, terminate
 from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
@@ -47,7 +46,7 @@ class ServiceProcess:
 
 
 @dataclass
-class Stack:
+class Stack(ManagedServer):
     """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
 
     workdir: Path
@@ -199,15 +198,6 @@ class Stack:
         )
         if completed.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{completed.stderr[-4000:]}")
-
-    def __enter__(self) -> Stack:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_fresh_demo(workdir: Path) -> str | None:

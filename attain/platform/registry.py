@@ -30,7 +30,7 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_reader
 
-from attain.platform.avro import SerdeError, schemas_dir
+from attain.platform.schemas import SerdeError, schemas_dir, topic_folder
 from attain.platform.settings import AvroSettings, SchemaRegistrySettings, registry_settings_problem
 
 CONFLUENT_MAGIC = 0
@@ -68,8 +68,7 @@ def settings() -> tuple[AvroSettings, SchemaRegistrySettings]:
     problem = registry_settings_problem(avro, registry)
     if problem:
         raise ValueError(problem)
-    folders = {topic: "dlq" if topic.endswith(".dlq") else topic for topic in avro.confluent_topics}
-    unknown = sorted(topic for topic, folder in folders.items() if not (schemas_dir() / folder).is_dir())
+    unknown = sorted(topic for topic in avro.confluent_topics if not topic_folder(topic).is_dir())
     if unknown:
         raise ValueError(f"ATTAIN_AVRO_CONFLUENT_TOPICS names {', '.join(unknown)}, which have no contract in "
                          f"{schemas_dir()} (a topic with Avro values, e.g. payouts or earnings)")

@@ -166,8 +166,9 @@ public final class PayoutsConsumer {
     System.exit(0);
   }
 
-  /** A decoder knowing every version of a topic's schema (v1.avsc, v2.avsc...), reading into the newest. */
-  private static BinaryMessageDecoder<GenericRecord> decoder(File folder) throws Exception {
+  /** A decoder knowing every version of a topic's schema (v1.avsc, v2.avsc...), reading into the newest.
+   *  (Attain's own Avro interop test reads every topic with it: tests/integration/java/AvroInterop.java.) */
+  static BinaryMessageDecoder<GenericRecord> decoder(File folder) throws Exception {
     File[] files = folder.listFiles((dir, name) -> name.matches("v[0-9]+\\.avsc"));
     Arrays.sort(files, (a, b) -> Integer.compare(version(a), version(b)));
     SchemaStore.Cache store = new SchemaStore.Cache();

@@ -21,14 +21,14 @@ from attain.contracts.dead_letters import ErrorCode
 from attain.platform import topics
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
-from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
+from attain.platform.identity import AuthError, AuthSettings, Identity, TokenVerifier
 from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
 from services.ingest.access import Door, RateLimit
 from services.ingest.config import IngestSettings
-from services.ingest.dead_letters import DeadLetter, read_dead_letters, replayable_item, select
+from services.ingest.dead_letters import StoredLetter, read_dead_letters, replayable_item, select
 from services.ingest.publisher import Incoming, ItemResult, Publisher
 from services.ingest.signatures import HEADER as SIGNATURE_HEADER
 from services.ingest.signatures import SignatureError, verify
@@ -43,43 +43,43 @@ async def _submitted(publisher: Publisher, incoming: list[Incoming], source: str
     return results
 
 
-async def replayable(letters: list[DeadLetter], topic: str) -> tuple[list[Incoming], list[dict[str, str]]]:
+async def replayable(letters: list[StoredLetter], topic: str) -> tuple[list[Incoming], list[dict[str, str]]]:
     """The items the dead letters stand for, and the letters that cannot be replayed (with why).
     Salesforce payloads are decoded again with their schema (``ATTAIN_SALESFORCE_*`` on ingest)."""
     incoming: list[Incoming] = []
     skipped: list[dict[str, str]] = []
-    salesforce = [letter for letter in letters if letter.envelope["source"].startswith("salesforce:")]
+    salesforce = [stored for stored in letters if stored.letter.source.startswith("salesforce:")]
     if salesforce:
         try:
             from services.ingest.salesforce.config import SalesforceSettings
             from services.ingest.salesforce.redrive import redrive_items
 
             outcomes: list[Any] = await redrive_items(
-                [(letter.envelope["source"], letter.envelope["original"]) for letter in salesforce],
+                [(stored.letter.source, stored.letter.original) for stored in salesforce],
                 SalesforceSettings())
         except Exception as error:  # noqa: BLE001 - no Salesforce configuration here: say so per letter
             outcomes = [error] * len(salesforce)
-        for letter, outcome in zip(salesforce, outcomes, strict=True):
+        for stored, outcome in zip(salesforce, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                skipped.append({"position": letter.position, "reason": f"{type(outcome).__name__}: {outcome}"})
+                skipped.append({"position": stored.position, "reason": f"{type(outcome).__name__}: {outcome}"})
                 continue
-            incoming.extend(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}")
+            incoming.extend(Incoming(item, stored.letter.original, f"dlq-replay:{topic}/{stored.position}")
                             for item in outcome)
-    for letter in letters:
-        if letter.envelope["source"].startswith("salesforce:"):
+    for stored in letters:
+        if stored.letter.source.startswith("salesforce:"):
             continue
         try:
-            item = replayable_item(letter)
+            item = replayable_item(stored)
         except ValueError as error:
-            skipped.append({"position": letter.position, "reason": str(error)})
+            skipped.append({"position": stored.position, "reason": str(error)})
             continue
-        incoming.append(Incoming(item, letter.envelope["original"], f"dlq-replay:{topic}/{letter.position}"))
+        incoming.append(Incoming(item, stored.letter.original, f"dlq-replay:{topic}/{stored.position}"))
     return incoming, skipped
 
 
 def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProbe | None = None,
               renew_producer: Callable[[], None] | None = None, *, verifier: TokenVerifier | None = None,
-              read_letters: Callable[[str], list[DeadLetter]] | None = None) -> web.Application:
+              read_letters: Callable[[str], list[StoredLetter]] | None = None) -> web.Application:
     """``broker``: the readiness probe; while it says the broker is down, requests get 503 at once.
     ``renew_producer``: called when the broker answers but did not acknowledge a request in time.
     ``verifier``: checks the bearer tokens of ``/v1/events``, ``/v1/backfill`` and ``/v1/dlq/replay``
@@ -162,17 +162,29 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             return admitted
         return await ingest(await request.read(), "http")
 
-    async def post_backfill(request: web.Request) -> web.Response:
-        """History rows (``attain ingest backfill``): ``{"file": name, "rows": [{"line", "item",
-        "original_b64"}]}``; each row keeps its line number and original bytes in its dead letter."""
-        admitted = await door.admit(request, "ingest:write")
+    async def open_request(request: web.Request, scope: str, what: str
+                           ) -> web.Response | tuple[Identity, float, Any]:
+        """The caller, when the request came in and its JSON body, once the caller holds ``scope`` and the
+        broker is up; otherwise the answer that refuses it."""
+        admitted = await door.admit(request, scope)
         if isinstance(admitted, web.Response):
             return admitted
         started = time.perf_counter()
         if (down := broker_down()) is not None:
             return down
         try:
-            request_body = parse_json(await request.read())
+            return admitted, started, parse_json(await request.read())
+        except ValueError as error:
+            return web.json_response({"error": f"not a {what} request: {type(error).__name__}: {error}"}, status=400)
+
+    async def post_backfill(request: web.Request) -> web.Response:
+        """History rows (``attain ingest backfill``): ``{"file": name, "rows": [{"line", "item",
+        "original_b64"}]}``; each row keeps its line number and original bytes in its dead letter."""
+        opened = await open_request(request, "ingest:write", "backfill")
+        if isinstance(opened, web.Response):
+            return opened
+        _, started, request_body = opened
+        try:
             name, rows = request_body["file"], request_body["rows"]
             if not isinstance(name, str) or not FILE_NAME.fullmatch(name) or not isinstance(rows, list):
                 raise ValueError("'file' must be a plain file name and 'rows' a list")
@@ -190,14 +202,11 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
     async def post_replay(request: web.Request) -> web.Response:
         """``{"topic": "crm.changes.dlq", "positions": ["P:O", ...]}``: those dead letters, read here,
         through validation again. Only what is already dead-lettered can be re-driven with this scope."""
-        admitted = await door.admit(request, "dlq:replay")
-        if isinstance(admitted, web.Response):
-            return admitted
-        started = time.perf_counter()
-        if (down := broker_down()) is not None:
-            return down
+        opened = await open_request(request, "dlq:replay", "replay")
+        if isinstance(opened, web.Response):
+            return opened
+        admitted, started, request_body = opened
         try:
-            request_body = parse_json(await request.read())
             topic, positions = request_body["topic"], request_body["positions"]
             if topic not in replay_topics:
                 raise ValueError(f"topic {topic!r} is not one of {sorted(replay_topics)} (ATTAIN_INGEST_REPLAY_TOPICS)")

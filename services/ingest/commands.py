@@ -13,12 +13,15 @@ import argparse
 import base64
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
 
 from attain import cli_support
+
+if TYPE_CHECKING:
+    from services.ingest.dead_letters import StoredLetter
 
 console = Console()
 
@@ -164,29 +167,30 @@ def dlq_command(args: argparse.Namespace) -> int:
         # One tab-separated line per letter (grep- and cut-friendly): position, time, code, source, reason.
         print(f"# {args.topic}: {len(chosen)} of {len(letters)} dead letters")
         for letter in chosen[-args.limit:]:
-            envelope = letter.envelope
-            print("\t".join((letter.position, _iso(envelope["rejected_at"]), envelope["error_code"],
-                             envelope["source"], envelope["reason"][:300].replace("\n", " "))))
+            dead = letter.letter
+            print("\t".join((letter.position, _iso(dead.rejected_at), dead.error_code, dead.source,
+                             dead.reason[:300].replace("\n", " "))))
         return 0
     if args.dlq_command == "show":
         found = select(letters, positions=[args.position])
         if not found:
             raise cli_support.CliError(f"no dead letter at {args.position} on {args.topic}",
                                        "`attain dlq list` prints the positions (PARTITION:OFFSET)")
-        envelope = found[0].envelope
+        dead = found[0].letter
         if args.format == "json":
             cli_support.emit_json(_letter_json(found[0], full=True))
             return 0
-        for name in ("error_code", "reason", "source", "service"):
-            console.print(f"[bold]{name}:[/] {envelope[name]}", highlight=False)
-        console.print(f"[bold]rejected_at:[/] {_iso(envelope['rejected_at'])}")
-        console.print(f"[bold]original ({len(envelope['original'])} bytes):[/]")
-        console.print(printable(envelope["original"]), markup=False, highlight=False, soft_wrap=True)
+        for name, value in (("error_code", dead.error_code), ("reason", dead.reason), ("source", dead.source),
+                            ("service", dead.service)):
+            console.print(f"[bold]{name}:[/] {value}", highlight=False)
+        console.print(f"[bold]rejected_at:[/] {_iso(dead.rejected_at)}")
+        console.print(f"[bold]original ({len(dead.original)} bytes):[/]")
+        console.print(printable(dead.original), markup=False, highlight=False, soft_wrap=True)
         return 0
     return _dlq_replay(args, letters)
 
 
-def _dlq_replay(args: argparse.Namespace, letters: list[Any]) -> int:
+def _dlq_replay(args: argparse.Namespace, letters: list[StoredLetter]) -> int:
     """The dead letters chosen here (read-only), re-driven by ingest (``/v1/dlq/replay``, scope dlq:replay)."""
     from services.ingest.client import IngestClient
     from services.ingest.dead_letters import select
@@ -224,21 +228,19 @@ def _dlq_replay(args: argparse.Namespace, letters: list[Any]) -> int:
     return cli_support.OK if not outcome["rejected"] and not outcome["skipped"] else cli_support.PARTLY_REJECTED
 
 
-def _letter_json(letter: Any, full: bool) -> dict[str, Any]:
-    envelope = letter.envelope
-    data = {"position": letter.position, "rejected_at": _iso(envelope["rejected_at"]),
-            "error_code": envelope["error_code"], "source": envelope["source"], "reason": envelope["reason"]}
+def _letter_json(stored: StoredLetter, full: bool) -> dict[str, Any]:
+    dead = stored.letter
+    data = {"position": stored.position, "rejected_at": _iso(dead.rejected_at),
+            "error_code": dead.error_code, "source": dead.source, "reason": dead.reason}
     if full:
         from services.ingest.dead_letters import printable
 
-        data["service"] = envelope["service"]
-        data["original"] = printable(envelope["original"])
+        data["service"] = dead.service
+        data["original"] = printable(dead.original)
     return data
 
 
-def _iso(millis: Any) -> str:
+def _iso(millis: int) -> str:
     from datetime import UTC, datetime
 
-    if isinstance(millis, datetime):
-        return millis.isoformat()
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat()
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat()

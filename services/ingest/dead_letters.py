@@ -14,52 +14,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from attain.contracts.crm_changes import UNPARSEABLE, parse_json
-from attain.contracts.dead_letters import ErrorCode
+from attain.contracts.dead_letters import DeadLetter, ErrorCode
 from attain.platform.avro import SerdeError, contract
 from attain.platform.reading import read_until_idle
 from services.ingest.backfill import csv_rows
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class StoredLetter:
+    """A dead letter as read back from its topic, at its position there."""
+
     partition: int
     offset: int
-    envelope: dict[str, Any]
+    letter: DeadLetter
 
     @property
     def position(self) -> str:
         return f"{self.partition}:{self.offset}"
 
 
-def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[DeadLetter]:
-    """Every envelope on ``topic`` from the beginning, without committing anything."""
+def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[StoredLetter]:
+    """Every dead letter on ``topic`` from the beginning, without committing anything; a message that is not
+    one is shown as a dead letter of its own (``unreadable_envelope``, its bytes as the original)."""
     for message in read_until_idle(bootstrap, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli"):
         value, partition, offset = message.value() or b"", message.partition(), message.offset()
         assert partition is not None and offset is not None  # set on every consumed message
         try:
-            envelope = contract(topic).decode(value)
+            letter = DeadLetter.from_avro(contract(topic).decode(value))
         except SerdeError as error:
-            envelope = {"original": value, "reason": f"not a DLQ envelope: {error}",
-                        "error_code": ErrorCode.UNREADABLE_ENVELOPE.value, "source": "", "service": "",
-                        "rejected_at": 0}
-        yield DeadLetter(partition, offset, envelope)
+            letter = DeadLetter(original=value, reason=f"not a DLQ envelope: {error}",
+                                error_code=ErrorCode.UNREADABLE_ENVELOPE.value, source="", service="", rejected_at=0)
+        yield StoredLetter(partition, offset, letter)
 
 
-def select(letters: Iterable[DeadLetter], *, error_code: str | None = None, source_prefix: str | None = None,
-           positions: Iterable[str] = ()) -> list[DeadLetter]:
+def select(letters: Iterable[StoredLetter], *, error_code: str | None = None, source_prefix: str | None = None,
+           positions: Iterable[str] = ()) -> list[StoredLetter]:
     wanted = set(positions)
     return [
         letter for letter in letters
         if (not wanted or letter.position in wanted)
-        and (error_code is None or letter.envelope["error_code"] == error_code)
-        and (source_prefix is None or letter.envelope["source"].startswith(source_prefix))
+        and (error_code is None or letter.letter.error_code == error_code)
+        and (source_prefix is None or letter.letter.source.startswith(source_prefix))
     ]
 
 
-def replayable_item(letter: DeadLetter) -> Any:
+def replayable_item(stored: StoredLetter) -> Any:
     """The canonical item the original bytes stand for; raises ValueError saying why not."""
-    source: str = letter.envelope["source"]
-    original: bytes = letter.envelope["original"]
+    source, original = stored.letter.source, stored.letter.original
     if source.startswith("salesforce:"):
         raise ValueError("a Salesforce Avro payload: re-driven with its schema by services.ingest.salesforce.redrive")
     if ".csv:" in source:

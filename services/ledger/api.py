@@ -278,6 +278,13 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             raise Refusal(404, f"no period {scope + '/' if scope else ''}{period} in the regions of {who.user_id}")
         return facts
 
+    async def read_statement(request: web.Request, rep_id: RepId, period: LedgerPeriod) -> dict[str, Any]:
+        """The rep's statement for the period, once the caller may read the rep; the read is logged."""
+        region = await require_rep(request, rep_id)
+        document = await asyncio.to_thread(statement, engine, rep_id, period)
+        await logged(request, [(rep_id, region)], "statement.read")
+        return document
+
     async def rep_entries(request: web.Request, rep_id: RepId, /,
                           period: LedgerPeriod | None = None) -> r200 | Refused:
         """A rep's ledger entries, optionally of one period.
@@ -300,10 +307,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: reps
         """
-        region = await require_rep(request, rep_id)
-        document = await asyncio.to_thread(statement, engine, rep_id, period)
-        await logged(request, [(rep_id, region)], "statement.read")
-        return _json(document)
+        return _json(await read_statement(request, rep_id, period))
 
     async def rep_statement_pdf(request: web.Request, rep_id: RepId, period: LedgerPeriod, /
                                 ) -> r200 | Refused | Ruled:
@@ -312,9 +316,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: reps
         """
-        region = await require_rep(request, rep_id)
-        document = await asyncio.to_thread(statement, engine, rep_id, period)
-        await logged(request, [(rep_id, region)], "statement.read")
+        document = await read_statement(request, rep_id, period)
         return web.Response(body=statement_pdf(document), content_type="application/pdf")
 
     async def periods_index(request: web.Request) -> r200 | Refused:

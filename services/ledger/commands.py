@@ -142,16 +142,12 @@ def audit_verify(args: argparse.Namespace) -> int:
     from services.ledger.audit import verify_audit
 
     checked, breaks = verify_audit(_engine(args))
-    if args.format == "json":
-        emit_json({"intact": not breaks, "records": checked, "breaks": breaks})
-        return 1 if breaks else 0
-    for chain_break in breaks:
-        console.print(f"[red]record {chain_break.sequence}: {chain_break.reason}[/]")
-    if breaks:
-        console.print(f"[red]audit chain BROKEN: {len(breaks)} problem(s) in {checked} records[/]")
-        return 1
-    console.print(f"[green]audit chain intact: {checked} records[/]")
-    return 0
+    return cli_support.report_check(
+        console, breaks,
+        {"intact": not breaks, "records": checked, "breaks": breaks} if args.format == "json" else None,
+        (f"record {chain_break.sequence}: {chain_break.reason}" for chain_break in breaks),
+        f"audit chain BROKEN: {len(breaks)} problem(s) in {checked} records",
+        f"[green]audit chain intact: {checked} records[/]", line_style="red")
 
 
 def audit_export(args: argparse.Namespace) -> int:

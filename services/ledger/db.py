@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -23,10 +23,10 @@ from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import reconciled, report_conflicts
-from services.ledger.schema import entries, participants, periods, plan_versions, snapshot_heads
+from services.ledger.schema import entries, periods, plan_versions, snapshot_heads
+from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-ScopeBy = Literal["plan", "region"]
 
 
 def migrate(database_url: str) -> None:
@@ -161,30 +161,6 @@ def _audit_new_plan_versions(connection: Connection, fresh: list[EarningsSnapsho
     for plan_id, version in sorted(new):
         append_audit(connection, "ledger", "plan.version_applied", f"plan/{plan_id}/v{version}",
                      {"plan_id": plan_id, "plan_version": version})
-
-
-def entry_scope() -> Any:
-    """The period scope an entry belongs to (entries written before scopes were stored: their plan)."""
-    return func.coalesce(entries.c.scope, entries.c.plan_id)
-
-
-UNASSIGNED_REGION = "unassigned"
-
-
-def scopes_for(connection: Connection, reps_and_plans: set[tuple[str, str]], scope_by: ScopeBy
-               ) -> dict[tuple[str, str], str]:
-    """(rep, plan) -> scope: the plan itself, or the rep's region (``unassigned`` when not in the org)."""
-    if scope_by == "plan":
-        return {(rep_id, plan_id): plan_id for rep_id, plan_id in reps_and_plans}
-    regions = {row.rep_id: row.region for row in connection.execute(
-        select(participants.c.rep_id, participants.c.region)
-        .where(participants.c.rep_id.in_(sorted({rep for rep, _ in reps_and_plans}))))}
-    return {(rep_id, plan_id): regions.get(rep_id) or UNASSIGNED_REGION for rep_id, plan_id in reps_and_plans}
-
-
-def accrual_period() -> Any:
-    """The period an entry's amount belongs to: the corrected one for a prior-period adjustment."""
-    return func.coalesce(entries.c.corrects_period, entries.c.period)
 
 
 Posted = dict[tuple[str, str], Decimal]  # (component, booking kind: earned or a draw kind) -> amount

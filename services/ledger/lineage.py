@@ -26,6 +26,7 @@ from services.ledger import metrics
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import insert_entries, reconciled
 from services.ledger.schema import entries, ledger_lineages, periods, quarantined_snapshots, snapshot_heads
+from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
 log = logging.getLogger("attain.ledger")
 
@@ -163,15 +164,16 @@ class Adoption:
     adjustments: int = 0
 
 
-def _rebuilt(connection: Connection, lineage: str) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(row.rep_id, row.period): row.snapshot for row in connection.execute(
+def _rebuilt(connection: Connection, lineage: str) -> dict[tuple[str, str], EarningsSnapshot]:
+    """The newest quarantined snapshot of each (rep, period) of ``lineage`` not resolved yet."""
+    return {(row.rep_id, row.period): EarningsSnapshot.from_avro(row.snapshot) for row in connection.execute(
         select(quarantined_snapshots.c.rep_id, quarantined_snapshots.c.period, quarantined_snapshots.c.snapshot)
         .where(quarantined_snapshots.c.lineage == lineage, quarantined_snapshots.c.resolution.is_(None)))}
 
 
 def _booked(connection: Connection) -> tuple[dict[tuple[str, str], dict[str, Decimal]], dict[tuple[str, str], Any]]:
     """Computed earnings booked per (rep, accrual period, component), and one entry's plan/currency per key."""
-    accrual = func.coalesce(entries.c.corrects_period, entries.c.period)
+    accrual = accrual_period()
     booked: dict[tuple[str, str], dict[str, Decimal]] = {}
     about: dict[tuple[str, str], Any] = {}
     for row in connection.execute(
@@ -186,13 +188,11 @@ def _booked(connection: Connection) -> tuple[dict[tuple[str, str], dict[str, Dec
 
 
 def _compare(connection: Connection, lineage: str, lock: str | None = None
-             ) -> tuple[Adoption, dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], Any]]:
+             ) -> tuple[Adoption, dict[tuple[str, str], EarningsSnapshot], dict[tuple[str, str], Any]]:
     previous = adopted_lineage(connection, lock=lock)
     rebuilt = _rebuilt(connection, lineage)
     booked, about = _booked(connection)
-    rebuilt_amounts = {key: {c["component_id"]: Decimal(c["earned_amount"]) for c in s["components"]}
-                       for key, s in rebuilt.items()}
-    found = compare(rebuilt_amounts, booked)
+    found = compare({key: s.earned_by_component() for key, s in rebuilt.items()}, booked)
     return Adoption(lineage, previous, len(set(rebuilt) | set(booked)), found), rebuilt, about
 
 
@@ -201,7 +201,7 @@ def pending_lineages(engine: Engine) -> list[str]:
 
 
 def adopt(engine: Engine, lineage: str, actor_id: str, post_differences: bool = False, dry_run: bool = False,
-          scope_by: str = "plan") -> Adoption:
+          scope_by: ScopeBy = "plan") -> Adoption:
     """Compare the quarantined (rebuilt) lineage with the ledger and adopt it when the rules allow.
 
     Raises :class:`attain.ledger.lineage.LineageError` with the reason when they do not
@@ -209,8 +209,6 @@ def adopt(engine: Engine, lineage: str, actor_id: str, post_differences: bool = 
     audited ``adjustment`` entries (when asked), the old lineage retired, the new one
     adopted, the snapshot heads moved to the rebuilt versions, the quarantine resolved.
     """
-    from services.ledger.db import scopes_for
-
     if dry_run:
         with engine.connect() as connection:
             return _compare(connection, lineage)[0]
@@ -220,10 +218,10 @@ def adopt(engine: Engine, lineage: str, actor_id: str, post_differences: bool = 
         previous, found = result.previous, result.differences
         check_adoption(previous, lineage, len(rebuilt), found, post_differences)
         if found:
-            info = {key: {"plan_id": s["plan_id"], "plan_version": s["plan_version"], "currency": s["currency"]}
+            info = {key: {"plan_id": s.plan_id, "plan_version": s.plan_version, "currency": s.currency}
                     for key, s in rebuilt.items()}
             result.adjustments = _post_differences(connection, lineage, previous, found, {**about, **info},
-                                                   actor_id, scope_by, scopes_for)
+                                                   actor_id, scope_by)
         if previous is not None:
             connection.execute(update(ledger_lineages).where(ledger_lineages.c.lineage == previous)
                                .values(state="retired", retired_at=func.now()))
@@ -235,8 +233,8 @@ def adopt(engine: Engine, lineage: str, actor_id: str, post_differences: bool = 
         connection.execute(delete(snapshot_heads))
         if rebuilt:
             connection.execute(insert(snapshot_heads), [
-                {"rep_id": rep_id, "period": period, "snapshot_version": s["snapshot_version"],
-                 "total_earned": Decimal(s["total_earned"]), "currency": s["currency"]}
+                {"rep_id": rep_id, "period": period, "snapshot_version": s.snapshot_version,
+                 "total_earned": Decimal(s.total_earned), "currency": s.currency}
                 for (rep_id, period), s in sorted(rebuilt.items())])
         connection.execute(update(quarantined_snapshots).where(quarantined_snapshots.c.lineage == lineage)
                            .values(resolution="adopted"))
@@ -250,7 +248,7 @@ def adopt(engine: Engine, lineage: str, actor_id: str, post_differences: bool = 
 
 
 def _post_differences(connection: Connection, lineage: str, previous: str | None, found: list[Difference],
-                      about: dict[tuple[str, str], Any], actor_id: str, scope_by: Any, scopes_for: Any) -> int:
+                      about: dict[tuple[str, str], Any], actor_id: str, scope_by: ScopeBy) -> int:
     scope_of = scopes_for(connection, {(d.rep_id, about[(d.rep_id, d.period)]["plan_id"]) for d in found}, scope_by)
     scopes = sorted(set(scope_of.values()))
     states: dict[str, dict[str, PeriodState]] = {scope: {} for scope in scopes}

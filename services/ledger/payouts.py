@@ -24,8 +24,8 @@ from attain.ledger.entries import EntryGroup, payable_balance
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
 from attain.platform import faults, topics
 from attain.platform.avro import contract
-from services.ledger.db import entry_scope
 from services.ledger.schema import entries, outbox, participants, payout_lines, periods
+from services.ledger.scopes import entry_scope
 
 log = logging.getLogger("attain.ledger")
 LINE_COLUMNS = ("payout_id", "rep_id", "period", "currency", "amount", "entry_count", "approved_at", "approved_by")

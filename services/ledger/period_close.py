@@ -26,9 +26,10 @@ from sqlalchemy import Connection, func, select, tuple_
 from attain.core.earnings import RECOVERABLE_DRAW, PeriodEarnings, closing_draw
 from attain.core.plans import PlanBook
 from attain.ledger.entries import Entry
-from services.ledger.db import ScopeBy, accrual_period, reconciled, scopes_for
+from services.ledger.db import reconciled
 from services.ledger.entry_store import insert_unless_booked
 from services.ledger.schema import entries, snapshot_heads
+from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
 
 def plan_book(path: str | Path | None) -> PlanBook | None:

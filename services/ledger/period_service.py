@@ -16,11 +16,11 @@ from attain.ledger.entries import Entry
 from attain.ledger.payroll import EarningCodes
 from attain.ledger.periods import PeriodState, transition
 from services.ledger.audit import append_audit
-from services.ledger.db import ScopeBy
 from services.ledger.entry_store import insert_unless_booked
 from services.ledger.payouts import payable_balances, write_payout_lines
 from services.ledger.period_close import book_closing_draws
 from services.ledger.schema import approval_decisions, payout_lines, periods
+from services.ledger.scopes import ScopeBy
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from attain.ledger.access import PeriodFacts, RepFacts
-from services.ledger.db import UNASSIGNED_REGION, entry_scope
 from services.ledger.schema import access_log, entries, participants
+from services.ledger.scopes import UNASSIGNED_REGION, entry_scope
 
 MAX_MANAGER_LEVELS = 20  # a cycle in the org data cannot loop forever
 

@@ -20,10 +20,11 @@ from attain.core.reconcile import deltas
 from attain.ledger.entries import Entry
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger.audit import append_audit
-from services.ledger.db import ScopeBy, accrual_period, reconciled, scopes_for
+from services.ledger.db import reconciled
 from services.ledger.entry_store import insert_entries
 from services.ledger.period_close import due_closing_draws
 from services.ledger.schema import entries, periods
+from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
 
 @dataclass(frozen=True)

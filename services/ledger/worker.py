@@ -17,7 +17,8 @@ from attain.contracts.earnings import EarningsSnapshot
 from attain.platform import faults, topics
 from attain.platform.consume import DeadLetterWriter, decode_messages, decoder
 from services.ledger import metrics
-from services.ledger.db import ScopeBy, apply_snapshots, check_snapshot
+from services.ledger.db import apply_snapshots, check_snapshot
+from services.ledger.scopes import ScopeBy
 
 log = logging.getLogger("attain.ledger")
 

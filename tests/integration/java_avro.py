@@ -24,11 +24,13 @@ ARTIFACTS = [
     ("org.slf4j", "slf4j-nop", "2.0.17"),
 ]
 SOURCE = Path(__file__).parent / "java" / "AvroInterop.java"
-SOURCES = [SOURCE, SOURCE.with_name("ConfluentInterop.java")]
+PAYROLL_EXAMPLE = Path(__file__).parents[2] / "examples" / "payroll" / "PayoutsConsumer.java"
+# AvroInterop reads with the payroll example's decoder, so the example is compiled (and checked) with the tools.
+SOURCES = [SOURCE, SOURCE.with_name("ConfluentInterop.java"), SOURCE.with_name("Relay.java"), PAYROLL_EXAMPLE]
 
 
 def classpath() -> str:
-    """The jars plus the compiled AvroInterop and ConfluentInterop classes (recompiled when a source changes)."""
+    """The jars plus the compiled interop tools and payroll example (recompiled when a source changes)."""
     folder = maven.cache_dir(f"avro-java-{AVRO_VERSION}")
     jars = os.pathsep.join(str(jar) for jar in maven.ensure_classpath(folder, ARTIFACTS))
     classes = folder / "classes" / hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES)).hexdigest()[:16]
@@ -44,12 +46,17 @@ def classpath() -> str:
     return os.pathsep.join([str(classes), jars])
 
 
-def _run(tool: str, *args: str) -> list[str]:
+def run_java(main_class: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``main_class`` (an interop tool or the payroll example) on :func:`classpath`; its output and exit."""
     java = shutil.which("java")
     if java is None:
-        raise RuntimeError("a Java runtime is needed for the Avro Java interop tool")
-    result = subprocess.run([java, "-cp", classpath(), tool, *args],
-                            capture_output=True, text=True, timeout=budget(180), check=False)
+        raise RuntimeError(f"a Java runtime is needed to run {main_class}")
+    return subprocess.run([java, "-cp", classpath(), main_class, *args],
+                          capture_output=True, text=True, timeout=budget(180), check=False)
+
+
+def _run(tool: str, *args: str) -> list[str]:
+    result = run_java(tool, *args)
     if result.returncode != 0:
         raise AssertionError(f"Apache Avro Java ({tool}) failed (exit {result.returncode}):\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -13,7 +13,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from fastavro.utils import generate_many
 
-from attain.platform.avro import HEADER_SIZE, MARKER, contract, legacy_fingerprint, schemas_dir
+from attain.platform.avro import HEADER_SIZE, MARKER, contract, legacy_fingerprint
+from attain.platform.schemas import schemas_dir
 from tests.integration.java_avro import round_trip
 
 TOPICS = ["crm.changes", "earnings", "payouts", "payouts.control", "crm.changes.dlq"]

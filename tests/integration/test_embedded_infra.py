@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from attain.embedded.apache_kafka import ApacheKafka
 from attain.embedded.ports import free_port, wait_for_kafka
-from attain.embedded.postgres import PASSWORD_FILE, EmbeddedPostgres
+from attain.embedded.postgres import PASSWORD_FILE, EmbeddedPostgres, has_exited
 from attain.embedded.tansu import TansuBroker
 from tests.polling import deadline_in
 
@@ -133,15 +133,6 @@ def _postmaster(data_dir: Path) -> psutil.Process:
     return psutil.Process(pid)
 
 
-def _has_exited(process: psutil.Process) -> bool:
-    """Gone, or a zombie that PID 1 has not reaped yet (it no longer serves anything)."""
-    try:
-        status: str = process.status()
-    except psutil.NoSuchProcess:
-        return True
-    return bool(status == psutil.STATUS_ZOMBIE)
-
-
 def test_postgres_serves_sql_and_keeps_data_across_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "pg"
     pg = EmbeddedPostgres(data_dir)
@@ -153,7 +144,7 @@ def test_postgres_serves_sql_and_keeps_data_across_restart(tmp_path: Path) -> No
         conn.execute("insert into payout values (1, 12.50)")
     postmaster = _postmaster(data_dir)
     pg.stop()
-    assert _has_exited(postmaster), "postgres still running after stop()"
+    assert has_exited(postmaster), "postgres still running after stop()"
 
     with EmbeddedPostgres(data_dir, delete_on_stop=True) as again:
         with psycopg.connect(again.conninfo) as conn:

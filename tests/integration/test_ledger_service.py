@@ -160,16 +160,21 @@ def test_sigkill_between_db_commit_and_offset_commit_duplicates_nothing(broker, 
         terminate(ledger.process, grace=10)
 
 
+def book_first_snapshots_then_stop_the_database(ledger, broker, postgres, engine, reps: list[str]) -> None:
+    """Once ``ledger`` is ready: a first snapshot (10.00) per rep, all booked, then PostgreSQL stopped."""
+    wait_until(lambda: ledger.ready() == 200, 60, "ready", interval=0.2)
+    publish(broker, reps, 1, lambda rep: "10.00")
+    wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
+    engine.dispose()
+    postgres.stop()
+
+
 def test_postgres_restart_mid_stream_loses_nothing_and_readiness_reports_it(broker, postgres, engine, tmp_path):
     reps = [f"R{n:03d}-{uuid.uuid4().hex[:4]}" for n in range(100)]
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
     try:
-        wait_until(lambda: ledger.ready() == 200, 60, "ready", interval=0.2)
-        publish(broker, reps, 1, lambda rep: "10.00")
-        wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
-        engine.dispose()
-        postgres.stop()
+        book_first_snapshots_then_stop_the_database(ledger, broker, postgres, engine, reps)
         wait_until(lambda: ledger.ready() == 503, 30, "readiness to report the outage", interval=0.2)
         errors = ledger.metric("attain_ledger_db_errors_total")
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
@@ -204,11 +209,7 @@ def test_a_database_outage_longer_than_the_poll_interval_is_waited_out_through_a
     second.group = first.group
     first.start()
     try:
-        wait_until(lambda: first.ready() == 200, 60, "ready", interval=0.2)
-        publish(broker, reps, 1, lambda rep: "10.00")
-        wait_until(lambda: entry_count(engine, reps) == len(reps), 60, "first snapshots", interval=0.2)
-        engine.dispose()
-        postgres.stop()
+        book_first_snapshots_then_stop_the_database(first, broker, postgres, engine, reps)
         outage_started = time.monotonic()
         wait_until(lambda: first.ready() == 503, 30, "readiness to report the outage", interval=0.2)
         publish(broker, reps, 2, lambda rep: "25.50")  # arrives while the database is down
@@ -254,24 +255,30 @@ def test_a_database_outage_longer_than_the_poll_interval_is_waited_out_through_a
         print(log_tail(first.log, 30))
 
 
+def approve_earnings(engine, scope: str, reps: tuple[str, ...], amount: str) -> None:
+    """Book ``amount`` INR of commission for each rep in ``scope``'s 2026-Q1, then lock and approve that period."""
+    from attain.ledger.approvals import Actor
+    from services.ledger.db import apply_snapshots
+    from services.ledger.period_service import decide, lock_period
+
+    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": amount,
+                              "trigger_event_ids": [], "components": [{"component_id": "commission",
+                                                                       "earned_amount": amount}]}
+                             for rep in reps])
+    lock_period(engine, scope, "2026-Q1", "prep")
+    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
+        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+
+
 def test_payouts_approved_while_the_service_was_down_are_published_once_it_is_back(broker, postgres, engine,
                                                                                   tmp_path):
     from confluent_kafka import Consumer
 
-    from attain.ledger.approvals import Actor
-    from services.ledger.db import apply_snapshots
-    from services.ledger.period_service import decide, lock_period
     from services.ledger.schema import outbox
 
     scope = f"down-{uuid.uuid4().hex[:6]}"
-    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
-                              "currency": "INR", "snapshot_version": 1, "total_earned": "40.00",
-                              "trigger_event_ids": [], "components": [{"component_id": "commission",
-                                                                       "earned_amount": "40.00"}]}
-                             for rep in ("D1", "D2", "D3")])
-    lock_period(engine, scope, "2026-Q1", "prep")
-    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
-        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    approve_earnings(engine, scope, ("D1", "D2", "D3"), "40.00")
     # committed, and no ledger running to publish it: the outbox holds the lines
     ledger = LedgerProcess(broker, postgres.url, tmp_path)
     ledger.start()
@@ -344,20 +351,10 @@ def test_sigkill_after_publishing_payouts_before_marking_them_republishes_the_sa
                                                                                         tmp_path):
     from confluent_kafka import Consumer
 
-    from attain.ledger.approvals import Actor
-    from services.ledger.db import apply_snapshots
-    from services.ledger.period_service import decide, lock_period
     from services.ledger.schema import outbox
 
     scope = f"kill-{uuid.uuid4().hex[:6]}"
-    apply_snapshots(engine, [{"rep_id": rep, "period": "2026-Q1", "plan_id": scope, "plan_version": 1,
-                              "currency": "INR", "snapshot_version": 1, "total_earned": "75.00",
-                              "trigger_event_ids": [], "components": [{"component_id": "commission",
-                                                                       "earned_amount": "75.00"}]}
-                             for rep in ("S1", "S2")])
-    lock_period(engine, scope, "2026-Q1", "prep")
-    for user, role in (("m", "manager"), ("c", "comp_admin"), ("f", "finance")):
-        decide(engine, scope, "2026-Q1", Actor(user, frozenset({role})), True, "ok")
+    approve_earnings(engine, scope, ("S1", "S2"), "75.00")
 
     consumer = Consumer({"bootstrap.servers": broker, "group.id": f"payroll-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 6000})

@@ -16,10 +16,10 @@ TOPICS = sorted(path.name for path in (REPO / "schemas").iterdir() if any(path.g
 
 CHECK = """
 import json, sys
-from attain.platform import avro
+from attain.platform import avro, schemas
 contracts = {topic: [avro.schema_fingerprint(v).hex() for v in avro.contract(topic).versions] for topic in sys.argv[1:]}
-print(json.dumps({"module": avro.__file__, "schemas": str(avro.schemas_dir()), "contracts": contracts,
-                  "plans": (avro.schemas_dir() / "plans" / "v1.schema.json").is_file()}))
+print(json.dumps({"module": avro.__file__, "schemas": str(schemas.schemas_dir()), "contracts": contracts,
+                  "plans": (schemas.schemas_dir() / "plans" / "v1.schema.json").is_file()}))
 """
 
 

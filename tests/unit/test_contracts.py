@@ -9,7 +9,8 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.utils import generate_many
 
-from attain.platform.avro import SerdeError, contract, load_schema_file, schemas_dir, version_files
+from attain.platform.avro import SerdeError, contract, load_schema_file, version_files
+from attain.platform.schemas import schemas_dir
 
 TOPIC_DIRS = sorted(p for p in schemas_dir().iterdir() if p.is_dir() and p.name != "plans")  # plans: JSON Schema
 

@@ -12,7 +12,8 @@ import attain.ledger.lineage as ledger_lineage
 import services.calculator.lineage as calculator_lineage
 import services.notifier.lineage as notifier_lineage
 from attain.ledger.lineage import Decision, LineageError, check_adoption, compare, decide
-from attain.platform.avro import contract, schemas_dir
+from attain.platform.avro import contract
+from attain.platform.schemas import schemas_dir
 from services.calculator.lineage import LineageRecord, choose, start_check
 
 

@@ -20,7 +20,8 @@ from attain.ledger.payroll import (
     control_totals,
     split_by_code,
 )
-from attain.platform.avro import MARKER, contract, load_schema_file, schema_fingerprint, schemas_dir
+from attain.platform.avro import MARKER, contract, load_schema_file, schema_fingerprint
+from attain.platform.schemas import schemas_dir
 
 
 def test_an_entry_takes_its_components_code_else_its_kinds_else_the_default():

@@ -32,9 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from attain.embedded import maven
-from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.ports import free_port
-from tests.polling import wait_until
+from tests.integration.http_server import http_server
 
 VERSION = "2.4.2.Final"
 QUARKUS_VERSION = "2.16.4.Final"  # the quarkus.version of io.apicurio:apicurio-registry:2.4.2.Final
@@ -150,21 +149,8 @@ def apicurio(log_path: Path, timeout: float = 120) -> Iterator[str]:
     if java is None:
         raise RuntimeError("a Java runtime is needed to run Apicurio Registry")
     port = free_port()
-    process = spawn([java, f"-Dquarkus.http.port={port}", "-Dquarkus.http.host=127.0.0.1", "-jar", str(runner)],
-                    log_path, cwd=runner.parent)
     url = f"http://127.0.0.1:{port}{CCOMPAT}"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"Apicurio Registry exited; log {log_path}:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"{url}/subjects", timeout=2):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
-
-    try:
-        wait_until(answers, timeout=timeout, what="Apicurio Registry to answer", interval=0.5)
+    with http_server([java, f"-Dquarkus.http.port={port}", "-Dquarkus.http.host=127.0.0.1", "-jar", str(runner)],
+                     log_path, urllib.request.Request(f"{url}/subjects"), name="Apicurio Registry", timeout=timeout,
+                     interval=0.5, grace=20, cwd=runner.parent):
         yield url
-    finally:
-        terminate(process, grace=20)

@@ -26,9 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from attain.embedded import maven
-from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.ports import free_port
-from tests.polling import wait_until
+from tests.integration.http_server import http_server
 
 SOURCE_DIR = Path(__file__).parent
 FILES = ("main.go", "go.mod", "go.sum")
@@ -61,23 +60,10 @@ def schema_registry(log_path: Path, user_info: str = "", timeout: float = 30) ->
     every request must carry those Basic credentials."""
     binary = build()
     port = free_port()
-    process = spawn([str(binary), str(port), user_info], log_path)
     url = f"http://127.0.0.1:{port}"
     probe = urllib.request.Request(f"{url}/subjects")
     if user_info:
         probe.add_header("Authorization", "Basic " + base64.b64encode(user_info.encode()).decode())
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"srfake-server exited; log {log_path}:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(probe, timeout=2):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
-
-    try:
-        wait_until(answers, timeout=timeout, what="the schema registry emulation to answer", interval=0.1)
+    with http_server([str(binary), str(port), user_info], log_path, probe,
+                     name="the schema registry emulation (srfake-server)", timeout=timeout, interval=0.1, grace=5):
         yield url
-    finally:
-        terminate(process, grace=5)
