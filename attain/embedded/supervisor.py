@@ -66,6 +66,8 @@ class Supervisor:
                          for name in names]
 
     def start(self) -> Supervisor:
+        self._write({"time": datetime.now(UTC).isoformat(), "level": "INFO", "logger": "attain.supervisor",
+                     "message": f"supervising {', '.join(self._names)}", "service_name": "supervisor"})
         for thread in self._threads:
             thread.start()
         return self
@@ -126,11 +128,13 @@ class Supervisor:
                     uptime_seconds=round(exited.uptime, 1), restart_in_seconds=round(state.upcoming_sleep, 2),
                     attempt=state.attempt_number)
 
-    def _event(self, name: str, what: str, **fields: Any) -> None:
-        record = {"time": datetime.now(UTC).isoformat(), "level": "WARNING" if "exited" in what else "INFO",
-                  "logger": "attain.supervisor", "message": f"{name} {what}", "service_name": name, **fields}
+    def _write(self, record: dict[str, Any]) -> None:
         with self._lock, open(self._log_path, "a") as log:
             log.write(json.dumps(record) + "\n")
+
+    def _event(self, name: str, what: str, **fields: Any) -> None:
+        self._write({"time": datetime.now(UTC).isoformat(), "level": "WARNING" if "exited" in what else "INFO",
+                     "logger": "attain.supervisor", "message": f"{name} {what}", "service_name": name, **fields})
         if self._notify is not None:
             code = f" (exit code {fields['exit_code']})" if "exit_code" in fields else ""
             self._notify(f"supervisor: {name} {what}{code}")

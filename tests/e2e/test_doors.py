@@ -138,14 +138,19 @@ def test_the_ledger_records_a_read_only_for_a_caller_who_may_make_it(stack):
     assert len(_stream_reads(stack, "t09", "t09")) == before + 1
 
 
-def test_no_pay_is_streamed_while_the_ledger_cannot_log_the_read(stack):  # last: it stops the ledger
+def test_no_pay_is_streamed_while_the_ledger_cannot_log_the_read(stack):
     assert stack.issuer is not None
     rep = stack.issuer.mint("t11", roles=["rep"])
     stack.kill_service("ledger")
-    metadata = (("authorization", f"Bearer {rep}"),)
-    with grpc.insecure_channel(stack.notifier_target) as channel:
-        stub = notifier_pb2_grpc.NotifierStub(channel)
-        with pytest.raises(grpc.RpcError) as refused:
-            next(iter(stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t11"), metadata=metadata, timeout=10)))
+    try:
+        metadata = (("authorization", f"Bearer {rep}"),)
+        with grpc.insecure_channel(stack.notifier_target) as channel:
+            stub = notifier_pb2_grpc.NotifierStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                next(iter(stub.Subscribe(notifier_pb2.SubscribeRequest(rep_id="t11"), metadata=metadata,
+                                         timeout=10)))
+    finally:  # the module's other tests need the ledger, whatever order they run in
+        stack.start_service("ledger")
+        stack.wait_ready(names=("ledger",))
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "cannot be logged" in (refused.value.details() or "") and "unreachable" in (refused.value.details() or "")

@@ -100,8 +100,14 @@ def test_a_statement_downloads_as_pdf(api):
     assert response.status_code == 200 and response.content.startswith(b"%PDF")
 
 
-def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_history(api):
-    entry_id = api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()[0]["entry_id"]
+def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_history(api, engine):
+    # its own period (Q4): the adjustment it books must not move the other tests' Q1 figures
+    apply_snapshots(engine, [{"rep_id": "alice", "period": "2026-Q4", "plan_id": "ae", "plan_version": 3,
+                              "currency": "INR", "snapshot_version": 1, "total_earned": "1000.00",
+                              "trigger_event_ids": ["evt-q4"],
+                              "components": [{"component_id": "commission", "earned_amount": "1000.00"}]}])
+    entry_id = next(entry["entry_id"] for entry in api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()
+                    if entry["period"] == "2026-Q4")
     assert api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
                     headers=as_user("bob")).status_code == 404  # not bob's entry: the same as no entry
     raised = api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "deal 42 is missing"},
@@ -115,14 +121,15 @@ def test_a_dispute_is_raised_by_the_rep_resolved_by_an_admin_and_both_see_the_hi
     assert [(e["action"], e["comment"]) for e in history["history"]] == [
         ("raised", "deal 42 is missing"), ("adjusted", "credited deal 42")]
     assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("bob")).status_code == 404
-    statement = api.get("/v1/reps/alice/statements/2026-Q1", headers=as_user("alice")).json()
+    statement = api.get("/v1/reps/alice/statements/2026-Q4", headers=as_user("alice")).json()
     section = statement["currencies"][0]
-    assert Decimal(section["total_payable"]) == Decimal("1250.00")
+    # what Q4 adds to the balance: its 1,000 earned and the 250 adjustment (earlier periods open the balance)
+    assert Decimal(section["total_payable"]) - Decimal(section["opening_balance"]) == Decimal("1250.00")
     assert section["adjustments"][0]["explanation"] == f"dispute {dispute_id}: credited deal 42"
 
 
 def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api, engine):
-    # its own period (Q3), so the dispute test's Q1 adjustment neither counts here nor lands in a closed period
+    # its own period (Q3), so no other test's entries count here
     apply_snapshots(engine, [{"rep_id": "alice", "period": "2026-Q3", "plan_id": "ae", "plan_version": 3,
                               "currency": "INR", "snapshot_version": 1, "total_earned": "300.00",
                               "trigger_event_ids": ["evt-q3"],

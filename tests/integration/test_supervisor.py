@@ -46,7 +46,8 @@ def test_a_killed_process_is_restarted_and_the_restart_is_logged_and_shown(tmp_p
         wait_until(lambda: supervisor.restarts["victim"] == 1, 10, "the killed process to be restarted", 0.05)
         assert children.processes["victim"].pid != victim and children.processes["victim"].poll() is None
         assert children.processes["steady"].pid == steady and supervisor.restarts["steady"] == 0
-        logged = events(tmp_path / "supervisor.log")
+        started, *logged = events(tmp_path / "supervisor.log")
+        assert started["message"] == "supervising steady, victim"
         assert [e["message"].split(";")[0] for e in logged] == ["victim exited", "victim restarted"]
         assert logged[0]["exit_code"] == -signal.SIGKILL and 0 < logged[0]["restart_in_seconds"] <= 0.3
         assert any("victim exited" in line and "exit code -9" in line for line in shown)
