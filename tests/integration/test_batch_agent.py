@@ -54,6 +54,14 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         consumer.close()
 
 
+def high_watermark(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"watermark-{uuid.uuid4().hex[:8]}"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+    finally:
+        consumer.close()
+
+
 def start_worker(bootstrap: str, topic: str, app_id: str, workdir: Path, extra_env: dict[str, str] | None = None):
     """A worker process in group ``app_id`` (``extra_env``: see ``batch_agent_worker.py``); its handled-records file."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +234,9 @@ def test_offsets_skipped_between_records_are_recorded_as_gaps_so_the_commit_reac
         assert producer.flush(30) == 0
     for producer in transactions:
         producer.commit_transaction(30)
+    # A commit returns before the coordinator has written its markers (Apache Kafka writes them
+    # asynchronously): wait until both are in the log, so the plain record lands after them.
+    wait_until(lambda: high_watermark(kafka_bootstrap, topic) >= 12, timeout=30, what="both commit markers written")
     produce(kafka_bootstrap, topic, [(b"k10", b"v")])
     process, out = start_worker(kafka_bootstrap, topic, app_id, tmp_path)
     try:
