@@ -281,26 +281,38 @@ def test_a_region_admin_acts_only_on_their_regions_periods_payouts_and_audit(api
     assert state_of(engine, "ae-north") == "locked"
 
 
+def _earned_in(engine, period: str) -> str:
+    """South's pay in ``period``, a period of the calling test's own: no other test moves its state."""
+    apply_snapshots(engine, [
+        {"rep_id": rep, "period": period, "plan_id": "ae-south", "plan_version": 1, "currency": "INR",
+         "snapshot_version": 1, "total_earned": amount, "trigger_event_ids": [f"evt-{period}"],
+         "components": [{"component_id": "commission", "earned_amount": amount}]}
+        for rep, amount in (("alice", "1000.00"), ("ada", "500.00"))
+    ])
+    return period
+
+
 def test_a_manager_of_another_team_cannot_take_the_manager_step(api, stub, engine, minter):
     """The outside tester's hole: any manager could take a team's manager-approval step."""
-    lock_period(engine, "ae-south", PERIOD, "prep")
+    period = _earned_in(engine, "2026-Q2")
+    lock_period(engine, "ae-south", period, "prep")
     before = rows(engine)
     mark = minter.bearer("mark", ["manager"])
-    refused = api.post(f"/v1/periods/ae-south/{PERIOD}/approvals", headers=mark,
+    refused = api.post(f"/v1/periods/ae-south/{period}/approvals", headers=mark,
                        json={"approve": True, "comment": "ok"})
     assert refused.status_code == 403 and "outside their network" in refused.json()["error"]
     with pytest.raises(grpc.RpcError) as denied:
-        stub.Decide(ledger_pb2.DecideRequest(scope="ae-south", period=PERIOD, approve=True, comment="ok"),
+        stub.Decide(ledger_pb2.DecideRequest(scope="ae-south", period=period, approve=True, comment="ok"),
                     metadata=(("authorization", mark["Authorization"]),))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert rows(engine) == before
     # the skip-level manager of the team may
-    sam = api.post(f"/v1/periods/ae-south/{PERIOD}/approvals", headers=minter.bearer("sam", ["manager"]),
+    sam = api.post(f"/v1/periods/ae-south/{period}/approvals", headers=minter.bearer("sam", ["manager"]),
                    json={"approve": True, "comment": "checked"})
     assert sam.status_code == 200 and sam.json()["next_step"] == "comp_admin"
     # an admin step by an admin of another region is refused too
     north_admin = minter.bearer("nora", ["comp_admin"], ["north"])
-    other = api.post(f"/v1/periods/ae-south/{PERIOD}/approvals", headers=north_admin,
+    other = api.post(f"/v1/periods/ae-south/{period}/approvals", headers=north_admin,
                      json={"approve": True, "comment": "ok"})
     assert other.status_code == 403
 
@@ -369,9 +381,10 @@ def _approved(engine, scope: str, period: str) -> None:
 
 
 def test_a_payout_export_logs_every_rep_it_shows(api, engine, minter):
-    _approved(engine, "ae-south", PERIOD)
+    period = _earned_in(engine, "2026-Q3")
+    _approved(engine, "ae-south", period)
     before = len(_access_rows(engine))
-    response = api.get(f"/v1/payouts/ae-south/{PERIOD}.json", headers=minter.bearer("root", ["admin"], ["*"]))
+    response = api.get(f"/v1/payouts/ae-south/{period}.json", headers=minter.bearer("root", ["admin"], ["*"]))
     assert response.status_code == 200
     logged = _access_rows(engine)[before:]
     assert sorted(rep for _, rep, _, _ in logged) == sorted({line["rep_id"] for line in response.json()})
