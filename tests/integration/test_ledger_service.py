@@ -325,7 +325,8 @@ def test_a_snapshot_the_ledger_cannot_book_is_dead_lettered_and_the_rest_of_its_
     ledger.start()
     try:
         wait_until(lambda: entry_count(engine, [good]) == 1, 60, "the good snapshot", interval=0.2)
-        assert ledger.ready() == 200
+        # the poison left it serving: ready once its probes have run (the broker probe answers every second)
+        wait_until(lambda: ledger.ready() == 200, 30, "the ledger ready after the poison", interval=0.2)
     finally:
         terminate(ledger.process, grace=10)
     consumer = Consumer({"bootstrap.servers": broker, "group.id": f"dlq-{uuid.uuid4()}",
