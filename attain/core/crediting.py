@@ -207,7 +207,7 @@ def _measure_credits(
             raise CreditingError(str(error)) from None
         _check_amount(amount, measure, f"{where} field {measure.value_field}")
         currency = _text(values.get(measure.currency_field or "")) if measure.currency_field else ""
-    cancelled = reverses = None
+    cancelled, reverses = None, False
     clawback = measure.clawback
     if clawback is not None:
         ends = [stopped] if stopped is not None else []
@@ -216,7 +216,7 @@ def _measure_credits(
             ends += [] if cancel_day is None else [cancel_day]
         if ends and min(ends) <= credit_date + timedelta(days=clawback.window_days):
             cancelled = max(min(ends), credit_date)
-            reverses = credit_date if clawback.method == "reverse_paid" else None
+            reverses = clawback.method == "reverse_paid"  # the credit it reverses: dated per recipient below
     credits = []
     for role_name in measure.credit_to:
         for rep_id, share, via in _recipients(book.roles[role_name], values, measure, book, credit_date, where):
@@ -242,7 +242,7 @@ def _measure_credits(
             if cancelled is not None:
                 credits.append(Credit(state.record_id, rep_id, measure.name, max(cancelled, rep_day), -amount * share,
                                       rep_currency, state.latest_version, role_name, share, "clawback", attributes,
-                                      via, state.changed_by, reverses))
+                                      via, state.changed_by, rep_day if reverses else None))
     return credits
 
 

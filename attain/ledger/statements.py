@@ -41,7 +41,7 @@ def build_statement(rep_id: str, period: str, rep_entries: Iterable[Mapping[str,
             continue
         section = sections.setdefault(entry["currency"], _empty(entry["currency"]))
         amount = Decimal(entry["amount"])
-        if is_recoverable(entry) and str(entry.get("corrects_period") or entry["period"])[:4] == period[:4]:
+        if is_recoverable(entry) and _year_of(str(entry.get("corrects_period") or entry["period"])) == _year_of(period):
             section["draw_balance"] += amount  # the year's recoverable draws (earlier years' are forgiven)
         if entry_key < key:
             section["opening"] += amount
@@ -105,3 +105,12 @@ def _finish(section: dict[str, Any]) -> dict[str, Any]:
         "payments": section["payments"],
         "closing_balance": str(payable + _sum(section["payments"])),
     }
+
+
+def _year_of(period: str) -> str:
+    """The (fiscal) year a period name belongs to: ``2026`` of ``2026-Q3``, ``FY2027`` of ``FY2027-Q1``.
+
+    >>> _year_of("2026-Q3"), _year_of("FY2027-Q1"), _year_of("2026")
+    ('2026', 'FY2027', '2026')
+    """
+    return period.split("-", 1)[0]

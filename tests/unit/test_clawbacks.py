@@ -169,3 +169,33 @@ def test_simulate_shows_the_reversal_in_the_quarter_of_the_loss_and_leaves_the_e
     q1, q2 = (simulate(org, changes, period) for period in ("2026-Q1", "2026-Q2"))
     assert [c.earned_amount for c in q1[0].components] == [Decimal("75000.00"), Decimal("50000.00")]
     assert [c.earned_amount for c in q2[0].components] == [Decimal("-15000.00"), Decimal("-10000.00")]
+
+
+def test_a_clawback_reverses_the_credit_on_the_day_the_rep_was_credited_in_their_time_zone():
+    """Won at 2026-03-31T20:00Z: for a rep in Asia/Kolkata (+05:30) that is 1 April, so the deal pays in Q2,
+    and its reversal must point at 1 April (Q2's effective rate), not at 31 March (Q1: nothing paid there)."""
+    zoned = book(TIERED.replace("    currency: INR\n", "    currency: INR\n    timezone: Asia/Kolkata\n", 1))
+    deal = change("Z", "2026-04-02", owner_id="r1", amount=200000, currency="INR",
+                  close_date="2026-03-31T20:00:00Z", is_won=True)
+    lost = change("Z", "2026-07-10", is_won=False)
+    results = recompute(zoned, [deal, lost])
+    # Q2: 200,000 of a 1,000,000 quota at the 5% tier = 10,000; capped: 10% = 20,000
+    assert components(results, "2026-Q2") == {"commission": Decimal("10000.00"), "capped": Decimal("20000.00")}
+    # Q3 reverses exactly what Q2 paid for it
+    assert components(results, "2026-Q3") == {"commission": Decimal("-10000.00"), "capped": Decimal("-20000.00")}
+
+
+def test_the_streaming_calculator_reads_a_fiscal_quarter_to_price_its_reversal():
+    """February fiscal year: FY2027-Q1 is February-April 2026, across two calendar quarters. The calculator
+    must read those months for the deal's effective rate, so streaming equals the batch recompute."""
+    fiscal = book(TIERED.replace("    currency: INR\n", "    currency: INR\n    fiscal_year_start: 2\n", 1))
+    deals = [won("A", 200000, "2026-02-10"), won("B", 800000, "2026-04-05")]
+    lost = change("A", "2026-05-15", is_won=False)
+    calc = Calculator(fiscal)
+    for batch in ([deals[0]], [deals[1]], [lost]):
+        calc.feed(batch)
+    expected = {key: e.total_earned for key, e in recompute(fiscal, [*deals, lost]).items()}
+    # FY2027-Q1 credits 1,000,000: 25,000 + 500,000 x 10% = 75,000 and capped 50,000 (cap); A's reversal in
+    # FY2027-Q2: -200,000 x 75,000/1,000,000 = -15,000 and -200,000 x 50,000/1,000,000 = -10,000
+    assert expected == {("r1", "FY2027-Q1"): Decimal("125000.00"), ("r1", "FY2027-Q2"): Decimal("-25000.00")}
+    assert calc.totals() == expected
