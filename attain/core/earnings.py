@@ -14,9 +14,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter, is_
 
-from attain.core.components import ComponentResult, RatedCredit, component_result
+from attain.core.components import ComponentResult, RatedCredit, component_result, result_of_totals
 from attain.core.crediting import Credit
 from attain.core.money import round_money
+from attain.core.partials import LineTotals, aggregable
 from attain.core.periods import period_bounds, period_of, periods_of_year_until
 from attain.core.plans import Plan, PlanBook, Segment
 from attain.core.trace import CreditLine
@@ -24,6 +25,9 @@ from attain.core.trace import CreditLine
 ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
 """The credits rated under a plan (and the book's FX table), in the credits' order; see :func:`rate_credit`."""
+Summed = Callable[[Plan, int, date, date], LineTotals | None]
+"""Component ``index`` of a plan's lines dated ``first``..``last`` (inclusive), summed, from what the caller
+keeps (the calculator: per-month partials); None where the caller has no totals (the lines are then read)."""
 ZERO = Decimal(0)
 _CREDIT = attrgetter("credit")
 _ORDER = attrgetter("order")
@@ -65,7 +69,8 @@ class PeriodEarnings:
 
 
 def compute_period_earnings(
-    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit], rated: Rated | None = None
+    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit], rated: Rated | None = None,
+    summed: Summed | None = None,
 ) -> PeriodEarnings | None:
     """Earnings of ``rep_id`` in ``period`` from its credits (None when no plan applies in the period).
 
@@ -88,12 +93,16 @@ def compute_period_earnings(
     :func:`~attain.core.components.rate_credit` with ``book.fx``: a caller that
     keeps each credit's rating saves re-rating every credit on each change.
     The result is the same as without it.
+
+    ``summed``, when given, returns a component's lines summed (:class:`~attain.core.partials.LineTotals`,
+    kept per month by the calculator); it is asked only for :func:`~attain.core.partials.aggregable`
+    components, whose result then comes from the totals: the same, except that it lists no credit lines.
     """
     segments = book.segments(rep_id, period)
     if not segments:
         return None
     credits = list(credits)
-    rate = _rater(credits, rated)
+    rate = _Source(_rater(credits, rated), summed)
     components = _before_draw(book, rep_id, period, segments, credits, rate)
     last = segments[-1].plan
     draw = _draw_component(book, rep_id, period, last, segments, components, credits, rate)
@@ -121,9 +130,17 @@ def _rater(credits: Sequence[Credit], rated: Rated | None) -> Rated | None:
     return rate
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where component results read their lines from, besides the credits: ratings and totals kept by the caller."""
+
+    rated: Rated | None
+    summed: Summed | None
+
+
 def _before_draw(
     book: PlanBook, rep_id: str, period: str, segments: Sequence[Segment], credits: Sequence[Credit],
-    rate: Rated | None,
+    rate: _Source,
 ) -> list[ComponentEarnings]:
     components: list[ComponentEarnings] = []
     for segment in segments:
@@ -142,7 +159,7 @@ def _before_draw(
 
 def _component(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit], prefix: str,
-    rate: Rated | None,
+    rate: _Source,
 ) -> ComponentEarnings:
     plan = segment.plan
     component = plan.components[index]
@@ -176,7 +193,7 @@ def _component(
 
 def _exact(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
-    rate: Rated | None,
+    rate: _Source,
 ) -> ComponentResult:
     """The component's exact (unrounded) result; for a YTD component, cumulative from the year's start."""
     plan = segment.plan
@@ -189,8 +206,12 @@ def _exact(
     target = plan.target_incentive * segment.proration
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
+    if rate.summed is not None and aggregable(component):
+        totals = rate.summed(plan, index, first, segment.end)
+        if totals is not None:
+            return result_of_totals(component, plan, totals, quota, target)
     return component_result(component, plan, book.fx, credits, first, segment.end, quota, target,
-                            None if rate is None else rate(plan))
+                            None if rate.rated is None else rate.rated(plan))
 
 
 def _team_result(
@@ -275,7 +296,7 @@ def _plan_cap(
 
 def _draw_component(
     book: PlanBook, rep_id: str, period: str, plan: Plan, segments: Sequence[Segment],
-    components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: Rated | None,
+    components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: _Source,
 ) -> ComponentEarnings | None:
     """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year."""
     if plan.draw is None or not _has_activity(period, credits):

@@ -1,0 +1,159 @@
+"""Partial results: what a component needs of a set of credit lines, summed exactly, so a period
+can be computed from its months' partials instead of from every credit.
+
+A :class:`LineTotals` is the aggregate of one component's credit lines (credited value, what a
+flat rate earns on them, the value of clawback lines, counts and the records behind them). Sums
+are exact (:func:`exact_sum`): adding or taking away totals in any grouping or order gives the
+same value as adding the lines one by one, so the calculator can keep a month's totals and
+update them when one record's credits change (take the old away, add the new).
+
+Which components can be computed from totals (:func:`aggregable`): every component without a
+team share that rates on attainment (tiers, marginal or retroactive), or at a flat rate without
+a per-deal cap; gates, bonuses and component caps work on the totals. Components that need each
+deal (deal-size tiers, a per-deal cap, team shares) stay on the per-credit path. Totals carry no
+credit lines, so a result computed from them lists none (the explanation trace, in ``simulate``
+and ``explain``, always takes the per-credit path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, Inexact, localcontext
+from typing import TYPE_CHECKING
+
+from attain.core.trace import CreditLine
+
+if TYPE_CHECKING:
+    from attain.core.plans import Component
+
+ZERO = Decimal(0)
+_EXACT_PRECISION = 200  # digits: far beyond any amount x rate; an inexact sum raises rather than rounds
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum of ``values`` (never rounded to the context's 28 digits), so its value does not
+    depend on the order or grouping of the terms.
+
+    >>> exact_sum([Decimal("0.01197604790419161676646706587"), Decimal(1000000)])
+    Decimal('1000000.01197604790419161676646706587')
+    """
+    total = ZERO
+    with localcontext() as context:
+        context.prec = _EXACT_PRECISION
+        context.traps[Inexact] = True
+        for value in values:
+            total += value
+    return total
+
+
+def _exact_difference(left: Decimal, right: Decimal) -> Decimal:
+    with localcontext() as context:
+        context.prec = _EXACT_PRECISION
+        context.traps[Inexact] = True
+        return left - right
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    """One component's credit lines, summed: everything :func:`~attain.core.components.component_result`
+    reads of them when the component is :func:`aggregable`.
+
+    ``records`` counts the lines of each record (a record counts once in ``source_record_count``
+    however many lines it has, and leaves when its count reaches 0).
+
+    >>> from datetime import date
+    >>> line = CreditLine("006A", "owner", "credit", date(2026, 1, 9), Decimal(1000), "USD", Decimal("83.5"),
+    ...                   date(2026, 1, 8), Decimal(1), (), Decimal("83500.0"), Decimal("4175.000"))
+    >>> both = LineTotals.of([line]) + LineTotals.of([line])
+    >>> both.credited, both.earned, both.count, both.record_count
+    (Decimal('167000.0'), Decimal('8350.000'), 2, 1)
+    >>> (both - LineTotals.of([line])).record_count
+    1
+    """
+
+    credited: Decimal = ZERO
+    earned: Decimal = ZERO  # sum of the lines' per-deal earnings (flat rates)
+    clawback: Decimal = ZERO  # value of the clawback lines
+    count: int = 0
+    with_currency: int = 0  # lines with an original currency (amounts, not counts)
+    records: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, lines: Iterable[CreditLine]) -> LineTotals:
+        lines = list(lines)
+        records: dict[str, int] = {}
+        for line in lines:
+            records[line.record_id] = records.get(line.record_id, 0) + 1
+        return cls(
+            exact_sum(line.value for line in lines),
+            exact_sum(line.earned for line in lines if line.earned is not None),
+            exact_sum(line.value for line in lines if line.kind == "clawback"),
+            len(lines), sum(1 for line in lines if line.original_currency), records,
+        )
+
+    @property
+    def record_count(self) -> int:
+        return len(self.records)
+
+    def __add__(self, other: LineTotals) -> LineTotals:
+        records = dict(self.records)
+        for record_id, count in other.records.items():
+            records[record_id] = records.get(record_id, 0) + count
+        return LineTotals(exact_sum((self.credited, other.credited)), exact_sum((self.earned, other.earned)),
+                          exact_sum((self.clawback, other.clawback)), self.count + other.count,
+                          self.with_currency + other.with_currency, records)
+
+    def __sub__(self, other: LineTotals) -> LineTotals:
+        records = dict(self.records)
+        for record_id, count in other.records.items():
+            left = records[record_id] - count
+            if left:
+                records[record_id] = left
+            else:
+                del records[record_id]
+        return LineTotals(_exact_difference(self.credited, other.credited),
+                          _exact_difference(self.earned, other.earned),
+                          _exact_difference(self.clawback, other.clawback), self.count - other.count,
+                          self.with_currency - other.with_currency, records)
+
+
+def total_of(parts: Iterable[LineTotals]) -> LineTotals:
+    """The totals of several disjoint sets of lines, in one pass.
+
+    >>> total_of([]) == LineTotals()
+    True
+    """
+    parts = list(parts)
+    records: dict[str, int] = {}
+    for part in parts:
+        for record_id, count in part.records.items():
+            records[record_id] = records.get(record_id, 0) + count
+    return _summed(parts, records)
+
+
+def combined(parts: Iterable[LineTotals]) -> LineTotals:
+    """The totals of a period's months: like :func:`total_of`, but its ``records`` only say which records
+    count (a record's line counts are not kept: not for subtracting from), which a union gives in C."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    records: dict[str, int] = {}
+    for part in parts:
+        records.update(part.records)
+    return _summed(parts, records)
+
+
+def _summed(parts: list[LineTotals], records: dict[str, int]) -> LineTotals:
+    return LineTotals(exact_sum(p.credited for p in parts), exact_sum(p.earned for p in parts),
+                      exact_sum(p.clawback for p in parts), sum(p.count for p in parts),
+                      sum(p.with_currency for p in parts), records)
+
+
+def aggregable(component: Component) -> bool:
+    """Whether ``component``'s result can be computed from :class:`LineTotals` (see the module's note)."""
+    if component.team is not None:
+        return False
+    if component.rate.tiers:
+        return component.rate.basis != "deal_size"
+    return component.cap is None or component.cap.per_deal is None
