@@ -30,6 +30,7 @@ class ComponentResult:
     tier: str | None
     steps: tuple[str, ...]
     lines: tuple[CreditLine, ...]
+    record_count: int | None = None  # records behind the lines (None: count them in ``lines``)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def result_of_totals(
         steps.append(f"gate: attainment below {component.gate} pays nothing"
                      + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
                         if reversed_value else ""))
-        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines))
+        return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines),
+                               totals.record_count)
     earned, tier, lines = _rated(component, totals, quota, lines, steps)
     for bonus in component.bonuses:
         if attainment is not None and attainment >= bonus.attainment:
@@ -135,7 +137,7 @@ def result_of_totals(
             earned += amount
             steps.append(f"bonus at attainment {bonus.attainment}: +{amount}")
     earned = _capped(component, earned, target, steps)
-    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines)
+    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines, totals.record_count)
 
 
 def _base_rate(component: Component) -> Decimal:

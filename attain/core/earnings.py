@@ -183,7 +183,8 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len(set(map(_RECORD_ID, result.lines))),
+        source_record_count=(len(set(map(_RECORD_ID, result.lines))) if result.record_count is None
+                             else result.record_count),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),

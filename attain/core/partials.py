@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, Inexact, localcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attain.core.trace import CreditLine
 
@@ -54,13 +54,55 @@ def _exact_difference(left: Decimal, right: Decimal) -> Decimal:
         return left - right
 
 
+Shapes = dict[tuple[int, int], int]
+"""(sum, exponent) -> how many of that sum's terms have that exponent (sums: 0 credited, 1 earned, 2 clawback)."""
+
+
+def _shapes(*sums: Iterable[Decimal]) -> Shapes:
+    shapes: Shapes = {}
+    for which, values in enumerate(sums):
+        for value in values:
+            key = (which, _exponent(value))
+            shapes[key] = shapes.get(key, 0) + 1
+    return shapes
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0
+
+
+def _as_summed(value: Decimal, which: int, shapes: Shapes) -> Decimal:
+    """``value`` written as adding its terms one by one writes it: with the smallest exponent among the
+    terms still in (and 0's), whatever terms came and went (so the trace shows the same digits)."""
+    exponent = min([0, *(e for (w, e), count in shapes.items() if w == which and count)])
+    if _exponent(value) == exponent:
+        return value
+    with localcontext() as context:
+        context.prec = _EXACT_PRECISION
+        context.traps[Inexact] = True
+        return value.quantize(Decimal(1).scaleb(exponent))
+
+
+def _counted(left: dict[Any, int], right: dict[Any, int], sign: int) -> dict[Any, int]:
+    merged = dict(left)
+    for key, count in right.items():
+        left_over = merged.get(key, 0) + sign * count
+        if left_over:
+            merged[key] = left_over
+        else:
+            merged.pop(key, None)
+    return merged
+
+
 @dataclass(frozen=True)
 class LineTotals:
     """One component's credit lines, summed: everything :func:`~attain.core.components.component_result`
     reads of them when the component is :func:`aggregable`.
 
     ``records`` counts the lines of each record (a record counts once in ``source_record_count``
-    however many lines it has, and leaves when its count reaches 0).
+    however many lines it has, and leaves when its count reaches 0); ``shapes`` counts the terms'
+    exponents, so a sum that lost terms is written as a fresh sum of the remaining ones would be.
 
     >>> from datetime import date
     >>> line = CreditLine("006A", "owner", "credit", date(2026, 1, 9), Decimal(1000), "USD", Decimal("83.5"),
@@ -68,8 +110,8 @@ class LineTotals:
     >>> both = LineTotals.of([line]) + LineTotals.of([line])
     >>> both.credited, both.earned, both.count, both.record_count
     (Decimal('167000.0'), Decimal('8350.000'), 2, 1)
-    >>> (both - LineTotals.of([line])).record_count
-    1
+    >>> (both - LineTotals.of([line])).record_count, (both - both).credited
+    (1, Decimal('0'))
     """
 
     credited: Decimal = ZERO
@@ -78,6 +120,7 @@ class LineTotals:
     count: int = 0
     with_currency: int = 0  # lines with an original currency (amounts, not counts)
     records: dict[str, int] = field(default_factory=dict, compare=False)
+    shapes: Shapes = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, lines: Iterable[CreditLine]) -> LineTotals:
@@ -85,37 +128,30 @@ class LineTotals:
         records: dict[str, int] = {}
         for line in lines:
             records[line.record_id] = records.get(line.record_id, 0) + 1
-        return cls(
-            exact_sum(line.value for line in lines),
-            exact_sum(line.earned for line in lines if line.earned is not None),
-            exact_sum(line.value for line in lines if line.kind == "clawback"),
-            len(lines), sum(1 for line in lines if line.original_currency), records,
-        )
+        values = [line.value for line in lines]
+        earned = [line.earned for line in lines if line.earned is not None]
+        clawback = [line.value for line in lines if line.kind == "clawback"]
+        return cls(exact_sum(values), exact_sum(earned), exact_sum(clawback), len(lines),
+                   sum(1 for line in lines if line.original_currency), records, _shapes(values, earned, clawback))
 
     @property
     def record_count(self) -> int:
         return len(self.records)
 
     def __add__(self, other: LineTotals) -> LineTotals:
-        records = dict(self.records)
-        for record_id, count in other.records.items():
-            records[record_id] = records.get(record_id, 0) + count
-        return LineTotals(exact_sum((self.credited, other.credited)), exact_sum((self.earned, other.earned)),
-                          exact_sum((self.clawback, other.clawback)), self.count + other.count,
-                          self.with_currency + other.with_currency, records)
+        return self._with(other, 1)
 
     def __sub__(self, other: LineTotals) -> LineTotals:
-        records = dict(self.records)
-        for record_id, count in other.records.items():
-            left = records[record_id] - count
-            if left:
-                records[record_id] = left
-            else:
-                del records[record_id]
-        return LineTotals(_exact_difference(self.credited, other.credited),
-                          _exact_difference(self.earned, other.earned),
-                          _exact_difference(self.clawback, other.clawback), self.count - other.count,
-                          self.with_currency - other.with_currency, records)
+        return self._with(other, -1)
+
+    def _with(self, other: LineTotals, sign: int) -> LineTotals:
+        shapes = _counted(self.shapes, other.shapes, sign)
+        add = exact_sum if sign > 0 else (lambda pair: _exact_difference(*pair))
+        sums = [_as_summed(add((mine, theirs)), which, shapes) for which, (mine, theirs) in enumerate(
+            ((self.credited, other.credited), (self.earned, other.earned), (self.clawback, other.clawback)))]
+        return LineTotals(sums[0], sums[1], sums[2], self.count + sign * other.count,
+                          self.with_currency + sign * other.with_currency,
+                          _counted(self.records, other.records, sign), shapes)
 
 
 def total_of(parts: Iterable[LineTotals]) -> LineTotals:
@@ -126,28 +162,31 @@ def total_of(parts: Iterable[LineTotals]) -> LineTotals:
     """
     parts = list(parts)
     records: dict[str, int] = {}
-    for part in parts:
+    shapes: Shapes = {}
+    for part in parts:  # in place: one pass over every part's records
         for record_id, count in part.records.items():
             records[record_id] = records.get(record_id, 0) + count
-    return _summed(parts, records)
+        for shape, count in part.shapes.items():
+            shapes[shape] = shapes.get(shape, 0) + count
+    return _summed(parts, records, shapes)
 
 
 def combined(parts: Iterable[LineTotals]) -> LineTotals:
-    """The totals of a period's months: like :func:`total_of`, but its ``records`` only say which records
-    count (a record's line counts are not kept: not for subtracting from), which a union gives in C."""
+    """The totals of a period's months: like :func:`total_of`, but only to be read, not added to or
+    taken from: its ``records`` only say which records count (a union, in C) and it keeps no shapes."""
     parts = list(parts)
     if len(parts) == 1:
         return parts[0]
     records: dict[str, int] = {}
     for part in parts:
         records.update(part.records)
-    return _summed(parts, records)
+    return _summed(parts, records, {})
 
 
-def _summed(parts: list[LineTotals], records: dict[str, int]) -> LineTotals:
+def _summed(parts: list[LineTotals], records: dict[str, int], shapes: Shapes) -> LineTotals:
     return LineTotals(exact_sum(p.credited for p in parts), exact_sum(p.earned for p in parts),
                       exact_sum(p.clawback for p in parts), sum(p.count for p in parts),
-                      sum(p.with_currency for p in parts), records)
+                      sum(p.with_currency for p in parts), records, shapes)
 
 
 def aggregable(component: Component) -> bool:
