@@ -18,6 +18,7 @@ from attain.core.periods import months_of, period_bounds
 from attain.core.records import ChangeVersion
 from attain.core.trace import CreditLine
 from tests.unit.plan_helpers import book
+from tests.unit.test_engine_properties import _outcome  # the result, or the FX error it raised
 
 COMPONENTS = {
     "flat": "{id: flat, measure: closed_won_amount, rate: %(rate)s}",
@@ -134,13 +135,6 @@ def month_partials(plan_book, credits, ghosts):
         return combined(parts)
 
     return summed
-
-
-def _outcome(compute):
-    try:
-        return compute()
-    except FxError as error:
-        return f"FxError: {error}"
 
 
 @settings(max_examples=100, deadline=None)
