@@ -1,7 +1,9 @@
 """Earnings: a rep's credits for a period through the plan, cumulatively, with a readable trace.
 
-Values are computed from the whole set of credits each time (never by adding
-to a running sum), so the same credits always give the same earnings. Each
+Values are computed from the whole set of credits each time, or from their exact
+sums (:mod:`attain.core.partials`, which the calculator keeps per month by adding
+and taking away: exact, so the grouping cannot move a result), so the same
+credits always give the same earnings. Each
 component's period amount is kept exact until the end and rounded once to the
 currency's minor unit (the plan's rounding mode, half-up by default).
 """
