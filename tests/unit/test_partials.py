@@ -1,6 +1,7 @@
 """Per-month partial results (attain.core.partials): a period computed from its months' summed lines
 equals the period computed from every credit, for random plans and credits of the kinds the plan
-language has; and the sums stay exact and written alike however lines come and go."""
+language has (clawbacks reversing what was paid, year to date and annual or half-year quotas on a
+fiscal calendar included); and the sums stay exact and written alike however lines come and go."""
 
 import dataclasses
 from datetime import date, timedelta
@@ -41,13 +42,20 @@ COMPONENTS = {
     "ytd": "{id: ytd, measure: closed_won_amount, rate: %(rate)s, ytd: true}",
     "ytd_tiers": "{id: ytd_tiers, measure: closed_won_amount, ytd: true, quota: stretch, tiers: {table: "
                  "[{from: 0, to: 1, rate: 0.01}, {from: 1, rate: %(rate)s}]}}",
+    "annual": "{id: annual, measure: closed_won_amount, quota_period: year, tiers: {method: marginal, table: "
+              "[{from: 0, to: %(bound)s, rate: 0.02}, {from: %(bound)s, rate: %(rate)s}]}}",
+    "half_gated": "{id: half, measure: closed_won_amount, quota_period: half, gate: {min_attainment: %(gate)s}, "
+                  "tiers: {method: retroactive, table: [{from: 0, rate: %(rate)s}]}}",
 }
+FISCAL_PERIODS = ("FY2026-Q4", "FY2027-Q1", "FY2027-Q2")  # a fiscal year from February: 2025-11..2026-01, ...
 
 
 @st.composite
 def plan_books(draw):
     """A book of two versions of a quarterly INR plan (the second from mid-February, so a month is
-    cut between them, with another target) and a monthly SGD plan, each with a random choice of components."""
+    cut between them, with another target and its own components), a monthly SGD plan and a quarterly
+    plan on a fiscal year from February (year to date and annual quotas start then), each with a random
+    choice of components."""
     values = {
         "rate": draw(st.sampled_from(["0.03", "0.045", "0.0725", "0.1"])),
         "unit": draw(st.sampled_from(["50", "125.5", "0"])),
@@ -58,7 +66,6 @@ def plan_books(draw):
     def components():
         names = draw(st.lists(st.sampled_from(sorted(COMPONENTS)), min_size=1, max_size=5, unique=True))
         return "\n".join(f"      - {COMPONENTS[name] % values}" for name in names)
-    quarterly = components()  # both versions alike: a YTD component finds the same index in each
     extras = draw(st.sampled_from(["", "    cap: {amount: 30000}\n", "    draw: {amount: 2000, recoverable: true}\n",
                                    "    draw: {amount: 1500, recoverable: false}\n"]))
     return book(f"""fx_rates:
@@ -73,7 +80,7 @@ plans:
     target_incentive: 30000
     effective_to: 2026-02-14
 {extras}    components:
-{quarterly}
+{components()}
   - id: ae
     version: 2
     currency: INR
@@ -81,28 +88,43 @@ plans:
     target_incentive: 36000
     effective_from: 2026-02-15
 {extras}    components:
-{quarterly}
+{components()}
   - id: sg
     currency: SGD
     period: month
     target_incentive: 900
     components:
 {components()}
+  - id: fy
+    currency: INR
+    period: quarter
+    fiscal_year_start: 2
+    target_incentive: 20000
+{extras}    components:
+{components()}
 participants:
   - {{id: r1, plan: ae, quota: 400000, quotas: {{stretch: 900000}}, start: 2026-01-20}}
   - {{id: r2, plan: sg, quota: 3000, quotas: {{stretch: 9000}}}}
+  - {{id: r3, plan: fy, quota: 1200000, quotas: {{stretch: 800000}}}}
 """)
 
 
+def _credit(number, rep, count, day, amount, currency, years, product, kind, back):
+    """A credit, a clawback rated where it lands, or a clawback reversing what was paid ``back`` days
+    earlier (a deal whose stage moved off won: ``reverse_paid``, priced at that period's effective rate)."""
+    on = date(2025, 12, 20) + timedelta(days=day)
+    return Credit(f"006{number}", rep, "closed_won_count" if count else "closed_won_amount", on,
+                  Decimal(1) if count else amount, "" if count else currency, ChangeVersion(1),
+                  kind="credit" if kind == "credit" else "clawback",
+                  attributes=(("contract_years", str(years)), ("product", product)),
+                  reverses=on - timedelta(days=back) if kind == "reverse_paid" else None)
+
+
 credit_lists = st.lists(st.builds(
-    lambda number, rep, count, day, amount, currency, years, product, clawback: Credit(
-        f"006{number}", rep, "closed_won_count" if count else "closed_won_amount",
-        date(2025, 12, 20) + timedelta(days=day), Decimal(1) if count else amount, "" if count else currency,
-        ChangeVersion(1), kind="clawback" if clawback else "credit",
-        attributes=(("contract_years", str(years)), ("product", product))),
-    st.integers(0, 25), st.sampled_from(["r1", "r2"]), st.booleans(), st.integers(0, 200),
+    _credit, st.integers(0, 25), st.sampled_from(["r1", "r2", "r3"]), st.booleans(), st.integers(0, 200),
     st.decimals(-5_000, 150_000, places=2), st.sampled_from(["INR", "USD", "SGD"]), st.integers(1, 4),
-    st.sampled_from(["A", "B", "C"]), st.booleans(),
+    st.sampled_from(["A", "B", "C"]), st.sampled_from(["credit", "credit", "clawback", "reverse_paid"]),
+    st.integers(1, 150),
 ), max_size=30)
 
 
@@ -141,8 +163,9 @@ def month_partials(plan_book, credits, ghosts):
 @given(plan_books(), credit_lists, credit_lists)
 def test_a_period_from_its_months_partials_equals_the_period_from_its_credits(plan_book, credits, ghosts):
     summed = month_partials(plan_book, credits, ghosts)
-    for rep_id in ("r1", "r2"):
-        for period in ("2026-Q1", "2026-Q2", "2026-01", "2026-02", "2026-03"):
+    calendar = ("2026-Q1", "2026-Q2", "2026-01", "2026-02", "2026-03")
+    for rep_id, periods in (("r1", calendar), ("r2", calendar), ("r3", FISCAL_PERIODS)):
+        for period in periods:
             direct = _outcome(lambda r=rep_id, p=period: compute_period_earnings(plan_book, r, p, credits))
             partial = _outcome(lambda r=rep_id, p=period: compute_period_earnings(plan_book, r, p, credits,
                                                                                    summed=summed))
@@ -155,7 +178,10 @@ def test_a_period_from_its_months_partials_equals_the_period_from_its_credits(pl
             for mine, theirs in zip(partial.components, direct.components, strict=True):
                 if mine.lines != theirs.lines:  # a component from totals lists no lines; all else is equal
                     assert mine.lines == ()
+                    assert not any(line.reverses for line in theirs.lines)  # reversals: from the credits
                     event("from partials")
+                elif any(line.reverses for line in theirs.lines):
+                    event("reversals of what was paid: from the credits")
                 assert mine == dataclasses.replace(theirs, lines=mine.lines), (mine, theirs)
             assert partial.total_earned == direct.total_earned
 
