@@ -137,7 +137,10 @@ def apply_rep_messages(
 
     def original_months(day: date) -> list[str]:
         plan = book.plan_on(rep_id, day)
-        return [] if plan is None else months_of(period_of(day, plan.period_type), from_january=carrying)
+        if plan is None:
+            return []
+        return months_of(period_of(day, plan.period_type, plan.fiscal_start), fiscal_start=plan.fiscal_start,
+                         from_year_start=carrying)
 
     touched_days = [day for name in months for day in days_of(name)]
     carrying = any(carries_forward(plan) for plan in book.plans_of(rep_id))

@@ -169,3 +169,17 @@ def test_simulate_shows_the_reversal_in_the_quarter_of_the_loss_and_leaves_the_e
     q1, q2 = (simulate(org, changes, period) for period in ("2026-Q1", "2026-Q2"))
     assert [c.earned_amount for c in q1[0].components] == [Decimal("75000.00"), Decimal("50000.00")]
     assert [c.earned_amount for c in q2[0].components] == [Decimal("-15000.00"), Decimal("-10000.00")]
+
+
+def test_the_streaming_calculator_reads_a_fiscal_quarter_whole_for_a_reversals_effective_rate():
+    """On a fiscal year from February, FY2027-Q1 runs February to April: a reversal of its deal A prices at
+    the rate of both its deals (the stage reads April too, not the calendar quarter's January to March)."""
+    org = book(TIERED.replace("    currency: INR\n", "    currency: INR\n    fiscal_year_start: 2\n", 1))
+    deals = [won("A", 200000, "2026-02-10"), won("B", 800000, "2026-04-05")]
+    lost = change("A", "2026-05-15", is_won=False)
+    calc = Calculator(org)
+    for batch in ([deals[0]], [deals[1]], [lost]):
+        calc.feed(batch)
+    # as in Q1 above: effective rates 0.075 and 0.05, so -15,000 - 10,000 (not 5% of A alone: -10,000 - 20,000)
+    assert calc.totals() == {("r1", "FY2027-Q1"): Decimal("125000.00"), ("r1", "FY2027-Q2"): Decimal("-25000.00")}
+    assert calc.totals() == {key: e.total_earned for key, e in recompute(org, [*deals, lost]).items()}
