@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from itertools import chain
 from typing import Any
 
-from attain.core.clawbacks import reversal_reach, reversals_into, reversed_days
+from attain.core.clawbacks import reversal_reach
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
@@ -123,7 +123,8 @@ def apply_rep_messages(
         """The period's earnings from its months (in date order, so their sorted credits stay sorted), and
         from the months of the periods its clawbacks reverse (their effective rates): from the months'
         partial results where the core can use them, else from their rated credits."""
-        names = sorted(set(names).union(*(original_months(day) for day in reversed_days(credits_in(names)))))
+        reversed_days = {day for name in names for day, _ in read(name).sorted_view().reversals}
+        names = sorted(set(names).union(*(original_months(day) for day in reversed_days)))
         views = [read(name).sorted_view() for name in names]
 
         def rated(plan: Plan) -> list[RatedCredit]:
@@ -153,7 +154,7 @@ def apply_rep_messages(
     periods = periods_to_publish(book, rep_id, touched_days, credited)
     reach = reversal_reach(book)
     if reach:  # a period's effective rates move the reversals of its deals in later periods: publish those too
-        moved = [day for period in periods for day in _reversals_of(period, reach, credits_in, fiscal_start)]
+        moved = [day for period in periods for day in _reversals_of(period, reach, read, fiscal_start)]
         periods = sorted(set(periods).union(periods_to_publish(book, rep_id, moved, credited)))
     versions: dict[str, int] = {}
     snapshots = []
@@ -168,14 +169,15 @@ def apply_rep_messages(
     return RepUpdate(months, versions, snapshots, changed)
 
 
-def _reversals_of(period: str, reach: int, credits_in: Callable[[Iterable[str]], list[Credit]],
-                  fiscal_start: int = 1) -> list[date]:
-    """The dates of clawbacks reversing the credits of ``period``: they land at most ``reach`` days after it."""
+def _reversals_of(period: str, reach: int, read: Callable[[str], MonthCredits], fiscal_start: int = 1) -> list[date]:
+    """The dates of clawbacks reversing the credits of ``period``: they land at most ``reach`` days after it
+    (read from each month's index of its reversals, :attr:`SortedMonth.reversals`)."""
     first, last = period_bounds(period, fiscal_start)
     names = [name for day in (first, last + timedelta(days=reach)) for name in [day.isoformat()[:7]]]
     span = [f"{year:04d}-{month:02d}" for year in range(first.year, last.year + reach // 365 + 2)
             for month in range(1, 13)]
-    return reversals_into(credits_in(name for name in span if names[0] <= name <= names[1]), first, last)
+    return sorted({on for name in span if names[0] <= name <= names[1]
+                   for reversed_day, on in read(name).sorted_view().reversals if first <= reversed_day <= last})
 
 
 def period_totals(views: Sequence[SortedMonth], names: Sequence[str], plan: Plan, fx: FxTable, index: int,

@@ -93,6 +93,8 @@ class SortedMonth:
     credits: list[Credit]
     rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
     totals: dict[int, tuple[Plan, FxTable, Totals]] = field(default_factory=dict)
+    # clawbacks reversing what was paid among the credits: (date reversed, clawback's date) -> how many
+    reversals: dict[tuple[date, date], int] = field(default_factory=dict)
 
     def totals_under(self, plan: Plan, fx: FxTable) -> Totals:
         """Per component of ``plan``, the month's lines summed (the month's partial results)."""
@@ -113,7 +115,8 @@ class SortedMonth:
 
     @classmethod
     def of(cls, records: tuple[RecordCredits, ...]) -> SortedMonth:
-        return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
+        credits = sorted((credit for record in records for credit in record.credits), key=credit_order)
+        return cls(records, credits, reversals=_reversal_counts({}, credits, 1))
 
     def patched(self, records: tuple[RecordCredits, ...]) -> SortedMonth:
         """The view of ``records``, from this one: drop the lines of records gone, insert those of records new.
@@ -133,7 +136,9 @@ class SortedMonth:
             _remove(credits, credit_order(credit), credit_order, lambda each, credit=credit: each is credit)
         for credit in (credit for record in new for credit in record.credits):
             insort_right(credits, credit, key=credit_order)
-        view = SortedMonth(records, credits)
+        reversals = _reversal_counts(dict(self.reversals), (c for record in gone for c in record.credits), -1)
+        view = SortedMonth(records, credits,
+                           reversals=_reversal_counts(reversals, (c for record in new for c in record.credits), 1))
         for key, (plan, fx, items) in self.rated.items():
             kept = list(items)
             for credit in (credit for record in gone for credit in record.credits):
@@ -146,6 +151,20 @@ class SortedMonth:
             if patched is not None:
                 view.totals[key] = (plan, fx, patched)
         return view
+
+
+def _reversal_counts(counts: dict[tuple[date, date], int], credits: Iterable[Credit],
+                     sign: int) -> dict[tuple[date, date], int]:
+    """``counts`` (changed in place) with the reversals of what was paid among ``credits`` added (or taken away)."""
+    for credit in credits:
+        if credit.reverses is not None:
+            key = (credit.reverses, credit.credit_date)
+            left = counts.get(key, 0) + sign
+            if left:
+                counts[key] = left
+            else:
+                del counts[key]
+    return counts
 
 
 def _sum_or_none(parts: Iterable[LineTotals | None]) -> LineTotals | None:
