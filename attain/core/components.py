@@ -11,16 +11,14 @@ from operator import attrgetter, itemgetter
 
 from attain.core.crediting import Credit
 from attain.core.fx import FxError, FxTable
+from attain.core.partials import LineTotals
 from attain.core.plans import Component, Plan
 from attain.core.tiers import Tier, TierResult, marginal, retroactive
 from attain.core.trace import CreditLine, shown
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-_VALUE = attrgetter("value")
-_CURRENCY = attrgetter("original_currency")
 _LINES = attrgetter("lines")
-_EARNED = attrgetter("earned")
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,7 @@ class ComponentResult:
     lines: tuple[CreditLine, ...]
     # clawbacks reversing what was paid: kept out of credited and earned here, priced by attain.core.clawbacks
     reversals: tuple[CreditLine, ...] = ()
+    record_count: int | None = None  # records behind the lines (None: count them in ``lines``)
 
 
 @dataclass(frozen=True)
@@ -111,29 +110,41 @@ def component_result(
     reversals = tuple(line for line in lines if line.reverses is not None)
     if reversals:
         lines = tuple(line for line in lines if line.reverses is None)
-    credited = sum(map(_VALUE, lines), ZERO)
+    return result_of_totals(component, plan, LineTotals.of(lines), quota, target, lines, reversals)
+
+
+def result_of_totals(
+    component: Component, plan: Plan, totals: LineTotals, quota: Decimal | None, target: Decimal,
+    lines: tuple[CreditLine, ...] = (), reversals: tuple[CreditLine, ...] = (),
+) -> ComponentResult:
+    """:func:`component_result` from the component's lines summed (:class:`LineTotals`, which keeps
+    reversals of what was paid out of its sums); ``lines``, the lines themselves (reversals apart, in
+    ``reversals``), may be left out for an :func:`~attain.core.partials.aggregable` component whose
+    totals hold no reversal (the result then lists no lines) and are needed for any other."""
+    credited = totals.credited
     attainment = None if not quota else credited / quota
-    unit = "" if not any(map(_CURRENCY, lines)) else f" {plan.currency}"
-    steps = [f"credited {shown(credited)}{unit} from {len(lines)} credit(s)"]
+    unit = "" if not totals.with_currency else f" {plan.currency}"
+    steps = [f"credited {shown(credited)}{unit} from {totals.count} credit(s)"]
     if quota:
         steps.append(f"quota {shown(quota)}, attainment {attainment:.4f}" if attainment is not None
                      else f"quota {shown(quota)}")
     if component.gate is not None and (attainment is None or attainment < component.gate):
-        reversed_value = sum((line.value for line in lines if line.kind == "clawback"), ZERO)
+        reversed_value = totals.clawback
         reversal = reversed_value * _base_rate(component)
         steps.append(f"gate: attainment below {component.gate} pays nothing"
                      + (f"; clawbacks still reverse {reversed_value} x {_base_rate(component)} = {reversal}"
                         if reversed_value else ""))
         return ComponentResult(credited, quota, attainment, reversal, None, tuple(steps), _unpriced(lines),
-                               reversals)
-    earned, tier, lines = _rated(component, credited, quota, lines, steps)
+                               reversals, totals.record_count)
+    earned, tier, lines = _rated(component, totals, quota, lines, steps)
     for bonus in component.bonuses:
         if attainment is not None and attainment >= bonus.attainment:
             amount = bonus.amount + bonus.of_target * target
             earned += amount
             steps.append(f"bonus at attainment {bonus.attainment}: +{shown(amount)}")
     earned = _capped(component, earned, target, steps)
-    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines, reversals)
+    return ComponentResult(credited, quota, attainment, earned, tier, tuple(steps), lines, reversals,
+                           totals.record_count)
 
 
 def _base_rate(component: Component) -> Decimal:
@@ -196,12 +207,13 @@ def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> Cred
 
 
 def _rated(
-    component: Component, credited: Decimal, quota: Decimal | None, lines: tuple[CreditLine, ...], steps: list[str]
+    component: Component, totals: LineTotals, quota: Decimal | None, lines: tuple[CreditLine, ...], steps: list[str]
 ) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
     rate = component.rate
+    credited = totals.credited
     if _rates_each_deal(component):
         description = f"x {rate.flat}" if not rate.tiers else f"deal-size tiers ({rate.method})"
-        return _per_deal(component, lines, steps, description)
+        return _per_deal(component, totals, lines, steps, description)
     if not quota:
         steps.append("no quota for this period: attainment tiers pay nothing")
         return ZERO, None, lines
@@ -234,12 +246,12 @@ def _deal_earned(component: Component, value: Decimal) -> Decimal:
 
 
 def _per_deal(
-    component: Component, lines: tuple[CreditLine, ...], steps: list[str], description: str,
+    component: Component, totals: LineTotals, lines: tuple[CreditLine, ...], steps: list[str], description: str,
 ) -> tuple[Decimal, str | None, tuple[CreditLine, ...]]:
     """Total and trace of a per-deal rate; the lines already carry what each earns (set by :func:`_line`)."""
     per_deal_cap = component.cap.per_deal if component.cap else None
     if not component.rate.tiers and per_deal_cap is None:  # no tier or cap to report per line: just add up
-        total = sum(map(_EARNED, lines), ZERO)
+        total = totals.earned
         steps.append(f"each credit {description}: {shown(total, 4)}")
         return total, None, lines
     total = ZERO

@@ -1,7 +1,9 @@
 """Earnings: a rep's credits for a period through the plan, cumulatively, with a readable trace.
 
-Values are computed from the whole set of credits each time (never by adding
-to a running sum), so the same credits always give the same earnings. Each
+Values are computed from the whole set of credits each time, or from their exact
+sums (:mod:`attain.core.partials`, which the calculator keeps per month by adding
+and taking away: exact, so the grouping cannot move a result), so the same
+credits always give the same earnings. Each
 component's period amount is kept exact until the end and rounded once to the
 currency's minor unit (the plan's rounding mode, half-up by default).
 """
@@ -15,9 +17,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter, is_
 
 from attain.core.clawbacks import reversals
-from attain.core.components import ComponentResult, RatedCredit, component_result
+from attain.core.components import ComponentResult, RatedCredit, component_result, result_of_totals
 from attain.core.crediting import Credit
 from attain.core.money import round_money
+from attain.core.partials import LineTotals, aggregable
 from attain.core.periods import PeriodType, period_bounds, period_of, periods_of_year_until, periods_to_date
 from attain.core.plans import Component, Plan, PlanBook, Segment
 from attain.core.trace import CreditLine, shown
@@ -25,6 +28,9 @@ from attain.core.trace import CreditLine, shown
 ATTAINMENT_QUANTUM = Decimal("0.0001")
 Rated = Callable[[Plan], Sequence[RatedCredit]]
 """The credits rated under a plan (and the book's FX table), in the credits' order; see :func:`rate_credit`."""
+Summed = Callable[[Plan, int, date, date], LineTotals | None]
+"""Component ``index`` of a plan's lines dated ``first``..``last`` (inclusive), summed, from what the caller
+keeps (the calculator: per-month partials); None where the caller has no totals (the lines are then read)."""
 ZERO = Decimal(0)
 EARNINGS = "earnings"
 DRAW = "draw"  # a non-recoverable draw's top-up: the rep keeps it
@@ -70,7 +76,8 @@ class PeriodEarnings:
 
 
 def compute_period_earnings(
-    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit], rated: Rated | None = None
+    book: PlanBook, rep_id: str, period: str, credits: Iterable[Credit], rated: Rated | None = None,
+    summed: Summed | None = None,
 ) -> PeriodEarnings | None:
     """Earnings of ``rep_id`` in ``period`` from its credits (None when no plan applies in the period).
 
@@ -93,12 +100,19 @@ def compute_period_earnings(
     :func:`~attain.core.components.rate_credit` with ``book.fx``: a caller that
     keeps each credit's rating saves re-rating every credit on each change.
     The result is the same as without it.
+
+    ``summed``, when given, returns a component's lines summed (:class:`~attain.core.partials.LineTotals`,
+    kept per month by the calculator); it is asked only for :func:`~attain.core.partials.aggregable`
+    components, whose result then comes from the totals: the same, except that it lists no credit lines.
+    A component whose range (its period, or its year or half to date) holds a clawback reversing what was
+    paid (:attr:`~attain.core.partials.LineTotals.reversals`) is computed from the credits: each reversal
+    is priced at its original period's effective rate.
     """
     segments = book.segments(rep_id, period)
     if not segments:
         return None
     credits = list(credits)
-    rate = _rater(credits, rated)
+    rate = _Source(_rater(credits, rated), summed)
     components = _before_draw(book, rep_id, period, segments, credits, rate)
     last = segments[-1].plan
     draw = _draw_component(book, rep_id, period, last, segments, components, credits, rate)
@@ -126,9 +140,17 @@ def _rater(credits: Sequence[Credit], rated: Rated | None) -> Rated | None:
     return rate
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where component results read their lines from, besides the credits: ratings and totals kept by the caller."""
+
+    rated: Rated | None
+    summed: Summed | None
+
+
 def _before_draw(
     book: PlanBook, rep_id: str, period: str, segments: Sequence[Segment], credits: Sequence[Credit],
-    rate: Rated | None,
+    rate: _Source,
 ) -> list[ComponentEarnings]:
     components: list[ComponentEarnings] = []
     for segment in segments:
@@ -147,7 +169,7 @@ def _before_draw(
 
 def _component(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit], prefix: str,
-    rate: Rated | None,
+    rate: _Source,
 ) -> ComponentEarnings:
     plan = segment.plan
     component = plan.components[index]
@@ -175,7 +197,8 @@ def _component(
         quota=None if result.quota is None else round_money(result.quota, plan.currency),
         attainment_ratio=attainment,
         earned_amount=rounded,
-        source_record_count=len(set(map(_RECORD_ID, lines))),
+        source_record_count=(len(set(map(_RECORD_ID, lines))) if result.record_count is None or result.reversals
+                             else result.record_count),
         tier=result.tier,
         plan_id=plan.plan_id,
         steps=tuple(steps),
@@ -185,7 +208,7 @@ def _component(
 
 def _exact(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
-    rate: Rated | None,
+    rate: _Source,
 ) -> ComponentResult:
     """The component's exact (unrounded) result; for a YTD component, cumulative from the year's start."""
     plan = segment.plan
@@ -203,8 +226,12 @@ def _exact(
         quota = None
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
+    if rate.summed is not None and aggregable(component):
+        totals = rate.summed(plan, index, first, segment.end)
+        if totals is not None and not totals.reversals:  # reversals are priced line by line: from the credits
+            return result_of_totals(component, plan, totals, quota, target)
     return component_result(component, plan, book.fx, credits, first, segment.end, quota, target,
-                            None if rate is None else rate(plan))
+                            None if rate.rated is None else rate.rated(plan))
 
 
 def quota_applies(book: PlanBook, component: Component) -> bool:
@@ -299,7 +326,7 @@ def _span_quota(book: PlanBook, rep_id: str, plan: Plan, name: str, span_name: s
 
 def _true_up(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
-    rate: Rated | None, result: ComponentResult, steps: list[str],
+    rate: _Source, result: ComponentResult, steps: list[str],
 ) -> Decimal:
     """What the period pays on a to-date component: its earnings to date minus what the earlier periods of the
     year (or half) earned, each rounded, so a year's payments add up to exactly its earnings at year end."""
@@ -310,9 +337,10 @@ def _true_up(
     to_date = round_money(result.earned, plan.currency, plan.rounding)
     names = periods_to_date(period, span, plan.fiscal_start)
     already = ZERO
-    if len(names) > 1:
-        prior = [s for s in book.segments(rep_id, names[-2]) if s.plan.plan_id == plan.plan_id]
-        already = round_money(sum((_exact(book, rep_id, names[-2], s, index, credits, rate).earned for s in prior),
+    if len(names) > 1:  # the earlier period's own versions of the plan, where they have the component
+        prior = [(s, i) for s in book.segments(rep_id, names[-2]) if s.plan.plan_id == plan.plan_id
+                 for i in [_index_of(s.plan, component.component_id)] if i is not None]
+        already = round_money(sum((_exact(book, rep_id, names[-2], s, i, credits, rate).earned for s, i in prior),
                                   ZERO), plan.currency, plan.rounding)
     span_name = period_of(segment.start, span, plan.fiscal_start)
     first = period_bounds(span_name, plan.fiscal_start)[0]
@@ -325,6 +353,11 @@ def _true_up(
                  f"earnings {to_date}; earlier periods ({earlier}) earned {already}; "
                  f"true-up {to_date} - {already} = {to_date - already} in {period}")
     return to_date - already
+
+
+def _index_of(plan: Plan, component_id: str) -> int | None:
+    """The index of ``plan``'s component ``component_id``: versions of a plan may list other components."""
+    return next((i for i, c in enumerate(plan.components) if c.component_id == component_id), None)
 
 
 def _plan_cap(
@@ -349,7 +382,7 @@ def _plan_cap(
 
 def _draw_component(
     book: PlanBook, rep_id: str, period: str, plan: Plan, segments: Sequence[Segment],
-    components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: Rated | None,
+    components: Sequence[ComponentEarnings], credits: Sequence[Credit], rate: _Source,
 ) -> ComponentEarnings | None:
     """Top up to the guaranteed draw; a recoverable draw is won back from later periods of the year.
 

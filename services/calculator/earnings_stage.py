@@ -15,20 +15,24 @@ quarter, half, year) is a union of months, whatever the plan says today.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import chain
 from typing import Any
 
-from attain.core.clawbacks import reversal_reach, reversals_into, reversed_days
+from attain.core.clawbacks import reversal_reach
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings, carries_forward, compute_period_earnings, periods_to_publish
+from attain.core.fx import FxTable
+from attain.core.partials import LineTotals, combined
 from attain.core.periods import days_of, months_of, period_bounds, period_of
 from attain.core.plans import Plan, PlanBook
 from services.calculator.limits import MAX_TRIGGERS, Trigger
-from services.calculator.month_cache import MonthCredits, RecordCredits
+from services.calculator.month_cache import MonthCredits, RecordCredits, SortedMonth, component_totals
 
 
 @dataclass
@@ -117,15 +121,20 @@ def apply_rep_messages(
 
     def earnings_of(period: str, names: list[str]) -> PeriodEarnings | None:
         """The period's earnings from its months (in date order, so their sorted credits stay sorted), and
-        from the months of the periods its clawbacks reverse (their effective rates)."""
-        names = sorted(set(names).union(*(original_months(day) for day in reversed_days(credits_in(names)))))
+        from the months of the periods its clawbacks reverse (their effective rates): from the months'
+        partial results where the core can use them, else from their rated credits."""
+        reversed_days = {day for name in names for day, _ in read(name).sorted_view().reversals}
+        names = sorted(set(names).union(*(original_months(day) for day in reversed_days)))
         views = [read(name).sorted_view() for name in names]
 
         def rated(plan: Plan) -> list[RatedCredit]:
             return [item for view in views for item in view.rated_under(plan, book.fx)]
 
-        credits = [credit for view in views for credit in view.credits]
-        return compute_period_earnings(book, rep_id, period, credits, rated)
+        def summed(plan: Plan, index: int, first: date, last: date) -> LineTotals | None:
+            return period_totals(views, names, plan, book.fx, index, first, last)
+
+        credits = list(chain.from_iterable(view.credits for view in views))
+        return compute_period_earnings(book, rep_id, period, credits, rated, summed)
 
     def original_months(day: date) -> list[str]:
         plan = book.plan_on(rep_id, day)
@@ -143,7 +152,7 @@ def apply_rep_messages(
     periods = periods_to_publish(book, rep_id, touched_days, credited)
     reach = reversal_reach(book)
     if reach:  # a period's effective rates move the reversals of its deals in later periods: publish those too
-        moved = [day for period in periods for day in _reversals_of(period, reach, credits_in, fiscal_start)]
+        moved = [day for period in periods for day in _reversals_of(period, reach, read, fiscal_start)]
         periods = sorted(set(periods).union(periods_to_publish(book, rep_id, moved, credited)))
     versions: dict[str, int] = {}
     snapshots = []
@@ -158,14 +167,43 @@ def apply_rep_messages(
     return RepUpdate(months, versions, snapshots, changed)
 
 
-def _reversals_of(period: str, reach: int, credits_in: Callable[[Iterable[str]], list[Credit]],
-                  fiscal_start: int = 1) -> list[date]:
-    """The dates of clawbacks reversing the credits of ``period``: they land at most ``reach`` days after it."""
+def _reversals_of(period: str, reach: int, read: Callable[[str], MonthCredits], fiscal_start: int = 1) -> list[date]:
+    """The dates of clawbacks reversing the credits of ``period``: they land at most ``reach`` days after it
+    (read from each month's index of its reversals, :attr:`SortedMonth.reversals`)."""
     first, last = period_bounds(period, fiscal_start)
     names = [name for day in (first, last + timedelta(days=reach)) for name in [day.isoformat()[:7]]]
     span = [f"{year:04d}-{month:02d}" for year in range(first.year, last.year + reach // 365 + 2)
             for month in range(1, 13)]
-    return reversals_into(credits_in(name for name in span if names[0] <= name <= names[1]), first, last)
+    return sorted({on for name in span if names[0] <= name <= names[1]
+                   for reversed_day, on in read(name).sorted_view().reversals if first <= reversed_day <= last})
+
+
+def period_totals(views: Sequence[SortedMonth], names: Sequence[str], plan: Plan, fx: FxTable, index: int,
+                  first: date, last: date) -> LineTotals | None:
+    """Component ``index`` of ``plan`` over ``first``..``last``, from the months ``names`` (their ``views``):
+    a month wholly inside takes its partial result, a month cut by the range sums its lines in the range."""
+    parts = []
+    for name, view in zip(names, views, strict=True):
+        month_first, month_last = period_bounds(name)
+        if month_last < first or month_first > last:
+            continue
+        if first <= month_first and month_last <= last:
+            part = view.totals_under(plan, fx)[index]
+        else:
+            part = component_totals(_dated(view.rated_under(plan, fx), first, last), len(plan.components))[index]
+        if part is None:
+            return None
+        parts.append(part)
+    return combined(parts)
+
+
+def _dated(rated: list[RatedCredit], first: date, last: date) -> list[RatedCredit]:
+    """The items of ``rated`` (sorted by order, so by date) dated ``first``..``last``."""
+    return rated[bisect_left(rated, first, key=_day):bisect_right(rated, last, key=_day)]
+
+
+def _day(item: RatedCredit) -> date:
+    return item.order[0]
 
 
 def group_by_rep(messages: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

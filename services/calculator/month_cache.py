@@ -21,7 +21,8 @@ import orjson
 
 from attain.core.components import RatedCredit, credit_order, rate_credit
 from attain.core.crediting import Credit
-from attain.core.fx import FxTable
+from attain.core.fx import FxError, FxTable
+from attain.core.partials import LineTotals, total_of
 from attain.core.plans import Plan
 from services.calculator.convert import credit_from_json
 
@@ -42,6 +43,8 @@ class RecordCredits:
     credits: tuple[Credit, ...]
     _rated: dict[int, tuple[Plan, FxTable, tuple[RatedCredit, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
+    _totals: dict[int, tuple[tuple[RatedCredit, ...], tuple[LineTotals | None, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def rated(self, plan: Plan, fx: FxTable) -> tuple[RatedCredit, ...]:
         """The credits rated under ``plan`` and ``fx``, computed on first use."""
@@ -51,6 +54,15 @@ class RecordCredits:
             self._rated[id(plan)] = kept
         return kept[2]
 
+    def totals(self, plan: Plan, fx: FxTable) -> tuple[LineTotals | None, ...]:
+        """Per component of ``plan``, this record's lines summed (None where a line's conversion failed),
+        kept as the ratings are."""
+        rated = self.rated(plan, fx)
+        kept = self._totals.get(id(plan))
+        if kept is None or kept[0] is not rated:
+            kept = self._totals[id(plan)] = (rated, component_totals(rated, len(plan.components)))
+        return kept[1]
+
     @classmethod
     def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
         items = tuple(wire)
@@ -58,15 +70,40 @@ class RecordCredits:
 
 
 _ORDER = attrgetter("order")
+Totals = list[LineTotals | None]
+
+
+def component_totals(rated: Iterable[RatedCredit], components: int) -> tuple[LineTotals | None, ...]:
+    """Per component index, the lines of ``rated`` summed; None where one of them is a failed conversion
+    (the period is then computed from the lines, which raises it as the batch recompute does)."""
+    lines_of: list[list[Any]] = [[] for _ in range(components)]
+    for item in rated:
+        for index, line in enumerate(item.lines):
+            if line is not None:
+                lines_of[index].append(line)
+    return tuple(None if any(isinstance(line, FxError) for line in lines) else LineTotals.of(lines)
+                 for lines in lines_of)
 
 
 @dataclass
-class _SortedMonth:
+class SortedMonth:
     """A month's credits in line order, and rated per plan in the same order, for ``records``."""
 
     records: tuple[RecordCredits, ...]
     credits: list[Credit]
     rated: dict[int, tuple[Plan, FxTable, list[RatedCredit]]] = field(default_factory=dict)
+    totals: dict[int, tuple[Plan, FxTable, Totals]] = field(default_factory=dict)
+    # clawbacks reversing what was paid among the credits: (date reversed, clawback's date) -> how many
+    reversals: dict[tuple[date, date], int] = field(default_factory=dict)
+
+    def totals_under(self, plan: Plan, fx: FxTable) -> Totals:
+        """Per component of ``plan``, the month's lines summed (the month's partial results)."""
+        kept = self.totals.get(id(plan))
+        if kept is None or kept[0] is not plan or kept[1] is not fx:
+            parts = [record.totals(plan, fx) for record in self.records]
+            summed: Totals = [_sum_or_none(part[index] for part in parts) for index in range(len(plan.components))]
+            kept = self.totals[id(plan)] = (plan, fx, summed)
+        return kept[2]
 
     def rated_under(self, plan: Plan, fx: FxTable) -> list[RatedCredit]:
         """:attr:`credits`, rated under ``plan`` and ``fx``, in the same order."""
@@ -77,10 +114,11 @@ class _SortedMonth:
         return kept[2]
 
     @classmethod
-    def of(cls, records: tuple[RecordCredits, ...]) -> _SortedMonth:
-        return cls(records, sorted((credit for record in records for credit in record.credits), key=credit_order))
+    def of(cls, records: tuple[RecordCredits, ...]) -> SortedMonth:
+        credits = sorted((credit for record in records for credit in record.credits), key=credit_order)
+        return cls(records, credits, reversals=_reversal_counts({}, credits, 1))
 
-    def patched(self, records: tuple[RecordCredits, ...]) -> _SortedMonth:
+    def patched(self, records: tuple[RecordCredits, ...]) -> SortedMonth:
         """The view of ``records``, from this one: drop the lines of records gone, insert those of records new.
 
         Equal to :meth:`of` (``records``): the sort key holds the record id and a
@@ -92,13 +130,15 @@ class _SortedMonth:
         gone = [before[key] for key in before.keys() - after.keys()]
         new = [after[key] for key in after.keys() - before.keys()]
         if 4 * (len(gone) + len(new)) > len(records):
-            return _SortedMonth.of(records)
+            return SortedMonth.of(records)
         credits = list(self.credits)
         for credit in (credit for record in gone for credit in record.credits):
             _remove(credits, credit_order(credit), credit_order, lambda each, credit=credit: each is credit)
         for credit in (credit for record in new for credit in record.credits):
             insort_right(credits, credit, key=credit_order)
-        view = _SortedMonth(records, credits)
+        reversals = _reversal_counts(dict(self.reversals), (c for record in gone for c in record.credits), -1)
+        view = SortedMonth(records, credits,
+                           reversals=_reversal_counts(reversals, (c for record in new for c in record.credits), 1))
         for key, (plan, fx, items) in self.rated.items():
             kept = list(items)
             for credit in (credit for record in gone for credit in record.credits):
@@ -106,7 +146,44 @@ class _SortedMonth:
             for item in (item for record in new for item in record.rated(plan, fx)):
                 insort_right(kept, item, key=_ORDER)
             view.rated[key] = (plan, fx, kept)
+        for key, (plan, fx, totals) in self.totals.items():
+            patched = _patched_totals(totals, [r.totals(plan, fx) for r in gone], [r.totals(plan, fx) for r in new])
+            if patched is not None:
+                view.totals[key] = (plan, fx, patched)
         return view
+
+
+def _reversal_counts(counts: dict[tuple[date, date], int], credits: Iterable[Credit],
+                     sign: int) -> dict[tuple[date, date], int]:
+    """``counts`` (changed in place) with the reversals of what was paid among ``credits`` added (or taken away)."""
+    for credit in credits:
+        if credit.reverses is not None:
+            key = (credit.reverses, credit.credit_date)
+            left = counts.get(key, 0) + sign
+            if left:
+                counts[key] = left
+            else:
+                del counts[key]
+    return counts
+
+
+def _sum_or_none(parts: Iterable[LineTotals | None]) -> LineTotals | None:
+    kept = list(parts)
+    return None if None in kept else total_of(part for part in kept if part is not None)
+
+
+def _patched_totals(totals: Totals, gone: list[tuple[LineTotals | None, ...]],
+                    new: list[tuple[LineTotals | None, ...]]) -> Totals | None:
+    """``totals`` without the records ``gone`` and with the records ``new`` (subtract old, add new: exact);
+    None where a failed conversion is involved (the month's totals are then summed afresh on use)."""
+    patched: Totals = []
+    for index, total in enumerate(totals):
+        old = _sum_or_none(part[index] for part in gone)
+        added = _sum_or_none(part[index] for part in new)
+        if total is None or old is None or added is None:
+            return None
+        patched.append(total - old + added)
+    return patched
 
 
 def _remove(items: list[T], order: tuple[date, str, str, str], key: Callable[[T], tuple[date, str, str, str]],
@@ -131,13 +208,13 @@ class MonthCredits(dict[str, RecordCredits]):
     def __init__(self, records: Iterable[tuple[str, RecordCredits]] | dict[str, RecordCredits] = ()) -> None:
         super().__init__(records)
         # a copy starts from the original's view, patched on first use
-        self._view: _SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
+        self._view: SortedMonth | None = records._view if isinstance(records, MonthCredits) else None
 
-    def sorted_view(self) -> _SortedMonth:
+    def sorted_view(self) -> SortedMonth:
         """The month's credits stably sorted in line order (:func:`credit_order`), and rated per plan."""
         view = self._view
         if view is None:
-            view = self._view = _SortedMonth.of(tuple(self.values()))
+            view = self._view = SortedMonth.of(tuple(self.values()))
         elif len(view.records) != len(self) or not all(map(is_, view.records, self.values())):
             view = self._view = view.patched(tuple(self.values()))
         return view

@@ -97,10 +97,13 @@ RATED_BOOK = parse_plan_book({
 })
 
 
-def record_credits(record_id, day, amounts):
-    """A record's credits to r1 on one day: several may tie in line order (same record, role, kind, date)."""
+def record_credits(record_id, day, amounts, reversed_day=None):
+    """A record's credits to r1 on one day: several may tie in line order (same record, role, kind, date);
+    with ``reversed_day``, clawbacks reversing what was paid on that January day."""
+    reverses = None if reversed_day is None else date(2026, 1, reversed_day)
     return RecordCredits.from_wire(credit_to_json(Credit(
         record_id, "r1", measure, date(2026, 2, day), Decimal(amount), currency, ChangeVersion(1),
+        kind="credit" if reverses is None else "clawback", reverses=reverses,
         attributes=(("contract_years", str(amount % 3)),))) for measure, amount, currency in amounts)
 
 
@@ -108,6 +111,7 @@ month_edits = st.lists(st.tuples(
     st.integers(0, 60), st.booleans(), st.integers(1, 3),
     st.lists(st.tuples(st.sampled_from(["closed_won_amount", "closed_won_count"]), st.integers(1, 9_000),
                        st.sampled_from(["INR", "USD"])), min_size=1, max_size=3),
+    st.sampled_from([None, None, 5, 20]),
 ), min_size=1, max_size=40)
 
 
@@ -115,18 +119,21 @@ month_edits = st.lists(st.tuples(
 @given(st.lists(month_edits, min_size=1, max_size=6))
 def test_a_months_sorted_view_patched_change_by_change_equals_one_built_afresh(batches):
     """Each batch edits a copy of the month, as stage 2 does: the view patched from the original's
-    holds the very same credits and ratings, in the same order, as one sorted from scratch."""
+    holds the very same credits and ratings, in the same order, its partial results and its index of
+    reversals of what was paid, as one sorted from scratch."""
     plan, other_fx = RATED_BOOK.plans["ae"][0], RATED_BOOK.fx.__class__()
     month = MonthCredits()
     for batch in batches:
         month.sorted_rated(plan, RATED_BOOK.fx)
+        month.sorted_view().totals_under(plan, RATED_BOOK.fx)  # kept, so the copy's view patches them
         month = MonthCredits(month)
-        for number, remove, day, amounts in batch:
+        for number, remove, day, amounts, reversed_day in batch:
             if remove:
                 month.pop(f"006{number}", None)
             else:
-                month[f"006{number}"] = record_credits(f"006{number}", day, amounts)
+                month[f"006{number}"] = record_credits(f"006{number}", day, amounts, reversed_day)
         afresh = MonthCredits(dict(month))
+        assert month.sorted_view().reversals == afresh.sorted_view().reversals  # the index of reversals too
         assert month.sorted_credits() == afresh.sorted_credits()
         assert all(map(operator.is_, month.sorted_credits(), afresh.sorted_credits()))
         for fx in (RATED_BOOK.fx, other_fx):
@@ -134,6 +141,7 @@ def test_a_months_sorted_view_patched_change_by_change_equals_one_built_afresh(b
             assert [item.credit for item in kept] == month.sorted_credits()
             assert all(map(operator.is_, (i.credit for i in kept), (i.credit for i in fresh)))
             assert kept == fresh
+            assert month.sorted_view().totals_under(plan, fx) == afresh.sorted_view().totals_under(plan, fx)
 
 
 @settings(max_examples=50, deadline=None)

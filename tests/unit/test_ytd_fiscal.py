@@ -230,3 +230,31 @@ def test_the_ledger_moves_fiscal_quarters_like_calendar_ones():
     assert periods.validate_python("FY2027-Q1") == "FY2027-Q1"
     with pytest.raises(pydantic.ValidationError):
         periods.validate_python("FY2027-04")
+
+
+def test_a_year_to_date_component_finds_its_earlier_periods_by_id_when_the_plan_versions_list_other_components():
+    """Version 2 (from April) puts a flat SPIFF before the annual component: Q2's true-up reads what Q1
+    earned under version 1, where the annual component is the first (index 0, not 1)."""
+    plan = book(f"""
+plans:
+  - id: ae
+    currency: INR
+    period: quarter
+    effective_to: 2026-03-31
+    components:
+      - {{id: annual, measure: closed_won_amount, quota_period: year, tiers: {TIERS}}}
+  - id: ae
+    version: 2
+    currency: INR
+    period: quarter
+    effective_from: 2026-04-01
+    components:
+      - {{id: spiff, measure: closed_won_amount, rate: 0.01}}
+      - {{id: annual, measure: closed_won_amount, quota_period: year, tiers: {TIERS}}}
+participants:
+  - {{id: r1, plan: ae, quotas: {{default: {{"2026": 1200000}}}}}}
+""")
+    deals = [won("a", "r1", 300_000, "2026-02-10"), won("b", "r1", 500_000, "2026-05-05")]
+    assert earned(plan, "r1", "2026-Q1", deals) == {"annual": Decimal("6000.00")}  # 25%: x 2%
+    # to date 800,000 = 66.67%: x 4% = 32,000, minus Q1's 6,000; the SPIFF pays 1% of May's 500,000
+    assert earned(plan, "r1", "2026-Q2", deals) == {"spiff": Decimal("5000.00"), "annual": Decimal("26000.00")}
