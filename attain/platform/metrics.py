@@ -9,6 +9,7 @@ path a caller sent; ``unmatched`` for a path no route has), a gRPC method is one
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 import time
@@ -42,6 +43,7 @@ GRPC_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600))
 
 
+@functools.cache
 def build_commit() -> str:
     """``ATTAIN_BUILD_COMMIT`` (an image sets it at build time), else the checkout's HEAD, else ``unknown``."""
     if commit := os.environ.get("ATTAIN_BUILD_COMMIT", "").strip():
