@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean
+.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean lint-rules rules
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,13 +23,20 @@ test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-lint: $(STAMP) lint-dup
+lint: $(STAMP) lint-dup lint-rules
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)
+
+lint-rules:  ## alert rules: promtool check and the per-group unit tests in deploy/monitoring/tests (Debian package prometheus)
+	promtool check rules deploy/monitoring/rules.yaml
+	cd deploy/monitoring/tests && promtool test rules *.yaml
+
+rules: $(STAMP)  ## regenerate the PrometheusRule (deploy/k8s/components/monitoring) from deploy/monitoring/rules.yaml
+	$(BIN)/python deploy/monitoring/prometheusrule.py
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi

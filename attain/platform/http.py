@@ -1,4 +1,5 @@
-"""The HTTP side every service has: ``/metrics``, ``/health/live``, ``/health/ready``."""
+"""The HTTP side every service has: ``/metrics``, ``/health/live``, ``/health/ready``, and its requests counted
+(``attain_http_requests_total``, ``attain_http_request_duration_seconds``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from attain.platform.metrics import count_requests, record_build_info
+
 ReadyCheck = Callable[[], tuple[bool, str]]
 
 
 def add_operational_routes(app: web.Application, ready: ReadyCheck) -> None:
+    """The operational routes, the request metrics (outermost middleware: it sees the final status of every
+    route of ``app``) and the build info."""
+    record_build_info()
+    app.middlewares.insert(0, count_requests)
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
             body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}

@@ -22,6 +22,7 @@ from attain.platform.consume import DeadLetterWriter, decode_each, decoder
 from attain.platform.faust_adapter import tables_recovered
 from attain.platform.health import BrokerProbe
 from attain.platform.kafka import check_message_limits, ensure_topics, topic_config
+from attain.platform.metrics import record_build_info
 from attain.platform.service import start_logging
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import BatchProducer, stream_app
@@ -159,6 +160,7 @@ def create_app(
 
 def main() -> None:
     service = start_logging("calculator")
+    record_build_info()
     kafka = KafkaSettings()
     settings = CalculatorSettings()
     configure_gc(settings)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from attain.ledger.access import Principal, can_administer_period, can_read_rep, can_take_step
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
+from attain.platform.metrics import ServerMetrics
 from services.ledger.auth import AuthError, LedgerGuard, NotAPerson
 from services.ledger.config import LedgerSettings
 from services.ledger.disputes import DisputeError, raise_dispute
@@ -154,7 +155,7 @@ def _section(section: dict[str, Any]) -> Any:
 
 
 async def start_grpc(engine: Engine, settings: LedgerSettings, guard: LedgerGuard | None = None) -> grpc.aio.Server:
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerMetrics()])
     ledger_pb2_grpc.add_LedgerServicer_to_server(  # type: ignore[no-untyped-call]
         LedgerServicer(engine, settings, guard), server)
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")

@@ -32,3 +32,17 @@ IDEMPOTENCY_CONFLICTS = Counter(
     "Entries not booked because their idempotency key already booked different inputs (the first stands)",
     ["kind"],
 )
+OUTBOX_BACKLOG = Gauge(
+    "attain_ledger_outbox_backlog",
+    "Outbox rows (payout lines, control records) not yet published, at the relay's last round",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "attain_ledger_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox row at the relay's last round (0 when none is waiting)",
+)
+OUTBOX_PUBLISHED = Counter(
+    "attain_ledger_outbox_published_total", "Outbox rows the broker acknowledged, by topic", ["topic"]
+)
+PAYOUT_LINES = Counter(
+    "attain_ledger_payout_lines_published_total", "Payout lines published on payouts, by pay period", ["period"]
+)

@@ -24,6 +24,7 @@ from attain.ledger.entries import EntryGroup, payable_balance
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
 from attain.platform import faults, topics
 from attain.platform.avro import contract
+from services.ledger import metrics
 from services.ledger.schema import entries, outbox, participants, payout_lines, periods
 from services.ledger.scopes import entry_scope
 
@@ -193,10 +194,24 @@ class OutboxRelay:
             except DBAPIError as error:
                 log.warning("outbox relay: database unavailable; retrying", extra={"error": str(error.orig)})
                 published = 0
+            self.measure_backlog()
             if published:
                 log.info("outbox rows published", extra={"count": published})
             else:
                 stopping.wait(interval)
+
+    def measure_backlog(self) -> None:
+        """Set the backlog gauges (``attain_ledger_outbox_backlog``, ``..._oldest_age_seconds``); a
+        database that does not answer leaves them as they were (the relay's warning says why)."""
+        try:
+            with self._engine.connect() as connection:
+                count, age = connection.execute(
+                    select(func.count(), func.extract("epoch", func.now() - func.min(outbox.c.created_at)))
+                    .where(outbox.c.published_at.is_(None))).one()
+        except DBAPIError:
+            return
+        metrics.OUTBOX_BACKLOG.set(count)
+        metrics.OUTBOX_OLDEST_AGE.set(float(age or 0))
 
     def publish_pending(self) -> int:
         with self._engine.begin() as connection:
@@ -227,10 +242,16 @@ class OutboxRelay:
                     failed.append(f"{outbox_id}: {error}")
             return on_delivery
 
+        topic_of = {row.outbox_id: (row.topic, row.message_key) for row in rows}
         for row in rows:
             self._producer.produce(row.topic, key=row.message_key.encode(), value=bytes(row.payload),
                                    on_delivery=report(row.outbox_id))
         self._producer.flush(30)
+        for outbox_id in delivered:
+            topic, key = topic_of[outbox_id]
+            metrics.OUTBOX_PUBLISHED.labels(topic).inc()
+            if topic == topics.PAYOUTS:
+                metrics.PAYOUT_LINES.labels(key.split("/", 2)[1]).inc()  # payout_id: scope/period/rep/currency
         if failed:
             log.warning("outbox rows not acknowledged; they stay pending", extra={"errors": failed[:5]})
         return delivered

@@ -65,6 +65,7 @@ class LedgerWorker:
         self._held: _HeldBatch | None = None  # a batch waiting for the database
         self._paused: list[TopicPartition] = []
         self._failures = 0  # consecutive failed attempts at the held batch
+        self._lag: dict[int, int] = {}  # earnings partition -> records behind its end, after the last commit
 
     def run(self) -> None:
         self._consumer.subscribe(
@@ -107,6 +108,9 @@ class LedgerWorker:
             except KafkaException as error:
                 log.warning("could not resume partitions given up", extra={"error": str(error)})
         self._paused = [p for p in self._paused if (p.topic, p.partition) not in gone]
+        for _, partition in gone:
+            self._lag.pop(partition, None)
+        metrics.CONSUMER_LAG.set(sum(self._lag.values()))
         if self._held is not None:
             self._held.drop(gone)
             if self._held.empty:
@@ -196,6 +200,7 @@ class LedgerWorker:
         offsets = _next_offsets(messages)
         if not offsets:
             return
+        self._measure_lag(offsets)
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
@@ -204,6 +209,15 @@ class LedgerWorker:
             metrics.COMMIT_FAILURES.inc()
             log.warning("offset commit refused; the batch will be replayed and recognised as applied",
                         extra={"error": str(error)})
+
+    def _measure_lag(self, offsets: list[TopicPartition]) -> None:
+        """``attain_ledger_consumer_lag``: the batch's partitions' ends (as the last fetch saw them) minus the
+        next offsets, summed with the other partitions' last values."""
+        for next_offset in offsets:
+            watermarks = self._consumer.get_watermark_offsets(next_offset, cached=True)
+            if watermarks is not None and watermarks[1] >= 0:
+                self._lag[next_offset.partition] = max(0, watermarks[1] - next_offset.offset)
+        metrics.CONSUMER_LAG.set(sum(self._lag.values()))
 
     def _check_database(self) -> None:
         try:

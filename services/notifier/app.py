@@ -23,6 +23,7 @@ from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import consumer_config, ensure_topics
+from attain.platform.metrics import ServerMetrics
 from attain.platform.service import Running, in_thread, run_service
 from attain.platform.settings import KafkaSettings
 from services.notifier import metrics
@@ -134,7 +135,7 @@ async def build() -> Running:
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerMetrics()])
     guard = SubscribeGuard(verifier, book, settings.max_streams_per_subject)
     recorder = ReadRecorder(settings.ledger_url)
     if settings.ledger_url is None:
