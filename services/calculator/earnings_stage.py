@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from itertools import chain
 from typing import Any
 
+from attain.contracts.earnings import SourceChange
 from attain.core.clawbacks import reversal_reach
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
@@ -31,7 +32,6 @@ from attain.core.fx import FxTable
 from attain.core.partials import LineTotals, combined
 from attain.core.periods import days_of, months_of, period_bounds, period_of
 from attain.core.plans import Plan, PlanBook
-from attain.contracts.earnings import SourceChange
 from services.calculator.limits import MAX_TRIGGERS, Trigger, trigger_from_wire
 from services.calculator.month_cache import MonthCredits, RecordCredits, SortedMonth, component_totals
 
