@@ -31,12 +31,17 @@ def record_changes(connection: Connection, snapshots: Iterable[EarningsSnapshot]
 def changes_behind(connection: Connection, event_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Per event id, in the entry's order: the deal it changed and who changed it (``record_id`` null for an
     event booked before snapshots carried changes, or from a source that does not send them)."""
+    return changes_of_each(connection, [event_ids])[0]
+
+
+def changes_of_each(connection: Connection, lists: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
+    """:func:`changes_behind` of each list of event ids (the lines of a statement), in one query."""
+    wanted = sorted({event_id for event_ids in lists for event_id in event_ids})
     known = {row.event_id: row for row in connection.execute(
-        select(source_changes).where(source_changes.c.event_id.in_(list(event_ids))))} if event_ids else {}
-    result = []
-    for event_id in event_ids:
-        row = known.get(event_id)
-        result.append({"event_id": event_id, "record_id": row.record_id if row else None,
-                       "change_origin": row.change_origin if row else None,
-                       "commit_user": row.commit_user if row else None})
-    return result
+        select(source_changes).where(source_changes.c.event_id.in_(wanted)))} if wanted else {}
+    return [[_change(event_id, known.get(event_id)) for event_id in event_ids] for event_ids in lists]
+
+
+def _change(event_id: str, row: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "record_id": row.record_id if row else None,
+            "change_origin": row.change_origin if row else None, "commit_user": row.commit_user if row else None}

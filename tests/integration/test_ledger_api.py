@@ -23,6 +23,7 @@ from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, make_engine, migrate
 from services.ledger.schema import participants
 from tests.integration.ledger_api_support import serving_api
+from tests.unit.test_format import pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,10 @@ def test_a_dispute_names_the_crm_changes_behind_its_line_and_who_made_them(api, 
     dispute_id = raised.json()["dispute_id"]
     assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("ada", ["comp_admin"], ["south"])
                    ).json()["changes"] == behind
+    statement = api.get("/v1/reps/alice/statements/2026-Q2", headers=as_user("alice")).json()
+    assert statement["currencies"][0]["components"][0]["entries"][0]["changes"] == behind
+    pdf = api.get("/v1/reps/alice/statements/2026-Q2.pdf", headers=as_user("alice")).content
+    assert "deals: 006PRV1 by 005U1, 006PRV2" in pdf_text(pdf)
 
     with pytest.raises(SystemExit) as shown:
         main(["ledger", "dispute", "show", str(dispute_id), "--format", "json", "--database-url", database_url])
