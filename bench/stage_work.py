@@ -99,7 +99,7 @@ def run(messages: list[tuple[bytes, bytes]], book: Any, timed_from: int = 0) -> 
             for period, version in update.versions.items():
                 versions[(rep, period)] = version
             for snapshot in update.snapshots:
-                triggers = [event_id for event_id, _ in snapshot.triggers][-50:]
+                triggers = snapshot.event_ids()[-50:]
                 earnings.encode(snapshot_to_avro(snapshot.earnings, snapshot.snapshot_version, 0, triggers, None))
         t5 = time.perf_counter()
         if start < timed_from:

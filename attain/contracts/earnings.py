@@ -48,8 +48,28 @@ class ComponentEarnings:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceChange:
+    """One CRM change behind a snapshot (v4): its event, the record (deal) it changed, and who changed it at
+    the source (Salesforce ``changeOrigin`` and ``commitUser``; empty when the source does not say)."""
+
+    event_id: str
+    record_id: str
+    change_origin: str = ""
+    commit_user: str = ""
+
+    def to_avro(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "record_id": self.record_id,
+                "change_origin": self.change_origin or None, "commit_user": self.commit_user or None}
+
+    @classmethod
+    def from_avro(cls, record: Mapping[str, Any]) -> SourceChange:
+        return cls(record["event_id"], record["record_id"], record.get("change_origin") or "",
+                   record.get("commit_user") or "")
+
+
+@dataclass(frozen=True, slots=True)
 class EarningsSnapshot:
-    """Cumulative earnings of one rep for one period as of ``snapshot_version`` (schemas/earnings/v3.avsc).
+    """Cumulative earnings of one rep for one period as of ``snapshot_version`` (schemas/earnings/v4.avsc).
 
     >>> snapshot = EarningsSnapshot("r1", "2026-Q1", "ae", 1, "INR", 3, 1767225600000,
     ...     (ComponentEarnings("commission", "1000", "2000", "0.5", "50.00", 1),), "50.00", ("e1",), None, "")
@@ -69,6 +89,7 @@ class EarningsSnapshot:
     trigger_event_ids: tuple[str, ...]
     trigger_ingested_at: int | None  # epoch milliseconds, the earliest of the triggers'
     lineage: str = ""  # the calculator state that produced it; "" before lineages (v1)
+    changes: tuple[SourceChange, ...] = ()  # the CRM changes behind it, who made them (v4); () before v4
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,7 +102,8 @@ class EarningsSnapshot:
 
     @classmethod
     def of(cls, earnings: PeriodEarnings, snapshot_version: int, computed_at_ms: int,
-           trigger_event_ids: Sequence[str], trigger_ingested_at: int | None, lineage: str = "") -> EarningsSnapshot:
+           trigger_event_ids: Sequence[str], trigger_ingested_at: int | None, lineage: str = "",
+           changes: Sequence[SourceChange] = ()) -> EarningsSnapshot:
         """The snapshot of the core's ``earnings`` (what the calculator publishes)."""
         return cls(
             earnings.rep_id, earnings.period, earnings.plan_id, earnings.plan_version, earnings.currency,
@@ -90,7 +112,7 @@ class EarningsSnapshot:
                 c.component_id, str(c.credited_value), None if c.quota is None else str(c.quota),
                 None if c.attainment_ratio is None else str(c.attainment_ratio), str(c.earned_amount),
                 c.source_record_count, None if c.kind == EARNINGS else c.kind) for c in earnings.components),
-            str(earnings.total_earned), tuple(trigger_event_ids), trigger_ingested_at, lineage)
+            str(earnings.total_earned), tuple(trigger_event_ids), trigger_ingested_at, lineage, tuple(changes))
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -99,19 +121,20 @@ class EarningsSnapshot:
             "snapshot_version": self.snapshot_version, "computed_at": self.computed_at,
             "components": [c.to_avro() for c in self.components], "total_earned": self.total_earned,
             "trigger_event_ids": list(self.trigger_event_ids), "trigger_ingested_at": self.trigger_ingested_at,
-            "lineage": self.lineage,
+            "lineage": self.lineage, "changes": [change.to_avro() for change in self.changes],
         }
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> EarningsSnapshot:
-        """The snapshot of a decoded message, v1 to v3 (v1 has no lineage: ``""``; before v3 no component kind)."""
+        """The snapshot of a decoded message, v1 to v4 (v1 has no lineage: ``""``; before v3 no component kind;
+        before v4 no changes: ``()``)."""
         triggered = record.get("trigger_ingested_at")
         return cls(
             record["rep_id"], record["period"], record["plan_id"], record["plan_version"], record["currency"],
             record["snapshot_version"], to_millis(record["computed_at"]),
             tuple(ComponentEarnings.from_avro(c) for c in record["components"]), record["total_earned"],
             tuple(record.get("trigger_event_ids", ())), None if triggered is None else to_millis(triggered),
-            record.get("lineage") or "",
+            record.get("lineage") or "", tuple(SourceChange.from_avro(c) for c in record.get("changes") or ()),
         )
 
     @classmethod

@@ -202,7 +202,7 @@ def _line(component: Component, plan: Plan, fx: FxTable, credit: Credit) -> Cred
         fx_date=conversion.rate_date, multiplier=multiplier, kickers=tuple(k.label for k in kickers),
         value=value, earned=_deal_earned(component, value)
         if _rates_each_deal(component) and credit.reverses is None else None,
-        changed_by=credit.changed_by, reverses=credit.reverses,
+        changed_by=credit.changed_by, event_id=credit.version.event_id, reverses=credit.reverses,
     )
 
 

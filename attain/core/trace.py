@@ -43,6 +43,7 @@ class CreditLine:
     earned: Decimal | None = None  # per-deal rates, and reversals of what was paid
     reverses: date | None = None  # a clawback reversing what was paid: the credit date it reverses
     changed_by: tuple[str, str] = ("", "")  # (origin, user) of the record's newest change at the CRM
+    event_id: str = ""  # the ingest event of that newest change (the record's latest version)
 
     def describe(self) -> str:
         """One readable line.
@@ -51,8 +52,9 @@ class CreditLine:
         ...            date(2026, 1, 31), Decimal("1"), (), Decimal("83500.0")).describe()
         '006A owner 2026-02-01: 1000 USD x 83.5 (rate of 2026-01-31) = 83500.0'
         >>> CreditLine("006A", "owner", "credit", date(2026, 2, 1), Decimal("1000"), "INR", Decimal("1"),
-        ...            None, Decimal("1"), (), Decimal("1000"), changed_by=("client=DataLoader", "005A1")).describe()
-        '006A owner 2026-02-01: 1000 INR = 1000 [last changed by 005A1 via client=DataLoader]'
+        ...            None, Decimal("1"), (), Decimal("1000"), changed_by=("client=DataLoader", "005A1"),
+        ...            event_id="e7").describe()
+        '006A owner 2026-02-01: 1000 INR = 1000 [last changed by 005A1 via client=DataLoader, event e7]'
         """
         text = f"{self.record_id} {self.role} {self.credit_date}: "
         text += "reversed " if self.kind == "clawback" else ""
@@ -65,15 +67,17 @@ class CreditLine:
         text += f" = {shown(self.value)}"
         if self.earned is not None:
             text += f", earns {shown(self.earned, 4)}"
-        return text + changed_by_text(self.changed_by)
+        return text + changed_by_text(self.changed_by, self.event_id)
 
 
-def changed_by_text(changed_by: tuple[str, str]) -> str:
-    """`` [last changed by USER via ORIGIN]`` for a record's newest CRM change, empty when the CRM did not say."""
+def changed_by_text(changed_by: tuple[str, str], event_id: str = "") -> str:
+    """`` [last changed by USER via ORIGIN, event EVENT]`` for a record's newest CRM change (the event id a
+    ledger line and a dispute name too), empty when the CRM did not say who changed it."""
     origin, user = changed_by
     if not (origin or user):
         return ""
-    return f" [last changed by {user or 'an unnamed user'}{f' via {origin}' if origin else ''}]"
+    event = f", event {event_id}" if event_id else ""
+    return f" [last changed by {user or 'an unnamed user'}{f' via {origin}' if origin else ''}{event}]"
 
 
 def held_lines(records: Iterable[Admitted], rep_id: str) -> list[str]:

@@ -73,6 +73,7 @@ def _line(entry: Mapping[str, Any]) -> dict[str, Any]:
         "explanation": entry.get("explanation") or _default_explanation(entry),
         "plan_id": entry.get("plan_id"), "plan_version": entry.get("plan_version"),
         "snapshot_version": entry.get("snapshot_version"), "source_event_ids": entry.get("source_event_ids", []),
+        "changes": entry.get("changes", []),  # per event: the deal, change origin and commit user (the ledger's)
     }
 
 

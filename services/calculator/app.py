@@ -129,8 +129,7 @@ def create_app(
                 producer.produce(topics.EARNINGS, rep_key, earnings_contract.encode(
                     snapshot_to_avro(
                         snapshot.earnings, snapshot.snapshot_version, now_us // 1000,
-                        [event_id for event_id, _ in snapshot.triggers][-50:],
-                        snapshot.earliest, lineage)))
+                        snapshot.event_ids()[-50:], snapshot.earliest, lineage, snapshot.changes())))
                 metrics.SNAPSHOTS_OUT.inc()
 
     @app.page("/metrics")

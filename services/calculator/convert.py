@@ -5,11 +5,12 @@ The public topics' codecs are in :mod:`attain.contracts`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from attain.contracts.earnings import EarningsSnapshot
+from attain.contracts.earnings import EarningsSnapshot, SourceChange
 from attain.core.crediting import Credit
 from attain.core.earnings import PeriodEarnings
 from attain.core.records import ChangeVersion
@@ -66,6 +67,7 @@ def snapshot_to_avro(
     trigger_event_ids: list[str],
     trigger_ingested_at: int | None,
     lineage: str = "",
+    changes: Sequence[SourceChange] = (),
 ) -> dict[str, Any]:
     return EarningsSnapshot.of(earnings, snapshot_version, computed_at_ms, trigger_event_ids, trigger_ingested_at,
-                               lineage).to_avro()
+                               lineage, changes).to_avro()

@@ -71,7 +71,8 @@ def merge_changes(
             )
             touched[change.record_id] = entry
         entry.pending.append(change)
-        entry.triggers.append((change.event_id, ingested_at))
+        entry.triggers.append((change.event_id, ingested_at, change.record_id, change.change_origin,
+                               change.commit_user))
     return touched
 
 
@@ -122,7 +123,7 @@ def credit_touched(touched: dict[str, RecordEntry], book: PlanBook) -> StageOneR
             )
             if entry.triggers:
                 message["triggers"] = [*message["triggers"], *entry.triggers][-MAX_TRIGGERS:]
-                earliest = min(at for _, at in entry.triggers)
+                earliest = min(trigger[1] for trigger in entry.triggers)
                 if message["earliest"] is None or earliest < message["earliest"]:
                     message["earliest"] = earliest
     return StageOneResult(touched, messages, rejected)

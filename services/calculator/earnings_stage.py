@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from itertools import chain
 from typing import Any
 
+from attain.contracts.earnings import SourceChange
 from attain.core.clawbacks import reversal_reach
 from attain.core.components import RatedCredit
 from attain.core.crediting import Credit
@@ -31,7 +32,7 @@ from attain.core.fx import FxTable
 from attain.core.partials import LineTotals, combined
 from attain.core.periods import days_of, months_of, period_bounds, period_of
 from attain.core.plans import Plan, PlanBook
-from services.calculator.limits import MAX_TRIGGERS, Trigger
+from services.calculator.limits import MAX_TRIGGERS, Trigger, trigger_from_wire
 from services.calculator.month_cache import MonthCredits, RecordCredits, SortedMonth, component_totals
 
 
@@ -41,6 +42,15 @@ class Snapshot:
     snapshot_version: int
     triggers: list[Trigger]  # the newest MAX_TRIGGERS, oldest first
     earliest: int | None = None  # the earliest trigger's ingested at ms, of all of them
+
+    def event_ids(self) -> list[str]:
+        """The triggers' event ids, oldest first."""
+        return [trigger[0] for trigger in self.triggers]
+
+    def changes(self) -> list[SourceChange]:
+        """The triggers as the CRM changes behind the snapshot: record, origin and user (those that name a record)."""
+        return [SourceChange(event_id, record_id, origin, user)
+                for event_id, _, record_id, origin, user in self.triggers if record_id]
 
 
 @dataclass
@@ -83,9 +93,10 @@ def apply_rep_messages(
     earliest: int | None = None
     changed: dict[tuple[str, str], RecordCredits | None] = {}
     for message in messages:
-        for event_id, at in message["triggers"]:
-            seen.pop((event_id, at), None)
-            seen[(event_id, at)] = None
+        for item in message["triggers"]:
+            trigger = trigger_from_wire(item)
+            seen.pop(trigger, None)
+            seen[trigger] = None
         first = message.get("earliest", min((t[1] for t in message["triggers"]), default=None))
         if first is not None and (earliest is None or first < earliest):
             earliest = first

@@ -72,6 +72,7 @@ from services.ledger.disputes import (
     UnknownDispute,
     dispute_history,
     dispute_rep,
+    entry_changes,
     raise_dispute,
     resolve_dispute,
 )
@@ -463,7 +464,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Security: bearerAuth
         Tags: disputes
         Status Codes:
-            201: the dispute's id
+            201: the dispute's id and the CRM changes behind the entry: deals, event ids, who changed them
             404: no such entry of the caller's
         """
         who = caller(request)
@@ -471,11 +472,13 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             raise Refusal(404, f"no entry {dispute.entry_id} of {who.user_id}")
         dispute_id = await asyncio.to_thread(raise_dispute, engine, dispute.entry_id, caller(request).user_id,
                                              dispute.comment)
-        return _json({"dispute_id": dispute_id}, status=201)
+        changes = await asyncio.to_thread(entry_changes, engine, dispute.entry_id)
+        return _json({"dispute_id": dispute_id, "entry_id": dispute.entry_id, "changes": changes}, status=201)
 
     async def show_dispute(request: web.Request, dispute_id: EntityId, /
                            ) -> r200 | Refused | Ruled:
-        """A dispute and its history, for the rep and whoever may read the rep's data.
+        """A dispute, its history and the CRM changes behind its entry, for the rep and whoever may read the
+        rep's data.
 
         Security: bearerAuth
         Tags: disputes

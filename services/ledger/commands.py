@@ -10,6 +10,8 @@
     attain ledger org FILE.yaml                 # participants' regions, managers (authorisation), HR ids (payroll)
     attain ledger lineage                       # the adopted calculator lineage, quarantined ones
     attain ledger adopt-lineage [LINEAGE] --user U [--post-differences] [--dry-run]
+    attain ledger dispute raise ENTRY_ID --rep R --comment TEXT  # and the CRM changes behind the entry
+    attain ledger dispute show DISPUTE_ID       # history, and the deals behind the line: event, origin, user
 """
 
 from __future__ import annotations
@@ -105,6 +107,17 @@ def register(commands: Any) -> None:
                        help="adopt even where the totals differ, posting the differences as audited adjustments")
     adopt.add_argument("--dry-run", action="store_true", help="compare only")
     _database(adopt)
+    dispute = ledger_commands.add_parser(
+        "dispute", help="raise or show a dispute on a ledger line, with the CRM changes behind it")
+    dispute_commands = dispute.add_subparsers(dest="dispute_command", required=True)
+    raised = dispute_commands.add_parser("raise", help="a rep disputes one of their entries")
+    raised.add_argument("entry_id", type=int)
+    raised.add_argument("--rep", required=True, help="the rep whose entry it is (who raises it, audited)")
+    raised.add_argument("--comment", required=True, help="what is wrong with the entry")
+    _database(raised)
+    shown = dispute_commands.add_parser("show", help="a dispute's history and the CRM changes behind its entry")
+    shown.add_argument("dispute_id", type=int)
+    _database(shown)
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -115,7 +128,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return recompute_period(args)
     if args.command == "ledger":
         handlers = {"payroll": payroll_export, "period": period_command, "token": issue, "org": load_org,
-                    "lineage": lineage_show, "adopt-lineage": adopt_lineage, "access-log": access_log}
+                    "lineage": lineage_show, "adopt-lineage": adopt_lineage, "access-log": access_log,
+                    "dispute": dispute_command}
         return handlers[args.ledger_command](args)
     return None
 
@@ -354,6 +368,37 @@ def access_log(args: argparse.Namespace) -> int:
         table.add_row(row["occurred_at"].isoformat(timespec="seconds"), row["actor_id"], row["rep_id"],
                       row["region"] or "-", row["action"], row["resource"], row["door"])
     console.print(table)
+    return 0
+
+
+def dispute_command(args: argparse.Namespace) -> int:
+    """``dispute raise`` or ``dispute show``: the dispute and, per CRM change behind its entry, the deal, the
+    event id and who changed it (change origin, commit user)."""
+    from services.ledger.disputes import DisputeError, dispute_history, raise_dispute
+
+    engine = _engine(args)
+    try:
+        if args.dispute_command == "raise":
+            dispute_id = raise_dispute(engine, args.entry_id, args.rep, args.comment)
+        else:
+            dispute_id = args.dispute_id
+        dispute = dispute_history(engine, dispute_id)
+    except DisputeError as error:
+        raise CliError(str(error), "check the entry or dispute id (and the rep)") from None
+    if args.format == "json":
+        print(json.dumps(dispute, default=str, indent=2))
+        return 0
+    console.print(f"dispute {dispute['dispute_id']} on entry {dispute['entry_id']} of {dispute['rep_id']}: "
+                  f"{dispute['status']}")
+    for event in dispute["history"]:
+        console.print(f"  {event['action']} by {event['actor_id']}: {event['comment']}")
+    table = Table(title=f"CRM changes behind entry {dispute['entry_id']}")
+    for column in ("deal", "event", "change origin", "commit user"):
+        table.add_column(column, overflow="fold")
+    for change in dispute["changes"]:
+        table.add_row(change["record_id"] or "(not recorded)", change["event_id"], change["change_origin"] or "-",
+                      change["commit_user"] or "-")
+    print_table(console, table)
     return 0
 
 

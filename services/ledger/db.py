@@ -23,6 +23,7 @@ from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import reconciled, report_conflicts
+from services.ledger.provenance import record_changes
 from services.ledger.schema import entries, periods, plan_versions, snapshot_heads
 from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
@@ -99,6 +100,7 @@ def _book(connection: Connection, snapshots: Sequence[EarningsSnapshot], scope_b
         new_entries += _entries_for(snapshot, posted.get(snapshot.key, {}),
                                     scope, posting[(scope, snapshot.period)])
     _insert_entries(connection, new_entries)
+    record_changes(connection, fresh)
     _upsert_heads(connection, fresh)
     _audit_new_plan_versions(connection, fresh)
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries), held)

@@ -1,7 +1,8 @@
 """Disputes: a rep questions an entry; an admin resolves it with an adjustment or a rejection.
 
 The dispute row holds its current status; ``dispute_events`` (append-only) holds
-the history both sides see.
+the history both sides see. A dispute shows the CRM changes behind its entry (the deals, their event ids,
+and who changed them at the CRM: :mod:`services.ledger.provenance`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from attain.ledger.entries import Entry
 from services.ledger.audit import append_audit
 from services.ledger.postings import post_entry
+from services.ledger.provenance import changes_behind
 from services.ledger.schema import dispute_events, disputes, entries
 
 
@@ -74,13 +76,27 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
 
 
 def dispute_history(engine: Engine, dispute_id: int) -> dict[str, Any]:
+    """The dispute, its history, and the CRM changes behind its entry (``changes``, see :func:`entry_changes`)."""
     with engine.connect() as connection:
         dispute = connection.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)).mappings().first()
         if dispute is None:
             raise UnknownDispute(f"no dispute {dispute_id}")
         events = connection.execute(select(dispute_events).where(dispute_events.c.dispute_id == dispute_id)
                                     .order_by(dispute_events.c.event_id)).mappings().all()
-    return {**dict(dispute), "history": [dict(event) for event in events]}
+        changes = _changes_of(connection, int(dispute["entry_id"]))
+    return {**dict(dispute), "history": [dict(event) for event in events], "changes": changes}
+
+
+def entry_changes(engine: Engine, entry_id: int) -> list[dict[str, Any]]:
+    """The CRM changes behind entry ``entry_id``: per event id it names, the deal (``record_id``) and who
+    changed it (``change_origin``, ``commit_user``); empty for an entry no CRM change made (a manual one)."""
+    with engine.connect() as connection:
+        return _changes_of(connection, entry_id)
+
+
+def _changes_of(connection: Connection, entry_id: int) -> list[dict[str, Any]]:
+    event_ids = connection.execute(select(entries.c.source_event_ids).where(entries.c.entry_id == entry_id)).scalar()
+    return changes_behind(connection, [str(event_id) for event_id in event_ids or ()])
 
 
 def disputes_of(engine: Engine, rep_id: str | None = None) -> list[dict[str, Any]]:

@@ -197,3 +197,13 @@ access_log = Table(  # every read of someone's pay through the ledger's APIs: wh
     Column("resource", Text, nullable=False),  # e.g. reps/alice/statements/2026-Q1
     Column("door", String(8), nullable=False),  # http | grpc
 )
+
+source_changes = Table(  # the CRM change behind an event id that entries name (earnings v4): deal and who changed it
+    "source_changes",
+    metadata,
+    Column("event_id", Text, primary_key=True),  # as in ledger_entries.source_event_ids
+    Column("record_id", Text, nullable=False),  # the CRM record (the deal)
+    Column("change_origin", Text, nullable=True),  # Salesforce changeOrigin; NULL when the source did not say
+    Column("commit_user", String(255), nullable=True),  # Salesforce commitUser; NULL when the source did not say
+    Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -11,13 +11,19 @@ from sqlalchemy import Engine, select
 from attain.core.money import round_money
 from attain.format import amount, reader_locale
 from attain.ledger.statements import build_statement
+from services.ledger.provenance import changes_of_each
 from services.ledger.schema import entries
 
 
 def statement(engine: Engine, rep_id: str, period: str) -> dict[str, Any]:
+    """The rep's statement for ``period``; each of the period's lines names the CRM changes behind it."""
     with engine.connect() as connection:
         rows = [dict(row) for row in connection.execute(
             select(entries).where(entries.c.rep_id == rep_id).order_by(entries.c.entry_id)).mappings()]
+        shown = [row for row in rows if row["period"] == period and row["source_event_ids"]]
+        for row, changes in zip(shown, changes_of_each(connection, [row["source_event_ids"] for row in shown]),
+                                strict=True):
+            row["changes"] = changes
     for row in rows:
         row["amount"] = round_money(row["amount"], row["currency"])
     return build_statement(rep_id, period, rows)
@@ -48,6 +54,7 @@ def statement_pdf(document: dict[str, Any], locale: str | None = None) -> bytes:
             _row(pdf, f"Earned: {component['component_id']}", component["total"], bold=True)
             for line in component["entries"]:
                 _row(pdf, f"    #{line['entry_id']} {line['explanation']}", line["amount"])
+                _deals(pdf, line)
         for title, key in (("Adjustments", "adjustments"), ("Draws", "draws")):
             if section[key]:
                 _row(pdf, title, "", bold=True)
@@ -64,6 +71,14 @@ def statement_pdf(document: dict[str, Any], locale: str | None = None) -> bytes:
         _row(pdf, f"Closing balance ({currency})", section["closing_balance"], bold=True)
         pdf.ln(4)
     return bytes(pdf.output())
+
+
+def _deals(pdf: _Statement, line: dict[str, Any]) -> None:
+    """Under a line, the deals whose CRM changes made it, and who changed each (where the CRM said)."""
+    deals = [change["record_id"] + (f" by {change['commit_user']}" if change["commit_user"] else "")
+             for change in line.get("changes", ()) if change["record_id"]]
+    if deals:
+        _row(pdf, f"        deals: {', '.join(dict.fromkeys(deals))}", "")
 
 
 def _row(pdf: _Statement, label: str, value: str, bold: bool = False) -> None:

@@ -10,14 +10,29 @@ import time
 from decimal import Decimal
 
 import grpc
+from sqlalchemy import select
 
 from attain.core.recompute import recompute
 from attain.platform import topics
 from attain.sample import opportunity_events
 from cli.main import changes_of
+from services.ledger.db import make_engine
+from services.ledger.disputes import entry_changes
+from services.ledger.schema import entries
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_drained, wait_until
 from tests.polling import budget
+
+
+def changes_behind_the_entry_of(stack, rep_id):
+    """What a dispute on the rep's one ledger entry names: the CRM changes behind it."""
+    engine = make_engine(stack.database_url or "")
+    try:
+        with engine.connect() as connection:
+            entry_id = connection.execute(select(entries.c.entry_id).where(entries.c.rep_id == rep_id)).scalar_one()
+        return entry_changes(engine, entry_id)
+    finally:
+        engine.dispose()
 
 
 def expected_totals(book, events):
@@ -54,7 +69,8 @@ def test_a_won_deal_becomes_a_ledger_entry_and_a_live_notification(stack):
     listener.start()
     assert subscribed.wait(15)
     time.sleep(1)  # let the Subscribe call register before the event is posted
-    (response,) = post(stack, [won_deal("006E2E0001", "t01", "240000.10")])
+    who = {"change_origin": "com/salesforce/api/rest/60.0;client=e2e", "commit_user": "005E2E0000001"}
+    (response,) = post(stack, [{**won_deal("006E2E0001", "t01", "240000.10"), **who}])
     assert response.status_code == 202, response.text
 
     wait_until(lambda: totals_for(stack, {"t01"}) == {("t01", "2026-Q1"): Decimal("12000.01")},
@@ -63,6 +79,9 @@ def test_a_won_deal_becomes_a_ledger_entry_and_a_live_notification(stack):
     assert updates, "no notification reached the subscribed rep"
     assert (updates[0].rep_id, updates[0].period, updates[0].total_earned) == ("t01", "2026-Q1", "12000.01")
     assert updates[0].components[0].credited_value == "240000.10"
+    # the deal behind the ledger line and who changed it, carried from the CRM change through the calculator
+    assert changes_behind_the_entry_of(stack, "t01") == [
+        {"event_id": "006E2E0001-won", "record_id": "006E2E0001", **who}]
 
 
 def test_duplicated_and_shuffled_events_give_the_same_ledger_totals(stack, book):

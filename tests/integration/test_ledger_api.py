@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import zipfile
+from dataclasses import replace
 from decimal import Decimal
 
 import httpx
@@ -21,6 +23,7 @@ from services.ledger.config import LedgerSettings
 from services.ledger.db import apply_snapshots, make_engine, migrate
 from services.ledger.schema import participants
 from tests.integration.ledger_api_support import serving_api
+from tests.unit.test_format import pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +154,62 @@ def test_periods_run_through_the_api_and_the_audit_export_is_a_zip(api, engine):
     assert audit_csv.count("approval.approve") == 3 and "period.lock" in audit_csv
     assert b'"intact": true' in archive.read("chain-verification.json")
     assert api.post("/v1/periods/ae/2026-Q3/lock", headers=as_user("alice")).status_code == 403
+
+
+
+def test_a_dispute_names_the_crm_changes_behind_its_line_and_who_made_them(api, engine, database_url, capsys):
+    """A Salesforce change by user 005U1 through Data Loader and an HTTP change with no user, through both
+    calculator stages and the earnings v4 bytes, booked on PostgreSQL; the dispute answers with both deals."""
+    from attain.contracts.earnings import EarningsSnapshot
+    from attain.core.plan_parser import parse_plan_book
+    from attain.platform.avro import contract
+    from cli.main import main
+    from services.calculator.convert import snapshot_to_avro
+    from tests.unit.calculator_harness import Calculator, opp
+
+    book = parse_plan_book({"plans": [{"id": "ae", "currency": "INR", "period": "quarter", "components": [
+        {"id": "commission", "measure": "closed_won_amount", "rate": "0.1"}]}],
+        "participants": [{"id": "alice", "plan": "ae", "quota": "1000"}]})
+    origin = "com/salesforce/api/soap/60.0;client=DataLoader"
+    deal = {"owner_id": "alice", "is_won": True, "close_date": "2026-05-10"}
+    calculator = Calculator(book)
+    calculator.feed([replace(opp("sf-e1", "006PRV1", 1, amount=Decimal(4000), **deal), change_origin=origin,
+                             commit_user="005U1"), opp("http-e2", "006PRV2", 2, amount=Decimal(1000), **deal)])
+    (snapshot,) = calculator.snapshots
+    codec = contract("earnings")
+    wire = codec.encode(snapshot_to_avro(snapshot.earnings, snapshot.snapshot_version, 0, snapshot.event_ids(),
+                                         None, "", snapshot.changes()))
+    apply_snapshots(engine, [EarningsSnapshot.from_avro(codec.decode(wire))])
+    apply_snapshots(engine, [EarningsSnapshot.from_avro(codec.decode(wire))])  # a replay adds nothing
+    (entry,) = [e for e in api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()
+                if e["period"] == "2026-Q2"]
+    assert (entry["amount"], entry["source_event_ids"]) == ("500.000000", ["sf-e1", "http-e2"])
+
+    raised = api.post("/v1/disputes", json={"entry_id": entry["entry_id"], "comment": "006PRV1 was 5,000"},
+                      headers=as_user("alice"))
+    assert raised.status_code == 201
+    behind = [{"event_id": "sf-e1", "record_id": "006PRV1", "change_origin": origin, "commit_user": "005U1"},
+              {"event_id": "http-e2", "record_id": "006PRV2", "change_origin": None, "commit_user": None}]
+    assert raised.json()["changes"] == behind
+    dispute_id = raised.json()["dispute_id"]
+    assert api.get(f"/v1/disputes/{dispute_id}", headers=as_user("ada", ["comp_admin"], ["south"])
+                   ).json()["changes"] == behind
+    statement = api.get("/v1/reps/alice/statements/2026-Q2", headers=as_user("alice")).json()
+    assert statement["currencies"][0]["components"][0]["entries"][0]["changes"] == behind
+    pdf = api.get("/v1/reps/alice/statements/2026-Q2.pdf", headers=as_user("alice")).content
+    assert "deals: 006PRV1 by 005U1, 006PRV2" in pdf_text(pdf)
+
+    with pytest.raises(SystemExit) as shown:
+        main(["ledger", "dispute", "show", str(dispute_id), "--format", "json", "--database-url", database_url])
+    assert shown.value.code in (0, None)
+    assert json.loads(capsys.readouterr().out)["changes"] == behind
+    old_entry = next(e["entry_id"] for e in api.get("/v1/reps/alice/entries", headers=as_user("alice")).json()
+                     if e["period"] == "2026-Q1")  # booked from a snapshot that named no changes
+    with pytest.raises(SystemExit):
+        main(["ledger", "dispute", "raise", str(old_entry), "--rep", "alice", "--comment", "which deal?",
+              "--database-url", database_url])
+    text = capsys.readouterr().out
+    assert f"on entry {old_entry} of alice: open" in text and "evt-1" in text and "(not recorded)" in text
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_change_origin_and_commit_user_reach_the_credit_and_the_explanation_trac
     (component,) = compute_period_earnings(ORG, "a1", "2026-Q1", [credit]).components
     (line,) = component.lines
     assert line.describe() == ("006Z split 2026-01-10: 2000 INR = 2000, earns 200.0 "
-                               "[last changed by 005U1 via com/salesforce/api/soap/60.0;client=DL]")
+                               "[last changed by 005U1 via com/salesforce/api/soap/60.0;client=DL, event e1]")
 
 
 def test_an_older_change_does_not_take_over_who_changed_the_deal():
