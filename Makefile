@@ -5,11 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages clean
+.PHONY: lock lint-docker
 
-$(STAMP): pyproject.toml
+# Every dependency pinned with its hashes (make lock writes both from pyproject.toml; the Dockerfile installs LOCK).
+LOCK := requirements/lock.txt
+DEV_LOCK := requirements/dev-lock.txt
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with Attain and its dev tools
@@ -23,13 +29,22 @@ test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-lint: $(STAMP) lint-dup
+lint: $(STAMP) lint-dup lint-docker
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)
+
+lint-docker: $(STAMP)  ## the Dockerfile, by hadolint (rules in .hadolint.yaml)
+	$(BIN)/hadolint Dockerfile
+
+lock: $(STAMP)  ## after editing dependencies in pyproject.toml: re-pin them with hashes (Python 3.11, any platform)
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --extra dev -o $(DEV_LOCK)
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi
