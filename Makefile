@@ -7,15 +7,19 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages clean
 .PHONY: lock lint-docker
 
-# Every dependency pinned with its hashes (make lock writes both from pyproject.toml; the Dockerfile installs LOCK).
+# Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
+# pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
+# the Dockerfile installs BUILD_LOCK and LOCK).
 LOCK := requirements/lock.txt
 DEV_LOCK := requirements/dev-lock.txt
+BUILD_LOCK := requirements/build-lock.txt
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-$(STAMP): pyproject.toml $(DEV_LOCK)
+$(STAMP): pyproject.toml $(DEV_LOCK) $(BUILD_LOCK)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --require-hashes -r $(BUILD_LOCK) -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with Attain and its dev tools
@@ -37,14 +41,14 @@ lint: $(STAMP) lint-dup lint-docker
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)
 
-lint-docker: $(STAMP)  ## the Dockerfile, by hadolint (rules in .hadolint.yaml)
+lint-docker: $(STAMP)  ## the Dockerfile, by hadolint (any finding fails)
 	$(BIN)/hadolint Dockerfile
 
 lock: $(STAMP)  ## after editing dependencies in pyproject.toml: re-pin them with hashes (Python 3.11, any platform)
-	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
-		--custom-compile-command "make lock" -o $(LOCK)
-	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
-		--custom-compile-command "make lock" --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml --constraint $(DEV_LOCK) -o $(LOCK)
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - --constraint $(DEV_LOCK) -o $(BUILD_LOCK)
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi
