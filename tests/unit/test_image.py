@@ -122,7 +122,7 @@ def test_attain_service_is_the_installed_console_script():
     assert scripts["attain-service"] == "cli.service:main"
 
 
-def test_an_unknown_service_exits_2_with_the_names(tmp_path):
+def test_an_unknown_service_exits_2_with_the_names():
     result = subprocess.run([sys.executable, "-m", "cli.service", "calculater"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
@@ -138,13 +138,14 @@ def test_the_entrypoint_execs_the_named_service(tmp_path):
 
 
 def test_every_manifest_container_of_the_image_names_a_service():
-    """The manifests run the image with ``args: [NAME, ...]`` (the entrypoint is attain-service)."""
+    """The manifests run the image (``attain``, from any registry) with ``args: [NAME, ...]``: the entrypoint is
+    attain-service, so a ``command`` would bypass it and ``python -m ...`` args would name no service."""
     containers = []
     for path in sorted((REPO / "deploy" / "k8s").rglob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             pod = ((document or {}).get("spec", {}).get("template", {}) or {}).get("spec", {})
             for container in pod.get("containers", []) + pod.get("initContainers", []):
-                if str(container.get("image", "")).split(":")[0] == "attain":
+                if re.split(r"[:@]", str(container.get("image", "")).rsplit("/", 1)[-1])[0] == "attain":
                     containers.append((path.name, container.get("command"), container.get("args", [])))
     assert containers, "no container of the attain image found under deploy/k8s"
     for name, command, args in containers:
