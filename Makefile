@@ -5,11 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean lint-rules rules
+.PHONY: lock lint-docker
 
-$(STAMP): pyproject.toml
+# Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
+# pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
+# the Dockerfile installs BUILD_LOCK and LOCK).
+LOCK := requirements/lock.txt
+DEV_LOCK := requirements/dev-lock.txt
+BUILD_LOCK := requirements/build-lock.txt
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
+
+$(STAMP): pyproject.toml $(DEV_LOCK) $(BUILD_LOCK)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r $(BUILD_LOCK) -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with Attain and its dev tools
@@ -23,7 +33,7 @@ test: $(STAMP)  ## every test: unit, integration (real broker + PostgreSQL), e2e
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-lint: $(STAMP) lint-dup lint-rules
+lint: $(STAMP) lint-dup lint-rules lint-docker
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
@@ -37,6 +47,14 @@ lint-rules:  ## alert rules: promtool check and the per-group unit tests in depl
 
 rules: $(STAMP)  ## regenerate the PrometheusRule (deploy/k8s/components/monitoring) from deploy/monitoring/rules.yaml
 	$(BIN)/python deploy/monitoring/prometheusrule.py
+lint-docker: $(STAMP)  ## the Dockerfile, by hadolint (any finding fails)
+	$(BIN)/hadolint Dockerfile
+
+lock: $(STAMP)  ## after editing dependencies in pyproject.toml: re-pin them with hashes (Python 3.11, any platform)
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml --constraint $(DEV_LOCK) -o $(LOCK)
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - --constraint $(DEV_LOCK) -o $(BUILD_LOCK)
 
 openapi: $(STAMP)  ## regenerate docs/openapi/ledger.json from the ledger API's declared routes and models
 	$(BIN)/python -m services.ledger.openapi

