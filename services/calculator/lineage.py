@@ -143,6 +143,8 @@ def identity(admin: AdminClient, app_id: str, timeout: float = 30) -> tuple[str,
 
 
 def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeout: float) -> None:
+    if not kafka.create_topics:  # declared resources, checked by the caller (services/calculator/app.py)
+        return
     existing = admin.list_topics(timeout=timeout).topics
     wanted = [NewTopic(name, num_partitions=partitions, replication_factor=kafka.replication_factor, config=config)
               for name, partitions, config in (
