@@ -4,8 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean lint-rules rules
-.PHONY: lock lint-docker
+.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean
 
 # Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
 # pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
@@ -37,6 +36,13 @@ lint: $(STAMP) lint-dup lint-rules lint-docker
 	$(BIN)/ruff check attain services cli tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+GOBIN_DIR := $(HOME)/go/bin
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+lint-k8s: $(STAMP)  ## deploy/k8s: kustomize build of each overlay, kubeconform -strict (Kubernetes + CRD schemas), house rules
+	@test -x $(GOBIN_DIR)/kustomize || GOBIN=$(GOBIN_DIR) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+	@test -x $(GOBIN_DIR)/kubeconform || GOBIN=$(GOBIN_DIR) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+	PATH="$(GOBIN_DIR):$$PATH" $(BIN)/python deploy/k8s/check.py
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)

@@ -142,7 +142,7 @@ def faust_bare_baseline(kafka: KafkaSettings, count: int, workdir: Path, mode: s
     name = f"faust-{mode}"
     result = workdir / f"{name}.json"
     env = dict(os.environ, ATTAIN_KAFKA_BOOTSTRAP=kafka.bootstrap,
-               ATTAIN_KAFKA_PARTITIONS=str(kafka.partitions),
+               ATTAIN_KAFKA_PARTITIONS=str(kafka.partitions), ATTAIN_KAFKA_CREATE_TOPICS="true",
                ATTAIN_CALCULATOR_PORT=str(free_port()),
                ATTAIN_CALCULATOR_DATA_DIR=str(workdir / name))
     log = workdir / f"{name}.log"

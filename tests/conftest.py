@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
+# The embedded profile: services started by tests create the topics they use (a cluster declares them).
+os.environ.setdefault("ATTAIN_KAFKA_CREATE_TOPICS", "true")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -115,6 +115,7 @@ class Stack(ManagedServer):
             ATTAIN_KAFKA_PARTITIONS=str(self.partitions),
             ATTAIN_KAFKA_FETCH_MAX_WAIT_MS=str(self.fetch_max_wait_ms),
             ATTAIN_KAFKA_REBALANCE_TIMEOUT_MS=str(self.rebalance_timeout_ms),
+            ATTAIN_KAFKA_CREATE_TOPICS="true",  # the embedded profile: services create what they use
             ATTAIN_LEDGER_DATABASE_URL=self.database_url,
             ATTAIN_CALCULATOR_PLANS_FILE=str(self.plans_file.resolve()),
             ATTAIN_LEDGER_PLANS_FILE=str(self.plans_file.resolve()),

@@ -91,6 +91,38 @@ def ensure_topic_specs(settings: KafkaSettings, specs: Iterable[tuple[str, int, 
     _wait_for_topics(admin, [t.topic for t in wanted], timeout)
 
 
+class MissingTopicsError(RuntimeError):
+    """Topics a service needs are not on the cluster, and it may not create them."""
+
+    def __init__(self, message: str, missing: Sequence[str]) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+
+
+def missing_topics(settings: KafkaSettings, names: Iterable[str], timeout: float = 30) -> list[str]:
+    """The topics of ``names`` the cluster does not have, sorted."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
+    existing = admin.list_topics(timeout=timeout).topics
+    return sorted({name for name in names if name not in existing or existing[name].error is not None})
+
+
+def provide_topics(
+    settings: KafkaSettings, topics: Iterable[str], compacted: Iterable[str] = (), timeout: float = 30
+) -> None:
+    """A service's start-up step: create missing topics when ``create_topics`` is on (the embedded
+    profile), otherwise check they all exist and raise :class:`MissingTopicsError` naming the missing."""
+    names = list(topics)
+    if settings.create_topics:
+        ensure_topics(settings, names, compacted, timeout)
+        return
+    missing = missing_topics(settings, names, timeout)
+    if missing:
+        raise MissingTopicsError(
+            f"topics missing on {settings.bootstrap}: {', '.join(missing)}; declare them (deploy/k8s/base/"
+            "topics.yaml, docs/operations.md \"Topics and retention\") or set ATTAIN_KAFKA_CREATE_TOPICS=true "
+            "to let the service create them", missing)
+
+
 class MessageLimitError(RuntimeError):
     """A producer or topic size limit is below what a service may write."""
 

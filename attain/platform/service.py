@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from attain.platform.http import start_http
+from attain.platform.kafka import MissingTopicsError
 from attain.platform.logs import configure_logging
 from attain.platform.settings import ServiceSettings
 
@@ -62,7 +63,12 @@ def run_service(name: str, build: Callable[[], Awaitable[Running]], *, logger: s
     """Run service ``name`` from start-up to an orderly stop; its start and stop lines go to ``logger``
     (default ``attain.<name>``)."""
     start_logging(name)
-    asyncio.run(serve(logging.getLogger(logger or f"attain.{name}"), build))
+    log = logging.getLogger(logger or f"attain.{name}")
+    try:
+        asyncio.run(serve(log, build))
+    except MissingTopicsError as error:  # never ready: the pod's readiness fails, the log says which topics
+        log.critical("refusing to start: %s", error, extra={"missing_topics": error.missing})
+        raise SystemExit(2) from None
 
 
 async def serve(log: logging.Logger, build: Callable[[], Awaitable[Running]]) -> None:

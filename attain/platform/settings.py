@@ -45,6 +45,10 @@ class KafkaSettings(BaseSettings):
     fetch_max_wait_ms: int = 500
     partitions: int = 4
     replication_factor: int = 1
+    # Whether a service creates the topics it uses when they are missing (the embedded stack, tests, a
+    # laptop broker), or only checks they exist and refuses to start naming the missing ones (a managed
+    # cluster, where topics are declared resources: deploy/k8s/base/topics.yaml, docs/operations.md).
+    create_topics: bool = False
     # Size limits, set deliberately (Kafka's and librdkafka's defaults, said out
     # loud): the largest request of messages a producer sends (librdkafka's
     # message.max.bytes; one message over it fails at once), and the

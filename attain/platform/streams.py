@@ -147,6 +147,7 @@ def stream_app(
         datadir=data_dir,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
+        topic_allow_declare=kafka.create_topics,  # else changelogs are declared resources (deploy/k8s)
         broker_session_timeout=kafka.session_timeout_ms / 1000,
         broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
         broker_rebalance_timeout=kafka.rebalance_timeout_ms / 1000,

@@ -21,7 +21,7 @@ from attain.platform.avro import contract
 from attain.platform.consume import DeadLetterWriter, decode_each, decoder
 from attain.platform.faust_adapter import tables_recovered
 from attain.platform.health import BrokerProbe
-from attain.platform.kafka import check_message_limits, ensure_topics, topic_config
+from attain.platform.kafka import MissingTopicsError, check_message_limits, provide_topics, topic_config
 from attain.platform.metrics import record_build_info
 from attain.platform.service import start_logging
 from attain.platform.settings import KafkaSettings
@@ -38,6 +38,7 @@ from services.calculator.credit_stage import (
 from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
 from services.calculator.limits import MAX_VALUE_BYTES
 from services.calculator.lineage import establish as establish_lineage
+from services.calculator.lineage import state_topic
 from services.calculator.state import BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
@@ -157,18 +158,36 @@ def create_app(
     return app, producer
 
 
+def internal_topics(app: faust.App) -> list[str]:
+    """The topics faust uses for ``app``: each table's changelog and the partition assignor's leader topic."""
+    return sorted([*(table.changelog_topic.get_topic_name() for table in app.tables.values()),
+                   f"{app.conf.id}-__assignor-__leader"])  # faust's LeaderAssignor names it so
+
+
 def main() -> None:
+    try:
+        run()
+    except MissingTopicsError as error:
+        log.critical("refusing to start: %s", error, extra={"missing_topics": error.missing})
+        raise SystemExit(2) from None
+
+
+def run() -> None:
     service = start_logging("calculator")
     record_build_info()
     kafka = KafkaSettings()
     settings = CalculatorSettings()
     configure_gc(settings)
     book = load_plan_book(settings.plans_file)
-    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
-                          topics.EARNINGS])
+    # created here when allowed (the lineage topics by establish_lineage), else only checked, naming what is missing
+    internal = [] if kafka.create_topics else [topics.CALCULATOR_LINEAGE, state_topic(settings.app_id)]
+    provide_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
+                           topics.EARNINGS, *internal])
     lineage = establish_lineage(kafka, settings.app_id, settings.ledger_url, settings.rebuild,
                                 settings.ledger_wait_seconds)
     app, producer = create_app(kafka, settings, book, lineage)
+    if not kafka.create_topics:  # else faust creates them (changelogs compacted)
+        provide_topics(kafka, internal_topics(app))  # faust's: each table's changelog and the assignor's leader topic
     check_message_limits(kafka, [topics.CALCULATOR_CREDITS, topics.EARNINGS, topics.CRM_CHANGES_DLQ,
                                  *(table.changelog_topic.get_topic_name() for table in app.tables.values())],
                          MESSAGE_BYTES_NEEDED)

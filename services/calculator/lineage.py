@@ -175,10 +175,11 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
               ledger_wait_seconds: float = 60, timeout: float = 30) -> str:
     """The lineage this calculator's snapshots carry; exits with the recovery steps when it must not start."""
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG})
-    ensure_topic_specs(kafka, [
-        (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
-        # created here, before faust would, so its id is known: with faust's changelog settings
-        (state_topic(app_id), kafka.partitions, {**topic_config(kafka), "cleanup.policy": "compact"})], timeout)
+    if kafka.create_topics:  # else declared resources, checked by the caller (services/calculator/app.py)
+        ensure_topic_specs(kafka, [
+            (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+            # created here, before faust would, so its id is known: with faust's changelog settings
+            (state_topic(app_id), kafka.partitions, {**topic_config(kafka), "cleanup.policy": "compact"})], timeout)
     cluster_id, topic_id, state_id = identity(admin, app_id, timeout)
     found = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id, state_id)
     candidate = found or LineageRecord(app_id, cluster_id, topic_id, uuid.uuid4().hex,

@@ -22,7 +22,7 @@ from attain.platform import topics
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, Identity, TokenVerifier
-from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+from attain.platform.kafka import AsyncProducer, producer_config, provide_topics
 from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
@@ -274,7 +274,7 @@ async def build() -> Running:
         verifier = TokenVerifier(AuthSettings())
     except AuthError as error:
         raise SystemExit(f"ingest: {error}") from None
-    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
+    provide_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
     publisher = Publisher(producer, settings.limits(), max_record_bytes=settings.max_record_bytes,

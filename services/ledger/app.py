@@ -12,12 +12,12 @@ from confluent_kafka import Consumer, Producer
 from attain.platform import topics
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
-from attain.platform.kafka import consumer_config, ensure_topics, producer_config
+from attain.platform.kafka import consumer_config, producer_config, provide_topics
 from attain.platform.service import Running, in_thread, run_service, start_logging
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ledger.api import add_api_routes
 from services.ledger.auth import LedgerGuard
-from services.ledger.config import LedgerSettings
+from services.ledger.config import LedgerSettings, MissingDatabaseUrl
 from services.ledger.db import make_engine, migrate
 from services.ledger.grpc_api import start_grpc
 from services.ledger.lineage import add_lineage_route
@@ -28,8 +28,8 @@ log = logging.getLogger("attain.ledger")
 
 
 async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
-    ensure_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS, topics.PAYOUTS_CONTROL])
-    engine = make_engine(settings.database_url)
+    provide_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    engine = make_engine(settings.required_database_url())
     worker = LedgerWorker(
         Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger",
                                                                "max.poll.interval.ms": settings.max_poll_interval_ms})),
@@ -71,12 +71,22 @@ async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
 
 
 def main() -> None:
+    try:
+        start()
+    except MissingDatabaseUrl as error:
+        log.critical("refusing to start: %s", error)
+        raise SystemExit(2) from None
+
+
+def start() -> None:
     if sys.argv[1:] == ["migrate"]:
         start_logging("ledger")
-        migrate(load_settings(LedgerSettings).database_url)
+        migrate(load_settings(LedgerSettings).required_database_url())
         log.info("ledger schema is at the newest revision")
         return
     if sys.argv[1:]:
         start_logging("ledger")
         raise SystemExit(f"usage: python -m services.ledger [migrate]; got {sys.argv[1:]}")
-    run_service("ledger", lambda: build(load_settings(LedgerSettings), KafkaSettings()))
+    settings = load_settings(LedgerSettings)
+    settings.required_database_url()  # before anything starts
+    run_service("ledger", lambda: build(settings, KafkaSettings()))

@@ -146,10 +146,13 @@ def _ledger_period(period: str) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from services.ledger.config import LedgerSettings
+    from services.ledger.config import LedgerSettings, MissingDatabaseUrl
     from services.ledger.db import make_engine
 
-    return make_engine(args.database_url or LedgerSettings().database_url)
+    try:
+        return make_engine(args.database_url or LedgerSettings().required_database_url())
+    except MissingDatabaseUrl as error:
+        raise CliError(str(error), "pass --database-url or set ATTAIN_LEDGER_DATABASE_URL", cli_support.USAGE) from None
 
 
 def audit_verify(args: argparse.Namespace) -> int:

@@ -9,10 +9,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from attain.ledger.payroll import DEFAULT_EARNING_CODES, EarningCodes
 
 
+class MissingDatabaseUrl(ValueError):
+    """The ledger was started without ATTAIN_LEDGER_DATABASE_URL."""
+
+
 class LedgerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTAIN_LEDGER_", hide_input_in_errors=True)  # secrets
 
-    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attain"
+    # Required by the service and its migrations (required_database_url): no fallback to a local database,
+    # so a missing Secret stops the ledger instead of pointing it somewhere else.
+    database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8083
     grpc_port: int = 0  # 0: no gRPC API (the HTTP API is always on); set e.g. 50052 to serve it
@@ -61,6 +67,13 @@ class LedgerSettings(BaseSettings):
             except ValueError:
                 raise ValueError(f"ATTAIN_LEDGER_RATE_LIMIT {value!r} is not a rate such as 300/minute") from None
         return value.strip()
+
+    def required_database_url(self) -> str:
+        if not self.database_url.strip():
+            raise MissingDatabaseUrl(
+                "ATTAIN_LEDGER_DATABASE_URL is not set: the ledger needs its PostgreSQL database "
+                "(e.g. postgresql+psycopg://attain@db:5432/attain; in Kubernetes from the Secret attain-ledger-db)")
+        return self.database_url
 
     @property
     def chain(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.pool import NullPool
 
 from attain.contracts.dead_letters import ErrorCode, Refused
 from attain.contracts.earnings import EarningsSnapshot
@@ -30,12 +31,30 @@ from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+# A PostgreSQL advisory lock key held while migrating ("attain-m" as a 64-bit integer), so two migration
+# runs at once (a Job retried, an upgrade started twice) take turns: the second finds the schema at head.
+MIGRATION_LOCK = int.from_bytes(b"attain-m", "big") - 2**63
+
+
 def migrate(database_url: str) -> None:
-    """Bring the schema to the newest revision (the prestart step)."""
+    """Bring the schema to the newest revision (the prestart step), under :data:`MIGRATION_LOCK`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()  # the lock is the session's: it outlasts the transaction
+            try:
+                config.attributes["connection"] = connection  # migrations/env.py runs on it
+                command.upgrade(config, "head")
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
+    finally:
+        engine.dispose()
 
 
 def make_engine(database_url: str) -> Engine:

@@ -22,7 +22,7 @@ from attain.platform.consume import decode_messages, decoder
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
-from attain.platform.kafka import consumer_config, ensure_topics
+from attain.platform.kafka import consumer_config, provide_topics
 from attain.platform.metrics import ServerMetrics
 from attain.platform.service import Running, in_thread, run_service
 from attain.platform.settings import KafkaSettings
@@ -131,7 +131,7 @@ async def build() -> Running:
     except AuthError as error:
         raise SystemExit(f"notifier: {error}") from None
     book = load_book([settings.plans_file]) if settings.plans_file else None
-    ensure_topics(kafka, [topics.EARNINGS])
+    provide_topics(kafka, [topics.EARNINGS])
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
 

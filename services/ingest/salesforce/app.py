@@ -14,7 +14,7 @@ from aiohttp import web
 
 from attain.platform import topics
 from attain.platform.http import ReadyCheck, add_operational_routes
-from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
+from attain.platform.kafka import AsyncProducer, producer_config, provide_topics
 from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings
 from services.ingest.publisher import Publisher
@@ -51,12 +51,12 @@ async def build() -> Running:
     settings = SalesforceSettings()
     mapping = load_mapping(settings.mapping_file)
     tokens = token_source(settings)
-    ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
+    provide_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     loop = asyncio.get_running_loop()
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest-salesforce"}), loop)
     store: ReplayStore
     if settings.replay_store == "kafka":
-        ensure_topics(kafka, [settings.replay_topic], compacted=[settings.replay_topic])
+        provide_topics(kafka, [settings.replay_topic], compacted=[settings.replay_topic])
         store = KafkaReplayStore(kafka.bootstrap, settings.replay_topic, producer)
     else:
         store = FileReplayStore(settings.replay_file)

@@ -1,0 +1,90 @@
+"""deploy/k8s checked as an operator's tools would: kustomize builds every overlay, kubeconform -strict
+validates it against the Kubernetes and CRD schemas (Strimzi, KEDA, Prometheus Operator), every workload
+keeps the house rules, and every topic the services use is declared. Needs kustomize and kubeconform
+(``make lint-k8s`` installs them): without them this test fails saying so."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from attain.platform import topics
+from tests.conftest import REPO
+
+DEPLOY = REPO / "deploy" / "k8s"
+
+
+def _check() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("attain_k8s_check", DEPLOY / "check.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _documents(check: ModuleType, resources: list[Path], components: list[Path] = ()) -> list[dict]:
+    built = check.build([str(p) for p in resources], [str(p) for p in components])
+    return [d for d in yaml.safe_load_all(built) if d]
+
+
+def test_every_overlay_builds_and_passes_kubeconform_strict_and_the_house_rules():
+    check = _check()
+    results = check.check()
+    assert set(results) >= {"overlays/dev", "overlays/prod", "base+components/salesforce"}
+    assert results == {label: [] for label in results}
+
+    prod = _documents(check, [DEPLOY / "overlays" / "prod"])
+    kinds = {d["kind"] for d in prod}
+    assert {"StatefulSet", "Deployment", "Job", "PodDisruptionBudget", "NetworkPolicy", "KafkaTopic", "KafkaUser",
+            "ScaledObject", "ServiceMonitor", "Ingress", "ServiceAccount"} <= kinds
+    workloads = [d for d in prod if d["kind"] in ("Deployment", "StatefulSet")]
+    assert {d["metadata"]["name"] for d in workloads} == {
+        "attain-ingest", "attain-calculator", "attain-ledger", "attain-notifier"}
+    assert next(d for d in workloads if d["metadata"]["name"] == "attain-calculator")["kind"] == "StatefulSet"
+    for scaled in (d for d in prod if d["kind"] == "ScaledObject"):  # never more consumers than partitions
+        assert scaled["spec"]["maxReplicaCount"] <= 12
+
+
+def test_the_house_rules_find_a_workload_that_breaks_them():
+    check = _check()
+    bare = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bare"},
+            "spec": {"template": {"metadata": {"labels": {"app": "bare"}}, "spec": {"containers": [{
+                "name": "c", "image": "attain", "envFrom": [{"secretRef": {"name": "s", "optional": True}}]}]}}}}
+    problems = check.policy_problems([bare])
+    for expected in ("no PodDisruptionBudget", "is no ServiceAccount", "runAsNonRoot", "no startupProbe",
+                     "no livenessProbe", "no readinessProbe", "root filesystem not read-only",
+                     "no requests for cpu, memory", "no limits for cpu, memory", "Secret s referenced as optional"):
+        assert any(expected in problem for problem in problems), (expected, problems)
+
+
+def test_every_topic_the_services_use_is_a_declared_kafka_topic():
+    from attain.platform.settings import KafkaSettings
+    from services.calculator.app import create_app, internal_topics, load_plan_book
+    from services.calculator.config import CalculatorSettings
+
+    check = _check()
+    documents = _documents(check, [DEPLOY / "base"], [DEPLOY / "components" / "salesforce"])
+    declared = {d["spec"].get("topicName", d["metadata"]["name"]): d for d in documents if d["kind"] == "KafkaTopic"}
+    app, producer = create_app(KafkaSettings(bootstrap="127.0.0.1:9"), CalculatorSettings(),
+                               load_plan_book(REPO / "examples" / "demo" / "plans.yaml"))
+    producer.close(0)
+    wanted = {value for name, value in vars(topics).items() if name.isupper() and isinstance(value, str)}
+    wanted |= set(internal_topics(app)) | {"reference.versions", "reference.publications"}
+    assert wanted <= set(declared), sorted(wanted - set(declared))
+
+    config = next(d for d in documents
+                  if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("attain-config"))
+    partitions = int(config["data"]["ATTAIN_KAFKA_PARTITIONS"])
+    for name, topic in declared.items():
+        assert topic["spec"]["replicas"] == 3 and topic["spec"]["config"]["min.insync.replicas"] == 2, name
+        if topic["metadata"]["labels"].get("attain.io/partitioned") == "true":
+            assert topic["spec"]["partitions"] == partitions, name
+    for changelog in {t for t in wanted if t.endswith("-changelog")} | {"ingest.salesforce.replay",
+                                                                          "reference.versions"}:
+        assert declared[changelog]["spec"]["config"]["cleanup.policy"] == "compact", changelog
+    assert declared[topics.PAYOUTS]["spec"]["config"]["retention.ms"] != "604800000"  # not the broker's 7 days
+    assert declared[topics.CRM_CHANGES]["spec"]["config"]["retention.ms"] == "-1"
+    assert declared["reference.publications"]["spec"]["config"]["retention.ms"] == "-1"
