@@ -46,7 +46,7 @@ async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
         daemon=True,
     )
     relay_thread.start()
-    broker = BrokerProbe(kafka.bootstrap, topics.EARNINGS).start()
+    broker = BrokerProbe(kafka, topics.EARNINGS).start()
 
     def ready() -> tuple[bool, str]:  # its real dependencies: the consumer loop, the database, the broker
         if not thread.is_alive():
@@ -79,4 +79,4 @@ def main() -> None:
     if sys.argv[1:]:
         start_logging("ledger")
         raise SystemExit(f"usage: python -m services.ledger [migrate]; got {sys.argv[1:]}")
-    run_service("ledger", lambda: build(load_settings(LedgerSettings), KafkaSettings()))
+    run_service("ledger", lambda: build(load_settings(LedgerSettings), load_settings(KafkaSettings)))
