@@ -1,6 +1,6 @@
 """TLS and SASL against a real Apache Kafka: a SASL_SSL listener (SCRAM-SHA-512) beside the PLAINTEXT one.
 
-The broker's CA and certificate are made here (tests/integration/tls_support.py) and the SCRAM user is
+The broker's CA and certificate are made here (tests/tls_support.py) and the SCRAM user is
 written into the storage when it is formatted. Every client is configured from ``KafkaSettings`` the way
 the services configure theirs: confluent-kafka through ``client_config`` (and ``producer_config``),
 faust/aiokafka through the calculator's ``stream_app`` and its ``broker_credentials``.
@@ -9,6 +9,7 @@ faust/aiokafka through the calculator's ``stream_app`` and its ``broker_credenti
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
@@ -27,8 +29,8 @@ from attain.platform.kafka import admin_client, ensure_topics, producer_config
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import stream_app
-from tests.integration.tls_support import make_tls_files
 from tests.polling import budget, wait_until
+from tests.tls_support import make_tls_files
 
 USER = "attain-calculator"
 
@@ -124,6 +126,26 @@ def test_a_wrong_password_is_refused_with_a_clear_error(secure_kafka: SecureKafk
     error, _ = _client_error(config, KafkaError._AUTHENTICATION)
 
     assert "SCRAM-SHA-512" in error.str() and "invalid credentials" in error.str(), error.str()
+
+
+def test_the_stream_app_with_a_wrong_password_is_refused(
+        secure_kafka: SecureKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password")
+    app = stream_app("attain-secure-wrong", secure_kafka.settings(sasl_password_file=wrong), web_host="127.0.0.1",
+                     web_port=free_ports(1)[0], data_dir=str(tmp_path))
+
+    async def start() -> None:
+        try:
+            await app.producer.start()
+        finally:
+            await app.producer.stop()
+
+    with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
+        asyncio.run(asyncio.wait_for(start(), budget(30)))
+
+    assert any("SaslAuthenticationFailed" in record.getMessage() and "invalid credentials" in record.getMessage()
+               for record in caplog.records), [record.getMessage() for record in caplog.records]
 
 
 def test_a_plaintext_client_cannot_use_the_sasl_ssl_port(secure_kafka: SecureKafka) -> None:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from attain.platform.kafka import client_config, consumer_config, producer_config
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import UnsupportedSecurityError, broker_credentials
-from tests.integration.tls_support import make_tls_files
+from tests.tls_support import make_tls_files
 
 REPO = Path(__file__).resolve().parents[2]
 OIDC = {"sasl_mechanism": "OAUTHBEARER", "sasl_oauthbearer_token_endpoint_url": "https://idp.example/token",
