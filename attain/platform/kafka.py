@@ -34,11 +34,12 @@ def client_config(settings: KafkaSettings | str, **overrides: Any) -> dict[str, 
     config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG,
                               "security.protocol": settings.security_protocol.lower()}
     if settings.uses_ssl:
+        key_password = None if settings.ssl_key_password is None else settings.ssl_key_password.get_secret_value()
         config.update({key: str(value) for key, value in (
             ("ssl.ca.location", settings.ssl_ca_location),
             ("ssl.certificate.location", settings.ssl_certificate_location),
             ("ssl.key.location", settings.ssl_key_location),
-            ("ssl.key.password", settings.ssl_key_password and settings.ssl_key_password.get_secret_value()),
+            ("ssl.key.password", key_password),
         ) if value is not None})
     if settings.uses_sasl:
         config["sasl.mechanism"] = settings.sasl_mechanism

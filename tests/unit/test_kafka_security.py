@@ -88,6 +88,22 @@ def test_faust_gets_scram_with_a_tls_context_that_trusts_the_ca_and_checks_host_
     assert [cert["subject"] for cert in context.get_ca_certs()] == [((("commonName", "attain test CA"),),)]
 
 
+def test_mutual_tls_gives_both_clients_the_client_certificate(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path)  # its keystore holds a key and certificate chain, as a client's would
+    settings = KafkaSettings(security_protocol="SSL", ssl_ca_location=tls.ca,
+                             ssl_certificate_location=tls.keystore, ssl_key_location=tls.keystore)
+
+    config = client_config(settings)
+    credentials = broker_credentials(settings)
+
+    assert (config["ssl.certificate.location"], config["ssl.key.location"]) == (str(tls.keystore),) * 2
+    assert "ssl.key.password" not in config and "sasl.mechanism" not in config
+    assert isinstance(credentials, faust.SSLCredentials)
+    other_key = make_tls_files(tmp_path / "other").keystore
+    with pytest.raises(ssl.SSLError):  # the context checks what it loads: a key that is not the certificate's
+        broker_credentials(settings.model_copy(update={"ssl_key_location": other_key}))
+
+
 def test_tls_without_sasl_gives_faust_ssl_credentials() -> None:
     credentials = broker_credentials(KafkaSettings(security_protocol="SSL"))
 
