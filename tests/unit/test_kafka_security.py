@@ -14,9 +14,10 @@ from pathlib import Path
 
 import faust
 import pytest
+from confluent_kafka import Consumer, Producer
 from pydantic import ValidationError
 
-from attain.platform.kafka import client_config, consumer_config, producer_config
+from attain.platform.kafka import admin_client, client_config, consumer_config, producer_config
 from attain.platform.settings import KafkaSettings
 from attain.platform.streams import UnsupportedSecurityError, broker_credentials
 from tests.tls_support import make_tls_files
@@ -48,13 +49,19 @@ def test_scram_over_tls_reaches_every_confluent_client_with_the_password_from_a_
 
 
 def test_oauthbearer_maps_to_librdkafka_oidc_client_credentials() -> None:
-    config = client_config(KafkaSettings(security_protocol="SASL_SSL", sasl_oauthbearer_scope="kafka", **OIDC))
+    settings = KafkaSettings(bootstrap="127.0.0.1:9", security_protocol="SASL_SSL", sasl_oauthbearer_scope="kafka",
+                             **OIDC)
+    config = client_config(settings)
 
     assert {key: value for key, value in config.items() if key.startswith("sasl.")} == {
         "sasl.mechanism": "OAUTHBEARER", "sasl.oauthbearer.method": "oidc",
         "sasl.oauthbearer.token.endpoint.url": "https://idp.example/token",
         "sasl.oauthbearer.client.id": "attain-ledger", "sasl.oauthbearer.client.secret": "s3cret",
         "sasl.oauthbearer.scope": "kafka"}
+    # librdkafka takes them (it refuses an unknown key, or oidc without its HTTP client, when a client is made)
+    Producer(producer_config(settings))
+    Consumer(consumer_config(settings, "g")).close()
+    admin_client(settings)
 
 
 def test_the_stream_app_refuses_oauthbearer_instead_of_connecting_without_it() -> None:
