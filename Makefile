@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages clean
+.PHONY: setup run test test-unit lint lint-dup openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted p
 
 bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (block bench:ingest-salesforce)
 	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3
+
+bench-close: $(STAMP)  ## period close for 1,200 reps: lock, statements, approvals, every payout line on payouts (block bench:period-close)
+	$(BIN)/python bench/period_close.py
 
 bench-stages: $(STAMP)  ## calculator CPU per event by step, no Kafka (EVENTS=60000; PROF=path writes a cProfile; block bench:stage-work)
 	$(BIN)/python bench/stage_work.py $(or $(EVENTS),60000) $(if $(PROF),--prof $(PROF))

@@ -7,7 +7,7 @@ fx_rates) are concatenated, top-level mappings (measures, roles) are merged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -120,6 +120,33 @@ def _merge(located: Located, node: yaml.Node | None, file: str) -> None:
         located.lines.update(lines)
 
 
+def read_files(paths: Sequence[Path]) -> dict[str, str]:
+    """The plan files named (directories read as in :func:`plan_files`) as ``{name: text}``, each named by its
+    path relative to the directory it was found in (or its file name): what a reference version holds."""
+    files: dict[str, str] = {}
+    for path in paths:
+        found = plan_files([path])
+        for file in found:
+            name = file.relative_to(path).as_posix() if path.is_dir() else file.name
+            if name in files:
+                raise PlanFilesError([f"{file}: a second file named {name} (hint: name each plan file once)"])
+            files[name] = file.read_text(encoding="utf-8")
+    return files
+
+
+def load_texts(files: Mapping[str, str]) -> Located:
+    """:func:`load` for files given as ``{name: text}`` (a reference version), merged in name order."""
+    located = Located()
+    for name in sorted(files):
+        _read(located, files[name], name)
+    return located
+
+
+def load_book_texts(files: Mapping[str, str]) -> PlanBook:
+    """:func:`load_book` for files given as ``{name: text}``."""
+    return _parse(load_texts(files))
+
+
 class PlanFilesError(PlanError):
     """A plan book in files that cannot be used: every problem, each as ``file:line: field: message (hint)``."""
 
@@ -130,7 +157,10 @@ class PlanFilesError(PlanError):
 
 def load_book(paths: Sequence[Path]) -> PlanBook:
     """Load and parse a plan book; a :class:`PlanFilesError` lists every problem with its file and line."""
-    located = load(paths)
+    return _parse(load(paths))
+
+
+def _parse(located: Located) -> PlanBook:
     if located.unreadable:
         raise PlanFilesError(located.unreadable)
     try:

@@ -107,19 +107,21 @@ def ensure_topics(
     settings: KafkaSettings, topics: Iterable[str], compacted: Iterable[str] = (), timeout: float = 30
 ) -> None:
     """Create missing topics with the configured partitions; existing ones are left alone."""
+    compacted_set = set(compacted)
+    ensure_topic_specs(settings, [
+        (name, settings.partitions,
+         {**topic_config(settings), **({"cleanup.policy": "compact"} if name in compacted_set else {})})
+        for name in topics], timeout)
+
+
+def ensure_topic_specs(settings: KafkaSettings, specs: Iterable[tuple[str, int, dict[str, str]]],
+                       timeout: float = 30) -> None:
+    """Create the missing topics of ``specs`` (name, partitions, config), for topics whose partitions or
+    config differ from :func:`ensure_topics`' (one-partition logs, compacted or never-expiring topics)."""
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout).topics)
-    compacted_set = set(compacted)
-    wanted = [
-        NewTopic(
-            name,
-            num_partitions=settings.partitions,
-            replication_factor=settings.replication_factor,
-            config={**topic_config(settings), **({"cleanup.policy": "compact"} if name in compacted_set else {})},
-        )
-        for name in topics
-        if name not in existing
-    ]
+    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=settings.replication_factor,
+                       config=config) for name, partitions, config in specs if name not in existing]
     if not wanted:
         return
     for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():

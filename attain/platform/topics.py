@@ -12,3 +12,7 @@ SALESFORCE_REPLAY = "ingest.salesforce.replay"  # internal, compacted: last ackn
 PUBLIC_TOPICS = (CRM_CHANGES, CRM_CHANGES_DLQ, EARNINGS, EARNINGS_DLQ, PAYOUTS, PAYOUTS_CONTROL)
 # internal: one record per calculator lineage (state built from nothing), never compacted or expired
 CALCULATOR_LINEAGE = "calculator.lineage"
+# Reference data (attain/contracts/reference.py): versions of the plan book by id (compacted), and one audit
+# record per publication (one partition, never compacted or expired; the last names the current version).
+REFERENCE_VERSIONS = "reference.versions"
+REFERENCE_PUBLICATIONS = "reference.publications"

@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Producer, TopicCollection
+from confluent_kafka.admin import AdminClient
 
 from attain.platform import topics
-from attain.platform.kafka import admin_client, client_config, topic_config
+from attain.platform.kafka import admin_client, client_config, ensure_topic_specs, topic_config
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 
@@ -142,29 +142,6 @@ def identity(admin: AdminClient, app_id: str, timeout: float = 30) -> tuple[str,
     return str(cluster.cluster_id or "").replace("/", "_"), changes_id, state_id
 
 
-def _ensure_topics(admin: AdminClient, kafka: KafkaSettings, app_id: str, timeout: float) -> None:
-    existing = admin.list_topics(timeout=timeout).topics
-    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=kafka.replication_factor, config=config)
-              for name, partitions, config in (
-                  (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
-                  # created here, before faust would, so its id is known: with faust's changelog settings
-                  (state_topic(app_id), kafka.partitions, {**topic_config(kafka), "cleanup.policy": "compact"}))
-              if name not in existing]
-    if not wanted:
-        return
-    for future in admin.create_topics(wanted, operation_timeout=timeout).values():
-        try:
-            future.result()
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-    deadline = time.monotonic() + timeout
-    while not all(t.topic in admin.list_topics(timeout=timeout).topics for t in wanted):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics {[t.topic for t in wanted]} not visible after {timeout}s")
-        time.sleep(0.1)
-
-
 def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecord]:
     """Every record on ``calculator.lineage``, in order (its one partition, to its high watermark)."""
     records: list[LineageRecord] = []
@@ -198,7 +175,10 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
               ledger_wait_seconds: float = 60, timeout: float = 30) -> str:
     """The lineage this calculator's snapshots carry; exits with the recovery steps when it must not start."""
     admin = admin_client(kafka)
-    _ensure_topics(admin, kafka, app_id, timeout)
+    ensure_topic_specs(kafka, [
+        (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
+        # created here, before faust would, so its id is known: with faust's changelog settings
+        (state_topic(app_id), kafka.partitions, {**topic_config(kafka), "cleanup.policy": "compact"})], timeout)
     cluster_id, topic_id, state_id = identity(admin, app_id, timeout)
     found = choose(read_records(kafka, timeout), app_id, cluster_id, topic_id, state_id)
     candidate = found or LineageRecord(app_id, cluster_id, topic_id, uuid.uuid4().hex,
