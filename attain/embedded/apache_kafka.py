@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from attain.embedded import maven
@@ -67,17 +69,51 @@ def _random_cluster_id() -> str:
             return cluster_id
 
 
-def _server_properties(data_dir: Path, broker_port: int, controller_port: int) -> str:
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener on 127.0.0.1 (SCRAM-SHA-512), for testing clients' TLS and SASL.
+
+    ``keystore``: one PEM file holding the broker's certificate chain and its unencrypted PKCS#8
+    private key (Kafka's ``ssl.keystore.type=PEM``); the certificate must name 127.0.0.1, the
+    address the listener advertises. ``users``: SCRAM-SHA-512 credentials (name -> password),
+    written into the storage at format time (``StorageTool format --add-scram``), so they exist
+    only on a fresh workdir.
+    """
+
+    keystore: Path
+    users: Mapping[str, str] = field(default_factory=dict)
+
+    def properties(self) -> dict[str, str]:
+        prefix = "listener.name.sasl_ssl."
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            f"{prefix}scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(self.keystore),
+        }
+
+    def format_arguments(self) -> list[str]:
+        return [argument for name, password in self.users.items()
+                for argument in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
+
+
+def _server_properties(
+    data_dir: Path, broker_port: int, controller_port: int,
+    sasl_ssl: SaslSslListener | None = None, sasl_ssl_port: int = 0,
+) -> str:
     """Return a combined broker+controller config tuned for a throwaway single-node test cluster."""
+    extra_listener = "" if sasl_ssl is None else f",SASL_SSL://{LOCALHOST}:{sasl_ssl_port}"
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         # Static quorum: the controller address is read from config on every start,
         # so a restart on new free ports works with an already-formatted log dir.
         "controller.quorum.voters": f"1@{LOCALHOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{LOCALHOST}:{broker_port},CONTROLLER://{LOCALHOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{LOCALHOST}:{broker_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"PLAINTEXT://{LOCALHOST}:{broker_port},CONTROLLER://{LOCALHOST}:{controller_port}"
+                     + extra_listener,
+        "advertised.listeners": f"PLAINTEXT://{LOCALHOST}:{broker_port}" + extra_listener,
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(data_dir),
@@ -91,6 +127,7 @@ def _server_properties(data_dir: Path, broker_port: int, controller_port: int) -
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **({} if sasl_ssl is None else sasl_ssl.properties()),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -106,12 +143,23 @@ class ApacheKafka(ManagedBroker):
 
     stop_grace = 30.0
 
-    def __init__(self, workdir: Path, cache_dir: Path | None = None, version: str = KAFKA_VERSION) -> None:
-        """Record where the broker keeps its data/logs and where the jars are cached."""
+    def __init__(self, workdir: Path, cache_dir: Path | None = None, version: str = KAFKA_VERSION,
+                 sasl_ssl: SaslSslListener | None = None) -> None:
+        """Record where the broker keeps its data/logs and where the jars are cached; ``sasl_ssl``
+        adds a SASL_SSL listener beside the PLAINTEXT one (:attr:`sasl_ssl_bootstrap`)."""
         self._workdir = workdir
+        self._sasl_ssl = sasl_ssl
+        self._sasl_ssl_port: int | None = None
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir(version)
         self._version = version
         super().__init__()
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """``host:port`` of the SASL_SSL listener; only valid while running with one."""
+        if self._sasl_ssl_port is None or not self._running():
+            raise RuntimeError("Apache Kafka is not running with a SASL_SSL listener")
+        return f"{LOCALHOST}:{self._sasl_ssl_port}"
 
     @property
     def log_path(self) -> Path:
@@ -133,7 +181,7 @@ class ApacheKafka(ManagedBroker):
         base_command = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j_config}", "-cp", classpath]
 
         def launch() -> tuple[subprocess.Popen[bytes], str]:
-            broker_port, controller_port = free_ports(2)
+            broker_port, controller_port, self._sasl_ssl_port = free_ports(3)
             config = self._write_config(broker_port, controller_port)
             self._format_storage(base_command, config)
             process = spawn([*base_command, "kafka.Kafka", str(config)], self.log_path, cwd=self._workdir)
@@ -146,7 +194,8 @@ class ApacheKafka(ManagedBroker):
     def _write_config(self, broker_port: int, controller_port: int) -> Path:
         """Write server.properties for this launch's ports and return its path."""
         config = self._workdir / "server.properties"
-        config.write_text(_server_properties(self._workdir / "data", broker_port, controller_port))
+        config.write_text(_server_properties(self._workdir / "data", broker_port, controller_port,
+                                             self._sasl_ssl, self._sasl_ssl_port or 0))
         return config
 
     def _format_storage(self, base_command: list[str], config: Path) -> None:
@@ -160,6 +209,7 @@ class ApacheKafka(ManagedBroker):
         command = [
             *base_command, "kafka.tools.StorageTool", "format",
             "--config", str(config), "--cluster-id", _random_cluster_id(), "--ignore-formatted",
+            *(self._sasl_ssl.format_arguments() if self._sasl_ssl else ()),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             result = subprocess.run(

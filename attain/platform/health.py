@@ -11,9 +11,9 @@ import logging
 import threading
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
-from attain.platform.kafka import CLIENT_LOG
+from attain.platform.kafka import admin_client
+from attain.platform.settings import KafkaSettings
 
 log = logging.getLogger("attain.platform.health")
 
@@ -21,10 +21,9 @@ log = logging.getLogger("attain.platform.health")
 class BrokerProbe:
     """``ok`` while the broker answers a metadata request for ``topic`` with a leader for every partition."""
 
-    def __init__(self, bootstrap: str, topic: str, interval: float = 1.0, timeout: float = 2.0) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "attain-readiness-probe",
-                                   "socket.connection.setup.timeout.ms": int(timeout * 1000),
-                                   "logger": CLIENT_LOG})
+    def __init__(self, kafka: KafkaSettings | str, topic: str, interval: float = 1.0, timeout: float = 2.0) -> None:
+        self._admin = admin_client(kafka, **{"client.id": "attain-readiness-probe",
+                                             "socket.connection.setup.timeout.ms": int(timeout * 1000)})
         self._topic = topic
         self._interval = interval
         self._timeout = timeout

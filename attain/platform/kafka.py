@@ -25,10 +25,53 @@ PARTITIONER = "murmur2_random"
 CLIENT_LOG = logging.getLogger("attain.kafka.client")
 
 
+def client_config(settings: KafkaSettings | str, **overrides: Any) -> dict[str, Any]:
+    """The one map from :class:`KafkaSettings` to a confluent-kafka client's configuration: the
+    bootstrap servers, the log, TLS and SASL. Every Producer, Consumer and AdminClient starts from it
+    (``producer_config`` and ``consumer_config`` add theirs). A bare bootstrap string takes the rest
+    of the settings from ``ATTAIN_KAFKA_*``."""
+    settings = kafka_settings(settings)
+    config: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG,
+                              "security.protocol": settings.security_protocol.lower()}
+    if settings.uses_ssl:
+        key_password = None if settings.ssl_key_password is None else settings.ssl_key_password.get_secret_value()
+        config.update({key: str(value) for key, value in (
+            ("ssl.ca.location", settings.ssl_ca_location),
+            ("ssl.certificate.location", settings.ssl_certificate_location),
+            ("ssl.key.location", settings.ssl_key_location),
+            ("ssl.key.password", key_password),
+        ) if value is not None})
+    if settings.uses_sasl:
+        config["sasl.mechanism"] = settings.sasl_mechanism
+        if settings.sasl_mechanism == "OAUTHBEARER":
+            config.update({
+                "sasl.oauthbearer.method": "oidc",
+                "sasl.oauthbearer.token.endpoint.url": settings.sasl_oauthbearer_token_endpoint_url,
+                "sasl.oauthbearer.client.id": settings.sasl_oauthbearer_client_id,
+                "sasl.oauthbearer.client.secret": settings.oauthbearer_client_secret(),
+            })
+            if settings.sasl_oauthbearer_scope:
+                config["sasl.oauthbearer.scope"] = settings.sasl_oauthbearer_scope
+        else:
+            config.update({"sasl.username": settings.sasl_username,
+                           "sasl.password": settings.sasl_password_value()})
+    config.update(overrides)
+    return config
+
+
+def kafka_settings(settings: KafkaSettings | str) -> KafkaSettings:
+    """``settings``, or for a bare bootstrap string the ``ATTAIN_KAFKA_*`` settings with that bootstrap."""
+    return settings if isinstance(settings, KafkaSettings) else KafkaSettings(bootstrap=settings)
+
+
+def admin_client(settings: KafkaSettings | str, **overrides: Any) -> AdminClient:
+    """An AdminClient on :func:`client_config`."""
+    return AdminClient(client_config(settings, **overrides))
+
+
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap,
-        "logger": CLIENT_LOG,
+        **client_config(settings),
         "partitioner": PARTITIONER,
         "enable.idempotence": True,
         "acks": "all",
@@ -47,8 +90,7 @@ def topic_config(settings: KafkaSettings) -> dict[str, str]:
 
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap,
-        "logger": CLIENT_LOG,
+        **client_config(settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -76,7 +118,7 @@ def ensure_topic_specs(settings: KafkaSettings, specs: Iterable[tuple[str, int, 
                        timeout: float = 30) -> None:
     """Create the missing topics of ``specs`` (name, partitions, config), for topics whose partitions or
     config differ from :func:`ensure_topics`' (one-partition logs, compacted or never-expiring topics)."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
+    admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [NewTopic(name, num_partitions=partitions, replication_factor=settings.replication_factor,
                        config=config) for name, partitions, config in specs if name not in existing]
@@ -149,7 +191,7 @@ def check_message_limits(
             f"ATTAIN_KAFKA_TOPIC_MAX_MESSAGE_BYTES={settings.topic_max_message_bytes} is below "
             f"ATTAIN_KAFKA_MESSAGE_MAX_BYTES={settings.message_max_bytes}: topics created with it would "
             f"reject the producer's batches")
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
+    admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout).topics)
     limits: dict[str, int | None] = dict.fromkeys(names)
     wanted = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in limits if name in existing]

@@ -14,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from attain.platform.kafka import CLIENT_LOG
+from attain.platform.kafka import client_config
+from attain.platform.settings import KafkaSettings
 
 
-def read_until_idle(bootstrap: str, topic: str, *, idle_seconds: float = 1.0, timeout: float = 30,
+def read_until_idle(kafka: KafkaSettings | str, topic: str, *, idle_seconds: float = 1.0, timeout: float = 30,
                     partitions: Sequence[int] | None = None, group: str = "attain-reader") -> Iterator[Message]:
     """Every message on ``topic`` from the beginning, in each partition's order.
 
@@ -27,10 +28,10 @@ def read_until_idle(bootstrap: str, topic: str, *, idle_seconds: float = 1.0, ti
     stops at the watermarks. Raises ``TimeoutError`` when the watermarks are not reached within
     ``timeout`` seconds. A topic that does not exist has no messages. ``partitions``: read only
     these (default: every partition the broker lists); ``group``: the prefix of the throwaway group id.
+    ``kafka``: the settings, or a bootstrap string (then the rest comes from ``ATTAIN_KAFKA_*``).
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG,
-                         "group.id": f"{group}-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(client_config(kafka, **{"group.id": f"{group}-{uuid.uuid4()}",
+                                                "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
     try:
         if partitions is None:
             metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)

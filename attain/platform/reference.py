@@ -70,7 +70,7 @@ def read_state(kafka: KafkaSettings, names: ReferenceTopics = DEFAULT_TOPICS, ti
     (it cannot be a version anyone published through :func:`publish`)."""
     state = ReferenceState()
     versions, publications = contract(topics.REFERENCE_VERSIONS), contract(topics.REFERENCE_PUBLICATIONS)
-    for message in read_until_idle(kafka.bootstrap, names.versions, idle_seconds=0, timeout=timeout,
+    for message in read_until_idle(kafka, names.versions, idle_seconds=0, timeout=timeout,
                                    group="attain-reference"):
         try:
             version = ReferenceVersion.from_avro(versions.decode(message.value() or b""))
@@ -79,7 +79,7 @@ def read_state(kafka: KafkaSettings, names: ReferenceTopics = DEFAULT_TOPICS, ti
             log.error("unreadable reference version skipped", extra={"offset": message.offset(), "error": str(error)})
             continue
         state.versions[version.version_id] = version
-    for message in read_until_idle(kafka.bootstrap, names.publications, idle_seconds=0,
+    for message in read_until_idle(kafka, names.publications, idle_seconds=0,
                                    timeout=timeout, group="attain-reference"):
         try:
             state.publications.append(Publication.from_avro(publications.decode(message.value() or b"")))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Shared secrets (HMAC keys: the ledger's HS256 token secret, webhook signing secrets) must carry at
@@ -57,6 +58,78 @@ class KafkaSettings(BaseSettings):
     # No value the calculator writes passes 256 KiB; it checks these at start-up.
     message_max_bytes: int = 1_000_000
     topic_max_message_bytes: int = 1_048_588
+    # Security (docs/operations.md, "Kafka security"). Every client takes these through
+    # attain.platform.kafka.client_config (confluent-kafka) or
+    # attain.platform.streams.broker_credentials (faust/aiokafka).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_ca_location: Path | None = None  # PEM CA bundle that signed the brokers' certificates
+    ssl_certificate_location: Path | None = None  # PEM client certificate (mutual TLS)
+    ssl_key_location: Path | None = None  # its PEM private key
+    ssl_key_password: SecretStr | None = None
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None  # a mounted secret file; read each time a client is made
+    # OAUTHBEARER by OIDC client credentials: confluent-kafka clients only (faust/aiokafka refuse it)
+    sasl_oauthbearer_token_endpoint_url: str | None = None
+    sasl_oauthbearer_client_id: str | None = None
+    sasl_oauthbearer_client_secret: SecretStr | None = None
+    sasl_oauthbearer_client_secret_file: Path | None = None
+    sasl_oauthbearer_scope: str | None = None
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        problem = self.security_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    def security_problem(self) -> str | None:
+        """Why the security settings cannot connect, or None."""
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            return "ATTAIN_KAFKA_SSL_CERTIFICATE_LOCATION and ATTAIN_KAFKA_SSL_KEY_LOCATION go together (mutual TLS)"
+        for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location",
+                     "sasl_password_file", "sasl_oauthbearer_client_secret_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                return f"ATTAIN_KAFKA_{name.upper()}={path}: no such file"
+        if not self.uses_sasl:
+            return None
+        if self.sasl_mechanism == "OAUTHBEARER":
+            missing = [name for name in ("token_endpoint_url", "client_id")
+                       if not getattr(self, f"sasl_oauthbearer_{name}")]
+            if missing or (self.sasl_oauthbearer_client_secret is None) == (
+                    self.sasl_oauthbearer_client_secret_file is None):
+                return (f"ATTAIN_KAFKA_SECURITY_PROTOCOL={self.security_protocol} with OAUTHBEARER needs "
+                        "ATTAIN_KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL, _CLIENT_ID and one of "
+                        "_CLIENT_SECRET or _CLIENT_SECRET_FILE")
+            return None
+        if not self.sasl_username or (self.sasl_password is None) == (self.sasl_password_file is None):
+            return (f"ATTAIN_KAFKA_SECURITY_PROTOCOL={self.security_protocol} with {self.sasl_mechanism} needs "
+                    "ATTAIN_KAFKA_SASL_USERNAME and one of ATTAIN_KAFKA_SASL_PASSWORD or "
+                    "ATTAIN_KAFKA_SASL_PASSWORD_FILE")
+        return None
+
+    def sasl_password_value(self) -> str:
+        """The SASL password: the setting, or the mounted file's text (one trailing newline dropped)."""
+        return _secret(self.sasl_password, self.sasl_password_file)
+
+    def oauthbearer_client_secret(self) -> str:
+        return _secret(self.sasl_oauthbearer_client_secret, self.sasl_oauthbearer_client_secret_file)
+
+
+def _secret(value: SecretStr | None, file: Path | None) -> str:
+    if file is not None:
+        return file.read_text().removesuffix("\n").removesuffix("\r")
+    return "" if value is None else value.get_secret_value()
 
 
 class ServiceSettings(BaseSettings):

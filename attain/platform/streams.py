@@ -21,6 +21,7 @@ Whatever touches faust's internals lives in :mod:`attain.platform.faust_adapter`
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -135,6 +136,38 @@ async def checkpoint(handle: BatchHandler, outputs: BatchProducer | None, timed:
     LAST_BATCH.labels(messages[0].topic).set_to_current_time()
 
 
+class UnsupportedSecurityError(ValueError):
+    """Security settings that faust/aiokafka cannot honour (a stream app must not start without them)."""
+
+
+def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The one map from :class:`KafkaSettings` to faust's ``broker_credentials`` (aiokafka clients).
+
+    SSL: a TLS context trusting ``ssl_ca_location`` (else the system's CAs), checking the broker's
+    host name, with the client certificate when one is set. SASL: PLAIN, SCRAM-SHA-256 or
+    SCRAM-SHA-512 with the username and password. OAUTHBEARER is refused with
+    :class:`UnsupportedSecurityError`: aiokafka needs a token provider Attain does not ship, and
+    a stream app must not quietly connect another way (confluent-kafka clients support it).
+    """
+    if kafka.uses_sasl and kafka.sasl_mechanism == "OAUTHBEARER":
+        raise UnsupportedSecurityError(
+            "ATTAIN_KAFKA_SASL_MECHANISM=OAUTHBEARER is supported by Attain's confluent-kafka clients only; "
+            "the calculator's stream app (faust/aiokafka) needs SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN "
+            "(docs/operations.md, Kafka security)")
+    context = None
+    if kafka.uses_ssl:
+        context = ssl.create_default_context(
+            cafile=None if kafka.ssl_ca_location is None else str(kafka.ssl_ca_location))
+        if kafka.ssl_certificate_location is not None and kafka.ssl_key_location is not None:
+            context.load_cert_chain(
+                str(kafka.ssl_certificate_location), str(kafka.ssl_key_location),
+                None if kafka.ssl_key_password is None else kafka.ssl_key_password.get_secret_value())
+    if kafka.uses_sasl:
+        return faust.SASLCredentials(username=kafka.sasl_username, password=kafka.sasl_password_value(),
+                                     ssl_context=context, mechanism=kafka.sasl_mechanism)
+    return None if context is None else faust.SSLCredentials(context)
+
+
 def stream_app(
     app_id: str, kafka: KafkaSettings, *, web_host: str, web_port: int, data_dir: str,
     max_poll_records: int | None = None,
@@ -143,6 +176,7 @@ def stream_app(
     app = StreamApp(
         app_id,
         broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
+        broker_credentials=broker_credentials(kafka),
         store="memory://",
         datadir=data_dir,
         topic_partitions=kafka.partitions,

@@ -24,8 +24,8 @@ from attain.platform.health import BrokerProbe
 from attain.platform.kafka import MissingTopicsError, check_message_limits, provide_topics, topic_config
 from attain.platform.metrics import record_build_info
 from attain.platform.service import start_logging
-from attain.platform.settings import KafkaSettings
-from attain.platform.streams import BatchProducer, stream_app
+from attain.platform.settings import KafkaSettings, load_settings
+from attain.platform.streams import BatchProducer, UnsupportedSecurityError, broker_credentials, stream_app
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import snapshot_to_avro
@@ -141,7 +141,7 @@ def create_app(
     async def live(web: Any, request: Any) -> Any:
         return web.json({"status": "alive"})
 
-    broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES)
+    broker = BrokerProbe(kafka, topics.CRM_CHANGES)
 
     @app.task
     async def probe_broker() -> None:
@@ -175,7 +175,12 @@ def main() -> None:
 def run() -> None:
     service = start_logging("calculator")
     record_build_info()
-    kafka = KafkaSettings()
+    kafka = load_settings(KafkaSettings)
+    try:
+        broker_credentials(kafka)  # refuse what faust/aiokafka cannot do before touching the broker
+    except UnsupportedSecurityError as error:
+        log.critical("refusing to start: %s", error)
+        raise SystemExit(2) from None
     settings = CalculatorSettings()
     configure_gc(settings)
     book = load_plan_book(settings.plans_file)

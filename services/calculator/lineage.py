@@ -33,7 +33,7 @@ from confluent_kafka import Producer, TopicCollection
 from confluent_kafka.admin import AdminClient
 
 from attain.platform import topics
-from attain.platform.kafka import CLIENT_LOG, ensure_topic_specs, topic_config
+from attain.platform.kafka import admin_client, client_config, ensure_topic_specs, topic_config
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 
@@ -145,7 +145,7 @@ def identity(admin: AdminClient, app_id: str, timeout: float = 30) -> tuple[str,
 def read_records(kafka: KafkaSettings, timeout: float = 30) -> list[LineageRecord]:
     """Every record on ``calculator.lineage``, in order (its one partition, to its high watermark)."""
     records: list[LineageRecord] = []
-    for message in read_until_idle(kafka.bootstrap, topics.CALCULATOR_LINEAGE, idle_seconds=0, timeout=timeout,
+    for message in read_until_idle(kafka, topics.CALCULATOR_LINEAGE, idle_seconds=0, timeout=timeout,
                                    partitions=[0], group="attain-lineage"):
         try:
             records.append(LineageRecord(**json.loads(message.value() or b"{}")))
@@ -174,7 +174,7 @@ def ledger_status(url: str, wait_seconds: float) -> dict[str, Any]:
 def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild: bool,
               ledger_wait_seconds: float = 60, timeout: float = 30) -> str:
     """The lineage this calculator's snapshots carry; exits with the recovery steps when it must not start."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "logger": CLIENT_LOG})
+    admin = admin_client(kafka)
     if kafka.create_topics:  # else declared resources, checked by the caller (services/calculator/app.py)
         ensure_topic_specs(kafka, [
             (topics.CALCULATOR_LINEAGE, 1, {"retention.ms": "-1", "cleanup.policy": "delete"}),
@@ -192,7 +192,7 @@ def establish(kafka: KafkaSettings, app_id: str, ledger_url: str | None, rebuild
     (log.warning if ledger is None or rebuild else log.info)(check.message, extra={"lineage": candidate.lineage})
     if found is not None:
         return found.lineage
-    producer = Producer({"bootstrap.servers": kafka.bootstrap, "enable.idempotence": True, "logger": CLIENT_LOG})
+    producer = Producer(client_config(kafka, **{"enable.idempotence": True}))
     producer.produce(topics.CALCULATOR_LINEAGE, key=app_id.encode(), value=json.dumps(asdict(candidate)).encode())
     if producer.flush(timeout) != 0:
         raise SystemExit("calculator: could not write its new lineage to calculator.lineage")

@@ -268,7 +268,7 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
 
 
 async def build() -> Running:
-    kafka = KafkaSettings()
+    kafka = load_settings(KafkaSettings)
     settings = load_settings(IngestSettings)
     try:
         verifier = TokenVerifier(AuthSettings())
@@ -279,9 +279,9 @@ async def build() -> Running:
     producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest"}), loop)
     publisher = Publisher(producer, settings.limits(), max_record_bytes=settings.max_record_bytes,
                           max_dead_letter_bytes=settings.max_dead_letter_bytes)
-    broker = BrokerProbe(kafka.bootstrap, topics.CRM_CHANGES).start()
+    broker = BrokerProbe(kafka, topics.CRM_CHANGES).start()
     app = build_app(publisher, settings, broker, producer.renew, verifier=verifier,
-                    read_letters=lambda topic: list(read_dead_letters(kafka.bootstrap, topic)))
+                    read_letters=lambda topic: list(read_dead_letters(kafka, topic)))
     return Running(app, settings.host, settings.port, "ingest listening",
                    {"host": settings.host, "port": settings.port},
                    after_http_stop=[broker.stop, producer.close], stopped="ingest stopped")

@@ -156,7 +156,7 @@ def dlq_command(args: argparse.Namespace) -> int:
     from services.ingest.dead_letters import printable, read_dead_letters, select
 
     kafka = _kafka(args.bootstrap)
-    letters = list(read_dead_letters(kafka.bootstrap, args.topic))
+    letters = list(read_dead_letters(kafka, args.topic))
     if args.dlq_command == "list":
         chosen = select(letters, error_code=args.error_code, source_prefix=args.source_prefix)
         if args.format == "json":

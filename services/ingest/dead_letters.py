@@ -17,6 +17,7 @@ from attain.contracts.crm_changes import UNPARSEABLE, parse_json
 from attain.contracts.dead_letters import DeadLetter, ErrorCode
 from attain.platform.avro import SerdeError, contract
 from attain.platform.reading import read_until_idle
+from attain.platform.settings import KafkaSettings
 from services.ingest.backfill import csv_rows
 
 
@@ -33,10 +34,10 @@ class StoredLetter:
         return f"{self.partition}:{self.offset}"
 
 
-def read_dead_letters(bootstrap: str, topic: str, idle_seconds: float = 1.5) -> Iterator[StoredLetter]:
+def read_dead_letters(kafka: KafkaSettings | str, topic: str, idle_seconds: float = 1.5) -> Iterator[StoredLetter]:
     """Every dead letter on ``topic`` from the beginning, without committing anything; a message that is not
     one is shown as a dead letter of its own (``unreadable_envelope``, its bytes as the original)."""
-    for message in read_until_idle(bootstrap, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli"):
+    for message in read_until_idle(kafka, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli"):
         value, partition, offset = message.value() or b"", message.partition(), message.offset()
         assert partition is not None and offset is not None  # set on every consumed message
         try:

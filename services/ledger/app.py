@@ -46,7 +46,7 @@ async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
         daemon=True,
     )
     relay_thread.start()
-    broker = BrokerProbe(kafka.bootstrap, topics.EARNINGS).start()
+    broker = BrokerProbe(kafka, topics.EARNINGS).start()
 
     def ready() -> tuple[bool, str]:  # its real dependencies: the consumer loop, the database, the broker
         if not thread.is_alive():
@@ -89,4 +89,4 @@ def start() -> None:
         raise SystemExit(f"usage: python -m services.ledger [migrate]; got {sys.argv[1:]}")
     settings = load_settings(LedgerSettings)
     settings.required_database_url()  # before anything starts
-    run_service("ledger", lambda: build(settings, KafkaSettings()))
+    run_service("ledger", lambda: build(settings, load_settings(KafkaSettings)))

@@ -239,12 +239,13 @@ def _changes_from_topic(bootstrap: str | None) -> list[Any]:
     from attain.contracts.crm_changes import change_from_avro
     from attain.platform import topics
     from attain.platform.avro import contract
+    from attain.platform.kafka import client_config
     from attain.platform.settings import KafkaSettings
 
     settings = KafkaSettings() if bootstrap is None else KafkaSettings(bootstrap=bootstrap)
     cli_support.check_broker(settings.bootstrap)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"attain-recompute-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(client_config(settings, **{"group.id": f"attain-recompute-{uuid.uuid4()}",
+                                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
     partitions = consumer.list_topics(topics.CRM_CHANGES, timeout=30).topics[topics.CRM_CHANGES].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topics.CRM_CHANGES, p), timeout=30)[1]
             for p in partitions}

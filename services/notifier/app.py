@@ -25,7 +25,7 @@ from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
 from attain.platform.kafka import consumer_config, provide_topics
 from attain.platform.metrics import ServerMetrics
 from attain.platform.service import Running, in_thread, run_service
-from attain.platform.settings import KafkaSettings
+from attain.platform.settings import KafkaSettings, load_settings
 from services.notifier import metrics
 from services.notifier.access import ReadRecorder, SubscribeGuard
 from services.notifier.config import NotifierSettings
@@ -124,7 +124,7 @@ def consume(
 
 
 async def build() -> Running:
-    kafka = KafkaSettings()
+    kafka = load_settings(KafkaSettings)
     settings = NotifierSettings()
     try:
         verifier = TokenVerifier(AuthSettings())
@@ -164,7 +164,7 @@ async def build() -> Running:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     app = web.Application()
-    broker = BrokerProbe(kafka.bootstrap, topics.EARNINGS).start()
+    broker = BrokerProbe(kafka, topics.EARNINGS).start()
 
     def ready() -> tuple[bool, str]:  # its consumer: running, holding partitions, its broker reachable
         if not thread.is_alive():

@@ -16,7 +16,7 @@ from attain.platform import topics
 from attain.platform.http import ReadyCheck, add_operational_routes
 from attain.platform.kafka import AsyncProducer, producer_config, provide_topics
 from attain.platform.service import Running, run_service
-from attain.platform.settings import KafkaSettings
+from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest.publisher import Publisher
 from services.ingest.salesforce.auth import TokenSource, read_private_key
 from services.ingest.salesforce.config import SalesforceSettings
@@ -47,7 +47,7 @@ def open_channel(settings: SalesforceSettings) -> grpc.aio.Channel:
 
 
 async def build() -> Running:
-    kafka = KafkaSettings()
+    kafka = load_settings(KafkaSettings)
     settings = SalesforceSettings()
     mapping = load_mapping(settings.mapping_file)
     tokens = token_source(settings)
@@ -57,7 +57,7 @@ async def build() -> Running:
     store: ReplayStore
     if settings.replay_store == "kafka":
         provide_topics(kafka, [settings.replay_topic], compacted=[settings.replay_topic])
-        store = KafkaReplayStore(kafka.bootstrap, settings.replay_topic, producer)
+        store = KafkaReplayStore(kafka, settings.replay_topic, producer)
     else:
         store = FileReplayStore(settings.replay_file)
     publisher = Publisher(producer)

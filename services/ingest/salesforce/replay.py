@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from attain.platform.kafka import AsyncProducer
 from attain.platform.reading import read_until_idle
+from attain.platform.settings import KafkaSettings
 
 
 class ReplayStore(Protocol):
@@ -27,15 +28,15 @@ class ReplayStore(Protocol):
 
 
 class KafkaReplayStore:
-    def __init__(self, bootstrap: str, topic: str, producer: AsyncProducer) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings | str, topic: str, producer: AsyncProducer) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._producer = producer
         self._positions: dict[str, bytes] | None = None
 
     def load(self, channel: str) -> bytes | None:
         if self._positions is None:
-            self._positions = read_positions(self._bootstrap, self._topic)
+            self._positions = read_positions(self._kafka, self._topic)
         return self._positions.get(channel)
 
     async def save(self, channel: str, replay_id: bytes) -> None:
@@ -45,10 +46,10 @@ class KafkaReplayStore:
             self._positions[channel] = replay_id
 
 
-def read_positions(bootstrap: str, topic: str, timeout: float = 30) -> dict[str, bytes]:
+def read_positions(kafka: KafkaSettings | str, topic: str, timeout: float = 30) -> dict[str, bytes]:
     """The newest value per key, reading every partition from the start to its end."""
     positions: dict[str, bytes] = {}
-    for message in read_until_idle(bootstrap, topic, timeout=timeout, group="replay-reader"):
+    for message in read_until_idle(kafka, topic, timeout=timeout, group="replay-reader"):
         key, value = message.key(), message.value()
         if key is not None and value:
             positions[key.decode()] = bytes.fromhex(json.loads(value)["replay_id"])
