@@ -143,7 +143,7 @@ class MissingTopicsError(RuntimeError):
 
 def missing_topics(settings: KafkaSettings, names: Iterable[str], timeout: float = 30) -> list[str]:
     """The topics of ``names`` the cluster does not have, sorted."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap, "logger": CLIENT_LOG})
+    admin = admin_client(settings)
     existing = admin.list_topics(timeout=timeout).topics
     return sorted({name for name in names if name not in existing or existing[name].error is not None})
 
