@@ -266,6 +266,28 @@ class Entry:
         )
 
     @classmethod
+    def recompute_draw(cls, *, kind: str, recoverable: bool, rep_id: str, period: str, posting: str, plan_id: str,
+                       plan_version: int, scope: str, component_id: str, ledger_amount: Decimal,
+                       expected_amount: Decimal, currency: str, actor_id: str) -> Entry:
+        """A batch recompute of ``period`` corrects a draw's top-up (``kind`` ``draw``) or recovery
+        (``draw_recovery``) from ``ledger_amount`` to ``expected_amount``: booked with the draw's own kind,
+        as computed earnings (no ``created_by``: a draw a person posts is one they owe; the actor is in the
+        explanation and the audit record), keyed like :meth:`recompute_adjustment`."""
+        if kind not in DRAW_ENTRY_KINDS:
+            raise ValueError(f"kind {kind!r} is not a draw kind: use one of {DRAW_ENTRY_KINDS}")
+        fingerprint = hashlib.sha256(f"{ledger_amount}|{expected_amount}".encode()).hexdigest()[:16]
+        what = RECOVERABLE if recoverable or kind == DRAW_RECOVERY_KIND else "draw (not recoverable)"
+        action = "recovered from earnings" if kind == DRAW_RECOVERY_KIND else "paid"
+        return cls(
+            kind=kind, rep_id=rep_id, period=posting, plan_id=plan_id, scope=scope,
+            plan_version=plan_version, component_id=component_id, amount=expected_amount - ledger_amount,
+            currency=currency, corrects_period=period if posting != period else None,
+            explanation=(f"{what} {action}, corrected by the recompute of {period} ({actor_id}): ledger had "
+                         f"{ledger_amount}, the plan engine computes {expected_amount}"),
+            idempotency_key=f"recompute:{kind}:{rep_id}:{period}:{component_id}:{fingerprint}",
+        )
+
+    @classmethod
     def lineage_adjustment(cls, *, lineage: str, previous: str | None, rep_id: str, period: str, posting: str,
                            plan_id: str, plan_version: int, scope: str, component_id: str, booked: Decimal,
                            rebuilt: Decimal, currency: str, actor_id: str) -> Entry:
