@@ -28,7 +28,6 @@ from services.ledger.period_close import due_closing_draws
 from services.ledger.schema import entries, periods
 from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
 
-
 Posted = dict[str, dict[tuple[str, str], tuple[Decimal, str, str, bool]]]
 """rep -> (component, booking kind: ``earned`` or a draw kind) -> (amount, currency, plan_id, whether a draw
 entry among them is a recoverable draw's)."""

@@ -4,12 +4,16 @@ takes back what was paid whatever the plan cap or the draw of the period it land
 Every number is worked out by hand in the comments (docs/plans.md shows the same examples).
 """
 
+from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
 from attain.core.recompute import recompute
 from tests.unit.calculator_harness import Calculator
 from tests.unit.plan_helpers import book
 from tests.unit.test_clawbacks import change, won
+
+D = Decimal
 
 MEASURE = """
 measures:
@@ -126,3 +130,62 @@ def test_a_draw_guarantee_does_not_hide_a_reversal():
     assert paid(owed, "2026-Q2") == {"commission": Decimal("-10000.00"), "draw": Decimal("30000.00")}
     assert paid(owed, "2026-Q3") == {"commission": Decimal("50000.00"), "draw": Decimal("-10000.00")}
     assert "outstanding after 20000.00" in owed[("r1", "2026-Q3")].components[-1].steps[0]
+
+
+# -- the core's leftovers of cost: each is asked for once, not once per day, version or rep ------------------
+
+
+def test_the_effective_rate_of_a_period_is_worked_out_once_for_all_the_days_its_reversed_deals_were_credited():
+    from attain.core.clawbacks import reversals
+    from attain.core.components import ComponentResult
+    from attain.core.trace import CreditLine
+
+    org = book(CAPPED)
+    segment = org.segments("r1", "2026-Q2")[0]
+    lines = tuple(CreditLine(r, "owner", "clawback", date(2026, 4, 15), D(-100000), "INR", D(1), None, D(1), (),
+                             D(-100000), reverses=date(2026, 1, day)) for r, day in (("A", 10), ("B", 20), ("C", 30)))
+    asked = []
+
+    def original(period, at, index):
+        asked.append(period)
+        return ComponentResult(D(400000), None, None, D(40000), None, (), ())
+
+    total, _, priced = reversals(org, "r1", "commission", segment, ComponentResult(D(0), None, None, D(0), None, (),
+                                                                                  (), lines), original)
+    # three deals of January (three days), one quarter: Q1's rate 40,000 / 400,000 = 0.1 asked for once
+    assert asked == ["2026-Q1"] and total == D(-30000) and [p.earned for p in priced] == [D(-10000)] * 3
+
+
+def test_when_a_deal_stopped_qualifying_is_read_in_one_pass_over_its_history():
+    from attain.core.crediting import credits_for
+    from attain.core.records import apply_change
+
+    org = book(CAPPED)
+    changes = [won("A", 200000, "2026-02-10")] + [
+        change("A", f"2026-{3 + i // 28:02d}-{1 + i % 28:02d}", is_won=i % 2 == 0) for i in range(60)]
+    state = None
+    for each in changes:
+        state = apply_change(state, each, org.clawback_fields)
+    reads = []
+
+    class Counted(tuple):
+        def __iter__(self):
+            reads.append(1)
+            return super().__iter__()
+
+    counted = replace(state, history=Counted(state.history))
+    # the last change (2026-05-04, is_won false) is within the window: A is reversed on its day
+    assert [(c.kind, c.credit_date) for c in credits_for(counted, org)] == [
+        ("credit", date(2026, 2, 10)), ("clawback", date(2026, 5, 4))]
+    assert len(state.history) > 60 and len(reads) <= 4  # was one read per version of is_won (60 and more)
+
+
+def test_stage_two_works_out_the_reach_of_reversals_once_per_plan_book():
+    from attain.core.clawbacks import reversal_reach
+
+    org = book(CAPPED)
+    calc = Calculator(org)
+    calc.feed(CAP_DEALS)
+    # kept on the book (a cached property) once the first rep asked: the longest reverse_paid window, 200 days
+    assert vars(org)["reversal_reach"] == 200 == reversal_reach(org)
+    assert reversal_reach(book(CAPPED.replace("clawback: {window_days: 200}", ""))) == 0
