@@ -148,7 +148,7 @@ def _stopped_qualifying(
             if name not in current or current[name][1] < at:
                 current[name] = (decode_value(text), at)
             position += 1
-        as_of = ChainMap({name: value for name, (value, _) in current.items()}, values)
+        as_of = ChainMap({name: value for name, (value, _) in current.items()}, values)  # type: ignore[arg-type]
         if measure.when.matches(as_of):
             last_match, stop = as_of, None
         elif last_match is not None and stop is None:
