@@ -13,9 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from attain.contracts.wire import to_millis
-from attain.core.earnings import DRAW, EARNINGS, RECOVERABLE_DRAW, PeriodEarnings
-
-DRAW_KINDS = (DRAW, RECOVERABLE_DRAW)
+from attain.core.earnings import EARNINGS, PeriodEarnings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +39,6 @@ class ComponentEarnings:
         return cls(record["component_id"], record["credited_value"], record.get("quota"),
                    record.get("attainment_ratio"), record["earned_amount"], record["source_record_count"],
                    record.get("kind"))
-
-    @property
-    def is_draw(self) -> bool:
-        return self.kind in DRAW_KINDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,17 +38,23 @@ def reversals(
     book: PlanBook, rep_id: str, component_id: str, segment: Segment, result: ComponentResult, original: Original,
 ) -> tuple[Decimal, list[str], tuple[CreditLine, ...]]:
     """(the amount reversed, trace steps, the priced reversal lines) for ``result``'s reversal lines dated
-    in ``segment``; the rate of each original period is worked out once."""
-    rates: dict[date, tuple[Decimal, str]] = {}
+    in ``segment``; the rate of each original period (and plan version) is worked out once, however many
+    days of it the reversed deals were credited on."""
+    places: dict[date, tuple[str, Segment, int] | str] = {}
+    rates: dict[tuple[str, date] | date, tuple[Decimal, str]] = {}
     total = ZERO
     steps: list[str] = []
     priced: list[CreditLine] = []
     for line in result.reversals:
         if not segment.start <= line.credit_date <= segment.end or line.reverses is None:
             continue
-        if line.reverses not in rates:
-            rates[line.reverses] = effective_rate(book, rep_id, component_id, line.reverses, original)
-        rate, how = rates[line.reverses]
+        if line.reverses not in places:
+            places[line.reverses] = _original(book, rep_id, component_id, line.reverses)
+        where = places[line.reverses]
+        key = line.reverses if isinstance(where, str) else (where[0], where[1].start)
+        if key not in rates:
+            rates[key] = _rate_of(where, original)
+        rate, how = rates[key]
         amount = line.value * rate
         total += amount
         priced.append(replace(line, earned=amount))
@@ -64,15 +70,27 @@ def effective_rate(
 
     Zero when the rep had no plan with that component then, or it credited nothing (nothing was paid).
     """
+    return _rate_of(_original(book, rep_id, component_id, day), original)
+
+
+def _original(book: PlanBook, rep_id: str, component_id: str, day: date) -> tuple[str, Segment, int] | str:
+    """(period, segment, component index) of ``component_id`` on ``day``, or why nothing was paid."""
     plan = book.plan_on(rep_id, day)
     if plan is None:
-        return ZERO, f"no plan on {day}, nothing was paid"
+        return f"no plan on {day}, nothing was paid"
     period = period_of(day, plan.period_type, plan.fiscal_start)
     segment = next((s for s in book.segments(rep_id, period) if s.start <= day <= s.end), None)
     index = None if segment is None else next(
         (i for i, c in enumerate(segment.plan.components) if c.component_id == component_id), None)
     if segment is None or index is None:
-        return ZERO, f"no component {component_id!r} in {period}, nothing was paid"
+        return f"no component {component_id!r} in {period}, nothing was paid"
+    return period, segment, index
+
+
+def _rate_of(where: tuple[str, Segment, int] | str, original: Original) -> tuple[Decimal, str]:
+    if isinstance(where, str):
+        return ZERO, where
+    period, segment, index = where
     result = original(period, segment, index)
     if not result.credited:
         return ZERO, f"{period} credited nothing, nothing was paid"
@@ -95,13 +113,9 @@ def reversed_days(credits: Iterable[Credit]) -> list[date]:
 
 def reversal_reach(book: PlanBook) -> int:
     """The most days after a credit date that a clawback reversing it can land: a period's earnings can
-    move the reversals of its deals in periods up to this many days after its end."""
-    windows = [0]
-    for name in book.used_measures:
-        clawback = book.measures[name].clawback
-        if clawback is not None and clawback.method == "reverse_paid":
-            windows.append(clawback.window_days)
-    return max(windows)
+    move the reversals of its deals in periods up to this many days after its end
+    (:attr:`PlanBook.reversal_reach`, worked out once per book)."""
+    return book.reversal_reach
 
 
 def reversals_into(credits: Sequence[Credit], first: date, last: date) -> list[date]:

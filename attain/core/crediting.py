@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from attain.core.money import MoneyError, parse_decimal
 from attain.core.periods import period_of
 from attain.core.plans import CreditRole, Measure, Plan, PlanBook
-from attain.core.records import ChangeVersion, RecordState, decode_value, tracked_values_at
+from attain.core.records import ChangeVersion, RecordState, decode_value
 
 ONE = Decimal(1)
 # Bounds of a value the rest of the core can always rate and round (28-digit decimal context):
@@ -133,13 +133,22 @@ def _stopped_qualifying(
 ) -> tuple[Mapping[str, Any], date] | None:
     """(the record's values when it last matched ``measure``, the day of the change that made it stop), or
     None if it never matched. Read from the record's history, so the answer does not depend on the order
-    its changes arrived in."""
+    its changes arrived in: one pass over it in version order (the tracked values as of each version of a
+    filter field are those of :func:`~attain.core.records.tracked_values_at`)."""
     fields = measure.when.fields
     versions = sorted({version for name, _, version in state.history if name in fields})
+    history = sorted(state.history, key=_version_of)  # stable: of one field's equal versions, the first stands
+    current: dict[str, tuple[Any, ChangeVersion]] = {}
+    position = 0
     last_match: Mapping[str, Any] | None = None
     stop: ChangeVersion | None = None
     for version in versions:
-        as_of = _as_of(state, values, version)
+        while position < len(history) and history[position][2] <= version:
+            name, text, at = history[position]
+            if name not in current or current[name][1] < at:
+                current[name] = (decode_value(text), at)
+            position += 1
+        as_of = ChainMap({name: value for name, (value, _) in current.items()}, values)  # type: ignore[arg-type]
         if measure.when.matches(as_of):
             last_match, stop = as_of, None
         elif last_match is not None and stop is None:
@@ -149,10 +158,8 @@ def _stopped_qualifying(
     return last_match, datetime.fromtimestamp(stop.commit_timestamp_ms / 1000, UTC).date()
 
 
-def _as_of(state: RecordState, values: Mapping[str, Any], version: ChangeVersion) -> Mapping[str, Any]:
-    """The record's values with its tracked fields as they were at ``version``."""
-    then = {name: decode_value(text) for name, text in tracked_values_at(state, version).items()}
-    return ChainMap(then, values)  # type: ignore[arg-type]
+def _version_of(entry: tuple[str, str, ChangeVersion]) -> ChangeVersion:
+    return entry[2]
 
 
 class _Values(Mapping[str, Any]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from operator import attrgetter, is_
 
@@ -59,6 +59,14 @@ class ComponentEarnings:
     steps: tuple[str, ...] = ()
     lines: tuple[CreditLine, ...] = ()
     kind: str = EARNINGS  # EARNINGS, or DRAW / RECOVERABLE_DRAW for the draw top-up (and recovery)
+    # the part of ``earned_amount`` that reverses what earlier periods paid (clawbacks): outside the plan cap
+    # and the draw, which work on the period's own earnings (``earned_amount - reversed_amount``)
+    reversed_amount: Decimal = ZERO
+
+    @property
+    def own_amount(self) -> Decimal:
+        """What the period's own credits earned: ``earned_amount`` without the reversals it holds."""
+        return self.earned_amount - self.reversed_amount
 
 
 @dataclass(frozen=True)
@@ -185,10 +193,11 @@ def _component(
         lines += priced
     if accumulates_over(component) is None:
         rounded = round_money(result.earned + reversed_amount, plan.currency, plan.rounding)
+        reversed_part = rounded - round_money(result.earned, plan.currency, plan.rounding) if reversed_amount else ZERO
     else:
         rounded = _true_up(book, rep_id, period, segment, index, credits, rate, result, steps)
-        if reversed_amount:
-            rounded += round_money(reversed_amount, plan.currency, plan.rounding)
+        reversed_part = round_money(reversed_amount, plan.currency, plan.rounding) if reversed_amount else ZERO
+        rounded += reversed_part
     steps.append(f"rounded {plan.rounding.replace('_', '-')} to {rounded} {plan.currency}")
     attainment = None if result.attainment is None else result.attainment.quantize(ATTAINMENT_QUANTUM, ROUND_HALF_UP)
     return ComponentEarnings(
@@ -203,14 +212,20 @@ def _component(
         plan_id=plan.plan_id,
         steps=tuple(steps),
         lines=lines,
+        reversed_amount=reversed_part,
     )
 
 
 def _exact(
     book: PlanBook, rep_id: str, period: str, segment: Segment, index: int, credits: Sequence[Credit],
-    rate: _Source,
+    rate: _Source, cutoff: date | None = None,
 ) -> ComponentResult:
-    """The component's exact (unrounded) result; for a YTD component, cumulative from the year's start."""
+    """The component's exact (unrounded) result; for a YTD component, cumulative from the year's start.
+
+    A to-date component leaves out the deals whose clawback reversing what was paid is dated by ``cutoff``
+    (the segment's end unless given: a true-up reads the earlier period as of the period it pays):
+    from the period of its reversal on, a reversed deal counts towards no attainment to date.
+    """
     plan = segment.plan
     component = plan.components[index]
     first = segment.start
@@ -226,12 +241,33 @@ def _exact(
         quota = None
     if component.team is not None:
         return _team_result(book, period, segment, index, credits)
+    cutoff = segment.end if cutoff is None else cutoff
     if rate.summed is not None and aggregable(component):
         totals = rate.summed(plan, index, first, segment.end)
-        if totals is not None and not totals.reversals:  # reversals are priced line by line: from the credits
+        later = (None if span is None or cutoff <= segment.end
+                 else rate.summed(plan, index, segment.end + timedelta(days=1), cutoff))
+        if (totals is not None and not totals.reversals  # reversals are priced line by line: from the credits
+                and (span is None or cutoff <= segment.end or (later is not None and not later.reversals))):
             return result_of_totals(component, plan, totals, quota, target)
-    return component_result(component, plan, book.fx, credits, first, segment.end, quota, target,
-                            None if rate.rated is None else rate.rated(plan))
+    rated = None if rate.rated is None else rate.rated(plan)
+    if span is not None:
+        gone = reversed_originals(credits, first, cutoff)
+        if gone:
+            credits = [c for c in credits if id(c) not in gone]
+            rated = None if rated is None else [item for item in rated if id(item.credit) not in gone]
+    return component_result(component, plan, book.fx, credits, first, segment.end, quota, target, rated)
+
+
+def reversed_originals(credits: Sequence[Credit], first: date, cutoff: date) -> set[int]:
+    """The ``id`` of each credit dated from ``first`` on that a clawback reversing what was paid, dated by
+    ``cutoff``, reverses: the same record, rep, measure, role and share, the amount negated, dated on the
+    credit date the clawback names (crediting issues the two together)."""
+    keys = {(c.record_id, c.rep_id, c.measure, c.role, c.via, c.reverses, -c.amount) for c in credits
+            if c.reverses is not None and first <= c.reverses and c.credit_date <= cutoff}
+    if not keys:
+        return set()
+    return {id(c) for c in credits if c.reverses is None and c.kind == "credit"
+            and (c.record_id, c.rep_id, c.measure, c.role, c.via, c.credit_date, c.amount) in keys}
 
 
 def quota_applies(book: PlanBook, component: Component) -> bool:
@@ -340,8 +376,8 @@ def _true_up(
     if len(names) > 1:  # the earlier period's own versions of the plan, where they have the component
         prior = [(s, i) for s in book.segments(rep_id, names[-2]) if s.plan.plan_id == plan.plan_id
                  for i in [_index_of(s.plan, component.component_id)] if i is not None]
-        already = round_money(sum((_exact(book, rep_id, names[-2], s, i, credits, rate).earned for s, i in prior),
-                                  ZERO), plan.currency, plan.rounding)
+        already = round_money(sum((_exact(book, rep_id, names[-2], s, i, credits, rate, segment.end).earned
+                                   for s, i in prior), ZERO), plan.currency, plan.rounding)
     span_name = period_of(segment.start, span, plan.fiscal_start)
     first = period_bounds(span_name, plan.fiscal_start)[0]
     kind = {"year": "annual quota", "half": "half-year quota"}.get(component.quota_period or "",
@@ -349,8 +385,10 @@ def _true_up(
     quota = "no quota" if result.quota is None else f"{kind} {shown(result.quota)}"
     attainment = "" if result.attainment is None else f", attainment {result.attainment:.4f}"
     earlier = f"{names[0]}..{names[-2]}" if len(names) > 2 else names[0] if len(names) > 1 else "none"
-    steps.append(f"to date ({span_name} from {first}): credited {shown(result.credited)}, {quota}{attainment}, "
-                 f"earnings {to_date}; earlier periods ({earlier}) earned {already}; "
+    gone = sorted({line.record_id for line in result.reversals if line.reverses is not None and line.reverses >= first})
+    without = f" without {', '.join(gone)} (reversed by {segment.end})" if gone else ""
+    steps.append(f"to date ({span_name} from {first}): credited {shown(result.credited)}{without}, {quota}"
+                 f"{attainment}, earnings {to_date}; earlier periods ({earlier}){without} earned {already}; "
                  f"true-up {to_date} - {already} = {to_date - already} in {period}")
     return to_date - already
 
@@ -372,12 +410,24 @@ def _plan_cap(
     if not limits:
         return None
     limit = round_money(min(limits), plan.currency, plan.rounding)
-    total = sum((c.earned_amount for c in components), ZERO)
+    total = _own_total(components)
     if total <= limit:
         return None
     return ComponentEarnings(f"{prefix}plan_cap", ZERO, None, None, limit - total, 0, None, plan.plan_id,
-                             (f"plan cap {limit} {plan.currency} bit: components total {total}, "
-                              f"adjusted by {limit - total}",))
+                             (f"plan cap {limit} {plan.currency} bit: components total {total}"
+                              f"{_reversals_apart(components)}, adjusted by {limit - total}",))
+
+
+def _own_total(components: Iterable[ComponentEarnings]) -> Decimal:
+    """What the components earned on the period's own credits: the plan cap and the draw work on it, so
+    a clawback of what an earlier period paid is taken back in full, never absorbed by either."""
+    return sum((c.own_amount for c in components), ZERO)
+
+
+def _reversals_apart(components: Sequence[ComponentEarnings]) -> str:
+    """The trace's note that the clawbacks in ``components`` are outside a cap's or draw's total."""
+    reversed_total = sum((c.reversed_amount for c in components), ZERO)
+    return f" (clawbacks of {reversed_total} apart: they reverse what was paid)" if reversed_total else ""
 
 
 def _draw_component(
@@ -393,12 +443,13 @@ def _draw_component(
     if plan.draw is None or not _has_activity(period, credits, plan.fiscal_start):
         return None
     guarantee = _guarantee(plan, segments)
-    total = sum((c.earned_amount for c in components), ZERO)
+    total = _own_total(components)
+    apart = _reversals_apart(components)
     if not plan.draw.recoverable:
         if total >= guarantee:
             return None
         return ComponentEarnings("draw", ZERO, None, None, guarantee - total, 0, None, plan.plan_id,
-                                 (f"non-recoverable draw: guaranteed {guarantee}, earned {total}, "
+                                 (f"non-recoverable draw: guaranteed {guarantee}, earned {total}{apart}, "
                                   f"top-up {guarantee - total}",), kind=DRAW)
     balance = ZERO
     for earlier in periods_of_year_until(period, plan.fiscal_start)[:-1]:
@@ -407,14 +458,13 @@ def _draw_component(
             continue
         earlier_total = ZERO
         if _has_activity(earlier, credits, plan.fiscal_start):
-            earlier_total = sum((c.earned_amount for c in _before_draw(book, rep_id, earlier, earlier_segments,
-                                                                         credits, rate)), ZERO)
+            earlier_total = _own_total(_before_draw(book, rep_id, earlier, earlier_segments, credits, rate))
         balance = _draw_step(balance, earlier_total, _guarantee(earlier_segments[-1].plan, earlier_segments))[1]
     adjustment, after = _draw_step(balance, total, guarantee)
     if adjustment == 0:
         return None
     return ComponentEarnings("draw", ZERO, None, None, adjustment, 0, None, plan.plan_id,
-                             (f"recoverable draw: guaranteed {guarantee}, earned {total}, outstanding before "
+                             (f"recoverable draw: guaranteed {guarantee}, earned {total}{apart}, outstanding before "
                               f"{balance}, adjustment {adjustment}, outstanding after {after}",),
                              kind=RECOVERABLE_DRAW)
 

@@ -237,6 +237,17 @@ class PlanBook:
                 names |= {name for name in (measure.value_field, measure.currency_field) if name}
         return frozenset(names)
 
+    @cached_property
+    def reversal_reach(self) -> int:
+        """The most days after a credit date that a clawback reversing it can land (the longest window of a
+        ``reverse_paid`` clawback among the measures paid on, 0 without one); worked out once per book."""
+        windows = [0]
+        for name in self.used_measures:
+            clawback = self.measures[name].clawback
+            if clawback is not None and clawback.method == "reverse_paid":
+                windows.append(clawback.window_days)
+        return max(windows)
+
     def plan_on(self, rep_id: str, day: date) -> Plan | None:
         """The plan version that applies to ``rep_id`` on ``day``."""
         stretch = self.stretch_on(rep_id, day)

@@ -34,11 +34,16 @@ RECOVERABLE = "recoverable draw"  # how a recoverable draw's entries begin their
 MANUAL_KINDS = ("manual", "reversal", "clawback", "draw", "draw_recovery")
 PAYMENT_KIND = "payment"
 
-# The stored fields an input hash covers, in this order. Not covered: who booked it (``created_by``: a
-# retry by another admin with the same inputs is the same entry) and where it came from
-# (``source_event_ids``: provenance, not value).
+# The stored fields an input hash covers, in this order: the fields that define what an entry books. Not
+# covered: who booked it (``created_by``: a retry by another admin with the same inputs is the same entry),
+# where it came from (``source_event_ids``: provenance, not value) and its ``explanation``: prose about the
+# defining fields (a snapshot version, amounts, a person's reason), whose wording may change from one
+# release to the next; a retry that says it otherwise books the same, and the first booking's text stands.
 HASHED_FIELDS = ("kind", "rep_id", "scope", "period", "corrects_period", "plan_id", "plan_version",
-                 "component_id", "amount", "currency", "snapshot_version", "explanation")
+                 "component_id", "amount", "currency", "snapshot_version")
+# What hashes stored before the explanation was left out cover (the same, then the explanation): a
+# stored hash of either form is accepted (:func:`same_inputs`), so no stored row needs rewriting.
+EARLIER_HASHED_FIELDS = (*HASHED_FIELDS, "explanation")
 
 
 class IdempotencyConflict(ValueError):
@@ -109,8 +114,8 @@ def amount_text(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
-def input_hash(fields: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) over the :data:`HASHED_FIELDS` of ``fields``, as a JSON array in that order: amounts
+def input_hash(fields: Mapping[str, Any], names: tuple[str, ...] = HASHED_FIELDS) -> str:
+    """SHA-256 (hex) over the :data:`HASHED_FIELDS` (or ``names``) of ``fields``, as a JSON array in that order: amounts
     as :func:`amount_text`, versions as integers, a missing scope as the plan (as the ledger reads
     scopes), empty text as null.
 
@@ -121,7 +126,7 @@ def input_hash(fields: Mapping[str, Any]) -> str:
     False
     """
     canonical: list[Any] = []
-    for name in HASHED_FIELDS:
+    for name in names:
         value = fields.get(name)
         if name == "scope" and not value:
             value = fields.get("plan_id")
@@ -142,10 +147,19 @@ def stored_hash(row: Mapping[str, Any]) -> str:
     return str(stored) if stored else input_hash(row)
 
 
+def same_inputs(existing: Mapping[str, Any], new: Entry) -> bool:
+    """Whether ``existing`` (a stored entry under ``new``'s key) books the same inputs as ``new``: its stored
+    hash is ``new``'s, or the hash of ``new`` as stored before the explanation was left out
+    (:data:`EARLIER_HASHED_FIELDS`); a row without a stored hash is compared field by field."""
+    stored = stored_hash(existing)
+    return stored == new.input_hash or stored == input_hash(
+        {name: getattr(new, name) for name in EARLIER_HASHED_FIELDS}, EARLIER_HASHED_FIELDS)
+
+
 def check_reuse(existing: Mapping[str, Any], new: Entry) -> None:
     """Raise :class:`IdempotencyConflict` unless ``existing`` (a stored entry under ``new``'s key)
     books the same inputs as ``new``."""
-    if stored_hash(existing) != new.input_hash:
+    if not same_inputs(existing, new):
         raise IdempotencyConflict(new.idempotency_key)
 
 
@@ -263,6 +277,28 @@ class Entry:
             explanation=(f"recompute of {period}: ledger had {ledger_amount}, "
                          f"the plan engine computes {expected_amount}"),
             idempotency_key=f"recompute:{rep_id}:{period}:{component_id}:{fingerprint}",
+        )
+
+    @classmethod
+    def recompute_draw(cls, *, kind: str, recoverable: bool, rep_id: str, period: str, posting: str, plan_id: str,
+                       plan_version: int, scope: str, component_id: str, ledger_amount: Decimal,
+                       expected_amount: Decimal, currency: str, actor_id: str) -> Entry:
+        """A batch recompute of ``period`` corrects a draw's top-up (``kind`` ``draw``) or recovery
+        (``draw_recovery``) from ``ledger_amount`` to ``expected_amount``: booked with the draw's own kind,
+        as computed earnings (no ``created_by``: a draw a person posts is one they owe; the actor is in the
+        explanation and the audit record), keyed like :meth:`recompute_adjustment`."""
+        if kind not in DRAW_ENTRY_KINDS:
+            raise ValueError(f"kind {kind!r} is not a draw kind: use one of {DRAW_ENTRY_KINDS}")
+        fingerprint = hashlib.sha256(f"{ledger_amount}|{expected_amount}".encode()).hexdigest()[:16]
+        what = RECOVERABLE if recoverable or kind == DRAW_RECOVERY_KIND else "draw (not recoverable)"
+        action = "recovered from earnings" if kind == DRAW_RECOVERY_KIND else "paid"
+        return cls(
+            kind=kind, rep_id=rep_id, period=posting, plan_id=plan_id, scope=scope,
+            plan_version=plan_version, component_id=component_id, amount=expected_amount - ledger_amount,
+            currency=currency, corrects_period=period if posting != period else None,
+            explanation=(f"{what} {action}, corrected by the recompute of {period} ({actor_id}): ledger had "
+                         f"{ledger_amount}, the plan engine computes {expected_amount}"),
+            idempotency_key=f"recompute:{kind}:{rep_id}:{period}:{component_id}:{fingerprint}",
         )
 
     @classmethod

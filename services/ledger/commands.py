@@ -204,7 +204,7 @@ def recompute_period(args: argparse.Namespace) -> int:
         posted = apply_differences(engine, args.period, found, args.user, LedgerSettings().period_scope)
     if args.format == "json":
         emit_json({"period": args.period, "changes_replayed": len(changes), "differences": [
-            {"rep_id": d.rep_id, "component_id": d.component_id, "ledger_amount": d.ledger_amount,
+            {"rep_id": d.rep_id, "component_id": d.component_id, "kind": d.kind, "ledger_amount": d.ledger_amount,
              "expected_amount": d.expected_amount, "delta": d.delta} for d in found],
             "adjustments_posted": posted})
     else:
@@ -212,7 +212,8 @@ def recompute_period(args: argparse.Namespace) -> int:
         for column in ("rep", "component", "ledger", "plan engine", "difference"):
             table.add_column(column, justify="right" if column in ("ledger", "plan engine", "difference") else "left")
         for difference in found:
-            table.add_row(difference.rep_id, difference.component_id, str(difference.ledger_amount),
+            component = difference.component_id + ("" if difference.kind == "earned" else f" ({difference.kind})")
+            table.add_row(difference.rep_id, component, str(difference.ledger_amount),
                           str(difference.expected_amount), str(difference.delta))
         print_table(console, table)
         if not found:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,7 +22,7 @@ from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_KIND, Entry, booking_ki
 from attain.ledger.periods import PeriodState, posting_period
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
-from services.ledger.entry_store import reconciled, report_conflicts
+from services.ledger.entry_store import insert_unless_booked, reconciled
 from services.ledger.provenance import record_changes
 from services.ledger.schema import entries, periods, plan_versions, snapshot_heads
 from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
@@ -118,28 +117,13 @@ def _book(connection: Connection, snapshots: Sequence[EarningsSnapshot], scope_b
         scope = scope_of[snapshot.key]
         new_entries += _entries_for(snapshot, posted.get(snapshot.key, {}),
                                     scope, posting[(scope, snapshot.period)])
-    _insert_entries(connection, new_entries)
+    insert_unless_booked(connection, new_entries)
     record_changes(connection, fresh)
     _upsert_heads(connection, fresh)
     _audit_new_plan_versions(connection, fresh)
     return ApplyResult(len(fresh), len(snapshots) - len(fresh), len(new_entries), held)
 
 
-# One statement over arrays (unnest) instead of executemany or a multi-row VALUES: a round trip
-# and a cached plan per batch; about twice the snapshots/s of executemany at 1,000 a batch.
-_INSERT_ENTRIES = text("""
-    INSERT INTO ledger_entries (rep_id, period, plan_id, plan_version, component_id, kind, amount, currency,
-                                snapshot_version, idempotency_key, source_event_ids, corrects_period, explanation,
-                                scope, input_hash)
-    SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:plan_id AS text[]),
-                         CAST(:plan_version AS int[]), CAST(:component_id AS text[]), CAST(:kind AS text[]),
-                         CAST(:amount AS numeric[]), CAST(:currency AS text[]), CAST(:snapshot_version AS bigint[]),
-                         CAST(:idempotency_key AS text[]), CAST(:source_event_ids AS jsonb[]),
-                         CAST(:corrects_period AS text[]), CAST(:explanation AS text[]), CAST(:scope AS text[]),
-                         CAST(:input_hash AS text[]))
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING idempotency_key
-""")
 _UPSERT_HEADS = text("""
     INSERT INTO snapshot_heads (rep_id, period, snapshot_version, total_earned, currency)
     SELECT * FROM unnest(CAST(:rep_id AS text[]), CAST(:period AS text[]), CAST(:snapshot_version AS bigint[]),
@@ -147,19 +131,6 @@ _UPSERT_HEADS = text("""
     ON CONFLICT (rep_id, period) DO UPDATE SET snapshot_version = excluded.snapshot_version,
         total_earned = excluded.total_earned, currency = excluded.currency, updated_at = now()
 """)
-_ENTRY_COLUMNS = ("rep_id", "period", "plan_id", "plan_version", "component_id", "kind", "amount", "currency",
-                  "snapshot_version", "idempotency_key", "corrects_period", "explanation", "scope", "input_hash")
-
-
-def _insert_entries(connection: Connection, new: list[Entry]) -> None:
-    """Append ``new`` in one statement; a used key is skipped, and counted when it booked other inputs."""
-    if not new:
-        return
-    columns: dict[str, list[Any]] = {name: [getattr(entry, name) for entry in new] for name in _ENTRY_COLUMNS}
-    columns["source_event_ids"] = [json.dumps(list(entry.source_event_ids)) for entry in new]
-    inserted = connection.execute(_INSERT_ENTRIES, columns).scalars().all()
-    if len(inserted) < len(new):
-        report_conflicts(connection, new, set(inserted))
 
 
 def _upsert_heads(connection: Connection, fresh: list[EarningsSnapshot]) -> None:

@@ -151,7 +151,9 @@ def _section(section: dict[str, Any]) -> Any:
                     for c in section["components"]],
         earned_total=section["earned_total"], adjustments=[_line(line) for line in section["adjustments"]],
         draws=[_line(line) for line in section["draws"]], total_payable=section["total_payable"],
-        payments=[_line(line) for line in section["payments"]], closing_balance=section["closing_balance"])
+        payments=[_line(line) for line in section["payments"]], closing_balance=section["closing_balance"],
+        draw_paid=section["draw_paid"], draw_recovered=section["draw_recovered"],
+        draw_balance=section["draw_balance"])
 
 
 async def start_grpc(engine: Engine, settings: LedgerSettings, guard: LedgerGuard | None = None) -> grpc.aio.Server:

@@ -17,7 +17,6 @@ paid at close (the lock says so in its audit record).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,11 +40,10 @@ def plan_book(path: str | Path | None) -> PlanBook | None:
     return load_book([Path(path)])
 
 
-def due_closing_draws(book: PlanBook, period: str, earned: Iterable[str] = ()) -> list[PeriodEarnings]:
-    """The closing draw of every participant on a plan with a draw in ``period`` but not in ``earned``
-    (the reps with earnings in it), in participant order."""
-    skip = set(earned)
-    draws = (closing_draw(book, rep_id, period) for rep_id in sorted(book.participants) if rep_id not in skip)
+def due_closing_draws(book: PlanBook, period: str) -> list[PeriodEarnings]:
+    """The closing draw of every participant on a plan with a draw in ``period``, in participant order
+    (the callers leave out the reps whose earnings settled the draw)."""
+    draws = (closing_draw(book, rep_id, period) for rep_id in sorted(book.participants))
     return [draw for draw in draws if draw is not None]
 
 

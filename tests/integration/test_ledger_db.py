@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
-from attain.ledger.entries import IdempotencyConflict, input_hash, reconciled_totals
+from attain.ledger.entries import EARLIER_HASHED_FIELDS, IdempotencyConflict, input_hash, reconciled_totals
 from services.ledger.db import apply_snapshots, ledger_totals
 from services.ledger.postings import post_manual
 from services.ledger.schema import entries, snapshot_heads
@@ -96,11 +96,26 @@ def test_a_manual_key_stored_before_hashes_is_compared_by_its_stored_fields(engi
     assert post_manual(engine, **fields, amount="40") == old_id
     with pytest.raises(IdempotencyConflict, match="manual:old-row"):
         post_manual(engine, **fields, amount="41")
-    with pytest.raises(IdempotencyConflict):
-        post_manual(engine, **{**fields, "reason": "another bonus"}, amount="40")
+    # the reason is prose, not an input: a retry that words it otherwise is the same entry (its text stands)
+    assert post_manual(engine, **{**fields, "reason": "another bonus"}, amount="40") == old_id
     with engine.connect() as connection:
         assert connection.execute(select(entries.c.amount).where(entries.c.rep_id == "L7")).scalars().all() == [
             Decimal("40.00")]
+
+
+def test_a_hash_stored_when_the_explanation_was_hashed_still_accepts_a_retry(engine):
+    fields = {"actor_id": "ada", "rep_id": "L9", "scope": "ae", "period": "2026-Q1", "component_id": "manual",
+              "kind": "manual", "currency": "INR", "reason": "spiff", "idempotency_key": "manual:hashed-row"}
+    row = {"rep_id": "L9", "period": "2026-Q1", "plan_id": "", "scope": "ae", "plan_version": 0,
+           "component_id": "manual", "kind": "manual", "amount": Decimal("40.00"), "currency": "INR",
+           "snapshot_version": 0, "idempotency_key": "manual:hashed-row", "source_event_ids": [],
+           "created_by": "ada", "explanation": "spiff"}
+    with engine.begin() as connection:  # as written while HASHED_FIELDS ended with the explanation
+        old_id = connection.execute(entries.insert().values(
+            **row, input_hash=input_hash(row, EARLIER_HASHED_FIELDS)).returning(entries.c.entry_id)).scalar_one()
+    assert post_manual(engine, **fields, amount="40") == old_id
+    with pytest.raises(IdempotencyConflict, match="manual:hashed-row"):
+        post_manual(engine, **fields, amount="41")
 
 
 def test_every_insert_path_stores_the_input_hash_its_entry_computes(engine):

@@ -136,3 +136,21 @@ def test_the_api_lock_pays_closing_draws_from_the_ledgers_plan_files(engine, dat
     assert [(line["kind"], line["amount"]) for line in section["draws"]] == [("draw", "900.00")]
     # not recoverable: paid, and nothing outstanding
     assert (section["draw_paid"], section["draw_balance"], section["total_payable"]) == ("900.00", "0", "900.00")
+
+
+def test_a_recompute_books_a_draw_correction_as_a_draw(engine):
+    from services.ledger.recompute_service import apply_differences
+
+    period = "2028-Q1"  # DR-busy (on the plan) has no other entry in 2028
+    apply_snapshots(engine, [snapshot("DR-busy", period, 1, "300.00", "700.00")])
+    # the plan engine finds a deal the ledger missed: commission 400, so the recoverable top-up is 600
+    deals = [Credit(r, "DR-busy", "closed_won_amount", date(2028, 2, 3), Decimal(a), "EUR", ChangeVersion(1))
+             for r, a in (("d1", 3000), ("d2", 1000))]
+    expected = [compute_period_earnings(BOOK, "DR-busy", period, deals)]
+    found = differences(expected, ledger_components(engine, period), period)
+    assert apply_differences(engine, period, found, "admin-1") == 2
+    booked = [k for k in kinds(engine, "DR-busy") if k[0] == period]
+    assert booked[2:] == [(period, "adjustment", Decimal("100.00"), None),
+                          (period, "draw", Decimal("-100.00"), None)]  # a draw, not an adjustment
+    assert differences(expected, ledger_components(engine, period), period) == []
+    assert statement(engine, "DR-busy", period)["currencies"][0]["draw_balance"] == "600.00"

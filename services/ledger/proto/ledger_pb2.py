@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"services/ledger/proto/ledger.proto\x12\x10\x61ttain.ledger.v1\"4\n\x12ListEntriesRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"\x88\x02\n\x05\x45ntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x17\n\x0f\x63orrects_period\x18\x04 \x01(\t\x12\x0f\n\x07plan_id\x18\x05 \x01(\t\x12\x14\n\x0cplan_version\x18\x06 \x01(\x05\x12\x14\n\x0c\x63omponent_id\x18\x07 \x01(\t\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x0e\n\x06\x61mount\x18\t \x01(\t\x12\x10\n\x08\x63urrency\x18\n \x01(\t\x12\x18\n\x10snapshot_version\x18\x0b \x01(\x03\x12\x13\n\x0b\x65xplanation\x18\x0c \x01(\t\x12\x18\n\x10source_event_ids\x18\r \x03(\t\"5\n\tEntryList\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.attain.ledger.v1.Entry\"2\n\x10StatementRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"\x83\x01\n\rStatementLine\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x63omponent_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\t\x12\x17\n\x0f\x63orrects_period\x18\x05 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"g\n\x0e\x43omponentTotal\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\t\x12\x30\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\"\xd1\x02\n\x0f\x43urrencySection\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x17\n\x0fopening_balance\x18\x02 \x01(\t\x12\x34\n\ncomponents\x18\x03 \x03(\x0b\x32 .attain.ledger.v1.ComponentTotal\x12\x14\n\x0c\x65\x61rned_total\x18\x04 \x01(\t\x12\x34\n\x0b\x61\x64justments\x18\x05 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12.\n\x05\x64raws\x18\x06 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12\x15\n\rtotal_payable\x18\x07 \x01(\t\x12\x31\n\x08payments\x18\x08 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12\x17\n\x0f\x63losing_balance\x18\t \x01(\t\"b\n\tStatement\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x35\n\ncurrencies\x18\x03 \x03(\x0b\x32!.attain.ledger.v1.CurrencySection\"\x14\n\x12ListPeriodsRequest\"g\n\x0cPeriodStatus\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x11\n\tnext_step\x18\x04 \x01(\t\x12\x16\n\x0e\x61pproval_round\x18\x05 \x01(\x05\"=\n\nPeriodList\x12/\n\x07periods\x18\x01 \x03(\x0b\x32\x1e.attain.ledger.v1.PeriodStatus\"P\n\rDecideRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\"8\n\x13RaiseDisputeRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\"$\n\x0e\x44isputeCreated\x12\x12\n\ndispute_id\x18\x01 \x01(\x03\x32\xa2\x03\n\x06Ledger\x12P\n\x0bListEntries\x12$.attain.ledger.v1.ListEntriesRequest\x1a\x1b.attain.ledger.v1.EntryList\x12O\n\x0cGetStatement\x12\".attain.ledger.v1.StatementRequest\x1a\x1b.attain.ledger.v1.Statement\x12Q\n\x0bListPeriods\x12$.attain.ledger.v1.ListPeriodsRequest\x1a\x1c.attain.ledger.v1.PeriodList\x12I\n\x06\x44\x65\x63ide\x12\x1f.attain.ledger.v1.DecideRequest\x1a\x1e.attain.ledger.v1.PeriodStatus\x12W\n\x0cRaiseDispute\x12%.attain.ledger.v1.RaiseDisputeRequest\x1a .attain.ledger.v1.DisputeCreatedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"services/ledger/proto/ledger.proto\x12\x10\x61ttain.ledger.v1\"4\n\x12ListEntriesRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"\x88\x02\n\x05\x45ntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0e\n\x06rep_id\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x17\n\x0f\x63orrects_period\x18\x04 \x01(\t\x12\x0f\n\x07plan_id\x18\x05 \x01(\t\x12\x14\n\x0cplan_version\x18\x06 \x01(\x05\x12\x14\n\x0c\x63omponent_id\x18\x07 \x01(\t\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x0e\n\x06\x61mount\x18\t \x01(\t\x12\x10\n\x08\x63urrency\x18\n \x01(\t\x12\x18\n\x10snapshot_version\x18\x0b \x01(\x03\x12\x13\n\x0b\x65xplanation\x18\x0c \x01(\t\x12\x18\n\x10source_event_ids\x18\r \x03(\t\"5\n\tEntryList\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.attain.ledger.v1.Entry\"2\n\x10StatementRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\"\x83\x01\n\rStatementLine\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x63omponent_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\t\x12\x17\n\x0f\x63orrects_period\x18\x05 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"g\n\x0e\x43omponentTotal\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\t\x12\x30\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\"\x92\x03\n\x0f\x43urrencySection\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x17\n\x0fopening_balance\x18\x02 \x01(\t\x12\x34\n\ncomponents\x18\x03 \x03(\x0b\x32 .attain.ledger.v1.ComponentTotal\x12\x14\n\x0c\x65\x61rned_total\x18\x04 \x01(\t\x12\x34\n\x0b\x61\x64justments\x18\x05 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12.\n\x05\x64raws\x18\x06 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12\x15\n\rtotal_payable\x18\x07 \x01(\t\x12\x31\n\x08payments\x18\x08 \x03(\x0b\x32\x1f.attain.ledger.v1.StatementLine\x12\x17\n\x0f\x63losing_balance\x18\t \x01(\t\x12\x11\n\tdraw_paid\x18\n \x01(\t\x12\x16\n\x0e\x64raw_recovered\x18\x0b \x01(\t\x12\x14\n\x0c\x64raw_balance\x18\x0c \x01(\t\"b\n\tStatement\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x35\n\ncurrencies\x18\x03 \x03(\x0b\x32!.attain.ledger.v1.CurrencySection\"\x14\n\x12ListPeriodsRequest\"g\n\x0cPeriodStatus\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x11\n\tnext_step\x18\x04 \x01(\t\x12\x16\n\x0e\x61pproval_round\x18\x05 \x01(\x05\"=\n\nPeriodList\x12/\n\x07periods\x18\x01 \x03(\x0b\x32\x1e.attain.ledger.v1.PeriodStatus\"P\n\rDecideRequest\x12\r\n\x05scope\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\"8\n\x13RaiseDisputeRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\"$\n\x0e\x44isputeCreated\x12\x12\n\ndispute_id\x18\x01 \x01(\x03\x32\xa2\x03\n\x06Ledger\x12P\n\x0bListEntries\x12$.attain.ledger.v1.ListEntriesRequest\x1a\x1b.attain.ledger.v1.EntryList\x12O\n\x0cGetStatement\x12\".attain.ledger.v1.StatementRequest\x1a\x1b.attain.ledger.v1.Statement\x12Q\n\x0bListPeriods\x12$.attain.ledger.v1.ListPeriodsRequest\x1a\x1c.attain.ledger.v1.PeriodList\x12I\n\x06\x44\x65\x63ide\x12\x1f.attain.ledger.v1.DecideRequest\x1a\x1e.attain.ledger.v1.PeriodStatus\x12W\n\x0cRaiseDispute\x12%.attain.ledger.v1.RaiseDisputeRequest\x1a .attain.ledger.v1.DisputeCreatedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,21 +44,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPONENTTOTAL']._serialized_start=618
   _globals['_COMPONENTTOTAL']._serialized_end=721
   _globals['_CURRENCYSECTION']._serialized_start=724
-  _globals['_CURRENCYSECTION']._serialized_end=1061
-  _globals['_STATEMENT']._serialized_start=1063
-  _globals['_STATEMENT']._serialized_end=1161
-  _globals['_LISTPERIODSREQUEST']._serialized_start=1163
-  _globals['_LISTPERIODSREQUEST']._serialized_end=1183
-  _globals['_PERIODSTATUS']._serialized_start=1185
-  _globals['_PERIODSTATUS']._serialized_end=1288
-  _globals['_PERIODLIST']._serialized_start=1290
-  _globals['_PERIODLIST']._serialized_end=1351
-  _globals['_DECIDEREQUEST']._serialized_start=1353
-  _globals['_DECIDEREQUEST']._serialized_end=1433
-  _globals['_RAISEDISPUTEREQUEST']._serialized_start=1435
-  _globals['_RAISEDISPUTEREQUEST']._serialized_end=1491
-  _globals['_DISPUTECREATED']._serialized_start=1493
-  _globals['_DISPUTECREATED']._serialized_end=1529
-  _globals['_LEDGER']._serialized_start=1532
-  _globals['_LEDGER']._serialized_end=1950
+  _globals['_CURRENCYSECTION']._serialized_end=1126
+  _globals['_STATEMENT']._serialized_start=1128
+  _globals['_STATEMENT']._serialized_end=1226
+  _globals['_LISTPERIODSREQUEST']._serialized_start=1228
+  _globals['_LISTPERIODSREQUEST']._serialized_end=1248
+  _globals['_PERIODSTATUS']._serialized_start=1250
+  _globals['_PERIODSTATUS']._serialized_end=1353
+  _globals['_PERIODLIST']._serialized_start=1355
+  _globals['_PERIODLIST']._serialized_end=1416
+  _globals['_DECIDEREQUEST']._serialized_start=1418
+  _globals['_DECIDEREQUEST']._serialized_end=1498
+  _globals['_RAISEDISPUTEREQUEST']._serialized_start=1500
+  _globals['_RAISEDISPUTEREQUEST']._serialized_end=1556
+  _globals['_DISPUTECREATED']._serialized_start=1558
+  _globals['_DISPUTECREATED']._serialized_end=1594
+  _globals['_LEDGER']._serialized_start=1597
+  _globals['_LEDGER']._serialized_end=2015
 # @@protoc_insertion_point(module_scope)

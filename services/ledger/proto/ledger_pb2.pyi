@@ -85,7 +85,7 @@ class ComponentTotal(_message.Message):
     def __init__(self, component_id: _Optional[str] = ..., total: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ...) -> None: ...
 
 class CurrencySection(_message.Message):
-    __slots__ = ("currency", "opening_balance", "components", "earned_total", "adjustments", "draws", "total_payable", "payments", "closing_balance")
+    __slots__ = ("currency", "opening_balance", "components", "earned_total", "adjustments", "draws", "total_payable", "payments", "closing_balance", "draw_paid", "draw_recovered", "draw_balance")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     OPENING_BALANCE_FIELD_NUMBER: _ClassVar[int]
     COMPONENTS_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,9 @@ class CurrencySection(_message.Message):
     TOTAL_PAYABLE_FIELD_NUMBER: _ClassVar[int]
     PAYMENTS_FIELD_NUMBER: _ClassVar[int]
     CLOSING_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    DRAW_PAID_FIELD_NUMBER: _ClassVar[int]
+    DRAW_RECOVERED_FIELD_NUMBER: _ClassVar[int]
+    DRAW_BALANCE_FIELD_NUMBER: _ClassVar[int]
     currency: str
     opening_balance: str
     components: _containers.RepeatedCompositeFieldContainer[ComponentTotal]
@@ -104,7 +107,10 @@ class CurrencySection(_message.Message):
     total_payable: str
     payments: _containers.RepeatedCompositeFieldContainer[StatementLine]
     closing_balance: str
-    def __init__(self, currency: _Optional[str] = ..., opening_balance: _Optional[str] = ..., components: _Optional[_Iterable[_Union[ComponentTotal, _Mapping]]] = ..., earned_total: _Optional[str] = ..., adjustments: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., draws: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., total_payable: _Optional[str] = ..., payments: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., closing_balance: _Optional[str] = ...) -> None: ...
+    draw_paid: str
+    draw_recovered: str
+    draw_balance: str
+    def __init__(self, currency: _Optional[str] = ..., opening_balance: _Optional[str] = ..., components: _Optional[_Iterable[_Union[ComponentTotal, _Mapping]]] = ..., earned_total: _Optional[str] = ..., adjustments: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., draws: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., total_payable: _Optional[str] = ..., payments: _Optional[_Iterable[_Union[StatementLine, _Mapping]]] = ..., closing_balance: _Optional[str] = ..., draw_paid: _Optional[str] = ..., draw_recovered: _Optional[str] = ..., draw_balance: _Optional[str] = ...) -> None: ...
 
 class Statement(_message.Message):
     __slots__ = ("rep_id", "period", "currencies")
