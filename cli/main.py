@@ -8,6 +8,9 @@
       ingest's doors need a client-credentials token: --token (or $ATTAIN_TOKEN), or --client-id with
       --client-secret-file and --issuer (or $ATTAIN_AUTH_ISSUER); ingest's address: --url or $ATTAIN_INGEST_URL
     attain plans validate PATH...                # every error with file, line, field and a hint
+    attain plans apply PATH... --user U --reason R [--hr-export hr.csv] [--dry-run]  # publish a version
+    attain plans versions | rollback [--to V] --user U --reason R | show V|current [--out DIR]
+    attain plans diff OLD NEW --events F.jsonl [--period P]   # whose pay changes (OLD/NEW: path, version:ID, current)
     attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
     attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
 """
@@ -35,6 +38,7 @@ from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 from attain.format import LocaleError, amount, percent, reader_locale
+from cli import plans as plans_cli
 from services.ingest import commands as ingest_commands
 from services.ledger import commands as ledger_commands
 from services.notifier import commands as notifier_commands
@@ -85,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = plans_commands.add_parser("validate", help="check plan files; non-zero exit on any error")
     validate.add_argument("paths", type=Path, nargs="+")
     cli_support.add_format(validate, ("text", "json"), "text")
+    plans_cli.register(plans_commands)
 
     for name, help_text in (("simulate", "earnings of a period from files"),
                             ("explain", "the trace behind one participant's earnings")):
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "plans":
+        if args.plans_command != "validate":
+            return plans_cli.dispatch(args)
         return validate_plans(args.paths, args.format)
     if args.command in ("simulate", "explain"):
         return simulate_period(args)
