@@ -112,8 +112,9 @@ def _on_broker(kafka: KafkaSettings, timeout: float, work: Callable[[], T]) -> T
     try:
         return work()
     except (TimeoutError, KafkaException, RuntimeError) as error:
+        detail = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise cli_support.CliError(f"the Kafka broker at {kafka.bootstrap} did not answer within {timeout:g}s "
-                                   f"({(str(error).strip() or type(error).__name__).splitlines()[0]})", BROKER_HINT) from error
+                                   f"({detail})", BROKER_HINT) from error
 
 
 def _state(args: argparse.Namespace) -> tuple[KafkaSettings, ReferenceState]:
