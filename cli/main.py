@@ -240,6 +240,9 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
+        if stack.plans_version is not None:
+            console.print(plans_version_note(stack.plans_version.version_id, stack.kafka_bootstrap or "", plans),
+                          highlight=False, soft_wrap=True)
         # The sample's quarter is closed; a longer period (a half-year) is not over yet and stays open.
         first_day = min((period_bounds(period)[0] for _, period in expected), default=None)
         quarter_end = period_bounds(period_of(first_day, "quarter"))[1] if first_day else None
@@ -277,6 +280,19 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     finally:
         stack.stop()
         console.print("stopped cleanly")
+
+
+def plans_version_note(version_id: str, bootstrap: str, plans: Path) -> str:
+    """The summary's lines on the published plan version, and how to change a rate live."""
+    def attain(command: str) -> str:
+        return f".venv/bin/attain plans {command} --bootstrap {bootstrap}"
+
+    events = plans / "events.jsonl" if plans.is_dir() and (plans / "events.jsonl").exists() else Path("EVENTS.jsonl")
+    apply = attain('apply /tmp/p --user you --reason "raise the SG accelerator"')
+    return (f'\nPlans: version [bold]{version_id}[/] is current (published by attain-demo, "demo start"). '
+            f"Change a rate live:\n  {attain('show current --out /tmp/p')}\n"
+            f"  edit a rate in /tmp/p/plans-ae.yaml; see whose pay moves:\n  "
+            f"{attain(f'diff current /tmp/p --events {events}')}\n  {apply}\n  history: {attain('versions')}; undo: {attain('rollback --user you --reason undo')}")
 
 
 def load_demo_org(plans: Path, database_url: str) -> None:
