@@ -292,7 +292,8 @@ def plans_version_note(version_id: str, bootstrap: str, plans: Path) -> str:
     return (f'\nPlans: version [bold]{version_id}[/] is current (published by attain-demo, "demo start"). '
             f"Change a rate live:\n  {attain('show current --out /tmp/p')}\n"
             f"  edit a rate in /tmp/p/plans-ae.yaml; see whose pay moves:\n  "
-            f"{attain(f'diff current /tmp/p --events {events}')}\n  {apply}\n  history: {attain('versions')}; undo: {attain('rollback --user you --reason undo')}")
+            f"{attain(f'diff current /tmp/p --events {events}')}\n  {apply}\n"
+            f"  history: {attain('versions')}; undo: {attain('rollback --user you --reason undo')}")
 
 
 def load_demo_org(plans: Path, database_url: str) -> None:

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attain.contracts.reference import Publication, ReferenceVersion
 from attain.embedded._process import ManagedServer, log_tail, spawn, terminate
 from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
 from attain.embedded.postgres import EmbeddedPostgres
 from attain.embedded.supervisor import Supervisor
 from attain.embedded.tansu import TansuBroker
-from attain.contracts.reference import Publication, ReferenceVersion
 from attain.platform import topics
 from attain.platform.kafka import ensure_topics
 from attain.platform.settings import KafkaSettings
