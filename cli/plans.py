@@ -210,13 +210,16 @@ def _published(publication: Publication | None, version: ReferenceVersion) -> No
     if publication is None:  # another admin made it current between our read and the publish
         print("already current: nothing published")
         return
-    outcome = ("published a new version" if publication.action.value == "PUBLISH"
-               else "rolled back: this version was published before and is current again")
-    print(f"{outcome}: {version.version_id} is current (previous: {publication.previous_version_id or 'none'})")
+    previous = publication.previous_version_id or "none"
+    if publication.action.value == "PUBLISH":
+        print(f"published a new version: {version.version_id} is current (previous: {previous})")
+    else:
+        print(f"rolled back to a version published before: {version.version_id} is current again "
+              f"(previous: {previous})")
 
 
 def _when(at: datetime) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S}Z"
+    return f"{at:%Y-%m-%dT%H:%M:%S}Z"
 
 
 # -- versions, rollback, show ---------------------------------------------------------------------------------

@@ -58,7 +58,8 @@ def test_apply_versions_show_diff_and_rollback(kafka_bootstrap, tmp_path, capsys
     assert "0.07" in attain("plans", "show", second_id)
 
     rolled = attain("plans", "rollback", "--user", "asha", "--reason", "accelerator not approved")
-    assert f"{first_id} is current (previous: {second_id})" in rolled and "rolled back" in rolled
+    assert f"rolled back to a version published before: {first_id} is current again (previous: {second_id})" \
+        in rolled
     state = read_state(KafkaSettings(bootstrap=kafka_bootstrap), names)
     assert state.current.version_id == first_id
     assert [(p.action, p.previous_version_id) for p in state.publications] == [
