@@ -27,16 +27,15 @@ COLUMNS = ("rep_id", "name", "period", "currency", "old_earned", "new_earned", "
 
 @dataclass(frozen=True)
 class PayChange:
+    """One rep period whose earned total moves: ``old`` and ``new`` in ``currency``, and ``delta = new - old``."""
+
     rep_id: str
     name: str
     period: str
     currency: str
     old: Decimal
     new: Decimal
-
-    @property
-    def delta(self) -> Decimal:
-        return self.new - self.old
+    delta: Decimal
 
 
 def earned(book: PlanBook, changes: Sequence[CrmChange], period: str | None) -> dict[tuple[str, str, str], Decimal]:
@@ -56,7 +55,8 @@ def diff(old: PlanBook, new: PlanBook, changes: Sequence[CrmChange], period: str
         if was != now:
             rep_id, rep_period, currency = key
             person = new.participants.get(rep_id) or old.participants.get(rep_id)
-            rows.append(PayChange(rep_id, person.name if person else rep_id, rep_period, currency, was, now))
+            rows.append(PayChange(rep_id, person.name if person else rep_id, rep_period, currency, was, now,
+                                  now - was))
     return rows
 
 

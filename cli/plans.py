@@ -154,8 +154,6 @@ def _version(state: ReferenceState, name: str) -> ReferenceVersion:
 
 
 def apply_plans(args: argparse.Namespace) -> int:
-    from attain.platform.reference import publish
-
     version = build_version(args.paths, args.user, args.hr_export)
     print(f"version {version.version_id}  content hash {version.content_hash}  ({len(version.files)} file(s): "
           f"{', '.join(name for name, _ in version.files)})")
@@ -168,10 +166,7 @@ def apply_plans(args: argparse.Namespace) -> int:
         last = state.publications[-1]
         print(f"already current (since {_when(last.published_at)}, by {last.published_by}): nothing published")
         return cli_support.OK
-    publication = _on_broker(kafka, args.timeout, lambda: publish(kafka, version, args.user, args.reason,
-                                                                  _names(args), args.timeout))
-    _published(publication, version)
-    return cli_support.OK
+    return _publish(args, kafka, version)
 
 
 def build_version(paths: Sequence[Path], user: str, hr_export: Path | None = None) -> ReferenceVersion:
@@ -204,6 +199,15 @@ def build_version(paths: Sequence[Path], user: str, hr_export: Path | None = Non
         print(caution, file=sys.stderr)
     source = ", ".join(str(path) for path in paths) + (f" + HR export {hr_export.name}" if hr_export else "")
     return ReferenceVersion.of_files(files, user, source=source)
+
+
+def _publish(args: argparse.Namespace, kafka: KafkaSettings, version: ReferenceVersion) -> int:
+    """Make ``version`` current as ``--user`` for ``--reason``, and say what happened."""
+    from attain.platform.reference import publish
+
+    _published(_on_broker(kafka, args.timeout, lambda: publish(kafka, version, args.user, args.reason,
+                                                               _names(args), args.timeout)), version)
+    return cli_support.OK
 
 
 def _published(publication: Publication | None, version: ReferenceVersion) -> None:
@@ -248,8 +252,6 @@ def list_versions(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    from attain.platform.reference import publish
-
     kafka, state = _state(args)
     current = _current(state)
     if current is None:
@@ -266,10 +268,7 @@ def rollback(args: argparse.Namespace) -> int:
     if target.version_id == current.version_id:
         print(f"{target.version_id} is current already: nothing published")
         return cli_support.OK
-    publication = _on_broker(kafka, args.timeout, lambda: publish(kafka, target, args.user, args.reason,
-                                                                  _names(args), args.timeout))
-    _published(publication, target)
-    return cli_support.OK
+    return _publish(args, kafka, target)
 
 
 def show_version(args: argparse.Namespace) -> int:
