@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attain.contracts.reference import Action
+from attain.contracts.reference import Action, ReferenceVersion
 from attain.platform.reference import ReferenceTopics, read_state
 from attain.platform.settings import KafkaSettings
 from cli.main import main
@@ -72,3 +72,40 @@ def test_apply_versions_show_diff_and_rollback(kafka_bootstrap, tmp_path, capsys
         main(["plans", "show", "rv-0000000000000000", *broker])
     assert unknown.value.code == 2
     assert "unknown version 'rv-0000000000000000'" in capsys.readouterr().err
+
+
+def test_a_version_whose_files_do_not_hash_to_its_id_is_refused_by_name(kafka_bootstrap, capsys):
+    from datetime import UTC, datetime
+
+    from confluent_kafka import Producer
+
+    from attain.contracts.reference import PUBLICATIONS_KEY, Publication
+    from attain.platform import topics
+    from attain.platform.avro import contract
+    from attain.platform.reference import ensure_reference_topics
+
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap)
+    run_id = uuid.uuid4().hex[:8]
+    names = ReferenceTopics(f"test.plans.versions.{run_id}", f"test.plans.publications.{run_id}")
+    ensure_reference_topics(kafka, names)
+    honest = ReferenceVersion.of_files({"plans.yaml": "plans: []\n"}, "admin")
+    forged = ReferenceVersion(honest.version_id, honest.content_hash, (("plans.yaml", "plans: [forged]\n"),),
+                              honest.created_at, "mallory")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(names.versions, key=forged.version_id.encode(),
+                     value=contract(topics.REFERENCE_VERSIONS).encode(forged.to_avro()))
+    producer.produce(names.publications, key=PUBLICATIONS_KEY, value=contract(topics.REFERENCE_PUBLICATIONS).encode(
+        Publication(forged.version_id, forged.content_hash, Action.PUBLISH, None, datetime.now(UTC), "mallory")
+        .to_avro()))
+    assert producer.flush(10) == 0
+    broker = ["--bootstrap", kafka_bootstrap, "--versions-topic", names.versions,
+              "--publications-topic", names.publications]
+
+    for version, code, line in (
+            (forged.version_id, 1, f"attain: error: version {forged.version_id}'s record fails verification: "
+                                   f"reference version {forged.version_id}: its files hash to "),
+            ("current", 1, f"attain: error: the current version cannot be read: publication of {forged.version_id}")):
+        with pytest.raises(SystemExit) as refused:
+            main(["plans", "show", version, *broker])
+        assert refused.value.code == code
+        assert capsys.readouterr().err.startswith(line)
