@@ -173,11 +173,22 @@ def build_version(paths: Sequence[Path], user: str, hr_export: Path | None = Non
     """The version the files (and the HR export) are, once every problem is ruled out (else a usage error,
     each problem on stderr with its file and line)."""
     from attain import hr_export as hr
-    from attain.planfiles import load_texts, read_files, validate, validate_located, warnings, with_hr_overrides
+    from attain.planfiles import (
+        load_texts,
+        plan_files,
+        read_files,
+        validate,
+        validate_located,
+        warnings,
+        with_hr_overrides,
+    )
 
     for path in [*paths, *([hr_export] if hr_export else [])]:
         if not path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(path))
+    if not plan_files(paths):
+        raise cli_support.CliError(f"no plan files (*.yaml, *.yml) in {', '.join(map(str, paths))}: nothing "
+                                   "published", "name the plan book's files or folder", cli_support.USAGE)
     problems = validate(paths)
     files = read_files(paths) if not problems else {}
     if hr_export is not None and not problems:

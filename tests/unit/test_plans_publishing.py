@@ -220,6 +220,9 @@ def test_apply_needs_a_user_and_a_reason(capsys):
 def test_missing_files_and_bad_periods_are_usage_errors(tmp_path, capsys):
     code, _, err = run(capsys, "plans", "apply", "no/such/dir", "--user", "u", "--reason", "r")
     assert (code, err.strip()) == (2, "attain: error: no/such/dir: no such file or directory; check the path")
+    code, _, err = run(capsys, "plans", "apply", str(tmp_path), "--user", "u", "--reason", "r")
+    assert (code, err.strip()) == (2, f"attain: error: no plan files (*.yaml, *.yml) in {tmp_path}: nothing published; "
+                                      "name the plan book's files or folder")
     code, _, err = run(capsys, "plans", "diff", "examples/apac", "examples/apac", "--events", "no/such.jsonl")
     assert code == 2 and "no/such.jsonl: no such file" in err
     code, _, err = run(capsys, "plans", "diff", "examples/apac", "examples/apac", "--events",
