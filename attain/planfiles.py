@@ -21,6 +21,7 @@ from attain.core.plan_parser import PlanError, Problem, parse_plan_book
 from attain.core.plans import PlanBook
 
 SUFFIXES = (".yaml", ".yml")
+HR_KEY = "hr_participants"  # a file's participants from an HR export: each overrides the participant it names
 
 
 @dataclass
@@ -163,6 +164,7 @@ def load_book(paths: Sequence[Path]) -> PlanBook:
 def _parse(located: Located) -> PlanBook:
     if located.unreadable:
         raise PlanFilesError(located.unreadable)
+    located = with_hr_overrides(located)
     try:
         return parse_plan_book(located.data)
     except PlanError as error:
@@ -183,6 +185,7 @@ def validate_located(located: Located) -> list[str]:
     """:func:`validate` for files already loaded (:func:`load`, :func:`load_text`)."""
     if located.unreadable:
         return [*located.unreadable, "(the plan book's meaning is checked once every file reads as YAML)"]
+    located = with_hr_overrides(located)
     try:
         parse_plan_book(located.data)
     except PlanError as error:
@@ -199,6 +202,7 @@ def warnings(paths: Sequence[Path]) -> list[str]:
     located = load(paths)
     if located.unreadable:
         return []
+    located = with_hr_overrides(located)
     try:
         book = parse_plan_book(located.data)
     except PlanError:
@@ -215,6 +219,43 @@ def warnings(paths: Sequence[Path]) -> list[str]:
         prefix = f"{where[0]}:{where[1]}: " if where else ""
         lines.append(f"{prefix}{path}: warning: {message} (hint: {hint})")
     return lines
+
+
+def with_hr_overrides(located: Located) -> Located:
+    """The book with its ``hr_participants`` (written from an HR export, :mod:`attain.hr_export`) applied.
+
+    Each HR entry names a participant by ``id``: the fields it gives replace that participant's (a ``manager``
+    replaces its ``manager``/``managers``; quotas, plans and the other fields stay), and an id no file lists is
+    a joiner, added as a participant. Errors in the merged fields point at the HR file's lines. ``located`` is
+    not changed.
+    """
+    entries = located.data.get(HR_KEY)
+    if entries is None:
+        return located
+    data = {key: value for key, value in located.data.items() if key != HR_KEY}
+    lines = {path: where for path, where in located.lines.items() if not path.startswith(HR_KEY)}
+    if not isinstance(entries, list) or not isinstance(data.get("participants", []), list):
+        data[HR_KEY] = entries  # the parser reports the unknown key where it is
+        return Located(data, located.lines, located.unreadable)
+    participants = [dict(p) if isinstance(p, dict) else p for p in data.get("participants") or []]
+    index_of: dict[Any, int] = {p.get("id"): i for i, p in enumerate(participants) if isinstance(p, dict)}
+    for number, entry in enumerate(entries):
+        source = f"{HR_KEY}[{number}]"
+        at = index_of.get(entry.get("id")) if isinstance(entry, dict) else None
+        if at is None:  # a joiner (or not a mapping: the parser says so at the HR file's line)
+            at = len(participants)
+            participants.append(entry)
+            if source in located.lines:
+                lines[f"participants[{at}]"] = located.lines[source]
+        else:
+            if "manager" in entry:
+                participants[at].pop("managers", None)
+            participants[at].update(entry)
+        target = f"participants[{at}]"
+        lines.update({target + path[len(source):]: where for path, where in located.lines.items()
+                      if path.startswith(source + ".") or path.startswith(source + "[")})
+    data["participants"] = participants
+    return Located(data, lines, located.unreadable)
 
 
 def _located(located: Located, error: PlanError) -> list[str]:

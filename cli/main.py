@@ -8,6 +8,9 @@
       ingest's doors need a client-credentials token: --token (or $ATTAIN_TOKEN), or --client-id with
       --client-secret-file and --issuer (or $ATTAIN_AUTH_ISSUER); ingest's address: --url or $ATTAIN_INGEST_URL
     attain plans validate PATH...                # every error with file, line, field and a hint
+    attain plans apply PATH... --user U --reason R [--hr-export hr.csv] [--dry-run]  # publish a version
+    attain plans versions | rollback [--to V] --user U --reason R | show V|current [--out DIR]
+    attain plans diff OLD NEW --events F.jsonl [--period P]   # whose pay changes (OLD/NEW: path, version:ID, current)
     attain simulate --plans DIR --org FILE --events F.jsonl --period 2026-Q1 [--format table|json|csv]
     attain explain  --plans DIR --org FILE --events F.jsonl --period 2026-Q1 --rep REP [--component C]
 """
@@ -35,6 +38,7 @@ from attain.core.plans import PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 from attain.format import LocaleError, amount, percent, reader_locale
+from cli import plans as plans_cli
 from services.ingest import commands as ingest_commands
 from services.ledger import commands as ledger_commands
 from services.notifier import commands as notifier_commands
@@ -85,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = plans_commands.add_parser("validate", help="check plan files; non-zero exit on any error")
     validate.add_argument("paths", type=Path, nargs="+")
     cli_support.add_format(validate, ("text", "json"), "text")
+    plans_cli.register(plans_commands)
 
     for name, help_text in (("simulate", "earnings of a period from files"),
                             ("explain", "the trace behind one participant's earnings")):
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "plans":
+        if args.plans_command != "validate":
+            return plans_cli.dispatch(args)
         return validate_plans(args.paths, args.format)
     if args.command in ("simulate", "explain"):
         return simulate_period(args)
@@ -233,6 +240,9 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
         engine = make_engine(stack.database_url or "")
         totals = wait_for_ledger(engine, expected, ledger_totals)
         print_summary(book, recompute(book, changes_of(events)), totals)
+        if stack.plans_version is not None:
+            console.print(plans_version_note(stack.plans_version.version_id, stack.kafka_bootstrap or "", plans),
+                          highlight=False, soft_wrap=True)
         # The sample's quarter is closed; a longer period (a half-year) is not over yet and stays open.
         first_day = min((period_bounds(period)[0] for _, period in expected), default=None)
         quarter_end = period_bounds(period_of(first_day, "quarter"))[1] if first_day else None
@@ -270,6 +280,20 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     finally:
         stack.stop()
         console.print("stopped cleanly")
+
+
+def plans_version_note(version_id: str, bootstrap: str, plans: Path) -> str:
+    """The summary's lines on the published plan version, and how to change a rate live."""
+    def attain(command: str) -> str:
+        return f".venv/bin/attain plans {command} --bootstrap {bootstrap}"
+
+    events = plans / "events.jsonl" if plans.is_dir() and (plans / "events.jsonl").exists() else Path("EVENTS.jsonl")
+    apply = attain('apply /tmp/p --user you --reason "raise the SG accelerator"')
+    return (f'\nPlans: version [bold]{version_id}[/] is current (published by attain-demo, "demo start"). '
+            f"Change a rate live:\n  {attain('show current --out /tmp/p')}\n"
+            f"  edit a rate in /tmp/p/plans-ae.yaml; see whose pay moves:\n  "
+            f"{attain(f'diff current /tmp/p --events {events}')}\n  {apply}\n"
+            f"  history: {attain('versions')}; undo: {attain('rollback --user you --reason undo')}")
 
 
 def load_demo_org(plans: Path, database_url: str) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attain.contracts.reference import Publication, ReferenceVersion
 from attain.embedded._process import ManagedServer, log_tail, spawn, terminate
 from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
@@ -31,6 +32,7 @@ from attain.platform.kafka import ensure_topics
 from attain.platform.settings import KafkaSettings
 
 SERVICES = ("ingest", "calculator", "ledger", "notifier")
+DEMO_PUBLISHER = ("attain-demo", "demo start")  # who publishes the plan files as a version, and why
 
 
 @dataclass
@@ -70,6 +72,10 @@ class Stack(ManagedServer):
     # Made per stack (43 characters, over the 32-byte minimum) unless extra_env names others; also written to
     # <workdir>/secrets.env (0600) for webhook senders. The ledger API trusts the issuer's tokens instead.
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # The plan files are published as a reference version before the services start (attain plans apply).
+    publish_plans: bool = True
+    plans_version: ReferenceVersion | None = None
+    plans_publication: Publication | None = None  # None when that version was current already
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -94,6 +100,8 @@ class Stack(ManagedServer):
         self.issuer.start()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
+        if self.publish_plans:
+            self.publish_plan_files(kafka)
         self._run_module(["services.ledger", "migrate"])
         self.grpc_port = free_port()
         for name in SERVICES:  # every port first: the calculator asks the ledger for its lineage
@@ -106,6 +114,17 @@ class Stack(ManagedServer):
                 SERVICES, lambda name: self.services[name].process, self.start_service,
                 self.workdir / "supervisor.log", self.notify,
             ).start()
+
+    def publish_plan_files(self, kafka: KafkaSettings) -> ReferenceVersion:
+        """Publish the plan files as the current reference version (nothing is written when it is current)."""
+        from attain.planfiles import read_files
+        from attain.platform.reference import publish
+
+        user, reason = DEMO_PUBLISHER
+        self.plans_version = ReferenceVersion.of_files(read_files([self.plans_file]), user,
+                                                       source=str(self.plans_file))
+        self.plans_publication = publish(kafka, self.plans_version, user, reason)
+        return self.plans_version
 
     def env(self) -> dict[str, str]:
         assert self.kafka_bootstrap and self.database_url

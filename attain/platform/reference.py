@@ -41,6 +41,7 @@ class ReferenceState:
 
     versions: dict[str, ReferenceVersion] = field(default_factory=dict)
     publications: list[Publication] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # key of a version record that failed -> why
 
     @property
     def current(self) -> ReferenceVersion | None:
@@ -77,8 +78,10 @@ def read_state(kafka: KafkaSettings, names: ReferenceTopics = DEFAULT_TOPICS, ti
             version.verify()
         except ValueError as error:
             log.error("unreadable reference version skipped", extra={"offset": message.offset(), "error": str(error)})
+            state.rejected[(message.key() or b"").decode("utf-8", "replace")] = str(error)
             continue
         state.versions[version.version_id] = version
+        state.rejected.pop(version.version_id, None)
     for message in read_until_idle(kafka, names.publications, idle_seconds=0,
                                    timeout=timeout, group="attain-reference"):
         try:

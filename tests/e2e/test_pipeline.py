@@ -238,3 +238,16 @@ def post_raw(stack, body: bytes):
 
     with httpx.Client(timeout=30, headers=ingest_headers(stack)) as client:
         return [client.post(f"{stack.ingest_url}/v1/events", content=body)]
+
+
+def test_the_stack_publishes_its_plan_files_as_the_current_version_before_the_services_start(stack):
+    from attain.planfiles import read_files
+    from attain.platform.reference import read_state
+    from attain.platform.settings import KafkaSettings
+
+    state = read_state(KafkaSettings(bootstrap=stack.kafka_bootstrap))
+    assert state.current == stack.plans_version
+    assert state.current.file_map == read_files([stack.plans_file])
+    last = state.publications[-1]
+    assert (last.version_id, last.published_by, last.reason) == (stack.plans_version.version_id, "attain-demo",
+                                                                 "demo start")
