@@ -50,6 +50,7 @@ from attain.ledger.access import (
 )
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
+from attain.platform.settings import KafkaSettings
 from services.ledger.api_models import (
     AccessRecord,
     Decision,
@@ -76,7 +77,7 @@ from services.ledger.disputes import (
     resolve_dispute,
 )
 from services.ledger.payouts import PayrollNotReady, approved_lines, export_csv, export_xlsx
-from services.ledger.period_close import plan_book
+from services.ledger.period_close import current_plan_book
 from services.ledger.period_service import (
     approval_history,
     decide,
@@ -347,7 +348,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         await require_period(request, scope, period)
         user = caller(request).user_id
         state = await asyncio.to_thread(  # the plan files are read off the event loop, fresh for each close
-            lambda: lock_period(engine, scope, period, user, plan_book(settings.plans_file), settings.period_scope))
+            lambda: lock_period(engine, scope, period, user, current_plan_book(settings.plans_file, KafkaSettings()),
+                                settings.period_scope))
         return _json({"state": state})
 
     async def period_paid(request: web.Request, scope: Scope, period: LedgerPeriod, /
