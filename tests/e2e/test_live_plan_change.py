@@ -109,6 +109,6 @@ def test_a_published_plan_change_is_recomputed_live_and_a_locked_period_gets_adj
 
     rolled = publish(kafka, seven, "comp-admin", "undo 9%", names=NAMES)
     assert rolled is not None and rolled.action is Action.ROLLBACK
-    wait_until(lambda: totals_for(stack, set(REPS)) == want_seven, timeout=60, what="ledger == recompute after rollback")
+    wait_until(lambda: totals_for(stack, set(REPS)) == want_seven, timeout=60, what="ledger == recompute, rolled back")
     assert ready_version(stack) == seven.version_id
     assert calculator.poll() is None and stack.services["calculator"].process.pid == pid  # never restarted
