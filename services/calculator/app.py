@@ -40,6 +40,7 @@ from services.calculator.month_cache import record_key
 from services.calculator.reload import (
     RECOMPUTE_SECONDS,
     RECOMPUTED,
+    SLICE_SECONDS,
     Books,
     ReferenceWatcher,
     applied_key,
@@ -177,18 +178,20 @@ def create_app(
             some = next(iter(held), None)
             if some is not None and credits.table.table.partition_of(record_key(rep_id, month, some)) == partition:
                 rep_months.setdefault(rep_id, []).append(month)
-        for chunk in chunks(sorted(rep_months)):
+        slice_started = time.perf_counter()
+        for rep_id in sorted(rep_months):
+            if time.perf_counter() - slice_started > SLICE_SECONDS:  # a rep at a time: yield between them
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
             if books.version_id != version_id or not holds(partition):
                 return False
             now_us = time.time_ns() // 1000
-            for rep_id in chunk:
-                update = rescore_rep(
-                    rep_id, rep_months[rep_id], book, old_book, now_us,
-                    lambda month, rep_id=rep_id: credits.month(rep_id, month),
-                    lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()), [trigger])
-                publish_snapshots(rep_id, update, partition, now_us)
-            RECOMPUTED.labels("earnings").inc(len(chunk))
-            await asyncio.sleep(0)
+            update = rescore_rep(
+                rep_id, rep_months[rep_id], book, old_book, now_us,
+                lambda month, rep_id=rep_id: credits.month(rep_id, month),
+                lambda period, rep_id=rep_id: versions.get(f"{rep_id}|{period}".encode()), [trigger])
+            publish_snapshots(rep_id, update, partition, now_us)
+            RECOMPUTED.labels("earnings").inc()
         return True
 
     @app.timer(interval=0.2)

@@ -19,7 +19,8 @@ restart after a crash midway and a partition moved from another worker all take 
   published where its earnings differ from those under the book before;
 
 then the partition's applied id is written and everything flushed. The work is done in chunks that each run
-without awaiting (so a batch never sees half a chunk) and yield to the event loop between them.
+without awaiting (so a batch never sees half a chunk) and yield to the event loop between them: ``CHUNK``
+records in stage 1, one rep at a time in stage 2 (yielding once ``SLICE_SECONDS`` have passed).
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ RECOMPUTE_SECONDS = Histogram("attain_calculator_recompute_seconds",
 RECOMPUTED = Counter("attain_calculator_recomputed_total",
                      "Records (stage 1) and reps (stage 2) recomputed under a new plan book", ["stage"])
 
-CHUNK = 500  # records or reps recomputed between two yields to the event loop
+# Stage 1 re-credits CHUNK records between two yields to the event loop (~0.25 ms a record measured: ~25 ms);
+# stage 2 yields between reps once SLICE_SECONDS have passed (one rep's periods are computed at once).
+CHUNK = 100
+SLICE_SECONDS = 0.02
 
 
 def file_version_id(files: dict[str, str]) -> str:
