@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, crm_change_record
 from attain.contracts.dead_letters import ErrorCode, topic_source
 from attain.contracts.wire import to_millis
-from attain.platform import topics
+from attain.platform import faults, topics
 from attain.platform.avro import contract
 from attain.platform.consume import DeadLetterWriter, decode_each, decoder
 from attain.platform.faust_adapter import tables_recovered
@@ -213,6 +213,8 @@ def create_app(
                               else recompute_reps(partition, version_id, was))
                 if not done or not holds(partition):
                     return
+                await producer.flush()
+                faults.reached("calculator.after_recompute_flush")  # outputs stored, applied id not yet
                 applied.put(producer, key, version_id, partition)
                 await producer.flush()
                 RECOMPUTE_SECONDS.labels(stage).observe(time.perf_counter() - started)

@@ -4,6 +4,7 @@ version, a locked period gets prior-period adjustments, and a rollback brings th
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from attain.contracts.reference import Action, ReferenceVersion
 from attain.core.recompute import recompute
+from attain.embedded._process import spawn
 from attain.embedded.stack import Stack
 from attain.planfiles import load_book_texts
 from attain.platform.reference import ReferenceTopics, publish
@@ -23,7 +25,7 @@ from attain.sample import opportunity_events
 from cli.main import changes_of
 from services.ledger.db import make_engine
 from services.ledger.schema import entries
-from tests.e2e.conftest import PLANS, bearer, post, run_stack, totals_for, wait_until
+from tests.e2e.conftest import PLANS, bearer, budget, post, run_stack, totals_for, wait_until
 
 REPS = ["t01", "t02", "t03", "t04", "t05", "t06"]
 SCOPE, PERIOD = "ae-test", "2026-Q1"
@@ -112,3 +114,36 @@ def test_a_published_plan_change_is_recomputed_live_and_a_locked_period_gets_adj
     wait_until(lambda: totals_for(stack, set(REPS)) == want_seven, timeout=60, what="ledger == recompute, rolled back")
     assert ready_version(stack) == seven.version_id
     assert calculator.poll() is None and stack.services["calculator"].process.pid == pid  # never restarted
+
+
+def test_a_calculator_killed_during_the_recompute_redoes_it_after_a_restart(live_stack):
+    """The calculator is started with a pause at the point where a partition's recompute is stored but its applied
+    version id is not; SIGKILLed there, the restarted calculator finds the partitions whose applied id is not the
+    current version and recomputes them: the ledger ends at the recompute under the current version."""
+    stack = live_stack
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap)
+    service = stack.services["calculator"]
+    assert ready_version(stack).startswith("rv-"), "runs after the test above (its events, a published version)"
+    events = opportunity_events(REPS, deals=40, seed=14, prefix="006LIVE")  # the first test's, all posted
+    stack.kill_service("calculator")
+    service.process = spawn([sys.executable, "-m", "tests.integration.faulty_service",
+                             "calculator.after_recompute_flush", "20", "services.calculator"],
+                            service.log_path, env=stack.env())
+    stack.wait_ready(names=("calculator",), timeout=budget(60))
+    lines = len(service.log_path.read_text().splitlines())
+    eleven = version_at("0.11")
+    publish(kafka, eleven, "comp-admin", "rate 11%", names=NAMES)
+    wait_until(lambda: f'"plan book version in use", "service": "calculator", "reference_version": '
+               f'"{eleven.version_id}"' in service.log_path.read_text(), timeout=20, what="the version taken")
+    stack.kill_service("calculator")  # within the pause after the first partition's flush: no applied id written
+    log = service.log_path.read_text().splitlines()[lines:]
+    assert not any('"partition recomputed under the plan book in use"' in line and eleven.version_id in line
+                   for line in log)
+
+    stack.start_service("calculator")
+    stack.wait_ready(names=("calculator",), timeout=budget(60))
+    want = expected(eleven, events)
+    wait_until(lambda: totals_for(stack, set(REPS)) == want, timeout=60, what="ledger == recompute at 11%")
+    redone = [line for line in service.log_path.read_text().splitlines()
+              if '"partition recomputed under the plan book in use"' in line and eleven.version_id in line]
+    assert len(redone) == 8  # 4 partitions x 2 stages, each redone after the restart
