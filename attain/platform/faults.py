@@ -14,7 +14,7 @@ in; nothing happens unless a test installed a hook for that point in the same pr
 ['hit']
 >>> install("ledger.after_commit", print)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-ValueError: no fault point 'ledger.after_commit'; the points are ['ledger.after_db_commit', ...]
+ValueError: no fault point 'ledger.after_commit'; the points are ['calculator.after_recompute_flush', ...]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from collections.abc import Callable
 POINTS = frozenset({
     "ledger.after_db_commit",  # the ledger worker committed a batch to PostgreSQL, not yet its offsets
     "ledger.after_outbox_publish",  # the outbox relay published payouts, not yet marked them sent
+    "calculator.after_recompute_flush",  # a partition recomputed under a new book and flushed, applied id not yet
 })
 
 _hooks: dict[str, Callable[[], None]] = {}

@@ -9,6 +9,8 @@ its version. The contract: :mod:`attain.contracts.reference`.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +35,18 @@ class ReferenceTopics:
 
 
 DEFAULT_TOPICS = ReferenceTopics()
+
+
+def topics_from_env(environ: Mapping[str, str] | None = None) -> ReferenceTopics:
+    """The reference topics a service reads: ``ATTAIN_REFERENCE_VERSIONS_TOPIC`` and
+    ``ATTAIN_REFERENCE_PUBLICATIONS_TOPIC`` (default ``reference.versions``, ``reference.publications``).
+
+    >>> topics_from_env({"ATTAIN_REFERENCE_PUBLICATIONS_TOPIC": "t.pub"})
+    ReferenceTopics(versions='reference.versions', publications='t.pub')
+    """
+    env = os.environ if environ is None else environ
+    return ReferenceTopics(env.get("ATTAIN_REFERENCE_VERSIONS_TOPIC") or DEFAULT_TOPICS.versions,
+                           env.get("ATTAIN_REFERENCE_PUBLICATIONS_TOPIC") or DEFAULT_TOPICS.publications)
 
 
 @dataclass

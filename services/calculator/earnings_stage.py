@@ -92,7 +92,9 @@ def apply_rep_messages(
     seen: dict[Trigger, None] = {}  # in order; the parts of one split message carry the same triggers
     earliest: int | None = None
     changed: dict[tuple[str, str], RecordCredits | None] = {}
+    messages_seen = []
     for message in messages:
+        messages_seen.append(message)
         for item in message["triggers"]:
             trigger = trigger_from_wire(item)
             seen.pop(trigger, None)
@@ -116,7 +118,52 @@ def apply_rep_messages(
     triggers = list(seen)[-MAX_TRIGGERS:]
     if book.plan_for(rep_id) is None or not months:
         return RepUpdate(months, {}, [], changed)
+    moved = months
+    if all(message.get("recompute") for message in messages_seen):  # a new book's re-credit (reload.py):
+        moved = {name: months[name] for name, _ in changed}  # only what moved; the rescore does the rest
+    versions, snapshots = snapshot_periods(rep_id, moved, book, now_us, load_month, load_version,
+                                           triggers, earliest)
+    return RepUpdate(months, versions, snapshots, changed)
 
+
+def rescore_rep(
+    rep_id: str,
+    month_names: Iterable[str],
+    book: PlanBook,
+    old_book: PlanBook | None,
+    now_us: int,
+    load_month: Callable[[str], MonthCredits | None],
+    load_version: Callable[[str], int | None],
+    triggers: list[Trigger],
+) -> RepUpdate:
+    """Every period of ``rep_id``'s months (``month_names``: all the months it holds) recomputed under ``book``
+    (a new plan book), with the credits held; a snapshot only for a period whose earnings differ from what
+    ``old_book`` (the book they were computed under; None when unknown) gives for the same credits."""
+    months = {name: held for name in month_names if (held := load_month(name))}
+    if not months or book.plan_for(rep_id) is None:
+        return RepUpdate({}, {}, [])
+    earliest = min((trigger[1] for trigger in triggers), default=None)
+    versions, snapshots = snapshot_periods(rep_id, months, book, now_us, load_month, load_version,
+                                           triggers, earliest)
+    if old_book is not None and old_book.plan_for(rep_id) is not None:
+        _, before = snapshot_periods(rep_id, months, old_book, now_us, load_month, load_version, triggers, earliest)
+        was = {snapshot.earnings.period: snapshot.earnings for snapshot in before}
+        snapshots = [s for s in snapshots if was.get(s.earnings.period) != s.earnings]
+        versions = {s.earnings.period: versions[s.earnings.period] for s in snapshots}
+    return RepUpdate({}, versions, snapshots)
+
+
+def snapshot_periods(
+    rep_id: str,
+    months: dict[str, MonthCredits],
+    book: PlanBook,
+    now_us: int,
+    load_month: Callable[[str], MonthCredits | None],
+    load_version: Callable[[str], int | None],
+    triggers: list[Trigger],
+    earliest: int | None,
+) -> tuple[dict[str, int], list[Snapshot]]:
+    """The snapshot of every period the ``months`` touched make (and their versions), under ``book``."""
     untouched: dict[str, MonthCredits] = {}  # read, not written back
 
     def read(name: str) -> MonthCredits:
@@ -175,7 +222,7 @@ def apply_rep_messages(
         version = max((load_version(period) or 0) + 1, now_us)
         versions[period] = version
         snapshots.append(Snapshot(earnings, version, triggers, earliest))
-    return RepUpdate(months, versions, snapshots, changed)
+    return versions, snapshots
 
 
 def _reversals_of(period: str, reach: int, read: Callable[[str], MonthCredits], fiscal_start: int = 1) -> list[date]:

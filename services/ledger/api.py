@@ -38,6 +38,7 @@ from sqlalchemy import exc as db_errors
 
 from attain.core.money import MoneyError
 from attain.core.periods import PeriodError as PeriodNameError
+from attain.core.plans import PlanBook
 from attain.ledger.access import (
     PeriodFacts,
     Principal,
@@ -50,6 +51,7 @@ from attain.ledger.access import (
 )
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
+from attain.platform.settings import KafkaSettings
 from services.ledger.api_models import (
     AccessRecord,
     Decision,
@@ -77,7 +79,7 @@ from services.ledger.disputes import (
     resolve_dispute,
 )
 from services.ledger.payouts import PayrollNotReady, approved_lines, export_csv, export_xlsx
-from services.ledger.period_close import plan_book
+from services.ledger.period_close import current_plan_book, plan_book
 from services.ledger.period_service import (
     approval_history,
     decide,
@@ -249,14 +251,18 @@ async def api_misses_as_json(request: web.Request, handler: Handler) -> web.Stre
 
 
 def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSettings,
-                   guard: LedgerGuard | None = None) -> None:
-    """The API's routes on ``app``; ``guard`` (default: from ``ATTAIN_AUTH_*``) authenticates and rate-limits."""
+                   guard: LedgerGuard | None = None, kafka: KafkaSettings | None = None) -> None:
+    """The API's routes on ``app``; ``guard`` (default: from ``ATTAIN_AUTH_*``) authenticates and rate-limits;
+    with ``kafka``, a lock pays draws from the current published plan book version when there is one."""
     chain = settings.chain
     guard = guard or LedgerGuard(settings)
     app.middlewares.append(api_misses_as_json)
 
     def caller(_: web.Request) -> Principal:
         return CALLER.get()
+
+    def closing_book() -> PlanBook | None:
+        return plan_book(settings.plans_file) if kafka is None else current_plan_book(settings.plans_file, kafka)
 
     async def require_rep(request: web.Request, rep_id: str) -> str | None:
         """The rep's region once the caller may read the rep; 404 otherwise, as for a rep nobody knows."""
@@ -348,7 +354,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         await require_period(request, scope, period)
         user = caller(request).user_id
         state = await asyncio.to_thread(  # the plan files are read off the event loop, fresh for each close
-            lambda: lock_period(engine, scope, period, user, plan_book(settings.plans_file), settings.period_scope))
+            lambda: lock_period(engine, scope, period, user, closing_book(), settings.period_scope))
         return _json({"state": state})
 
     async def period_paid(request: web.Request, scope: Scope, period: LedgerPeriod, /

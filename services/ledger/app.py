@@ -58,7 +58,7 @@ async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
     app = web.Application()
     add_operational_routes(app, ready)
     guard = LedgerGuard(settings)  # one verifier and one rate-limit count for both doors
-    add_api_routes(app, engine, settings, guard)
+    add_api_routes(app, engine, settings, guard, kafka)
     add_lineage_route(app, engine)
     grpc_server = await start_grpc(engine, settings, guard) if settings.grpc_port else None
     return Running(

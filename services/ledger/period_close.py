@@ -10,13 +10,16 @@ calculator would have booked it. It is computed earnings (reconciled like a snap
 snapshot that arrives later for the period is reconciled against it, so a credit found afterwards
 replaces the guarantee with the top-up it leaves, as a prior-period adjustment.
 
-The plan book comes from the file the ledger is given (``ATTAIN_LEDGER_PLANS_FILE``, or
-``attain ledger period lock --plans``), the same files the calculator reads. Without one, no draw is
+The plan book is the current published version on the reference topics when they have one
+(:func:`current_plan_book`, the ledger service's lock: the version the calculator uses, so a published
+plan change reaches the closing draws too), else the file the ledger is given (``ATTAIN_LEDGER_PLANS_FILE``,
+or ``attain ledger period lock --plans``), the same files the calculator reads. Without either, no draw is
 paid at close (the lock says so in its audit record).
 """
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,10 +28,14 @@ from sqlalchemy import Connection, func, select, tuple_
 from attain.core.earnings import RECOVERABLE_DRAW, PeriodEarnings, closing_draw
 from attain.core.plans import PlanBook
 from attain.ledger.entries import Entry
+from attain.platform.reference import ReferenceTopics, read_state, topics_from_env
+from attain.platform.settings import KafkaSettings
 from services.ledger.db import reconciled
 from services.ledger.entry_store import insert_unless_booked
 from services.ledger.schema import entries, snapshot_heads
 from services.ledger.scopes import ScopeBy, accrual_period, scopes_for
+
+log = logging.getLogger("attain.ledger")
 
 
 def plan_book(path: str | Path | None) -> PlanBook | None:
@@ -38,6 +45,21 @@ def plan_book(path: str | Path | None) -> PlanBook | None:
     from attain.planfiles import load_book
 
     return load_book([Path(path)])
+
+
+def current_plan_book(path: str | Path | None, kafka: KafkaSettings, names: ReferenceTopics | None = None,
+                      timeout: float = 15) -> PlanBook | None:
+    """The current published version of the plan book (``names``: default from the environment,
+    :func:`attain.platform.reference.topics_from_env`), else :func:`plan_book` of ``path``. Raises when the
+    reference topics cannot be read or the current version does not load: a lock never pays draws from a
+    book other than the one in force."""
+    from attain.planfiles import load_book_texts
+
+    current = read_state(kafka, names or topics_from_env(), timeout).current
+    if current is None:
+        return plan_book(path)
+    log.info("period close uses the published plan book version", extra={"reference_version": current.version_id})
+    return load_book_texts(current.file_map)
 
 
 def due_closing_draws(book: PlanBook, period: str) -> list[PeriodEarnings]:

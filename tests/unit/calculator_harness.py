@@ -12,9 +12,10 @@ from services.calculator.credit_stage import (
     encode_credit_messages,
     merge_changes,
 )
-from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep, rescore_rep
 from services.calculator.limits import MAX_VALUE_BYTES
 from services.calculator.month_cache import MonthIndex, month_from_wire, month_to_wire
+from services.calculator.reload import recredit
 
 
 def roundtrip(data):
@@ -99,13 +100,43 @@ class Calculator:
                 lambda period, rep_id=rep_id: self.versions.get((rep_id, period)),
             )
             self.store_months(rep_id, update)
-            self.versions.update({(rep_id, period): v for period, v in update.versions.items()})
-            for snapshot in update.snapshots:
-                key = (rep_id, snapshot.earnings.period)
-                previous = self.published.get(key)
-                assert previous is None or previous[0] < snapshot.snapshot_version
-                self.published[key] = (snapshot.snapshot_version, snapshot.earnings.total_earned)
-                self.snapshots.append(snapshot)
+            self.publish(rep_id, update)
+
+    def switch_book(self, new_book, rescore_first=False):
+        """A new plan book published while running, as the calculator's reconcile task applies it
+        (services/calculator/reload.py): stage 1 credits every record again and sends its credits, stage 2
+        recomputes every period of every rep it holds (publishing only what the change moves); in the real
+        calculator either may run first, so ``rescore_first`` chooses."""
+        old_book, self.book = self.book, new_book
+        self.recover()
+        entries = {rid: RecordEntry.from_json(orjson.loads(v)) for rid, v in self.records.items()}
+        result = recredit(entries, new_book, ("reference:new", 0))
+        for record_id, entry in result.records.items():
+            self.records[record_id] = self._sized(orjson.dumps(entry.to_json()))
+        parts = [part for body in result.messages_by_rep.values() for part in encode_credit_messages(body, self.limit)]
+        if not rescore_first:
+            self.feed_messages(parts)
+        held = {}
+        for rep_id, month in self.index.months:
+            held.setdefault(rep_id, []).append(month)
+        for rep_id, months in sorted(held.items()):
+            self.clock += 1
+            update = rescore_rep(rep_id, months, new_book, old_book, self.clock,
+                                 lambda month, rep_id=rep_id: self.load_month(rep_id, month),
+                                 lambda period, rep_id=rep_id: self.versions.get((rep_id, period)),
+                                 [("reference:new", 0)])
+            self.publish(rep_id, update)
+        if rescore_first:
+            self.feed_messages(parts)
+
+    def publish(self, rep_id, update):
+        self.versions.update({(rep_id, period): v for period, v in update.versions.items()})
+        for snapshot in update.snapshots:
+            key = (rep_id, snapshot.earnings.period)
+            previous = self.published.get(key)
+            assert previous is None or previous[0] < snapshot.snapshot_version
+            self.published[key] = (snapshot.snapshot_version, snapshot.earnings.total_earned)
+            self.snapshots.append(snapshot)
 
     def totals(self):
         return {key: total for key, (_, total) in self.published.items() if total != 0}

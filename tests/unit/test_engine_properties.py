@@ -339,3 +339,59 @@ def test_clawbacks_by_stage_change_are_order_independent_and_incremental_equals_
                     if line.reverses is not None and line.credit_date.month > line.reverses.month)
     event(f"reversals in a later month: {min(reversals, 3)}")
     assert calc.totals() == expected
+
+
+# The same book with the commission rates, a quota, a manager, a split role and the FX rate of March changed:
+# crediting (who is credited, in which role) and earning both move.
+RICH_CHANGED = (RICH.replace("rate: 0.05}", "rate: 0.045}").replace("rate: 0.08}", "rate: 0.1}")
+                .replace("{id: r1, role: AE, quota: 5000, manager: m1}", "{id: r1, role: AE, quota: 4000, manager: m2}")
+                .replace("roles: [sdr], per_unit: 0.02", "roles: [sdr], per_unit: 0.03")
+                .replace("rate: 84.1", "rate: 85.0"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(rich_changes, max_size=14, unique_by=lambda c: c.event_id), st.data())
+def test_live_plan_changes_switching_the_book_mid_stream_equals_a_recompute_under_the_new_book(changes, data):
+    """Events under the first book, the book switched and the state recomputed (either stage first), more
+    events under the new book: the same earnings as a batch recompute of all events under the new book; and
+    switching back gives the recompute under the first book again (a rollback)."""
+    first, changed = book(RICH), book(RICH_CHANGED)
+    assert first != changed
+    calc = Calculator(first, recover_every=data.draw(st.sampled_from([0, 1])))
+    cut = data.draw(st.integers(0, len(changes)))
+    calc.feed_batches(changes[:cut], [])
+    calc.switch_book(changed, rescore_first=data.draw(st.booleans()))
+    calc.feed_batches(changes[cut:], sorted(data.draw(st.lists(st.integers(0, len(changes) - cut), max_size=2))))
+    expected = {key: e.total_earned for key, e in recompute(changed, changes).items() if e.total_earned}
+    assert calc.totals() == expected
+    before = len(calc.snapshots)
+    calc.switch_book(first, rescore_first=data.draw(st.booleans()))
+    assert calc.totals() == {key: e.total_earned for key, e in recompute(first, changes).items() if e.total_earned}
+    event(f"rollback snapshots: {'some' if len(calc.snapshots) > before else 'none'}")
+
+
+TWO_PLANS = """
+plans:
+  - {id: ae, currency: INR, components: [{id: commission, measure: closed_won_amount, rate: 0.05}]}
+  - {id: se, currency: INR, components: [{id: commission, measure: closed_won_amount, rate: 0.02}]}
+participants:
+  - {id: r1, plan: ae, quota: 1000}
+  - {id: r2, plan: se, quota: 1000}
+"""
+
+
+def test_a_rescore_publishes_only_the_periods_whose_earnings_the_new_book_changes():
+    """r1 (plan ae) sold 1,000 INR in January, r2 (plan se) 2,000 in April; ae's rate goes from 5% to 6%:
+    r1's 2026-Q1 is published again at 60.00 (was 50.00), r2's 2026-Q2 (40.00) is not published again; the
+    same book again publishes nothing."""
+    calc = Calculator(book(TWO_PLANS))
+    calc.feed([opp("a", "A", 1, owner_id="r1", amount=Decimal(1000), is_won=True, close_date="2026-01-15"),
+               opp("b", "B", 2, owner_id="r2", amount=Decimal(2000), is_won=True, close_date="2026-04-01")])
+    assert calc.totals() == {("r1", "2026-Q1"): Decimal("50.00"), ("r2", "2026-Q2"): Decimal("40.00")}
+    count = len(calc.snapshots)
+    calc.switch_book(book(TWO_PLANS.replace("rate: 0.05", "rate: 0.06")))
+    assert [(s.earnings.rep_id, s.earnings.period, s.earnings.total_earned) for s in calc.snapshots[count:]] == [
+        ("r1", "2026-Q1", Decimal("60.00"))]
+    count = len(calc.snapshots)
+    calc.switch_book(calc.book)  # the same book again: nothing moves
+    assert len(calc.snapshots) == count
