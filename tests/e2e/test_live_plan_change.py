@@ -4,6 +4,7 @@ version, a locked period gets prior-period adjustments, and a rollback brings th
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -109,8 +110,13 @@ def test_a_published_plan_change_is_recomputed_live_and_a_locked_period_gets_adj
     assert ready_version(stack) == nine.version_id
     assert metric(stack, f'attain_calculator_reference_version_info{{version_id="{nine.version_id}"}}') == 1
 
-    rolled = publish(kafka, seven, "comp-admin", "undo 9%", names=NAMES)
-    assert rolled is not None and rolled.action is Action.ROLLBACK
+    # the rollback as a comp admin does it: the attain command, against the running stack
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "plans", "rollback", "--to", seven.version_id, "--user", "comp-admin",
+         "--reason", "undo 9%", "--bootstrap", stack.kafka_bootstrap, "--versions-topic", NAMES.versions,
+         "--publications-topic", NAMES.publications], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert seven.version_id in done.stdout and "current again" in done.stdout
     wait_until(lambda: totals_for(stack, set(REPS)) == want_seven, timeout=60, what="ledger == recompute, rolled back")
     assert ready_version(stack) == seven.version_id
     assert calculator.poll() is None and stack.services["calculator"].process.pid == pid  # never restarted
