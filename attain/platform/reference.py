@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 from attain.contracts.reference import PUBLICATIONS_KEY, Action, Publication, ReferenceVersion
 from attain.platform import topics
 from attain.platform.avro import contract
-from attain.platform.kafka import ensure_topic_specs, producer_config, topic_config
+from attain.platform.kafka import ensure_topic_specs, producer_config, provide_topics, topic_config
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 
@@ -72,6 +72,9 @@ class ReferenceState:
 
 def ensure_reference_topics(kafka: KafkaSettings, names: ReferenceTopics = DEFAULT_TOPICS,
                             timeout: float = 30) -> None:
+    if not kafka.create_topics:  # declared resources (deploy/k8s/base/topics.yaml): only checked
+        provide_topics(kafka, [names.versions, names.publications], timeout=timeout)
+        return
     limits = topic_config(kafka)
     ensure_topic_specs(kafka, [
         (names.versions, 1, {**limits, "cleanup.policy": "compact"}),
