@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -201,7 +204,10 @@ def test_a_rollback_takes_the_schema_back_to_the_previous_release(upgraded, old_
     apply_snapshots(upgraded, [replace(old_earnings()[0], snapshot_version=9, trigger_event_ids=("e-9",),
                                        changes=(SourceChange("e-9", "006X"),))])
     before = ledger_totals(upgraded)
-    downgrade(old_database, PREVIOUS_HEAD)  # what `attain-service ledger downgrade 0006` runs
+    rollback = subprocess.run([sys.executable, "-m", "services.ledger", "downgrade", PREVIOUS_HEAD],
+                              env={**os.environ, "ATTAIN_LEDGER_DATABASE_URL": old_database},
+                              capture_output=True, text=True, timeout=120)  # `attain-service ledger downgrade`
+    assert rollback.returncode == 0, rollback.stderr[-3000:]
     assert revision(upgraded) == PREVIOUS_HEAD
     assert "source_changes" not in inspect(upgraded).get_table_names()  # 0007's table, the one thing it drops
     assert ledger_totals(upgraded) == before
