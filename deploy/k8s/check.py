@@ -90,10 +90,12 @@ def _reachable(schema: Any, definitions: dict[str, Any]) -> dict[str, Any]:
 
 
 def targets() -> list[tuple[str, list[str], list[str]]]:
-    """(label, resources, components) to build: each overlay, and the base with each component."""
+    """(label, resources, components) to build: each overlay, the base with each component, each example."""
     found = [(f"overlays/{p.name}", [str(p)], []) for p in sorted((HERE / "overlays").iterdir()) if p.is_dir()]
     found += [(f"base+components/{p.name}", [str(HERE / "base")], [str(p)])
               for p in sorted((HERE / "components").iterdir()) if (p / "kustomization.yaml").exists()]
+    found += [(f"examples/{p.name}", [str(p)], [])  # what an operator applies beside Attain (a Strimzi Kafka)
+              for p in sorted((HERE / "examples").iterdir()) if (p / "kustomization.yaml").exists()]
     return found
 
 

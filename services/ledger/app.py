@@ -1,4 +1,4 @@
-"""Ledger entrypoint: ``python -m services.ledger [migrate]``."""
+"""Ledger entrypoint: ``python -m services.ledger [migrate | downgrade REVISION]``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from attain.platform.settings import KafkaSettings, load_settings
 from services.ledger.api import add_api_routes
 from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings, MissingDatabaseUrl
-from services.ledger.db import make_engine, migrate
+from services.ledger.db import downgrade, make_engine, migrate
 from services.ledger.grpc_api import start_grpc
 from services.ledger.lineage import add_lineage_route
 from services.ledger.payouts import OutboxRelay
@@ -84,9 +84,14 @@ def start() -> None:
         migrate(load_settings(LedgerSettings).required_database_url())
         log.info("ledger schema is at the newest revision")
         return
+    if sys.argv[1:2] == ["downgrade"] and len(sys.argv) == 3:  # a rollback: docs/operations.md
+        start_logging("ledger")
+        downgrade(load_settings(LedgerSettings).required_database_url(), sys.argv[2])
+        log.info("ledger schema is at revision %s", sys.argv[2])
+        return
     if sys.argv[1:]:
         start_logging("ledger")
-        raise SystemExit(f"usage: python -m services.ledger [migrate]; got {sys.argv[1:]}")
+        raise SystemExit(f"usage: python -m services.ledger [migrate | downgrade REVISION]; got {sys.argv[1:]}")
     settings = load_settings(LedgerSettings)
     settings.required_database_url()  # before anything starts
     run_service("ledger", lambda: build(settings, load_settings(KafkaSettings)))

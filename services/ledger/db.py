@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -35,8 +35,20 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = int.from_bytes(b"attain-m", "big") - 2**63
 
 
-def migrate(database_url: str) -> None:
-    """Bring the schema to the newest revision (the prestart step), under :data:`MIGRATION_LOCK`."""
+def migrate(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (the prestart step), or up to an older ``revision`` (the
+    upgrade test builds the previous release's schema so), under :data:`MIGRATION_LOCK`."""
+    _alembic_locked(database_url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the schema back to ``revision`` (an older release's head) under :data:`MIGRATION_LOCK`: what a
+    rollback runs with the newer image, before the older one starts (docs/operations.md, "Upgrade and
+    rollback"). Each step's ``downgrade`` says what it drops; a revision this tree does not know fails."""
+    _alembic_locked(database_url, lambda config: command.downgrade(config, revision))
+
+
+def _alembic_locked(database_url: str, run: Callable[[Config], None]) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -47,7 +59,7 @@ def migrate(database_url: str) -> None:
             connection.commit()  # the lock is the session's: it outlasts the transaction
             try:
                 config.attributes["connection"] = connection  # migrations/env.py runs on it
-                command.upgrade(config, "head")
+                run(config)
             finally:
                 connection.rollback()
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
