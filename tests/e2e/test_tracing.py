@@ -27,6 +27,7 @@ from attain.platform import topics
 from services.ledger.db import make_engine
 from services.ledger.schema import participants
 from tests.e2e.conftest import bearer, post, run_stack, totals_for, wait_until
+from tests.e2e.test_pipeline import won_deal  # closes 2026-02-10: period 2026-Q1
 
 SCOPE, PERIOD = "ae-test", "2026-Q1"
 SERVER, PRODUCER, CONSUMER, CLIENT = 2, 4, 5, 3  # OTLP's Span.SpanKind values
@@ -120,13 +121,6 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootst
     yield from run_stack(tmp_path_factory.mktemp("stack"), pipeline_kafka_bootstrap, database_url,
                          OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
                          OTEL_BSP_SCHEDULE_DELAY="200")  # ms between exports: the spans arrive while we wait
-
-
-def won_deal(record_id: str, rep_id: str, amount: str) -> dict[str, object]:
-    return {"event_id": f"{record_id}-won", "record_id": record_id, "object_type": "Opportunity",
-            "change_type": "CREATE", "commit_timestamp": "2026-02-10T09:00:00Z",
-            "fields": {"owner_id": rep_id, "amount": amount, "is_won": True, "close_date": "2026-02-10",
-                       "currency": "INR"}}
 
 
 def test_one_deal_is_one_trace_from_ingest_to_the_ledgers_booking(traced_stack: Stack, collector: Collector):
