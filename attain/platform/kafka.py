@@ -266,9 +266,11 @@ class AsyncProducer:
             except BufferError:
                 self._producer.poll(0.01)
 
-    def produce_all(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> asyncio.Future[int]:
-        """Send (key, value) pairs; one future, resolved with their count once the broker has every
-        one (or failed with the first error). Cheaper than a future per message at high rates."""
+    def produce_all(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]],
+                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[int]:
+        """Send (key, value) pairs, each with ``headers`` if given; one future, resolved with their count once
+        the broker has every one (or failed with the first error). Cheaper than a future per message at high
+        rates."""
         future: asyncio.Future[int] = self._loop.create_future()
         if not messages:
             future.set_result(0)
@@ -286,10 +288,11 @@ class AsyncProducer:
             if finished:
                 self._loop.call_soon_threadsafe(_succeed, future, len(messages))
 
+        extra = {} if headers is None else {"headers": headers}
         for key, value in messages:
             while True:
                 try:
-                    self._producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                    self._producer.produce(topic, value=value, key=key, on_delivery=delivered, **extra)
                     break
                 except BufferError:
                     self._producer.poll(0.01)

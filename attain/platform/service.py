@@ -30,6 +30,8 @@ from attain.platform.http import start_http
 from attain.platform.kafka import MissingTopicsError
 from attain.platform.logs import configure_logging
 from attain.platform.settings import ServiceSettings
+from attain.platform.tracing import TracingConfigError
+from attain.platform.tracing import configure as configure_tracing
 
 Step = Callable[[], Any]  # a stop step: a plain call, or one returning an awaitable (awaited in turn)
 
@@ -64,6 +66,11 @@ def run_service(name: str, build: Callable[[], Awaitable[Running]], *, logger: s
     (default ``attain.<name>``)."""
     start_logging(name)
     log = logging.getLogger(logger or f"attain.{name}")
+    try:
+        configure_tracing(name)  # before ``build`` makes its HTTP application and database engine
+    except TracingConfigError as error:
+        log.critical("refusing to start: %s", error)
+        raise SystemExit(2) from None
     try:
         asyncio.run(serve(log, build))
     except MissingTopicsError as error:  # never ready: the pod's readiness fails, the log says which topics

@@ -31,6 +31,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Gauge, Histogram
 
+from attain.platform import tracing
 from attain.platform.faust_adapter import BatchRunner, InFlight, install_batch_consumer
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
@@ -125,9 +126,16 @@ async def checkpoint(handle: BatchHandler, outputs: BatchProducer | None, timed:
     commit interval.
     """
     started = time.perf_counter()
-    await handle(messages)
-    if outputs is not None:
-        await outputs.flush()
+    with tracing.consumed(f"{messages[0].topic} process", (message.headers for message in messages)):
+        if outputs is not None:  # the batch's outputs carry its span's context (changelog records do not)
+            outputs.headers = tracing.kafka_headers()
+        try:
+            await handle(messages)
+        finally:
+            if outputs is not None:
+                outputs.headers = None
+        if outputs is not None:
+            await outputs.flush()
     if timed is not None:
         timed(time.perf_counter() - started)
     lags = await batch.ack()
@@ -223,6 +231,7 @@ class BatchProducer:
         self._producer = Producer(producer_config(kafka, **{"linger.ms": 2, **overrides}))
         self._errors: list[KafkaError] = []
         self._sealed: set[tuple[str, int]] = set()
+        self.headers: list[tuple[str, bytes]] | None = None  # set per batch by tracing: on each unsealed record
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -231,9 +240,11 @@ class BatchProducer:
     def produce(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None, sealed: bool = False
     ) -> None:
-        extra = {} if partition is None else {"partition": partition}
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         if sealed and partition is not None:
             self._sealed.add((topic, partition))
+        if self.headers is not None and not sealed:
+            extra["headers"] = self.headers
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered, **extra)

@@ -25,6 +25,7 @@ from attain.platform.reference import topics_from_env
 from attain.platform.service import start_logging
 from attain.platform.settings import KafkaSettings, load_settings
 from attain.platform.streams import BatchProducer, UnsupportedSecurityError, broker_credentials, stream_app
+from attain.platform.tracing import configure as configure_tracing
 from services.calculator import metrics
 from services.calculator.config import CalculatorSettings, configure_gc
 from services.calculator.convert import snapshot_to_avro
@@ -265,6 +266,7 @@ def main() -> None:
 
 def run() -> None:
     service = start_logging("calculator")
+    configure_tracing("calculator")  # off unless OTEL_TRACES_EXPORTER names an exporter
     record_build_info()
     kafka = load_settings(KafkaSettings)
     try:

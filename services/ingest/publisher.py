@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from attain.contracts.crm_changes import InvalidEvent, Limits, normalise
 from attain.contracts.dead_letters import ErrorCode
-from attain.platform import topics
+from attain.platform import topics, tracing
 from attain.platform.avro import contract
 from attain.platform.kafka import AsyncProducer, dead_letter
 from services.ingest import metrics
@@ -100,7 +102,9 @@ class Publisher:
                 continue
             messages.append((record["record_id"].encode(), encoded))
             results.append(ItemResult(index, True, record["event_id"]))
-        published = self._producer.produce_all(topics.CRM_CHANGES, messages)
+        with tracing.span(f"{topics.CRM_CHANGES} publish", SpanKind.PRODUCER, **{
+                "messaging.destination.name": topics.CRM_CHANGES, "messaging.batch.message_count": len(messages)}):
+            published = self._producer.produce_all(topics.CRM_CHANGES, messages, tracing.kafka_headers())
         published.add_done_callback(lambda done: _count_published(done, label))
         pending.append(published)
         return results, asyncio.gather(*pending)

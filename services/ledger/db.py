@@ -20,6 +20,7 @@ from attain.core.money import MoneyError, minor_unit, parse_decimal
 from attain.core.reconcile import deltas
 from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_KIND, Entry, booking_kind, draw_parts
 from attain.ledger.periods import PeriodState, posting_period
+from attain.platform.tracing import traced_engine
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import insert_unless_booked, reconciled
@@ -70,7 +71,8 @@ def _alembic_locked(database_url: str, run: Callable[[Config], None]) -> None:
 
 def make_engine(database_url: str) -> Engine:
     # hide_parameters: an error's text (logged, dead-lettered) never carries the statement's values (amounts, ids)
-    return create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True)
+    return traced_engine(  # a span per statement when tracing is on (attain/platform/tracing.py)
+        create_engine(database_url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True))
 
 
 @dataclass(frozen=True)

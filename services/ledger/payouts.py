@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
@@ -22,7 +23,7 @@ from attain.core.money import round_money
 from attain.ledger import entries as entry_rules
 from attain.ledger.entries import EntryGroup, payable_balance
 from attain.ledger.payroll import EarningCodes, control_totals, split_by_code
-from attain.platform import faults, topics
+from attain.platform import faults, topics, tracing
 from attain.platform.avro import contract
 from services.ledger import metrics
 from services.ledger.schema import entries, outbox, participants, payout_lines, periods
@@ -78,6 +79,7 @@ def write_payout_lines(connection: Connection, scope: str, period: str, approved
         from services.ledger.config import LedgerSettings
 
         codes = LedgerSettings().codes
+    approval = tracing.traceparent()  # the relay publishes the lines in the approval's trace
     hr_ids = {row.rep_id: row.hr_id for row in connection.execute(select(participants.c.rep_id, participants.c.hr_id))}
     lines = []
     for (rep_id, currency), parts in sorted(payable_parts(connection, scope, period, codes).items()):
@@ -92,13 +94,14 @@ def write_payout_lines(connection: Connection, scope: str, period: str, approved
         connection.execute(payout_lines.insert(), [line.to_row(scope) for line in lines])
         payouts = contract(topics.PAYOUTS)
         connection.execute(outbox.insert(), [
-            {"topic": topics.PAYOUTS, "message_key": line.payout_id, "payload": payouts.encode(line.to_avro())}
+            {"topic": topics.PAYOUTS, "message_key": line.payout_id, "payload": payouts.encode(line.to_avro()),
+             "trace_context": approval}
             for line in lines
         ])
     control = control_record(scope, period, lines, approved_at, approved_by)
     connection.execute(outbox.insert().values(  # a higher outbox_id than the lines': published after them
         topic=topics.PAYOUTS_CONTROL, message_key=control.control_id,
-        payload=contract(topics.PAYOUTS_CONTROL).encode(control.to_avro())))
+        payload=contract(topics.PAYOUTS_CONTROL).encode(control.to_avro()), trace_context=approval))
     return lines
 
 
@@ -216,13 +219,17 @@ class OutboxRelay:
     def publish_pending(self) -> int:
         with self._engine.begin() as connection:
             rows = connection.execute(
-                select(outbox.c.outbox_id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
+                select(outbox.c.outbox_id, outbox.c.topic, outbox.c.message_key, outbox.c.payload,
+                       outbox.c.trace_context)
                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.outbox_id)
                 .limit(self._batch_size).with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 return 0
-            delivered = self.publish(rows)
+            # one span for the relay's batch: in the approval's trace, or linked to each approval's
+            with tracing.consumed("outbox publish", (tracing.headers_of(row.trace_context) for row in rows),
+                                  SpanKind.PRODUCER):
+                delivered = self.publish(rows)
             faults.reached("ledger.after_outbox_publish")  # published, not yet marked sent
             if delivered:
                 connection.execute(outbox.update().where(outbox.c.outbox_id.in_(delivered))
@@ -245,7 +252,7 @@ class OutboxRelay:
         topic_of = {row.outbox_id: (row.topic, row.message_key) for row in rows}
         for row in rows:
             self._producer.produce(row.topic, key=row.message_key.encode(), value=bytes(row.payload),
-                                   on_delivery=report(row.outbox_id))
+                                   headers=tracing.headers_of(row.trace_context), on_delivery=report(row.outbox_id))
         self._producer.flush(30)
         for outbox_id in delivered:
             topic, key = topic_of[outbox_id]

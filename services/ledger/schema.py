@@ -120,6 +120,7 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True), nullable=True),
+    Column("trace_context", Text, nullable=True),  # the writer's W3C traceparent, when tracing is on
 )
 
 disputes = Table(

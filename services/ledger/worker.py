@@ -14,7 +14,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from attain.contracts.dead_letters import ErrorCode
 from attain.contracts.earnings import EarningsSnapshot
-from attain.platform import faults, topics
+from attain.platform import faults, topics, tracing
 from attain.platform.consume import DeadLetterWriter, decode_messages, decoder
 from services.ledger import metrics
 from services.ledger.db import apply_snapshots, check_snapshot
@@ -154,7 +154,8 @@ class LedgerWorker:
         if held is None:  # a rebalance took the batch's partitions while we waited; their owner re-reads it
             self._resume()
             return
-        self._apply(held.decoded)
+        with tracing.consumed(f"{topics.EARNINGS} process", (message.headers() for message in held.messages)):
+            self._apply(held.decoded)  # the statements' spans (traced_engine) are this span's children
         if self._failures:
             log.info("database back; booked the held batch", extra={"failed_attempts": self._failures})
         self._failures = 0

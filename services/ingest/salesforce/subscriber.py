@@ -23,8 +23,10 @@ from typing import Any
 
 import grpc
 import httpx
+from opentelemetry.trace import SpanKind
 
 from attain.contracts.dead_letters import ErrorCode
+from attain.platform import tracing
 from services.ingest import metrics
 from services.ingest.publisher import Incoming, Publisher
 from services.ingest.salesforce.auth import AccessToken, AuthError, TokenSource
@@ -257,7 +259,9 @@ class ChannelSubscriber:
             for item in items:
                 newest_commit = max(newest_commit, item["commit_timestamp"])
                 entries.append(Incoming(item, payload, position))
-        _, acknowledged = self._publisher.submit(entries, self._source)
+        with tracing.span("salesforce events", SpanKind.CONSUMER, **{"messaging.source.name": self.channel,
+                                                                    "messaging.batch.message_count": len(entries)}):
+            _, acknowledged = self._publisher.submit(entries, self._source)  # a new trace per fetched batch
         self._in_flight += len(response.events)
         await self._pending.put(Pending(asyncio.gather(acknowledged, *rejects), response.events[-1].replay_id,
                                         len(response.events), newest_commit))
