@@ -224,13 +224,15 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with console.status("starting broker (Tansu), PostgreSQL and the four services..."):
+        with console.status("starting broker (Tansu), PostgreSQL and the five services..."):
             started = time.monotonic()
             stack.start()
         console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
+        console.print(portal_note(stack.portal_url, stack.workdir / "issuer" / "credentials.json"),
+                      highlight=False, soft_wrap=True)
         load_demo_org(plans, stack.database_url or "")
         events = demo_events(plans, book, deals)
         assert stack.issuer is not None  # machine callers post with a client-credentials token
@@ -280,6 +282,14 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     finally:
         stack.stop()
         console.print("stopped cleanly")
+
+
+def portal_note(portal_url: str, credentials: Path) -> str:
+    """The portal's address and a sign-in link per sample user (their passwords in ``credentials``)."""
+    links = "\n".join(f"  {who:<12} {portal_url}/login?login_hint={user}"
+                      for who, user in (("rep", "ae-in-01"), ("manager", "mgr-in"), ("comp admin", "comp-admin")))
+    return (f"\n[bold]Portal: {portal_url}[/] (open it on a phone-sized window and watch the numbers move)\n"
+            f"Sign in (passwords in {credentials}):\n{links}")
 
 
 def plans_version_note(version_id: str, bootstrap: str, plans: Path) -> str:
