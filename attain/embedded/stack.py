@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine: broker, PostgreSQL and the four services as processes.
+"""The whole pipeline on one machine: broker, PostgreSQL and the five services as processes.
 
 Used by ``attain run`` (the demo), the end-to-end tests and the benchmark. A
 broker or database given by address is used as it is; otherwise the embedded

@@ -251,16 +251,11 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         return web.FileResponse(HERE / "static" / "sw.js", headers={
             "Content-Type": "text/javascript", "Service-Worker-Allowed": "/", "Cache-Control": "no-cache"})
 
-    app.router.add_get("/", home)
-    app.router.add_get("/login", login)
-    app.router.add_get("/auth/callback", callback)
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/signed-out", signed_out)
-    app.router.add_get("/reps/{rep_id}", rep_home)
-    app.router.add_get("/reps/{rep_id}/events", events)
-    app.router.add_get("/reps/{rep_id}/statements/{period}.pdf", statement)
-    app.router.add_post("/disputes", new_dispute)
-    app.router.add_get("/disputes/{dispute_id:\\d+}", show_dispute)
-    app.router.add_get("/manifest.webmanifest", manifest)
-    app.router.add_get("/sw.js", service_worker)
+    routes = [("GET", "/", home), ("GET", "/login", login), ("GET", "/auth/callback", callback),
+              ("POST", "/logout", logout), ("GET", "/signed-out", signed_out), ("GET", "/reps/{rep_id}", rep_home),
+              ("GET", "/reps/{rep_id}/events", events), ("GET", "/reps/{rep_id}/statements/{period}.pdf", statement),
+              ("POST", "/disputes", new_dispute), ("GET", "/disputes/{dispute_id:\\d+}", show_dispute),
+              ("GET", "/manifest.webmanifest", manifest), ("GET", "/sw.js", service_worker)]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
     app.router.add_static("/static", HERE / "static", append_version=False)

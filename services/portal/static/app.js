@@ -25,5 +25,9 @@
     window.addEventListener("offline", offline);
     document.body.addEventListener("htmx:sseMessage", function () { localise(document); });
     if ("serviceWorker" in navigator) { navigator.serviceWorker.register("/sw.js", { scope: "/" }); }
+    var signOut = document.querySelector('form[action="/logout"]');
+    if (signOut && window.caches) {  // the last numbers kept for offline are the signed-in person's: forget them
+      signOut.addEventListener("submit", function () { caches.delete("attain-portal-v1"); });
+    }
   });
 }());
