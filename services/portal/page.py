@@ -5,23 +5,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from attain.contracts.earnings import EarningsSnapshot
-from attain.core.earnings import compute_period_earnings
+from attain.core.earnings import component_of, compute_period_earnings
 from attain.core.plans import Component, PlanBook
 from attain.core.recompute import admit_changes, admitted_credits_by_rep
 from attain.core.records import CrmChange
 from attain.core.tiers import next_tier
-from attain.format import grouped, money, percent
+from attain.format import count, grouped, money, percent
 from attain.ledger.periods import period_sort_key
 from attain.ledger.statements import build_statement
 from services.portal.delta import delta_text
 from services.portal.i18n import Translate
-from services.portal.readmodel import Delta, plan_of
+from services.portal.readmodel import Delta
 
-GAUGE_TOP = Decimal("1.5")  # a gauge's full width: 150% attainment
+GAUGE_TOP = Decimal("1.5")
+CENT = Decimal("0.01")  # a gauge's full width: 150% attainment
 
 
 @dataclass
@@ -41,13 +43,20 @@ class Measure:
 class Deal:
     record_id: str
     name: str
-    credit: str
+    credits: list[str]  # "commission 35,64,000.00" per component it credits (money and counts are not added up)
     trace: list[str]
 
 
 def _component(book: PlanBook | None, snapshot: EarningsSnapshot, component_id: str) -> Component | None:
-    plan = plan_of(book, snapshot)
-    return next((c for c in plan.components if c.component_id == component_id), None) if plan else None
+    if book is None:
+        return None
+    return component_of(book, snapshot.rep_id, snapshot.plan_id, snapshot.plan_version, component_id)
+
+
+def credit_text(value: Decimal, locale: str) -> str:
+    """Credit as a reader reads it: grouped, at most two decimals (rounded up, so "more credit" is enough),
+    none when whole (a count, or whole money)."""
+    return count(value.quantize(CENT, rounding=ROUND_CEILING) if value != value.quantize(CENT) else value, locale)
 
 
 def measures(book: PlanBook | None, snapshot: EarningsSnapshot, locale: str, _: Translate) -> list[Measure]:
@@ -66,7 +75,7 @@ def measures(book: PlanBook | None, snapshot: EarningsSnapshot, locale: str, _: 
             step = next_tier(component.rate.tiers, credited, quota)
             if step.following is not None and step.credit_needed is not None:
                 measure.next_tier = _("%(amount)s more credit reaches tier %(tier)s",
-                                      amount=grouped(str(step.credit_needed), locale), tier=step.number + 1)
+                                      amount=credit_text(step.credit_needed, locale), tier=step.number + 1)
             else:
                 measure.next_tier = _("top tier reached")
         for bonus in component.bonuses if component is not None and quota else ():
@@ -75,7 +84,7 @@ def measures(book: PlanBook | None, snapshot: EarningsSnapshot, locale: str, _: 
             measure.bonuses.append(_("bonus at %(level)s: reached", level=percent(bonus.attainment, locale))
                                    if missing <= 0 else
                                    _("bonus at %(level)s: %(amount)s more credit",
-                                     level=percent(bonus.attainment, locale), amount=grouped(str(missing), locale)))
+                                     level=percent(bonus.attainment, locale), amount=credit_text(missing, locale)))
         if component is not None and component.window is not None:
             measure.spiff = _("SPIFF from %(start)s to %(end)s", start=component.window[0].isoformat(),
                               end=component.window[1].isoformat())
@@ -98,9 +107,12 @@ def deals(book: PlanBook | None, changes: Sequence[CrmChange], rep_id: str, peri
             by_record[line.record_id].append((component, line))
     found = []
     for record_id, lines in sorted(by_record.items()):
-        credit = sum((line.value for component, line in lines if component.kind == "earnings"), Decimal(0))
+        credits: dict[str, Decimal] = defaultdict(Decimal)
+        for component, line in lines:
+            credits[component.component_id] += line.value
         trace = [f"{component.component_id}: {grouped(line.describe(), locale)}" for component, line in lines]
-        found.append(Deal(record_id, names.get(record_id, record_id), grouped(str(credit), locale), trace))
+        found.append(Deal(record_id, names.get(record_id, record_id),
+                          [f"{name} {credit_text(value, locale)}" for name, value in credits.items()], trace))
     return found
 
 
@@ -129,6 +141,21 @@ def delta_view(delta: Delta, locale: str, _: Translate) -> dict[str, Any]:
     return {"text": delta_text(delta.amount, delta.currency, delta.deal, delta.tier_from, delta.tier_to, locale, _),
             "total": money(delta.total, delta.currency, locale), "computed_at": delta.computed_at,
             "version": delta.snapshot_version, "period": delta.period}
+
+
+def opportunity_view(opportunity: dict[str, Any], locale: str) -> dict[str, Any]:
+    """An open opportunity with its amount in its currency, as the reader reads amounts."""
+    amount, currency = opportunity.get("amount"), opportunity.get("currency")
+    try:
+        shown = money(Decimal(str(amount)), str(currency), locale) if amount is not None and currency else ""
+    except (ArithmeticError, ValueError):
+        shown = f"{amount} {currency or ''}".strip()
+    return {**opportunity, "amount": shown}
+
+
+def when(ms: int) -> str:
+    """Epoch milliseconds as UTC text (the page shows it in the reader's own clock when scripts run)."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def lines_of(entries: Sequence[dict[str, Any]], period: str, locale: str) -> list[dict[str, Any]]:

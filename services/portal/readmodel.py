@@ -28,7 +28,8 @@ from sqlalchemy.engine import Connection
 
 from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, normalise, parse_json
 from attain.contracts.earnings import EarningsSnapshot
-from attain.core.plans import Plan, PlanBook
+from attain.core.earnings import component_of
+from attain.core.plans import PlanBook
 from attain.core.records import CrmChange
 from attain.core.tiers import next_tier
 
@@ -134,31 +135,27 @@ def apply_changes(connection: Connection, changes: Iterable[CrmChange], book: Pl
     return new
 
 
-def tier_number(plan: Plan | None, ratio: str | None, component_id: str) -> int | None:
+def tier_number(book: PlanBook | None, snapshot: EarningsSnapshot, component_id: str,
+                ratio: str | None) -> int | None:
     """The attainment tier (from 1) a component's attainment reaches; None without attainment tiers."""
-    if plan is None or ratio is None:
+    if book is None or ratio is None:
         return None
-    for component in plan.components:
-        if component.component_id == component_id and component.rate.tiers and component.rate.basis == "attainment":
-            return next_tier(component.rate.tiers, Decimal(ratio), Decimal(1)).number
-    return None
-
-
-def plan_of(book: PlanBook | None, snapshot: EarningsSnapshot) -> Plan | None:
-    if book is None:
+    component = component_of(book, snapshot.rep_id, snapshot.plan_id, snapshot.plan_version, component_id)
+    if component is None or not component.rate.tiers or component.rate.basis != "attainment":
         return None
-    plans = [plan for plan in book.plans_of(snapshot.rep_id) if plan.plan_id == snapshot.plan_id]
-    exact = [plan for plan in plans if plan.version == snapshot.plan_version]
-    return (exact or plans or [None])[-1]
+    return next_tier(component.rate.tiers, Decimal(ratio), Decimal(1)).number
 
 
-def _tiered(snapshot: EarningsSnapshot | None, plan: Plan | None) -> tuple[int | None, str | None]:
-    """The first tiered component's tier number and id (the one the live feed names)."""
-    for component in snapshot.components if snapshot else ():
-        number = tier_number(plan, component.attainment_ratio, component.component_id)
-        if number is not None:
-            return number, component.component_id
-    return None, None
+def _tiered(snapshot: EarningsSnapshot, before: EarningsSnapshot | None,
+            book: PlanBook | None) -> tuple[int | None, str | None]:
+    """The tier number and id of the tiered component the live feed names: one whose credit this snapshot
+    moved, else the last (the newest plan version's, when a period spans versions)."""
+    credited_before = {c.component_id: c.credited_value for c in before.components} if before else {}
+    tiered = [(c.credited_value != credited_before.get(c.component_id), number, c.component_id)
+              for c in snapshot.components
+              if (number := tier_number(book, snapshot, c.component_id, c.attainment_ratio)) is not None]
+    moved = [item for item in tiered if item[0]] or tiered
+    return (moved[-1][1], moved[-1][2]) if moved else (None, None)
 
 
 def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot],
@@ -179,10 +176,9 @@ def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot
             {"r": snapshot.rep_id, "p": snapshot.period, "v": snapshot.snapshot_version,
              "s": json.dumps(snapshot.to_avro())})
         amount = Decimal(snapshot.total_earned) - (Decimal(before.total_earned) if before else Decimal(0))
-        plan = plan_of(book, snapshot)
-        tier_to, component_id = _tiered(snapshot, plan)
-        tier_from = (tier_number(plan, next((c.attainment_ratio for c in before.components
-                                            if c.component_id == component_id), None), component_id or "")
+        tier_to, component_id = _tiered(snapshot, before, book)
+        tier_from = (tier_number(book, before, component_id, next((c.attainment_ratio for c in before.components
+                                                                   if c.component_id == component_id), None))
                      if before is not None and component_id else None)
         if amount == 0 and tier_from == tier_to:
             continue

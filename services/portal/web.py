@@ -63,8 +63,10 @@ class Portal:
 
 
 def templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = page.when
+    return env
 
 
 def add_routes(app: web.Application, portal: Portal) -> None:
@@ -170,7 +172,8 @@ def add_routes(app: web.Application, portal: Portal) -> None:
             measures=page.measures(portal.book, current, locale, _) if current else [],
             deals=page.deals(portal.book, changes, rep_id, chosen, names, locale) if chosen else [],
             deltas=[page.delta_view(d, locale, _) for d in deltas], history=snapshots,
-            opportunities=opportunities, lines=page.lines_of(entries, chosen, locale),
+            opportunities=[page.opportunity_view(o, locale) for o in opportunities],
+            lines=page.lines_of(entries, chosen, locale),
             total=lambda snapshot: page.total_of(snapshot, locale))
 
     async def events(request: web.Request) -> web.StreamResponse:

@@ -107,7 +107,7 @@ def test_a_rep_signs_in_and_watches_deltas_arrive_live(stack: Stack) -> None:
 
     page = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "en-IN"}).text
     assert "₹66,000.00" in page and "120.0% of quota" in page and "top tier reached" in page
-    assert "Acme Corp: credit 6,00,000" in page and "Globex" in page  # the deal list, with the core's trace
+    assert "Acme Corp: credit commission 6,00,000" in page and "Globex" in page  # the deal list, with the core's trace
     french = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "fr-FR"}).text
     assert "Rémunération de ae-in-01" in french and "66\u202f000,00" in french
 

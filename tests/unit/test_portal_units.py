@@ -15,6 +15,7 @@ from attain.core.tiers import Tier, next_tier
 from services.issuer.authorize import Codes, s256
 from services.portal.delta import delta_text
 from services.portal.i18n import LANGUAGES, catalogue, preferred, translator
+from services.portal.page import credit_text
 
 PORTAL = Path(__file__).parents[2] / "services" / "portal"
 TIERS = (Tier(Decimal(0), Decimal(1), Decimal("0.05")), Tier(Decimal(1), Decimal("1.5"), Decimal("0.08")),
@@ -101,3 +102,10 @@ def test_an_authorization_code_is_redeemed_once_with_its_verifier_only() -> None
     # the issuer's challenge is the one Authlib's client sends (RFC 7636 S256), for any verifier
     for verifier in ("a" * 43, "dBjftJeZ4CPP-0a2cQjW4q7NBH8u3dW0LiW3y4X-eR0", "~._-" * 20):
         assert s256(verifier) == create_s256_code_challenge(verifier)
+
+
+def test_credit_still_needed_reads_as_enough_and_never_in_calculation_digits() -> None:
+    assert credit_text(Decimal("5800000.000"), "en-IN") == "58,00,000"
+    assert credit_text(Decimal("1195600.00"), "en-IN") == "11,95,600"
+    assert credit_text(Decimal("0.001"), "en") == "0.01"  # rounded up: this much more is enough
+    assert credit_text(Decimal("2.5"), "en") == "2.5"
