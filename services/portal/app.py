@@ -84,7 +84,7 @@ async def build() -> Running:
     return Running(
         app, settings.host, settings.port, "portal listening", {"port": settings.port, "url": base_url},
         alive=thread.is_alive,
-        before_http_stop=[stopping.set, broker.stop, in_thread(thread.join, 10)],
+        before_http_stop=[hub.close_all, stopping.set, broker.stop, in_thread(thread.join, 10)],
         after_http_stop=[portal.ledger.close, engine.dispose],
         stopped="portal stopped",
     )

@@ -10,6 +10,7 @@ slow client never holds up the consumer or the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import defaultdict
@@ -59,6 +60,14 @@ class Hub:
                 self.unsubscribe(delta.rep_id, queue)
             else:
                 queue.put_nowait(delta)
+
+    def close_all(self) -> None:
+        """End every open stream (the service is stopping): each handler sees ``Closed`` and returns."""
+        for rep_id, queues in list(self._subscribers.items()):
+            for queue in list(queues):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(Closed)
+            del self._subscribers[rep_id]
 
     def count(self) -> int:
         return sum(len(queues) for queues in self._subscribers.values())
