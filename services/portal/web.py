@@ -163,7 +163,8 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         changes = await asyncio.to_thread(changes_of, portal.engine, rep_id)
         opportunities = await asyncio.to_thread(open_opportunities, portal.engine, rep_id)
         names = {o["record_id"]: str(o["name"]) for o in opportunities}
-        names.update({c.record_id: json.loads(c.fields["name"]) for c in changes if "name" in c.fields})
+        names.update({c.record_id: name for c in changes
+                      if isinstance(name := json.loads(c.fields.get("name") or "null"), str)})
         deltas = await asyncio.to_thread(deltas_of, portal.engine, rep_id, chosen) if chosen else []
         return render(
             request, "rep.html", rep_id=rep_id, period=chosen, snapshot=current,
