@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
@@ -86,7 +87,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     def signed_in(request: web.Request) -> Session:
         session = portal.sessions.of(request)
         if session is None:
-            raise web.HTTPFound(f"/login?next={request.rel_url.path}")
+            raise web.HTTPFound("/login")
         return session
 
     def refused(request: web.Request, error: Refused) -> web.Response:
@@ -110,7 +111,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
             raise web.HTTPFound(f"/reps/{session.identity.subject}")
         rep = request.query.get("rep", "").strip()
         if rep:
-            raise web.HTTPFound(f"/reps/{rep}")
+            raise web.HTTPFound(f"/reps/{quote(rep, safe='')}")
         return render(request, "home.html")
 
     async def login(request: web.Request) -> web.Response:
