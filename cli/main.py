@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", type=Path, default=Path(".attain/demo"))
     run.add_argument("--deals", type=int, default=400,
                      help="opportunities to generate when the plan folder has no events.jsonl of its own")
+    run.add_argument("--pace", type=float, default=0, metavar="EVENTS_PER_SECOND",
+                     help="replay the sample quarter at this rate, to watch the portal move (default: at once)")
     run.add_argument("--exit-when-done", action="store_true",
                      help="stop after the summary instead of waiting for Ctrl-C")
     notifier_commands.register(commands)
@@ -119,7 +121,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command in ("simulate", "explain"):
         return simulate_period(args)
     if args.command == "run":
-        return run_demo(args.plans, args.workdir, args.deals, args.exit_when_done)
+        return run_demo(args.plans, args.workdir, args.deals, args.exit_when_done, args.pace)
     for service in SERVICE_COMMANDS:
         if (status := service.dispatch(args)) is not None:
             return status
@@ -211,7 +213,7 @@ def changes_of(events: Sequence[dict[str, Any]]) -> list[CrmChange]:
     return [change_from_avro(normalise(parse_json(json.dumps(e)), "sample", 0)) for e in events]
 
 
-def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> int:
+def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool, pace: float = 0) -> int:
     from attain.embedded.stack import Stack, start_fresh_demo
     from attain.sample import demo_events
     from services.ledger.db import ledger_totals, make_engine
@@ -224,17 +226,19 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with console.status("starting broker (Tansu), PostgreSQL and the four services..."):
+        with console.status("starting broker (Tansu), PostgreSQL and the five services..."):
             started = time.monotonic()
             stack.start()
         console.print(f"[green]pipeline up[/] in {time.monotonic() - started:.1f}s: "
                       f"broker {stack.kafka_bootstrap}, ingest {stack.ingest_url}, "
                       f"notifier gRPC {stack.notifier_target}; logs in {stack.workdir}; API and webhook "
                       f"secrets in {stack.workdir / 'secrets.env'}; a service that exits is restarted")
+        console.print(portal_note(stack.portal_url, stack.workdir / "issuer" / "credentials.json"),
+                      highlight=False, soft_wrap=True)
         load_demo_org(plans, stack.database_url or "")
         events = demo_events(plans, book, deals)
         assert stack.issuer is not None  # machine callers post with a client-credentials token
-        replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"))
+        replay(stack.ingest_url, events, stack.issuer.client_token("attain-ingest-client"), pace=pace)
         # A period that earns nothing has no entries in the ledger: compare what is non-zero.
         expected = {key: e.total_earned for key, e in recompute(book, changes_of(events)).items() if e.total_earned}
         engine = make_engine(stack.database_url or "")
@@ -269,6 +273,8 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
             f"credentials.json): curl -XPOST -H \"Authorization: Bearer $TOKEN\" {stack.ingest_url}/v1/events "
             f"-d @event.json   Metrics: http://127.0.0.1:{stack.services['ingest'].port}/metrics"
         )
+        console.print(portal_note(stack.portal_url, stack.workdir / "issuer" / "credentials.json"),
+                      highlight=False, soft_wrap=True)
         if exit_when_done:
             return 0 if totals == expected else 1
         console.print("[bold]Ctrl-C to stop.[/]")
@@ -280,6 +286,14 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool) -> in
     finally:
         stack.stop()
         console.print("stopped cleanly")
+
+
+def portal_note(portal_url: str, credentials: Path) -> str:
+    """The portal's address and a sign-in link per sample user (their passwords in ``credentials``)."""
+    links = "\n".join(f"  {who:<12} {portal_url}/login?login_hint={user}"
+                      for who, user in (("rep", "ae-in-01"), ("manager", "mgr-in"), ("comp admin", "comp-admin")))
+    return (f"\n[bold]Portal: {portal_url}[/] (open it on a phone-sized window and watch the numbers move)\n"
+            f"Sign in (passwords in {credentials}):\n{links}")
 
 
 def plans_version_note(version_id: str, bootstrap: str, plans: Path) -> str:
@@ -306,11 +320,17 @@ def load_demo_org(plans: Path, database_url: str) -> None:
             ledger_commands.load_org(argparse.Namespace(path=path, database_url=database_url, format="text"))
 
 
-def replay(ingest_url: str, events: Sequence[dict[str, Any]], token: str, batch: int = 50) -> None:
+def replay(ingest_url: str, events: Sequence[dict[str, Any]], token: str, batch: int = 50, pace: float = 0) -> None:
+    """Post ``events`` to ingest in batches; ``pace`` > 0: at most that many events a second (the demo's --pace)."""
+    if pace > 0:
+        batch = max(1, min(batch, int(pace)))
+    started = time.monotonic()
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client, \
             Progress(console=console) as progress:
         task = progress.add_task("replaying CRM events", total=len(events))
         for start in range(0, len(events), batch):
+            if pace > 0:  # hold each batch until its time at the chosen rate
+                time.sleep(max(0.0, started + start / pace - time.monotonic()))
             chunk = events[start:start + batch]
             response = client.post(f"{ingest_url}/v1/events", json=chunk)
             if response.status_code != 202:

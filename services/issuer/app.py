@@ -21,11 +21,13 @@ from prometheus_client import Counter
 
 from attain.platform.http import add_operational_routes
 from attain.platform.service import Running, run_service
+from services.issuer.authorize import Codes, check_request, redirect_with, sign_in_page
 from services.issuer.config import IssuerSettings
-from services.issuer.directory import Directory, SigningKey, load_keys, mint_token, secret_matches
+from services.issuer.directory import Directory, SigningKey, User, load_keys, mint_token, secret_matches
 
 log = logging.getLogger("attain.issuer")
 TOKENS = Counter("attain_issuer_tokens_total", "Tokens issued", ["grant"])
+MISSING = "username and password are required"
 FAILURES = Counter("attain_issuer_sign_in_failures_total", "Refused token requests", ["reason"])
 
 
@@ -84,6 +86,8 @@ def build_app(settings: IssuerSettings) -> web.Application:
     lockout = Lockout(settings.lockout_failures, settings.lockout_window_seconds, settings.lockout_seconds)
     app = web.Application(client_max_size=64 * 1024)
 
+    codes = Codes(settings.authorization_code_seconds)
+
     def sign(subject: str, claims: dict[str, Any]) -> str:
         return mint_token(settings.data_dir, issuer, settings.audience, subject,
                           settings.token_lifetime_seconds, **claims)
@@ -93,11 +97,13 @@ def build_app(settings: IssuerSettings) -> web.Application:
             "issuer": issuer,
             "jwks_uri": f"{issuer}/jwks.json",
             "token_endpoint": f"{issuer}/token",
-            "grant_types_supported": ["password", "client_credentials"],
+            "authorization_endpoint": f"{issuer}/authorize",
+            "grant_types_supported": ["authorization_code", "password", "client_credentials"],
+            "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["ES256"],
             "subject_types_supported": ["public"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code", "token"],
         })
 
     async def jwks(_: web.Request) -> web.Response:
@@ -115,6 +121,50 @@ def build_app(settings: IssuerSettings) -> web.Application:
             return client_id, secret
         return form.get("client_id"), form.get("client_secret")
 
+    async def check_password(username: Any, password: Any) -> tuple[User | None, str]:
+        """The user, or None and why: the password sign-in of the token endpoint and the sign-in page."""
+        if not isinstance(username, str) or not isinstance(password, str) or not username:
+            return None, MISSING
+        now = time.monotonic()
+        locked = lockout.locked_for(username, now)
+        if locked:
+            log.warning("sign-in refused: account locked", extra={"user_id": username})
+            return None, f"too many failed sign-ins; try again in {int(locked) + 1} s"
+        user = files.directory.users.get(username)
+        matches = await asyncio.to_thread(secret_matches, password, user.password) if user else False
+        if user is None or not matches:
+            lockout.failed(username, now)
+            log.warning("sign-in failed", extra={"user_id": username})
+            return None, "unknown user or wrong password"
+        lockout.succeeded(username)
+        return user, ""
+
+    def person_token(user: User, grant: str) -> str:
+        TOKENS.labels(grant).inc()
+        return sign(user.user_id, {"roles": sorted(user.roles), "regions": sorted(user.regions)})
+
+    async def authorize_page(request: web.Request) -> web.Response:
+        refused = check_request(request.query, settings.redirect_uris)
+        if refused:
+            FAILURES.labels("invalid_authorization_request").inc()
+            return web.Response(text=f"authorization request refused: {refused}", status=400)
+        return sign_in_page(request.query)
+
+    async def authorize_sign_in(request: web.Request) -> web.Response:
+        form = await request.post()
+        refused = check_request(form, settings.redirect_uris)
+        if refused:
+            FAILURES.labels("invalid_authorization_request").inc()
+            return web.Response(text=f"authorization request refused: {refused}", status=400)
+        files.refresh()
+        user, why = await check_password(form.get("username"), form.get("password"))
+        if user is None:
+            FAILURES.labels("invalid_grant").inc()
+            return sign_in_page(form, why, status=401)
+        code = codes.issue(str(form["client_id"]), str(form["redirect_uri"]), str(form["code_challenge"]),
+                           user.user_id)
+        raise redirect_with(form, code=code)
+
     async def token(request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return _oauth_error("invalid_request", "send application/x-www-form-urlencoded")
@@ -122,23 +172,20 @@ def build_app(settings: IssuerSettings) -> web.Application:
         files.refresh()
         grant = form.get("grant_type")
         if grant == "password":
-            username, password = form.get("username"), form.get("password")
-            if not isinstance(username, str) or not isinstance(password, str) or not username:
-                return _oauth_error("invalid_request", "username and password are required")
-            now = time.monotonic()
-            locked = lockout.locked_for(username, now)
-            if locked:
-                log.warning("sign-in refused: account locked", extra={"user_id": username})
-                return _oauth_error("invalid_grant", f"too many failed sign-ins; try again in {int(locked) + 1} s")
-            user = files.directory.users.get(username)
-            matches = await asyncio.to_thread(secret_matches, password, user.password) if user else False
-            if user is None or not matches:
-                lockout.failed(username, now)
-                log.warning("sign-in failed", extra={"user_id": username})
-                return _oauth_error("invalid_grant", "unknown user or wrong password")
-            lockout.succeeded(username)
-            TOKENS.labels("password").inc()
-            access = sign(user.user_id, {"roles": sorted(user.roles), "regions": sorted(user.regions)})
+            user, refused = await check_password(form.get("username"), form.get("password"))
+            if user is None:
+                return _oauth_error("invalid_request" if refused == MISSING else "invalid_grant", refused)
+            access = person_token(user, "password")
+        elif grant == "authorization_code":
+            try:
+                user_id = codes.redeem(str(form.get("code", "")), str(form.get("client_id", "")),
+                                       str(form.get("redirect_uri", "")), str(form.get("code_verifier", "")))
+            except ValueError as error:
+                return _oauth_error("invalid_grant", str(error))
+            found = files.directory.users.get(user_id)
+            if found is None:
+                return _oauth_error("invalid_grant", "the user no longer exists")
+            access = person_token(found, "authorization_code")
         elif grant == "client_credentials":
             client_id, secret = client_credentials(request, form)
             client = files.directory.clients.get(client_id or "")
@@ -149,7 +196,8 @@ def build_app(settings: IssuerSettings) -> web.Application:
             TOKENS.labels("client_credentials").inc()
             access = sign(client.client_id, {"scope": " ".join(sorted(client.scopes)), "client_id": client.client_id})
         else:
-            return _oauth_error("unsupported_grant_type", "grant_type must be password or client_credentials")
+            return _oauth_error("unsupported_grant_type",
+                                "grant_type must be authorization_code, password or client_credentials")
         return web.json_response({"access_token": access, "token_type": "Bearer",
                                   "expires_in": settings.token_lifetime_seconds},
                                  headers={"Cache-Control": "no-store"})
@@ -157,6 +205,8 @@ def build_app(settings: IssuerSettings) -> web.Application:
     app.router.add_get("/.well-known/openid-configuration", discovery)
     app.router.add_get("/jwks.json", jwks)
     app.router.add_post("/token", token)
+    app.router.add_get("/authorize", authorize_page)
+    app.router.add_post("/authorize", authorize_sign_in)
     add_operational_routes(app, lambda: (bool(files.keys), "signing" if files.keys else "no signing key"))
     return app
 

@@ -20,6 +20,10 @@ class IssuerSettings(BaseSettings):
     lockout_window_seconds: int = 900
     # ...lock the account for this long.
     lockout_seconds: int = 900
+    # Public clients of the authorization-code flow (PKCE S256 required): client id -> its exact redirect URIs,
+    # e.g. ATTAIN_ISSUER_REDIRECT_URIS='{"attain-portal": ["http://127.0.0.1:8085/auth/callback"]}'.
+    redirect_uris: dict[str, list[str]] = {}
+    authorization_code_seconds: int = 60  # how long a code may wait for its token request (used once)
 
     def public_url(self) -> str:
         return (self.url or f"http://{self.host}:{self.port}").rstrip("/")

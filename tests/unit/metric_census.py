@@ -16,6 +16,7 @@ METRIC_MODULES = (
     "services.ledger.metrics",
     "services.notifier.metrics",
     "services.issuer.app",
+    "services.portal.live",
 )
 SUFFIXES = {
     "counter": ("_total", "_created"),

@@ -1,0 +1,3 @@
+from services.portal.app import main
+
+main()

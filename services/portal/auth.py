@@ -1,0 +1,138 @@
+"""Sign-in as an OpenID Connect client (authorization code + PKCE, by Authlib), sessions and CSRF.
+
+The portal never sees a password: ``/login`` sends the browser to the issuer's authorization endpoint with a
+PKCE challenge and a ``state`` bound to a short-lived cookie; ``/auth/callback`` checks the state against that
+cookie, exchanges the code (with the verifier) for the person's token, verifies the token like every other
+service (attain/platform/identity.py) and opens a server-side session. The session cookie holds only a random
+id (HttpOnly, SameSite=Lax, Secure when the portal is served over https). Every form post carries the
+session's CSRF token (a hidden field, or the ``X-CSRF-Token`` header for htmx) and, when the browser sends an
+``Origin``, the portal's own; anything else is refused with 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from aiohttp import web
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from attain.platform.identity import AuthError, Identity, TokenVerifier
+
+SESSION_COOKIE = "attain_portal_session"
+LOGIN_COOKIE = "attain_portal_login"
+LOGIN_SECONDS = 600
+
+
+@dataclass
+class Session:
+    identity: Identity
+    token: str
+    expires: float
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+
+class Sessions:
+    """Server-side sessions by random id (in memory: a restarted portal asks people to sign in again)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._logins: dict[str, tuple[str, float]] = {}  # state -> (PKCE verifier, expiry)
+
+    def open(self, session: Session) -> str:
+        now = time.time()
+        self._sessions = {sid: s for sid, s in self._sessions.items() if s.expires > now}
+        sid = secrets.token_urlsafe(32)
+        self._sessions[sid] = session
+        return sid
+
+    def of(self, request: web.Request) -> Session | None:
+        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        return session if session is not None and session.expires > time.time() else None
+
+    def close(self, request: web.Request) -> None:
+        self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+
+    def start_login(self) -> tuple[str, str]:
+        now = time.time()
+        self._logins = {state: login for state, login in self._logins.items() if login[1] > now}
+        state, verifier = generate_token(32), generate_token(64)
+        self._logins[state] = (verifier, now + LOGIN_SECONDS)
+        return state, verifier
+
+    def finish_login(self, state: str) -> str | None:
+        """The PKCE verifier of a pending sign-in (once), or None."""
+        login = self._logins.pop(state, None)
+        return login[0] if login is not None and login[1] > time.time() else None
+
+
+class OidcClient:
+    """The issuer's endpoints (from its discovery document) and the code exchange."""
+
+    def __init__(self, issuer: str, client_id: str, redirect_uri: str, browser_issuer: str | None) -> None:
+        self._issuer = issuer.rstrip("/")
+        self._browser_issuer = (browser_issuer or issuer).rstrip("/")
+        self._client_id = client_id
+        self.redirect_uri = redirect_uri
+        self._discovery: dict[str, Any] | None = None
+
+    async def discovery(self) -> dict[str, Any]:
+        if self._discovery is None:
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.get(f"{self._issuer}/.well-known/openid-configuration")
+                response.raise_for_status()
+                self._discovery = response.json()
+        return self._discovery
+
+    def _client(self) -> AsyncOAuth2Client:
+        return AsyncOAuth2Client(client_id=self._client_id, redirect_uri=self.redirect_uri,
+                                 code_challenge_method="S256", token_endpoint_auth_method="none", timeout=10)
+
+    async def authorization_url(self, state: str, verifier: str, login_hint: str | None) -> str:
+        endpoint = str((await self.discovery())["authorization_endpoint"])
+        if self._browser_issuer != self._issuer and endpoint.startswith(self._issuer):
+            endpoint = self._browser_issuer + endpoint[len(self._issuer):]
+        extra = {"login_hint": login_hint} if login_hint else {}
+        async with self._client() as client:
+            url, _ = client.create_authorization_url(endpoint, state=state, code_verifier=verifier, **extra)
+        return str(url)
+
+    async def exchange(self, code: str, verifier: str) -> str:
+        """The access token for a code; raises on any refusal."""
+        endpoint = str((await self.discovery())["token_endpoint"])
+        async with self._client() as client:
+            token = await client.fetch_token(endpoint, grant_type="authorization_code", code=code,
+                                             code_verifier=verifier)
+        return str(token["access_token"])
+
+
+def cookie_options(secure: bool, max_age: int) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "Lax", "secure": secure, "path": "/", "max_age": max_age}
+
+
+async def open_session(sessions: Sessions, verifier: TokenVerifier, token: str, lifetime: int) -> tuple[str, Session]:
+    """A session for a token the portal verified (AuthError for any token it would not accept)."""
+    identity = await asyncio.to_thread(verifier.verify, token)
+    if not identity.roles:
+        raise AuthError("a machine token cannot sign in to the portal")
+    session = Session(identity, token, time.time() + lifetime)
+    return sessions.open(session), session
+
+
+def csrf_refusal(request: web.Request, session: Session, form: Any, base_url: str) -> str | None:
+    """Why a state-changing request is refused (None: it carries this session's CSRF token from our origin)."""
+    origin = request.headers.get("Origin")
+    ours = urlparse(base_url)
+    if origin is not None and origin != f"{ours.scheme}://{ours.netloc}":
+        return "the request comes from another origin"
+    sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
+    if not sent or not hmac.compare_digest(sent, session.csrf):
+        return "missing or wrong CSRF token: reload the page and try again"
+    return None

@@ -1,0 +1,35 @@
+"""Portal settings (``ATTAIN_PORTAL_*``)."""
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PortalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTAIN_PORTAL_")
+
+    host: str = "127.0.0.1"
+    port: int = 8085
+    # The address people open (sign-in redirects come back to <public_url>/auth/callback); default http://host:port.
+    # An https address makes the session cookie Secure.
+    public_url: str | None = None
+    # The read model's PostgreSQL (tables in the schema ``portal``; the ledger's server in the embedded profile).
+    database_url: str = "postgresql+psycopg://attain@127.0.0.1:5432/attain"
+    group_id: str = "attain-portal"
+    # The ledger API, called with the signed-in person's own token (access rules, statements, disputes).
+    ledger_url: str = "http://127.0.0.1:8083"
+    # The plan files (org and plans): deal credits and their traces, next tiers, by the pure core.
+    plans_file: Path | None = None
+    # The OpenID Connect client the portal is at the issuer (public client, authorization code + PKCE).
+    client_id: str = "attain-portal"
+    # The issuer's address as the browser reaches it (default: ATTAIN_AUTH_ISSUER).
+    issuer_browser_url: str | None = None
+    session_seconds: int = 8 * 3600
+    locale: str = "en-IN"  # amounts and texts when the browser asks for no locale the portal has
+    subscriber_queue_size: int = 100  # a slower SSE client is disconnected (it reconnects and reloads)
+    # Optional fixed secret for the login-state cookie signature; made per process when unset.
+    cookie_secret: SecretStr | None = None
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

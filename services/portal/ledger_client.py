@@ -1,0 +1,62 @@
+"""The ledger API, called with the signed-in person's own token: the ledger decides what they may see.
+
+The portal never decides access itself. Before it shows a rep's page or opens their live stream it asks the
+ledger for the rep's entries (or records the stream's read), with the person's token; the ledger answers by
+its one policy (attain/ledger/access.py) and logs the read. Anything but 2xx is passed on as :class:`Refused`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class Ledger:
+    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, headers={"Authorization": f"Bearer {token}"},
+                                                  **kwargs)
+        except httpx.HTTPError as error:
+            raise Refused(503, f"the ledger cannot be reached: {type(error).__name__}") from None
+        if response.status_code >= 300:
+            try:
+                reason = str(response.json().get("error") or response.text)
+            except ValueError:
+                reason = response.text
+            raise Refused(response.status_code, reason[:300])
+        return response
+
+    async def entries(self, token: str, rep_id: str) -> list[dict[str, Any]]:
+        """The rep's entries (every period): 404 for a rep the person may not see, as for one nobody knows."""
+        response = await self._call("GET", f"/v1/reps/{rep_id}/entries", token)
+        rows: list[dict[str, Any]] = response.json()
+        return rows
+
+    async def record_stream(self, token: str, rep_id: str) -> None:
+        """Ask the ledger to admit and log a live stream of the rep's pay (the notifier's door, reused)."""
+        await self._call("POST", f"/v1/reps/{rep_id}/access", token, json={"what": "stream.open"})
+
+    async def statement_pdf(self, token: str, rep_id: str, period: str) -> bytes:
+        return (await self._call("GET", f"/v1/reps/{rep_id}/statements/{period}.pdf", token)).content
+
+    async def raise_dispute(self, token: str, entry_id: int, comment: str) -> dict[str, Any]:
+        response = await self._call("POST", "/v1/disputes", token, json={"entry_id": entry_id, "comment": comment})
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def dispute(self, token: str, dispute_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = (await self._call("GET", f"/v1/disputes/{dispute_id}", token)).json()
+        return found

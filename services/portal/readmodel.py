@@ -1,0 +1,244 @@
+"""The portal's read model: projections of ``crm.changes`` and ``earnings`` into PostgreSQL (schema ``portal``).
+
+Tables, each a map keyed by what identifies its row, so replaying any message changes nothing:
+
+- ``portal.changes``: every CRM change by event id (its canonical JSON as text, numbers exact) with the
+  participants it names; the rep pages re-run the pure core over a rep's records for the deal list and its
+  explanation trace;
+- ``portal.opportunities``: each CRM record's newest state (owner, name, amount, currency, close date, stage,
+  won/lost), merged field by field in version order;
+- ``portal.snapshots``: the newest earnings snapshot per (rep, period); an older or equal version is ignored;
+- ``portal.deltas``: one row per snapshot version that moved a rep's pay: the amount, the deal behind it and
+  the tier change (what the live feed shows).
+
+The schema is created at start-up by idempotent DDL (:data:`SCHEMA`, version :data:`SCHEMA_VERSION` in
+``portal.schema_version``); docs/portal.md says why it lives beside the ledger's tables and not in them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import Connection
+
+from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, normalise, parse_json
+from attain.contracts.earnings import EarningsSnapshot
+from attain.core.earnings import component_of
+from attain.core.plans import PlanBook
+from attain.core.records import CrmChange
+from attain.core.tiers import next_tier
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS portal;
+CREATE TABLE IF NOT EXISTS portal.schema_version (version integer PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS portal.changes (
+  event_id text PRIMARY KEY, record_id text NOT NULL, people text[] NOT NULL, change text NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_people ON portal.changes USING gin (people);
+CREATE TABLE IF NOT EXISTS portal.opportunities (
+  record_id text PRIMARY KEY, owner_id text, versions jsonb NOT NULL, fields jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS opportunities_owner ON portal.opportunities (owner_id);
+CREATE TABLE IF NOT EXISTS portal.snapshots (
+  rep_id text NOT NULL, period text NOT NULL, snapshot_version bigint NOT NULL, snapshot jsonb NOT NULL,
+  PRIMARY KEY (rep_id, period));
+CREATE TABLE IF NOT EXISTS portal.deltas (
+  rep_id text NOT NULL, period text NOT NULL, snapshot_version bigint NOT NULL, currency text NOT NULL,
+  amount text NOT NULL, total text NOT NULL, deal text, tier_from integer, tier_to integer,
+  computed_at bigint NOT NULL, PRIMARY KEY (rep_id, period, snapshot_version));
+"""
+CLOSED_STAGES = ("closed won", "closed lost")
+
+
+def make_engine(database_url: str) -> Engine:
+    return create_engine(database_url, pool_pre_ping=True, pool_size=3, max_overflow=2, hide_parameters=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            connection.execute(text(statement))
+        connection.execute(text("INSERT INTO portal.schema_version VALUES (:v) ON CONFLICT DO NOTHING"),
+                           {"v": SCHEMA_VERSION})
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A snapshot that moved a rep's pay: ``amount`` more (or less), on ``deal``, tier ``tier_from`` -> ``tier_to``."""
+
+    rep_id: str
+    period: str
+    snapshot_version: int
+    currency: str
+    amount: Decimal
+    total: Decimal
+    deal: str | None
+    tier_from: int | None
+    tier_to: int | None
+    computed_at: int  # epoch ms
+
+    @classmethod
+    def of_row(cls, row: Any) -> Delta:
+        return cls(row.rep_id, row.period, row.snapshot_version, row.currency, Decimal(row.amount),
+                   Decimal(row.total), row.deal, row.tier_from, row.tier_to, row.computed_at)
+
+
+def people_of(change: CrmChange, book: PlanBook | None) -> list[str]:
+    """The participants a change names in any field (owner, splits, SDR...), the owner without an org."""
+    named = []
+    for name, value in change.fields.items():
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(decoded, str) and (decoded in book.participants if book else name == "owner_id"):
+            named.append(decoded)
+    return sorted(set(named))
+
+
+def _version(change: CrmChange) -> list[Any]:
+    return change.version.to_list()
+
+
+def apply_changes(connection: Connection, changes: Iterable[CrmChange], book: PlanBook | None) -> int:
+    """Project CRM changes; returns how many were new (a replayed change is a no-op)."""
+    new = 0
+    for change in changes:
+        inserted = connection.execute(text(
+            "INSERT INTO portal.changes (event_id, record_id, people, change) VALUES (:e, :r, :p, :c) "
+            "ON CONFLICT (event_id) DO NOTHING"),
+            {"e": change.event_id, "r": change.record_id, "p": people_of(change, book),
+             "c": change_to_canonical_json(change).decode()}).rowcount
+        if not inserted:
+            continue
+        new += 1
+        row = connection.execute(text(
+            "SELECT versions, fields FROM portal.opportunities WHERE record_id = :r FOR UPDATE"),
+            {"r": change.record_id}).first()
+        versions: dict[str, Any] = dict(row.versions) if row else {}
+        fields: dict[str, Any] = dict(row.fields) if row else {}
+        for name, value in change.fields.items():  # field by field, the newest version wins (order free)
+            if name not in versions or versions[name] <= _version(change):
+                versions[name], fields[name] = _version(change), json.loads(value, parse_float=str, parse_int=str)
+        owner = fields.get("owner_id") if isinstance(fields.get("owner_id"), str) else None
+        connection.execute(text(
+            "INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) "
+            "VALUES (:r, :o, CAST(:v AS jsonb), CAST(:f AS jsonb)) ON CONFLICT (record_id) DO UPDATE SET "
+            "owner_id = excluded.owner_id, versions = excluded.versions, fields = excluded.fields, updated_at = now()"),
+            {"r": change.record_id, "o": owner, "v": json.dumps(versions), "f": json.dumps(fields)})
+    return new
+
+
+def tier_number(book: PlanBook | None, snapshot: EarningsSnapshot, component_id: str,
+                ratio: str | None) -> int | None:
+    """The attainment tier (from 1) a component's attainment reaches; None without attainment tiers."""
+    if book is None or ratio is None:
+        return None
+    component = component_of(book, snapshot.rep_id, snapshot.plan_id, snapshot.plan_version, component_id)
+    if component is None or not component.rate.tiers or component.rate.basis != "attainment":
+        return None
+    return next_tier(component.rate.tiers, Decimal(ratio), Decimal(1)).number
+
+
+def _tiered(snapshot: EarningsSnapshot, before: EarningsSnapshot | None,
+            book: PlanBook | None) -> tuple[int | None, str | None]:
+    """The tier number and id of the tiered component the live feed names: one whose credit this snapshot
+    moved, else the last (the newest plan version's, when a period spans versions)."""
+    credited_before = {c.component_id: c.credited_value for c in before.components} if before else {}
+    tiered = [(c.credited_value != credited_before.get(c.component_id), number, c.component_id)
+              for c in snapshot.components
+              if (number := tier_number(book, snapshot, c.component_id, c.attainment_ratio)) is not None]
+    moved = [item for item in tiered if item[0]] or tiered
+    return (moved[-1][1], moved[-1][2]) if moved else (None, None)
+
+
+def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot],
+                    book: PlanBook | None) -> list[Delta]:
+    """Project snapshots (newest version per rep and period wins); the deltas of those that moved pay."""
+    deltas = []
+    for snapshot in snapshots:
+        row = connection.execute(text(
+            "SELECT snapshot_version, snapshot FROM portal.snapshots WHERE rep_id = :r AND period = :p FOR UPDATE"),
+            {"r": snapshot.rep_id, "p": snapshot.period}).first()
+        if row is not None and row.snapshot_version >= snapshot.snapshot_version:
+            continue  # a replay or an older snapshot: already projected
+        before = EarningsSnapshot.from_avro(row.snapshot) if row is not None else None
+        connection.execute(text(
+            "INSERT INTO portal.snapshots (rep_id, period, snapshot_version, snapshot) "
+            "VALUES (:r, :p, :v, CAST(:s AS jsonb)) ON CONFLICT (rep_id, period) DO UPDATE SET "
+            "snapshot_version = excluded.snapshot_version, snapshot = excluded.snapshot"),
+            {"r": snapshot.rep_id, "p": snapshot.period, "v": snapshot.snapshot_version,
+             "s": json.dumps(snapshot.to_avro())})
+        amount = Decimal(snapshot.total_earned) - (Decimal(before.total_earned) if before else Decimal(0))
+        tier_to, component_id = _tiered(snapshot, before, book)
+        tier_from = (tier_number(book, before, component_id, next((c.attainment_ratio for c in before.components
+                                                                   if c.component_id == component_id), None))
+                     if before is not None and component_id else None)
+        if amount == 0 and tier_from == tier_to:
+            continue
+        deal = deal_name(connection, [change.record_id for change in snapshot.changes])
+        delta = Delta(snapshot.rep_id, snapshot.period, snapshot.snapshot_version, snapshot.currency, amount,
+                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at)
+        connection.execute(text(
+            "INSERT INTO portal.deltas VALUES (:rep_id, :period, :snapshot_version, :currency, :amount, :total, "
+            ":deal, :tier_from, :tier_to, :computed_at) ON CONFLICT DO NOTHING"),
+            {**delta.__dict__, "amount": str(amount), "total": str(delta.total)})
+        deltas.append(delta)
+    return deltas
+
+
+def deal_name(connection: Connection, record_ids: Sequence[str]) -> str | None:
+    """The name of the first of these records the read model knows (its id when it has no name)."""
+    for record_id in record_ids:
+        fields = connection.execute(text("SELECT fields FROM portal.opportunities WHERE record_id = :r"),
+                                    {"r": record_id}).scalar()
+        if fields is not None:
+            return str(fields.get("name") or record_id)
+    return record_ids[0] if record_ids else None
+
+
+def snapshots_of(engine: Engine, rep_id: str) -> list[EarningsSnapshot]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT snapshot FROM portal.snapshots WHERE rep_id = :r"), {"r": rep_id})
+        return [EarningsSnapshot.from_avro(row.snapshot) for row in rows]
+
+
+def deltas_of(engine: Engine, rep_id: str, period: str, limit: int = 20) -> list[Delta]:
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT * FROM portal.deltas WHERE rep_id = :r AND period = :p ORDER BY snapshot_version DESC LIMIT :n"),
+            {"r": rep_id, "p": period, "n": limit})
+        return [Delta.of_row(row) for row in rows]
+
+
+def changes_of(engine: Engine, rep_id: str) -> list[CrmChange]:
+    """Every change of every record that names the rep, in version order (for the pure core)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT c.change FROM portal.changes c WHERE c.record_id IN "
+            "(SELECT record_id FROM portal.changes WHERE people @> ARRAY[CAST(:r AS text)])"), {"r": rep_id})
+        changes = [change_from_avro(normalise(parse_json(row.change), "portal", 0)) for row in rows]
+    return sorted(changes, key=_version)
+
+
+def open_opportunities(engine: Engine, rep_id: str) -> list[dict[str, Any]]:
+    """The rep's records not won or lost: name, amount, currency, close date, stage."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT record_id, fields FROM portal.opportunities WHERE owner_id = :r ORDER BY record_id"), {"r": rep_id})
+        found = []
+        for row in rows:
+            fields = row.fields
+            stage = str(fields.get("stage") or "")
+            if fields.get("is_won") is True or fields.get("is_closed") is True or stage.lower() in CLOSED_STAGES:
+                continue
+            found.append({"record_id": row.record_id, "name": fields.get("name") or row.record_id,
+                          "amount": fields.get("amount"), "currency": fields.get("currency"),
+                          "close_date": fields.get("close_date"), "stage": stage})
+        return found

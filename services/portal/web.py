@@ -1,0 +1,266 @@
+"""The portal's pages: sign-in, the rep home (live over SSE), statements, disputes, the PWA files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from aiohttp import web
+from sqlalchemy import Engine
+
+from attain.core.plans import PlanBook
+from attain.platform.identity import TokenVerifier
+from services.portal import page
+from services.portal.auth import (
+    LOGIN_COOKIE,
+    LOGIN_SECONDS,
+    SESSION_COOKIE,
+    OidcClient,
+    Session,
+    Sessions,
+    cookie_options,
+    csrf_refusal,
+    open_session,
+)
+from services.portal.i18n import preferred, translator
+from services.portal.ledger_client import Ledger, Refused
+from services.portal.live import PUSHED, Closed, Hub
+from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
+
+log = logging.getLogger("attain.portal")
+HERE = Path(__file__).parent
+KEEPALIVE_SECONDS = 15.0
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+@dataclass
+class Portal:
+    engine: Engine
+    book: PlanBook | None
+    ledger: Ledger
+    sessions: Sessions
+    verifier: TokenVerifier
+    oidc: OidcClient
+    hub: Hub
+    base_url: str
+    default_locale: str
+    session_seconds: int
+
+    @property
+    def secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = page.when
+    return env
+
+
+def add_routes(app: web.Application, portal: Portal) -> None:
+    env = templates()
+
+    def reader(request: web.Request) -> tuple[str, str, Any]:
+        language, locale = preferred(request.headers.get("Accept-Language"), portal.default_locale)
+        return language, locale, translator(language)
+
+    def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+        language, locale, _ = reader(request)
+        body = env.get_template(name).render(_=_, language=language, locale=locale,
+                                             session=portal.sessions.of(request), **context)
+        return web.Response(text=body, content_type="text/html", status=status,
+                            headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+    def signed_in(request: web.Request) -> Session:
+        session = portal.sessions.of(request)
+        if session is None:
+            raise web.HTTPFound("/login")
+        return session
+
+    def refused(request: web.Request, error: Refused) -> web.Response:
+        status = error.status if error.status in (403, 404, 503) else 502
+        if error.status == 401:  # the token expired: sign in again
+            portal.sessions.close(request)
+            raise web.HTTPFound("/login")
+        return render(request, "error.html", status=status, status_code=status)
+
+    async def checked_form(request: web.Request, session: Session) -> Any:
+        form = await request.post()
+        why = csrf_refusal(request, session, form, portal.base_url)
+        if why:
+            log.warning("form refused", extra={"reason": why, "subject": session.identity.subject})
+            raise web.HTTPForbidden(text=why)
+        return form
+
+    async def home(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        if "rep" in session.identity.roles:
+            raise web.HTTPFound(f"/reps/{session.identity.subject}")
+        rep = request.query.get("rep", "").strip()
+        if rep:
+            raise web.HTTPFound(f"/reps/{quote(rep, safe='')}")
+        return render(request, "home.html")
+
+    async def login(request: web.Request) -> web.Response:
+        state, verifier = portal.sessions.start_login()
+        hint = request.query.get("login_hint") or None
+        location = await portal.oidc.authorization_url(state, verifier, hint)
+        response = web.HTTPFound(location)
+        response.set_cookie(LOGIN_COOKIE, state, **cookie_options(portal.secure, LOGIN_SECONDS))
+        raise response
+
+    async def callback(request: web.Request) -> web.Response:
+        state, code = request.query.get("state", ""), request.query.get("code", "")
+        verifier = portal.sessions.finish_login(state) if state == request.cookies.get(LOGIN_COOKIE) else None
+        if not code or verifier is None:
+            return render(request, "error.html", status=400, status_code=400)
+        try:
+            token = await portal.oidc.exchange(code, verifier)
+            sid, session = await open_session(portal.sessions, portal.verifier, token, portal.session_seconds)
+        except Exception as error:  # noqa: BLE001 - any failed exchange (AuthError, OAuth errors) is a failed sign-in
+            log.warning("sign-in failed", extra={"reason": type(error).__name__})
+            return render(request, "error.html", status=401, status_code=401)
+        log.info("signed in", extra={"subject": session.identity.subject})
+        response = web.HTTPFound("/")
+        response.set_cookie(SESSION_COOKIE, sid, **cookie_options(portal.secure, portal.session_seconds))
+        response.del_cookie(LOGIN_COOKIE, path="/")
+        raise response
+
+    async def logout(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        await checked_form(request, session)
+        portal.sessions.close(request)
+        response = web.HTTPFound("/signed-out")
+        response.del_cookie(SESSION_COOKIE, path="/")
+        raise response
+
+    async def signed_out(request: web.Request) -> web.Response:
+        return render(request, "signed_out.html")
+
+    async def rep_home(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        rep_id = request.match_info["rep_id"]
+        try:  # the ledger decides (and logs) whether this person may see this rep: 404 otherwise
+            entries = await portal.ledger.entries(session.token, rep_id)
+        except Refused as error:
+            return refused(request, error)
+        _language, locale, _ = reader(request)
+        snapshots = page.periods(await asyncio.to_thread(snapshots_of, portal.engine, rep_id))
+        chosen = request.query.get("period") or (snapshots[0].period if snapshots else "")
+        current = next((s for s in snapshots if s.period == chosen), None)
+        changes = await asyncio.to_thread(changes_of, portal.engine, rep_id)
+        opportunities = await asyncio.to_thread(open_opportunities, portal.engine, rep_id)
+        names = {o["record_id"]: str(o["name"]) for o in opportunities}
+        names.update({c.record_id: name for c in changes
+                      if isinstance(name := json.loads(c.fields.get("name") or "null"), str)})
+        deltas = await asyncio.to_thread(deltas_of, portal.engine, rep_id, chosen) if chosen else []
+        return render(
+            request, "rep.html", rep_id=rep_id, period=chosen, snapshot=current,
+            as_of=current.computed_at if current else int(time.time() * 1000),
+            summary=page.money_summary(rep_id, chosen, entries, locale) if chosen else [],
+            measures=page.measures(portal.book, current, locale, _) if current else [],
+            deals=page.deals(portal.book, changes, rep_id, chosen, names, locale) if chosen else [],
+            deltas=[page.delta_view(d, locale, _) for d in deltas], history=snapshots,
+            opportunities=[page.opportunity_view(o, locale) for o in opportunities],
+            lines=page.lines_of(entries, chosen, locale),
+            total=lambda snapshot: page.total_of(snapshot, locale))
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        session = signed_in(request)
+        rep_id = request.match_info["rep_id"]
+        try:  # the same door as the notifier's stream: admitted and logged by the ledger first
+            await portal.ledger.record_stream(session.token, rep_id)
+        except Refused as error:
+            return refused(request, error)
+        _language, locale, _ = reader(request)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        await response.write(b": stream open\n\n")
+        queue = portal.hub.subscribe(rep_id)
+        fragment = env.get_template("delta.html")
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if item is Closed:
+                    break
+                assert isinstance(item, page.Delta)
+                html = fragment.render(delta=page.delta_view(item, locale, _), _=_).replace("\n", "")
+                await response.write(f"id: {item.snapshot_version}\nevent: delta\ndata: {html}\n\n".encode())
+                PUSHED.inc()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            portal.hub.unsubscribe(rep_id, queue)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    async def statement(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        rep_id, period = request.match_info["rep_id"], request.match_info["period"]
+        try:
+            pdf = await portal.ledger.statement_pdf(session.token, rep_id, period)
+        except Refused as error:
+            return refused(request, error)
+        return web.Response(body=pdf, content_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="statement-{rep_id}-{period}.pdf"',
+            "Cache-Control": "no-store"})
+
+    async def new_dispute(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        try:
+            entry_id = int(str(form.get("entry_id", "")))
+            created = await portal.ledger.raise_dispute(session.token, entry_id, str(form.get("comment", "")))
+        except ValueError:
+            return render(request, "error.html", status=400, status_code=400)
+        except Refused as error:
+            return refused(request, error)
+        raise web.HTTPSeeOther(f"/disputes/{created['dispute_id']}")
+
+    async def show_dispute(request: web.Request) -> web.Response:
+        session = signed_in(request)
+        try:
+            dispute = await portal.ledger.dispute(session.token, int(request.match_info["dispute_id"]))
+        except Refused as error:
+            return refused(request, error)
+        return render(request, "dispute.html", dispute=dispute)
+
+    async def manifest(request: web.Request) -> web.Response:
+        _language, _locale, _ = reader(request)
+        return web.json_response({
+            "name": "Attain", "short_name": "Attain", "start_url": "/", "scope": "/", "display": "standalone",
+            "background_color": "#ffffff", "theme_color": "#0b5394", "description": _("Your pay, live"),
+            "icons": [{"src": "/static/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+        }, content_type="application/manifest+json")
+
+    async def service_worker(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(HERE / "static" / "sw.js", headers={
+            "Content-Type": "text/javascript", "Service-Worker-Allowed": "/", "Cache-Control": "no-cache"})
+
+    routes = [("GET", "/", home), ("GET", "/login", login), ("GET", "/auth/callback", callback),
+              ("POST", "/logout", logout), ("GET", "/signed-out", signed_out), ("GET", "/reps/{rep_id}", rep_home),
+              ("GET", "/reps/{rep_id}/events", events), ("GET", "/reps/{rep_id}/statements/{period}.pdf", statement),
+              ("POST", "/disputes", new_dispute), ("GET", "/disputes/{dispute_id:\\d+}", show_dispute),
+              ("GET", "/manifest.webmanifest", manifest), ("GET", "/sw.js", service_worker)]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    app.router.add_static("/static", HERE / "static", append_version=False)

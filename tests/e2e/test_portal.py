@@ -1,0 +1,154 @@
+"""The portal over a running pipeline: sign in at the real issuer over HTTP (no browser), watch a rep's live
+deltas arrive over SSE after CRM events are posted to ingest, and try the forbidden paths."""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from attain.embedded.stack import Stack
+from cli.main import load_demo_org
+from tests.e2e.conftest import budget, post, run_stack
+
+PLANS = Path(__file__).with_name("portal_plans.yaml")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
+          database_url: str) -> Iterator[Stack]:
+    for pipeline in run_stack(tmp_path_factory.mktemp("stack-portal"), pipeline_kafka_bootstrap, database_url,
+                              plans_file=PLANS):
+        load_demo_org(PLANS, database_url)  # the ledger's policy knows who manages whom
+        yield pipeline
+
+
+def sign_in(stack: Stack, user: str) -> httpx.Client:
+    """A browser-like client signed in as ``user``: the portal's /login, the issuer's sign-in form, back."""
+    assert stack.issuer is not None
+    client = httpx.Client(timeout=10, follow_redirects=False)
+    to_issuer = client.get(f"{stack.portal_url}/login", params={"login_hint": user})
+    assert to_issuer.status_code == 302 and to_issuer.headers["location"].startswith(f"{stack.issuer.url}/authorize?")
+    page = client.get(to_issuer.headers["location"])
+    assert page.status_code == 200 and 'type="password"' in page.text
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    assert form["code_challenge_method"] == "S256"
+    back = client.post(f"{stack.issuer.url}/authorize",
+                       data={**form, "username": user, "password": stack.issuer.init()[user]})
+    assert back.status_code == 302 and back.headers["location"].startswith(f"{stack.portal_url}/auth/callback?")
+    signed = client.get(back.headers["location"])
+    assert signed.status_code == 302 and signed.headers["location"] == "/", signed.text[:300]
+    cookie = next(value for value in signed.headers.get_list("set-cookie")
+                  if value.startswith("attain_portal_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # http here: not Secure
+    return client
+
+
+def deal(record_id: str, name: str, amount: str, at: str) -> dict[str, Any]:
+    return {"event_id": f"{record_id}-won", "record_id": record_id, "object_type": "Opportunity",
+            "change_type": "CREATE", "commit_timestamp": at,
+            "fields": {"owner_id": "ae-in-01", "name": name, "amount": amount, "currency": "INR",
+                       "is_won": True, "stage": "Closed Won", "close_date": "2026-02-10"}}
+
+
+def listen(client: httpx.Client, url: str, into: queue.Queue[str], opened: threading.Event) -> None:
+    """Each SSE ``data:`` line of the stream at ``url`` into ``into`` (runs in a thread until the stream ends)."""
+    try:
+        with client.stream("GET", url, timeout=httpx.Timeout(10, read=None)) as response:
+            into.put(f"status {response.status_code}")
+            for line in response.iter_lines():
+                opened.set()
+                if line.startswith("data: "):
+                    into.put(line[6:])
+    except httpx.HTTPError as error:
+        into.put(f"error {error}")
+
+
+def next_data(lines: queue.Queue[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        if not line.startswith("status "):
+            return line
+
+
+def test_a_rep_signs_in_and_watches_deltas_arrive_live(stack: Stack) -> None:
+    anonymous = httpx.Client(timeout=10, follow_redirects=False)
+    assert anonymous.get(f"{stack.portal_url}/reps/ae-in-01").headers["location"].startswith("/login")
+    assert anonymous.get(f"{stack.portal_url}/reps/ae-in-01/events").status_code == 302  # no session, no stream
+
+    rep = sign_in(stack, "ae-in-01")
+    assert rep.get(f"{stack.portal_url}/").headers["location"] == "/reps/ae-in-01"
+    home = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "en-IN"})
+    assert home.status_code == 200 and "Pay of ae-in-01" in home.text
+
+    lines: queue.Queue[str] = queue.Queue()
+    opened = threading.Event()
+    threading.Thread(target=listen, args=(rep, f"{stack.portal_url}/reps/ae-in-01/events", lines, opened),
+                     daemon=True).start()
+    assert opened.wait(budget(10)), "the SSE stream did not open"
+    assert lines.get(timeout=1) == "status 200"
+
+    started = time.monotonic()
+    assert [r.status_code for r in post(stack, [deal("006PORTAL1", "Acme Corp", "600000", "2026-02-10T09:00:00Z")])] \
+        == [202]
+    first = next_data(lines, budget(20))
+    assert "+₹30,000.00 on Acme Corp" in first, first
+    assert post(stack, [deal("006PORTAL2", "Globex", "600000", "2026-02-11T09:00:00Z")])[0].status_code == 202
+    second = next_data(lines, budget(20))
+    # 1,200,000 credited: 1,000,000 x 5% + 200,000 x 8% = 66,000; this deal added 36,000 and crossed tier 1 -> 2
+    assert "+₹36,000.00 on Globex, tier 1 → 2" in second and "total ₹66,000.00" in second, second
+    assert time.monotonic() - started < budget(40)
+
+    page = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "en-IN"}).text
+    assert "₹66,000.00" in page and "120.0% of quota" in page and "top tier reached" in page
+    assert "Acme Corp: credit commission 6,00,000" in page and "Globex" in page  # the deal list, with the core's trace
+    french = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "fr-FR"}).text
+    assert "Rémunération de ae-in-01" in french and "66\u202f000,00" in french
+
+    statement = rep.get(f"{stack.portal_url}/reps/ae-in-01/statements/2026-Q1.pdf")
+    assert statement.status_code == 200 and statement.content.startswith(b"%PDF")
+
+    # forbidden: another rep's page, stream and statement look like nothing at all
+    assert rep.get(f"{stack.portal_url}/reps/ae-sg-01").status_code == 404
+    assert rep.get(f"{stack.portal_url}/reps/ae-sg-01/events").status_code == 404
+    assert rep.get(f"{stack.portal_url}/reps/ae-sg-01/statements/2026-Q1.pdf").status_code == 404
+
+    # a dispute on a line: refused without the CSRF token or from another origin, accepted with it
+    entry_id = re.search(r'<option value="(\d+)">', page)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert entry_id and csrf
+    form = {"entry_id": entry_id.group(1), "comment": "Globex closed at a higher amount"}
+    assert rep.post(f"{stack.portal_url}/disputes", data=form).status_code == 403
+    assert rep.post(f"{stack.portal_url}/disputes", data={**form, "csrf": csrf.group(1)},
+                    headers={"Origin": "http://evil.example"}).status_code == 403
+    raised = rep.post(f"{stack.portal_url}/disputes", data={**form, "csrf": csrf.group(1)})
+    assert raised.status_code == 303 and raised.headers["location"].startswith("/disputes/")
+    followed = rep.get(f"{stack.portal_url}{raised.headers['location']}")
+    assert followed.status_code == 200 and "Globex closed at a higher amount" in followed.text
+
+    # sign out (a form post with the token), after which the session is gone
+    assert rep.post(f"{stack.portal_url}/logout", data={"csrf": csrf.group(1)}).status_code == 302
+    assert rep.get(f"{stack.portal_url}/reps/ae-in-01").status_code == 302
+
+
+def test_a_manager_sees_their_network_only(stack: Stack) -> None:
+    manager = sign_in(stack, "mgr-in")
+    assert manager.get(f"{stack.portal_url}/reps/ae-in-01").status_code == 200
+    assert manager.get(f"{stack.portal_url}/reps/ae-sg-01").status_code == 404
+    assert manager.get(f"{stack.portal_url}/reps/ae-sg-01/events").status_code == 404
+
+
+def test_the_issuer_refuses_a_redirect_it_does_not_know(stack: Stack) -> None:
+    assert stack.issuer is not None
+    answer = httpx.get(f"{stack.issuer.url}/authorize", params={
+        "response_type": "code", "client_id": "attain-portal", "redirect_uri": "http://evil.example/cb",
+        "state": "x", "code_challenge": "y" * 43, "code_challenge_method": "S256"})
+    assert answer.status_code == 400 and "redirect_uri" in answer.text

@@ -1,0 +1,114 @@
+"""The portal's read model on the real broker and PostgreSQL: its consumer projects ``crm.changes`` and
+``earnings``, and replaying every message (a new consumer group from the beginning) changes nothing and
+pushes no delta again; an older snapshot is ignored; an unreadable message is counted and passed over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from sqlalchemy import Engine, text
+
+from attain.contracts.crm_changes import normalise
+from attain.contracts.earnings import ComponentEarnings, EarningsSnapshot, SourceChange
+from attain.planfiles import load_book
+from attain.platform import topics
+from attain.platform.avro import contract
+from attain.platform.kafka import consumer_config, ensure_topics, producer_config
+from attain.platform.settings import KafkaSettings
+from services.portal.live import UNREADABLE, Hub, consume
+from services.portal.readmodel import apply_snapshots, deltas_of, ensure_schema, make_engine, snapshots_of
+from tests.polling import budget, wait_until
+
+PLANS = Path(__file__).parents[1] / "e2e" / "portal_plans.yaml"
+
+
+@pytest.fixture(scope="module")
+def portal_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    ensure_schema(engine)
+    ensure_schema(engine)  # idempotent DDL: a second start changes nothing
+    yield engine
+    engine.dispose()
+
+
+def snapshot(version: int, credited: str, ratio: str, earned: str, deal: str | None = None) -> EarningsSnapshot:
+    component = ComponentEarnings("commission", credited, "1000000", ratio, earned, 1)
+    changes = (SourceChange(f"{deal}-1", deal),) if deal else ()
+    return EarningsSnapshot("ae-in-01", "2026-Q1", "portal-ae", 1, "INR", version, 1767225600000 + version,
+                            (component,), earned, (f"e{version}",), None, "", changes)
+
+
+def won(record_id: str, name: str, amount: str) -> bytes:
+    record = normalise({"event_id": f"{record_id}-1", "record_id": record_id, "object_type": "Opportunity",
+                        "change_type": "CREATE", "commit_timestamp": "2026-02-10T09:00:00Z",
+                        "fields": {"owner_id": "ae-in-01", "name": name, "amount": amount, "is_won": True,
+                                   "close_date": "2026-02-10", "currency": "INR"}}, "test", 0)
+    return contract(topics.CRM_CHANGES).encode(record)
+
+
+def run_consumer(kafka: KafkaSettings, engine: Engine, hub: Hub, loop: asyncio.AbstractEventLoop,
+                 done: Callable[[], bool]) -> None:
+    """The portal's consumer loop under a fresh group until ``done()``, then stopped."""
+    stopping, assigned = threading.Event(), threading.Event()
+    consumer = Consumer(consumer_config(kafka, f"portal-test-{uuid.uuid4()}", **{
+        "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    thread = threading.Thread(target=consume, args=(consumer, engine, load_book([PLANS]), loop, hub, stopping,
+                                                    assigned), daemon=True)
+    thread.start()
+    try:
+        wait_until(done, budget(30), "the portal's consumer to project the messages")
+    finally:
+        stopping.set()
+        thread.join(10)
+    loop.run_until_complete(asyncio.sleep(0.05))  # the deltas the thread handed to the loop
+
+
+def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: str, portal_engine: Engine) -> None:
+    kafka = KafkaSettings(bootstrap=pipeline_kafka_bootstrap, partitions=1)
+    ensure_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
+    producer = Producer(producer_config(kafka))
+    producer.produce(topics.CRM_CHANGES, won("006RM1", "Acme Corp", "600000"), key=b"006RM1")
+    producer.produce(topics.CRM_CHANGES, won("006RM2", "Globex", "600000"), key=b"006RM2")
+    first = snapshot(1, "600000", "0.6", "30000.00")
+    second = snapshot(2, "1200000", "1.2", "66000.00", deal="006RM2")
+    for item in (first, second, first):  # the older one again after the newer: ignored
+        producer.produce(topics.EARNINGS, contract(topics.EARNINGS).encode(item.to_avro()), key=b"ae-in-01")
+    producer.produce(topics.EARNINGS, b"not avro", key=b"ae-in-01")
+    producer.flush(10)
+
+    loop = asyncio.new_event_loop()
+    hub = Hub(10)
+    live = hub.subscribe("ae-in-01")
+    unreadable_before = UNREADABLE.labels(topics.EARNINGS)._value.get()
+
+    def projected() -> bool:
+        return [s.snapshot_version for s in snapshots_of(portal_engine, "ae-in-01")] == [2]
+
+    run_consumer(kafka, portal_engine, hub, loop, projected)
+    deltas = deltas_of(portal_engine, "ae-in-01", "2026-Q1")
+    assert [(d.snapshot_version, str(d.amount), d.deal, d.tier_from, d.tier_to) for d in deltas] == [
+        (2, "36000.00", "Globex", 1, 2), (1, "30000.00", None, None, 1)]
+    assert live.qsize() == 2
+    wait_until(lambda: UNREADABLE.labels(topics.EARNINGS)._value.get() == unreadable_before + 1, budget(5),
+               "the unreadable message to be counted")
+    counts = _counts(portal_engine)
+
+    run_consumer(kafka, portal_engine, hub, loop, lambda: UNREADABLE.labels(topics.EARNINGS)._value.get()
+                 == unreadable_before + 2)  # a new group: every message again, the last one included
+    assert _counts(portal_engine) == counts == {"changes": 2, "opportunities": 2, "snapshots": 1, "deltas": 2}
+    assert live.qsize() == 2  # nothing pushed twice
+    with portal_engine.begin() as connection:
+        assert apply_snapshots(connection, [first], load_book([PLANS])) == []
+    loop.close()
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {table: int(connection.execute(text(f"SELECT count(*) FROM portal.{table}")).scalar() or 0)
+                for table in ("changes", "opportunities", "snapshots", "deltas")}
