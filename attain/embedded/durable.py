@@ -154,6 +154,8 @@ def copy_plans(source: Path, target: Path) -> None:
     """The plan files of ``source`` (a file or a folder) as ``target``'s only content, the folder structure kept."""
     from attain.planfiles import plan_files
 
+    if not source.exists():
+        raise ServeError(f"{source} does not exist", "--plans names a YAML plan file or a folder of them")
     files = plan_files([source])
     if not files:
         raise ServeError(f"no plan files in {source}", "--plans names a YAML plan file or a folder of them")
