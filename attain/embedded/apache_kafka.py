@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,15 +146,16 @@ class ApacheKafka(ManagedBroker):
 
     def __init__(self, workdir: Path, cache_dir: Path | None = None, version: str = KAFKA_VERSION,
                  sasl_ssl: SaslSslListener | None = None, ports: tuple[int, int] | None = None,
-                 properties: Mapping[str, str] | None = None) -> None:
+                 properties: Mapping[str, str] | None = None, jvm_options: Sequence[str] = ()) -> None:
         """Record where the broker keeps its data/logs and where the jars are cached; ``sasl_ssl``
         adds a SASL_SSL listener beside the PLAINTEXT one (:attr:`sasl_ssl_bootstrap`). ``ports``
         (broker, controller) fixes the addresses (else free ports each launch); ``properties`` are
-        added to (or override) server.properties."""
+        added to (or override) server.properties; ``jvm_options`` are added to the JVM's."""
         self._workdir = workdir
         self._sasl_ssl = sasl_ssl
         self._fixed_ports = ports
         self._properties = dict(properties or {})
+        self._jvm_options = list(jvm_options)
         self._sasl_ssl_port: int | None = None
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir(version)
         self._version = version
@@ -184,7 +185,8 @@ class ApacheKafka(ManagedBroker):
         self._workdir.mkdir(parents=True, exist_ok=True)
         log4j_config = self._workdir / "log4j2.properties"
         log4j_config.write_text(_LOG4J2_PROPERTIES)
-        base_command = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j_config}", "-cp", classpath]
+        base_command = [java, *_JVM_OPTIONS, *self._jvm_options, f"-Dlog4j2.configurationFile={log4j_config}",
+                        "-cp", classpath]
 
         def launch() -> tuple[subprocess.Popen[bytes], str]:
             broker_port, controller_port, self._sasl_ssl_port = free_ports(3)

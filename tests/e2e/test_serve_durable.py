@@ -88,6 +88,11 @@ class Serve:
         return code
 
 
+def refusal(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", "serve", "--data", str(data), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=budget(60))
+
+
 def ours(data: Path) -> list[psutil.Process]:
     """Live processes started by a serve on ``data`` (they carry its marker)."""
     found = []
@@ -161,6 +166,12 @@ def test_serve_resumes_after_a_clean_stop_and_after_kill_9_of_its_whole_tree(dat
     rep_entries = httpx.get(f"{third.running['services']['ledger']}/v1/reps/{REPS[0]}/entries",
                             headers={"Authorization": f"Bearer {old_token}"}, timeout=30)
     assert rep_entries.status_code == 200, rep_entries.text  # the issuer's keys and address survived
+    refused = refusal(data)  # while it serves, the same folder is refused, and so is a port it uses
+    assert refused.returncode == 1 and f"another attain serve (pid {third.process.pid})" in refused.stderr, refused
+    ledger_port = third.running["services"]["ledger"].rsplit(":", 1)[1]
+    refused = refusal(data.parent / "other", "--plans", str(PLANS), f"--port=ledger={ledger_port}")
+    assert refused.returncode == 1 and "port(s) in use" in refused.stderr, refused
+    assert f"{ledger_port} (ledger)" in refused.stderr and not (data.parent / "other" / "serve.json").exists()
     log = (data / "calculator.log").read_text()
     assert log.count("new lineage: the calculator's state starts from nothing") == 1, "one lineage, made once"
     assert third.stop() == 0

@@ -75,3 +75,24 @@ def test_the_plan_files_are_copied_alone_and_replace_the_last_copy(tmp_path):
     with pytest.raises(ServeError, match="no plan files"):
         copy_plans(tmp_path / "empty", target)
     assert [p.name for p in target.iterdir()] == ["plans.yaml"], "a refused copy leaves the last one"
+
+
+def test_processes_left_by_a_dead_serve_are_found_by_their_marker_and_stopped(tmp_path):
+    import os
+
+    from attain.embedded.durable import MARKER, leftovers, stop_processes
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    left = subprocess.Popen(sleeper, env={**os.environ, MARKER: str(tmp_path)})
+    other = subprocess.Popen(sleeper, env={**os.environ, MARKER: str(tmp_path / "another")})
+    try:
+        found = leftovers(tmp_path)
+        assert [process.pid for process in found] == [left.pid]
+        stop_processes(found, grace=10)
+        assert not found[0].is_running(), "stopped (it would have slept for a minute)"
+        assert other.poll() is None, "a serve on another folder is left alone"
+        assert leftovers(tmp_path) == []
+    finally:
+        for process in (left, other):
+            process.kill()
+            process.wait()
