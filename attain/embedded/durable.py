@@ -274,7 +274,13 @@ class DurableStack:
                                  properties=KAFKA_PROPERTIES, jvm_options=class_archive(self.data_dir / "kafka"))
         with ThreadPoolExecutor(1, thread_name_prefix="postgres") as pool:  # PostgreSQL starts while the JVM does
             database = pool.submit(self.postgres.start)
-            bootstrap = self.kafka.start(timeout=self.timeout)
+            try:
+                bootstrap = self.kafka.start(timeout=self.timeout)
+            except RuntimeError as error:
+                if not any(tool in str(error) for tool in ("Java", "Maven")):
+                    raise
+                raise ServeError(str(error).splitlines()[0], "attain serve runs Apache Kafka: install a JDK 17+ "
+                                 "(java on PATH, or JAVA_HOME) and, for the first start, Maven (mvn)") from error
             url = database.result()
         secrets_file = read_env_file(self.data_dir / "secrets.env")
         self.stack = Stack(
