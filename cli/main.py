@@ -1,6 +1,7 @@
 """The ``attain`` command.
 
     attain run                 # the whole pipeline on embedded defaults, with a sample quarter
+    attain serve --data DIR [--plans PATH]  # the whole pipeline for real on one machine, kept in DIR
     attain watch REP_ID        # live earnings notifications of one rep (gRPC)
     attain ingest file F.jsonl # publish canonical change events from a file (through ingest)
     attain ingest backfill F.csv|F.jsonl [--mapping M --object Opportunity]  # history, same validation
@@ -39,6 +40,7 @@ from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 from attain.format import LocaleError, amount, percent, reader_locale
 from cli import plans as plans_cli
+from cli import serve as serve_cli
 from services.ingest import commands as ingest_commands
 from services.ledger import commands as ledger_commands
 from services.notifier import commands as notifier_commands
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replay the sample quarter at this rate, to watch the portal move (default: at once)")
     run.add_argument("--exit-when-done", action="store_true",
                      help="stop after the summary instead of waiting for Ctrl-C")
+    serve_cli.register(commands)
     notifier_commands.register(commands)
     ingest_commands.register(commands)
 
@@ -122,6 +125,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return simulate_period(args)
     if args.command == "run":
         return run_demo(args.plans, args.workdir, args.deals, args.exit_when_done, args.pace)
+    if args.command == "serve":
+        return serve_cli.serve(args)
     for service in SERVICE_COMMANDS:
         if (status := service.dispatch(args)) is not None:
             return status

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +100,7 @@ class SaslSslListener:
 
 def _server_properties(
     data_dir: Path, broker_port: int, controller_port: int,
-    sasl_ssl: SaslSslListener | None = None, sasl_ssl_port: int = 0,
+    sasl_ssl: SaslSslListener | None = None, sasl_ssl_port: int = 0, extra: Mapping[str, str] | None = None,
 ) -> str:
     """Return a combined broker+controller config tuned for a throwaway single-node test cluster."""
     extra_listener = "" if sasl_ssl is None else f",SASL_SSL://{LOCALHOST}:{sasl_ssl_port}"
@@ -128,6 +128,7 @@ def _server_properties(
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
         **({} if sasl_ssl is None else sasl_ssl.properties()),
+        **(extra or {}),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -144,11 +145,17 @@ class ApacheKafka(ManagedBroker):
     stop_grace = 30.0
 
     def __init__(self, workdir: Path, cache_dir: Path | None = None, version: str = KAFKA_VERSION,
-                 sasl_ssl: SaslSslListener | None = None) -> None:
+                 sasl_ssl: SaslSslListener | None = None, ports: tuple[int, int] | None = None,
+                 properties: Mapping[str, str] | None = None, jvm_options: Sequence[str] = ()) -> None:
         """Record where the broker keeps its data/logs and where the jars are cached; ``sasl_ssl``
-        adds a SASL_SSL listener beside the PLAINTEXT one (:attr:`sasl_ssl_bootstrap`)."""
+        adds a SASL_SSL listener beside the PLAINTEXT one (:attr:`sasl_ssl_bootstrap`). ``ports``
+        (broker, controller) fixes the addresses (else free ports each launch); ``properties`` are
+        added to (or override) server.properties; ``jvm_options`` are added to the JVM's."""
         self._workdir = workdir
         self._sasl_ssl = sasl_ssl
+        self._fixed_ports = ports
+        self._properties = dict(properties or {})
+        self._jvm_options = list(jvm_options)
         self._sasl_ssl_port: int | None = None
         self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir(version)
         self._version = version
@@ -178,24 +185,28 @@ class ApacheKafka(ManagedBroker):
         self._workdir.mkdir(parents=True, exist_ok=True)
         log4j_config = self._workdir / "log4j2.properties"
         log4j_config.write_text(_LOG4J2_PROPERTIES)
-        base_command = [java, *_JVM_OPTIONS, f"-Dlog4j2.configurationFile={log4j_config}", "-cp", classpath]
+        base_command = [java, *_JVM_OPTIONS, *self._jvm_options, f"-Dlog4j2.configurationFile={log4j_config}",
+                        "-cp", classpath]
 
         def launch() -> tuple[subprocess.Popen[bytes], str]:
             broker_port, controller_port, self._sasl_ssl_port = free_ports(3)
+            if self._fixed_ports is not None:
+                broker_port, controller_port = self._fixed_ports
             config = self._write_config(broker_port, controller_port)
             self._format_storage(base_command, config)
             process = spawn([*base_command, "kafka.Kafka", str(config)], self.log_path, cwd=self._workdir)
             return process, f"{LOCALHOST}:{broker_port}"
 
         return self._started(*launch_until_ready(
-            launch, name="Apache Kafka", log_path=self.log_path, timeout=timeout, grace=self.stop_grace
+            launch, name="Apache Kafka", log_path=self.log_path, timeout=timeout, grace=self.stop_grace,
+            attempts=1 if self._fixed_ports else 3,  # new ports are no cure for a fixed port's clash
         ))
 
     def _write_config(self, broker_port: int, controller_port: int) -> Path:
         """Write server.properties for this launch's ports and return its path."""
         config = self._workdir / "server.properties"
         config.write_text(_server_properties(self._workdir / "data", broker_port, controller_port,
-                                             self._sasl_ssl, self._sasl_ssl_port or 0))
+                                             self._sasl_ssl, self._sasl_ssl_port or 0, self._properties))
         return config
 
     def _format_storage(self, base_command: list[str], config: Path) -> None:

@@ -77,6 +77,9 @@ class Stack(ManagedServer):
     publish_plans: bool = True
     plans_version: ReferenceVersion | None = None
     plans_publication: Publication | None = None  # None when that version was current already
+    # Fixed ports by name (a service's name, "notifier-grpc", "issuer"), as `attain serve` keeps them; a name
+    # not given gets a free port.
+    ports: dict[str, int] = field(default_factory=dict)
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -101,11 +104,13 @@ class Stack(ManagedServer):
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(self.workdir / "pgdata")
             self.database_url = self._postgres.start()
+        self.grpc_port = self.ports.get("notifier-grpc") or free_port()
         for name in SERVICES:  # every port first: the calculator asks the ledger for its lineage, and the
             # issuer must know the portal's sign-in return address
-            self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log")
+            port = self.ports.get(name) or free_port()
+            self.services[name] = ServiceProcess(name, port, self.workdir / f"{name}.log")
         portal_callback = f"http://127.0.0.1:{self.services['portal'].port}/auth/callback"
-        self.issuer = EmbeddedIssuer(self.workdir / "issuer", env={
+        self.issuer = EmbeddedIssuer(self.workdir / "issuer", port=self.ports.get("issuer"), env={
             "ATTAIN_ISSUER_REDIRECT_URIS": json.dumps({"attain-portal": [portal_callback]})})
         self.issuer.start()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
@@ -113,7 +118,6 @@ class Stack(ManagedServer):
         if self.publish_plans:
             self.publish_plan_files(kafka)
         self._run_module(["services.ledger", "migrate"])
-        self.grpc_port = free_port()
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout)
