@@ -268,3 +268,43 @@ def test_a_webhook_that_keeps_failing_ends_in_the_dead_letter_topic_after_the_re
     assert letter["error_code"] == "delivery_failed" and letter["service"] == "notifier"
     assert "3 attempts failed; last: webhook answered 503" in letter["reason"]
     assert json.loads(letter["original"])["id"] == f"{rep}|2026-Q1|earned|v1"
+
+
+def test_preferences_api_a_person_edits_their_own_an_admin_anyones_and_they_are_kept(kafka, minter):
+    import httpx
+
+    from attain.platform.identity import TokenVerifier
+    from services.notifier.preferences_api import add_preferences_routes
+
+    rep, other = f"p-{uuid.uuid4().hex[:6]}", f"q-{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/people/{rep}/notification-preferences"
+    wanted = {"channels": ["email", "slack"], "locale": "fr", "time_zone": "Europe/Paris", "quiet_start": "22:00",
+              "quiet_end": "07:00", "digest": "daily", "email": "rep@example.com",
+              "slack_webhook": "https://hooks.slack.com/services/T0/B0/x"}
+
+    async def scenario() -> None:
+        store = Store(kafka, Producer(producer_config(kafka)))
+        app = web.Application()
+        add_preferences_routes(app, store, TokenVerifier(minter.settings))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.get(url)).status_code == 401
+            assert (await client.get(url, headers=minter.bearer(other))).status_code == 403
+            assert (await client.put(url, json=wanted, headers=minter.bearer(other))).status_code == 403
+            fresh = await client.get(url, headers=minter.bearer(rep))
+            assert fresh.status_code == 200 and fresh.json()["channels"] == []
+            bad = await client.put(url, json={**wanted, "time_zone": "Mars/Olympus"}, headers=minter.bearer(rep))
+            assert bad.status_code == 400 and "time_zone" in bad.json()["error"]
+            kept = await client.put(url, json=wanted, headers=minter.bearer(rep))
+            assert kept.status_code == 200, kept.text
+            admin = await client.get(url, headers=minter.bearer("boss", roles=["admin"], regions=["*"]))
+            assert {k: admin.json()[k] for k in wanted} == wanted
+        await runner.cleanup()
+
+    asyncio.run(scenario())
+    again = Store(kafka, Producer(producer_config(kafka)))
+    again.load()  # what a restarted notifier reads
+    assert again.preferences[rep].channels == ("email", "slack") and again.preferences[rep].quiet_start == "22:00"
