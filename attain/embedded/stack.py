@@ -76,6 +76,10 @@ class Stack(ManagedServer):
     publish_plans: bool = True
     plans_version: ReferenceVersion | None = None
     plans_publication: Publication | None = None  # None when that version was current already
+    # The demo's mail sink (aiosmtpd): the notifier's e-mails land in <workdir>/mailbox (a Maildir).
+    mail_sink: bool = False
+    smtp_port: int = 0
+    _smtp: object | None = None
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -98,6 +102,8 @@ class Stack(ManagedServer):
             self.database_url = self._postgres.start()
         self.issuer = EmbeddedIssuer(self.workdir / "issuer")
         self.issuer.start()
+        if self.mail_sink:
+            self._start_mail_sink()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
         if self.publish_plans:
@@ -114,6 +120,19 @@ class Stack(ManagedServer):
                 SERVICES, lambda name: self.services[name].process, self.start_service,
                 self.workdir / "supervisor.log", self.notify,
             ).start()
+
+    @property
+    def mailbox(self) -> Path:
+        return self.workdir / "mailbox"
+
+    def _start_mail_sink(self) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+
+        self.smtp_port = free_port()
+        controller = Controller(Mailbox(self.mailbox), hostname="127.0.0.1", port=self.smtp_port)
+        controller.start()
+        self._smtp = controller
 
     def publish_plan_files(self, kafka: KafkaSettings) -> ReferenceVersion:
         """Publish the plan files as the current reference version (nothing is written when it is current)."""
@@ -145,6 +164,8 @@ class Stack(ManagedServer):
         )
         if self.issuer is not None:
             env["ATTAIN_AUTH_ISSUER"] = self.issuer.url
+        if self.smtp_port:
+            env.update(ATTAIN_NOTIFIER_SMTP_HOST="127.0.0.1", ATTAIN_NOTIFIER_SMTP_PORT=str(self.smtp_port))
         for name, service in self.services.items():
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         if "ledger" in self.services:
@@ -207,6 +228,8 @@ class Stack(ManagedServer):
                 terminate(service.process, grace=15)
         if self.issuer is not None:
             self.issuer.stop()
+        if self._smtp is not None:
+            self._smtp.stop()  # type: ignore[attr-defined]
         if self._postgres is not None:
             self._postgres.stop()
         if self._broker is not None:

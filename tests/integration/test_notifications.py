@@ -36,7 +36,7 @@ from attain.platform.avro import contract
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
-from services.notifier.channels import Channels, ChannelSettings
+from services.notifier.channels import Channels, ChannelSettings, Outgoing
 from services.notifier.milestones import Deliverer, Detector, MilestoneHub, Store, consume_milestones
 from tests.polling import budget
 
@@ -308,3 +308,22 @@ def test_preferences_api_a_person_edits_their_own_an_admin_anyones_and_they_are_
     again = Store(kafka, Producer(producer_config(kafka)))
     again.load()  # what a restarted notifier reads
     assert again.preferences[rep].channels == ("email", "slack") and again.preferences[rep].quiet_start == "22:00"
+
+
+def test_the_demo_mail_sink_keeps_what_the_notifier_sends_in_a_maildir(tmp_path):
+    import mailbox
+    from email.header import decode_header, make_header
+
+    from attain.embedded.stack import Stack
+
+    stack = Stack(workdir=tmp_path, plans_file=tmp_path / "plans.yaml", mail_sink=True)
+    stack._start_mail_sink()  # what Stack.start does for `attain run`
+    try:
+        channels = Channels(ChannelSettings(smtp_host="127.0.0.1", smtp_port=stack.smtp_port))
+        item = Outgoing(
+            "r1|2026-Q1|approved|EUR", "approved", "Your payout of €10.00 for 2026-Q1 was approved.", {"amount": "10"})
+        asyncio.run(channels.send("email", Preferences("r1", ("email",), email="r1@example.com"), item))
+        (kept,) = mailbox.Maildir(stack.mailbox).values()
+        assert str(make_header(decode_header(kept["Subject"]))) == item.sentence and kept["X-Attain-Milestone-Key"] == item.key
+    finally:
+        stack.stop()
