@@ -1,5 +1,14 @@
 """The ``notifications`` and ``notifications.preferences`` contracts (schemas/notifications*): the notifier's
 durable record of milestones (and of the last standing it saw per rep and period), and people's preferences.
+
+>>> from decimal import Decimal as D
+>>> from attain.core.milestones import approved
+>>> record = NotificationRecord.of(approved("r1", "2026-Q1", "EUR", D("10.50"), "boss"), "approved", recorded_at=1)
+>>> NotificationRecord.from_avro(record.to_avro()) == record, record.milestone().amount, record.fields["approved_by"]
+(True, Decimal('10.50'), 'boss')
+>>> seen = Standing("r1", "2026-Q1", "EUR", 4, D("800"), (ComponentStanding("commission", D("800"), D("0.8")),))
+>>> NotificationRecord.standing(seen).to_standing() == seen
+True
 """
 
 from __future__ import annotations
@@ -32,10 +41,11 @@ class NotificationRecord:
     recorded_at: int = field(default_factory=lambda: int(time.time() * 1000))
 
     @classmethod
-    def of(cls, milestone: Milestone, sentence: str, status: str = PENDING,
-           channels: tuple[str, ...] = ()) -> NotificationRecord:
+    def of(cls, milestone: Milestone, sentence: str, status: str = PENDING, channels: tuple[str, ...] = (),
+           recorded_at: int | None = None) -> NotificationRecord:
         return cls(milestone.key, milestone.kind, milestone.rep_id, milestone.period, status,
-                   milestone.structured(), sentence, channels)
+                   milestone.structured(), sentence, channels,
+                   int(time.time() * 1000) if recorded_at is None else recorded_at)
 
     def milestone(self) -> Milestone:
         """The milestone this record holds (its structured fields back to values)."""

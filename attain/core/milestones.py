@@ -21,6 +21,13 @@ Kinds and keys (``rep|period|kind|...``):
 A crossing key names no occurrence: once 100% was reached in a period, falling below it after a clawback
 and reaching it again is the same milestone, told once (the rep was told; telling again would read as new
 money). Only ``earned`` and ``clawback`` name the snapshot version, since each such change is news.
+
+>>> from decimal import Decimal as D
+>>> before = Standing("r1", "2026-Q1", "EUR", 3, D("700"), (ComponentStanding("commission", D("700"), D("0.70")),))
+>>> after = Standing("r1", "2026-Q1", "EUR", 4, D("800"), (ComponentStanding("commission", D("800"), D("0.80")),),
+...                  ("006A",))
+>>> [m.key for m in detect(before, after)], detect(after, after)
+(['r1|2026-Q1|earned|v4', 'r1|2026-Q1|attainment|commission|0.75'], [])
 """
 
 from __future__ import annotations
