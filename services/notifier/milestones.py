@@ -71,6 +71,7 @@ class Store:
         self.records: dict[str, NotificationRecord] = {}
         self.preferences: dict[str, Preferences] = {}
         self._lock = threading.Lock()
+        self._failed: list[str] = []
 
     def load(self) -> None:
         records, preferences = contract(topics.NOTIFICATIONS), contract(topics.NOTIFICATION_PREFERENCES)
@@ -85,22 +86,37 @@ class Store:
 
     def write(self, record: NotificationRecord) -> None:
         """Record durably (flushed: the broker has it), then in memory."""
-        self._send(topics.NOTIFICATIONS, record.key, contract(topics.NOTIFICATIONS).encode(record.to_avro()))
+        self.stage(record)
+        self.flush()
+
+    def stage(self, record: NotificationRecord) -> None:
+        """Send the record and keep it in memory; durable once :meth:`flush` returns (one flush per batch)."""
+        self._producer.produce(topics.NOTIFICATIONS, contract(topics.NOTIFICATIONS).encode(record.to_avro()),
+                               record.key.encode(), on_delivery=self._delivered)
         with self._lock:
             self.records[record.key] = record
 
-    def put_preferences(self, preferences: Preferences, by: str) -> None:
-        self._send(topics.NOTIFICATION_PREFERENCES, preferences.person_id,
-                   contract(topics.NOTIFICATION_PREFERENCES).encode(preferences_to_avro(preferences, by)))
-        with self._lock:
-            self.preferences[preferences.person_id] = preferences
+    def _delivered(self, error: object, _message: object) -> None:
+        if error is not None:
+            self._failed.append(str(error))
 
-    def _send(self, topic: str, key: str, value: bytes) -> None:
+    def flush(self) -> None:
+        """Every staged record is on the broker, or RuntimeError (the input's offset is then not committed)."""
+        if self._producer.flush(30) or self._failed:
+            failed, self._failed = self._failed, []
+            raise RuntimeError(f"could not record on {topics.NOTIFICATIONS}: {failed or 'flush timed out'}")
+
+    def put_preferences(self, preferences: Preferences, by: str) -> None:
+        """Keep ``preferences`` (flushed: the broker has them), then in memory."""
         failed: list[str] = []
-        self._producer.produce(topic, value, key.encode(),
+        self._producer.produce(topics.NOTIFICATION_PREFERENCES,
+                               contract(topics.NOTIFICATION_PREFERENCES).encode(preferences_to_avro(preferences, by)),
+                               preferences.person_id.encode(),
                                on_delivery=lambda error, _m: failed.append(str(error)) if error else None)
         if self._producer.flush(30) or failed:
-            raise RuntimeError(f"could not record {key} on {topic}: {failed or 'flush timed out'}")
+            raise RuntimeError(f"could not keep {preferences.person_id}'s preferences: {failed or 'flush timed out'}")
+        with self._lock:
+            self.preferences[preferences.person_id] = preferences
 
     def standing(self, rep_id: str, period: str) -> Standing | None:
         record = self.records.get(standing_key(rep_id, period))
@@ -127,7 +143,7 @@ class Detector:
 
     def __init__(self, store: Store, thresholds: Sequence[Decimal],
                  tiers: Callable[[str], dict[str, tuple[Tier, ...]]] = lambda _rep: {}) -> None:
-        self._store = store
+        self.store = self._store = store
         self._thresholds = tuple(thresholds)
         self._tiers = tiers
 
@@ -137,7 +153,7 @@ class Detector:
         if before is not None and after.version <= before.version:
             return []  # a replay or a stale copy
         new = self._record(detect(before, after, self._thresholds, self._tiers(after.rep_id)))
-        self._store.write(NotificationRecord.standing(after))
+        self._store.stage(NotificationRecord.standing(after))
         return new
 
     def payout(self, line: PayoutLine) -> list[NotificationRecord]:
@@ -150,7 +166,7 @@ class Detector:
             if milestone.key in self._store.records:
                 continue  # recorded once per key: replays, restarts, a threshold crossed again
             record = NotificationRecord.of(milestone, sentence(milestone))
-            self._store.write(record)
+            self._store.stage(record)  # durable before any delivery: the batch's flush comes first
             metrics.DETECTED.labels(milestone.kind).inc()
             new.append(record)
         return new
@@ -265,8 +281,13 @@ class Deliverer:
 
 def consume_milestones(consumer: Consumer, detector: Detector, deliver: Callable[[NotificationRecord], None],
                        stopping: threading.Event, assigned: threading.Event) -> None:
-    """``earnings`` and ``payouts`` in, milestones recorded; the offset is committed only after (runs in a thread)."""
+    """``earnings`` and ``payouts`` in, milestones recorded; the offset is committed only after (runs in a thread).
+
+    Per batch: detect and stage every record, flush once (the records are on the broker), then hand the new
+    milestones to delivery and commit the batch's offsets.
+    """
     earnings, payouts = contract(topics.EARNINGS), contract(topics.PAYOUTS)
+    fresh: list[NotificationRecord] = []
     consumer.subscribe([topics.EARNINGS, topics.PAYOUTS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
@@ -283,9 +304,12 @@ def consume_milestones(consumer: Consumer, detector: Detector, deliver: Callable
                     metrics.REJECTED.inc()
                     log.warning("unreadable input for milestones", extra={"reason": str(error)})
                     continue
-                for record in new:
-                    deliver(record)
+                fresh.extend(new)
             if batch:
+                detector.store.flush()
+                for record in fresh:
+                    deliver(record)
+                fresh.clear()
                 consumer.commit(asynchronous=False)
     finally:
         consumer.close()

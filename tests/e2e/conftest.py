@@ -45,6 +45,7 @@ def run_stack(
             "ATTAIN_CALCULATOR_APP_ID": f"attain-calculator-{run}",
             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
+            "ATTAIN_NOTIFIER_MILESTONES_GROUP_ID": f"attain-notifier-milestones-{run}",
             **extra_env,
         },
     )
