@@ -16,9 +16,10 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
@@ -38,7 +39,7 @@ from attain.contracts.payouts import PayoutLine
 from attain.core.milestones import ComponentStanding, Milestone, Standing, approved, detect
 from attain.core.plans import PlanBook
 from attain.core.tiers import Tier
-from attain.notify.messages import sentence
+from attain.notify.messages import sentence, text
 from attain.notify.preferences import Preferences, deliver_at
 from attain.platform import topics
 from attain.platform.avro import contract
@@ -217,27 +218,55 @@ class Deliverer:
         self._attempts, self._initial, self._longest = attempts, initial, longest
         self._now = now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._digests: dict[tuple[str, datetime], list[NotificationRecord]] = {}
 
     def preferences(self, person_id: str) -> Preferences:
         return self._store.preferences.get(person_id) or Preferences(person_id)
 
     def submit(self, record: NotificationRecord) -> None:
-        """Push it to live streams now; deliver it to the other channels (on the event loop)."""
+        """Push it to live streams now; deliver it to the other channels (on the event loop), at once, after
+        the person's quiet hours, or in their daily digest."""
         preferences = self.preferences(record.rep_id)
         self._hub.publish(to_message(record, preferences.locale))
-        task = asyncio.get_running_loop().create_task(self._deliver(record, preferences))
+        if preferences.digest == "daily" and preferences.channels:
+            due = deliver_at(self._now(), preferences)
+            held = self._digests.setdefault((record.rep_id, due), [])
+            held.append(record)
+            if len(held) == 1:  # the first of that digest schedules it
+                self._spawn(self._digest(record.rep_id, due))
+            return
+        self._spawn(self._deliver(record, preferences))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, record: NotificationRecord, preferences: Preferences) -> None:
         wait = (deliver_at(self._now(), preferences) - self._now()).total_seconds()
         if wait > 0:
-            await asyncio.sleep(wait)  # quiet hours or the daily digest; a restart re-reads it pending
+            await asyncio.sleep(wait)  # quiet hours; a restart re-reads it pending and waits again
         item = Outgoing(record.key, record.kind, sentence(record.milestone(), preferences.locale), dict(record.fields))
+        await self._send_all([record], preferences, item)
+
+    async def _digest(self, person_id: str, due: datetime) -> None:
+        """One message with every milestone held for ``person_id``'s digest at ``due``."""
+        await asyncio.sleep(max(0.0, (due - self._now()).total_seconds()))
+        records = self._digests.pop((person_id, due))
+        preferences = self.preferences(person_id)
+        lines = [sentence(r.milestone(), preferences.locale) for r in records]
+        heading = text("digest", preferences.locale).format(count=len(records))
+        item = Outgoing(f"digest|{person_id}|{due.astimezone(UTC):%Y-%m-%dT%H:%MZ}", "digest",
+                        "\n".join([heading, *(f"• {line}" for line in lines)]),
+                        {"count": str(len(records)), "keys": "\n".join(r.key for r in records)})
+        await self._send_all(records, preferences, item)
+
+    async def _send_all(self, records: list[NotificationRecord], preferences: Preferences, item: Outgoing) -> None:
         outcomes = await asyncio.gather(*(self._one(channel, preferences, item) for channel in preferences.channels))
-        await asyncio.to_thread(self._store.write, NotificationRecord(
-            record.key, record.kind, record.rep_id, record.period, DELIVERED, record.fields, record.sentence,
-            tuple(outcomes)))
+        for record in records:
+            await asyncio.to_thread(self._store.write, NotificationRecord(
+                record.key, record.kind, record.rep_id, record.period, DELIVERED, record.fields, record.sentence,
+                tuple(outcomes)))
 
     async def _one(self, channel: str, preferences: Preferences, item: Outgoing) -> str:
         try:

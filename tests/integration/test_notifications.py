@@ -328,3 +328,46 @@ def test_the_demo_mail_sink_keeps_what_the_notifier_sends_in_a_maildir(tmp_path)
         assert kept["X-Attain-Milestone-Key"] == item.key
     finally:
         stack.stop()
+
+
+def test_a_daily_digest_sends_the_days_milestones_in_one_message_at_its_hour(kafka):
+    from datetime import UTC, datetime, timedelta
+
+    rep = f"d-{uuid.uuid4().hex[:6]}"
+    receivers = Receivers()
+    digest_at = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # 08:00 in Paris
+    started: list[float] = []
+
+    def now() -> datetime:  # 1.5 s before the digest hour when first asked (the first milestone), then runs on
+        if not started:
+            started.append(time.monotonic())
+        return digest_at - timedelta(seconds=1.5) + timedelta(seconds=time.monotonic() - started[0])
+
+    async def scenario() -> None:
+        runner = web.AppRunner(receivers.app())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", receivers.port).start()
+        channels = Channels(ChannelSettings())
+        notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
+        notifier.deliverer._now = now
+        notifier.store.put_preferences(Preferences(
+            rep, ("slack",), time_zone="Europe/Paris", digest="daily", digest_at="08:00",
+            slack_webhook=f"{receivers.origin}/slack").check(), rep)
+        notifier.start(asyncio.get_running_loop())
+        publish(kafka, snapshot(rep, 1, "100", "0.01", "006D1"), snapshot(rep, 2, "5100", "0.51", "006D2"))
+        await until(lambda: receivers.slack, "the digest")
+        assert now() >= digest_at  # not before its hour
+        await asyncio.sleep(0.3)
+        (digest,) = receivers.slack
+        assert digest["key"] == f"digest|{rep}|2026-12-01T07:00Z"
+        assert digest["text"].splitlines() == [
+            "3 updates on your pay:",
+            "• Your earnings for 2026-Q1 changed by €100.00 to €100.00 (deals 006D1).",
+            "• Your earnings for 2026-Q1 changed by €5,000.00 to €5,100.00 (deals 006D2).",
+            "• You reached 50.0% of quota on commission for 2026-Q1."]
+        await until(lambda: sum(r.status == DELIVERED for r in notifier.store.of_rep(rep)) == 3, "all delivered")
+        await notifier.stop()
+        await channels.close()
+        await runner.cleanup()
+
+    asyncio.run(scenario())
