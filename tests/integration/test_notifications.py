@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import http_ece
@@ -95,6 +97,16 @@ class Receivers:
                                  version="aes128gcm")
         self.push.append({"topic": request.headers.get("Topic"), **json.loads(clear)})
         return web.Response(status=201)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        runner = web.AppRunner(self.app())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        try:
+            yield
+        finally:
+            await runner.cleanup()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -183,55 +195,52 @@ def test_a_snapshot_reaches_every_channel_once_and_a_restart_sends_nothing_again
     smtp.start()
 
     async def scenario() -> None:
-        runner = web.AppRunner(receivers.app())
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", receivers.port).start()
-        channels = Channels(ChannelSettings(smtp_host="127.0.0.1", smtp_port=smtp.port,
-                                            vapid_private_key=str(tmp_path / "vapid.pem"),
-                                            vapid_subject="mailto:ops@example.com"))
-        group = f"milestones-{uuid.uuid4().hex[:6]}"
-        first = Notifier(kafka, channels, group)
-        first.store.put_preferences(Preferences(
-            rep, ("push", "slack", "teams", "email"), locale="fr", email=f"{rep}@example.com",
-            slack_webhook=f"{receivers.origin}/slack", teams_webhook=f"{receivers.origin}/teams",
-            push=(receivers.subscription,)).check(), rep)
-        first.start(asyncio.get_running_loop())
-        publish(kafka, snapshot(rep, 1, "5000", "0.5", "006M1"))
-        await until(lambda: len(receivers.slack) == 2 and len(mailbox.messages) == 2 and len(receivers.push) == 2
-                    and len(receivers.teams) == 2, "two milestones on each channel")
-        keys = {f"{rep}|2026-Q1|earned|v1", f"{rep}|2026-Q1|attainment|commission|0.50"}
-        assert {item["key"] for item in receivers.slack} == keys == {item["key"] for item in receivers.teams}
-        assert {item["id"] for item in receivers.push} == keys  # decrypted: the key is the idempotency id
-        assert {m["X-Attain-Milestone-Key"] for m in mailbox.messages} == keys
-        earned = next(item for item in receivers.slack if "earned" in item["key"])
-        assert earned["text"] == "Vos gains pour 2026-Q1 ont changé de 5\u202f000,00\u00a0€ et s’élèvent à " \
-                                 "5\u202f000,00\u00a0€ (affaires 006M1)."
-        assert next(p for p in receivers.push if "earned" in p["id"])["fields"]["deals"] == "006M1"
-        await until(lambda: all(first.store.records[k].status == DELIVERED for k in keys), "delivered records")
-        await first.stop()
+        async with receivers.serving():
+            channels = Channels(ChannelSettings(smtp_host="127.0.0.1", smtp_port=smtp.port,
+                                                vapid_private_key=str(tmp_path / "vapid.pem"),
+                                                vapid_subject="mailto:ops@example.com"))
+            group = f"milestones-{uuid.uuid4().hex[:6]}"
+            first = Notifier(kafka, channels, group)
+            first.store.put_preferences(Preferences(
+                rep, ("push", "slack", "teams", "email"), locale="fr", email=f"{rep}@example.com",
+                slack_webhook=f"{receivers.origin}/slack", teams_webhook=f"{receivers.origin}/teams",
+                push=(receivers.subscription,)).check(), rep)
+            first.start(asyncio.get_running_loop())
+            publish(kafka, snapshot(rep, 1, "5000", "0.5", "006M1"))
+            await until(lambda: len(receivers.slack) == 2 and len(mailbox.messages) == 2 and len(receivers.push) == 2
+                        and len(receivers.teams) == 2, "two milestones on each channel")
+            keys = {f"{rep}|2026-Q1|earned|v1", f"{rep}|2026-Q1|attainment|commission|0.50"}
+            assert {item["key"] for item in receivers.slack} == keys == {item["key"] for item in receivers.teams}
+            assert {item["id"] for item in receivers.push} == keys  # decrypted: the key is the idempotency id
+            assert {m["X-Attain-Milestone-Key"] for m in mailbox.messages} == keys
+            earned = next(item for item in receivers.slack if "earned" in item["key"])
+            assert earned["text"] == "Vos gains pour 2026-Q1 ont changé de 5\u202f000,00\u00a0€ et s’élèvent à " \
+                                     "5\u202f000,00\u00a0€ (affaires 006M1)."
+            assert next(p for p in receivers.push if "earned" in p["id"])["fields"]["deals"] == "006M1"
+            await until(lambda: all(first.store.records[k].status == DELIVERED for k in keys), "delivered records")
+            await first.stop()
 
-        # a restart, and the same snapshot again (a replay from the start under a new group): nothing resent
-        second = Notifier(kafka, channels, f"{group}-replayed")
-        assert {k for k, r in second.store.records.items() if r.rep_id == rep and r.status == DELIVERED} == keys
-        second.start(asyncio.get_running_loop())
-        publish(kafka, snapshot(rep, 1, "5000", "0.5", "006M1"), snapshot(rep, 2, "10500", "1.05", "006M2"))
-        await until(lambda: len(receivers.slack) == 4, "the next snapshot's milestones")
-        await asyncio.sleep(0.3)  # deliveries run concurrently; a resent one would have arrived with these
-        assert [item["key"] for item in receivers.slack[2:]] != [] and len(receivers.slack) == 4
-        assert {item["key"] for item in receivers.slack[2:]} == {
-            f"{rep}|2026-Q1|earned|v2", f"{rep}|2026-Q1|attainment|commission|1.00"}
-        # a clawback below 100%, then above it again: the clawback is news, the second crossing is not
-        publish(kafka, snapshot(rep, 3, "9500", "0.95", "006M2"), snapshot(rep, 4, "10200", "1.02", "006M3"))
-        await until(lambda: len(receivers.slack) == 7, "the clawback's and the next earnings' milestones")
-        await asyncio.sleep(0.3)
-        assert sorted(item["key"] for item in receivers.slack[4:]) == [
-            f"{rep}|2026-Q1|clawback|commission|v3", f"{rep}|2026-Q1|earned|v3", f"{rep}|2026-Q1|earned|v4"]
-        clawback = next(item for item in receivers.teams if "clawback" in item["key"])
-        assert clawback["attachments"][0]["content"]["body"][0]["text"] == \
-            "commission pour 2026-Q1 a baissé de 1\u202f000,00\u00a0€ à 9\u202f500,00\u00a0€ après une annulation."
-        await second.stop()
-        await channels.close()
-        await runner.cleanup()
+            # a restart, and the same snapshot again (a replay from the start under a new group): nothing resent
+            second = Notifier(kafka, channels, f"{group}-replayed")
+            assert {k for k, r in second.store.records.items() if r.rep_id == rep and r.status == DELIVERED} == keys
+            second.start(asyncio.get_running_loop())
+            publish(kafka, snapshot(rep, 1, "5000", "0.5", "006M1"), snapshot(rep, 2, "10500", "1.05", "006M2"))
+            await until(lambda: len(receivers.slack) == 4, "the next snapshot's milestones")
+            await asyncio.sleep(0.3)  # deliveries run concurrently; a resent one would have arrived with these
+            assert [item["key"] for item in receivers.slack[2:]] != [] and len(receivers.slack) == 4
+            assert {item["key"] for item in receivers.slack[2:]} == {
+                f"{rep}|2026-Q1|earned|v2", f"{rep}|2026-Q1|attainment|commission|1.00"}
+            # a clawback below 100%, then above it again: the clawback is news, the second crossing is not
+            publish(kafka, snapshot(rep, 3, "9500", "0.95", "006M2"), snapshot(rep, 4, "10200", "1.02", "006M3"))
+            await until(lambda: len(receivers.slack) == 7, "the clawback's and the next earnings' milestones")
+            await asyncio.sleep(0.3)
+            assert sorted(item["key"] for item in receivers.slack[4:]) == [
+                f"{rep}|2026-Q1|clawback|commission|v3", f"{rep}|2026-Q1|earned|v3", f"{rep}|2026-Q1|earned|v4"]
+            clawback = next(item for item in receivers.teams if "clawback" in item["key"])
+            assert clawback["attachments"][0]["content"]["body"][0]["text"] == \
+                "commission pour 2026-Q1 a baissé de 1\u202f000,00\u00a0€ à 9\u202f500,00\u00a0€ après une annulation."
+            await second.stop()
+            await channels.close()
 
     try:
         asyncio.run(scenario())
@@ -244,22 +253,20 @@ def test_a_webhook_that_keeps_failing_ends_in_the_dead_letter_topic_after_the_re
     receivers = Receivers()
 
     async def scenario() -> None:
-        runner = web.AppRunner(receivers.app())
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", receivers.port).start()
-        channels = Channels(ChannelSettings())
-        notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
-        notifier.store.put_preferences(Preferences(rep, ("slack",), slack_webhook=f"{receivers.origin}/failing"), rep)
-        notifier.start(asyncio.get_running_loop())
-        publish(kafka, snapshot(rep, 1, "100", "0.01", "006F1"))
-        key = f"{rep}|2026-Q1|earned|v1"
-        await until(lambda: key in notifier.store.records and notifier.store.records[key].status == DELIVERED,
-                    "the delivery given up")
-        assert notifier.store.records[key].channels == ("dlq:slack",)
-        assert receivers.failing == 3  # every attempt reached the webhook
-        await notifier.stop()
-        await channels.close()
-        await runner.cleanup()
+        async with receivers.serving():
+            channels = Channels(ChannelSettings())
+            notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
+            failing = Preferences(rep, ("slack",), slack_webhook=f"{receivers.origin}/failing")
+            notifier.store.put_preferences(failing, rep)
+            notifier.start(asyncio.get_running_loop())
+            publish(kafka, snapshot(rep, 1, "100", "0.01", "006F1"))
+            key = f"{rep}|2026-Q1|earned|v1"
+            await until(lambda: key in notifier.store.records and notifier.store.records[key].status == DELIVERED,
+                        "the delivery given up")
+            assert notifier.store.records[key].channels == ("dlq:slack",)
+            assert receivers.failing == 3  # every attempt reached the webhook
+            await notifier.stop()
+            await channels.close()
 
     asyncio.run(scenario())
     letters = [contract(topics.NOTIFICATIONS_DLQ).decode(m.value())
@@ -344,30 +351,27 @@ def test_a_daily_digest_sends_the_days_milestones_in_one_message_at_its_hour(kaf
         return digest_at - timedelta(seconds=1.5) + timedelta(seconds=time.monotonic() - started[0])
 
     async def scenario() -> None:
-        runner = web.AppRunner(receivers.app())
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", receivers.port).start()
-        channels = Channels(ChannelSettings())
-        notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
-        notifier.deliverer._now = now
-        notifier.store.put_preferences(Preferences(
-            rep, ("slack",), time_zone="Europe/Paris", digest="daily", digest_at="08:00",
-            slack_webhook=f"{receivers.origin}/slack").check(), rep)
-        notifier.start(asyncio.get_running_loop())
-        publish(kafka, snapshot(rep, 1, "100", "0.01", "006D1"), snapshot(rep, 2, "5100", "0.51", "006D2"))
-        await until(lambda: receivers.slack, "the digest")
-        assert now() >= digest_at  # not before its hour
-        await asyncio.sleep(0.3)
-        (digest,) = receivers.slack
-        assert digest["key"] == f"digest|{rep}|2026-12-01T07:00Z"
-        assert digest["text"].splitlines() == [
-            "3 updates on your pay:",
-            "• Your earnings for 2026-Q1 changed by €100.00 to €100.00 (deals 006D1).",
-            "• Your earnings for 2026-Q1 changed by €5,000.00 to €5,100.00 (deals 006D2).",
-            "• You reached 50.0% of quota on commission for 2026-Q1."]
-        await until(lambda: sum(r.status == DELIVERED for r in notifier.store.of_rep(rep)) == 3, "all delivered")
-        await notifier.stop()
-        await channels.close()
-        await runner.cleanup()
+        async with receivers.serving():
+            channels = Channels(ChannelSettings())
+            notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
+            notifier.deliverer._now = now
+            notifier.store.put_preferences(Preferences(
+                rep, ("slack",), time_zone="Europe/Paris", digest="daily", digest_at="08:00",
+                slack_webhook=f"{receivers.origin}/slack").check(), rep)
+            notifier.start(asyncio.get_running_loop())
+            publish(kafka, snapshot(rep, 1, "100", "0.01", "006D1"), snapshot(rep, 2, "5100", "0.51", "006D2"))
+            await until(lambda: receivers.slack, "the digest")
+            assert now() >= digest_at  # not before its hour
+            await asyncio.sleep(0.3)
+            (digest,) = receivers.slack
+            assert digest["key"] == f"digest|{rep}|2026-12-01T07:00Z"
+            assert digest["text"].splitlines() == [
+                "3 updates on your pay:",
+                "• Your earnings for 2026-Q1 changed by €100.00 to €100.00 (deals 006D1).",
+                "• Your earnings for 2026-Q1 changed by €5,000.00 to €5,100.00 (deals 006D2).",
+                "• You reached 50.0% of quota on commission for 2026-Q1."]
+            await until(lambda: sum(r.status == DELIVERED for r in notifier.store.of_rep(rep)) == 3, "all delivered")
+            await notifier.stop()
+            await channels.close()
 
     asyncio.run(scenario())
