@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 from sqlalchemy import select
@@ -278,6 +282,16 @@ def test_a_won_deal_becomes_a_milestone_on_the_grpc_stream_once_per_key(stack):
     assert earned.key.startswith("t12|2026-Q1|earned|v") and earned.fields["deals"] == "006E2EM001"
     assert earned.sentence == "Your earnings for 2026-Q1 changed by ₹12,000.00 to ₹12,000.00 (deals 006E2EM001)."
     assert [again.key for again in milestones("t12", 1)] == [earned.key]  # a resubscribe: the same key
+    watching = subprocess.Popen(  # the CLI: attain watch t12 --milestones --format json
+        [str(Path(sys.executable).with_name("attain")), "watch", "t12", "--milestones", "--format", "json",
+         "--target", stack.notifier_target], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "ATTAIN_TOKEN": stack.issuer.mint("t12", roles=["rep"])})
+    try:
+        line = json.loads(watching.stdout.readline())
+    finally:
+        watching.terminate()
+        watching.wait(10)
+    assert (line["key"], line["fields"]["deals"], line["sentence"]) == (earned.key, "006E2EM001", earned.sentence)
     try:
         milestones("t13", 1)
         raise AssertionError("t13 watched t12's milestones")
