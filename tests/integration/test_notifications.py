@@ -375,3 +375,38 @@ def test_a_daily_digest_sends_the_days_milestones_in_one_message_at_its_hour(kaf
             await channels.close()
 
     asyncio.run(scenario())
+
+
+def test_an_approved_payout_line_is_one_milestone_even_when_the_ledger_publishes_it_twice(kafka):
+    from datetime import UTC, datetime
+
+    from attain.contracts.payouts import EarningAmount, PayoutLine
+
+    rep = f"a-{uuid.uuid4().hex[:6]}"
+    receivers = Receivers()
+    line = PayoutLine(f"ae/2026-Q1/{rep}/INR", rep, "2026-Q1", "INR", Decimal("1234567"), 3,
+                      datetime(2026, 4, 2, tzinfo=UTC), "fin-1", None, (EarningAmount("COMM", Decimal("1234567"), 3),))
+
+    async def scenario() -> None:
+        async with receivers.serving():
+            channels = Channels(ChannelSettings())
+            notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}")
+            notifier.store.put_preferences(
+                Preferences(rep, ("slack",), locale="en-IN", slack_webhook=f"{receivers.origin}/slack"), rep)
+            notifier.start(asyncio.get_running_loop())
+            producer = Producer(producer_config(kafka))
+            encoded = contract(topics.PAYOUTS).encode(line.to_avro())
+            for _ in range(2):  # the outbox relay may publish a line again: payroll dedupes on payout_id, we on key
+                producer.produce(topics.PAYOUTS, encoded, line.payout_id.encode())
+            assert producer.flush(30) == 0
+            key = f"{rep}|2026-Q1|approved|INR"
+            await until(lambda: key in notifier.store.records and notifier.store.records[key].status == DELIVERED,
+                        "the approval delivered")
+            await asyncio.sleep(0.3)
+            assert [(item["key"], item["text"]) for item in receivers.slack] == [
+                (key, "Your payout of ₹12,34,567.00 for 2026-Q1 was approved.")]
+            assert notifier.store.records[key].fields["approved_by"] == "fin-1"
+            await notifier.stop()
+            await channels.close()
+
+    asyncio.run(scenario())
