@@ -226,7 +226,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool, pace:
     book = load_book(plans)
     if note := start_fresh_demo(workdir.resolve()):
         console.print(f"[yellow]{note}[/]")
-    stack = Stack(workdir=workdir.resolve(), plans_file=plans, supervise=True,
+    stack = Stack(workdir=workdir.resolve(), plans_file=plans, supervise=True, mail_sink=True,
                   notify=lambda message: console.print(f"[yellow]{message}[/]"))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -280,6 +280,7 @@ def run_demo(plans: Path, workdir: Path, deals: int, exit_when_done: bool, pace:
         )
         console.print(portal_note(stack.portal_url, stack.workdir / "issuer" / "credentials.json"),
                       highlight=False, soft_wrap=True)
+        console.print(mail_sink_note(stack, rep, token_file), highlight=False, soft_wrap=True)
         if exit_when_done:
             return 0 if totals == expected else 1
         console.print("[bold]Ctrl-C to stop.[/]")
@@ -377,6 +378,14 @@ def print_summary(book: PlanBook, earnings: dict[tuple[str, str], Any],
                       "" if not quota else percent(credited / quota),
                       amount(totals.get((rep_id, period), Decimal(0)), result.currency), result.currency)
     cli_support.print_table(console, table)
+
+
+def mail_sink_note(stack: Any, rep: str, token_file: Path) -> str:
+    """Where the demo's notification e-mails land, and how the rep asks for them (docs/notifications.md)."""
+    preferences = (f"http://127.0.0.1:{stack.services['notifier'].port}/v1/people/{rep}/notification-preferences")
+    return (f"\nMail sink: notification e-mails land in {stack.mailbox} (a Maildir; SMTP 127.0.0.1:{stack.smtp_port})."
+            f" Ask for them as {rep}: curl -XPUT -H \"Authorization: Bearer $(cat {token_file})\" {preferences} "
+            f"-d '{{\"channels\": [\"email\"], \"email\": \"{rep}@example.com\"}}'")
 
 
 def write_demo_token(stack: Stack, subject: str, roles: list[str]) -> Path:

@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     # ledger
     INVALID_SNAPSHOT = "invalid_snapshot"  # a snapshot whose money cannot be booked
     REJECTED = "rejected"  # the ledger database refused the snapshot's values
+    # notifier: a notification no retry could deliver (the channel named in the source)
+    DELIVERY_FAILED = "delivery_failed"
 
 
 @dataclass(frozen=True, slots=True)

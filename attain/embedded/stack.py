@@ -80,6 +80,10 @@ class Stack(ManagedServer):
     # Fixed ports by name (a service's name, "notifier-grpc", "issuer"), as `attain serve` keeps them; a name
     # not given gets a free port.
     ports: dict[str, int] = field(default_factory=dict)
+    # The demo's mail sink (aiosmtpd): the notifier's e-mails land in <workdir>/mailbox (a Maildir).
+    mail_sink: bool = False
+    smtp_port: int = 0
+    _smtp: object | None = None
     _broker: TansuBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -113,6 +117,8 @@ class Stack(ManagedServer):
         self.issuer = EmbeddedIssuer(self.workdir / "issuer", port=self.ports.get("issuer"), env={
             "ATTAIN_ISSUER_REDIRECT_URIS": json.dumps({"attain-portal": [portal_callback]})})
         self.issuer.start()
+        if self.mail_sink:
+            self._start_mail_sink()
         kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
         if self.publish_plans:
@@ -126,6 +132,19 @@ class Stack(ManagedServer):
                 SERVICES, lambda name: self.services[name].process, self.start_service,
                 self.workdir / "supervisor.log", self.notify,
             ).start()
+
+    @property
+    def mailbox(self) -> Path:
+        return self.workdir / "mailbox"
+
+    def _start_mail_sink(self) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+
+        self.smtp_port = free_port()
+        controller = Controller(Mailbox(self.mailbox), hostname="127.0.0.1", port=self.smtp_port)
+        controller.start()
+        self._smtp = controller
 
     def publish_plan_files(self, kafka: KafkaSettings) -> ReferenceVersion:
         """Publish the plan files as the current reference version (nothing is written when it is current)."""
@@ -159,6 +178,8 @@ class Stack(ManagedServer):
         )
         if self.issuer is not None:
             env["ATTAIN_AUTH_ISSUER"] = self.issuer.url
+        if self.smtp_port:
+            env.update(ATTAIN_NOTIFIER_SMTP_HOST="127.0.0.1", ATTAIN_NOTIFIER_SMTP_PORT=str(self.smtp_port))
         for name, service in self.services.items():
             env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         if "ledger" in self.services:
@@ -222,6 +243,8 @@ class Stack(ManagedServer):
                 terminate(service.process, grace=15)
         if self.issuer is not None:
             self.issuer.stop()
+        if self._smtp is not None:
+            self._smtp.stop()  # type: ignore[attr-defined]
         if self._postgres is not None:
             self._postgres.stop()
         if self._broker is not None:

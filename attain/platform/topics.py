@@ -16,3 +16,8 @@ CALCULATOR_LINEAGE = "calculator.lineage"
 # record per publication (one partition, never compacted or expired; the last names the current version).
 REFERENCE_VERSIONS = "reference.versions"
 REFERENCE_PUBLICATIONS = "reference.publications"
+# Notifier (docs/notifications.md): its durable record of milestones, keyed by milestone key (compacted), people's
+# notification preferences by person id (compacted), and the deliveries that kept failing.
+NOTIFICATIONS = "notifications"
+NOTIFICATION_PREFERENCES = "notifications.preferences"
+NOTIFICATIONS_DLQ = "notifications.dlq"

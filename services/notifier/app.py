@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 from aiohttp import web
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, Producer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
@@ -22,15 +22,26 @@ from attain.platform.consume import decode_messages, decoder
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
-from attain.platform.kafka import consumer_config, provide_topics
+from attain.platform.kafka import consumer_config, producer_config, provide_topics
 from attain.platform.metrics import ServerMetrics
 from attain.platform.service import Running, in_thread, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.notifier import metrics
 from services.notifier.access import ReadRecorder, SubscribeGuard
+from services.notifier.channels import Channels, ChannelSettings
 from services.notifier.config import NotifierSettings
 from services.notifier.hub import Closed, Hub
 from services.notifier.lineage import LineageGate
+from services.notifier.milestones import (
+    Deliverer,
+    Detector,
+    MilestoneHub,
+    Store,
+    consume_milestones,
+    tiers_of,
+    to_message,
+)
+from services.notifier.preferences_api import add_preferences_routes
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
 
 log = logging.getLogger("attain.notifier")
@@ -66,10 +77,36 @@ def _skip(message: Message, reason: str, code: ErrorCode) -> None:
 
 
 class NotifierServicer(notifier_pb2_grpc.NotifierServicer):
-    def __init__(self, hub: Hub, guard: SubscribeGuard, recorder: ReadRecorder) -> None:
+    def __init__(self, hub: Hub, guard: SubscribeGuard, recorder: ReadRecorder,
+                 milestones: tuple[MilestoneHub, Deliverer, Store] | None = None) -> None:
         self._hub = hub
         self._guard = guard
         self._recorder = recorder
+        self._milestones = milestones
+
+    async def SubscribeMilestones(  # noqa: N802 - gRPC method name
+        self, request: notifier_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[notifier_pb2.MilestoneNotification]:
+        if not request.rep_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "rep_id is required")
+        if self._milestones is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "milestones are not enabled")
+        assert self._milestones is not None
+        hub, deliverer, store = self._milestones
+        identity = await self._guard.admit(request.rep_id, context)
+        queue = hub.open(request.rep_id)  # before reading the record: nothing falls between the two
+        try:
+            await self._recorder.record(request.rep_id, context)
+            locale = deliverer.preferences(request.rep_id).locale
+            for record in store.of_rep(request.rep_id):
+                yield to_message(record, locale)
+            while (item := await queue.get()) is not None:
+                metrics.PUSHED.inc()
+                yield item
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "subscriber fell behind; resubscribe")
+        finally:
+            hub.close(request.rep_id, queue)
+            self._guard.release(identity)
 
     async def Subscribe(  # noqa: N802 - gRPC method name
         self, request: notifier_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
@@ -131,16 +168,29 @@ async def build() -> Running:
     except AuthError as error:
         raise SystemExit(f"notifier: {error}") from None
     book = load_book([settings.plans_file]) if settings.plans_file else None
-    provide_topics(kafka, [topics.EARNINGS])
+    kept = [topics.NOTIFICATIONS, topics.NOTIFICATION_PREFERENCES]  # compacted
+    provide_topics(kafka, [topics.EARNINGS, topics.PAYOUTS, topics.NOTIFICATIONS_DLQ, *kept], compacted=kept)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
+    producer = Producer(producer_config(kafka, **{"client.id": "attain-notifier"}))
+    store = Store(kafka, producer)
+    await asyncio.to_thread(store.load)
+    channels = Channels(ChannelSettings(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                        settings.vapid_private_key, settings.vapid_subject))
+    milestone_hub = MilestoneHub(settings.subscriber_queue_size)
+    deliverer = Deliverer(store, channels, milestone_hub, producer, settings.delivery_attempts,
+                          settings.retry_initial_seconds, settings.retry_max_seconds)
+    resumed = deliverer.resume()
+    if resumed:
+        log.info("delivering milestones left pending", extra={"count": resumed})
 
     server = grpc.aio.server(interceptors=[ServerMetrics()])
     guard = SubscribeGuard(verifier, book, settings.max_streams_per_subject)
     recorder = ReadRecorder(settings.ledger_url)
     if settings.ledger_url is None:
         log.warning("no ATTAIN_NOTIFIER_LEDGER_URL: every Subscribe is refused (its read cannot be logged)")
-    notifier_pb2_grpc.add_NotifierServicer_to_server(NotifierServicer(hub, guard, recorder), server)
+    servicer = NotifierServicer(hub, guard, recorder, (milestone_hub, deliverer, store))
+    notifier_pb2_grpc.add_NotifierServicer_to_server(servicer, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     server.add_insecure_port(f"{settings.host}:{settings.grpc_port}")
@@ -160,16 +210,26 @@ async def build() -> Running:
         target=consume, args=(consumer, loop, hub, stopping, assigned, gate), daemon=True
     )
     thread.start()
+    milestones_assigned = threading.Event()
+    detector = Detector(store, settings.thresholds(), tiers_of(book))
+    milestones = threading.Thread(target=consume_milestones, name="notifier-milestones", daemon=True, args=(
+        Consumer(consumer_config(kafka, settings.milestones_group_id, **{
+            "client.id": "attain-notifier-milestones", "enable.auto.commit": False})),
+        detector, lambda record: loop.call_soon_threadsafe(deliverer.submit, record), stopping, milestones_assigned))
+    milestones.start()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     app = web.Application()
+    add_preferences_routes(app, store, verifier)
     broker = BrokerProbe(kafka, topics.EARNINGS).start()
 
     def ready() -> tuple[bool, str]:  # its consumer: running, holding partitions, its broker reachable
         if not thread.is_alive():
             return False, "the consumer loop has stopped"
-        if not assigned.is_set():
+        if not milestones.is_alive():
+            return False, "the milestones loop has stopped"
+        if not assigned.is_set() or not milestones_assigned.is_set():
             return False, "waiting for partitions"
         return broker.ok, "consuming earnings" if broker.ok else broker.detail
 
@@ -183,7 +243,8 @@ async def build() -> Running:
         app, settings.host, settings.port, "notifier running",
         {"grpc_port": settings.grpc_port, "port": settings.port},
         before_http_stop=[not_serving, stopping.set, broker.stop, lambda: server.stop(grace=2), recorder.close,
-                          in_thread(thread.join, 10)],
+                          in_thread(thread.join, 10), in_thread(milestones.join, 10), deliverer.stop,
+                          channels.close, in_thread(producer.flush, 10)],
         stopped="notifier stopped",
     )
 

@@ -1,6 +1,7 @@
 """The notifier's ``attain`` commands.
 
     attain watch REP_ID        # live earnings notifications of one rep (gRPC)
+    attain watch REP_ID --milestones   # their milestones instead (docs/notifications.md)
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ def register(commands: Any) -> None:
                        help="bearer token of the person watching (default: $ATTAIN_TOKEN)")
     watch.add_argument("--format", choices=("text", "json"), default="text",
                        help="json: one JSON object per update (JSON lines), amounts as decimal text")
+    watch.add_argument("--milestones", action="store_true",
+                       help="stream the rep's milestones (recorded ones first) instead of every earnings update")
 
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
     """Run the command if it is one of ours; None otherwise."""
+    if args.command == "watch" and args.milestones:
+        watch_milestones(args.rep_id, args.target, args.token, args.format)
+        return cli_support.OK
     if args.command == "watch":
         watch_rep(args.rep_id, args.target, args.token, args.format)
         return cli_support.OK
@@ -60,6 +66,31 @@ def watch_rep(rep_id: str, target: str, token: str | None, output: str = "text")
                                   for c in update.components)
                 console.print(f"{update.period} total {update.total_earned} {update.currency} "
                               f"(v{update.snapshot_version}) {parts}")
+        except KeyboardInterrupt:
+            pass
+
+
+def watch_milestones(rep_id: str, target: str, token: str | None, output: str = "text") -> None:
+    import grpc
+
+    from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = notifier_pb2_grpc.NotifierStub(channel)
+        print(f"watching {rep_id}'s milestones at {target} (Ctrl-C to stop)", file=sys.stderr)
+        shown: set[str] = set()  # a milestone may come twice (at least once): show it once per key
+        try:
+            metadata = (("authorization", f"Bearer {token}"),) if token else ()
+            for item in stub.SubscribeMilestones(notifier_pb2.SubscribeRequest(rep_id=rep_id), metadata=metadata):
+                if item.key in shown:
+                    continue
+                shown.add(item.key)
+                if output == "json":
+                    print(json.dumps({"key": item.key, "kind": item.kind, "rep_id": item.rep_id,
+                                      "period": item.period, "sentence": item.sentence, "fields": dict(item.fields),
+                                      "recorded_at_ms": item.recorded_at_ms}), flush=True)
+                else:
+                    console.print(f"{item.period} {item.kind}: {item.sentence}", highlight=False)
         except KeyboardInterrupt:
             pass
 

@@ -18,3 +18,8 @@ HELD = Counter(
     "attain_notifier_snapshots_held_total",
     "Snapshots not pushed: their lineage is not the one the ledger books (a rebuilt calculator state)",
 )
+DETECTED = Counter("attain_notifier_milestones_detected_total", "Milestones recorded (once per key)", ["kind"])
+DELIVERED = Counter("attain_notifier_notifications_delivered_total", "Notifications a channel took",
+                    ["channel", "kind"])
+FAILED = Counter("attain_notifier_notifications_failed_total",
+                 "Notifications dead-lettered after every retry failed", ["channel", "kind"])

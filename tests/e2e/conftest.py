@@ -46,6 +46,7 @@ def run_stack(
             "ATTAIN_LEDGER_GROUP_ID": f"attain-ledger-{run}",
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
             "ATTAIN_PORTAL_GROUP_ID": f"attain-portal-{run}",
+            "ATTAIN_NOTIFIER_MILESTONES_GROUP_ID": f"attain-notifier-milestones-{run}",
             **extra_env,
         },
     )

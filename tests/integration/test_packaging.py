@@ -18,8 +18,10 @@ CHECK = """
 import json, sys
 from attain.platform import avro, schemas
 contracts = {topic: [avro.schema_fingerprint(v).hex() for v in avro.contract(topic).versions] for topic in sys.argv[1:]}
+from attain.notify import messages
 print(json.dumps({"module": avro.__file__, "schemas": str(schemas.schemas_dir()), "contracts": contracts,
-                  "plans": (schemas.schemas_dir() / "plans" / "v1.schema.json").is_file()}))
+                  "plans": (schemas.schemas_dir() / "plans" / "v1.schema.json").is_file(),
+                  "sentences": [messages.__file__, messages.text("approved", "fr")]}))
 """
 
 
@@ -42,6 +44,8 @@ def test_an_installed_wheel_loads_every_topic_schema_from_its_own_copy(tmp_path)
     found = json.loads(result.stdout)
     assert Path(found["module"]).is_relative_to(target) and Path(found["schemas"]).is_relative_to(target), found
     assert found["plans"]
+    notify_module, french = found["sentences"]  # the notification catalogues ship in the wheel
+    assert Path(notify_module).is_relative_to(target) and french.startswith("Votre paiement"), found
     from attain.platform import avro  # the source tree's copy: the installed one must hold the same versions
 
     assert found["contracts"] == {topic: [avro.schema_fingerprint(v).hex() for v in avro.contract(topic).versions]

@@ -24,19 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&services/notifier/proto/notifier.proto\x12\x12\x61ttain.notifier.v1\"\"\n\x10SubscribeRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\"\x81\x01\n\x11\x43omponentProgress\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63redited_value\x18\x02 \x01(\t\x12\r\n\x05quota\x18\x03 \x01(\t\x12\x18\n\x10\x61ttainment_ratio\x18\x04 \x01(\t\x12\x15\n\rearned_amount\x18\x05 \x01(\t\"\xf6\x01\n\x0e\x45\x61rningsUpdate\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x03\x12\x14\n\x0ctotal_earned\x18\x06 \x01(\t\x12\x39\n\ncomponents\x18\x07 \x03(\x0b\x32%.attain.notifier.v1.ComponentProgress\x12\x16\n\x0e\x63omputed_at_ms\x18\x08 \x01(\x03\x12\x1e\n\x16trigger_ingested_at_ms\x18\t \x01(\x03\x32\x63\n\x08Notifier\x12W\n\tSubscribe\x12$.attain.notifier.v1.SubscribeRequest\x1a\".attain.notifier.v1.EarningsUpdate0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&services/notifier/proto/notifier.proto\x12\x12\x61ttain.notifier.v1\"\"\n\x10SubscribeRequest\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\"\x81\x01\n\x11\x43omponentProgress\x12\x14\n\x0c\x63omponent_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63redited_value\x18\x02 \x01(\t\x12\r\n\x05quota\x18\x03 \x01(\t\x12\x18\n\x10\x61ttainment_ratio\x18\x04 \x01(\t\x12\x15\n\rearned_amount\x18\x05 \x01(\t\"\xf6\x01\n\x0e\x45\x61rningsUpdate\x12\x0e\n\x06rep_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07plan_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x03\x12\x14\n\x0ctotal_earned\x18\x06 \x01(\t\x12\x39\n\ncomponents\x18\x07 \x03(\x0b\x32%.attain.notifier.v1.ComponentProgress\x12\x16\n\x0e\x63omputed_at_ms\x18\x08 \x01(\x03\x12\x1e\n\x16trigger_ingested_at_ms\x18\t \x01(\x03\"\xf2\x01\n\x15MilestoneNotification\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06rep_id\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x10\n\x08sentence\x18\x05 \x01(\t\x12\x45\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x35.attain.notifier.v1.MilestoneNotification.FieldsEntry\x12\x16\n\x0erecorded_at_ms\x18\x07 \x01(\x03\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xcd\x01\n\x08Notifier\x12W\n\tSubscribe\x12$.attain.notifier.v1.SubscribeRequest\x1a\".attain.notifier.v1.EarningsUpdate0\x01\x12h\n\x13SubscribeMilestones\x12$.attain.notifier.v1.SubscribeRequest\x1a).attain.notifier.v1.MilestoneNotification0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'services.notifier.proto.notifier_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MILESTONENOTIFICATION_FIELDSENTRY']._loaded_options = None
+  _globals['_MILESTONENOTIFICATION_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_SUBSCRIBEREQUEST']._serialized_start=62
   _globals['_SUBSCRIBEREQUEST']._serialized_end=96
   _globals['_COMPONENTPROGRESS']._serialized_start=99
   _globals['_COMPONENTPROGRESS']._serialized_end=228
   _globals['_EARNINGSUPDATE']._serialized_start=231
   _globals['_EARNINGSUPDATE']._serialized_end=477
-  _globals['_NOTIFIER']._serialized_start=479
-  _globals['_NOTIFIER']._serialized_end=578
+  _globals['_MILESTONENOTIFICATION']._serialized_start=480
+  _globals['_MILESTONENOTIFICATION']._serialized_end=722
+  _globals['_MILESTONENOTIFICATION_FIELDSENTRY']._serialized_start=677
+  _globals['_MILESTONENOTIFICATION_FIELDSENTRY']._serialized_end=722
+  _globals['_NOTIFIER']._serialized_start=725
+  _globals['_NOTIFIER']._serialized_end=930
 # @@protoc_insertion_point(module_scope)

@@ -47,3 +47,28 @@ class EarningsUpdate(_message.Message):
     computed_at_ms: int
     trigger_ingested_at_ms: int
     def __init__(self, rep_id: _Optional[str] = ..., period: _Optional[str] = ..., plan_id: _Optional[str] = ..., currency: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_earned: _Optional[str] = ..., components: _Optional[_Iterable[_Union[ComponentProgress, _Mapping]]] = ..., computed_at_ms: _Optional[int] = ..., trigger_ingested_at_ms: _Optional[int] = ...) -> None: ...
+
+class MilestoneNotification(_message.Message):
+    __slots__ = ("key", "kind", "rep_id", "period", "sentence", "fields", "recorded_at_ms")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REP_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    kind: str
+    rep_id: str
+    period: str
+    sentence: str
+    fields: _containers.ScalarMap[str, str]
+    recorded_at_ms: int
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[str] = ..., rep_id: _Optional[str] = ..., period: _Optional[str] = ..., sentence: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ..., recorded_at_ms: _Optional[int] = ...) -> None: ...

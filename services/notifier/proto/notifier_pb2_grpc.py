@@ -39,6 +39,11 @@ class NotifierStub:
                 request_serializer=services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=services_dot_notifier_dot_proto_dot_notifier__pb2.EarningsUpdate.FromString,
                 _registered_method=True)
+        self.SubscribeMilestones = channel.unary_stream(
+                '/attain.notifier.v1.Notifier/SubscribeMilestones',
+                request_serializer=services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=services_dot_notifier_dot_proto_dot_notifier__pb2.MilestoneNotification.FromString,
+                _registered_method=True)
 
 
 class NotifierServicer:
@@ -52,6 +57,14 @@ class NotifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeMilestones(self, request, context):
+        """Streams one rep's milestones (docs/notifications.md): first every recorded one, then each new one.
+        The same milestone may come twice (after a reconnect or a notifier restart): show it once per key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifierServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_NotifierServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.FromString,
                     response_serializer=services_dot_notifier_dot_proto_dot_notifier__pb2.EarningsUpdate.SerializeToString,
+            ),
+            'SubscribeMilestones': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeMilestones,
+                    request_deserializer=services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.FromString,
+                    response_serializer=services_dot_notifier_dot_proto_dot_notifier__pb2.MilestoneNotification.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +106,33 @@ class Notifier:
             '/attain.notifier.v1.Notifier/Subscribe',
             services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.SerializeToString,
             services_dot_notifier_dot_proto_dot_notifier__pb2.EarningsUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeMilestones(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/attain.notifier.v1.Notifier/SubscribeMilestones',
+            services_dot_notifier_dot_proto_dot_notifier__pb2.SubscribeRequest.SerializeToString,
+            services_dot_notifier_dot_proto_dot_notifier__pb2.MilestoneNotification.FromString,
             options,
             channel_credentials,
             insecure,

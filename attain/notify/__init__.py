@@ -1,0 +1,1 @@
+"""Notifications as people read them: milestone sentences (Babel catalogues, en and fr) and preferences."""
