@@ -264,14 +264,14 @@ def test_grpc_statement_carries_the_draw_totals_of_the_http_statement(ledger_grp
     # the top-up goes (draw -700) and 100 is recovered: paid 0, recovered 100, balance -100 (as over HTTP)
     for version, commission, draw in ((1, "300.00", "700.00"), (2, "1100.00", "-100.00")):
         apply_snapshots(engine, [{
-            "rep_id": "alice", "period": "2026-Q2", "plan_id": "ae", "plan_version": 3, "currency": "INR",
+            "rep_id": "dana", "period": "2026-Q2", "plan_id": "ae", "plan_version": 3, "currency": "INR",
             "snapshot_version": version, "total_earned": str(Decimal(commission) + Decimal(draw)),
             "trigger_event_ids": [f"evt-d{version}"], "components": [
                 {"component_id": "commission", "earned_amount": commission},
                 {"component_id": "draw", "earned_amount": draw, "kind": "recoverable_draw"}]}])
-    request = ledger_pb2.StatementRequest(rep_id="alice", period="2026-Q2")
-    section = ledger_grpc.GetStatement(request, metadata=grpc_auth("alice")).currencies[0]
-    http = http_statement(engine, "alice", "2026-Q2")["currencies"][0]
+    request = ledger_pb2.StatementRequest(rep_id="dana", period="2026-Q2")
+    section = ledger_grpc.GetStatement(request, metadata=grpc_auth("dana")).currencies[0]
+    http = http_statement(engine, "dana", "2026-Q2")["currencies"][0]
     assert (section.draw_paid, section.draw_recovered, section.draw_balance) == (
         http["draw_paid"], http["draw_recovered"], http["draw_balance"]) == ("0.00", "100.00", "-100.00")
     assert len(section.draws) == 3  # +700, -700, -100
