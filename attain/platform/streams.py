@@ -31,7 +31,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Gauge, Histogram
 
-from attain.platform.faust_adapter import BatchRunner, InFlight, install_batch_consumer
+from attain.platform.faust_adapter import STANDBY_MEMORY_STORE, BatchRunner, InFlight, install_batch_consumer
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
 
@@ -170,14 +170,20 @@ def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SS
 
 def stream_app(
     app_id: str, kafka: KafkaSettings, *, web_host: str, web_port: int, data_dir: str,
-    max_poll_records: int | None = None,
+    max_poll_records: int | None = None, standby_replicas: int = 0,
 ) -> StreamApp:
-    """A faust app on ``kafka`` with in-memory tables recovered from changelogs."""
+    """A faust app on ``kafka`` with in-memory tables recovered from changelogs.
+
+    ``standby_replicas``: how many other workers of the group keep a hot copy of each
+    table partition (faust's standby replicas, kept by
+    :class:`~attain.platform.faust_adapter.StandbyMemoryStore`), so a worker that
+    takes a partition over reads only the changelog records its copy lacks.
+    """
     app = StreamApp(
         app_id,
         broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
         broker_credentials=broker_credentials(kafka),
-        store="memory://",
+        store=STANDBY_MEMORY_STORE,
         datadir=data_dir,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
@@ -191,7 +197,7 @@ def stream_app(
         web_host=web_host,
         web_port=web_port,
         web_in_thread=False,
-        table_standby_replicas=0,
+        table_standby_replicas=standby_replicas,
         key_serializer="raw",  # keys and values are bytes: the stages encode their own
         value_serializer="raw",
     )

@@ -18,6 +18,7 @@ encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -110,7 +111,14 @@ class RepCredits:
     async def _rebuild(self) -> None:
         if self.legacy is not None and self.legacy.table.values and self._producer is not None:
             await self._move_legacy(self.legacy, self._producer)
+        started = time.perf_counter()
         self.index.rebuild(self.table.table.values)
+        assigned_at = self.table.table.assigned_at
+        log.info("tables recovered", extra={
+            "seconds_since_assignment": None if assigned_at is None else round(time.time() - assigned_at, 3),
+            "active_partitions": sorted(self.table.table.assigned_partitions()),
+            "standby_partitions": sorted(self.table.table.standby_partitions()),
+            "credit_values": len(self.table.table.values), "index_seconds": round(time.perf_counter() - started, 3)})
 
     async def _move_legacy(self, legacy: BatchTable[MonthCredits], producer: BatchProducer) -> None:
         active = legacy.table.assigned_partitions()
