@@ -192,6 +192,8 @@ class StandbyMemoryStore(FaustMemoryStore):  # type: ignore[misc]
         super().__post_init__()
         self.applied_offsets: dict[Any, int] = {}  # changelog TP -> last offset applied here
         self.assigned_at: float | None = None  # wall time of the last assignment (a rebalance's end)
+        self.applied_keys: set[Any] = set()  # keys applied from the changelog since the owner last took them
+        self.track_applied_keys = False  # set by the first MemoryTable.take_applied_keys: else nobody takes them
 
     async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
         self.assigned_at = time.time()
@@ -200,6 +202,8 @@ class StandbyMemoryStore(FaustMemoryStore):  # type: ignore[misc]
         events = list(batch)
         super().apply_changelog_batch(events, to_key, to_value)
         applied = self.applied_offsets
+        if self.track_applied_keys:
+            self.applied_keys.update(to_key(event.key) for event in events)
         for event in events:
             tp, offset = event.message.tp, event.message.offset
             if offset > applied.get(tp, -1):
@@ -275,6 +279,16 @@ class MemoryTable:
         """Wall time when this worker last got its partitions (the end of a rebalance), if it has."""
         assigned_at: float | None = getattr(self.table.data, "assigned_at", None)
         return assigned_at
+
+    def take_applied_keys(self) -> set[Any]:
+        """The keys faust applied from the changelog (recovery, standby copy) since the last call (the first
+        call starts the tracking)."""
+        store = self.table.data
+        store.track_applied_keys = True
+        keys: set[Any] = store.applied_keys
+        if keys:
+            store.applied_keys = set()
+        return keys
 
     def standby_partitions(self) -> set[int]:
         """The changelog partitions this worker keeps a standby copy of now."""

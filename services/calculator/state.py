@@ -17,6 +17,7 @@ encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -107,6 +108,28 @@ class RepCredits:
         self.index = MonthIndex()
         self._producer = producer
         self.table.table.on_recover(self._rebuild)
+
+        @app.timer(interval=1.0)
+        async def decode_applied() -> None:
+            await self._decode_applied()
+
+    async def _decode_applied(self, slice_seconds: float = 0.02) -> None:
+        """Decode the values faust applied from the changelog (a standby copy above all) ahead of need.
+
+        A standby copy arrives as bytes; decoding them when the partition is taken over would
+        hold the takeover's index rebuild for ~5-20 µs a value. Here they are decoded in place
+        in the background, yielding to the event loop every ``slice_seconds``, so the rebuild
+        finds objects.
+        """
+        values = self.table.table.values
+        started = time.perf_counter()
+        for key in self.table.table.take_applied_keys():
+            value = values.get(key)
+            if isinstance(value, bytes | bytearray):
+                values[key] = RecordCredits.from_wire(orjson.loads(value))
+            if time.perf_counter() - started > slice_seconds:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
 
     async def _rebuild(self) -> None:
         if self.legacy is not None and self.legacy.table.values and self._producer is not None:
