@@ -31,6 +31,7 @@ from faust.stores import STORES
 from faust.stores.memory import Store as FaustMemoryStore
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
 
 log = logging.getLogger("attain.streams")
 
@@ -177,8 +178,10 @@ class StandbyMemoryStore(FaustMemoryStore):  # type: ignore[misc]
     offset, so a standby replica promoted to active is read again from the start
     of its changelog: standbys bought nothing. This store keeps the keys of active
     and standby partitions, and remembers the last changelog offset it applied per
-    partition (:meth:`persisted_offset`), so faust's recovery of a partition it
-    holds reads only the changelog records after it.
+    partition (:meth:`persisted_offset`), or that this worker's own write was stored
+    at (:meth:`note_stored`, from the batch producer), so faust's recovery of a
+    partition it holds (a standby copy promoted, or an active partition kept across
+    a rebalance) reads only the changelog records after it.
 
     Safe because a partition's data here is always at least as new as that offset:
     offsets are only recorded for records applied, and forgotten with the keys when
@@ -208,6 +211,11 @@ class StandbyMemoryStore(FaustMemoryStore):  # type: ignore[misc]
             tp, offset = event.message.tp, event.message.offset
             if offset > applied.get(tp, -1):
                 applied[tp] = offset
+
+    def note_stored(self, tp: Any, offset: int) -> None:
+        """A record this worker wrote to ``tp`` (a partition active here) was stored at ``offset``."""
+        if offset > self.applied_offsets.get(tp, -1):
+            self.applied_offsets[tp] = offset
 
     def persisted_offset(self, tp: Any) -> int | None:
         return self.applied_offsets.get(tp)
@@ -279,6 +287,13 @@ class MemoryTable:
         """Wall time when this worker last got its partitions (the end of a rebalance), if it has."""
         assigned_at: float | None = getattr(self.table.data, "assigned_at", None)
         return assigned_at
+
+    def note_stored(self, partition: int, offset: int) -> None:
+        """This worker's own changelog record of ``partition`` was stored at ``offset``: its store holds
+        the partition up to there (recorded only while the partition is active here, whose writes these are)."""
+        store = self.table.data
+        if isinstance(store, StandbyMemoryStore) and partition in self.assigned_partitions():
+            store.note_stored(TP(self.changelog_topic, partition), offset)
 
     def take_applied_keys(self) -> set[Any]:
         """The keys faust applied from the changelog (recovery, standby copy) since the last call (the first

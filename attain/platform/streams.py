@@ -31,7 +31,13 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Gauge, Histogram
 
-from attain.platform.faust_adapter import STANDBY_MEMORY_STORE, BatchRunner, InFlight, install_batch_consumer
+from attain.platform.faust_adapter import (
+    STANDBY_MEMORY_STORE,
+    BatchRunner,
+    InFlight,
+    MemoryTable,
+    install_batch_consumer,
+)
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
 
@@ -229,10 +235,24 @@ class BatchProducer:
         self._producer = Producer(producer_config(kafka, **{"linger.ms": 2, **overrides}))
         self._errors: list[KafkaError] = []
         self._sealed: set[tuple[str, int]] = set()
+        self._tables: dict[str, MemoryTable] = {}  # changelog topic -> its table, told what it stored
+        self._stored: dict[tuple[str, int], int] = {}  # (changelog topic, partition) -> last offset stored
+        self._tracking: set[MemoryTable] = set()
+
+    def track(self, table: MemoryTable) -> None:
+        """Tell ``table`` after each flush the offsets its changelog records were stored at
+        (:meth:`MemoryTable.note_stored`), so a partition it keeps across a rebalance is not read again."""
+        if table not in self._tracking:
+            self._tracking.add(table)
+            self._tables[table.changelog_topic] = table
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._errors.append(error)
+        elif self._tables and (topic := message.topic()) in self._tables:
+            key, offset = (topic, message.partition()), message.offset()
+            if offset is not None and offset > self._stored.get(key, -1):
+                self._stored[key] = offset
 
     def produce(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None, sealed: bool = False
@@ -255,6 +275,10 @@ class BatchProducer:
                 for topic, partition in sorted(sealed):
                     self.produce(topic, SEAL_KEY, None, partition)
                 await self._drain()
+            if self._stored:
+                stored, self._stored = self._stored, {}
+                for (topic, partition), offset in stored.items():
+                    self._tables[topic].note_stored(partition, offset)
 
     async def _drain(self) -> None:
         while self._producer.flush(0) > 0:

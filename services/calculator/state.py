@@ -70,9 +70,11 @@ class BatchTable(Generic[T]):
     def put(self, producer: BatchProducer, key: bytes, value: T | None, partition: int) -> None:
         """Store ``value`` (None deletes) and send its changelog record in ``producer``'s batch."""
         if value is None:
+            producer.track(self.table)
             self.table.delete(key)
             producer.produce(self.table.changelog_topic, key, None, partition, sealed=True)
             return
+        producer.track(self.table)
         encoded = orjson.dumps(self._encode(value))
         if len(encoded) > MAX_VALUE_BYTES:
             raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "

@@ -40,3 +40,11 @@ def test_recovery_keeps_active_and_standby_partitions_and_forgets_the_others_wit
     asyncio.run(data.on_recovery_completed({TP("c", 0)}, {TP("c", 1)}))
     assert data.data == {b"active": b"1", b"standby": b"2"}
     assert [data.persisted_offset(TP("c", p)) for p in range(3)] == [1, 1, None]
+
+
+def test_a_write_of_its_own_moves_the_offset_held_forward_never_back():
+    data = store()
+    data.apply_changelog_batch([event("c", 0, 4, b"a", b"1")], lambda k: k, lambda v: v)
+    data.note_stored(TP("c", 0), 12)
+    data.note_stored(TP("c", 0), 8)
+    assert data.persisted_offset(TP("c", 0)) == 12
