@@ -61,15 +61,17 @@ def test_the_house_rules_find_a_workload_that_breaks_them():
 
 
 def test_every_topic_the_services_use_is_a_declared_kafka_topic():
+    from attain.planfiles import load_book
     from attain.platform.settings import KafkaSettings
-    from services.calculator.app import create_app, internal_topics, load_plan_book
+    from services.calculator.app import create_app, internal_topics
     from services.calculator.config import CalculatorSettings
+    from services.calculator.reload import Books
 
     check = _check()
     documents = _documents(check, [DEPLOY / "base"], [DEPLOY / "components" / "salesforce"])
     declared = {d["spec"].get("topicName", d["metadata"]["name"]): d for d in documents if d["kind"] == "KafkaTopic"}
     app, producer = create_app(KafkaSettings(bootstrap="127.0.0.1:9"), CalculatorSettings(),
-                               load_plan_book(REPO / "examples" / "demo" / "plans.yaml"))
+                               Books(load_book([REPO / "examples" / "demo" / "plans.yaml"]), "file-test"))
     producer.close(0)
     wanted = {value for name, value in vars(topics).items() if name.isupper() and isinstance(value, str)}
     wanted |= set(internal_topics(app)) | {"reference.versions", "reference.publications"}
