@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-ingest bench-ledger bench-stages bench-close clean
+.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-failover bench-ingest bench-ledger bench-stages bench-close clean
 
 # Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
 # pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
@@ -76,6 +76,9 @@ bench: $(STAMP)  ## pipeline, then plan-engine benchmark: each rewrites its bloc
 
 bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second (block bench:ledger)
 	$(BIN)/python bench/ledger.py
+
+bench-failover: $(STAMP)  ## calculator failover: a second calculator joins, the first is SIGKILLed (block bench:failover)
+	$(BIN)/python bench/failover.py
 
 bench-ingest: $(STAMP)  ## Salesforce CDC decode+publish rate from the fake Pub/Sub API (block bench:ingest-salesforce)
 	$(BIN)/python bench/ingest_salesforce.py --events 100000 --runs 3

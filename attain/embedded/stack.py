@@ -42,6 +42,11 @@ class ServiceProcess:
     port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    # The service this process runs (``services.<module>``): its name unless it is another instance of one.
+    module: str = ""
+
+    def __post_init__(self) -> None:
+        self.module = self.module or self.name
 
     @property
     def health_url(self) -> str:
@@ -181,7 +186,8 @@ class Stack(ManagedServer):
         if self.smtp_port:
             env.update(ATTAIN_NOTIFIER_SMTP_HOST="127.0.0.1", ATTAIN_NOTIFIER_SMTP_PORT=str(self.smtp_port))
         for name, service in self.services.items():
-            env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
+            if service.module == name:
+                env[f"ATTAIN_{name.upper()}_PORT"] = str(service.port)
         if "ledger" in self.services:
             env["ATTAIN_CALCULATOR_LEDGER_URL"] = f"http://127.0.0.1:{self.services['ledger'].port}"
             env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
@@ -201,9 +207,18 @@ class Stack(ManagedServer):
 
     def start_service(self, name: str) -> None:
         service = self.services[name]
-        service.process = spawn(
-            [sys.executable, "-m", f"services.{name}"], service.log_path, env=self.env()
-        )
+        env = self.env()
+        if service.module != name:  # another instance: the same group, its own port and data directory
+            prefix = f"ATTAIN_{service.module.upper()}"
+            env.update({f"{prefix}_PORT": str(service.port), f"{prefix}_DATA_DIR": str(self.workdir / name)})
+        service.process = spawn([sys.executable, "-m", f"services.{service.module}"], service.log_path, env=env)
+
+    def add_instance(self, module: str, name: str) -> ServiceProcess:
+        """Start one more process of the service ``module`` as ``name`` (e.g. ``calculator-2``): the same
+        consumer group as the first, with a port and data directory of its own. Stopped with the stack."""
+        self.services[name] = ServiceProcess(name, free_port(), self.workdir / f"{name}.log", module=module)
+        self.start_service(name)
+        return self.services[name]
 
     def kill_service(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.services[name].process

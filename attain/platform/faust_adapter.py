@@ -12,6 +12,9 @@ nowhere else. Three things:
 - :class:`MemoryTable`: a faust Table on the memory store, read and written in
   place (faust's per-key send path skipped), with the partition of each key so
   faust drops the keys of revoked partitions;
+- :class:`StandbyMemoryStore`: faust's memory store, made to keep standby
+  partitions and to resume a table's recovery from what it already holds, so a
+  standby replica (``table_standby_replicas``) is a hot copy;
 - :func:`tables_recovered`: whether faust has finished recovering the tables.
 """
 
@@ -24,8 +27,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from importlib.metadata import version
 from typing import Any
 
+from faust.stores import STORES
+from faust.stores.memory import Store as FaustMemoryStore
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
 
 log = logging.getLogger("attain.streams")
 
@@ -160,6 +166,74 @@ def install_batch_consumer(app: Any, runners: Mapping[str, BatchRunner], fetch_m
     app.transport.Consumer = Consumer
 
 
+STANDBY_MEMORY_STORE = "attain-memory://"
+"""The store URL of :class:`StandbyMemoryStore` (registered with faust's store registry below)."""
+
+
+class StandbyMemoryStore(FaustMemoryStore):  # type: ignore[misc]
+    """faust's memory store, keeping standby partitions and the changelog offset it holds per partition.
+
+    faust's own memory store drops every key whose partition is not active when a
+    recovery completes (standby partitions included) and reports no persisted
+    offset, so a standby replica promoted to active is read again from the start
+    of its changelog: standbys bought nothing. This store keeps the keys of active
+    and standby partitions, and remembers the last changelog offset it applied per
+    partition (:meth:`persisted_offset`), or that this worker's own write was stored
+    at (:meth:`note_stored`, from the batch producer), so faust's recovery of a
+    partition it holds (a standby copy promoted, or an active partition kept across
+    a rebalance) reads only the changelog records after it.
+
+    Safe because a partition's data here is always at least as new as that offset:
+    offsets are only recorded for records applied, and forgotten with the keys when
+    the partition is neither active nor standby here. Records written by this
+    worker itself (the batch producer, on active partitions) are newer than the
+    recorded offset; reading them again replays them in changelog order onto state
+    that already has them, which ends in the same values.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.applied_offsets: dict[Any, int] = {}  # changelog TP -> last offset applied here
+        self.assigned_at: float | None = None  # wall time of the last assignment (a rebalance's end)
+        self.applied_keys: set[Any] = set()  # keys applied from the changelog since the owner last took them
+        self.track_applied_keys = False  # set by the first MemoryTable.take_applied_keys: else nobody takes them
+
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
+        self.assigned_at = time.time()
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events, to_key, to_value)
+        applied = self.applied_offsets
+        if self.track_applied_keys:
+            self.applied_keys.update(to_key(event.key) for event in events)
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            if offset > applied.get(tp, -1):
+                applied[tp] = offset
+
+    def note_stored(self, tp: Any, offset: int) -> None:
+        """A record this worker wrote to ``tp`` (a partition active here) was stored at ``offset``."""
+        if offset > self.applied_offsets.get(tp, -1):
+            self.applied_offsets[tp] = offset
+
+    def persisted_offset(self, tp: Any) -> int | None:
+        return self.applied_offsets.get(tp)
+
+    async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
+        held = active_tps | standby_tps
+        partitions = {tp.partition for tp in held}
+        dropped = [key for key, partition in self._key_partition.items() if partition not in partitions]
+        for key in dropped:
+            self.data.pop(key, None)
+            self._key_partition.pop(key, None)
+        for tp in [tp for tp in self.applied_offsets if tp not in held]:
+            del self.applied_offsets[tp]
+
+
+STORES.aliases[STANDBY_MEMORY_STORE.removesuffix("://")] = f"{__name__}:StandbyMemoryStore"
+
+
 class MemoryTable:
     """A faust Table on the memory store, read and written in place.
 
@@ -208,6 +282,33 @@ class MemoryTable:
         """The changelog partitions this worker holds active (recovered) now."""
         return {tp.partition for tp in self._app.tables.recovery.actives_for_table.get(self.table, ())}
 
+    @property
+    def assigned_at(self) -> float | None:
+        """Wall time when this worker last got its partitions (the end of a rebalance), if it has."""
+        assigned_at: float | None = getattr(self.table.data, "assigned_at", None)
+        return assigned_at
+
+    def note_stored(self, partition: int, offset: int) -> None:
+        """This worker's own changelog record of ``partition`` was stored at ``offset``: its store holds
+        the partition up to there (recorded only while the partition is active here, whose writes these are)."""
+        store = self.table.data
+        if isinstance(store, StandbyMemoryStore) and partition in self.assigned_partitions():
+            store.note_stored(TP(self.changelog_topic, partition), offset)
+
+    def take_applied_keys(self) -> set[Any]:
+        """The keys faust applied from the changelog (recovery, standby copy) since the last call (the first
+        call starts the tracking)."""
+        store = self.table.data
+        store.track_applied_keys = True
+        keys: set[Any] = store.applied_keys
+        if keys:
+            store.applied_keys = set()
+        return keys
+
+    def standby_partitions(self) -> set[int]:
+        """The changelog partitions this worker keeps a standby copy of now."""
+        return {tp.partition for tp in self._app.tables.recovery.standbys_for_table.get(self.table, ())}
+
     def on_recover(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Call ``callback`` each time faust has recovered the table (and dropped revoked keys)."""
         self.table.on_recover(callback)
@@ -216,3 +317,15 @@ class MemoryTable:
 def tables_recovered(app: Any) -> bool:
     """Whether faust has recovered every table from its changelog and no rebalance is under way."""
     return not app.rebalancing and bool(app.tables.recovery.completed.is_set())
+
+
+def standby_lag(app: Any) -> int | None:
+    """Changelog records the standby copies held here still lack (None: not known yet, e.g. no fetch yet)."""
+    recovery = app.tables.recovery
+    lag = 0
+    for tp in recovery.standby_tps:
+        highwater, offset = app.consumer.highwater(tp), recovery.standby_offsets.get(tp)
+        if highwater is None:
+            return None
+        lag += max(0, highwater - (-1 if offset is None else offset) - 1)
+    return lag

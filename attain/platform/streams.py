@@ -32,7 +32,13 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import Gauge, Histogram
 
 from attain.platform import tracing
-from attain.platform.faust_adapter import BatchRunner, InFlight, install_batch_consumer
+from attain.platform.faust_adapter import (
+    STANDBY_MEMORY_STORE,
+    BatchRunner,
+    InFlight,
+    MemoryTable,
+    install_batch_consumer,
+)
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
 
@@ -178,14 +184,20 @@ def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SS
 
 def stream_app(
     app_id: str, kafka: KafkaSettings, *, web_host: str, web_port: int, data_dir: str,
-    max_poll_records: int | None = None,
+    max_poll_records: int | None = None, standby_replicas: int = 0,
 ) -> StreamApp:
-    """A faust app on ``kafka`` with in-memory tables recovered from changelogs."""
+    """A faust app on ``kafka`` with in-memory tables recovered from changelogs.
+
+    ``standby_replicas``: how many other workers of the group keep a hot copy of each
+    table partition (faust's standby replicas, kept by
+    :class:`~attain.platform.faust_adapter.StandbyMemoryStore`), so a worker that
+    takes a partition over reads only the changelog records its copy lacks.
+    """
     app = StreamApp(
         app_id,
         broker=[f"kafka://{host}" for host in kafka.bootstrap.split(",")],
         broker_credentials=broker_credentials(kafka),
-        store="memory://",
+        store=STANDBY_MEMORY_STORE,
         datadir=data_dir,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
@@ -199,7 +211,7 @@ def stream_app(
         web_host=web_host,
         web_port=web_port,
         web_in_thread=False,
-        table_standby_replicas=0,
+        table_standby_replicas=standby_replicas,
         key_serializer="raw",  # keys and values are bytes: the stages encode their own
         value_serializer="raw",
     )
@@ -232,10 +244,24 @@ class BatchProducer:
         self._errors: list[KafkaError] = []
         self._sealed: set[tuple[str, int]] = set()
         self.headers: list[tuple[str, bytes]] | None = None  # set per batch by tracing: on each unsealed record
+        self._tables: dict[str, MemoryTable] = {}  # changelog topic -> its table, told what it stored
+        self._stored: dict[tuple[str, int], int] = {}  # (changelog topic, partition) -> last offset stored
+        self._tracking: set[MemoryTable] = set()
+
+    def track(self, table: MemoryTable) -> None:
+        """Tell ``table`` after each flush the offsets its changelog records were stored at
+        (:meth:`MemoryTable.note_stored`), so a partition it keeps across a rebalance is not read again."""
+        if table not in self._tracking:
+            self._tracking.add(table)
+            self._tables[table.changelog_topic] = table
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self._errors.append(error)
+        elif self._tables and (topic := message.topic()) in self._tables:
+            key, offset = (topic, message.partition()), message.offset()
+            if offset is not None and offset > self._stored.get(key, -1):
+                self._stored[key] = offset
 
     def produce(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None, sealed: bool = False
@@ -260,6 +286,10 @@ class BatchProducer:
                 for topic, partition in sorted(sealed):
                     self.produce(topic, SEAL_KEY, None, partition)
                 await self._drain()
+            if self._stored:
+                stored, self._stored = self._stored, {}
+                for (topic, partition), offset in stored.items():
+                    self._tables[topic].note_stored(partition, offset)
 
     async def _drain(self) -> None:
         while self._producer.flush(0) > 0:

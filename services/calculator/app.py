@@ -17,7 +17,7 @@ from attain.contracts.wire import to_millis
 from attain.platform import faults, topics
 from attain.platform.avro import contract
 from attain.platform.consume import DeadLetterWriter, decode_each, decoder
-from attain.platform.faust_adapter import tables_recovered
+from attain.platform.faust_adapter import standby_lag, tables_recovered
 from attain.platform.health import BrokerProbe
 from attain.platform.kafka import MissingTopicsError, check_message_limits, provide_topics, topic_config
 from attain.platform.metrics import record_build_info
@@ -66,7 +66,8 @@ def create_app(
     watcher: ReferenceWatcher | None = None,
 ) -> tuple[faust.App, BatchProducer]:
     app = stream_app(settings.app_id, kafka, web_host=settings.host, web_port=settings.port,
-                     data_dir=str(settings.data_dir), max_poll_records=settings.max_batch)
+                     data_dir=str(settings.data_dir), max_poll_records=settings.max_batch,
+                     standby_replicas=settings.standby_replicas)
     producer = BatchProducer(kafka)
     changes_topic = app.topic(topics.CRM_CHANGES, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
@@ -245,7 +246,8 @@ def create_app(
         ok = broker.ok and not recovering
         detail = broker.detail if not broker.ok else "recovering tables" if recovering else "consuming"
         return web.json({"status": "ready" if ok else "not ready", "detail": detail,
-                         "reference_version": books.version_id}, status=200 if ok else 503)
+                         "reference_version": books.version_id, "standby_lag": standby_lag(app)},
+                        status=200 if ok else 503)
 
     return app, producer
 

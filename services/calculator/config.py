@@ -21,6 +21,10 @@ class CalculatorSettings(BaseSettings):
     max_batch: int = 5000
     # Allocations between young-generation collections (Python's default is 700).
     gc_threshold: int = 50_000
+    # Other workers of the group that keep a hot copy of each table partition (faust standby replicas):
+    # a worker taking a partition over then reads only the changelog its copy lacks (docs/operations.md,
+    # "Scale-out and failover"). Each copy costs the memory and the changelog reads of the partition.
+    standby_replicas: int = 1
     # Lineage (services/calculator/lineage.py): the ledger's operational URL, asked at start-up which
     # lineage it books (unset: not checked, said in the logs); rebuild mode starts over empty state even
     # when the ledger holds history (its snapshots are quarantined until `attain ledger adopt-lineage`).

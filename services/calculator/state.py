@@ -17,7 +17,9 @@ encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -68,9 +70,11 @@ class BatchTable(Generic[T]):
     def put(self, producer: BatchProducer, key: bytes, value: T | None, partition: int) -> None:
         """Store ``value`` (None deletes) and send its changelog record in ``producer``'s batch."""
         if value is None:
+            producer.track(self.table)
             self.table.delete(key)
             producer.produce(self.table.changelog_topic, key, None, partition, sealed=True)
             return
+        producer.track(self.table)
         encoded = orjson.dumps(self._encode(value))
         if len(encoded) > MAX_VALUE_BYTES:
             raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "
@@ -107,10 +111,39 @@ class RepCredits:
         self._producer = producer
         self.table.table.on_recover(self._rebuild)
 
+        @app.timer(interval=1.0)
+        async def decode_applied() -> None:
+            await self._decode_applied()
+
+    async def _decode_applied(self, slice_seconds: float = 0.02) -> None:
+        """Decode the values faust applied from the changelog (a standby copy above all) ahead of need.
+
+        A standby copy arrives as bytes; decoding them when the partition is taken over would
+        hold the takeover's index rebuild for ~5-20 µs a value. Here they are decoded in place
+        in the background, yielding to the event loop every ``slice_seconds``, so the rebuild
+        finds objects.
+        """
+        values = self.table.table.values
+        started = time.perf_counter()
+        for key in self.table.table.take_applied_keys():
+            value = values.get(key)
+            if isinstance(value, bytes | bytearray):
+                values[key] = RecordCredits.from_wire(orjson.loads(value))
+            if time.perf_counter() - started > slice_seconds:
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+
     async def _rebuild(self) -> None:
         if self.legacy is not None and self.legacy.table.values and self._producer is not None:
             await self._move_legacy(self.legacy, self._producer)
+        started = time.perf_counter()
         self.index.rebuild(self.table.table.values)
+        assigned_at = self.table.table.assigned_at
+        log.info("tables recovered", extra={
+            "seconds_since_assignment": None if assigned_at is None else round(time.time() - assigned_at, 3),
+            "active_partitions": sorted(self.table.table.assigned_partitions()),
+            "standby_partitions": sorted(self.table.table.standby_partitions()),
+            "credit_values": len(self.table.table.values), "index_seconds": round(time.perf_counter() - started, 3)})
 
     async def _move_legacy(self, legacy: BatchTable[MonthCredits], producer: BatchProducer) -> None:
         active = legacy.table.assigned_partitions()

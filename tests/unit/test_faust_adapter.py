@@ -9,7 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 ADAPTER = REPO / "attain" / "platform" / "faust_adapter.py"
 # faust (and aiokafka) private names the adapter relies on; docs/architecture.md lists why
 PRIVATE = re.compile(r"\._(unacked_messages|read_offset|add_gap|new_consumer_thread|create_worker_consumer"
-                     r"|fetch_max_wait_ms|key_partition)\b|actives_for_table|stream_inbound_time|\.data\.data\b")
+                     r"|fetch_max_wait_ms|key_partition)\b|actives_for_table|standbys_for_table|stream_inbound_time"
+                     r"|\.data\.data\b")
 
 
 def test_the_installed_faust_is_the_version_the_adapter_was_checked_against():
