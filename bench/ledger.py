@@ -25,6 +25,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +130,21 @@ def _sample(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
+@contextmanager
+def ledger_engine(workdir: Path, database_url: str | None) -> Iterator[Any]:
+    """A migrated ledger database (the embedded PostgreSQL under ``workdir`` unless ``database_url``), its engine."""
+    postgres = None if database_url else EmbeddedPostgres(workdir / "pg", delete_on_stop=True)
+    url = database_url or postgres.start()  # type: ignore[union-attr]
+    try:
+        migrate(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+    finally:
+        if postgres is not None:
+            postgres.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=2000)
@@ -138,24 +155,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
                         help="document whose generated block this run rewrites ('' to print only)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="attain-bench-ledger-") as workdir:
-        postgres = None if args.database_url else EmbeddedPostgres(Path(workdir) / "pg", delete_on_stop=True)
-        url = args.database_url or postgres.start()  # type: ignore[union-attr]
-        try:
-            migrate(url)
-            engine = make_engine(url)
-            count = args.reps * args.versions
-            db_rate = db_path(engine, snapshots(uuid.uuid4().hex[:6], args.reps, args.versions), args.batch)
-            rows = [("DB path: apply_snapshots", count, db_rate)]
-            if not args.skip_service:
-                with TansuBroker(Path(workdir) / "tansu.log") as broker:
-                    rate = service_path(engine, snapshots(uuid.uuid4().hex[:6], args.reps, args.versions),
-                                        args.batch, broker.bootstrap)
-                rows.append(("Service path: consume, decode, reconcile, commit", count, rate))
-            engine.dispose()
-        finally:
-            if postgres is not None:
-                postgres.stop()
+    with tempfile.TemporaryDirectory(prefix="attain-bench-ledger-") as workdir, \
+            ledger_engine(Path(workdir), args.database_url) as engine:
+        count = args.reps * args.versions
+        db_rate = db_path(engine, snapshots(uuid.uuid4().hex[:6], args.reps, args.versions), args.batch)
+        rows = [("DB path: apply_snapshots", count, db_rate)]
+        if not args.skip_service:
+            with TansuBroker(Path(workdir) / "tansu.log") as broker:
+                rate = service_path(engine, snapshots(uuid.uuid4().hex[:6], args.reps, args.versions),
+                                    args.batch, broker.bootstrap)
+            rows.append(("Service path: consume, decode, reconcile, commit", count, rate))
     table = markdown_table(("measurement", "snapshots", "snapshots/s"),
                            [(name, f"{n:,}", f"{rate:,.0f}") for name, n, rate in rows], "lrr")
     print(f"\n{args.reps} reps x {args.versions} versions, 2 components, batches of {args.batch}\n\n{table}")

@@ -35,10 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from blocks import markdown_table, write_block  # noqa: E402
-from ledger import snapshots  # noqa: E402
+from ledger import ledger_engine, snapshots  # noqa: E402
 
 from attain.contracts.earnings import EarningsSnapshot  # noqa: E402
-from attain.embedded.postgres import EmbeddedPostgres  # noqa: E402
 from attain.embedded.tansu import TansuBroker  # noqa: E402
 from attain.ledger.approvals import Actor  # noqa: E402
 from attain.platform import topics  # noqa: E402
@@ -46,7 +45,7 @@ from attain.platform.avro import contract  # noqa: E402
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config  # noqa: E402
 from attain.platform.settings import KafkaSettings  # noqa: E402
 from services.ledger.commands import DEMO_APPROVERS  # noqa: E402
-from services.ledger.db import apply_snapshots, make_engine, migrate  # noqa: E402
+from services.ledger.db import apply_snapshots  # noqa: E402
 from services.ledger.payouts import OutboxRelay, lines_of  # noqa: E402
 from services.ledger.period_service import decide, lock_period  # noqa: E402
 from services.ledger.statements import statement, statement_pdf  # noqa: E402
@@ -115,20 +114,12 @@ def main() -> None:
                         help="document whose generated block this run rewrites ('' to print only)")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
-    with tempfile.TemporaryDirectory(prefix="attain-bench-close-") as workdir:
-        postgres = None if args.database_url else EmbeddedPostgres(Path(workdir) / "pg", delete_on_stop=True)
-        url = args.database_url or postgres.start()  # type: ignore[union-attr]
-        try:
-            migrate(url)
-            engine = make_engine(url)
-            scope = book_quarter(engine, run, args.reps, args.versions)
-            reps = [f"{run}-rep-{rep:05d}" for rep in range(args.reps)]
-            with TansuBroker(Path(workdir) / "tansu.log") as broker:
-                steps = close(engine, scope, reps, broker.bootstrap, args.timeout)
-            engine.dispose()
-        finally:
-            if postgres is not None:
-                postgres.stop()
+    with tempfile.TemporaryDirectory(prefix="attain-bench-close-") as workdir, \
+            ledger_engine(Path(workdir), args.database_url) as engine:
+        scope = book_quarter(engine, run, args.reps, args.versions)
+        reps = [f"{run}-rep-{rep:05d}" for rep in range(args.reps)]
+        with TansuBroker(Path(workdir) / "tansu.log") as broker:
+            steps = close(engine, scope, reps, broker.bootstrap, args.timeout)
     rows = [(name, f"{seconds:,.2f}") for name, seconds in steps]
     rows.append(("**lock to every payout line on `payouts`**", f"**{sum(s for _, s in steps):,.2f}**"))
     table = markdown_table(("step", "seconds"), rows, "lr")
