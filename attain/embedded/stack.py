@@ -104,6 +104,11 @@ class Stack(ManagedServer):
     def notifier_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def kafka_settings(self) -> KafkaSettings:
+        """The stack's own Kafka settings: the embedded profile, which creates the topics it uses (the
+        environment's ``ATTAIN_KAFKA_CREATE_TOPICS`` notwithstanding: `attain run` starts from a bare shell)."""
+        return KafkaSettings(bootstrap=self.kafka_bootstrap or "", partitions=self.partitions, create_topics=True)
+
     def start(self, timeout: float = 90) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_secrets()
@@ -124,7 +129,7 @@ class Stack(ManagedServer):
         self.issuer.start()
         if self.mail_sink:
             self._start_mail_sink()
-        kafka = KafkaSettings(bootstrap=self.kafka_bootstrap, partitions=self.partitions)
+        kafka = self.kafka_settings()
         ensure_topics(kafka, [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
         if self.publish_plans:
             self.publish_plan_files(kafka)
@@ -247,7 +252,7 @@ class Stack(ManagedServer):
         """The embedded broker loses its state (Tansu keeps it in memory): same address, empty cluster."""
         assert self._broker is not None, "only the embedded broker can be restarted"
         self._broker.restart()
-        ensure_topics(KafkaSettings(bootstrap=self.kafka_bootstrap or "", partitions=self.partitions),
+        ensure_topics(self.kafka_settings(),
                       [*topics.PUBLIC_TOPICS, topics.CALCULATOR_CREDITS])
 
     def stop(self) -> None:

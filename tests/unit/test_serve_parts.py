@@ -96,3 +96,19 @@ def test_processes_left_by_a_dead_serve_are_found_by_their_marker_and_stopped(tm
         for process in (left, other):
             process.kill()
             process.wait()
+
+
+def test_the_embedded_stack_creates_its_topics_whatever_the_shell_says(monkeypatch, tmp_path):
+    """`attain run` starts from a bare shell (no ATTAIN_KAFKA_CREATE_TOPICS): the stack's own settings must still
+    create topics, or publishing the demo's plan version finds no reference topics and the demo stops."""
+    from pathlib import Path
+
+    from attain.embedded.stack import Stack
+
+    for value in (None, "false"):
+        if value is None:
+            monkeypatch.delenv("ATTAIN_KAFKA_CREATE_TOPICS", raising=False)
+        else:
+            monkeypatch.setenv("ATTAIN_KAFKA_CREATE_TOPICS", value)
+        settings = Stack(workdir=tmp_path, plans_file=Path("examples/apac"), partitions=3).kafka_settings()
+        assert (settings.create_topics, settings.partitions) == (True, 3)
