@@ -258,16 +258,16 @@ def test_the_stack_publishes_its_plan_files_as_the_current_version_before_the_se
 
 
 def test_a_won_deal_becomes_a_milestone_on_the_grpc_stream_once_per_key(stack):
-    (response,) = post(stack, [won_deal("006E2EM001", "t12", "240000.00")])
+    (response,) = post(stack, [won_deal("006E2EM001", "t20", "240000.00")])
     assert response.status_code == 202, response.text
-    wait_until(lambda: totals_for(stack, {"t12"}) == {("t12", "2026-Q1"): Decimal("12000.00")},
-               what="the ledger entry for t12")
+    wait_until(lambda: totals_for(stack, {"t20"}) == {("t20", "2026-Q1"): Decimal("12000.00")},
+               what="the ledger entry for t20")
 
     def milestones(subject: str, count: int) -> list:
         token = stack.issuer.mint(subject, roles=["rep"])
         with grpc.insecure_channel(stack.notifier_target) as channel:
             stream = notifier_pb2_grpc.NotifierStub(channel).SubscribeMilestones(
-                notifier_pb2.SubscribeRequest(rep_id="t12"), timeout=budget(30),
+                notifier_pb2.SubscribeRequest(rep_id="t20"), timeout=budget(30),
                 metadata=(("authorization", f"Bearer {token}"),))
             got = []
             for item in stream:  # the recorded ones first: nothing is lost by subscribing late
@@ -277,15 +277,15 @@ def test_a_won_deal_becomes_a_milestone_on_the_grpc_stream_once_per_key(stack):
             stream.cancel()
             return got
 
-    (earned,) = milestones("t12", 1)
-    assert (earned.kind, earned.rep_id, earned.period) == ("earned", "t12", "2026-Q1")
-    assert earned.key.startswith("t12|2026-Q1|earned|v") and earned.fields["deals"] == "006E2EM001"
+    (earned,) = milestones("t20", 1)
+    assert (earned.kind, earned.rep_id, earned.period) == ("earned", "t20", "2026-Q1")
+    assert earned.key.startswith("t20|2026-Q1|earned|v") and earned.fields["deals"] == "006E2EM001"
     assert earned.sentence == "Your earnings for 2026-Q1 changed by ₹12,000.00 to ₹12,000.00 (deals 006E2EM001)."
-    assert [again.key for again in milestones("t12", 1)] == [earned.key]  # a resubscribe: the same key
-    watching = subprocess.Popen(  # the CLI: attain watch t12 --milestones --format json
-        [str(Path(sys.executable).with_name("attain")), "watch", "t12", "--milestones", "--format", "json",
+    assert [again.key for again in milestones("t20", 1)] == [earned.key]  # a resubscribe: the same key
+    watching = subprocess.Popen(  # the CLI: attain watch t20 --milestones --format json
+        [str(Path(sys.executable).with_name("attain")), "watch", "t20", "--milestones", "--format", "json",
          "--target", stack.notifier_target], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "ATTAIN_TOKEN": stack.issuer.mint("t12", roles=["rep"])})
+        env={**os.environ, "ATTAIN_TOKEN": stack.issuer.mint("t20", roles=["rep"])})
     try:
         line = json.loads(watching.stdout.readline())
     finally:
@@ -294,6 +294,6 @@ def test_a_won_deal_becomes_a_milestone_on_the_grpc_stream_once_per_key(stack):
     assert (line["key"], line["fields"]["deals"], line["sentence"]) == (earned.key, "006E2EM001", earned.sentence)
     try:
         milestones("t13", 1)
-        raise AssertionError("t13 watched t12's milestones")
+        raise AssertionError("t13 watched t20's milestones")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -96,7 +96,7 @@ def test_prometheus_scrapes_the_stack_and_fires_the_dlq_alert_on_poison(stack: S
     wait_until(lambda: {s["metric"]["job"] for s in query(prometheus, "up == 1")} == jobs, timeout=30,
                what=f"every target up: {sorted(jobs)}")
 
-    (accepted,) = post(stack, [deal("006PROM001", "t01", "1000.00"), deal("006PROM002", "t02", "2500.00")])
+    (accepted,) = post(stack, [deal("006PROM001", "t59", "1000.00"), deal("006PROM002", "t60", "2500.00")])
     assert accepted.status_code == 202, accepted.text
     with grpc.insecure_channel(stack.notifier_target) as channel:  # one gRPC call for the interceptor to count
         check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
@@ -129,7 +129,7 @@ def test_prometheus_scrapes_the_stack_and_fires_the_dlq_alert_on_poison(stack: S
     assert not firing(prometheus, "AttainServiceDown")
 
     poison = [{"record_id": "006PROMBAD", "object_type": "Opportunity"},  # no event_id
-              {**deal("006PROMBA2", "t01", "1.00"), "commit_timestamp": "last tuesday"}]
+              {**deal("006PROMBA2", "t59", "1.00"), "commit_timestamp": "last tuesday"}]
     (refused,) = post(stack, poison)
     assert refused.status_code == 422, refused.text
     wait_until(lambda: firing(prometheus, "AttainDeadLetters"), timeout=20, what="AttainDeadLetters firing")

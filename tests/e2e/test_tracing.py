@@ -124,9 +124,9 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootst
 
 
 def test_one_deal_is_one_trace_from_ingest_to_the_ledgers_booking(traced_stack: Stack, collector: Collector):
-    (response,) = post(traced_stack, [won_deal("006TRC0001", "t31", "100000.00")])
+    (response,) = post(traced_stack, [won_deal("006TRC0001", "t57", "100000.00")])
     assert response.status_code == 202, response.text
-    wait_until(lambda: totals_for(traced_stack, {"t31"}) == {("t31", PERIOD): Decimal("5000.00")},
+    wait_until(lambda: totals_for(traced_stack, {"t57"}) == {("t57", PERIOD): Decimal("5000.00")},
                what="the deal booked")
 
     def deal_trace() -> list[Span] | None:
@@ -181,14 +181,14 @@ def payout_headers(bootstrap: str, key: str) -> dict[str, bytes]:
 
 def test_payout_lines_go_out_in_the_trace_of_the_approval_that_wrote_them(traced_stack: Stack,
                                                                            collector: Collector):
-    (response,) = post(traced_stack, [won_deal("006TRC0002", "t32", "40000.00")])
+    (response,) = post(traced_stack, [won_deal("006TRC0002", "t58", "40000.00")])
     assert response.status_code == 202, response.text
-    wait_until(lambda: totals_for(traced_stack, {"t32"}) == {("t32", PERIOD): Decimal("2000.00")},
+    wait_until(lambda: totals_for(traced_stack, {"t58"}) == {("t58", PERIOD): Decimal("2000.00")},
                what="the deal booked")
     engine = make_engine(traced_stack.database_url or "")
     with engine.begin() as connection:  # the org: mgr manages both reps
         connection.execute(insert(participants).on_conflict_do_nothing(), [
-            {"rep_id": rep, "region": "IN-North", "manager_id": "mgr"} for rep in ("t31", "t32")])
+            {"rep_id": rep, "region": "IN-North", "manager_id": "mgr"} for rep in ("t57", "t58")])
     engine.dispose()
     api = httpx.Client(base_url=f"http://127.0.0.1:{traced_stack.services['ledger'].port}", timeout=30)
     locked = api.post(f"/v1/periods/{SCOPE}/{PERIOD}/lock", headers=bearer(traced_stack, "prep", ["comp_admin"], ["*"]))
@@ -199,7 +199,7 @@ def test_payout_lines_go_out_in_the_trace_of_the_approval_that_wrote_them(traced
         assert decision.status_code == 200, decision.text
     assert decision.json()["state"] == "approved"
 
-    headers = payout_headers(traced_stack.kafka_bootstrap, f"{SCOPE}/{PERIOD}/t32/INR")
+    headers = payout_headers(traced_stack.kafka_bootstrap, f"{SCOPE}/{PERIOD}/t58/INR")
     _, trace_id, parent_id, _ = headers["traceparent"].decode().split("-")
 
     def approval_and_relay() -> tuple[Span, Span] | None:
