@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from attain.core.money import round_money
 from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_RECOVERY_KIND, is_recoverable
 from attain.ledger.periods import period_sort_key
 
@@ -100,12 +99,9 @@ def _finish(section: dict[str, Any]) -> dict[str, Any]:
         "earned_total": str(earned_total),
         "adjustments": section["adjustments"],
         "draws": section["draws"],
-        # at the currency's minor unit: a sum of no lines is 0.00, not 0, in every reader (HTTP, gRPC, PDF)
-        "draw_paid": str(round_money(_sum([line for line in section["draws"] if line["kind"] != DRAW_RECOVERY_KIND]),
-                                     section["currency"])),
-        "draw_recovered": str(round_money(-_sum([line for line in section["draws"]
-                                                 if line["kind"] == DRAW_RECOVERY_KIND]), section["currency"])),
-        "draw_balance": str(round_money(section["draw_balance"], section["currency"])),
+        "draw_paid": str(_sum([line for line in section["draws"] if line["kind"] != DRAW_RECOVERY_KIND])),
+        "draw_recovered": str(-_sum([line for line in section["draws"] if line["kind"] == DRAW_RECOVERY_KIND])),
+        "draw_balance": str(section["draw_balance"]),
         "total_payable": str(payable),
         "payments": section["payments"],
         "closing_balance": str(payable + _sum(section["payments"])),

@@ -279,11 +279,13 @@ def run() -> None:
     settings = CalculatorSettings()
     configure_gc(settings)
     names = topics_from_env()
-    books, offset = initial_books(kafka, names, settings.plans_file)
-    # created here when allowed (the lineage topics by establish_lineage), else only checked, naming what is missing
-    internal = [] if kafka.create_topics else [topics.CALCULATOR_LINEAGE, state_topic(settings.app_id)]
+    # created here when allowed (the lineage topics by establish_lineage, the reference topics by initial_books),
+    # else only checked, naming every one that is missing
+    internal = [] if kafka.create_topics else [topics.CALCULATOR_LINEAGE, state_topic(settings.app_id),
+                                               names.versions, names.publications]
     provide_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ, topics.CALCULATOR_CREDITS,
                            topics.EARNINGS, *internal])
+    books, offset = initial_books(kafka, names, settings.plans_file)
     lineage = establish_lineage(kafka, settings.app_id, settings.ledger_url, settings.rebuild,
                                 settings.ledger_wait_seconds)
     watcher = ReferenceWatcher(kafka, names, books, offset, contract(topics.REFERENCE_PUBLICATIONS).decode)

@@ -94,8 +94,9 @@ def test_a_broker_that_lost_its_state_books_nothing_and_the_documented_recovery_
 
     # Recovery, as documented: rebuild mode, re-ingest (crm.changes is gone too: a backfill file), compare, adopt.
     stack.extra_env["ATTAIN_CALCULATOR_REBUILD"] = "true"
-    for name in ("calculator", "ingest", "notifier"):
-        stack.start_service(name)
+    for name in SERVICES:
+        if name != "ledger":  # started above
+            stack.start_service(name)
     stack.wait_ready(120)
     backfill = tmp_path / "history.jsonl"
     backfill.write_text("".join(json.dumps(event) + "\n" for event in events))

@@ -72,9 +72,9 @@ def test_a_recoverable_draw_is_booked_as_draw_then_recovered(engine):
     assert (totals[("DR-a", "2026-Q1")], totals[("DR-a", "2026-Q2")]) == (Decimal("1000.00"), Decimal("1000.00"))
 
     q1 = statement(engine, "DR-a", "2026-Q1")["currencies"][0]
-    assert (q1["draw_paid"], q1["draw_recovered"], q1["draw_balance"]) == ("700.00", "0.00", "700.00")
+    assert (q1["draw_paid"], q1["draw_recovered"], q1["draw_balance"]) == ("700.00", "0", "700.00")
     q2 = statement(engine, "DR-a", "2026-Q2")["currencies"][0]
-    assert (q2["draw_paid"], q2["draw_recovered"], q2["draw_balance"]) == ("0.00", "600.00", "100.00")
+    assert (q2["draw_paid"], q2["draw_recovered"], q2["draw_balance"]) == ("0", "600.00", "100.00")
     assert q2["total_payable"] == "2000.00"  # 1,000 left from Q1 (not paid yet) + 1,600 - 600
     assert b"Draw outstanding to recover" in pdf_text(statement_pdf(statement(engine, "DR-a", "2026-Q2")))
 
@@ -137,7 +137,7 @@ def test_the_api_lock_pays_closing_draws_from_the_ledgers_plan_files(engine, dat
                           headers=minter.bearer("DR-api", ("rep",), ())).json()["currencies"][0]
     assert [(line["kind"], line["amount"]) for line in section["draws"]] == [("draw", "900.00")]
     # not recoverable: paid, and nothing outstanding
-    assert (section["draw_paid"], section["draw_balance"], section["total_payable"]) == ("900.00", "0.00", "900.00")
+    assert (section["draw_paid"], section["draw_balance"], section["total_payable"]) == ("900.00", "0", "900.00")
 
 
 def test_a_recompute_books_a_draw_correction_as_a_draw(engine):
