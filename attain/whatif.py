@@ -152,7 +152,9 @@ def estimate(book: PlanBook, changes: Sequence[CrmChange], rep_id: str, hypothes
 
 def _compare(old: PeriodEarnings, new: PeriodEarnings, touched: set[str]) -> PeriodChange:
     earlier = {c.component_id: c for c in old.components}
-    components, lines, steps = [], [], []
+    components: list[ComponentChange] = []
+    lines: list[str] = []
+    steps: list[str] = []
     for component in new.components:
         previous = earlier.get(component.component_id)
         change = ComponentChange(component.component_id, previous.earned_amount if previous else ZERO,
