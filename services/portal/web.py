@@ -34,6 +34,7 @@ from services.portal.i18n import preferred, translator
 from services.portal.ledger_client import Ledger, Refused
 from services.portal.live import PUSHED, Closed, Hub
 from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
+from services.portal.whatif import add_whatif_routes
 
 log = logging.getLogger("attain.portal")
 HERE = Path(__file__).parent
@@ -263,4 +264,6 @@ def add_routes(app: web.Application, portal: Portal) -> None:
               ("GET", "/manifest.webmanifest", manifest), ("GET", "/sw.js", service_worker)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
+    add_whatif_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused,
+                      reader=reader)
     app.router.add_static("/static", HERE / "static", append_version=False)
