@@ -48,12 +48,12 @@ class Hypothesis:
 
 
 @dataclass(frozen=True)
-class ComponentChange:
-    component_id: str
+class Earned:
+    """Earned before and after the hypotheses (a period's total, or one component's), and the difference:
+    exact amounts at the currency's minor unit, as the calculator publishes them."""
+
     before: Decimal
     after: Decimal
-    tier_before: str | None
-    tier_after: str | None
 
     @property
     def difference(self) -> Decimal:
@@ -61,20 +61,21 @@ class ComponentChange:
 
 
 @dataclass(frozen=True)
-class PeriodChange:
-    """A period the hypotheses move: earned before and after, per component, and the core's trace of them."""
+class ComponentChange(Earned):
+    component_id: str
+    tier_before: str | None
+    tier_after: str | None
+
+
+@dataclass(frozen=True)
+class PeriodChange(Earned):
+    """A period the hypotheses move: earned per component, and the core's trace of them."""
 
     period: str
     currency: str
-    before: Decimal
-    after: Decimal
     components: tuple[ComponentChange, ...]
     lines: tuple[str, ...]  # the credit lines of the hypothetical records, as the explanation trace reads
     steps: tuple[str, ...]  # the calculation steps of the components they moved
-
-    @property
-    def difference(self) -> Decimal:
-        return self.after - self.before
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,16 @@ def _compare(old: PeriodEarnings, new: PeriodEarnings, touched: set[str]) -> Per
     steps: list[str] = []
     for component in new.components:
         previous = earlier.get(component.component_id)
-        change = ComponentChange(component.component_id, previous.earned_amount if previous else ZERO,
-                                 component.earned_amount, previous.tier if previous else None, component.tier)
+        change = ComponentChange(before=previous.earned_amount if previous else ZERO, after=component.earned_amount,
+                                 component_id=component.component_id, tier_before=previous.tier if previous else None,
+                                 tier_after=component.tier)
         components.append(change)
         lines.extend(f"{component.component_id}: {line.describe()}" for line in component.lines
                      if line.record_id in touched)
         if _moved(previous, component):
             steps.extend(f"{component.component_id}: {step}" for step in component.steps)
-    return PeriodChange(new.period, new.currency, old.total_earned, new.total_earned, tuple(components),
-                        tuple(lines), tuple(steps))
+    return PeriodChange(before=old.total_earned, after=new.total_earned, period=new.period, currency=new.currency,
+                        components=tuple(components), lines=tuple(lines), steps=tuple(steps))
 
 
 def _moved(previous: ComponentEarnings | None, component: ComponentEarnings) -> bool:
