@@ -1,5 +1,6 @@
 """The what-if estimator (attain/whatif.py): worked examples computed by hand, and the property that an
-estimate equals the batch recompute of the same records with the same change event added."""
+estimate equals the batch recompute of the same records with the same change event added; the portal's
+what-if form (services/portal/whatif.py): the people whose records count, and its errors in both languages."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from attain.contracts.crm_changes import change_from_avro, normalise
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 from attain.whatif import Hypothesis, WhatIfError, estimate
+from services.portal.i18n import translator
+from services.portal.whatif import network, parse, rows_of
 from tests.unit.plan_helpers import book
 
 BOOK = book("""
@@ -158,3 +161,50 @@ def test_an_estimate_is_the_recompute_of_the_records_with_the_same_event(amount:
              if key[0] == "r1" and (before.get(key) and before[key].total_earned) !=
              (after.get(key) and after[key].total_earned)}
     assert moved <= {p.period for p in result.periods}  # no period the change moves is missing
+
+
+MANAGED = book("""
+plans:
+  - id: ae
+    currency: INR
+    period: quarter
+    components: [{id: commission, measure: closed_won_amount, rate: "0.05"}]
+participants:
+  - {id: boss, name: Boss, plan: ae, quota: "1"}
+  - {id: lead, name: Lead, plan: ae, quota: "1", manager: boss}
+  - {id: rep, name: Rep, plan: ae, quota: "1", manager: lead}
+  - {id: elsewhere, name: Elsewhere, plan: ae, quota: "1"}
+""")
+
+
+def test_the_portal_reads_a_managers_whole_network_and_a_reps_own_records() -> None:
+    assert network(MANAGED, "boss") == ["boss", "lead", "rep"] and network(MANAGED, "rep") == ["rep"]
+
+
+@pytest.mark.parametrize(("amount", "currency", "close", "english", "french"), [
+    ("-5", "INR", "2026-02-01", "X: the amount cannot be negative", "X : le montant ne peut pas être négatif"),
+    ("1e30", "INR", "2026-02-01", "X: the amount is too large (at most 1,000,000,000,000,000)",
+     "X : le montant est trop grand (au plus 1,000,000,000,000,000)"),
+    ("NaN", "INR", "2026-02-01", "X: the amount NaN is not a number", "X : le montant NaN n’est pas un nombre"),
+    ("10", "XYZ", "2026-02-01", "X: unknown currency XYZ (the plan book has no rate for it)",
+     "X : devise inconnue XYZ (le référentiel des plans n’a pas de taux pour elle)"),
+    ("10", "INR", "1 Feb", "X: the close date 1 Feb is not a date (YYYY-MM-DD)",
+     "X : la date de clôture 1 Feb n’est pas une date (AAAA-MM-JJ)"),
+])
+def test_the_what_if_form_says_what_is_wrong_in_the_readers_language(amount: str, currency: str, close: str,
+                                                                     english: str, french: str) -> None:
+    form = {"name_new": "X", "amount_new": amount, "currency_new": currency, "close_new": close}
+    rows = rows_of(BOOK, "r1", [], [], date(2026, 2, 1), form, ["new"])
+    assert [parse(BOOK, "r1", rows, translator(language)).errors for language in ("en", "fr")] == [[english],
+                                                                                                  [french]]
+
+
+def test_the_what_if_form_offers_an_opportunity_the_measures_of_its_record_type() -> None:
+    records = [opportunity("006B", "r1", "300000", "2026-03-20")]
+    opportunities = [{"record_id": "006B", "name": "Deal 006B", "amount": "300000", "currency": "INR",
+                      "close_date": "2026-03-20", "stage": "Negotiation"}]
+    rows = rows_of(BOOK, "r1", opportunities, records, date(2026, 2, 1), None, ["006B"])
+    assert [(r.key, r.amount, r.close_date, [m.name for m in r.measures]) for r in rows] == [
+        ("006B", "300000", "2026-03-20", ["closed_won_amount"]), ("new", "", "2026-02-01", ["closed_won_amount"])]
+    assert parse(BOOK, "r1", rows, translator("en")).hypotheses == [
+        Hypothesis("closed_won_amount", date(2026, 3, 20), Decimal("300000"), "INR", "006B", "Deal 006B")]
