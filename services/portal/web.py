@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from attain.core.plans import PlanBook
 from attain.platform.identity import TokenVerifier
 from services.portal import page
+from services.portal.admin import add_admin_routes
 from services.portal.auth import (
     LOGIN_COOKIE,
     LOGIN_SECONDS,
@@ -263,4 +264,5 @@ def add_routes(app: web.Application, portal: Portal) -> None:
               ("GET", "/manifest.webmanifest", manifest), ("GET", "/sw.js", service_worker)]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
+    add_admin_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused)
     app.router.add_static("/static", HERE / "static", append_version=False)
