@@ -31,8 +31,8 @@ def won(record_id: str, amount: str) -> dict[str, Any]:
                        "is_won": True, "stage": "Closed Won", "close_date": "2026-02-12"}}
 
 
-def ledger_url(stack: Stack) -> str:
-    return f"http://127.0.0.1:{stack.services['ledger'].port}"
+def ledger_url(pipeline: Stack) -> str:
+    return f"http://127.0.0.1:{pipeline.services['ledger'].port}"
 
 
 def csrf_of(page: str) -> str:
@@ -41,9 +41,9 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-def audit(stack: Stack, actor: str, action: str) -> list[dict[str, Any]]:
+def audit(pipeline: Stack, actor: str, action: str) -> list[dict[str, Any]]:
     """The ledger's audit records of ``actor`` taking ``action``, straight from its table."""
-    engine = create_engine(stack.database_url or "")
+    engine = create_engine(pipeline.database_url or "")
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT subject, details FROM audit_log WHERE actor_id = :a AND action = :b"
