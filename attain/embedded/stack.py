@@ -197,6 +197,8 @@ class Stack(ManagedServer):
             env["ATTAIN_CALCULATOR_LEDGER_URL"] = f"http://127.0.0.1:{self.services['ledger'].port}"
             env["ATTAIN_NOTIFIER_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
             env["ATTAIN_PORTAL_LEDGER_URL"] = env["ATTAIN_CALCULATOR_LEDGER_URL"]
+        if "ingest" in self.services:  # the portal's board re-drives dead letters through ingest
+            env["ATTAIN_PORTAL_INGEST_URL"] = f"http://127.0.0.1:{self.services['ingest'].port}"
         env.update(self.extra_env)
         return env
 

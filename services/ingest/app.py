@@ -26,7 +26,7 @@ from attain.platform.kafka import AsyncProducer, producer_config, provide_topics
 from attain.platform.service import Running, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest import metrics
-from services.ingest.access import Door, RateLimit
+from services.ingest.access import REPLAYING_PEOPLE, Door, RateLimit
 from services.ingest.config import IngestSettings
 from services.ingest.dead_letters import StoredLetter, read_dead_letters, replayable_item, select
 from services.ingest.publisher import Incoming, ItemResult, Publisher
@@ -162,11 +162,11 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             return admitted
         return await ingest(await request.read(), "http")
 
-    async def open_request(request: web.Request, scope: str, what: str
+    async def open_request(request: web.Request, scope: str, what: str, people: frozenset[str] = frozenset()
                            ) -> web.Response | tuple[Identity, float, Any]:
-        """The caller, when the request came in and its JSON body, once the caller holds ``scope`` and the
-        broker is up; otherwise the answer that refuses it."""
-        admitted = await door.admit(request, scope)
+        """The caller, when the request came in and its JSON body, once the caller holds ``scope`` (or is one of
+        ``people``, see :meth:`Door.admit`) and the broker is up; otherwise the answer that refuses it."""
+        admitted = await door.admit(request, scope, people=people)
         if isinstance(admitted, web.Response):
             return admitted
         started = time.perf_counter()
@@ -202,7 +202,7 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
     async def post_replay(request: web.Request) -> web.Response:
         """``{"topic": "crm.changes.dlq", "positions": ["P:O", ...]}``: those dead letters, read here,
         through validation again. Only what is already dead-lettered can be re-driven with this scope."""
-        opened = await open_request(request, "dlq:replay", "replay")
+        opened = await open_request(request, "dlq:replay", "replay", REPLAYING_PEOPLE)
         if isinstance(opened, web.Response):
             return opened
         admitted, started, request_body = opened

@@ -95,5 +95,25 @@ class IngestClient:
             return response
 
 
+class ReplayRefused(Exception):
+    """Ingest answered a replay request with something else than 200: its status and reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def request_replay(url: str, token: str, topic: str, positions: list[str]) -> dict[str, Any]:
+    """Ask ingest to re-drive the dead letters at ``positions`` of ``topic`` (``POST /v1/dlq/replay``): its answer
+    (``replayed``, ``rejected``, ``skipped``, per-letter ``results``), or :class:`ReplayRefused`. The one replay
+    call of ``attain dlq replay`` and the portal's period-close board; ``httpx.HTTPError`` when ingest is not
+    reachable."""
+    response = IngestClient(url, token).post("/v1/dlq/replay", {"topic": topic, "positions": positions})
+    if response.status_code != 200:
+        raise ReplayRefused(response.status_code, response.text[:500])
+    outcome: dict[str, Any] = response.json()
+    return outcome
+
+
 def default_url() -> str:
     return os.environ.get("ATTAIN_INGEST_URL", DEFAULT_URL)

@@ -192,7 +192,7 @@ def dlq_command(args: argparse.Namespace) -> int:
 
 def _dlq_replay(args: argparse.Namespace, letters: list[StoredLetter]) -> int:
     """The dead letters chosen here (read-only), re-driven by ingest (``/v1/dlq/replay``, scope dlq:replay)."""
-    from services.ingest.client import IngestClient
+    from services.ingest.client import ReplayRefused, request_replay
     from services.ingest.dead_letters import select
 
     if not (args.positions or args.error_code or args.source_prefix or args.all):
@@ -207,16 +207,13 @@ def _dlq_replay(args: argparse.Namespace, letters: list[StoredLetter]) -> int:
         console.print("0 replayed into crm.changes, 0 rejected again, 0 skipped")
         return 0
     try:
-        response = IngestClient(args.url, _token(args)).post(
-            "/v1/dlq/replay", {"topic": args.topic, "positions": [letter.position for letter in chosen]})
+        outcome = request_replay(args.url, _token(args), args.topic, [letter.position for letter in chosen])
     except httpx.HTTPError as error:
         console.print(f"[red]cannot reach ingest at {args.url}: {error}", highlight=False)
         return 1
-    if response.status_code != 200:
-        console.print(f"[red]ingest refused the replay ({response.status_code}): {response.text[:500]}",
-                      highlight=False, markup=False)
+    except ReplayRefused as refused:
+        console.print(f"[red]ingest refused the replay ({refused.status}): {refused}", highlight=False, markup=False)
         return 1
-    outcome = response.json()
     for skipped in outcome["skipped"]:
         console.print(f"{skipped['position']}: skipped: {skipped['reason']}", soft_wrap=True, markup=False)
     for result in outcome["results"]:

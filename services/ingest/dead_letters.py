@@ -59,6 +59,14 @@ def select(letters: Iterable[StoredLetter], *, error_code: str | None = None, so
     ]
 
 
+def counts_by_code(letters: Iterable[StoredLetter]) -> dict[str, int]:
+    """How many dead letters carry each error code, the most frequent first."""
+    counts: dict[str, int] = {}
+    for stored in letters:
+        counts[stored.letter.error_code] = counts.get(stored.letter.error_code, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def replayable_item(stored: StoredLetter) -> Any:
     """The canonical item the original bytes stand for; raises ValueError saying why not."""
     source, original = stored.letter.source, stored.letter.original

@@ -52,6 +52,7 @@ from attain.ledger.access import (
 from attain.ledger.approvals import Actor, ApprovalError
 from attain.ledger.periods import PeriodError
 from attain.platform.settings import KafkaSettings
+from services.ledger.admin_reads import admin_reads
 from services.ledger.api_models import (
     AccessRecord,
     Decision,
@@ -327,7 +328,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         return web.Response(body=statement_pdf(document), content_type="application/pdf")
 
     async def periods_index(request: web.Request) -> r200 | Refused:
-        """Every period whose reps all lie in the caller's regions, and its state (admins).
+        """Every period whose reps all lie in the caller's regions, its state and, when locked, the approval step
+        it waits for (``next_step``: a role of the chain) (admins).
 
         Security: bearerAuth
         Tags: periods
@@ -339,6 +341,10 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             facts = await asyncio.to_thread(period_facts, engine, row["scope"], row["period"], settings.period_scope)
             if can_administer_period(who, facts):
                 mine.append(row)
+        for row in mine:  # a locked period's waiting step (the board's approval queue)
+            view = (await asyncio.to_thread(period_view, engine, row["scope"], row["period"], chain)
+                    if row["state"] == "locked" else None)
+            row["next_step"] = view.next_step if view is not None else None
         return _json(mine)
 
     async def period_lock(request: web.Request, scope: Scope, period: LedgerPeriod, /
@@ -576,6 +582,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     add("POST", "/v1/disputes/{dispute_id}/resolution", resolve, admin=True, body=True)
     add("GET", "/v1/access-log", access_log, admin=True)
     add("POST", "/v1/reps/{rep_id}/access", record_read, body=True)
+    for path, read in admin_reads(engine, caller, _json):  # the period-close board's reads (the portal's /admin)
+        add("GET", path, read, admin=True)
     app.router.add_get("/openapi.json", openapi)
 
 

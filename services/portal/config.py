@@ -31,5 +31,10 @@ class PortalSettings(BaseSettings):
     # Optional fixed secret for the login-state cookie signature; made per process when unset.
     cookie_secret: SecretStr | None = None
 
+    # The comp admin's board (services/portal/admin.py): ingest re-drives dead letters with the admin's own token.
+    ingest_url: str = "http://127.0.0.1:8081"
+    dead_letter_topics: str = "crm.changes.dlq,earnings.dlq,notifications.dlq"  # counted on the board
+    replay_topics: str = "crm.changes.dlq"  # offered for replay (those ingest re-drives: ATTAIN_INGEST_REPLAY_TOPICS)
+
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -60,3 +60,14 @@ class Ledger:
     async def dispute(self, token: str, dispute_id: int) -> dict[str, Any]:
         found: dict[str, Any] = (await self._call("GET", f"/v1/disputes/{dispute_id}", token)).json()
         return found
+
+    # The comp admin's and finance's calls (services/portal/admin.py): the ledger decides each one by its policy
+    # (an admin of the period's regions; separation of duties; never an entry that pays the caller) and audits it.
+
+    async def json_of(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        """Any ledger call's JSON answer, refused as :class:`Refused` like every call here."""
+        return (await self._call(method, path, token, **kwargs)).json()
+
+    async def export(self, token: str, path: str) -> httpx.Response:
+        """An export (payouts CSV/XLSX/JSON, the audit ZIP) as the ledger answered it, to stream on."""
+        return await self._call("GET", path, token)

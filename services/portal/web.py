@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from attain.core.plans import PlanBook
 from attain.platform.identity import TokenVerifier
 from services.portal import page
+from services.portal.admin import add_admin_routes
 from services.portal.auth import (
     LOGIN_COOKIE,
     LOGIN_SECONDS,
@@ -266,4 +267,5 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         app.router.add_route(method, path, handler)
     add_whatif_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused,
                       reader=reader)
+    add_admin_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused)
     app.router.add_static("/static", HERE / "static", append_version=False)
