@@ -23,6 +23,7 @@ from services.portal.config import PortalSettings
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.sessions import ensure_tables
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
@@ -42,10 +43,11 @@ async def build() -> Running:
     provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
+    await asyncio.to_thread(ensure_tables, engine)  # sessions: shared by every replica, kept across restarts
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     base_url = settings.base_url()
-    portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(), verifier,
+    portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(engine), verifier,
                     OidcClient(auth.issuer, settings.client_id, f"{base_url}/auth/callback",
                                settings.issuer_browser_url),
                     hub, base_url, settings.locale, settings.session_seconds)
