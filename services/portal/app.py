@@ -21,6 +21,7 @@ from attain.platform.settings import KafkaSettings, load_settings
 from services.portal.auth import OidcClient, Sessions
 from services.portal.config import PortalSettings
 from services.portal.fanout import Listener
+from services.portal.gauges import count_streams
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
@@ -47,6 +48,7 @@ async def build() -> Running:
     await asyncio.to_thread(ensure_tables, engine)  # sessions: shared by every replica, kept across restarts
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
+    count_streams(hub.count)
     base_url = settings.base_url()
     portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(engine), verifier,
                     OidcClient(auth.issuer, settings.client_id, f"{base_url}/auth/callback",

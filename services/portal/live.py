@@ -26,6 +26,7 @@ from attain.core.plans import PlanBook
 from attain.platform import topics
 from attain.platform.consume import decode_messages, decoder
 from services.portal.fanout import notify_deltas
+from services.portal.gauges import measure_lag
 from services.portal.readmodel import Delta, apply_changes, apply_snapshots
 
 log = logging.getLogger("attain.portal")
@@ -112,6 +113,7 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
                 # to every replica's hub (its streams), once committed: services/portal/fanout.py
                 notify_deltas(connection, apply_snapshots(connection, snapshots, book))
             commit(consumer)
+            measure_lag(consumer)
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
     finally:

@@ -59,7 +59,7 @@ def test_the_portal_runs_two_replicas_behind_an_sse_ready_ingress_with_only_its_
     assert portal["spec"]["replicas"] == 2
     container = portal["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["portal"]
-    assert {"path": "/health/ready", "port": "http"} == container["readinessProbe"]["httpGet"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     database = next(e for e in container["env"] if e["name"] == "ATTAIN_PORTAL_DATABASE_URL")
     assert database["valueFrom"]["secretKeyRef"] == {"name": "attain-portal-db", "key": "url"}  # required
     config = next(d for d in prod if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("attain-portal-"))

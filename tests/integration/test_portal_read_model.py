@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from attain.contracts.crm_changes import normalise
@@ -23,6 +24,7 @@ from attain.platform.avro import contract
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
 from services.portal.fanout import Listener, notify_deltas
+from services.portal.gauges import measure_lag
 from services.portal.live import UNREADABLE, Hub, consume
 from services.portal.readmodel import Delta, apply_snapshots, deltas_of, ensure_schema, make_engine, snapshots_of
 from tests.polling import budget, wait_until
@@ -113,6 +115,8 @@ def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: 
     assert [(d.snapshot_version, str(d.amount), d.deal, d.tier_from, d.tier_to) for d in deltas] == [
         (2, "36000.00", "Globex", 1, 2), (1, "30000.00", None, None, 1)]
     assert live.qsize() == 2
+    for topic in (topics.CRM_CHANGES, topics.EARNINGS):  # measured after the batch: caught up
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 0, topic
     wait_until(lambda: UNREADABLE.labels(topics.EARNINGS)._value.get() == unreadable_before + 1, budget(5),
                "the unreadable message to be counted")
     counts = _counts(portal_engine)
@@ -159,3 +163,34 @@ def test_every_replica_hears_each_committed_delta_and_none_rolled_back(portal_en
         for listener in listeners:
             listener.stop()
         loop.close()
+
+
+def test_the_lag_gauge_counts_the_messages_not_yet_projected(kafka_bootstrap: str) -> None:
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, partitions=1)
+    topic = f"portal-lag-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, [topic])
+    producer = Producer(producer_config(kafka))
+    for n in range(5):
+        producer.produce(topic, f"m{n}".encode(), key=b"k")
+    producer.flush(10)
+    consumer = Consumer(consumer_config(kafka, f"portal-lag-{uuid.uuid4()}", **{
+        "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+
+    def read_up_to(offset: int) -> bool:
+        """Consume (at most up to ``offset``); whether the position reached it."""
+        held = consumer.assignment()
+        position = consumer.position(held)[0].offset if held else -1
+        if position < offset:
+            consumer.consume(offset - max(position, 0), 0.5)
+        return bool(held) and consumer.position(held)[0].offset == offset
+
+    try:
+        wait_until(lambda: read_up_to(2), budget(30), "two messages")
+        measure_lag(consumer)  # two of five projected
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 3
+        wait_until(lambda: read_up_to(5), budget(30), "the rest")
+        measure_lag(consumer)
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 0
+    finally:
+        consumer.close()
