@@ -20,9 +20,12 @@ from attain.platform.service import Running, in_thread, run_service
 from attain.platform.settings import KafkaSettings, load_settings
 from services.portal.auth import OidcClient, Sessions
 from services.portal.config import PortalSettings
+from services.portal.fanout import Listener
+from services.portal.gauges import count_streams
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.sessions import ensure_tables
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
@@ -42,10 +45,12 @@ async def build() -> Running:
     provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
+    await asyncio.to_thread(ensure_tables, engine)  # sessions: shared by every replica, kept across restarts
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
+    count_streams(hub.count)
     base_url = settings.base_url()
-    portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(), verifier,
+    portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(engine), verifier,
                     OidcClient(auth.issuer, settings.client_id, f"{base_url}/auth/callback",
                                settings.issuer_browser_url),
                     hub, base_url, settings.locale, settings.session_seconds)
@@ -56,6 +61,7 @@ async def build() -> Running:
     thread = threading.Thread(target=consume, args=(consumer, engine, book, loop, hub, stopping, assigned),
                               name="portal-consumer", daemon=True)
     thread.start()
+    listener = Listener(settings.database_url, loop, hub.publish).start()  # every replica's deltas, for its streams
 
     app = web.Application(client_max_size=64 * 1024)
     add_routes(app, portal)
@@ -76,6 +82,8 @@ async def build() -> Running:
             return False, "waiting for partitions"
         if not broker.ok:
             return False, broker.detail
+        if not listener.listening.is_set():
+            return False, "not listening for live deltas on the read model's database"
         if not database_ok():
             return False, "the read model's database cannot be reached"
         return True, f"serving; {hub.count()} live streams"
@@ -84,7 +92,8 @@ async def build() -> Running:
     return Running(
         app, settings.host, settings.port, "portal listening", {"port": settings.port, "url": base_url},
         alive=thread.is_alive,
-        before_http_stop=[hub.close_all, stopping.set, broker.stop, in_thread(thread.join, 10)],
+        before_http_stop=[hub.close_all, stopping.set, broker.stop, in_thread(thread.join, 10),
+                          in_thread(listener.stop)],
         after_http_stop=[portal.ledger.close, engine.dispose],
         stopped="portal stopped",
     )

@@ -3,8 +3,9 @@
 The portal never sees a password: ``/login`` sends the browser to the issuer's authorization endpoint with a
 PKCE challenge and a ``state`` bound to a short-lived cookie; ``/auth/callback`` checks the state against that
 cookie, exchanges the code (with the verifier) for the person's token, verifies the token like every other
-service (attain/platform/identity.py) and opens a server-side session. The session cookie holds only a random
-id (HttpOnly, SameSite=Lax, Secure when the portal is served over https). Every form post carries the
+service (attain/platform/identity.py) and opens a server-side session, stored in the portal's database
+(services/portal/sessions.py) so that it survives restarts and works on every replica. The session cookie holds
+only a random id (HttpOnly, SameSite=Lax, Secure when the portal is served over https). Every form post carries the
 session's CSRF token (a hidden field, or the ``X-CSRF-Token`` header for htmx) and, when the browser sends an
 ``Origin``, the portal's own; anything else is refused with 403.
 """
@@ -13,64 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from aiohttp import web
-from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from attain.platform.identity import AuthError, Identity, TokenVerifier
+from attain.platform.identity import AuthError, TokenVerifier
+from services.portal.sessions import LOGIN_SECONDS, SESSION_COOKIE, Session, Sessions
 
-SESSION_COOKIE = "attain_portal_session"
 LOGIN_COOKIE = "attain_portal_login"
-LOGIN_SECONDS = 600
-
-
-@dataclass
-class Session:
-    identity: Identity
-    token: str
-    expires: float
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-
-
-class Sessions:
-    """Server-side sessions by random id (in memory: a restarted portal asks people to sign in again)."""
-
-    def __init__(self) -> None:
-        self._sessions: dict[str, Session] = {}
-        self._logins: dict[str, tuple[str, float]] = {}  # state -> (PKCE verifier, expiry)
-
-    def open(self, session: Session) -> str:
-        now = time.time()
-        self._sessions = {sid: s for sid, s in self._sessions.items() if s.expires > now}
-        sid = secrets.token_urlsafe(32)
-        self._sessions[sid] = session
-        return sid
-
-    def of(self, request: web.Request) -> Session | None:
-        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
-        return session if session is not None and session.expires > time.time() else None
-
-    def close(self, request: web.Request) -> None:
-        self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
-
-    def start_login(self) -> tuple[str, str]:
-        now = time.time()
-        self._logins = {state: login for state, login in self._logins.items() if login[1] > now}
-        state, verifier = generate_token(32), generate_token(64)
-        self._logins[state] = (verifier, now + LOGIN_SECONDS)
-        return state, verifier
-
-    def finish_login(self, state: str) -> str | None:
-        """The PKCE verifier of a pending sign-in (once), or None."""
-        login = self._logins.pop(state, None)
-        return login[0] if login is not None and login[1] > time.time() else None
+__all__ = ["LOGIN_COOKIE", "LOGIN_SECONDS", "SESSION_COOKIE", "OidcClient", "Session", "Sessions", "cookie_options",
+           "csrf_refusal", "open_session"]
 
 
 class OidcClient:
@@ -123,7 +80,7 @@ async def open_session(sessions: Sessions, verifier: TokenVerifier, token: str, 
     if not identity.roles:
         raise AuthError("a machine token cannot sign in to the portal")
     session = Session(identity, token, time.time() + lifetime)
-    return sessions.open(session), session
+    return await asyncio.to_thread(sessions.open, session), session
 
 
 def csrf_refusal(request: web.Request, session: Session, form: Any, base_url: str) -> str | None:

@@ -2,7 +2,8 @@
 
 One thread reads ``crm.changes`` and ``earnings`` with the portal's own consumer group, writes each batch into
 the read model in one transaction and commits the offsets after it (a crash replays the batch: the projection
-ignores what it holds). The deltas a batch made go to :class:`Hub`, which hands them to each open SSE stream
+ignores what it holds). The deltas a batch made go, through PostgreSQL (services/portal/fanout.py), to the
+:class:`Hub` of every portal replica, which hands them to each open SSE stream
 of that rep; a stream that falls ``queue_size`` behind is closed (the browser reconnects and reloads), so a
 slow client never holds up the consumer or the others.
 """
@@ -24,6 +25,8 @@ from attain.contracts.earnings import EarningsSnapshot
 from attain.core.plans import PlanBook
 from attain.platform import topics
 from attain.platform.consume import decode_messages, decoder
+from services.portal.fanout import notify_deltas
+from services.portal.gauges import measure_lag
 from services.portal.readmodel import Delta, apply_changes, apply_snapshots
 
 log = logging.getLogger("attain.portal")
@@ -107,11 +110,11 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
             snapshots = [s for s, _ in decode_messages(earnings, read_snapshot, _unreadable)]
             with engine.begin() as connection:  # changes first: a delta names the deal of the same batch
                 apply_changes(connection, changes, book)
-                deltas = apply_snapshots(connection, snapshots, book)
+                # to every replica's hub (its streams), once committed: services/portal/fanout.py
+                notify_deltas(connection, apply_snapshots(connection, snapshots, book))
             commit(consumer)
+            measure_lag(consumer)
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
-            for delta in deltas:
-                loop.call_soon_threadsafe(hub.publish, delta)
     finally:
         consumer.close()

@@ -118,6 +118,9 @@ def test_prometheus_scrapes_the_stack_and_fires_the_dlq_alert_on_poison(stack: S
         'attain_ledger_outbox_oldest_age_seconds': {"attain-ledger"},
         'attain_notifier_subscribers': {"attain-notifier"},
         'attain_notifier_snapshots_total > 0': {"attain-notifier"},
+        'attain_portal_projected_total > 0': {"attain-portal"},
+        'attain_portal_consumer_lag': {"attain-portal"},
+        'attain_portal_live_streams': {"attain-portal"},
     }
 
     def missing() -> dict[str, set[str]]:
@@ -127,6 +130,7 @@ def test_prometheus_scrapes_the_stack_and_fires_the_dlq_alert_on_poison(stack: S
     wait_until(lambda: not missing(), timeout=30, what="the expected series in Prometheus")
     assert not firing(prometheus, "AttainDeadLetters")  # nothing dead-lettered yet
     assert not firing(prometheus, "AttainServiceDown")
+    assert not firing(prometheus, "AttainPortalDown")
 
     poison = [{"record_id": "006PROMBAD", "object_type": "Opportunity"},  # no event_id
               {**deal("006PROMBA2", "t59", "1.00"), "commit_timestamp": "last tuesday"}]

@@ -42,10 +42,49 @@ def test_every_overlay_builds_and_passes_kubeconform_strict_and_the_house_rules(
             "ScaledObject", "ServiceMonitor", "Ingress", "ServiceAccount"} <= kinds
     workloads = [d for d in prod if d["kind"] in ("Deployment", "StatefulSet")]
     assert {d["metadata"]["name"] for d in workloads} == {
-        "attain-ingest", "attain-calculator", "attain-ledger", "attain-notifier"}
+        "attain-ingest", "attain-calculator", "attain-ledger", "attain-notifier", "attain-portal"}
     assert next(d for d in workloads if d["metadata"]["name"] == "attain-calculator")["kind"] == "StatefulSet"
     for scaled in (d for d in prod if d["kind"] == "ScaledObject"):  # never more consumers than partitions
         assert scaled["spec"]["maxReplicaCount"] <= 12
+
+
+def test_the_portal_runs_two_replicas_behind_an_sse_ready_ingress_with_only_its_flows():
+    check = _check()
+    prod = _documents(check, [DEPLOY / "overlays" / "prod"])
+
+    def one(kind: str, name: str) -> dict:
+        return next(d for d in prod if d["kind"] == kind and d["metadata"]["name"] == name)
+
+    portal = one("Deployment", "attain-portal")
+    assert portal["spec"]["replicas"] == 2
+    container = portal["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["portal"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    database = next(e for e in container["env"] if e["name"] == "ATTAIN_PORTAL_DATABASE_URL")
+    assert database["valueFrom"]["secretKeyRef"] == {"name": "attain-portal-db", "key": "url"}  # required
+    config = next(d for d in prod if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("attain-portal-"))
+    assert config["data"]["ATTAIN_PORTAL_PUBLIC_URL"].startswith("https://")
+
+    ingress = one("Ingress", "attain-portal")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+
+    acls = one("KafkaUser", "attain-portal")["spec"]["authorization"]["acls"]
+    assert {(a["resource"]["type"], a["resource"].get("name"), tuple(a["operations"])) for a in acls} == {
+        ("topic", topics.CRM_CHANGES, ("Read", "Describe")), ("topic", topics.EARNINGS, ("Read", "Describe")),
+        ("topic", "notifications", ("Read", "Describe")), ("group", "attain-portal", ("Read", "Describe"))}
+
+    policy = one("NetworkPolicy", "attain-portal")["spec"]
+    assert policy["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": [{"port": 8085}]}]
+    assert sorted(port["port"] for rule in policy["egress"] for port in rule["ports"]) == [443, 5432, 8083]
+    ledger_from = one("NetworkPolicy", "attain-ledger")["spec"]["ingress"][0]["from"][0]["podSelector"]
+    assert "attain-portal" in ledger_from["matchExpressions"][0]["values"]
+    dev = _documents(check, [DEPLOY / "overlays" / "dev"])
+    assert next(d for d in dev if d["kind"] == "Deployment" and d["metadata"]["name"] == "attain-portal")[
+        "spec"]["replicas"] == 1
 
 
 def test_the_house_rules_find_a_workload_that_breaks_them():

@@ -8,10 +8,12 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from attain.contracts.crm_changes import normalise
@@ -21,8 +23,10 @@ from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
+from services.portal.fanout import Listener, notify_deltas
+from services.portal.gauges import measure_lag
 from services.portal.live import UNREADABLE, Hub, consume
-from services.portal.readmodel import apply_snapshots, deltas_of, ensure_schema, make_engine, snapshots_of
+from services.portal.readmodel import Delta, apply_snapshots, deltas_of, ensure_schema, make_engine, snapshots_of
 from tests.polling import budget, wait_until
 
 PLANS = Path(__file__).parents[1] / "e2e" / "portal_plans.yaml"
@@ -66,10 +70,23 @@ def run_consumer(kafka: KafkaSettings, engine: Engine, hub: Hub, loop: asyncio.A
     finally:
         stopping.set()
         thread.join(10)
-    loop.run_until_complete(asyncio.sleep(0.05))  # the deltas the thread handed to the loop
 
 
-def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: str, portal_engine: Engine) -> None:
+def barrier(engine: Engine, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
+    """Return once every delta committed before now reached ``hub`` (a listener hears them in commit order)."""
+    marker = hub.subscribe("barrier")
+    with engine.begin() as connection:
+        notify_deltas(connection, [Delta("barrier", "p", 1, "INR", Decimal(0), Decimal(0), None, None, None, 0)])
+
+    async def heard() -> None:
+        await asyncio.wait_for(marker.get(), budget(10))
+
+    loop.run_until_complete(heard())
+    hub.unsubscribe("barrier", marker)
+
+
+def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: str, portal_engine: Engine,
+                                                      database_url: str) -> None:
     kafka = KafkaSettings(bootstrap=pipeline_kafka_bootstrap, partitions=1)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
     producer = Producer(producer_config(kafka))
@@ -85,26 +102,33 @@ def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: 
     loop = asyncio.new_event_loop()
     hub = Hub(10)
     live = hub.subscribe("ae-in-01")
+    listener = Listener(database_url, loop, hub.publish).start()  # the deltas come through PostgreSQL
+    wait_until(listener.listening.is_set, budget(10), "the delta listener")
     unreadable_before = UNREADABLE.labels(topics.EARNINGS)._value.get()
 
     def projected() -> bool:
         return [s.snapshot_version for s in snapshots_of(portal_engine, "ae-in-01")] == [2]
 
     run_consumer(kafka, portal_engine, hub, loop, projected)
+    barrier(portal_engine, hub, loop)
     deltas = deltas_of(portal_engine, "ae-in-01", "2026-Q1")
     assert [(d.snapshot_version, str(d.amount), d.deal, d.tier_from, d.tier_to) for d in deltas] == [
         (2, "36000.00", "Globex", 1, 2), (1, "30000.00", None, None, 1)]
     assert live.qsize() == 2
+    for topic in (topics.CRM_CHANGES, topics.EARNINGS):  # measured after the batch: caught up
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 0, topic
     wait_until(lambda: UNREADABLE.labels(topics.EARNINGS)._value.get() == unreadable_before + 1, budget(5),
                "the unreadable message to be counted")
     counts = _counts(portal_engine)
 
     run_consumer(kafka, portal_engine, hub, loop, lambda: UNREADABLE.labels(topics.EARNINGS)._value.get()
                  == unreadable_before + 2)  # a new group: every message again, the last one included
+    barrier(portal_engine, hub, loop)
     assert _counts(portal_engine) == counts == {"changes": 2, "opportunities": 2, "snapshots": 1, "deltas": 2}
     assert live.qsize() == 2  # nothing pushed twice
     with portal_engine.begin() as connection:
         assert apply_snapshots(connection, [first], load_book([PLANS])) == []
+    listener.stop()
     loop.close()
 
 
@@ -112,3 +136,61 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
         return {table: int(connection.execute(text(f"SELECT count(*) FROM portal.{table}")).scalar() or 0)
                 for table in ("changes", "opportunities", "snapshots", "deltas")}
+
+
+def test_every_replica_hears_each_committed_delta_and_none_rolled_back(portal_engine: Engine, database_url: str):
+    """Two portal replicas (two listeners, two hubs): a delta one consumer committed reaches both; one whose
+    transaction rolled back reaches neither."""
+    loop = asyncio.new_event_loop()
+    hubs = [Hub(10), Hub(10)]
+    streams = [hub.subscribe("ae-fanout") for hub in hubs]
+    listeners = [Listener(database_url, loop, hub.publish).start() for hub in hubs]
+    try:
+        wait_until(lambda: all(listener.listening.is_set() for listener in listeners), budget(10), "the listeners")
+        sent = Delta("ae-fanout", "2026-Q1", 7, "INR", Decimal("36000.00"), Decimal("66000.00"), "Globex", 1, 2,
+                     1767225600007)
+        with pytest.raises(RuntimeError), portal_engine.begin() as connection:
+            notify_deltas(connection, [Delta("ae-fanout", "2026-Q1", 6, "INR", Decimal(1), Decimal(1), None, None,
+                                             None, 0)])
+            raise RuntimeError("the batch failed: rolled back")
+        with portal_engine.begin() as connection:
+            notify_deltas(connection, [sent])
+        for hub in hubs:
+            barrier(portal_engine, hub, loop)
+        assert [stream.get_nowait() for stream in streams] == [sent, sent]
+        assert [stream.qsize() for stream in streams] == [0, 0]  # the rolled-back one never came
+    finally:
+        for listener in listeners:
+            listener.stop()
+        loop.close()
+
+
+def test_the_lag_gauge_counts_the_messages_not_yet_projected(kafka_bootstrap: str) -> None:
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, partitions=1)
+    topic = f"portal-lag-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, [topic])
+    producer = Producer(producer_config(kafka))
+    for n in range(5):
+        producer.produce(topic, f"m{n}".encode(), key=b"k")
+    producer.flush(10)
+    consumer = Consumer(consumer_config(kafka, f"portal-lag-{uuid.uuid4()}", **{
+        "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+
+    def read_up_to(offset: int) -> bool:
+        """Consume (at most up to ``offset``); whether the position reached it."""
+        held = consumer.assignment()
+        position = consumer.position(held)[0].offset if held else -1
+        if position < offset:
+            consumer.consume(offset - max(position, 0), 0.5)
+        return bool(held) and consumer.position(held)[0].offset == offset
+
+    try:
+        wait_until(lambda: read_up_to(2), budget(30), "two messages")
+        measure_lag(consumer)  # two of five projected
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 3
+        wait_until(lambda: read_up_to(5), budget(30), "the rest")
+        measure_lag(consumer)
+        assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 0
+    finally:
+        consumer.close()

@@ -17,6 +17,7 @@ METRIC_MODULES = (
     "services.notifier.metrics",
     "services.issuer.app",
     "services.portal.live",
+    "services.portal.gauges",
 )
 SUFFIXES = {
     "counter": ("_total", "_created"),

@@ -1,0 +1,126 @@
+"""Portal sessions and pending sign-ins in PostgreSQL (schema ``portal``), shared by every portal process.
+
+A session survives a restart of the portal and works on any replica behind the load balancer; signing out on
+one ends it on all. Only a SHA-256 hash of the session id is stored (the id itself, 256 random bits, lives only
+in the browser's HttpOnly cookie), so a copy of the table opens no session. A row keeps what the portal needs to
+act for the person: the subject and roles of the verified token, the token itself (the ledger is called with
+it), the CSRF token and the expiry. Expired rows are purged whenever a session opens. Pending sign-ins (the
+``state`` of an authorization request and its PKCE verifier, valid 10 minutes, used once) are kept the same way,
+so the callback may land on another replica than ``/login``. docs/portal.md, "Sessions", says why not cookies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from authlib.common.security import generate_token
+from sqlalchemy import Engine, text
+
+from attain.platform.identity import Identity
+
+SESSION_COOKIE = "attain_portal_session"
+LOGIN_SECONDS = 600
+SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS portal;
+CREATE TABLE IF NOT EXISTS portal.sessions (
+  id_hash bytea PRIMARY KEY, subject text NOT NULL, identity jsonb NOT NULL, token text NOT NULL,
+  csrf text NOT NULL, expires_at double precision NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON portal.sessions (expires_at);
+CREATE TABLE IF NOT EXISTS portal.sign_ins (
+  state_hash bytea PRIMARY KEY, verifier text NOT NULL, expires_at double precision NOT NULL);
+"""
+
+
+@dataclass
+class Session:
+    identity: Identity
+    token: str
+    expires: float
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+
+def digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the tables (idempotent, under the portal's schema lock)."""
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            connection.execute(text(statement))
+
+
+def _identity_json(identity: Identity) -> str:
+    return json.dumps({"roles": sorted(identity.roles), "regions": sorted(identity.regions),
+                       "scopes": sorted(identity.scopes), "issuer": identity.issuer})
+
+
+def _identity_of(subject: str, stored: dict[str, object]) -> Identity:
+    def names(key: str) -> frozenset[str]:
+        value = stored.get(key) or []
+        assert isinstance(value, list)
+        return frozenset(str(v) for v in value)
+
+    return Identity(subject, names("roles"), names("regions"), names("scopes"), str(stored.get("issuer") or ""))
+
+
+class Sessions:
+    """Server-side sessions by random id, in the portal's database (the cookie holds the id, the table its hash)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def open(self, session: Session) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._engine.begin() as connection:
+            connection.execute(text("DELETE FROM portal.sessions WHERE expires_at <= :now"), {"now": time.time()})
+            connection.execute(text(
+                "INSERT INTO portal.sessions (id_hash, subject, identity, token, csrf, expires_at) "
+                "VALUES (:h, :s, CAST(:i AS jsonb), :t, :c, :e)"),
+                {"h": digest(sid), "s": session.identity.subject, "i": _identity_json(session.identity),
+                 "t": session.token, "c": session.csrf, "e": session.expires})
+        return sid
+
+    def of(self, request: web.Request) -> Session | None:
+        sid = request.cookies.get(SESSION_COOKIE)
+        if not sid:
+            return None
+        with self._engine.connect() as connection:
+            row = connection.execute(text(
+                "SELECT subject, identity, token, csrf, expires_at FROM portal.sessions "
+                "WHERE id_hash = :h AND expires_at > :now"), {"h": digest(sid), "now": time.time()}).one_or_none()
+        if row is None:
+            return None
+        return Session(_identity_of(row.subject, row.identity), row.token, row.expires_at, row.csrf)
+
+    def close(self, request: web.Request) -> None:
+        sid = request.cookies.get(SESSION_COOKIE)
+        if sid:
+            with self._engine.begin() as connection:
+                connection.execute(text("DELETE FROM portal.sessions WHERE id_hash = :h"), {"h": digest(sid)})
+
+    def start_login(self) -> tuple[str, str]:
+        state, verifier = generate_token(32), generate_token(64)
+        now = time.time()
+        with self._engine.begin() as connection:
+            connection.execute(text("DELETE FROM portal.sign_ins WHERE expires_at <= :now"), {"now": now})
+            connection.execute(text("INSERT INTO portal.sign_ins (state_hash, verifier, expires_at) "
+                                    "VALUES (:h, :v, :e)"), {"h": digest(state), "v": verifier,
+                                                             "e": now + LOGIN_SECONDS})
+        return state, verifier
+
+    def finish_login(self, state: str) -> str | None:
+        """The PKCE verifier of a pending sign-in (once, on any replica), or None."""
+        if not state:
+            return None
+        with self._engine.begin() as connection:
+            verifier = connection.execute(text(
+                "DELETE FROM portal.sign_ins WHERE state_hash = :h RETURNING verifier, expires_at"),
+                {"h": digest(state)}).one_or_none()
+        return str(verifier.verifier) if verifier is not None and verifier.expires_at > time.time() else None
