@@ -6,12 +6,15 @@ cookie, exchanges the code (with the verifier) for the person's token, verifies 
 service (attain/platform/identity.py) and opens a server-side session. The session cookie holds only a random
 id (HttpOnly, SameSite=Lax, Secure when the portal is served over https). Every form post carries the
 session's CSRF token (a hidden field, or the ``X-CSRF-Token`` header for htmx) and, when the browser sends an
-``Origin``, the portal's own; anything else is refused with 403.
+``Origin``, the portal's own; anything else is refused with 403. Pages are served compressed, so the token is
+never written as it is: each rendering gets a fresh random mask (``Session.csrf``), which keeps a secret in a
+compressed page from being guessed byte by byte through the compressed size (BREACH).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import secrets
 import time
@@ -31,12 +34,30 @@ LOGIN_COOKIE = "attain_portal_login"
 LOGIN_SECONDS = 600
 
 
+def _xor(one: bytes, other: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(one, other, strict=True))
+
+
 @dataclass
 class Session:
     identity: Identity
     token: str
     expires: float
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def csrf(self) -> str:
+        """The CSRF token to write in a page: the secret under a new random mask at every use (BREACH)."""
+        mask = secrets.token_bytes(len(self.csrf_secret))
+        return base64.urlsafe_b64encode(mask + _xor(mask, self.csrf_secret)).decode()
+
+    def csrf_matches(self, sent: str) -> bool:
+        try:
+            raw = base64.urlsafe_b64decode(sent.encode())
+        except ValueError:
+            return False
+        half = len(self.csrf_secret)
+        return len(raw) == 2 * half and hmac.compare_digest(_xor(raw[:half], raw[half:]), self.csrf_secret)
 
 
 class Sessions:
@@ -133,6 +154,6 @@ def csrf_refusal(request: web.Request, session: Session, form: Any, base_url: st
     if origin is not None and origin != f"{ours.scheme}://{ours.netloc}":
         return "the request comes from another origin"
     sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
-    if not sent or not hmac.compare_digest(sent, session.csrf):
+    if not sent or not session.csrf_matches(sent):
         return "missing or wrong CSRF token: reload the page and try again"
     return None

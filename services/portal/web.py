@@ -43,6 +43,17 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+# Served gzip-compressed when the browser accepts it (a rep home and its resources stay under 150 KB on the wire,
+# docs/portal.md). Not the SSE stream (text/event-stream): each delta must leave at once, not wait in a compressor.
+COMPRESSED_TYPES = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
+                              "application/json", "application/manifest+json", "image/svg+xml"})
+
+
+async def compress(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: compress text responses (pages carry their CSRF token masked, see auth.py)."""
+    if response.content_type in COMPRESSED_TYPES and "Content-Encoding" not in response.headers:
+        response.enable_compression()
+        response.headers["Vary"] = "Accept-Encoding"
 
 
 @dataclass
@@ -264,3 +275,4 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_static("/static", HERE / "static", append_version=False)
+    app.on_response_prepare.append(compress)
