@@ -47,13 +47,20 @@ SECURITY_HEADERS = {
 # docs/portal.md). Not the SSE stream (text/event-stream): each delta must leave at once, not wait in a compressor.
 COMPRESSED_TYPES = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
                               "application/json", "application/manifest+json", "image/svg+xml"})
+COMPRESSED_FILES = (".css", ".js", ".svg", ".json", ".webmanifest")  # a file's type is known only once it is sent
 
 
-async def compress(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: compress text responses (pages carry their CSRF token masked, see auth.py)."""
-    if response.content_type in COMPRESSED_TYPES and "Content-Encoding" not in response.headers:
-        response.enable_compression()
+@web.middleware
+async def compress(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Compress text responses (pages carry their CSRF token masked per rendering, see auth.py)."""
+    response: web.StreamResponse = await handler(request)
+    wanted = (request.path.endswith(COMPRESSED_FILES) if isinstance(response, web.FileResponse)
+              else response.content_type in COMPRESSED_TYPES)
+    if wanted and not response.prepared and "Content-Encoding" not in response.headers:
+        gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()  # else deflate, if accepted
+        response.enable_compression(web.ContentCoding.gzip if gzip else None)
         response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 @dataclass
@@ -275,4 +282,4 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_static("/static", HERE / "static", append_version=False)
-    app.on_response_prepare.append(compress)
+    app.middlewares.append(compress)

@@ -97,11 +97,8 @@ def focused(page: Page) -> dict[str, Any]:
 
 
 def tab_walk(page: Page, stops: int) -> Iterator[dict[str, Any]]:
-    """Press Tab ``stops`` times from the top of the page, yielding the focused element after each press."""
-    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
-    page.keyboard.press("Tab")
-    yield focused(page)
-    for _ in range(stops - 1):
+    """Press Tab ``stops`` times on a freshly loaded page, yielding the focused element after each press."""
+    for _ in range(stops):
         page.keyboard.press("Tab")
         yield focused(page)
 
@@ -157,9 +154,9 @@ def weigh(page: Page, url: str) -> Weight:
     the document and each subresource as transferred (compressed if the server compressed it), headers included.
     Long-lived streams (SSE) are left out: they are not part of loading the page."""
     weight, started, finished = Weight(), [], []
-    page.on("request", started.append)
-    page.on("requestfinished", finished.append)
-    page.on("requestfailed", finished.append)
+    page.on("request", lambda request: started.append(request))
+    page.on("requestfinished", lambda request: finished.append(request))
+    page.on("requestfailed", lambda request: finished.append(request))
     page.goto(url, wait_until="load")
     for _ in range(100):  # what the page asked for after "load" (the manifest, the icon) finishes too
         waiting = [r for r in started if r not in finished and not r.url.endswith("/events")]

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from attain.embedded.stack import Stack
 from tests.e2e.browser.support import (
     assert_accessible,
+    focused,
     new_page,
     no_horizontal_scroll,
     screenshot,
@@ -171,9 +172,10 @@ def test_a_keyboard_alone_walks_the_rep_page_and_raises_a_dispute(stack: Stack, 
         ("a", "#main"), ("a", "/"), ("button", "Sign out")], order
     assert all(f["visible"] and f["on_screen"] for f in order), order
 
-    page.evaluate("() => document.activeElement.blur()")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")  # follow the skip link: the next Tab lands inside <main>
+    page.reload()
+    assert next(tab_walk(page, 1))["href"] == "#main"
+    page.keyboard.press("Enter")  # follow the skip link: focus moves to <main>, the next Tab to its first control
+    assert focused(page)["id"] == "main"
     first = tab_to(page, lambda f: True)
     assert page.evaluate("() => document.getElementById('main').contains(document.activeElement)"), first
     tab_to(page, lambda f: f["text"] == "Download the statement (PDF)")
