@@ -8,14 +8,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from attain.embedded.issuer import SAMPLE_CLIENTS, SAMPLE_USERS
 from attain.embedded.stack import Stack
 from cli.main import load_demo_org
-from tests.e2e.browser.support import artifacts_dir, chromium
+from tests.e2e.browser.support import artifacts_dir, chromium, new_page
 from tests.e2e.conftest import run_stack
 
 PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
@@ -59,3 +60,18 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = artifacts_dir(tmp_path_factory.getbasetemp() / "artifacts")
     print(f"browser test screenshots: {folder}")
     return folder
+
+
+@pytest.fixture
+def page_for(browser: Browser, stack: Stack) -> Iterator[Any]:
+    """``page_for(viewport)``: a fresh page (own cookies and cache); every context is closed after the test."""
+    contexts = []
+
+    def make(viewport: str, **options: Any) -> Page:
+        context, page = new_page(browser, viewport, stack.portal_url, **options)
+        contexts.append(context)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from attain.embedded.stack import Stack
 from tests.e2e.browser.support import (
     assert_accessible,
     focused,
-    new_page,
     no_horizontal_scroll,
     screenshot,
     sign_in,
@@ -40,21 +38,6 @@ def deal(rep: str, record_id: str, name: str, amount: str, day: int) -> dict[str
             "change_type": "CREATE", "commit_timestamp": f"2026-02-{day:02d}T09:00:00Z",
             "fields": {"owner_id": rep, "name": name, "amount": amount, "currency": "INR",
                        "is_won": True, "stage": "Closed Won", "close_date": f"2026-02-{day:02d}"}}
-
-
-@pytest.fixture
-def page_for(browser: Browser, stack: Stack) -> Iterator[Any]:
-    """``page_for(viewport)``: a fresh page (own cookies and cache); every context is closed after the test."""
-    contexts = []
-
-    def make(viewport: str, **options: Any) -> Page:
-        context, page = new_page(browser, viewport, stack.portal_url, **options)
-        contexts.append(context)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture(scope="module")
