@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-failover bench-ingest bench-ledger bench-stages bench-close clean
+.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-failover bench-ingest bench-ledger bench-stages bench-close clean screenshots
 
 # Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
 # pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
@@ -43,6 +43,9 @@ lint-k8s: $(STAMP)  ## deploy/k8s: kustomize build of each overlay, kubeconform 
 	@test -x $(GOBIN_DIR)/kustomize || GOBIN=$(GOBIN_DIR) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
 	@test -x $(GOBIN_DIR)/kubeconform || GOBIN=$(GOBIN_DIR) $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
 	PATH="$(GOBIN_DIR):$$PATH" $(BIN)/python deploy/k8s/check.py
+
+screenshots: $(STAMP)  ## rewrite docs/img/portal-*.png from the portal's browser tests (needs Debian's chromium)
+	$(BIN)/python -m tests.e2e.browser.screenshots
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)

@@ -7,13 +7,14 @@ service (attain/platform/identity.py) and opens a server-side session, stored in
 (services/portal/sessions.py) so that it survives restarts and works on every replica. The session cookie holds
 only a random id (HttpOnly, SameSite=Lax, Secure when the portal is served over https). Every form post carries the
 session's CSRF token (a hidden field, or the ``X-CSRF-Token`` header for htmx) and, when the browser sends an
-``Origin``, the portal's own; anything else is refused with 403.
+``Origin``, the portal's own; anything else is refused with 403. Pages are served compressed, so the token is
+never written as it is: each rendering gets a fresh random mask (``Session.csrf``), which keeps a secret in a
+compressed page from being guessed byte by byte through the compressed size (BREACH).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -90,6 +91,6 @@ def csrf_refusal(request: web.Request, session: Session, form: Any, base_url: st
     if origin is not None and origin != f"{ours.scheme}://{ours.netloc}":
         return "the request comes from another origin"
     sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
-    if not sent or not hmac.compare_digest(sent, session.csrf):
+    if not sent or not session.csrf_matches(sent):
         return "missing or wrong CSRF token: reload the page and try again"
     return None

@@ -11,7 +11,9 @@ so the callback may land on another replica than ``/login``. docs/portal.md, "Se
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -36,12 +38,30 @@ CREATE TABLE IF NOT EXISTS portal.sign_ins (
 """
 
 
+def _xor(one: bytes, other: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(one, other, strict=True))
+
+
 @dataclass
 class Session:
     identity: Identity
     token: str
     expires: float
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def csrf(self) -> str:
+        """The CSRF token to write in a page: the secret under a new random mask at every use (BREACH)."""
+        mask = secrets.token_bytes(len(self.csrf_secret))
+        return base64.urlsafe_b64encode(mask + _xor(mask, self.csrf_secret)).decode()
+
+    def csrf_matches(self, sent: str) -> bool:
+        try:
+            raw = base64.urlsafe_b64decode(sent.encode())
+        except ValueError:
+            return False
+        half = len(self.csrf_secret)
+        return len(raw) == 2 * half and hmac.compare_digest(_xor(raw[:half], raw[half:]), self.csrf_secret)
 
 
 def digest(value: str) -> bytes:
@@ -84,7 +104,8 @@ class Sessions:
                 "INSERT INTO portal.sessions (id_hash, subject, identity, token, csrf, expires_at) "
                 "VALUES (:h, :s, CAST(:i AS jsonb), :t, :c, :e)"),
                 {"h": digest(sid), "s": session.identity.subject, "i": _identity_json(session.identity),
-                 "t": session.token, "c": session.csrf, "e": session.expires})
+                 "t": session.token, "c": base64.urlsafe_b64encode(session.csrf_secret).decode(),
+                 "e": session.expires})
         return sid
 
     def of(self, request: web.Request) -> Session | None:
@@ -97,7 +118,8 @@ class Sessions:
                 "WHERE id_hash = :h AND expires_at > :now"), {"h": digest(sid), "now": time.time()}).one_or_none()
         if row is None:
             return None
-        return Session(_identity_of(row.subject, row.identity), row.token, row.expires_at, row.csrf)
+        return Session(_identity_of(row.subject, row.identity), row.token, row.expires_at,
+                       base64.urlsafe_b64decode(row.csrf.encode()))
 
     def close(self, request: web.Request) -> None:
         sid = request.cookies.get(SESSION_COOKIE)

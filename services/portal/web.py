@@ -45,6 +45,24 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+# Served gzip-compressed when the browser accepts it (a rep home and its resources stay under 150 KB on the wire,
+# docs/portal.md). Not the SSE stream (text/event-stream): each delta must leave at once, not wait in a compressor.
+COMPRESSED_TYPES = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
+                              "application/json", "application/manifest+json", "image/svg+xml"})
+COMPRESSED_FILES = (".css", ".js", ".svg", ".json", ".webmanifest")  # a file's type is known only once it is sent
+
+
+@web.middleware
+async def compress(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Compress text responses (pages carry their CSRF token masked per rendering, see auth.py)."""
+    response: web.StreamResponse = await handler(request)
+    wanted = (request.path.endswith(COMPRESSED_FILES) if isinstance(response, web.FileResponse)
+              else response.content_type in COMPRESSED_TYPES)
+    if wanted and not response.prepared and "Content-Encoding" not in response.headers:
+        gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()  # else deflate, if accepted
+        response.enable_compression(web.ContentCoding.gzip if gzip else None)
+        response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 @dataclass
@@ -269,3 +287,4 @@ def add_routes(app: web.Application, portal: Portal) -> None:
                       reader=reader)
     add_admin_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused)
     app.router.add_static("/static", HERE / "static", append_version=False)
+    app.middlewares.append(compress)

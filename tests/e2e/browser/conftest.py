@@ -1,0 +1,77 @@
+"""The browser tests' fixtures: one stack (the portal's plan book, two reps of their own that the issuer knows),
+one chromium per module, and the folder the screenshots are kept in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from attain.embedded.issuer import SAMPLE_CLIENTS, SAMPLE_USERS
+from attain.embedded.stack import Stack
+from cli.main import load_demo_org
+from tests.e2e.browser.support import artifacts_dir, chromium, new_page
+from tests.e2e.conftest import run_stack
+
+PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
+REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # portal_plans.yaml: 2 under mgr-sea, 1 and 3 under mgr-in
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium through Playwright (Playwright's own browser download is never needed)."""
+    executable = chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
+          database_url: str) -> Iterator[Stack]:
+    """The whole pipeline on the portal's plan book; its issuer also knows the browser tests' reps."""
+    workdir = tmp_path_factory.mktemp("stack-browser")
+    users = {**SAMPLE_USERS, **{rep: {"roles": ["rep"]} for rep in REPS}}
+    subprocess.run([sys.executable, "-m", "services.issuer", "init", str(workdir / "issuer"),
+                    "--users", json.dumps(users), "--clients", json.dumps(SAMPLE_CLIENTS)],
+                   check=True, capture_output=True, timeout=60)
+    for pipeline in run_stack(workdir, pipeline_kafka_bootstrap, database_url, plans_file=PLANS):
+        load_demo_org(PLANS, database_url)  # the ledger's policy knows who manages whom
+        yield pipeline
+
+
+@pytest.fixture(scope="module")
+def passwords(stack: Stack) -> dict[str, str]:
+    assert stack.issuer is not None
+    return stack.issuer.init()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = artifacts_dir(tmp_path_factory.getbasetemp() / "artifacts")
+    print(f"browser test screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture
+def page_for(browser: Browser, stack: Stack) -> Iterator[Any]:
+    """``page_for(viewport)``: a fresh page (own cookies and cache); every context is closed after the test."""
+    contexts = []
+
+    def make(viewport: str, **options: Any) -> Page:
+        context, page = new_page(browser, viewport, stack.portal_url, **options)
+        contexts.append(context)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
