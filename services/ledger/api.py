@@ -99,6 +99,7 @@ from services.ledger.queries import (
     rep_facts,
 )
 from services.ledger.statements import statement, statement_pdf
+from services.ledger.team_api import team_routes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLER: ContextVar[Principal] = ContextVar("attain_ledger_caller")  # who is calling; set before a handler runs
@@ -537,10 +538,11 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         return _json(rows)
 
     async def record_read(request: web.Request, rep_id: RepId, /, record: AccessRecord) -> r201 | Refused | Ruled:
-        """Record the caller's read of a rep's pay made at another door (the notifier's live stream).
+        """Record the caller's read of a rep's pay made at another door (the notifier's or the portal's live stream).
 
         The service acting for the person calls with that person's own token; the read is allowed by the
-        same policy as the ledger's own reads, and appended to the access log with door ``notifier``.
+        same policy as the ledger's own reads, and appended to the access log with the door it names
+        (``notifier`` unless the body says ``portal``).
 
         Security: bearerAuth
         Tags: audit
@@ -550,7 +552,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         """
         region = await require_rep(request, rep_id)
         await asyncio.to_thread(record_access, engine, caller(request).user_id, [(rep_id, region)], record.what,
-                                f"reps/{rep_id}/stream", "notifier")
+                                f"reps/{rep_id}/stream", record.door)
         return _json({"recorded": record.what}, status=201)
 
     async def openapi(_: web.Request) -> web.Response:
@@ -576,6 +578,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     add("POST", "/v1/disputes/{dispute_id}/resolution", resolve, admin=True, body=True)
     add("GET", "/v1/access-log", access_log, admin=True)
     add("POST", "/v1/reps/{rep_id}/access", record_read, body=True)
+    for method, path, handler in team_routes(engine, chain, settings.period_scope, caller, logged, _json):
+        add(method, path, handler)
     app.router.add_get("/openapi.json", openapi)
 
 
