@@ -181,7 +181,7 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
             found = await portal.ledger.disputes(session.token, status)
         except Refused as error:
             return refused(request, error)
-        return render(request, "team_disputes.html", disputes=found, status=status or "", states=DISPUTE_STATES,
+        return render(request, "team_disputes.html", disputes=found, chosen=status or "", states=DISPUTE_STATES,
                       tab="disputes")
 
     app.router.add_get("/team", team)
