@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -136,18 +135,17 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
         return render(request, "team.html", rows=rows, periods=periods, period=period or "",
                       threshold=percent(portal.off_pace, locale), today=today.isoformat(), tab="team")
 
-    async def approvals(request: web.Request, status: int = 200, error: str = "", reason: str = ""
-                        ) -> web.Response:
-        """The steps waiting; after a refused decision, the page again with ``error`` ("choice", "reason" or
-        "ledger" with the ledger's ``reason``) and the refusal's status."""
+    async def approvals(request: web.Request, status: int = 200, error: str = "", reason: str = "",
+                        decided: dict[str, str] | None = None) -> web.Response:
+        """The steps waiting; after a decision, the page again with what the ledger answered (``decided``), or
+        with ``error`` ("choice", "reason" or "ledger" with the ledger's ``reason``) and the refusal's status.
+        (Rendered in answer to the post, not from a query string a link could forge; posting again is refused
+        by the ledger: one person takes one step of a round.)"""
         session = manager(request)
         try:
             waiting = await portal.ledger.waiting_approvals(session.token)
         except Refused as refusal:
             return refused(request, refusal)
-        query = request.query
-        decided = ({key: query.get(key, "") for key in ("decided", "scope", "period", "state")}
-                   if status == 200 and query.get("decided") in ("approve", "reject") else None)
         return render(request, "approvals.html", status=status, waiting=waiting, error=error, reason=reason,
                       decided=decided, tab="approvals")
 
@@ -169,8 +167,8 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
             return await approvals(request, refusal.status if refusal.status in (403, 404, 409, 422) else 502,
                                    "ledger", str(refusal))
         log.info("decision recorded", extra={"subject": session.identity.subject, "scope": scope, "period": period})
-        raise web.HTTPSeeOther("/team/approvals?" + urlencode({
-            "decided": choice, "scope": scope, "period": period, "state": str(answer.get("state", ""))}))
+        return await approvals(request, decided={"decided": choice, "scope": scope, "period": period,
+                                                 "state": str(answer.get("state", ""))})
 
     async def disputes(request: web.Request) -> web.Response:
         session = manager(request)

@@ -238,10 +238,10 @@ def test_a_manager_approves_with_a_reason_and_follows_the_teams_disputes(stack: 
     assert history() == []  # nothing reached the ledger
     approved = manager.post(decide, data={"csrf": token.group(1), "decision": "approve",
                                           "reason": "checked on my phone"})
-    assert approved.status_code == 303
-    after = manager.get(f"{stack.portal_url}{approved.headers['location']}").text
-    assert "You approved portal-ae 2026-Q2; the period is locked." in after
-    assert "portal-ae · 2026-Q2" not in after  # the next step is comp_admin's
+    assert approved.status_code == 200 and "You approved portal-ae 2026-Q2; the period is locked." in approved.text
+    assert "portal-ae · 2026-Q2" not in approved.text  # the next step is comp_admin's
+    again = manager.post(decide, data={"csrf": token.group(1), "decision": "approve", "reason": "twice"})
+    assert again.status_code == 409 and "The ledger refused this" in again.text  # posting again decides nothing
     assert [(d["step"], d["actor_id"], d["approved"], d["comment"]) for d in history()] == [
         ("manager", "mgr-in", True, "checked on my phone")]
 
