@@ -28,6 +28,7 @@ SAMPLE_USERS: dict[str, dict[str, Any]] = {
     "ae-in-01": {"roles": ["rep"]},
     "ae-sg-01": {"roles": ["rep"]},
     "mgr-in": {"roles": ["manager"]},
+    "mgr-sea": {"roles": ["manager"]},  # a manager of another network (the portal's forbidden paths)
     "comp-admin": {"roles": ["comp_admin"], "regions": ["*"]},
     "finance": {"roles": ["finance"], "regions": ["*"]},
 }

@@ -100,6 +100,7 @@ from services.ledger.queries import (
     rep_facts,
 )
 from services.ledger.statements import statement, statement_pdf
+from services.ledger.team_api import team_routes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLER: ContextVar[Principal] = ContextVar("attain_ledger_caller")  # who is calling; set before a handler runs
@@ -543,10 +544,11 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         return _json(rows)
 
     async def record_read(request: web.Request, rep_id: RepId, /, record: AccessRecord) -> r201 | Refused | Ruled:
-        """Record the caller's read of a rep's pay made at another door (the notifier's live stream).
+        """Record the caller's read of a rep's pay made at another door (the notifier's or the portal's live stream).
 
         The service acting for the person calls with that person's own token; the read is allowed by the
-        same policy as the ledger's own reads, and appended to the access log with door ``notifier``.
+        same policy as the ledger's own reads, and appended to the access log with the door it names
+        (``notifier`` unless the body says ``portal``).
 
         Security: bearerAuth
         Tags: audit
@@ -556,7 +558,7 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         """
         region = await require_rep(request, rep_id)
         await asyncio.to_thread(record_access, engine, caller(request).user_id, [(rep_id, region)], record.what,
-                                f"reps/{rep_id}/stream", "notifier")
+                                f"reps/{rep_id}/stream", record.door)
         return _json({"recorded": record.what}, status=201)
 
     async def openapi(_: web.Request) -> web.Response:
@@ -584,6 +586,8 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
     add("POST", "/v1/reps/{rep_id}/access", record_read, body=True)
     for path, read in admin_reads(engine, caller, _json):  # the period-close board's reads (the portal's /admin)
         add("GET", path, read, admin=True)
+    for method, path, handler in team_routes(engine, chain, settings.period_scope, caller, logged, _json):
+        add(method, path, handler)
     app.router.add_get("/openapi.json", openapi)
 
 

@@ -90,9 +90,10 @@ class Resolution(Body):
 
 
 class AccessRecord(Body):
-    """A service acting for the caller records the caller's read of a rep's pay (the notifier's live stream)."""
+    """A service acting for the caller records the caller's read of a rep's pay (a live stream)."""
 
     what: Literal["stream.open"] = Field(description="what was read: stream.open, a live stream of the rep's pay")
+    door: Literal["notifier", "portal"] = Field("notifier", description="the service the read was made at")
 
 
 class Problem(BaseModel):

@@ -156,3 +156,9 @@ def approval_history(engine: Engine, scope: str, period: str) -> list[dict[str, 
             select(approval_decisions).where(approval_decisions.c.scope == scope,
                                              approval_decisions.c.period == period)
             .order_by(approval_decisions.c.decision_id)).mappings()]
+
+
+def round_decisions(engine: Engine, scope: str, period: str, approval_round: int) -> list[Decision]:
+    """The decisions of one approval round of a period, in order."""
+    with engine.connect() as connection:
+        return _decisions(connection, scope, period, approval_round)

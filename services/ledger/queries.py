@@ -102,3 +102,11 @@ def access_rows(engine: Engine, regions: frozenset[str] | None, rep_id: str | No
         query = query.where(access_log.c.actor_id == actor_id)
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def every_rep_facts(engine: Engine) -> dict[str, RepFacts]:
+    """Every participant's facts (region, direct manager, managers upward), for reads over the whole org."""
+    with engine.connect() as connection:
+        org = {row.rep_id: (row.region, row.manager_id) for row in connection.execute(select(participants))}
+    return {rep_id: RepFacts(rep_id, region, manager_id, _chain(org, rep_id))
+            for rep_id, (region, manager_id) in org.items()}

@@ -196,7 +196,7 @@ access_log = Table(  # every read of someone's pay through the ledger's APIs: wh
     Column("region", String(64), nullable=True),  # the rep's region when read, for region-scoped admins
     Column("action", String(64), nullable=False),  # e.g. entries.read, statement.read, payouts.export
     Column("resource", Text, nullable=False),  # e.g. reps/alice/statements/2026-Q1
-    Column("door", String(8), nullable=False),  # http | grpc
+    Column("door", String(8), nullable=False),  # http | grpc | notifier | portal
 )
 
 source_changes = Table(  # the CRM change behind an event id that entries name (earnings v4): deal and who changed it

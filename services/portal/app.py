@@ -53,7 +53,7 @@ async def build() -> Running:
     portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(engine), verifier,
                     OidcClient(auth.issuer, settings.client_id, f"{base_url}/auth/callback",
                                settings.issuer_browser_url),
-                    hub, base_url, settings.locale, settings.session_seconds)
+                    hub, base_url, settings.locale, settings.session_seconds, off_pace=settings.off_pace)
 
     stopping, assigned = threading.Event(), threading.Event()
     consumer = Consumer(consumer_config(kafka, settings.group_id, **{

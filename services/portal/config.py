@@ -1,8 +1,9 @@
 """Portal settings (``ATTAIN_PORTAL_*``)."""
 
+from decimal import Decimal
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +28,8 @@ class PortalSettings(BaseSettings):
     issuer_browser_url: str | None = None
     session_seconds: int = 8 * 3600
     locale: str = "en-IN"  # amounts and texts when the browser asks for no locale the portal has
+    # Managers' pages: a rep whose projected attainment is below this share of quota is off pace.
+    off_pace: Decimal = Field(Decimal("0.9"), gt=0)
     subscriber_queue_size: int = 100  # a slower SSE client is disconnected (it reconnects and reloads)
     # Optional fixed secret for the login-state cookie signature; made per process when unset.
     cookie_secret: SecretStr | None = None

@@ -46,8 +46,8 @@ class Ledger:
         return rows
 
     async def record_stream(self, token: str, rep_id: str) -> None:
-        """Ask the ledger to admit and log a live stream of the rep's pay (the notifier's door, reused)."""
-        await self._call("POST", f"/v1/reps/{rep_id}/access", token, json={"what": "stream.open"})
+        """Ask the ledger to admit and log a live stream of the rep's pay (door ``portal`` in its access log)."""
+        await self._call("POST", f"/v1/reps/{rep_id}/access", token, json={"what": "stream.open", "door": "portal"})
 
     async def statement_pdf(self, token: str, rep_id: str, period: str) -> bytes:
         return (await self._call("GET", f"/v1/reps/{rep_id}/statements/{period}.pdf", token)).content
@@ -71,3 +71,25 @@ class Ledger:
     async def export(self, token: str, path: str) -> httpx.Response:
         """An export (payouts CSV/XLSX/JSON, the audit ZIP) as the ledger answered it, to stream on."""
         return await self._call("GET", path, token)
+    async def team(self, token: str) -> list[dict[str, Any]]:
+        """The reps the person may see besides themselves (a manager's network), by the ledger's policy; logged."""
+        reps: list[dict[str, Any]] = (await self._call("GET", "/v1/team", token)).json()
+        return reps
+
+    async def waiting_approvals(self, token: str) -> list[dict[str, Any]]:
+        """The locked periods whose next approval step the person may take."""
+        waiting: list[dict[str, Any]] = (await self._call("GET", "/v1/approvals/waiting", token)).json()
+        return waiting
+
+    async def decide(self, token: str, scope: str, period: str, approve: bool, comment: str) -> dict[str, Any]:
+        """Approve or reject the waiting step of a period as the person (the ledger audits it)."""
+        response = await self._call("POST", f"/v1/periods/{scope}/{period}/approvals", token,
+                                    json={"approve": approve, "comment": comment})
+        decided: dict[str, Any] = response.json()
+        return decided
+
+    async def disputes(self, token: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The disputes of the reps the person may see, newest first."""
+        params = {"status": status} if status else {}
+        found: list[dict[str, Any]] = (await self._call("GET", "/v1/disputes", token, params=params)).json()
+        return found

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
 
+from attain.core.pace import DEFAULT_OFF_PACE
 from attain.core.plans import PlanBook
 from attain.platform.identity import TokenVerifier
 from services.portal import page
@@ -34,6 +36,7 @@ from services.portal.auth import (
 from services.portal.i18n import preferred, translator
 from services.portal.ledger_client import Ledger, Refused
 from services.portal.live import PUSHED, Closed, Hub
+from services.portal.manager import add_manager_routes
 from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
 from services.portal.whatif import add_whatif_routes
 
@@ -77,6 +80,7 @@ class Portal:
     base_url: str
     default_locale: str
     session_seconds: int
+    off_pace: Decimal = DEFAULT_OFF_PACE  # managers' pages: projected attainment below it is off pace
 
     @property
     def secure(self) -> bool:
@@ -129,6 +133,8 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         session = signed_in(request)
         if "rep" in session.identity.roles:
             raise web.HTTPFound(f"/reps/{session.identity.subject}")
+        if "manager" in session.identity.roles:
+            raise web.HTTPFound("/team")
         rep = request.query.get("rep", "").strip()
         if rep:
             raise web.HTTPFound(f"/reps/{quote(rep, safe='')}")
@@ -288,3 +294,4 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     add_admin_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused)
     app.router.add_static("/static", HERE / "static", append_version=False)
     app.middlewares.append(compress)
+    add_manager_routes(app, portal, render=render, signed_in=signed_in, refused=refused, checked_form=checked_form)

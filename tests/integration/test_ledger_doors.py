@@ -166,6 +166,9 @@ HTTP_DOORS = [
     ("POST", "/v1/disputes/1/resolution", {"comment": "fine", "adjustment": "5.00"}),
     ("GET", "/v1/access-log", None),
     ("POST", "/v1/reps/alice/access", {"what": "stream.open"}),
+    ("GET", "/v1/team", None),
+    ("GET", "/v1/approvals/waiting", None),
+    ("GET", "/v1/disputes", None),
 ]
 
 
