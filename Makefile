@@ -45,7 +45,7 @@ lint-k8s: $(STAMP)  ## deploy/k8s: kustomize build of each overlay, kubeconform 
 	PATH="$(GOBIN_DIR):$$PATH" $(BIN)/python deploy/k8s/check.py
 
 screenshots: $(STAMP)  ## rewrite docs/img/portal-*.png from the portal's browser tests (needs Debian's chromium)
-	$(BIN)/python -m tests.e2e.browser.screenshots
+	$(BIN)/python -m tests.e2e.portal.browser.screenshots
 
 lint-dup: $(STAMP)  ## no run of six or more lines repeated in the code (pylint duplicate-code; generated *_pb2* skipped)
 	$(BIN)/python -m pylint --rcfile=pyproject.toml $(wildcard attain services cli bench examples)

@@ -8,7 +8,7 @@ the calculator's own functions (:func:`attain.core.recompute.admit_changes`,
 :func:`attain.core.earnings.compute_period_earnings`), period by period where the new credits land
 (:func:`attain.core.earnings.periods_to_publish`, as the calculator picks the periods it publishes). So the
 estimate is what the calculator would publish if the same change arrived after the records given: the
-property ``tests/unit/test_whatif.py`` checks, and the e2e test ``tests/e2e/test_whatif.py`` closes the deal
+property ``tests/unit/test_whatif.py`` checks, and the e2e test ``tests/e2e/portal/test_whatif.py`` closes the deal
 for real and compares. docs/portal.md, "What-if", says what it does not see.
 """
 

@@ -129,3 +129,19 @@ def session_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
 @pytest.fixture(scope="session")
 def minter(session_issuer: object) -> Minter:
     return Minter(session_issuer)
+
+
+# Modules under a folder that shares one stack (a package-scoped fixture) run one after another, wherever
+# pytest-randomly's shuffle put the first of them: that shuffle runs before this hook (it wraps it), so the order
+# stays reproducible from the seed, and the shared stack starts once instead of once per stretch of the package.
+SHARED_STACK_PACKAGES = ("tests/e2e/portal/",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for package in SHARED_STACK_PACKAGES:
+        inside = [item for item in items if item.nodeid.startswith(package)]
+        if not inside or len(inside) == len(items):
+            continue
+        first = next(index for index, item in enumerate(items) if item.nodeid.startswith(package))
+        outside = [item for item in items if not item.nodeid.startswith(package)]
+        items[:] = outside[:first] + inside + outside[first:]

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from attain.platform.identity import Identity
 from services.portal.auth import Session
 from services.portal.web import HERE, compress
-from tests.e2e.browser.support import NO_BROWSER_ENV, chromium
+from tests.e2e.portal.browser.support import NO_BROWSER_ENV, chromium
 
 PAGE = "<main>" + "<p>₹30,000.00 on Acme Corp</p>" * 100 + "</main>"
 

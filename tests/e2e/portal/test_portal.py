@@ -7,27 +7,12 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from attain.embedded.stack import Stack
-from cli.main import load_demo_org
-from tests.e2e.conftest import bearer, budget, post, run_stack, wait_until
-
-PLANS = Path(__file__).with_name("portal_plans.yaml")
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
-          database_url: str) -> Iterator[Stack]:
-    for pipeline in run_stack(tmp_path_factory.mktemp("stack-portal"), pipeline_kafka_bootstrap, database_url,
-                              plans_file=PLANS):
-        load_demo_org(PLANS, database_url)  # the ledger's policy knows who manages whom
-        yield pipeline
+from tests.e2e.conftest import bearer, budget, post, wait_until
 
 
 def sign_in(stack: Stack, user: str) -> httpx.Client:

@@ -1,6 +1,6 @@
 """Reusable steps of the portal's browser tests (Playwright for Python on Debian's chromium, axe-core).
 
-Import these from any browser test (``from tests.e2e.browser.support import ...``): the fixtures in
+Import these from any browser test (``from tests.e2e.portal.browser.support import ...``): the fixtures in
 ``conftest.py`` beside this file give a launched browser and the artefact folder, these functions do the steps
 every page needs: sign in at the issuer's form, check accessibility, walk the page with the keyboard, take a
 screenshot, weigh the page. A new page (what-if, team, admin) gets its checks by calling them.

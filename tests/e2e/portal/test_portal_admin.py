@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from attain.embedded.stack import Stack
 from tests.e2e.conftest import bearer, budget, post, wait_until
-from tests.e2e.test_portal import sign_in, stack  # noqa: F401 (the portal's stack fixture, one per module)
+from tests.e2e.portal.test_portal import sign_in
 
 SCOPE, PERIOD = "portal-admin", "2026-Q1"
 PERIOD_PATH = f"/admin/periods/{SCOPE}/{PERIOD}"

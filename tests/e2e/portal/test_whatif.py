@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,21 +15,18 @@ import pytest
 
 from attain.embedded.stack import Stack
 from services.issuer.directory import hash_secret, write_private
-from tests.e2e.conftest import post, run_stack, totals_for, wait_drained, wait_until
-from tests.e2e.test_portal import sign_in
+from tests.e2e.conftest import post, totals_for, wait_drained, wait_until
+from tests.e2e.portal.test_portal import sign_in
 
-PLANS = Path(__file__).with_name("portal_plans.yaml")
 REP, OTHER = "p-whatif-1", "p-whatif-2"  # this module's own reps (portal_plans.yaml): no other module posts for them
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
-          database_url: str) -> Iterator[Stack]:
-    for pipeline in run_stack(tmp_path_factory.mktemp("stack-whatif"), pipeline_kafka_bootstrap, database_url,
-                              plans_file=PLANS):
-        for person in (REP, OTHER):
-            enrol(pipeline, person)
-        yield pipeline
+def stack(stack: Stack) -> Stack:
+    """The portal package's stack (tests/e2e/portal/conftest.py), with this module's reps known to its issuer."""
+    for person in (REP, OTHER):
+        enrol(stack, person)
+    return stack
 
 
 def enrol(stack: Stack, user: str) -> None:

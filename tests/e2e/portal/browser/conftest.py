@@ -3,9 +3,6 @@ one chromium per module, and the folder the screenshots are kept in."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from attain.embedded.issuer import SAMPLE_CLIENTS, SAMPLE_USERS
 from attain.embedded.stack import Stack
-from cli.main import load_demo_org
-from tests.e2e.browser.support import artifacts_dir, chromium, new_page
-from tests.e2e.conftest import run_stack
+from tests.e2e.portal.browser.support import artifacts_dir, chromium, new_page
 
-PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
 REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # portal_plans.yaml: 2 under mgr-sea, 1 and 3 under mgr-in
 
 
@@ -33,20 +26,6 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
-          database_url: str) -> Iterator[Stack]:
-    """The whole pipeline on the portal's plan book; its issuer also knows the browser tests' reps."""
-    workdir = tmp_path_factory.mktemp("stack-browser")
-    users = {**SAMPLE_USERS, **{rep: {"roles": ["rep"]} for rep in REPS}}
-    subprocess.run([sys.executable, "-m", "services.issuer", "init", str(workdir / "issuer"),
-                    "--users", json.dumps(users), "--clients", json.dumps(SAMPLE_CLIENTS)],
-                   check=True, capture_output=True, timeout=60)
-    for pipeline in run_stack(workdir, pipeline_kafka_bootstrap, database_url, plans_file=PLANS):
-        load_demo_org(PLANS, database_url)  # the ledger's policy knows who manages whom
-        yield pipeline
 
 
 @pytest.fixture(scope="module")

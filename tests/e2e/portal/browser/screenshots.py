@@ -12,10 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.e2e.browser.support import ARTIFACTS_ENV
+from tests.e2e.portal.browser.support import ARTIFACTS_ENV
 
 HERE = Path(__file__).parent
-DOCS = HERE.parents[2] / "docs" / "img"
+DOCS = HERE.parents[3] / "docs" / "img"
 KEPT = ("portal-phone-live-delta", "portal-desktop-rep-home", "portal-desktop-dispute")
 MAX_BYTES = 150 * 1024
 

@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from attain.embedded.stack import Stack
-from tests.e2e.browser.support import (
+from tests.e2e.conftest import budget, post, totals_for, wait_until
+from tests.e2e.portal.browser.support import (
     assert_accessible,
     focused,
     no_horizontal_scroll,
@@ -25,7 +26,6 @@ from tests.e2e.browser.support import (
     tab_walk,
     weigh,
 )
-from tests.e2e.conftest import budget, post, totals_for, wait_until
 
 PERIOD = "2026-Q1"
 LIVE_REP = {"phone": "p-browser-1", "desktop": "p-browser-2"}  # each watches its own deltas from zero

@@ -1,0 +1,37 @@
+"""One pipeline for every portal module (tests/e2e/portal/...): the portal's plan book, and an issuer that also
+knows the reps the modules sign in as. Starting a stack takes about a minute, so the modules share it; each owns
+its reps (tests/e2e/portal_plans.yaml says whose they are), so none sees another's numbers move.
+
+The package's items run together (tests/e2e/conftest.py groups them after pytest-randomly's shuffle), so the
+stack starts once and stops when the last of them is done."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from attain.embedded.issuer import SAMPLE_CLIENTS, SAMPLE_USERS
+from attain.embedded.stack import Stack
+from cli.main import load_demo_org
+from tests.e2e.conftest import run_stack
+
+PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
+BROWSER_REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # 2 under mgr-sea, 1 and 3 under mgr-in
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
+          database_url: str) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack-portal")
+    users = {**SAMPLE_USERS, **{rep: {"roles": ["rep"]} for rep in BROWSER_REPS}}
+    subprocess.run([sys.executable, "-m", "services.issuer", "init", str(workdir / "issuer"),
+                    "--users", json.dumps(users), "--clients", json.dumps(SAMPLE_CLIENTS)],
+                   check=True, capture_output=True, timeout=60)
+    for pipeline in run_stack(workdir, pipeline_kafka_bootstrap, database_url, plans_file=PLANS):
+        load_demo_org(PLANS, database_url)  # the ledger's policy knows who manages whom
+        yield pipeline
