@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.timeout = float(config.getini("timeout")) * scale
 
 
-def _broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def start_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     choice = os.environ.get("ATTAIN_TEST_KAFKA", "")
     if choice == "apache":
         from attain.embedded.apache_kafka import ApacheKafka
@@ -50,7 +50,7 @@ def _broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _broker(tmp_path_factory)
+    yield from start_broker(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def pipeline_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     it would first work through every event earlier test modules published (15,000
     and more) and its own events would wait behind them.
     """
-    yield from _broker(tmp_path_factory)
+    yield from start_broker(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +84,10 @@ def _libpq(url: str) -> str:
 @pytest.fixture(scope="module")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test module (dropped afterwards)."""
+    yield from fresh_database(postgres_server_url)
+
+
+def fresh_database(postgres_server_url: str) -> Iterator[str]:
     name = f"attain_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')

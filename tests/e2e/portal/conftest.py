@@ -18,10 +18,23 @@ import pytest
 from attain.embedded.issuer import SAMPLE_CLIENTS, SAMPLE_USERS
 from attain.embedded.stack import Stack
 from cli.main import load_demo_org
+from tests.conftest import fresh_database, start_broker
 from tests.e2e.conftest import run_stack
 
 PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
 BROWSER_REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # 2 under mgr-sea, 1 and 3 under mgr-in
+
+
+@pytest.fixture(scope="package")
+def pipeline_kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The package's broker (the stack reads crm.changes from the beginning: see tests/conftest.py)."""
+    yield from start_broker(tmp_path_factory)
+
+
+@pytest.fixture(scope="package")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """The package's database: the stack's ledger and read model, which the modules also read."""
+    yield from fresh_database(postgres_server_url)
 
 
 @pytest.fixture(scope="package")
