@@ -22,7 +22,8 @@ from tests.conftest import fresh_database, start_broker
 from tests.e2e.conftest import run_stack
 
 PLANS = Path(__file__).parent.parent / "portal_plans.yaml"
-BROWSER_REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # 2 under mgr-sea, 1 and 3 under mgr-in
+BROWSER_REPS = ("p-browser-1", "p-browser-2", "p-browser-3", "p-browser-4", "p-browser-5")  # portal_plans.yaml
+BROWSER_MANAGERS = ("p-browser-mgr",)
 
 
 @pytest.fixture(scope="package")
@@ -41,7 +42,8 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 def stack(tmp_path_factory: pytest.TempPathFactory, pipeline_kafka_bootstrap: str,
           database_url: str) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack-portal")
-    users = {**SAMPLE_USERS, **{rep: {"roles": ["rep"]} for rep in BROWSER_REPS}}
+    users = {**SAMPLE_USERS, **{rep: {"roles": ["rep"]} for rep in BROWSER_REPS},
+             **{manager: {"roles": ["manager"]} for manager in BROWSER_MANAGERS}}
     subprocess.run([sys.executable, "-m", "services.issuer", "init", str(workdir / "issuer"),
                     "--users", json.dumps(users), "--clients", json.dumps(SAMPLE_CLIENTS)],
                    check=True, capture_output=True, timeout=60)

@@ -1,4 +1,4 @@
-"""The browser tests' fixtures: one stack (the portal's plan book, two reps of their own that the issuer knows),
+"""The browser tests' fixtures: the portal package's stack (tests/e2e/portal/conftest.py),
 one chromium per module, and the folder the screenshots are kept in."""
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from attain.embedded.stack import Stack
 from tests.e2e.portal.browser.support import artifacts_dir, chromium, new_page
-
-REPS = ("p-browser-1", "p-browser-2", "p-browser-3")  # portal_plans.yaml: 2 under mgr-sea, 1 and 3 under mgr-in
 
 
 @pytest.fixture(scope="module")
