@@ -115,7 +115,12 @@ class Milestone:
 
 def milestone_key(rep_id: str, period: str, kind: str, *parts: str) -> str:
     """``rep|period|kind|part...``; a ``|`` inside a part is escaped so two keys never collide."""
-    return "|".join(p.replace("\\", "\\\\").replace("|", "\\|") for p in (rep_id, period, kind, *parts))
+    return joined_key(rep_id, period, kind, *parts)
+
+
+def joined_key(*parts: str) -> str:
+    """``part|part|...`` with ``\\`` and ``|`` escaped inside each part: distinct parts, distinct keys."""
+    return "|".join(p.replace("\\", "\\\\").replace("|", "\\|") for p in parts)
 
 
 def _crossed(before: Decimal | None, after: Decimal | None, level: Decimal) -> bool:

@@ -26,7 +26,7 @@ from attain.contracts.ledger_events import (
     STATEMENT_READY,
     LedgerEvent,
 )
-from attain.core.milestones import milestone_key
+from attain.core.milestones import joined_key
 from attain.ledger.entries import Entry
 from attain.platform import topics, tracing
 from attain.platform.avro import contract
@@ -36,7 +36,7 @@ from services.ledger.scopes import entry_scope
 
 def fact_id(kind: str, *parts: str) -> str:
     """``kind|part|...`` with ``|`` escaped inside parts, so two facts never share an id."""
-    return milestone_key(kind, *parts)
+    return joined_key(kind, *parts)
 
 
 def publish(connection: Connection, events: Iterable[LedgerEvent]) -> int:
