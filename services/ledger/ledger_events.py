@@ -28,6 +28,7 @@ from attain.contracts.ledger_events import (
 )
 from attain.core.milestones import joined_key
 from attain.ledger.entries import Entry
+from attain.ledger.statement_changes import cause_of
 from attain.platform import topics, tracing
 from attain.platform.avro import contract
 from services.ledger.schema import dispute_events, entries, ledger_events, outbox
@@ -130,5 +131,5 @@ def statement_changed_by_hand(connection: Connection, entry: Entry, entry_id: in
         fact_id(STATEMENT_CHANGED, entry.rep_id, entry.corrects_period, entry.currency, f"e{entry_id}"),
         STATEMENT_CHANGED, entry.rep_id, entry.scope or entry.plan_id, entry.corrects_period, datetime.now(UTC),
         entry.currency, entry.amount, entry.created_by or "",
-        {"change": f"e{entry_id}", "cause": entry.kind, "entry_ids": str(entry_id),
+        {"change": f"e{entry_id}", "cause": cause_of(entry.row(), None), "entry_ids": str(entry_id),
          "reason": entry.explanation or ""})])

@@ -24,7 +24,8 @@ def value(name: str, **labels: str) -> float:
 
 
 def test_outbox_backlog_age_and_payout_lines_per_period(engine, kafka_bootstrap):
-    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL, topics.LEDGER_EVENTS])
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap),
+                  [topics.PAYOUTS, topics.PAYOUTS_CONTROL, topics.LEDGER_EVENTS])
     relay = OutboxRelay(engine, Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap))))
     relay.publish_pending()  # what other tests left pending
     relay.measure_backlog()
