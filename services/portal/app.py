@@ -23,6 +23,7 @@ from services.portal.config import PortalSettings
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.seen import ensure_seen
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
@@ -42,6 +43,7 @@ async def build() -> Running:
     provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
+    await asyncio.to_thread(ensure_seen, engine)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     base_url = settings.base_url()
