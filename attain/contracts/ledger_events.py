@@ -3,19 +3,19 @@ made true (a statement issued, a period paid, a dispute answered, an issued stat
 through the ledger's transactional outbox, one per fact (``event_id``), and read by the notifier.
 
 >>> from datetime import UTC, datetime
->>> event = LedgerEvent("paid/ae/2026-Q1/r1/EUR", PAID, "r1", "ae", "2026-Q1", datetime(2026, 4, 2, tzinfo=UTC),
-...                     "EUR", Decimal("10.50"), "fin-1")
+>>> event = LedgerEvent.of("paid/ae/2026-Q1/r1/EUR", PAID, "r1", "ae", "2026-Q1", datetime(2026, 4, 2, tzinfo=UTC),
+...                        "EUR", Decimal("10.50"), "fin-1")
 >>> LedgerEvent.from_avro(event.to_avro()) == event, event.to_avro()["amount"]
 (True, '10.50')
 >>> from attain.core.milestones import from_ledger
->>> from_ledger(event.fact()).key
+>>> from_ledger(event.fact).key
 'r1|2026-Q1|paid|EUR'
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -34,38 +34,36 @@ KINDS = (STATEMENT_READY, PAID, DISPUTE_ANSWERED, STATEMENT_CHANGED)
 
 @dataclass(frozen=True, slots=True)
 class LedgerEvent:
-    event_id: str
-    kind: str
-    rep_id: str
-    scope: str
-    period: str
-    occurred_at: datetime
-    currency: str = ""
-    amount: Decimal | None = None
-    actor_id: str = ""
-    details: Mapping[str, str] = field(default_factory=dict)
+    """One fact (:class:`LedgerFact`: kind, rep, period, amount, details) with its identity, scope and time."""
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"ledger event {self.event_id!r}: kind {self.kind!r} is none of {KINDS}")
+    event_id: str
+    scope: str
+    occurred_at: datetime
+    fact: LedgerFact
+
+    @classmethod
+    def of(cls, event_id: str, kind: str, rep_id: str, scope: str, period: str, occurred_at: datetime,
+           currency: str = "", amount: Decimal | None = None, actor_id: str = "",
+           details: Mapping[str, str] | None = None) -> LedgerEvent:
+        """The event of a fact of ``kind``; ValueError for a kind the contract does not know."""
+        if kind not in KINDS:
+            raise ValueError(f"ledger event {event_id!r}: kind {kind!r} is none of {KINDS}")
+        return cls(event_id, scope, occurred_at,
+                   LedgerFact(kind, rep_id, period, currency, amount, actor_id, dict(details or {})))
 
     def to_avro(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "kind": self.kind, "rep_id": self.rep_id, "scope": self.scope,
-                "period": self.period, "currency": self.currency,
-                "amount": "" if self.amount is None else str(self.amount), "actor_id": self.actor_id,
-                "details": dict(self.details), "occurred_at": self.occurred_at}
+        fact = self.fact
+        return {"event_id": self.event_id, "kind": fact.kind, "rep_id": fact.rep_id, "scope": self.scope,
+                "period": fact.period, "currency": fact.currency,
+                "amount": "" if fact.amount is None else str(fact.amount), "actor_id": fact.actor_id,
+                "details": dict(fact.details), "occurred_at": self.occurred_at}
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> LedgerEvent:
         occurred = record["occurred_at"]
         if isinstance(occurred, int):
             occurred = datetime.fromtimestamp(occurred / 1000, UTC)
-        return cls(record["event_id"], record["kind"], record["rep_id"], record["scope"], record["period"],
-                   occurred, record.get("currency", ""),
-                   Decimal(record["amount"]) if record.get("amount") else None, record.get("actor_id", ""),
-                   dict(record.get("details") or {}))
-
-    def fact(self) -> LedgerFact:
-        """The core's view of it (:func:`attain.core.milestones.from_ledger` makes the milestone)."""
-        return LedgerFact(self.kind, self.rep_id, self.period, self.currency, self.amount, self.actor_id,
-                          dict(self.details))
+        return cls.of(record["event_id"], record["kind"], record["rep_id"], record["scope"], record["period"],
+                      occurred, record.get("currency", ""),
+                      Decimal(record["amount"]) if record.get("amount") else None, record.get("actor_id", ""),
+                      record.get("details") or {})

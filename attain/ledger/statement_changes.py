@@ -65,15 +65,19 @@ class LineChange:
 
 @dataclass(frozen=True, slots=True)
 class ComponentChange:
+    """One component of the period whose figure moved since the rep looked: ``before`` → ``after``, and the
+    lines that moved it."""
+
+    @property
+    def delta(self) -> Decimal:
+        """after - before: what the rep gained (negative: lost) since they looked."""
+        return self.after - self.before
+
     currency: str
     component_id: str
     before: Decimal
     after: Decimal
     lines: tuple[LineChange, ...]
-
-    @property
-    def delta(self) -> Decimal:
-        return self.after - self.before
 
 
 def in_period(row: Mapping[str, Any], period: str) -> bool:

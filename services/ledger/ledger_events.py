@@ -51,12 +51,13 @@ def publish(connection: Connection, events: Iterable[LedgerEvent]) -> int:
         return 0
     new = connection.execute(
         insert(ledger_events).on_conflict_do_nothing().returning(ledger_events.c.event_id),
-        [{"event_id": e.event_id, "kind": e.kind, "rep_id": e.rep_id, "scope": e.scope, "period": e.period}
+        [{"event_id": e.event_id, "kind": e.fact.kind, "rep_id": e.fact.rep_id, "scope": e.scope,
+          "period": e.fact.period}
          for e in wanted.values()]).scalars().all()
     if new:
         codec, trace = contract(topics.LEDGER_EVENTS), tracing.traceparent()
         connection.execute(outbox.insert(), [
-            {"topic": topics.LEDGER_EVENTS, "message_key": wanted[event_id].rep_id,
+            {"topic": topics.LEDGER_EVENTS, "message_key": wanted[event_id].fact.rep_id,
              "payload": codec.encode(wanted[event_id].to_avro()), "trace_context": trace}
             for event_id in sorted(new, key=list(wanted).index)])
     return len(new)
@@ -69,7 +70,7 @@ def statements_issued(connection: Connection, scope: str, period: str, actor_id:
         .where(entry_scope() == scope, entries.c.period == period).order_by(entries.c.rep_id)).scalars()
     now = datetime.now(UTC)
     return publish(connection, (
-        LedgerEvent(fact_id(STATEMENT_READY, scope, period, rep_id), STATEMENT_READY, rep_id, scope, period, now,
+        LedgerEvent.of(fact_id(STATEMENT_READY, scope, period, rep_id), STATEMENT_READY, rep_id, scope, period, now,
                     actor_id=actor_id) for rep_id in reps))
 
 
@@ -78,7 +79,7 @@ def paid(connection: Connection, scope: str, period: str, lines: Sequence[Mappin
     """Finance marked the period paid: one fact per payout line (rep and currency)."""
     now = datetime.now(UTC)
     return publish(connection, (
-        LedgerEvent(fact_id(PAID, str(line["payout_id"])), PAID, str(line["rep_id"]), scope, period, now,
+        LedgerEvent.of(fact_id(PAID, str(line["payout_id"])), PAID, str(line["rep_id"]), scope, period, now,
                     str(line["currency"]), Decimal(str(line["amount"])), actor_id)
         for line in lines))
 
@@ -91,7 +92,7 @@ def dispute_answered(connection: Connection, dispute_id: int, rep_id: str, entry
         select(dispute_events.c.event_id).where(dispute_events.c.dispute_id == dispute_id,
                                                 dispute_events.c.actor_id != rep_id)).all()
     scope = str(entry["scope"] or entry["plan_id"])
-    return publish(connection, [LedgerEvent(
+    return publish(connection, [LedgerEvent.of(
         fact_id(DISPUTE_ANSWERED, str(dispute_id), str(len(answer))), DISPUTE_ANSWERED, rep_id, scope,
         str(entry["period"]), datetime.now(UTC), str(entry["currency"]), adjustment, actor_id,
         {"dispute_id": str(dispute_id), "answer": str(len(answer)), "status": status,
@@ -115,7 +116,7 @@ def statements_changed(connection: Connection, booked: Sequence[Entry],
     events = []
     for (rep_id, period, scope, currency, version), amount in sorted(changes.items()):
         behind = deals.get((rep_id, period, version), "")
-        events.append(LedgerEvent(
+        events.append(LedgerEvent.of(
             fact_id(STATEMENT_CHANGED, rep_id, period, currency, f"v{version}"), STATEMENT_CHANGED, rep_id, scope,
             period, now, currency, amount, details={
                 "change": f"v{version}", "cause": "crm" if behind else "recompute", "deals": behind,
@@ -127,7 +128,7 @@ def statement_changed_by_hand(connection: Connection, entry: Entry, entry_id: in
     """A person posted ``entry`` (an adjustment, a clawback, a dispute's resolution) correcting an issued period."""
     if not entry.corrects_period:
         return 0
-    return publish(connection, [LedgerEvent(
+    return publish(connection, [LedgerEvent.of(
         fact_id(STATEMENT_CHANGED, entry.rep_id, entry.corrects_period, entry.currency, f"e{entry_id}"),
         STATEMENT_CHANGED, entry.rep_id, entry.scope or entry.plan_id, entry.corrects_period, datetime.now(UTC),
         entry.currency, entry.amount, entry.created_by or "",

@@ -171,7 +171,7 @@ class Detector:
 
     def ledger_event(self, event: LedgerEvent) -> list[NotificationRecord]:
         """A fact from the ledger (statement issued, paid, dispute answered, statement changed)."""
-        return self._record([from_ledger(event.fact())])
+        return self._record([from_ledger(event.fact)])
 
     def _record(self, milestones: list[Milestone]) -> list[NotificationRecord]:
         new = []

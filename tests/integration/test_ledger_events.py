@@ -92,14 +92,14 @@ def test_each_ledger_fact_is_written_once_and_published_with_the_same_id_after_a
 
     events = published(kafka, rep)
     assert sorted(e.event_id for e in events) == sorted([*expected, *expected])  # twice on the wire, same ids
-    by_kind = {e.kind: e for e in events}
-    assert by_kind["statement_changed"].amount == Decimal("30.00")
-    assert by_kind["statement_changed"].details["deals"] == "006B"
-    assert by_kind["statement_changed"].details["cause"] == "crm"
-    assert (by_kind["paid"].currency, by_kind["paid"].amount, by_kind["paid"].actor_id) == (
+    by_kind = {e.fact.kind: e for e in events}
+    assert by_kind["statement_changed"].fact.amount == Decimal("30.00")
+    assert by_kind["statement_changed"].fact.details["deals"] == "006B"
+    assert by_kind["statement_changed"].fact.details["cause"] == "crm"
+    assert (by_kind["paid"].fact.currency, by_kind["paid"].fact.amount, by_kind["paid"].fact.actor_id) == (
         "EUR", Decimal("100.00"), "fin-1")
-    assert by_kind["dispute_answered"].details["status"] == "adjusted"
-    assert by_kind["dispute_answered"].amount == Decimal("5.00")
+    assert by_kind["dispute_answered"].fact.details["status"] == "adjusted"
+    assert by_kind["dispute_answered"].fact.amount == Decimal("5.00")
 
 
 def test_the_notifier_records_each_ledger_milestone_once_under_redelivery_replay_and_restart(

@@ -77,10 +77,10 @@ def test_sentences_in_english_and_french():
 
 def test_a_ledger_event_survives_avro_bytes_and_back_and_an_unknown_kind_is_refused():
     codec = contract("ledger.events")
-    event = LedgerEvent("dispute_answered|42|1", DISPUTE_ANSWERED, "r1", "ae", "2026-Q1", AT, "EUR", D("-3.25"),
+    event = LedgerEvent.of("dispute_answered|42|1", DISPUTE_ANSWERED, "r1", "ae", "2026-Q1", AT, "EUR", D("-3.25"),
                         "admin", {"dispute_id": "42", "answer": "1", "status": "adjusted"})
     assert LedgerEvent.from_avro(codec.decode(codec.encode(event.to_avro()))) == event
-    ready = LedgerEvent("statement_ready|ae|2026-Q1|r1", STATEMENT_READY, "r1", "ae", "2026-Q1", AT)
+    ready = LedgerEvent.of("statement_ready|ae|2026-Q1|r1", STATEMENT_READY, "r1", "ae", "2026-Q1", AT)
     assert LedgerEvent.from_avro(codec.decode(codec.encode(ready.to_avro()))) == ready
     with pytest.raises(ValueError, match="kind 'paidout'"):
-        LedgerEvent("x", "paidout", "r1", "ae", "2026-Q1", AT)
+        LedgerEvent.of("x", "paidout", "r1", "ae", "2026-Q1", AT)
