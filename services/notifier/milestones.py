@@ -335,9 +335,9 @@ def consume_milestones(consumer: Consumer, detector: Detector, deliver: Callable
     consumer.subscribe([topics.EARNINGS, topics.PAYOUTS, topics.LEDGER_EVENTS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
-            batch: list[Message] = consumer.consume(200, 0.1)
+            batch: list[Message] = [m for m in consumer.consume(200, 0.1) if not m.error()]  # errors: no offset
             for message in batch:
-                if message.error() or message.value() is None:
+                if message.value() is None:
                     continue
                 try:
                     if message.topic() == topics.EARNINGS:
