@@ -18,6 +18,15 @@ Kinds and keys (``rep|period|kind|...``):
   (``rep|period|clawback|commission|v9``).
 - ``approved``: the ledger approved the period's payout to the rep (``rep|period|approved|CUR``).
 
+From the ledger's facts (topic ``ledger.events``, :class:`LedgerFact`, :func:`from_ledger`):
+
+- ``statement_ready``: the period's statement was issued (the period locked) (``rep|period|statement_ready``).
+- ``paid``: finance marked the period paid; one per payout currency (``rep|period|paid|CUR``).
+- ``dispute_answered``: a dispute the rep raised got its n-th answer (``rep|period|dispute_answered|42|1``).
+- ``statement_changed``: an issued statement changed (a prior-period adjustment), with its cause; one per
+  change and currency: a snapshot version or a posted entry (``rep|period|statement_changed|EUR|v9``,
+  ``...|EUR|e120``).
+
 A crossing key names no occurrence: once 100% was reached in a period, falling below it after a clawback
 and reaching it again is the same milestone, told once (the rep was told; telling again would read as new
 money). Only ``earned`` and ``clawback`` name the snapshot version, since each such change is news.
@@ -44,7 +53,12 @@ TIER = "tier"
 UNLOCKED = "unlocked"
 CLAWBACK = "clawback"
 APPROVED = "approved"
-KINDS = (EARNED, ATTAINMENT, TIER, UNLOCKED, CLAWBACK, APPROVED)
+STATEMENT_READY = "statement_ready"
+PAID = "paid"
+DISPUTE_ANSWERED = "dispute_answered"
+STATEMENT_CHANGED = "statement_changed"
+LEDGER_KINDS = (STATEMENT_READY, PAID, DISPUTE_ANSWERED, STATEMENT_CHANGED)
+KINDS = (EARNED, ATTAINMENT, TIER, UNLOCKED, CLAWBACK, APPROVED, *LEDGER_KINDS)
 DEFAULT_THRESHOLDS = (Decimal("0.50"), Decimal("0.75"), Decimal("1.00"), Decimal("1.25"))
 ZERO = Decimal(0)
 
@@ -101,7 +115,12 @@ class Milestone:
 
 def milestone_key(rep_id: str, period: str, kind: str, *parts: str) -> str:
     """``rep|period|kind|part...``; a ``|`` inside a part is escaped so two keys never collide."""
-    return "|".join(p.replace("\\", "\\\\").replace("|", "\\|") for p in (rep_id, period, kind, *parts))
+    return joined_key(rep_id, period, kind, *parts)
+
+
+def joined_key(*parts: str) -> str:
+    """``part|part|...`` with ``\\`` and ``|`` escaped inside each part: distinct parts, distinct keys."""
+    return "|".join(p.replace("\\", "\\\\").replace("|", "\\|") for p in parts)
 
 
 def _crossed(before: Decimal | None, after: Decimal | None, level: Decimal) -> bool:
@@ -156,3 +175,59 @@ def approved(rep_id: str, period: str, currency: str, amount: Decimal, approved_
     """The ledger approved ``period``'s payout of ``amount`` to ``rep_id`` (one per currency)."""
     return Milestone(milestone_key(rep_id, period, APPROVED, currency), APPROVED, rep_id, period, currency, amount,
                      fields={"approved_by": approved_by})
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFact:
+    """A fact the ledger made true about a rep's pay (a ``ledger.events`` message, as the core sees it).
+
+    ``details`` per kind: ``dispute_answered``: ``dispute_id``, ``answer`` (1 for the first answer),
+    ``status``; ``statement_changed``: ``change`` (``v<snapshot version>`` or ``e<entry id>``), ``cause``,
+    ``deals`` (comma-separated CRM record ids).
+    """
+
+    kind: str
+    rep_id: str
+    period: str
+    currency: str = ""
+    amount: Decimal | None = None
+    actor_id: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+def _needed(fact: LedgerFact, *names: str) -> list[str]:
+    missing = [name for name in names if not fact.details.get(name)]
+    if missing:
+        raise ValueError(f"a {fact.kind} fact of {fact.rep_id} {fact.period} needs {', '.join(missing)} in its details")
+    return [fact.details[name] for name in names]
+
+
+def from_ledger(fact: LedgerFact) -> Milestone:
+    """The milestone of one ledger fact; ValueError for a fact that cannot make one (an unknown kind, a
+    missing detail), which the notifier dead-letters.
+
+    >>> from_ledger(LedgerFact(DISPUTE_ANSWERED, "r1", "2026-Q1", "EUR", Decimal("5"),
+    ...                        details={"dispute_id": "42", "answer": "1", "status": "adjusted"})).key
+    'r1|2026-Q1|dispute_answered|42|1'
+    """
+    rep, period = fact.rep_id, fact.period
+    amount = fact.amount if fact.amount is not None else ZERO
+    deals = tuple(d for d in fact.details.get("deals", "").split(",") if d)
+    fields = {**fact.details, "actor_id": fact.actor_id}
+    delta = ZERO
+    if fact.kind == STATEMENT_READY:
+        key = milestone_key(rep, period, STATEMENT_READY)
+    elif fact.kind == PAID:
+        if not fact.currency or fact.amount is None:
+            raise ValueError(f"a paid fact of {rep} {period} needs its currency and amount")
+        key = milestone_key(rep, period, PAID, fact.currency)
+    elif fact.kind == DISPUTE_ANSWERED:
+        key = milestone_key(rep, period, DISPUTE_ANSWERED, *_needed(fact, "dispute_id", "answer"))
+        delta = amount
+    elif fact.kind == STATEMENT_CHANGED:
+        (change,) = _needed(fact, "change")
+        key = milestone_key(rep, period, STATEMENT_CHANGED, fact.currency, change)
+        delta = amount
+    else:
+        raise ValueError(f"no milestone for a ledger fact of kind {fact.kind!r}; known: {LEDGER_KINDS}")
+    return Milestone(key, fact.kind, rep, period, fact.currency, amount, delta, deals=deals, fields=fields)

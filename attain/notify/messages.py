@@ -18,7 +18,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from attain import format as fmt
-from attain.core.milestones import EARNED, TIER, Milestone
+from attain.core.milestones import DISPUTE_ANSWERED, EARNED, STATEMENT_CHANGED, TIER, Milestone
 
 LOCALES = Path(__file__).parent / "locale"
 DOMAIN = "notifications"
@@ -45,7 +45,7 @@ def text(msgid: str, locale: str) -> str:
 
 def sentence(milestone: Milestone, locale: str = FALLBACK) -> str:
     """What the rep reads, in ``locale``."""
-    money = lambda value: fmt.money(value, milestone.currency, locale)  # noqa: E731
+    money = lambda value: fmt.money(value, milestone.currency, locale) if milestone.currency else ""  # noqa: E731
     attainment = milestone.fields.get("attainment")
     values = {
         "period": milestone.period, "component": milestone.component_id, "label": milestone.label or "",
@@ -56,6 +56,24 @@ def sentence(milestone: Milestone, locale: str = FALLBACK) -> str:
     msgid = milestone.kind
     if msgid == EARNED and milestone.deals:
         msgid = "earned.deals"
+    if msgid in (DISPUTE_ANSWERED, STATEMENT_CHANGED):
+        msgid, values = _ledger(milestone, locale, values)
     if msgid == TIER and not milestone.label:
         values["label"] = values["threshold"]
     return text(msgid, locale).format(**values)
+
+
+def _ledger(milestone: Milestone, locale: str, values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The message and values of a fact from the ledger: a dispute's answer, an issued statement's change."""
+    delta = milestone.delta
+    signed = ("+" if delta > 0 else "-" if delta < 0 else "") + values["delta"]
+    values = {**values, "signed": signed, "dispute": milestone.fields.get("dispute_id", "")}
+    if milestone.kind == DISPUTE_ANSWERED:
+        status = milestone.fields.get("status", "")
+        return (f"{DISPUTE_ANSWERED}.adjusted" if status == "adjusted" and delta else DISPUTE_ANSWERED), values
+    cause = milestone.fields.get("cause", "")
+    try:
+        values["cause"] = text(f"cause.{cause}", locale)
+    except KeyError:
+        values["cause"] = cause
+    return (f"{STATEMENT_CHANGED}.deals" if milestone.deals else STATEMENT_CHANGED), values

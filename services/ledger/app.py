@@ -28,7 +28,8 @@ log = logging.getLogger("attain.ledger")
 
 
 async def build(settings: LedgerSettings, kafka: KafkaSettings) -> Running:
-    provide_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    provide_topics(kafka, [topics.EARNINGS, topics.EARNINGS_DLQ, topics.PAYOUTS, topics.PAYOUTS_CONTROL,
+                           topics.LEDGER_EVENTS])
     engine = make_engine(settings.required_database_url())
     worker = LedgerWorker(
         Consumer(consumer_config(kafka, settings.group_id, **{"client.id": "attain-ledger",

@@ -21,6 +21,7 @@ from attain.core.reconcile import deltas
 from attain.ledger.entries import DRAW_ENTRY_KINDS, DRAW_KIND, Entry, booking_kind, draw_parts
 from attain.ledger.periods import PeriodState, posting_period
 from attain.platform.tracing import traced_engine
+from services.ledger import ledger_events
 from services.ledger import lineage as lineages
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import insert_unless_booked, reconciled
@@ -132,6 +133,7 @@ def _book(connection: Connection, snapshots: Sequence[EarningsSnapshot], scope_b
         new_entries += _entries_for(snapshot, posted.get(snapshot.key, {}),
                                     scope, posting[(scope, snapshot.period)])
     insert_unless_booked(connection, new_entries)
+    ledger_events.statements_changed(connection, new_entries, fresh)
     record_changes(connection, fresh)
     _upsert_heads(connection, fresh)
     _audit_new_plan_versions(connection, fresh)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from attain.ledger.entries import Entry
+from services.ledger import ledger_events
 from services.ledger.audit import append_audit
 from services.ledger.postings import post_entry
 from services.ledger.provenance import changes_behind
@@ -70,6 +71,8 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
         connection.execute(dispute_events.insert().values(
             dispute_id=dispute_id, actor_id=actor_id, action=status, comment=comment,
             adjustment_entry_id=adjustment_entry_id))
+        ledger_events.dispute_answered(connection, dispute_id, dispute.rep_id, entry._mapping, status, adjustment,
+                                       actor_id)
         append_audit(connection, actor_id, f"dispute.{status}", f"dispute/{dispute_id}",
                      {"comment": comment, "adjustment_entry_id": adjustment_entry_id})
     return status

@@ -15,6 +15,7 @@ from attain.ledger.approvals import DEFAULT_CHAIN, Actor, Decision, check_decisi
 from attain.ledger.entries import Entry
 from attain.ledger.payroll import EarningCodes
 from attain.ledger.periods import PeriodState, transition
+from services.ledger import ledger_events
 from services.ledger.audit import append_audit
 from services.ledger.entry_store import insert_unless_booked
 from services.ledger.payouts import payable_balances, write_payout_lines
@@ -80,8 +81,10 @@ def lock_period(engine: Engine, scope: str, period: str, actor_id: str, book: Pl
                     "scope": scope, "period": period, "draws": [
                         {"rep_id": e.rep_id, "amount": str(e.amount), "currency": e.currency,
                          "idempotency_key": e.idempotency_key} for e in draws]})
-        return _move(connection, row, "lock", actor_id, prepared_by=actor_id,
-                     approval_round=row.approval_round + 1)
+        state = _move(connection, row, "lock", actor_id, prepared_by=actor_id,
+                      approval_round=row.approval_round + 1)
+        ledger_events.statements_issued(connection, scope, period, actor_id)
+        return state
 
 
 def decide(engine: Engine, scope: str, period: str, actor: Actor, approve: bool, comment: str,
@@ -130,6 +133,7 @@ def mark_paid(engine: Engine, scope: str, period: str, actor_id: str) -> PeriodS
             Entry.payment(payout_id=line["payout_id"], rep_id=line["rep_id"], scope=scope, period=period,
                           amount=line["amount"], currency=line["currency"], actor_id=actor_id)
             for line in lines])
+        ledger_events.paid(connection, scope, period, lines, actor_id)
         return state
 
 

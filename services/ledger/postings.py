@@ -11,6 +11,7 @@ from attain.core.money import minor_unit, parse_decimal
 from attain.ledger.entries import MANUAL_KINDS, Entry, IdempotencyConflict, check_reuse
 from attain.ledger.periods import PeriodState, accepts_entries
 from services.ledger.audit import append_audit
+from services.ledger.ledger_events import statement_changed_by_hand
 from services.ledger.schema import entries, periods
 
 __all__ = ["MANUAL_KINDS", "ClosedPeriod", "IdempotencyConflict", "PostingError", "post_entry", "post_manual",
@@ -67,6 +68,7 @@ def post_entry(connection: Connection, entry: Entry) -> int:
                  {"rep_id": entry.rep_id, "scope": entry.scope, "period": entry.period,
                   "component_id": entry.component_id, "amount": str(entry.amount), "currency": entry.currency,
                   "reason": entry.explanation})
+    statement_changed_by_hand(connection, entry, entry_id)
     return entry_id
 
 

@@ -208,3 +208,14 @@ source_changes = Table(  # the CRM change behind an event id that entries name (
     Column("commit_user", String(255), nullable=True),  # Salesforce commitUser; NULL when the source did not say
     Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+ledger_events = Table(  # every fact published on ledger.events, once (docs/ledger.md, "ledger.events")
+    "ledger_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),  # the fact's identity: a second write of it adds nothing
+    Column("kind", String(32), nullable=False),
+    Column("rep_id", String(255), nullable=False),
+    Column("scope", String(255), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -169,7 +169,8 @@ async def build() -> Running:
         raise SystemExit(f"notifier: {error}") from None
     book = load_book([settings.plans_file]) if settings.plans_file else None
     kept = [topics.NOTIFICATIONS, topics.NOTIFICATION_PREFERENCES]  # compacted
-    provide_topics(kafka, [topics.EARNINGS, topics.PAYOUTS, topics.NOTIFICATIONS_DLQ, *kept], compacted=kept)
+    provide_topics(kafka, [topics.EARNINGS, topics.PAYOUTS, topics.LEDGER_EVENTS, topics.NOTIFICATIONS_DLQ, *kept],
+                   compacted=kept)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     producer = Producer(producer_config(kafka, **{"client.id": "attain-notifier"}))

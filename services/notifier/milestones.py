@@ -1,4 +1,4 @@
-"""Milestones from the earnings and payouts streams, recorded once per key, delivered at least once.
+"""Milestones from the earnings, payouts and ledger.events streams, recorded once per key, delivered at least once.
 
 The durable record is the compacted topic ``notifications`` (docs/notifications.md, "The record"): before
 a milestone is delivered anywhere its record is written (status ``pending``) and flushed, and only then is
@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from attain.contracts.dead_letters import ErrorCode
 from attain.contracts.earnings import EarningsSnapshot
+from attain.contracts.ledger_events import LedgerEvent
 from attain.contracts.notifications import (
     DELIVERED,
     PENDING,
@@ -36,7 +37,7 @@ from attain.contracts.notifications import (
     standing_key,
 )
 from attain.contracts.payouts import PayoutLine
-from attain.core.milestones import ComponentStanding, Milestone, Standing, approved, detect
+from attain.core.milestones import ComponentStanding, Milestone, Standing, approved, detect, from_ledger
 from attain.core.plans import PlanBook
 from attain.core.tiers import Tier
 from attain.notify.messages import sentence, text
@@ -107,6 +108,13 @@ class Store:
             failed, self._failed = self._failed, []
             raise RuntimeError(f"could not record on {topics.NOTIFICATIONS}: {failed or 'flush timed out'}")
 
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """An input that makes no milestone, kept on ``notifications.dlq`` (sent with the batch's flush)."""
+        envelope = dead_letter(original=message.value() or b"", reason=reason, error_code=ErrorCode.UNDECODABLE,
+                               source=f"{message.topic()}:{message.partition()}:{message.offset()}",
+                               service="notifier")
+        self._producer.produce(topics.NOTIFICATIONS_DLQ, envelope, message.key(), on_delivery=self._delivered)
+
     def put_preferences(self, preferences: Preferences, by: str) -> None:
         """Keep ``preferences`` (flushed: the broker has them), then in memory."""
         failed: list[str] = []
@@ -160,6 +168,10 @@ class Detector:
     def payout(self, line: PayoutLine) -> list[NotificationRecord]:
         return self._record([approved(line.rep_id, line.period, line.currency, Decimal(line.amount),
                                       line.approved_by)])
+
+    def ledger_event(self, event: LedgerEvent) -> list[NotificationRecord]:
+        """A fact from the ledger (statement issued, paid, dispute answered, statement changed)."""
+        return self._record([from_ledger(event.fact)])
 
     def _record(self, milestones: list[Milestone]) -> list[NotificationRecord]:
         new = []
@@ -310,28 +322,35 @@ class Deliverer:
 
 def consume_milestones(consumer: Consumer, detector: Detector, deliver: Callable[[NotificationRecord], None],
                        stopping: threading.Event, assigned: threading.Event) -> None:
-    """``earnings`` and ``payouts`` in, milestones recorded; the offset is committed only after (runs in a thread).
+    """``earnings``, ``payouts`` and ``ledger.events`` in, milestones recorded; the offset is committed only
+    after (runs in a thread).
 
     Per batch: detect and stage every record, flush once (the records are on the broker), then hand the new
-    milestones to delivery and commit the batch's offsets.
+    milestones to delivery and commit the batch's offsets. A ledger event that makes no milestone (unreadable,
+    an unknown kind) is dead-lettered on ``notifications.dlq`` (the ledger dead-letters what it cannot read
+    of ``earnings``; nobody else reads ``ledger.events`` for the notifier).
     """
-    earnings, payouts = contract(topics.EARNINGS), contract(topics.PAYOUTS)
+    earnings, payouts, ledger = contract(topics.EARNINGS), contract(topics.PAYOUTS), contract(topics.LEDGER_EVENTS)
     fresh: list[NotificationRecord] = []
-    consumer.subscribe([topics.EARNINGS, topics.PAYOUTS], on_assign=lambda *_: assigned.set())
+    consumer.subscribe([topics.EARNINGS, topics.PAYOUTS, topics.LEDGER_EVENTS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
-            batch: list[Message] = consumer.consume(200, 0.1)
+            batch: list[Message] = [m for m in consumer.consume(200, 0.1) if not m.error()]  # errors: no offset
             for message in batch:
-                if message.error() or message.value() is None:
+                if message.value() is None:
                     continue
                 try:
                     if message.topic() == topics.EARNINGS:
                         new = detector.snapshot(EarningsSnapshot.from_avro(earnings.decode(message.value())))
+                    elif message.topic() == topics.LEDGER_EVENTS:
+                        new = detector.ledger_event(LedgerEvent.from_avro(ledger.decode(message.value())))
                     else:
                         new = detector.payout(PayoutLine.from_avro(payouts.decode(message.value())))
                 except Exception as error:  # noqa: BLE001 - the ledger dead-letters what it cannot read
                     metrics.REJECTED.inc()
                     log.warning("unreadable input for milestones", extra={"reason": str(error)})
+                    if message.topic() == topics.LEDGER_EVENTS:
+                        detector.store.dead_letter(message, str(error))
                     continue
                 fresh.extend(new)
             if batch:

@@ -26,6 +26,7 @@ from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
 from services.portal.sessions import ensure_tables
+from services.portal.seen import ensure_seen
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
@@ -46,6 +47,7 @@ async def build() -> Running:
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
     await asyncio.to_thread(ensure_tables, engine)  # sessions: shared by every replica, kept across restarts
+    await asyncio.to_thread(ensure_seen, engine)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     count_streams(hub.count)

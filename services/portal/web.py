@@ -38,6 +38,7 @@ from services.portal.ledger_client import Ledger, Refused
 from services.portal.live import PUSHED, Closed, Hub
 from services.portal.manager import add_manager_routes
 from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
+from services.portal.seen import change_view, changes_for_view
 from services.portal.whatif import add_whatif_routes
 
 log = logging.getLogger("attain.portal")
@@ -193,6 +194,8 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         names.update({c.record_id: name for c in changes
                       if isinstance(name := json.loads(c.fields.get("name") or "null"), str)})
         deltas = await asyncio.to_thread(deltas_of, portal.engine, rep_id, chosen) if chosen else []
+        changed = await asyncio.to_thread(changes_for_view, portal.engine, rep_id, chosen, entries,
+                                          session.identity.subject) if chosen else []
         return render(
             request, "rep.html", rep_id=rep_id, period=chosen, snapshot=current,
             as_of=current.computed_at if current else int(time.time() * 1000),
@@ -202,6 +205,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
             deltas=[page.delta_view(d, locale, _) for d in deltas], history=snapshots,
             opportunities=[page.opportunity_view(o, locale) for o in opportunities],
             lines=page.lines_of(entries, chosen, locale),
+            changed=[change_view(change, locale, _) for change in changed],
             total=lambda snapshot: page.total_of(snapshot, locale))
 
     async def events(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from attain.core.recompute import recompute
 from attain.platform import topics
@@ -22,9 +23,9 @@ from attain.sample import opportunity_events
 from cli.main import changes_of
 from services.ledger.db import make_engine
 from services.ledger.disputes import entry_changes
-from services.ledger.schema import entries
+from services.ledger.schema import entries, participants
 from services.notifier.proto import notifier_pb2, notifier_pb2_grpc
-from tests.e2e.conftest import ingest_headers, post, read_dead_letters, totals_for, wait_drained, wait_until
+from tests.e2e.conftest import bearer, ingest_headers, post, read_dead_letters, totals_for, wait_drained, wait_until
 from tests.polling import budget
 
 
@@ -297,3 +298,53 @@ def test_a_won_deal_becomes_a_milestone_on_the_grpc_stream_once_per_key(stack):
         raise AssertionError("t13 watched t20's milestones")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_lock_a_late_change_and_a_dispute_answer_reach_the_reps_milestone_stream(stack):
+    """The ledger's facts (ledger.events, from its outbox) through the notifier: t61's statement issued when
+    2026-Q3 locks, changed by a late deal, and t61's dispute answered, each on SubscribeMilestones under its key."""
+    import httpx
+
+    scope, period = "ae-test", "2026-Q3"  # a quarter no other test here books: its lock changes nobody else's
+    (response,) = post(stack, [won_deal("006E2ELE01", "t61", "100000.00", close_date="2026-08-10")])
+    assert response.status_code == 202, response.text
+    wait_until(lambda: totals_for(stack, {"t61"}) == {("t61", period): Decimal("5000.00")}, what="t61's Q3 entry")
+    api = httpx.Client(base_url=f"http://127.0.0.1:{stack.services['ledger'].port}", timeout=30)
+    locked = api.post(f"/v1/periods/{scope}/{period}/lock", headers=bearer(stack, "prep", ["comp_admin"], ["*"]))
+    assert locked.json() == {"state": "locked"}, locked.text
+    (late,) = post(stack, [won_deal("006E2ELE02", "t61", "40000.00", close_date="2026-09-20")])
+    assert late.status_code == 202, late.text
+    wait_until(lambda: totals_for(stack, {"t61"}).get(("t61", period)) == Decimal("7000.00"),
+               what="the late deal as a prior-period adjustment")
+    engine = make_engine(stack.database_url or "")
+    with engine.begin() as connection:  # the org places t61 (`attain ledger org`): an admin's reach is by region
+        connection.execute(insert(participants).values(rep_id="t61", region="IN-South").on_conflict_do_nothing())
+        entry_id = connection.execute(select(entries.c.entry_id).where(
+            entries.c.rep_id == "t61", entries.c.period == period)).scalars().first()
+    engine.dispose()
+    raised = api.post("/v1/disputes", json={"entry_id": entry_id, "comment": "the deal was bigger"},
+                      headers=bearer(stack, "t61"))
+    assert raised.status_code == 201, raised.text
+    dispute = raised.json()["dispute_id"]
+    answered = api.post(f"/v1/disputes/{dispute}/resolution", json={"comment": "the CRM has 100,000"},
+                        headers=bearer(stack, "admin", ["comp_admin"], ["*"]))
+    assert answered.json() == {"status": "rejected"}, answered.text
+
+    wanted = {f"t61|{period}|statement_ready", f"t61|{period}|dispute_answered|{dispute}|1"}
+    token = stack.issuer.mint("t61", roles=["rep"])
+    got: dict[str, notifier_pb2.MilestoneNotification] = {}
+    with grpc.insecure_channel(stack.notifier_target) as channel:
+        stream = notifier_pb2_grpc.NotifierStub(channel).SubscribeMilestones(
+            notifier_pb2.SubscribeRequest(rep_id="t61"), timeout=budget(60),
+            metadata=(("authorization", f"Bearer {token}"),))
+        for item in stream:  # delivered at least once: a client shows each key once (the notifier's contract)
+            got[item.key] = item
+            if wanted <= set(got) and any(k.startswith(f"t61|{period}|statement_changed|") for k in got):
+                break
+        stream.cancel()
+    assert got[f"t61|{period}|statement_ready"].sentence == f"Your statement for {period} is ready."
+    (changed,) = [m for k, m in got.items() if k.startswith(f"t61|{period}|statement_changed|INR|v")]
+    assert changed.sentence == (f"Your issued statement for {period} changed by +₹2,000.00: a CRM change "
+                                "(deals 006E2ELE02).")
+    assert got[f"t61|{period}|dispute_answered|{dispute}|1"].sentence == (
+        f"Your dispute #{dispute} on {period} was answered.")

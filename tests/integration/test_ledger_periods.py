@@ -115,7 +115,8 @@ def read_payouts(bootstrap, expected, prefix, timeout=60):
 
 
 def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_marking(engine, kafka_bootstrap):
-    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL,
+                                                             topics.LEDGER_EVENTS])
     producer = Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap)))
     relay = OutboxRelay(engine, producer)
     relay.publish_pending()  # what other tests left pending: the counts below are this test's alone
@@ -129,7 +130,8 @@ def test_payouts_reach_payroll_once_in_effect_even_if_the_relay_dies_before_mark
                                      .order_by(outbox.c.outbox_id)).all()
     assert [row.topic for row in pending] == ["payouts", "payouts", "payouts.control"]  # the lines, then control
     relay.publish(pending)  # published, then "died" before marking them sent
-    assert relay.publish_pending() == 3  # the restarted relay publishes them again
+    # the restarted relay publishes them again, and the two statement-ready facts of the lock (ledger.events)
+    assert relay.publish_pending() == 5
     assert relay.publish_pending() == 0
     received = [(key, value) for key, value in read_payouts(kafka_bootstrap, 4, "pay/")]
     assert len(received) == 4

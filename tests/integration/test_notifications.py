@@ -138,7 +138,8 @@ def snapshot(rep: str, version: int, earned: str, attainment: str, deal: str) ->
 def kafka(pipeline_kafka_bootstrap: str) -> KafkaSettings:
     settings = KafkaSettings(bootstrap=pipeline_kafka_bootstrap, partitions=1)
     kept = [topics.NOTIFICATIONS, topics.NOTIFICATION_PREFERENCES]
-    ensure_topics(settings, [topics.EARNINGS, topics.PAYOUTS, topics.NOTIFICATIONS_DLQ, *kept], kept)
+    ensure_topics(settings, [topics.EARNINGS, topics.PAYOUTS, topics.LEDGER_EVENTS, topics.NOTIFICATIONS_DLQ, *kept],
+                  kept)
     return settings
 
 

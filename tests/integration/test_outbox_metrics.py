@@ -24,7 +24,8 @@ def value(name: str, **labels: str) -> float:
 
 
 def test_outbox_backlog_age_and_payout_lines_per_period(engine, kafka_bootstrap):
-    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap),
+                  [topics.PAYOUTS, topics.PAYOUTS_CONTROL, topics.LEDGER_EVENTS])
     relay = OutboxRelay(engine, Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap))))
     relay.publish_pending()  # what other tests left pending
     relay.measure_backlog()
@@ -39,12 +40,13 @@ def test_outbox_backlog_age_and_payout_lines_per_period(engine, kafka_bootstrap)
         connection.execute(update(outbox).where(outbox.c.published_at.is_(None))
                            .values(created_at=outbox.c.created_at - timedelta(minutes=1)))
     relay.measure_backlog()
-    assert value("attain_ledger_outbox_backlog") == 3  # two lines and the control record
+    # two statement-ready facts (ledger.events, at the lock), two lines and the control record
+    assert value("attain_ledger_outbox_backlog") == 5
     assert 60 <= value("attain_ledger_outbox_oldest_age_seconds") < 120
 
     lines = value("attain_ledger_payout_lines_published_total", period="2026-Q3")
     controls = value("attain_ledger_outbox_published_total", topic=topics.PAYOUTS_CONTROL)
-    assert relay.publish_pending() == 3
+    assert relay.publish_pending() == 5
     relay.measure_backlog()
     assert value("attain_ledger_payout_lines_published_total", period="2026-Q3") == lines + 2
     assert value("attain_ledger_outbox_published_total", topic=topics.PAYOUTS_CONTROL) == controls + 1

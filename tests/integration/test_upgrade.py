@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from alembic.util import CommandError
 from confluent_kafka import Producer
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from attain.contracts.earnings import EarningsSnapshot, SourceChange
@@ -45,7 +45,7 @@ from services.ledger.disputes import disputes_of
 from services.ledger.lineage import status
 from services.ledger.payouts import OutboxRelay, lines_of
 from services.ledger.period_service import decide, list_periods, lock_period
-from services.ledger.schema import entries, source_changes
+from services.ledger.schema import entries, ledger_events, source_changes
 from services.ledger.statements import statement
 from tests.integration.payroll_examples import run_python
 
@@ -189,9 +189,13 @@ def test_the_upgraded_ledger_books_on_approves_the_old_lock_and_publishes_the_ol
     assert lock_period(upgraded, "prevdraw", "2026-Q2", "admin-2").value == "locked"
 
     # the outbox rows the old release wrote (and this approval's) go out; payroll's consumer reads them whole
-    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL])
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topics.PAYOUTS, topics.PAYOUTS_CONTROL,
+                                                             topics.LEDGER_EVENTS])
     relay = OutboxRelay(upgraded, Producer(producer_config(KafkaSettings(bootstrap=kafka_bootstrap))))
-    assert relay.publish_pending() == 6 + len(paid) + 1
+    with upgraded.connect() as connection:  # the new release's facts: u1's changed statement, Q2's issued ones
+        facts = connection.execute(select(ledger_events.c.kind, func.count()).group_by(ledger_events.c.kind)).all()
+    assert dict(facts)["statement_changed"] == 1 and dict(facts)["statement_ready"] >= 1
+    assert relay.publish_pending() == 6 + len(paid) + 1 + sum(count for _, count in facts)
     result = run_python(kafka_bootstrap, "prev", "2026-Q1", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert result.stdout.splitlines()[:-1] == [
