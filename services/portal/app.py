@@ -25,8 +25,8 @@ from services.portal.gauges import count_streams
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
 from services.portal.readmodel import ensure_schema, make_engine
-from services.portal.sessions import ensure_tables
 from services.portal.seen import ensure_seen
+from services.portal.sessions import ensure_tables
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
