@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from attain.contracts.crm_changes import change_from_avro, crm_change_record
 from attain.contracts.dead_letters import ErrorCode
@@ -32,6 +33,11 @@ UNREADABLE = Counter("attain_portal_unreadable_total", "Messages the portal coul
                      "dead-letter them)", ["topic"])
 PUSHED = Counter("attain_portal_deltas_pushed_total", "Deltas sent to open SSE streams")
 DROPPED = Counter("attain_portal_streams_dropped_total", "SSE streams closed because their client fell behind")
+# The live feed's last hop, per delta, in steps (docs/benchmarks.md, "The portal's live feed"): ``fetched``, from
+# the snapshot's computed_at to the consumer having it; ``projected``, from then to the delta handed to the event
+# loop (the batch's transaction and offset commit); ``loop``, from then to the hub putting it in the queues.
+STEP = Histogram("attain_portal_delta_step_seconds", "The live feed's last hop per delta, by step", ["step"],
+                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 Closed = object()  # the last item of a queue whose subscriber fell behind
 
 
@@ -51,6 +57,13 @@ class Hub:
         self._subscribers[rep_id].discard(queue)
         if not self._subscribers[rep_id]:
             del self._subscribers[rep_id]
+
+    def publish_all(self, deltas: list[Delta], handed_at: float) -> None:
+        """Publish a batch's deltas (called on the loop by the consumer thread at ``handed_at``)."""
+        loop = STEP.labels("loop")
+        for delta in deltas:
+            loop.observe(time.time() - handed_at)
+            self.publish(delta)
 
     def publish(self, delta: Delta) -> None:
         for queue in list(self._subscribers.get(delta.rep_id, ())):
@@ -101,6 +114,7 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
             batch = consumer.consume(500, 0.1)
             if not batch:
                 continue
+            fetched_at = time.time()
             crm = [m for m in batch if m.topic() == topics.CRM_CHANGES]
             earnings = [m for m in batch if m.topic() == topics.EARNINGS]
             changes = [change_from_avro(record) for record, _ in decode_messages(crm, read_change, _unreadable)]
@@ -111,7 +125,11 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
             commit(consumer)
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
+            handed_at = time.time()
             for delta in deltas:
-                loop.call_soon_threadsafe(hub.publish, delta)
+                STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
+                STEP.labels("projected").observe(handed_at - fetched_at)
+            if deltas:
+                loop.call_soon_threadsafe(hub.publish_all, deltas, handed_at)
     finally:
         consumer.close()

@@ -82,6 +82,9 @@ class Delta:
     tier_from: int | None
     tier_to: int | None
     computed_at: int  # epoch ms
+    # When ingest accepted the earliest change behind the snapshot (epoch ms; the live feed's latency is measured
+    # from it). Not kept in the table: a delta read back from it has None.
+    ingested_at: int | None = None
 
     @classmethod
     def of_row(cls, row: Any) -> Delta:
@@ -184,7 +187,8 @@ def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot
             continue
         deal = deal_name(connection, [change.record_id for change in snapshot.changes])
         delta = Delta(snapshot.rep_id, snapshot.period, snapshot.snapshot_version, snapshot.currency, amount,
-                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at)
+                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at,
+                      snapshot.trigger_ingested_at)
         connection.execute(text(
             "INSERT INTO portal.deltas VALUES (:rep_id, :period, :snapshot_version, :currency, :amount, :total, "
             ":deal, :tier_from, :tier_to, :computed_at) ON CONFLICT DO NOTHING"),
