@@ -22,6 +22,7 @@ from services.portal.auth import OidcClient, Sessions
 from services.portal.config import PortalSettings
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
+from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
 from services.portal.web import Portal, add_routes
 
@@ -39,9 +40,10 @@ async def build() -> Running:
     if auth.issuer is None:
         raise SystemExit("portal: people sign in at an OpenID Connect issuer: set ATTAIN_AUTH_ISSUER")
     book = load_book([settings.plans_file]) if settings.plans_file else None
-    provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
+    provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS, topics.NOTIFICATIONS], compacted=[topics.NOTIFICATIONS])
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
+    await asyncio.to_thread(ensure_milestones_schema, engine)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     base_url = settings.base_url()
