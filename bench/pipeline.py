@@ -311,13 +311,7 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
         before_send()
         async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
             phase_start_ms = time.time() * 1000
-            started = time.monotonic()
-            sends = []
-            for number, body in enumerate(bodies):
-                await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
-                sends.append(asyncio.create_task(post(client, body)))
-            window = time.monotonic() - started
-            await asyncio.gather(*sends)
+            window = await workload.send_paced(bodies, interval, lambda body: post(client, body))
         await asyncio.get_running_loop().run_in_executor(None, after_send)
         await asyncio.sleep(2.0)  # the last pushes
         for listener in listeners:

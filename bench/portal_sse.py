@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from probes import scrape
 from attain.embedded.apache_kafka import ApacheKafka
 from attain.embedded.stack import Stack
 from attain.embedded.tansu import TansuBroker
+from attain.platform import topics
 from cli.main import load_demo_org
 
 READER = "comp-admin"  # the issuer's sample comp admin (every region): one session reads every rep's stream
@@ -174,27 +175,29 @@ async def drive(ingest_url: str, headers: dict[str, str], events: list[dict[str,
     bodies = workload.http_bodies(events, per_request)
     interval = per_request / rate
     async with httpx.AsyncClient(base_url=ingest_url, timeout=60, headers=headers) as client:
-        started = time.monotonic()
-        sends = []
-        for number, body in enumerate(bodies):
-            await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
-            sends.append(asyncio.create_task(post(client, body)))
-        window = time.monotonic() - started
-        await asyncio.gather(*sends)
+        window = await workload.send_paced(bodies, interval, lambda body: post(client, body))
     return (len(events) - per_request) / window if window else 0.0
 
 
-async def quiet(listener: Listener, seconds: float, longest: float) -> None:
-    """Until no delta arrived for ``seconds`` (at most ``longest``)."""
+async def quiet(listener: Listener, seconds: float, longest: float, caught_up: Callable[[], bool] = lambda: True,
+                ) -> None:
+    """Until ``caught_up()`` (asked in a thread: the streams are read on this loop) and then no delta for
+    ``seconds`` (at most ``longest`` in all)."""
     deadline = time.monotonic() + longest
     count, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         now = sum(len(v) for v in listener.received.values())
-        if now != count:
+        if now != count or not await asyncio.to_thread(caught_up):
             count, since = now, time.monotonic()
         elif time.monotonic() - since > seconds:
             return
         await asyncio.sleep(0.2)
+
+
+def projected(stack: Stack) -> float:
+    """How many crm.changes messages the portal has projected (its counter)."""
+    return scrape(stack.services["portal"].port).get(f"attain_portal_projected_total{{topic={topics.CRM_CHANGES}}}",
+                                                     0.0)
 
 
 async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: Sequence[int],
@@ -221,8 +224,10 @@ async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: 
             print(f"{rate} events/s for {seconds:.0f} s to {len(reps)} streams...", flush=True)
             start_ms = time.time() * 1000
             before = scrape(stack.services["portal"].port)
+            changes_before = projected(stack)
             phase.driven = await drive(stack.ingest_url, headers, events, rate)
-            await quiet(listener, 3.0, 120)
+            target = changes_before + len(events)
+            await quiet(listener, 3.0, 300, lambda target=target: projected(stack) >= target)  # type: ignore[misc]
             phase.steps = step_means(before, scrape(stack.services["portal"].port))
             for received in listener.received.values():
                 for at, ingested, computed in received:

@@ -9,8 +9,10 @@ That brings an Avro ``crm.changes`` message to about 400 bytes.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,16 @@ def http_bodies(events: Sequence[dict[str, Any]], batch: int) -> list[bytes]:
     """``POST /v1/events`` bodies of ``batch`` events each, serialised ahead of time."""
     return [json.dumps(events[start:start + batch]).encode()
             for start in range(0, len(events), batch)]
+
+
+async def send_paced(bodies: Sequence[bytes], interval: float, send: Callable[[bytes], Awaitable[None]]) -> float:
+    """Start ``send(body)`` for each body, ``interval`` seconds apart, then wait for all of them; returns the
+    seconds from the first start to the last."""
+    started = time.monotonic()
+    sends = []
+    for number, body in enumerate(bodies):
+        await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
+        sends.append(asyncio.ensure_future(send(body)))
+    window = time.monotonic() - started
+    await asyncio.gather(*sends)
+    return window
