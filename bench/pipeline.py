@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -459,12 +458,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Results:
     started = time.monotonic()
-    workdir = args.workdir.resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    reps = workload.rep_ids(args.reps)
-    plans_file = workdir / "plans.yaml"
-    workload.write_plan_book(plans_file, reps)
+    workdir, reps, plans_file = workload.fresh_workdir(args.workdir, args.reps)
     steady_events = int(args.rate * args.latency_seconds)
     with console.status("generating events..."):
         throughput_events = workload.change_events(reps, args.events, "006T", seed=11)

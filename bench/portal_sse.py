@@ -28,7 +28,6 @@ import asyncio
 import gc
 import re
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -194,10 +193,21 @@ async def quiet(listener: Listener, seconds: float, longest: float, caught_up: C
         await asyncio.sleep(0.2)
 
 
+def metrics(stack: Stack) -> dict[str, float]:
+    """The portal's /metrics; a loaded machine can keep it from answering for seconds: up to a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return scrape(stack.services["portal"].port, timeout=10)
+        except OSError:  # URLError, timeouts
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def projected(stack: Stack) -> float:
     """How many crm.changes messages the portal has projected (its counter)."""
-    return scrape(stack.services["portal"].port).get(f"attain_portal_projected_total{{topic={topics.CRM_CHANGES}}}",
-                                                     0.0)
+    return metrics(stack).get(f"attain_portal_projected_total{{topic={topics.CRM_CHANGES}}}", 0.0)
 
 
 async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: Sequence[int],
@@ -223,12 +233,12 @@ async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: 
             phase.load = psutil.getloadavg()[0]
             print(f"{rate} events/s for {seconds:.0f} s to {len(reps)} streams...", flush=True)
             start_ms = time.time() * 1000
-            before = scrape(stack.services["portal"].port)
+            before = metrics(stack)
             changes_before = projected(stack)
             phase.driven = await drive(stack.ingest_url, headers, events, rate)
             target = changes_before + len(events)
             await quiet(listener, 3.0, 300, lambda target=target: projected(stack) >= target)  # type: ignore[misc]
-            phase.steps = step_means(before, scrape(stack.services["portal"].port))
+            phase.steps = step_means(before, metrics(stack))
             for received in listener.received.values():
                 for at, ingested, computed in received:
                     if ingested >= start_ms:
@@ -372,12 +382,7 @@ def run(args: argparse.Namespace) -> str:
     needed = args.streams + args.reps + 1000
     if soft < needed:  # the portal inherits it: it holds one socket per stream too
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    workdir = args.workdir.resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    reps = workload.rep_ids(args.reps)
-    plans_file = workdir / "plans.yaml"
-    workload.write_plan_book(plans_file, reps)
+    workdir, reps, plans_file = workload.fresh_workdir(args.workdir, args.reps)
     broker: TansuBroker | ApacheKafka = (
         ApacheKafka(workdir / "kafka") if args.broker == "apache" else TansuBroker(workdir / "tansu.log"))
     stack: Stack | None = None
@@ -406,20 +411,21 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run, print the block, write it to ``--out``; 1 when the bench failed, 130 when interrupted."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         body = run(args)
+        print(body)
+        if str(args.out) not in ("", "."):
+            write_block(args.block, body, command_line(), args.out)
+        return 0
     except BenchFailed as error:
         print(f"portal bench failed: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
-    print(body)
-    if str(args.out) not in ("", "."):
-        write_block(args.block, body, command_line(), args.out)
-    return 0
+    return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -34,6 +35,16 @@ NEXT_STEPS = (
 
 def rep_ids(count: int) -> list[str]:
     return [f"rep-{number:04d}" for number in range(1, count + 1)]
+
+
+def fresh_workdir(workdir: Path, reps: int) -> tuple[Path, list[str], Path]:
+    """``workdir`` emptied (resolved), ``reps`` rep ids, and the path of a plan book of them written in it."""
+    workdir = workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    ids = rep_ids(reps)
+    write_plan_book(workdir / "plans.yaml", ids)
+    return workdir, ids, workdir / "plans.yaml"
 
 
 def write_plan_book(path: Path, reps: Sequence[str]) -> None:
