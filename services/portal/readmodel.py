@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS portal.deltas (
   rep_id text NOT NULL, period text NOT NULL, snapshot_version bigint NOT NULL, currency text NOT NULL,
   amount text NOT NULL, total text NOT NULL, deal text, tier_from integer, tier_to integer,
   computed_at bigint NOT NULL, PRIMARY KEY (rep_id, period, snapshot_version));
+CREATE INDEX IF NOT EXISTS deltas_deal ON portal.deltas (deal);
 """
 CLOSED_STAGES = ("closed won", "closed lost")
 
@@ -161,6 +162,14 @@ def _apply_chunk(connection: Connection, chunk: Sequence[CrmChange], book: PlanB
         f"INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) VALUES {values} "
         "ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, versions = excluded.versions, "
         "fields = excluded.fields, updated_at = now()"), records)
+    named = {record_id: str(fields["name"]) for record_id, (_, fields) in held.items() if fields.get("name")}
+    if named:  # a delta projected before its deal's change (another partition, an earlier batch) gets the name
+        connection.execute(text(
+            "UPDATE portal.deltas d SET deal = v.name FROM (VALUES "
+            + ", ".join(f"(:d{n}, :n{n})" for n in range(len(named))) + ") AS v(record_id, name) "
+            "WHERE d.deal = v.record_id"),
+            {key: value for n, (record_id, name) in enumerate(named.items())
+             for key, value in ((f"d{n}", record_id), (f"n{n}", name))})
     return len(fresh)
 
 
