@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-failover bench-ingest bench-ledger bench-stages bench-close clean screenshots
+.PHONY: setup run test test-unit lint lint-dup lint-k8s lint-rules lint-docker rules lock openapi proto bench bench-portal bench-failover bench-ingest bench-ledger bench-stages bench-close clean screenshots
 
 # Every dependency pinned with its hashes, and the build backend too (make lock writes the three from
 # pyproject.toml: the image's LOCK and the build backend at the versions of DEV_LOCK, which the tests run on;
@@ -73,9 +73,13 @@ proto: $(STAMP)  ## regenerate the committed gRPC stubs (notifier, ledger, Sales
 		services/notifier/proto/notifier.proto services/ledger/proto/ledger.proto \
 		services/ingest/salesforce/proto/pubsub_api.proto
 
-bench: $(STAMP)  ## pipeline, then plan-engine benchmark: each rewrites its block (bench:pipeline, bench:engine) of docs/benchmarks.md
+bench: $(STAMP)  ## pipeline, plan engine, portal live feed: each rewrites its block (bench:pipeline, bench:engine, bench:portal-sse) of docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/portal_sse.py
+
+bench-portal: $(STAMP)  ## portal live feed on Apache Kafka: ingest accepted -> SSE delta at 50 and 500 events/s, 10,000 streams (block bench:portal-sse)
+	$(BIN)/python bench/portal_sse.py
 
 bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second (block bench:ledger)
 	$(BIN)/python bench/ledger.py

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -311,13 +310,7 @@ async def drive_and_listen(url: str, target: str, bodies: Sequence[bytes], inter
         before_send()
         async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
             phase_start_ms = time.time() * 1000
-            started = time.monotonic()
-            sends = []
-            for number, body in enumerate(bodies):
-                await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
-                sends.append(asyncio.create_task(post(client, body)))
-            window = time.monotonic() - started
-            await asyncio.gather(*sends)
+            window = await workload.send_paced(bodies, interval, lambda body: post(client, body))
         await asyncio.get_running_loop().run_in_executor(None, after_send)
         await asyncio.sleep(2.0)  # the last pushes
         for listener in listeners:
@@ -465,12 +458,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Results:
     started = time.monotonic()
-    workdir = args.workdir.resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    reps = workload.rep_ids(args.reps)
-    plans_file = workdir / "plans.yaml"
-    workload.write_plan_book(plans_file, reps)
+    workdir, reps, plans_file = workload.fresh_workdir(args.workdir, args.reps)
     steady_events = int(args.rate * args.latency_seconds)
     with console.status("generating events..."):
         throughput_events = workload.change_events(reps, args.events, "006T", seed=11)

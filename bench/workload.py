@@ -9,8 +9,11 @@ That brings an Avro ``crm.changes`` message to about 400 bytes.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,16 @@ NEXT_STEPS = (
 
 def rep_ids(count: int) -> list[str]:
     return [f"rep-{number:04d}" for number in range(1, count + 1)]
+
+
+def fresh_workdir(workdir: Path, reps: int) -> tuple[Path, list[str], Path]:
+    """``workdir`` emptied (resolved), ``reps`` rep ids, and the path of a plan book of them written in it."""
+    workdir = workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    ids = rep_ids(reps)
+    write_plan_book(workdir / "plans.yaml", ids)
+    return workdir, ids, workdir / "plans.yaml"
 
 
 def write_plan_book(path: Path, reps: Sequence[str]) -> None:
@@ -88,3 +101,16 @@ def http_bodies(events: Sequence[dict[str, Any]], batch: int) -> list[bytes]:
     """``POST /v1/events`` bodies of ``batch`` events each, serialised ahead of time."""
     return [json.dumps(events[start:start + batch]).encode()
             for start in range(0, len(events), batch)]
+
+
+async def send_paced(bodies: Sequence[bytes], interval: float, send: Callable[[bytes], Awaitable[None]]) -> float:
+    """Start ``send(body)`` for each body, ``interval`` seconds apart, then wait for all of them; returns the
+    seconds from the first start to the last."""
+    started = time.monotonic()
+    sends = []
+    for number, body in enumerate(bodies):
+        await asyncio.sleep(max(0.0, started + number * interval - time.monotonic()))
+        sends.append(asyncio.ensure_future(send(body)))
+    window = time.monotonic() - started
+    await asyncio.gather(*sends)
+    return window

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message
 
 from attain.contracts.dead_letters import ErrorCode, Refused, topic_source
 from attain.platform.avro import SerdeError, contract
@@ -55,6 +55,16 @@ def decode_each(items: Iterable[M], value_of: Callable[[M], bytes], decode: Call
         else:
             decoded.append((value, item))
     return decoded
+
+
+def take(consumer: Consumer, most: int, timeout: float) -> list[Message]:
+    """Up to ``most`` messages, waiting up to ``timeout`` for the first only, then taking what is already fetched.
+
+    ``Consumer.consume(most, timeout)`` returns early only once it has ``most`` messages: below that rate it
+    holds every batch for the whole ``timeout``, which a live feed pays on every message.
+    """
+    first: list[Message] = consumer.consume(1, timeout)
+    return first + consumer.consume(most - 1, 0) if first and most > 1 else first
 
 
 def decode_messages(messages: Iterable[Message], decode: Callable[[bytes], T],

@@ -18,7 +18,7 @@ from attain.contracts.dead_letters import ErrorCode
 from attain.contracts.earnings import EarningsSnapshot
 from attain.planfiles import load_book
 from attain.platform import topics
-from attain.platform.consume import decode_messages, decoder
+from attain.platform.consume import decode_messages, decoder, take
 from attain.platform.health import BrokerProbe
 from attain.platform.http import add_operational_routes
 from attain.platform.identity import AuthError, AuthSettings, TokenVerifier
@@ -150,7 +150,7 @@ def consume(
     consumer.subscribe([topics.EARNINGS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
-            for snapshot, _ in decode_messages(consumer.consume(500, 0.1), decode, _skip):
+            for snapshot, _ in decode_messages(take(consumer, 500, 0.1), decode, _skip):
                 if gate is not None and not gate.allows(snapshot.lineage):
                     metrics.HELD.inc()  # the ledger quarantines it: not the pay the rep has
                     continue

@@ -24,6 +24,7 @@ from services.portal.fanout import Listener
 from services.portal.gauges import count_streams
 from services.portal.ledger_client import Ledger
 from services.portal.live import Hub, consume
+from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
 from services.portal.seen import ensure_seen
 from services.portal.sessions import ensure_tables
@@ -43,11 +44,12 @@ async def build() -> Running:
     if auth.issuer is None:
         raise SystemExit("portal: people sign in at an OpenID Connect issuer: set ATTAIN_AUTH_ISSUER")
     book = load_book([settings.plans_file]) if settings.plans_file else None
-    provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
+    provide_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS, topics.NOTIFICATIONS], compacted=[topics.NOTIFICATIONS])
     engine = make_engine(settings.database_url)
     await asyncio.to_thread(ensure_schema, engine)
     await asyncio.to_thread(ensure_tables, engine)  # sessions: shared by every replica, kept across restarts
     await asyncio.to_thread(ensure_seen, engine)
+    await asyncio.to_thread(ensure_milestones_schema, engine)
     loop = asyncio.get_running_loop()
     hub = Hub(settings.subscriber_queue_size)
     count_streams(hub.count)
@@ -63,7 +65,7 @@ async def build() -> Running:
     thread = threading.Thread(target=consume, args=(consumer, engine, book, loop, hub, stopping, assigned),
                               name="portal-consumer", daemon=True)
     thread.start()
-    listener = Listener(settings.database_url, loop, hub.publish).start()  # every replica's deltas, for its streams
+    listener = Listener(settings.database_url, loop, hub.publish_all).start()  # every replica's deltas, for its streams
 
     app = web.Application(client_max_size=64 * 1024)
     add_routes(app, portal)

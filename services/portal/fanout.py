@@ -1,4 +1,4 @@
-"""Live deltas to every portal replica, through PostgreSQL ``NOTIFY``.
+"""Live deltas and milestones to every portal replica, through PostgreSQL ``NOTIFY``.
 
 Replicas share one consumer group, so each projects only the partitions it owns; but a rep's SSE stream may be
 open on any replica. So the consumer does not hand a delta to its own hub: it sends it with ``pg_notify`` in
@@ -6,6 +6,10 @@ the transaction that wrote it (PostgreSQL delivers a notification only once that
 for one rolled back), and every replica's :class:`Listener` ``LISTEN``s on the channel and publishes each delta
 to its own hub. A listener that loses its connection reconnects; deltas sent meanwhile are not replayed to open
 streams (the page shows them from ``portal.deltas`` on its next load, as after any reconnect).
+
+A milestone travels the same way. A notification's payload is limited to 8,000 bytes, so one too large to carry
+(a long list of deals) travels as its key only and the listener reads it from ``portal.notifications``, which
+the same transaction wrote.
 """
 
 from __future__ import annotations
@@ -14,21 +18,28 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
+from attain.contracts.notifications import NotificationRecord
 from services.portal.readmodel import Delta
+
+Item = Delta | NotificationRecord
 
 log = logging.getLogger("attain.portal")
 CHANNEL = "attain_portal_deltas"
+LARGEST = 7900  # bytes of a NOTIFY payload (PostgreSQL's limit is 8,000)
 
 
 def payload(delta: Delta) -> str:
-    return json.dumps({"rep_id": delta.rep_id, "period": delta.period, "snapshot_version": delta.snapshot_version,
+    return json.dumps({"type": "delta", "rep_id": delta.rep_id, "period": delta.period,
+                       "snapshot_version": delta.snapshot_version,
                        "currency": delta.currency, "amount": str(delta.amount), "total": str(delta.total),
                        "deal": delta.deal, "tier_from": delta.tier_from, "tier_to": delta.tier_to,
                        "computed_at": delta.computed_at})
@@ -41,17 +52,38 @@ def delta_of(raw: str) -> Delta:
                  fields["tier_to"], int(fields["computed_at"]))
 
 
+def milestone_payload(record: NotificationRecord) -> str:
+    whole = json.dumps({"type": "milestone", "key": record.key, "kind": record.kind, "rep_id": record.rep_id,
+                        "period": record.period, "fields": dict(record.fields), "sentence": record.sentence,
+                        "recorded_at": record.recorded_at})
+    return whole if len(whole.encode()) <= LARGEST else json.dumps({"type": "milestone", "key": record.key})
+
+
+def milestone_of(fields: dict[str, object]) -> NotificationRecord:
+    raw = fields["fields"]
+    assert isinstance(raw, dict)
+    return NotificationRecord(str(fields["key"]), str(fields["kind"]), str(fields["rep_id"]), str(fields["period"]),
+                              "", {str(k): str(v) for k, v in raw.items()}, str(fields["sentence"]),
+                              recorded_at=int(str(fields["recorded_at"])))
+
+
+def notify_items(connection: Connection, items: Iterable[Item]) -> None:
+    """Send each delta or milestone to every replica's listener once ``connection``'s transaction commits."""
+    for item in items:
+        connection.execute(text("SELECT pg_notify(:channel, :payload)"), {
+            "channel": CHANNEL, "payload": payload(item) if isinstance(item, Delta) else milestone_payload(item)})
+
+
 def notify_deltas(connection: Connection, deltas: Iterable[Delta]) -> None:
-    """Send each delta to every replica's listener once ``connection``'s transaction commits."""
-    for delta in deltas:
-        connection.execute(text("SELECT pg_notify(:channel, :payload)"),
-                           {"channel": CHANNEL, "payload": payload(delta)})
+    notify_items(connection, deltas)
 
 
 class Listener:
-    """A thread that ``LISTEN``s for deltas and hands each to ``publish`` on the event loop."""
+    """A thread that ``LISTEN``s for deltas and milestones and hands each batch to ``publish`` on the event loop
+    (with the time it was received)."""
 
-    def __init__(self, database_url: str, loop: asyncio.AbstractEventLoop, publish: Callable[[Delta], None]) -> None:
+    def __init__(self, database_url: str, loop: asyncio.AbstractEventLoop,
+                 publish: Callable[[list[Item], float], None]) -> None:
         self._conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._loop, self._publish = loop, publish
         self._stopping = threading.Event()
@@ -77,9 +109,35 @@ class Listener:
                     self.listening.set()
                     while not self._stopping.is_set():
                         for notification in connection.notifies(timeout=0.5):
-                            self._loop.call_soon_threadsafe(self._publish, delta_of(notification.payload))
+                            item = self._item(notification.payload)
+                            if item is not None:
+                                self._loop.call_soon_threadsafe(self._publish, [item], time.time())
             except psycopg.Error as error:
                 self.listening.clear()
+                self._close_reader()
                 log.warning("live deltas: the database connection failed; listening again",
                             extra={"error": str(error)})
                 self._stopping.wait(1)
+
+    _reader: psycopg.Connection[dict[str, object]] | None = None
+
+    def _item(self, raw: str) -> Item | None:
+        fields = json.loads(raw)
+        if fields.get("type", "delta") == "delta":
+            return delta_of(raw)
+        if "fields" in fields:
+            return milestone_of(fields)
+        return self._stored_milestone(str(fields["key"]))
+
+    def _stored_milestone(self, key: str) -> NotificationRecord | None:
+        """A milestone too large for its notification, read from the table the consumer wrote it to."""
+        if self._reader is None or self._reader.closed:
+            self._reader = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5, row_factory=dict_row)
+        row = self._reader.execute("SELECT key, kind, rep_id, period, fields, sentence, recorded_at "
+                                   "FROM portal.notifications WHERE key = %s", (key,)).fetchone()
+        return None if row is None else milestone_of(row)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

@@ -1,11 +1,11 @@
 """The portal's consumer and its live fan-out.
 
-One thread reads ``crm.changes`` and ``earnings`` with the portal's own consumer group, writes each batch into
-the read model in one transaction and commits the offsets after it (a crash replays the batch: the projection
-ignores what it holds). The deltas a batch made go, through PostgreSQL (services/portal/fanout.py), to the
-:class:`Hub` of every portal replica, which hands them to each open SSE stream
-of that rep; a stream that falls ``queue_size`` behind is closed (the browser reconnects and reloads), so a
-slow client never holds up the consumer or the others.
+One thread reads ``crm.changes``, ``earnings`` and the notifier's ``notifications`` with the portal's own
+consumer group, writes each batch into the read model in one transaction and commits the offsets after it (a
+crash replays the batch: the projection ignores what it holds). The deltas and milestones a batch made go,
+through PostgreSQL (services/portal/fanout.py), to the :class:`Hub` of every portal replica, which hands them to
+each open SSE stream of that rep; a stream that falls ``queue_size`` behind is closed, connection and all (the
+browser reconnects and reloads), so a slow client never holds up the consumer or the others.
 """
 
 from __future__ import annotations
@@ -14,19 +14,23 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from attain.contracts.crm_changes import change_from_avro, crm_change_record
 from attain.contracts.dead_letters import ErrorCode
 from attain.contracts.earnings import EarningsSnapshot
+from attain.contracts.notifications import NotificationRecord
 from attain.core.plans import PlanBook
 from attain.platform import topics
-from attain.platform.consume import decode_messages, decoder
-from services.portal.fanout import notify_deltas
+from attain.platform.consume import decode_messages, decoder, take
+from services.portal.fanout import notify_items
 from services.portal.gauges import measure_lag
+from services.portal.milestones import apply_notifications
 from services.portal.readmodel import Delta, apply_changes, apply_snapshots
 
 log = logging.getLogger("attain.portal")
@@ -35,34 +39,58 @@ UNREADABLE = Counter("attain_portal_unreadable_total", "Messages the portal coul
                      "dead-letter them)", ["topic"])
 PUSHED = Counter("attain_portal_deltas_pushed_total", "Deltas sent to open SSE streams")
 DROPPED = Counter("attain_portal_streams_dropped_total", "SSE streams closed because their client fell behind")
+# The live feed's last hop, per delta, in steps (docs/benchmarks.md, "The portal's live feed"): ``fetched``, from
+# the snapshot's computed_at to the consumer having it; ``projected``, from then to the delta handed to the event
+# loop (the batch's transaction and offset commit); ``loop``, from then to the hub putting it in the queues.
+STEP = Histogram("attain_portal_delta_step_seconds", "The live feed's last hop per delta, by step", ["step"],
+                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 Closed = object()  # the last item of a queue whose subscriber fell behind
 
 
+Item = Delta | NotificationRecord  # what a stream is sent: a delta of pay, or a milestone
+
+
 class Hub:
-    """Per-rep fan-out of deltas to subscriber queues (used on the event loop only)."""
+    """Per-rep fan-out of deltas and milestones to subscriber queues (used on the event loop only).
+
+    A stream whose queue is full is dropped here, not just told so: its ``drop`` callback (the handler's
+    transport abort) closes the connection, since a handler stuck writing to a client that stopped reading
+    would never come back to its queue to see ``Closed``.
+    """
 
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[object]]] = defaultdict(set)
+        self._subscribers: dict[str, dict[asyncio.Queue[object], Callable[[], None] | None]] = defaultdict(dict)
 
-    def subscribe(self, rep_id: str) -> asyncio.Queue[object]:
+    def subscribe(self, rep_id: str, drop: Callable[[], None] | None = None) -> asyncio.Queue[object]:
         queue: asyncio.Queue[object] = asyncio.Queue(self._queue_size + 1)
-        self._subscribers[rep_id].add(queue)
+        self._subscribers[rep_id][queue] = drop
         return queue
 
     def unsubscribe(self, rep_id: str, queue: asyncio.Queue[object]) -> None:
-        self._subscribers[rep_id].discard(queue)
-        if not self._subscribers[rep_id]:
-            del self._subscribers[rep_id]
+        streams = self._subscribers.get(rep_id)
+        if streams is not None:
+            streams.pop(queue, None)
+            if not streams:
+                del self._subscribers[rep_id]
 
-    def publish(self, delta: Delta) -> None:
-        for queue in list(self._subscribers.get(delta.rep_id, ())):
+    def publish_all(self, items: Sequence[Item], handed_at: float) -> None:
+        """Publish a batch's items (called on the loop by the consumer thread at ``handed_at``)."""
+        for item in items:
+            if isinstance(item, Delta):
+                STEP.labels("loop").observe(time.time() - handed_at)
+            self.publish(item)
+
+    def publish(self, item: Item) -> None:
+        for queue, drop in list(self._subscribers.get(item.rep_id, {}).items()):
             if queue.qsize() >= self._queue_size:
                 DROPPED.inc()
                 queue.put_nowait(Closed)
-                self.unsubscribe(delta.rep_id, queue)
+                self.unsubscribe(item.rep_id, queue)
+                if drop is not None:
+                    drop()
             else:
-                queue.put_nowait(delta)
+                queue.put_nowait(item)
 
     def close_all(self) -> None:
         """End every open stream (the service is stopping): each handler sees ``Closed`` and returns."""
@@ -72,7 +100,10 @@ class Hub:
                     queue.put_nowait(Closed)
             del self._subscribers[rep_id]
 
-    def count(self) -> int:
+    def count(self, rep_id: str | None = None) -> int:
+        """Open streams (of ``rep_id``, or all)."""
+        if rep_id is not None:
+            return len(self._subscribers.get(rep_id, {}))
         return sum(len(queues) for queues in self._subscribers.values())
 
 
@@ -92,29 +123,50 @@ def _unreadable(message: Message, reason: str, code: ErrorCode) -> None:
 
 def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asyncio.AbstractEventLoop, hub: Hub,
             stopping: threading.Event, assigned: threading.Event) -> None:
-    """Project every message, batch by batch, committing offsets after the database (runs in a thread)."""
+    """Project every message, batch by batch (runs in a thread).
+
+    Per batch: one transaction (changes first: a delta names the deal of the same batch) that also sends the new
+    deltas and milestones to every replica (``NOTIFY``, delivered when it commits), then the offsets are
+    committed. Pushing before the offset commit is safe because the tables decide what is new: a batch replayed
+    after a crash between the two pushes nothing again. ``loop`` and ``hub`` are the replica's own; its
+    :class:`services.portal.fanout.Listener` feeds the hub.
+    """
     from sqlalchemy import Engine
 
     assert isinstance(engine, Engine)
     read_change = decoder(topics.CRM_CHANGES, crm_change_record)
     read_snapshot = decoder(topics.EARNINGS, EarningsSnapshot.from_avro)
-    consumer.subscribe([topics.CRM_CHANGES, topics.EARNINGS], on_assign=lambda *_: assigned.set())
+    read_record = decoder(topics.NOTIFICATIONS, NotificationRecord.from_avro)
+    consumer.subscribe([topics.CRM_CHANGES, topics.EARNINGS, topics.NOTIFICATIONS],
+                       on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
-            batch = consumer.consume(500, 0.1)
+            batch = take(consumer, 500, 0.1)
             if not batch:
                 continue
-            crm = [m for m in batch if m.topic() == topics.CRM_CHANGES]
-            earnings = [m for m in batch if m.topic() == topics.EARNINGS]
-            changes = [change_from_avro(record) for record, _ in decode_messages(crm, read_change, _unreadable)]
-            snapshots = [s for s, _ in decode_messages(earnings, read_snapshot, _unreadable)]
-            with engine.begin() as connection:  # changes first: a delta names the deal of the same batch
+            fetched_at = time.time()
+            by_topic: dict[str | None, list[Message]] = defaultdict(list)
+            for message in batch:  # a tombstone on the compacted notifications topic is no milestone
+                if message.error() or message.value() is not None:
+                    by_topic[message.topic()].append(message)
+            changes = [change_from_avro(record) for record, _ in
+                       decode_messages(by_topic[topics.CRM_CHANGES], read_change, _unreadable)]
+            snapshots = [s for s, _ in decode_messages(by_topic[topics.EARNINGS], read_snapshot, _unreadable)]
+            records = [r for r, _ in decode_messages(by_topic[topics.NOTIFICATIONS], read_record, _unreadable)]
+            with engine.begin() as connection:
                 apply_changes(connection, changes, book)
+                deltas = apply_snapshots(connection, snapshots, book)
+                milestones = apply_notifications(connection, records)
                 # to every replica's hub (its streams), once committed: services/portal/fanout.py
-                notify_deltas(connection, apply_snapshots(connection, snapshots, book))
+                notify_items(connection, [*deltas, *milestones])
+            handed_at = time.time()
+            for delta in deltas:
+                STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
+                STEP.labels("projected").observe(handed_at - fetched_at)
             commit(consumer)
             measure_lag(consumer)
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
+            PROJECTED.labels(topics.NOTIFICATIONS).inc(len(records))
     finally:
         consumer.close()

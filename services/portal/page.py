@@ -140,7 +140,7 @@ def periods(snapshots: Sequence[EarningsSnapshot]) -> list[EarningsSnapshot]:
 def delta_view(delta: Delta, locale: str, _: Translate) -> dict[str, Any]:
     return {"text": delta_text(delta.amount, delta.currency, delta.deal, delta.tier_from, delta.tier_to, locale, _),
             "total": money(delta.total, delta.currency, locale), "computed_at": delta.computed_at,
-            "version": delta.snapshot_version, "period": delta.period}
+            "version": delta.snapshot_version, "period": delta.period, "ingested_at": delta.ingested_at}
 
 
 def opportunity_view(opportunity: dict[str, Any], locale: str) -> dict[str, Any]:

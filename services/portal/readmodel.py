@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS portal.deltas (
   rep_id text NOT NULL, period text NOT NULL, snapshot_version bigint NOT NULL, currency text NOT NULL,
   amount text NOT NULL, total text NOT NULL, deal text, tier_from integer, tier_to integer,
   computed_at bigint NOT NULL, PRIMARY KEY (rep_id, period, snapshot_version));
+CREATE INDEX IF NOT EXISTS deltas_deal ON portal.deltas (deal);
 """
 CLOSED_STAGES = ("closed won", "closed lost")
 
@@ -82,6 +83,9 @@ class Delta:
     tier_from: int | None
     tier_to: int | None
     computed_at: int  # epoch ms
+    # When ingest accepted the earliest change behind the snapshot (epoch ms; the live feed's latency is measured
+    # from it). Not kept in the table: a delta read back from it has None.
+    ingested_at: int | None = None
 
     @classmethod
     def of_row(cls, row: Any) -> Delta:
@@ -106,33 +110,67 @@ def _version(change: CrmChange) -> list[Any]:
     return change.version.to_list()
 
 
+CHUNK = 1000  # changes a statement carries at most (PostgreSQL takes 65,535 parameters)
+
+
+def _rows(count: int, names: Sequence[str]) -> str:
+    """``(:a0, :b0), (:a1, :b1)...``: the VALUES of a multi-row statement."""
+    return ", ".join("(" + ", ".join(f":{name}{n}" for name in names) + ")" for n in range(count))
+
+
 def apply_changes(connection: Connection, changes: Iterable[CrmChange], book: PlanBook | None) -> int:
-    """Project CRM changes; returns how many were new (a replayed change is a no-op)."""
+    """Project CRM changes; returns how many were new (a replayed change is a no-op).
+
+    Three statements per chunk, whatever its size (the new changes, their records locked, the records written):
+    row by row, a batch of 500 changes took 1,500 round trips, and the deltas of the same batch waited for them.
+    """
+    batch = list({change.event_id: change for change in changes}.values())
     new = 0
-    for change in changes:
-        inserted = connection.execute(text(
-            "INSERT INTO portal.changes (event_id, record_id, people, change) VALUES (:e, :r, :p, :c) "
-            "ON CONFLICT (event_id) DO NOTHING"),
-            {"e": change.event_id, "r": change.record_id, "p": people_of(change, book),
-             "c": change_to_canonical_json(change).decode()}).rowcount
-        if not inserted:
-            continue
-        new += 1
-        row = connection.execute(text(
-            "SELECT versions, fields FROM portal.opportunities WHERE record_id = :r FOR UPDATE"),
-            {"r": change.record_id}).first()
-        versions: dict[str, Any] = dict(row.versions) if row else {}
-        fields: dict[str, Any] = dict(row.fields) if row else {}
+    for start in range(0, len(batch), CHUNK):
+        new += _apply_chunk(connection, batch[start:start + CHUNK], book)
+    return new
+
+
+def _apply_chunk(connection: Connection, chunk: Sequence[CrmChange], book: PlanBook | None) -> int:
+    if not chunk:
+        return 0
+    params: dict[str, Any] = {}
+    for n, change in enumerate(chunk):
+        params.update({f"e{n}": change.event_id, f"r{n}": change.record_id, f"p{n}": people_of(change, book),
+                       f"c{n}": change_to_canonical_json(change).decode()})
+    inserted = set(connection.execute(text(
+        f"INSERT INTO portal.changes (event_id, record_id, people, change) VALUES {_rows(len(chunk), 'erpc')} "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"), params).scalars())
+    fresh = [change for change in chunk if change.event_id in inserted]
+    if not fresh:
+        return 0
+    held: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        row.record_id: (dict(row.versions), dict(row.fields)) for row in connection.execute(text(
+            "SELECT record_id, versions, fields FROM portal.opportunities WHERE record_id = ANY(:ids) "
+            "ORDER BY record_id FOR UPDATE"), {"ids": sorted({change.record_id for change in fresh})})}
+    for change in fresh:
+        versions, fields = held.setdefault(change.record_id, ({}, {}))
         for name, value in change.fields.items():  # field by field, the newest version wins (order free)
             if name not in versions or versions[name] <= _version(change):
                 versions[name], fields[name] = _version(change), json.loads(value, parse_float=str, parse_int=str)
+    records: dict[str, Any] = {}
+    for n, (record_id, (versions, fields)) in enumerate(sorted(held.items())):
         owner = fields.get("owner_id") if isinstance(fields.get("owner_id"), str) else None
+        records.update({f"r{n}": record_id, f"o{n}": owner, f"v{n}": json.dumps(versions), f"f{n}": json.dumps(fields)})
+    values = ", ".join(f"(:r{n}, :o{n}, CAST(:v{n} AS jsonb), CAST(:f{n} AS jsonb))" for n in range(len(held)))
+    connection.execute(text(
+        f"INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) VALUES {values} "
+        "ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, versions = excluded.versions, "
+        "fields = excluded.fields, updated_at = now()"), records)
+    named = {record_id: str(fields["name"]) for record_id, (_, fields) in held.items() if fields.get("name")}
+    if named:  # a delta projected before its deal's change (another partition, an earlier batch) gets the name
         connection.execute(text(
-            "INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) "
-            "VALUES (:r, :o, CAST(:v AS jsonb), CAST(:f AS jsonb)) ON CONFLICT (record_id) DO UPDATE SET "
-            "owner_id = excluded.owner_id, versions = excluded.versions, fields = excluded.fields, updated_at = now()"),
-            {"r": change.record_id, "o": owner, "v": json.dumps(versions), "f": json.dumps(fields)})
-    return new
+            "UPDATE portal.deltas d SET deal = v.name FROM (VALUES "
+            + ", ".join(f"(:d{n}, :n{n})" for n in range(len(named))) + ") AS v(record_id, name) "
+            "WHERE d.deal = v.record_id"),
+            {key: value for n, (record_id, name) in enumerate(named.items())
+             for key, value in ((f"d{n}", record_id), (f"n{n}", name))})
+    return len(fresh)
 
 
 def tier_number(book: PlanBook | None, snapshot: EarningsSnapshot, component_id: str,
@@ -184,7 +222,8 @@ def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot
             continue
         deal = deal_name(connection, [change.record_id for change in snapshot.changes])
         delta = Delta(snapshot.rep_id, snapshot.period, snapshot.snapshot_version, snapshot.currency, amount,
-                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at)
+                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at,
+                      snapshot.trigger_ingested_at)
         connection.execute(text(
             "INSERT INTO portal.deltas VALUES (:rep_id, :period, :snapshot_version, :currency, :amount, :total, "
             ":deal, :tier_from, :tier_to, :computed_at) ON CONFLICT DO NOTHING"),

@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
 
+from attain.contracts.notifications import NotificationRecord
 from attain.core.pace import DEFAULT_OFF_PACE
 from attain.core.plans import PlanBook
 from attain.platform.identity import TokenVerifier
@@ -37,6 +38,7 @@ from services.portal.i18n import preferred, translator
 from services.portal.ledger_client import Ledger, Refused
 from services.portal.live import PUSHED, Closed, Hub
 from services.portal.manager import add_manager_routes
+from services.portal.milestones import milestone_view, notifications_of
 from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
 from services.portal.seen import change_view, changes_for_view
 from services.portal.whatif import add_whatif_routes
@@ -196,6 +198,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         deltas = await asyncio.to_thread(deltas_of, portal.engine, rep_id, chosen) if chosen else []
         changed = await asyncio.to_thread(changes_for_view, portal.engine, rep_id, chosen, entries,
                                           session.identity.subject) if chosen else []
+        notices = await asyncio.to_thread(notifications_of, portal.engine, rep_id)
         return render(
             request, "rep.html", rep_id=rep_id, period=chosen, snapshot=current,
             as_of=current.computed_at if current else int(time.time() * 1000),
@@ -206,6 +209,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
             opportunities=[page.opportunity_view(o, locale) for o in opportunities],
             lines=page.lines_of(entries, chosen, locale),
             changed=[change_view(change, locale, _) for change in changed],
+            notifications=[milestone_view(n, locale) for n in notices],
             total=lambda snapshot: page.total_of(snapshot, locale))
 
     async def events(request: web.Request) -> web.StreamResponse:
@@ -220,8 +224,9 @@ def add_routes(app: web.Application, portal: Portal) -> None:
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
         await response.write(b": stream open\n\n")
-        queue = portal.hub.subscribe(rep_id)
-        fragment = env.get_template("delta.html")
+        transport = request.transport
+        queue = portal.hub.subscribe(rep_id, transport.abort if transport is not None else None)
+        fragment, milestone = env.get_template("delta.html"), env.get_template("milestone.html")
         try:
             while True:
                 try:
@@ -231,6 +236,10 @@ def add_routes(app: web.Application, portal: Portal) -> None:
                     continue
                 if item is Closed:
                     break
+                if isinstance(item, NotificationRecord):  # a milestone, in the reader's language
+                    html = milestone.render(m=milestone_view(item, locale)).replace("\n", "")
+                    await response.write(f"event: milestone\ndata: {html}\n\n".encode())
+                    continue
                 assert isinstance(item, page.Delta)
                 html = fragment.render(delta=page.delta_view(item, locale, _), _=_).replace("\n", "")
                 await response.write(f"id: {item.snapshot_version}\nevent: delta\ndata: {html}\n\n".encode())

@@ -44,14 +44,18 @@ def deal(record_id: str, name: str, amount: str, at: str) -> dict[str, Any]:
 
 
 def listen(client: httpx.Client, url: str, into: queue.Queue[str], opened: threading.Event) -> None:
-    """Each SSE ``data:`` line of the stream at ``url`` into ``into`` (runs in a thread until the stream ends)."""
+    """Each SSE ``data:`` line of the stream at ``url`` into ``into``, a milestone's prefixed ``milestone `` (runs
+    in a thread until the stream ends)."""
+    event = ""
     try:
         with client.stream("GET", url, timeout=httpx.Timeout(10, read=None)) as response:
             into.put(f"status {response.status_code}")
             for line in response.iter_lines():
                 opened.set()
-                if line.startswith("data: "):
-                    into.put(line[6:])
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    into.put(f"milestone {line[6:]}" if event == "milestone" else line[6:])
     except httpx.HTTPError as error:
         into.put(f"error {error}")
 
@@ -60,7 +64,7 @@ def next_data(lines: queue.Queue[str], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while True:
         line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        if not line.startswith("status "):
+        if not line.startswith(("status ", "milestone ")):
             return line
 
 
@@ -95,6 +99,10 @@ def test_a_rep_signs_in_and_watches_deltas_arrive_live(stack: Stack) -> None:
     page = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "en-IN"}).text
     assert "₹66,000.00" in page and "120.0% of quota" in page and "top tier reached" in page
     assert "Acme Corp: credit commission 6,00,000" in page and "Globex" in page  # the deal list, with the core's trace
+    # the notifier's milestones reach the rep home too (through its notifications topic), newest first
+    wait_until(lambda: "Your earnings for 2026-Q1 changed by ₹36,000.00 to ₹66,000.00" in rep.get(
+        f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "en-IN"}).text, 20,
+        "the milestones on the rep home")
     french = rep.get(f"{stack.portal_url}/reps/ae-in-01", headers={"Accept-Language": "fr-FR"}).text
     assert "Rémunération de ae-in-01" in french and "66\u202f000,00" in french
 

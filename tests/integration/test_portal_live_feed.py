@@ -1,0 +1,299 @@
+"""The portal's live feed at the socket level, on the real broker, PostgreSQL and ledger API.
+
+The portal's pages and consumer are served in-process (its routes, the consume thread, a session opened from a
+token of the session's real issuer: the browser's sign-in round trip is the e2e test's); the ledger's API admits
+and logs each stream as in production.
+
+- A client that stops reading (its TCP receive window fills) is cut off, connection and all, once its queue is
+  full, while another stream of the same rep receives every delta and the consumer keeps committing.
+- A milestone recorded by the notifier on ``notifications`` reaches the rep's stream once, in the reader's
+  language (a kind the catalogues do not know with the recorded sentence), not again for its ``delivered``
+  rewrite nor after a full replay by a new group; the rep home lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiohttp import web
+from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql import insert
+
+from attain.contracts.earnings import ComponentEarnings, EarningsSnapshot, SourceChange
+from attain.contracts.notifications import DELIVERED, NotificationRecord, standing_key
+from attain.core.milestones import approved
+from attain.embedded.ports import free_port
+from attain.notify.messages import sentence
+from attain.platform import topics
+from attain.platform.avro import contract
+from attain.platform.identity import TokenVerifier
+from attain.platform.kafka import consumer_config, ensure_topics, producer_config
+from attain.platform.settings import KafkaSettings
+from services.ledger.auth import LedgerGuard
+from services.ledger.config import LedgerSettings
+from services.ledger.schema import participants
+from services.portal.auth import SESSION_COOKIE, OidcClient, Sessions, open_session
+from services.portal.ledger_client import Ledger
+from services.portal.live import DROPPED, Hub, consume
+from services.portal.milestones import ensure_schema as ensure_milestones_schema
+from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.web import Portal, add_routes
+from tests.integration.ledger_api_support import serving_api
+from tests.polling import budget, wait_until
+
+QUEUE_SIZE = 5
+ROUND = 4  # deltas a round: fewer than a queue holds, so a stream that reads is never behind
+SLOW_REP, MILESTONE_REP = "live-slow-01", "live-ms-01"
+T = TypeVar("T")
+
+
+@dataclass
+class Served:
+    url: str
+    kafka: KafkaSettings
+    engine: Engine
+    hub: Hub
+    loop: asyncio.AbstractEventLoop
+    sessions: Sessions
+    verifier: TokenVerifier
+    group: str
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(30)
+
+    def count(self, rep: str) -> int:
+        async def count() -> int:
+            return self.hub.count(rep)
+        return self.run(count())
+
+    def cookie(self, token: str) -> str:
+        sid, _ = self.run(open_session(self.sessions, self.verifier, token, 3600))
+        return sid
+
+
+def start_consumer(served: Served, group: str) -> Callable[[], None]:
+    """The portal's consume loop under ``group`` in a thread; returns its stop."""
+    stopping, assigned = threading.Event(), threading.Event()
+    consumer = Consumer(consumer_config(served.kafka, group, **{
+        "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    thread = threading.Thread(target=consume, args=(consumer, served.engine, None, served.loop, served.hub, stopping,
+                                                    assigned), daemon=True)
+    thread.start()
+    assert assigned.wait(budget(30)), "the portal's consumer got no partitions"
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(10)
+    return stop
+
+
+@pytest.fixture(scope="module")
+def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, minter: Any) -> Iterator[Served]:
+    kafka = KafkaSettings(bootstrap=pipeline_kafka_bootstrap, partitions=1, fetch_max_wait_ms=20)
+    ensure_topics(kafka, [topics.CRM_CHANGES, topics.EARNINGS])
+    ensure_topics(kafka, [topics.NOTIFICATIONS], compacted=[topics.NOTIFICATIONS])
+    portal_engine = make_engine(database_url)
+    ensure_schema(portal_engine)
+    ensure_milestones_schema(portal_engine)
+    with engine.begin() as connection:  # the ledger admits a rep's own stream of a rep it knows
+        connection.execute(insert(participants), [{"rep_id": rep, "region": "south"}
+                                                  for rep in (SLOW_REP, MILESTONE_REP)])
+    settings = LedgerSettings(database_url=database_url, rate_limit="")
+    verifier = TokenVerifier(minter.settings)
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, daemon=True)
+    loop_thread.start()
+    port = free_port()
+    with serving_api(engine, settings, LedgerGuard(settings, verifier)) as ledger_url:
+        hub = Hub(QUEUE_SIZE)
+        sessions = Sessions()
+
+        async def start() -> tuple[web.AppRunner, Ledger]:
+            ledger = Ledger(ledger_url)
+            app = web.Application()
+            add_routes(app, Portal(portal_engine, None, ledger, sessions, verifier,
+                                   OidcClient(minter.issuer.url, "attain-portal", f"http://127.0.0.1:{port}/cb", None),
+                                   hub, f"http://127.0.0.1:{port}", "en-IN", 3600))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            return runner, ledger
+
+        runner, ledger = asyncio.run_coroutine_threadsafe(start(), loop).result(15)
+        served = Served(f"http://127.0.0.1:{port}", kafka, portal_engine, hub, loop, sessions, verifier,
+                        f"portal-live-{uuid.uuid4()}")
+        stop = start_consumer(served, served.group)
+        try:
+            yield served
+        finally:
+            stop()
+            loop.call_soon_threadsafe(hub.close_all)  # as the service does: every open stream ends first
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(15)
+            asyncio.run_coroutine_threadsafe(ledger.close(), loop).result(15)
+            loop.call_soon_threadsafe(loop.stop)
+            loop_thread.join(10)
+            portal_engine.dispose()
+
+
+def read_events(url: str, cookie: str, into: queue.Queue[tuple[str, str]], language: str = "en-IN") -> None:
+    """Each SSE event of the stream at ``url`` as (event, data) into ``into`` (a thread, until the stream ends)."""
+    event = ""
+    try:
+        with httpx.stream("GET", url, cookies={SESSION_COOKIE: cookie}, headers={"Accept-Language": language},
+                          timeout=httpx.Timeout(10, read=None)) as response:
+            into.put(("status", str(response.status_code)))
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    into.put((event, line[6:]))
+    except httpx.HTTPError as error:
+        into.put(("error", str(error)))
+
+
+def listen(served: Served, rep: str, cookie: str, language: str = "en-IN") -> queue.Queue[tuple[str, str]]:
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
+    threading.Thread(target=read_events, args=(f"{served.url}/reps/{rep}/events", cookie, events, language),
+                     daemon=True).start()
+    assert events.get(timeout=budget(10)) == ("status", "200")
+    return events
+
+
+def received(events: queue.Queue[tuple[str, str]], count: int, kind: str, timeout: float) -> list[str]:
+    """The next ``count`` events of ``kind`` (keepalives and other kinds skipped), or fail after ``timeout``."""
+    found: list[str] = []
+    while len(found) < count:
+        event, data = events.get(timeout=timeout)
+        assert event not in ("error", "status"), data
+        if event == kind:
+            found.append(data)
+    return found
+
+
+def snapshot(rep: str, version: int) -> bytes:
+    """Pay up by 1.00 per version, on a deal whose long name makes each delta about 8 KB on the wire (the
+    slow client's window and the portal's buffers fill in a few rounds)."""
+    earned = f"{version}.00"
+    deal = f"006LIVE{version:05d}-" + "x" * 8000
+    return contract(topics.EARNINGS).encode(EarningsSnapshot(
+        rep, "2026-Q1", "live", 1, "INR", version, 1767225600000 + version,
+        (ComponentEarnings("commission", earned, None, None, earned, 1),), earned, (f"e{version}",), None, "",
+        (SourceChange(f"e{version}", deal),)).to_avro())
+
+
+def committed(served: Served, group: str, topic: str) -> int:
+    probe = Consumer(consumer_config(served.kafka, group, **{"enable.auto.commit": False}))
+    try:
+        return int(probe.committed([TopicPartition(topic, 0)], timeout=10)[0].offset)
+    finally:
+        probe.close()
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_delays_nobody(served: Served, minter: Any) -> None:
+    cookie = served.cookie(minter.token(SLOW_REP))
+    fast = listen(served, SLOW_REP, cookie)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: it fills at once
+    slow.connect(("127.0.0.1", int(served.url.rsplit(":", 1)[1])))
+    slow.sendall(f"GET /reps/{SLOW_REP}/events HTTP/1.1\r\nHost: portal\r\nCookie: {SESSION_COOKIE}={cookie}\r\n"
+                 f"Accept: text/event-stream\r\n\r\n".encode())
+    opened = b""
+    while b": stream open" not in opened:
+        opened += slow.recv(1024)
+    assert opened.startswith(b"HTTP/1.1 200")  # from here on the slow client reads nothing
+    wait_until(lambda: served.count(SLOW_REP) == 2, budget(10), "both streams subscribed", 0.1)
+
+    producer = Producer(producer_config(served.kafka))
+    last_offset: list[int] = []
+    dropped_before, version = DROPPED._value.get(), 0
+    while DROPPED._value.get() == dropped_before:  # rounds of deltas until the slow stream's queue overflows
+        assert version < 400, "the slow client was never cut off"
+        for _ in range(ROUND):
+            version += 1
+            producer.produce(topics.EARNINGS, snapshot(SLOW_REP, version), SLOW_REP.encode(),
+                             on_delivery=lambda _error, message: last_offset.append(message.offset()))
+        producer.flush(10)
+        deltas = received(fast, ROUND, "delta", budget(15))  # the reader keeps up, round after round
+        assert f"006LIVE{version:05d}" in deltas[-1]
+
+    # the slow connection is closed by the portal, not just forgotten: the client reads to its end
+    slow.settimeout(budget(10))
+    try:
+        while slow.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass  # reset: the portal aborted it with data unsent, as it should
+    slow.close()
+    assert served.count(SLOW_REP) == 1  # the reader's stream stays
+    # and the consumer kept committing every batch while the slow client sat there
+    wait_until(lambda: committed(served, served.group, topics.EARNINGS) == max(last_offset) + 1, budget(10),
+               "the portal's consumer to commit the last snapshot")
+    version += 1
+    producer.produce(topics.EARNINGS, snapshot(SLOW_REP, version), SLOW_REP.encode())
+    producer.flush(10)
+    assert f"006LIVE{version:05d}" in received(fast, 1, "delta", budget(10))[0]
+
+
+def milestone_record(key: str, kind: str, english: str, status: str = "pending") -> NotificationRecord:
+    return NotificationRecord(key, kind, MILESTONE_REP, "2026-Q1", status, {"currency": "EUR"}, english)
+
+
+def test_a_milestone_reaches_the_stream_once_in_the_readers_language_also_after_a_replay(
+        served: Served, minter: Any) -> None:
+    cookie = served.cookie(minter.token(MILESTONE_REP))
+    stream = listen(served, MILESTONE_REP, cookie, "fr-FR")
+    paid = approved(MILESTONE_REP, "2026-Q1", "EUR", Decimal("1234.5"), "boss")
+    record = NotificationRecord.of(paid, sentence(paid))  # recorded in English, shown in the reader's language
+    unknown = milestone_record(f"{MILESTONE_REP}|2026-Q1|statement|v1", "statement",
+                               "Your statement for 2026-Q1 is ready.")
+    standing = NotificationRecord(standing_key(MILESTONE_REP, "2026-Q1"), "standing", MILESTONE_REP, "2026-Q1",
+                                  "standing", {"currency": "EUR", "version": "1", "total": "0"})
+    delivered = NotificationRecord(record.key, record.kind, record.rep_id, record.period, DELIVERED, record.fields,
+                                   record.sentence, ("web",), record.recorded_at)
+    producer = Producer(producer_config(served.kafka))
+
+    def publish(*records: NotificationRecord) -> None:
+        for item in records:
+            producer.produce(topics.NOTIFICATIONS, contract(topics.NOTIFICATIONS).encode(item.to_avro()),
+                             item.key.encode())
+        producer.flush(10)
+
+    publish(standing, record, unknown, delivered)
+    publish(milestone_record(f"{MILESTONE_REP}|2026-Q1|marker|1", "marker", "first marker"))
+    shown = received(stream, 3, "milestone", budget(15))  # the marker comes after any copy of the others
+    assert "Votre paiement de 1\u202f234,50\xa0€ pour 2026-Q1 a été approuvé." in shown[0], shown[0]
+    assert f'data-key="{record.key}"' in shown[0]
+    assert "Your statement for 2026-Q1 is ready." in shown[1] and "first marker" in shown[2]
+
+    replay_group = f"portal-replay-{uuid.uuid4()}"  # a new group reads every record again: nothing is new
+    stop = start_consumer(served, replay_group)
+    try:
+        end = committed(served, served.group, topics.NOTIFICATIONS)
+        wait_until(lambda: committed(served, replay_group, topics.NOTIFICATIONS) >= end, budget(15),
+                   "the replay to read every record")
+    finally:
+        stop()
+    publish(milestone_record(f"{MILESTONE_REP}|2026-Q1|marker|2", "marker", "second marker"))
+    assert "second marker" in received(stream, 1, "milestone", budget(15))[0]  # nothing in between
+    with served.engine.connect() as connection:
+        held = connection.execute(text("SELECT key FROM portal.notifications WHERE rep_id = :r ORDER BY key"),
+                                  {"r": MILESTONE_REP}).scalars().all()
+    assert held == sorted([record.key, unknown.key, f"{MILESTONE_REP}|2026-Q1|marker|1",
+                           f"{MILESTONE_REP}|2026-Q1|marker|2"])
+
+    home = httpx.get(f"{served.url}/reps/{MILESTONE_REP}", cookies={SESSION_COOKIE: cookie},
+                     headers={"Accept-Language": "fr-FR"})
+    assert home.status_code == 200
+    listed = home.text[home.text.index('id="notifications"'):]
+    assert listed.index("second marker") < listed.index("a été approuvé")  # newest first
