@@ -1,6 +1,7 @@
 """The portal's other pages in a real browser (headless Debian chromium): a rep runs the what-if on an open
-opportunity; a manager approves their rep's period from a phone with a reason. axe-core on each page, no
-sideways scroll at 390 px, screenshots kept. The reps are this module's own (tests/e2e/portal_plans.yaml)."""
+opportunity; a manager approves their rep's period from a phone with a reason, and once the approval chain ends
+the rep, watching their own page, sees the payout's approval arrive live. axe-core on each page, no sideways
+scroll at 390 px, screenshots kept. The reps are this module's own (tests/e2e/portal_plans.yaml)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def test_a_manager_approves_a_period_from_a_phone(stack: Stack, page_for: Any, p
     locked = ledger.post("/v1/periods/portal-browser/2026-Q1/lock", headers=admin)
     assert locked.json() == {"state": "locked"}, locked.text
 
+    rep_page = page_for("phone")  # the rep watches their own page throughout
+    sign_in(rep_page, stack.portal_url, APPROVED_REP, passwords[APPROVED_REP])
+    expect(rep_page).to_have_url(f"{stack.portal_url}/reps/{APPROVED_REP}")
+    rep_page.evaluate("window.__notReloaded = true")
+
     page = page_for("phone")
     sign_in(page, stack.portal_url, MANAGER, passwords[MANAGER])
     expect(page).to_have_url(re.compile(r"/team$"))
@@ -84,3 +90,15 @@ def test_a_manager_approves_a_period_from_a_phone(stack: Stack, page_for: Any, p
     history = ledger.get("/v1/periods/portal-browser/2026-Q1/approvals", headers=admin).json()
     assert [(d["step"], d["actor_id"], d["approved"], d["comment"]) for d in history] == [
         ("manager", MANAGER, True, "Globex checked against the order form")]
+
+    # the rest of the chain at the ledger (a second comp admin, then finance): the payout lines are written, the
+    # notifier records the "approved" milestone and the portal pushes it onto the rep's open page
+    for who, roles in (("comp-admin-2", ("comp_admin",)), ("finance", ("finance",))):
+        decided = ledger.post("/v1/periods/portal-browser/2026-Q1/approvals", json={"approve": True, "comment": "ok"},
+                              headers=bearer(stack, who, roles=roles, regions=("*",)))
+        assert decided.status_code == 200, decided.text
+    notice = rep_page.locator("#notifications li[data-kind='approved']")
+    expect(notice).to_contain_text("Your payout of ₹20,000.00 for 2026-Q1 was approved.", timeout=60_000)
+    assert rep_page.evaluate("window.__notReloaded === true")  # it came over the live stream, not a reload
+    assert_accessible(rep_page, "the rep's page with a live notification")
+    screenshot(rep_page, artifacts, "portal-phone-notified")
