@@ -1,7 +1,7 @@
 """Rewrite the portal's screenshots in docs/img/ (shown in docs/portal.md): `make screenshots`.
 
 Runs the browser tests that take them (the whole stack, embedded broker and PostgreSQL, Debian's chromium), with
-their artefacts in a temporary folder, and copies the three the docs show, each checked to stay under 150 KB."""
+their artefacts in a temporary folder, and copies the ones the docs show, each checked to stay under 150 KB."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.e2e.portal.browser.support import ARTIFACTS_ENV
 
 HERE = Path(__file__).parent
 DOCS = HERE.parents[3] / "docs" / "img"
-KEPT = ("portal-phone-live-delta", "portal-desktop-rep-home", "portal-desktop-dispute")
+KEPT = ("portal-phone-live-delta", "portal-desktop-rep-home", "portal-desktop-dispute", "portal-phone-what-if",
+        "portal-phone-approved", "portal-phone-notified")
 MAX_BYTES = 150 * 1024
 
 
@@ -25,7 +26,8 @@ def main() -> int:
         tests = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q",
              "--basetemp", str(Path(folder) / "pytest"), str(HERE / "test_portal_browser.py"),
-             "-k", "live or statement"], env={**os.environ, ARTIFACTS_ENV: folder}, check=False)
+             str(HERE / "test_portal_browser_flows.py"), "-k", "live or statement or what_if or approves"],
+            env={**os.environ, ARTIFACTS_ENV: folder}, check=False)
         if tests.returncode != 0:
             print("the browser tests failed: no screenshot was replaced", file=sys.stderr)
             return tests.returncode

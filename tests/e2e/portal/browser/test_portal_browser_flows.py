@@ -101,4 +101,5 @@ def test_a_manager_approves_a_period_from_a_phone(stack: Stack, page_for: Any, p
     expect(notice).to_contain_text("Your payout of ₹20,000.00 for 2026-Q1 was approved.", timeout=60_000)
     assert rep_page.evaluate("window.__notReloaded === true")  # it came over the live stream, not a reload
     assert_accessible(rep_page, "the rep's page with a live notification")
+    notice.scroll_into_view_if_needed()
     screenshot(rep_page, artifacts, "portal-phone-notified")
