@@ -7,9 +7,9 @@ for one rolled back), and every replica's :class:`Listener` ``LISTEN``s on the c
 to its own hub. A listener that loses its connection reconnects; deltas sent meanwhile are not replayed to open
 streams (the page shows them from ``portal.deltas`` on its next load, as after any reconnect).
 
-A milestone travels the same way. A notification's payload is limited to 8,000 bytes, so one too large to carry
-(a long list of deals) travels as its key only and the listener reads it from ``portal.notifications``, which
-the same transaction wrote.
+A milestone travels the same way. A notification's payload is limited to 8,000 bytes, so a delta or a milestone
+too large to carry (a long deal name, a long list of deals) travels as its key only and the listener reads it
+from ``portal.deltas`` or ``portal.notifications``, which the same transaction wrote.
 """
 
 from __future__ import annotations
@@ -38,18 +38,22 @@ LARGEST = 7900  # bytes of a NOTIFY payload (PostgreSQL's limit is 8,000)
 
 
 def payload(delta: Delta) -> str:
-    return json.dumps({"type": "delta", "rep_id": delta.rep_id, "period": delta.period,
-                       "snapshot_version": delta.snapshot_version,
-                       "currency": delta.currency, "amount": str(delta.amount), "total": str(delta.total),
-                       "deal": delta.deal, "tier_from": delta.tier_from, "tier_to": delta.tier_to,
-                       "computed_at": delta.computed_at})
+    whole = json.dumps({"type": "delta", "rep_id": delta.rep_id, "period": delta.period,
+                        "snapshot_version": delta.snapshot_version, "currency": delta.currency,
+                        "amount": str(delta.amount), "total": str(delta.total), "deal": delta.deal,
+                        "tier_from": delta.tier_from, "tier_to": delta.tier_to, "computed_at": delta.computed_at,
+                        "ingested_at": delta.ingested_at})
+    if len(whole.encode()) <= LARGEST:
+        return whole
+    return json.dumps({"type": "delta", "ref": [delta.rep_id, delta.period, delta.snapshot_version],
+                       "ingested_at": delta.ingested_at})
 
 
 def delta_of(raw: str) -> Delta:
     fields = json.loads(raw)
     return Delta(fields["rep_id"], fields["period"], int(fields["snapshot_version"]), fields["currency"],
                  Decimal(fields["amount"]), Decimal(fields["total"]), fields["deal"], fields["tier_from"],
-                 fields["tier_to"], int(fields["computed_at"]))
+                 fields["tier_to"], int(fields["computed_at"]), fields.get("ingested_at"))
 
 
 def milestone_payload(record: NotificationRecord) -> str:
@@ -124,16 +128,32 @@ class Listener:
     def _item(self, raw: str) -> Item | None:
         fields = json.loads(raw)
         if fields.get("type", "delta") == "delta":
-            return delta_of(raw)
+            return self._stored_delta(fields["ref"], fields.get("ingested_at")) if "ref" in fields else delta_of(raw)
         if "fields" in fields:
             return milestone_of(fields)
         return self._stored_milestone(str(fields["key"]))
 
-    def _stored_milestone(self, key: str) -> NotificationRecord | None:
-        """A milestone too large for its notification, read from the table the consumer wrote it to."""
+    def _read(self) -> psycopg.Connection[dict[str, object]]:
         if self._reader is None or self._reader.closed:
             self._reader = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5, row_factory=dict_row)
-        row = self._reader.execute("SELECT key, kind, rep_id, period, fields, sentence, recorded_at "
+        return self._reader
+
+    def _stored_delta(self, ref: list[object], ingested_at: int | None) -> Delta | None:
+        """A delta too large for its notification, read from the table the consumer wrote it to."""
+        row = self._read().execute("SELECT * FROM portal.deltas WHERE rep_id = %s AND period = %s "
+                                   "AND snapshot_version = %s", ref).fetchone()
+        if row is None:
+            return None
+        return Delta(str(row["rep_id"]), str(row["period"]), int(str(row["snapshot_version"])), str(row["currency"]),
+                     Decimal(str(row["amount"])), Decimal(str(row["total"])),
+                     None if row["deal"] is None else str(row["deal"]),
+                     None if row["tier_from"] is None else int(str(row["tier_from"])),
+                     None if row["tier_to"] is None else int(str(row["tier_to"])), int(str(row["computed_at"])),
+                     ingested_at)
+
+    def _stored_milestone(self, key: str) -> NotificationRecord | None:
+        """A milestone too large for its notification, read from the table the consumer wrote it to."""
+        row = self._read().execute("SELECT key, kind, rep_id, period, fields, sentence, recorded_at "
                                    "FROM portal.notifications WHERE key = %s", (key,)).fetchone()
         return None if row is None else milestone_of(row)
 

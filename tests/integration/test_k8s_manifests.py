@@ -74,12 +74,15 @@ def test_the_portal_runs_two_replicas_behind_an_sse_ready_ingress_with_only_its_
     acls = one("KafkaUser", "attain-portal")["spec"]["authorization"]["acls"]
     assert {(a["resource"]["type"], a["resource"].get("name"), tuple(a["operations"])) for a in acls} == {
         ("topic", topics.CRM_CHANGES, ("Read", "Describe")), ("topic", topics.EARNINGS, ("Read", "Describe")),
-        ("topic", "notifications", ("Read", "Describe")), ("group", "attain-portal", ("Read", "Describe"))}
+        ("topic", "notifications", ("Read", "Describe")), ("group", "attain-portal", ("Read", "Describe")),
+        # the admin board: dead-letter counts, read by throwaway readers that commit nothing
+        ("topic", "crm.changes.dlq", ("Read", "Describe")), ("topic", "earnings.dlq", ("Read", "Describe")),
+        ("topic", "notifications.dlq", ("Read", "Describe")), ("group", "attain-dlq-cli-", ("Read", "Describe"))}
 
     policy = one("NetworkPolicy", "attain-portal")["spec"]
     assert policy["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "ingress-nginx"}}}], "ports": [{"port": 8085}]}]
-    assert sorted(port["port"] for rule in policy["egress"] for port in rule["ports"]) == [443, 5432, 8083]
+    assert sorted(port["port"] for rule in policy["egress"] for port in rule["ports"]) == [443, 5432, 8081, 8083]
     ledger_from = one("NetworkPolicy", "attain-ledger")["spec"]["ingress"][0]["from"][0]["podSelector"]
     assert "attain-portal" in ledger_from["matchExpressions"][0]["values"]
     dev = _documents(check, [DEPLOY / "overlays" / "dev"])

@@ -44,10 +44,12 @@ from services.ledger.auth import LedgerGuard
 from services.ledger.config import LedgerSettings
 from services.ledger.schema import participants
 from services.portal.auth import SESSION_COOKIE, OidcClient, Sessions, open_session
+from services.portal.fanout import Listener
 from services.portal.ledger_client import Ledger
 from services.portal.live import DROPPED, Hub, consume
 from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.sessions import ensure_tables
 from services.portal.web import Portal, add_routes
 from tests.integration.ledger_api_support import serving_api
 from tests.polling import budget, wait_until
@@ -106,6 +108,7 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
     portal_engine = make_engine(database_url)
     ensure_schema(portal_engine)
     ensure_milestones_schema(portal_engine)
+    ensure_tables(portal_engine)
     with engine.begin() as connection:  # the ledger admits a rep's own stream of a rep it knows
         connection.execute(insert(participants), [{"rep_id": rep, "region": "south"}
                                                   for rep in (SLOW_REP, MILESTONE_REP)])
@@ -117,7 +120,9 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
     port = free_port()
     with serving_api(engine, settings, LedgerGuard(settings, verifier)) as ledger_url:
         hub = Hub(QUEUE_SIZE)
-        sessions = Sessions()
+        sessions = Sessions(portal_engine)
+        listener = Listener(database_url, loop, hub.publish_all).start()  # deltas come through PostgreSQL
+        wait_until(listener.listening.is_set, budget(10), "the portal's listener")
 
         async def start() -> tuple[web.AppRunner, Ledger]:
             ledger = Ledger(ledger_url)
@@ -138,6 +143,7 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
             yield served
         finally:
             stop()
+            listener.stop()
             loop.call_soon_threadsafe(hub.close_all)  # as the service does: every open stream ends first
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(15)
             asyncio.run_coroutine_threadsafe(ledger.close(), loop).result(15)
