@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from attain.contracts.notifications import STANDING, NotificationRecord
 from attain.notify.messages import sentence
+from services.portal.readmodel import run_ddl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS portal.notifications (
@@ -32,10 +33,7 @@ CREATE INDEX IF NOT EXISTS notifications_rep ON portal.notifications (rep_id, re
 
 def ensure_schema(engine: Engine) -> None:
     """The table beside the read model's (schema ``portal``, created first by readmodel.ensure_schema)."""
-    with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
-        for statement in filter(str.strip, SCHEMA.split(";")):
-            connection.execute(text(statement))
+    run_ddl(engine, SCHEMA)
 
 
 def is_milestone(record: NotificationRecord) -> bool:

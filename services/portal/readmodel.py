@@ -60,11 +60,18 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, pool_size=3, max_overflow=2, hide_parameters=True)
 
 
-def ensure_schema(engine: Engine) -> None:
+def run_ddl(engine: Engine, script: str) -> Connection:
+    """Run ``script``'s statements (idempotent DDL) under the portal's schema lock, in one transaction."""
     with engine.begin() as connection:
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
-        for statement in filter(str.strip, SCHEMA.split(";")):
+        for statement in filter(str.strip, script.split(";")):
             connection.execute(text(statement))
+        return connection
+
+
+def ensure_schema(engine: Engine) -> None:
+    run_ddl(engine, SCHEMA)
+    with engine.begin() as connection:
         connection.execute(text("INSERT INTO portal.schema_version VALUES (:v) ON CONFLICT DO NOTHING"),
                            {"v": SCHEMA_VERSION})
 

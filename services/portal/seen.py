@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from attain.format import money
 from attain.ledger.statement_changes import ComponentChange, LineChange, Seen, changes_since, in_period, seen_of
 from services.portal.i18n import Translate
+from services.portal.readmodel import run_ddl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS portal.seen (
@@ -28,9 +29,7 @@ CREATE TABLE IF NOT EXISTS portal.seen (
 
 def ensure_seen(engine: Engine) -> None:
     """Create ``portal.seen`` (idempotent; the read model's schema must exist: readmodel.ensure_schema)."""
-    with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
-        connection.execute(text(SCHEMA))
+    run_ddl(engine, SCHEMA)
 
 
 def with_deals(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from authlib.common.security import generate_token
 from sqlalchemy import Engine, text
 
 from attain.platform.identity import Identity
+from services.portal.readmodel import run_ddl
 
 SESSION_COOKIE = "attain_portal_session"
 LOGIN_SECONDS = 600
@@ -70,10 +71,7 @@ def digest(value: str) -> bytes:
 
 def ensure_tables(engine: Engine) -> None:
     """Create the tables (idempotent, under the portal's schema lock)."""
-    with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('attain-portal-schema'))"))
-        for statement in filter(str.strip, SCHEMA.split(";")):
-            connection.execute(text(statement))
+    run_ddl(engine, SCHEMA)
 
 
 def _identity_json(identity: Identity) -> str:
