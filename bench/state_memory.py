@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -24,27 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from failover import won_deals
+from workload import avro_changes, rep_ids, write_plan_book
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from failover import won_deals  # noqa: E402
-from workload import avro_changes, rep_ids, write_plan_book  # noqa: E402
-
-from attain.contracts.crm_changes import change_from_avro  # noqa: E402
-from attain.contracts.wire import to_millis  # noqa: E402
-from attain.planfiles import load_book  # noqa: E402
-from attain.platform import topics  # noqa: E402
-from attain.platform.avro import contract  # noqa: E402
-from services.calculator.credit_stage import (  # noqa: E402
-    RecordEntry,
-    credit_touched,
-    encode_credit_messages,
-    merge_changes,
-)
-from services.calculator.earnings_stage import apply_rep_messages, group_by_rep  # noqa: E402
-from services.calculator.month_cache import MonthIndex, RecordCredits, compact  # noqa: E402
-from services.calculator.state import HOT_RECORDS, HeldValues  # noqa: E402
+from attain.contracts.crm_changes import change_from_avro
+from attain.contracts.wire import to_millis
+from attain.planfiles import load_book
+from attain.platform import topics
+from attain.platform.avro import contract
+from services.calculator.credit_stage import RecordEntry, credit_touched, encode_credit_messages, merge_changes
+from services.calculator.earnings_stage import apply_rep_messages, group_by_rep
+from services.calculator.month_cache import MonthIndex, RecordCredits, compact
+from services.calculator.state import HOT_RECORDS, HeldValues
 
 BATCH = 2000
 PARTITIONS = 4
