@@ -95,7 +95,7 @@ def run(messages: list[tuple[bytes, bytes]], book: Any, timed_from: int = 0) -> 
                                         lambda p, rep=rep: versions.get((rep, p)))
             for credits in index.apply(rep, update).values():
                 if credits is not None:
-                    orjson.dumps(list(credits.wire))
+                    orjson.dumps(orjson.Fragment(credits.encoded))
             for period, version in update.versions.items():
                 versions[(rep, period)] = version
             for snapshot in update.snapshots:

@@ -52,7 +52,7 @@ from services.calculator.reload import (
     now_trigger,
     recredit,
 )
-from services.calculator.state import BatchTable, RepCredits
+from services.calculator.state import HOT_RECORDS, BatchTable, RepCredits
 
 log = logging.getLogger("attain.calculator")
 
@@ -76,7 +76,8 @@ def create_app(
                               partitions=kafka.partitions)
     # Keys: a record id; JSON [rep id, YYYY-MM, record id]; rep id + "|" + period.
     limits = topic_config(kafka)
-    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits)
+    records = BatchTable(app, "records", kafka.partitions, RecordEntry.from_json, RecordEntry.to_json, limits,
+                         hot=HOT_RECORDS)
     credits = RepCredits(app, "rep-credits", kafka.partitions, limits, legacy="rep-months", producer=producer)
     versions = BatchTable[int](app, "snapshot-versions", kafka.partitions, int, int, limits)
     # Per stage and partition (key "records:P" / "credits:P", in partition P): the plan book version the

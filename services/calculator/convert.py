@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from sys import intern
 from typing import Any
 
 from attain.contracts.earnings import EarningsSnapshot, SourceChange
@@ -16,6 +17,8 @@ from attain.core.earnings import PeriodEarnings
 from attain.core.records import ChangeVersion
 
 __all__ = ["credit_from_json", "credit_to_json", "snapshot_to_avro"]
+
+_ONE = Decimal(1)
 
 
 def credit_to_json(credit: Credit) -> dict[str, Any]:
@@ -38,19 +41,23 @@ def credit_to_json(credit: Credit) -> dict[str, Any]:
 
 
 def credit_from_json(data: dict[str, Any]) -> Credit:
+    """A credit as stage 1 sent it. The texts every credit of a rep or plan repeats (rep, measure,
+    currency, role, kind, via) are interned, and a whole share is the one ``Decimal(1)``: the calculator
+    holds a credit per record it keeps, so each copy would cost memory per record."""
+    share = data.get("share", "1")
     return Credit(
         record_id=data["record_id"],
-        rep_id=data["rep_id"],
-        measure=data["measure"],
+        rep_id=intern(data["rep_id"]),
+        measure=intern(data["measure"]),
         credit_date=date.fromisoformat(data["credit_date"]),
         amount=Decimal(data["amount"]),
-        currency=data["currency"],
+        currency=intern(data["currency"]),
         version=ChangeVersion.from_list(data["version"]),
-        role=data.get("role", "owner"),
-        share=Decimal(data.get("share", "1")),
-        kind=data.get("kind", "credit"),
+        role=intern(data.get("role", "owner")),
+        share=_ONE if share == "1" else Decimal(share),
+        kind=intern(data.get("kind", "credit")),
         attributes=tuple((str(name), str(value)) for name, value in data.get("attributes", [])),
-        via=data.get("via", ""),
+        via=intern(data.get("via", "")),
         changed_by=_pair(data.get("changed_by")),
         reverses=date.fromisoformat(data["reverses"]) if data.get("reverses") else None,
     )

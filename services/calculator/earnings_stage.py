@@ -32,8 +32,9 @@ from attain.core.fx import FxTable
 from attain.core.partials import LineTotals, combined
 from attain.core.periods import days_of, months_of, period_bounds, period_of
 from attain.core.plans import Plan, PlanBook
+from services.calculator.convert import credit_from_json
 from services.calculator.limits import MAX_TRIGGERS, Trigger, trigger_from_wire
-from services.calculator.month_cache import MonthCredits, RecordCredits, SortedMonth, component_totals
+from services.calculator.month_cache import MonthCredits, RecordCredits, SortedMonth, component_totals, encode_wire
 
 
 @dataclass
@@ -111,8 +112,10 @@ def apply_rep_messages(
                 held = month(name)
                 if by_month.get(name):
                     kept = held.get(record_id)
-                    if kept is None or list(kept.wire) != by_month[name]:  # unchanged keeps its ratings
-                        held[record_id] = changed[(name, record_id)] = RecordCredits.from_wire(by_month[name])
+                    encoded = encode_wire(by_month[name])
+                    if kept is None or kept.encoded != encoded:  # unchanged keeps its ratings
+                        held[record_id] = changed[(name, record_id)] = RecordCredits(
+                            encoded, tuple(map(credit_from_json, by_month[name])))
                 elif held.pop(record_id, None) is not None:
                     changed[(name, record_id)] = None
     triggers = list(seen)[-MAX_TRIGGERS:]

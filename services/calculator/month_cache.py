@@ -31,15 +31,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RecordCredits:
-    """One record's credits to one rep in one month: as sent (wire), parsed, and rated.
+    """One record's credits to one rep in one month: as stored (the JSON of the list sent), parsed, and rated.
 
-    The ratings (:func:`rate_credit`: FX, kickers, filters per component) are
+    ``encoded`` is the stored value's JSON itself (a list of the credits as sent), kept as bytes: the
+    parsed form is ``credits``, so a second decoded copy would only cost memory (about 1.1 KB a
+    credit). The ratings (:func:`rate_credit`: FX, kickers, filters per component) are
     kept per plan, with the plan and FX table they were made under, and reused
     only while both are the very same objects; a changed record arrives as a
     new ``RecordCredits``, so a rating never outlives its credit.
     """
 
-    wire: tuple[dict[str, Any], ...]
+    encoded: bytes
     credits: tuple[Credit, ...]
     _rated: dict[int, tuple[Plan, FxTable, tuple[RatedCredit, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -65,8 +67,30 @@ class RecordCredits:
 
     @classmethod
     def from_wire(cls, wire: Iterable[dict[str, Any]]) -> RecordCredits:
-        items = tuple(wire)
-        return cls(items, tuple(credit_from_json(item) for item in items))
+        """From the credits as sent (stage 1's JSON objects)."""
+        items = list(wire)
+        return cls(encode_wire(items), tuple(credit_from_json(item) for item in items))
+
+    @classmethod
+    def from_stored(cls, encoded: bytes) -> RecordCredits:
+        """From a stored value (a changelog record's bytes, kept as they are)."""
+        return cls(encoded, tuple(credit_from_json(item) for item in orjson.loads(encoded)))
+
+    def wire(self) -> list[dict[str, Any]]:
+        """The credits as sent, decoded again from :attr:`encoded`."""
+        items: list[dict[str, Any]] = orjson.loads(self.encoded)
+        return items
+
+
+def encode_wire(items: list[dict[str, Any]]) -> bytes:
+    """A record's credits as stored: their JSON list (the same bytes for equal lists in the same key order)."""
+    return compact(orjson.dumps(items))
+
+
+def compact(encoded: bytes) -> bytes:
+    """A copy of orjson's output to keep: the bytes orjson returns hold the whole buffer it wrote them in
+    (4 KiB even for a value of 40 bytes) for as long as they live."""
+    return bytes(memoryview(encoded))
 
 
 _ORDER = attrgetter("order")
@@ -235,7 +259,7 @@ class MonthChanges(Protocol):
 
 
 def month_to_wire(credits: MonthCredits) -> dict[str, Any]:
-    return {record_id: list(record.wire) for record_id, record in credits.items()}
+    return {record_id: record.wire() for record_id, record in credits.items()}
 
 
 def month_from_wire(data: dict[str, Any]) -> MonthCredits:
@@ -243,8 +267,9 @@ def month_from_wire(data: dict[str, Any]) -> MonthCredits:
 
 
 def record_key(rep_id: str, month: str, record_id: str) -> bytes:
-    """The stored key of one record's credits to one rep in one month (a JSON array: ids may hold any text)."""
-    return orjson.dumps([rep_id, month, record_id])
+    """The stored key of one record's credits to one rep in one month (a JSON array: ids may hold any text),
+    :func:`compact`: it lives as long as the record's credits are held."""
+    return compact(orjson.dumps([rep_id, month, record_id]))
 
 
 class MonthIndex:
@@ -277,6 +302,6 @@ class MonthIndex:
         for key, value in stored.items():
             rep_id, month, record_id = orjson.loads(key)
             if isinstance(value, bytes | bytearray):
-                value = stored[key] = RecordCredits.from_wire(orjson.loads(value))
+                value = stored[key] = RecordCredits.from_stored(bytes(value))
             grouped[(rep_id, month)][record_id] = value
         self.months = {key: MonthCredits(records) for key, records in grouped.items()}

@@ -10,9 +10,11 @@ before it acks the input, so a crash replays the batch over state that is at
 worst one batch ahead: the stages are idempotent. The faust internals the tables
 need are in :class:`attain.platform.faust_adapter.MemoryTable`.
 
-Values live in memory as the stage's own objects; a value recovered from the
-changelog arrives as bytes and is decoded on first read. No value written may
-encode to more than :data:`MAX_VALUE_BYTES` (:class:`ValueTooLarge` says which).
+Values live in memory as the stage's own objects (a value recovered from the
+changelog arrives as bytes and is decoded on first read), or, for a table made
+with ``hot`` (stage 1's records), as their stored JSON with the values last used
+kept decoded. No value written may encode to more than :data:`MAX_VALUE_BYTES`
+(:class:`ValueTooLarge` says which).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Generic, TypeVar
 
 import faust
@@ -34,6 +36,7 @@ from services.calculator.month_cache import (
     MonthCredits,
     MonthIndex,
     RecordCredits,
+    compact,
     month_from_wire,
     month_to_wire,
     record_key,
@@ -43,8 +46,64 @@ log = logging.getLogger("attain.calculator")
 
 T = TypeVar("T")
 
+HOT_RECORDS = 20_000
+"""Stage 1 records kept decoded (the last read or written) besides their stored JSON: about 2 KB each."""
+
+
+class HeldValues(Generic[T]):
+    """How a table holds its values in memory: the stage's objects, or their stored JSON.
+
+    By default a value is held as the object the stage put (one recovered from the
+    changelog is decoded on first read and kept so). With ``hot`` set, every value
+    is held as its stored JSON (bytes, a few hundred bytes where the object takes
+    several times that) and decoded on read; the last ``hot`` values read or written
+    are also kept decoded, each only for as long as the store still holds the very
+    bytes it was decoded from (a changelog record applied since replaces them).
+    """
+
+    def __init__(self, from_bytes: Callable[[bytes], T], hot: int | None = None) -> None:
+        self._from_bytes = from_bytes
+        self._hot_size = hot
+        self._hot: dict[bytes, tuple[bytes, T]] = {}  # key -> (the stored bytes, decoded), oldest first
+
+    def get(self, data: MutableMapping[bytes, Any], key: bytes) -> T | None:
+        """The value of ``key`` in the store's ``data``, decoded."""
+        value = data.get(key)
+        if value is None or not isinstance(value, bytes | bytearray):
+            return value
+        if self._hot_size is None:
+            decoded = data[key] = self._from_bytes(bytes(value))
+            return decoded
+        kept = self._hot.get(key)
+        if kept is not None and kept[0] is value:
+            return kept[1]
+        decoded = self._from_bytes(bytes(value))
+        self._remember(key, value, decoded)
+        return decoded
+
+    def keep(self, key: bytes, value: T, encoded: bytes) -> Any:
+        """What the store holds for ``value`` (whose stored JSON is ``encoded``) put at ``key``."""
+        if self._hot_size is None:
+            return value
+        stored = compact(encoded)
+        self._remember(key, stored, value)
+        return stored
+
+    def forget(self, key: bytes) -> None:
+        self._hot.pop(key, None)
+
+    def _remember(self, key: bytes, encoded: bytes, value: T) -> None:
+        hot = self._hot
+        hot.pop(key, None)
+        hot[key] = (encoded, value)
+        if self._hot_size is not None and len(hot) > self._hot_size:
+            del hot[next(iter(hot))]
+
 
 class BatchTable(Generic[T]):
+    """A faust table of the stage's values, held as :class:`HeldValues` says (``hot``); ``from_bytes``
+    decodes a stored value's bytes instead of ``decode`` (of its JSON)."""
+
     def __init__(
         self,
         app: faust.App,
@@ -53,33 +112,30 @@ class BatchTable(Generic[T]):
         decode: Callable[[Any], T],
         encode: Callable[[T], Any],
         topic_config: Mapping[str, str] | None = None,
+        *,
+        hot: int | None = None,
+        from_bytes: Callable[[bytes], T] | None = None,
     ) -> None:
         self.table = MemoryTable(app, name, partitions, topic_config or {})
-        self._decode = decode
+        self.held = HeldValues[T](from_bytes or (lambda data: decode(orjson.loads(data))), hot)
         self._encode = encode
 
     def get(self, key: bytes) -> T | None:
-        data = self.table.values
-        value = data.get(key)
-        if value is None or not isinstance(value, bytes | bytearray):
-            return value
-        decoded = self._decode(orjson.loads(value))
-        data[key] = decoded
-        return decoded
+        return self.held.get(self.table.values, key)
 
     def put(self, producer: BatchProducer, key: bytes, value: T | None, partition: int) -> None:
         """Store ``value`` (None deletes) and send its changelog record in ``producer``'s batch."""
+        producer.track(self.table)
         if value is None:
-            producer.track(self.table)
+            self.held.forget(key)
             self.table.delete(key)
             producer.produce(self.table.changelog_topic, key, None, partition, sealed=True)
             return
-        producer.track(self.table)
         encoded = orjson.dumps(self._encode(value))
         if len(encoded) > MAX_VALUE_BYTES:
             raise ValueTooLarge(f"{self.table.name} value of key {key[:200]!r} encodes to {len(encoded)} bytes, "
                                 f"over the {MAX_VALUE_BYTES}-byte bound of a stored value")
-        self.table.put(key, value, partition)
+        self.table.put(key, self.held.keep(key, value, encoded), partition)
         producer.produce(self.table.changelog_topic, key, encoded, partition, sealed=True)
 
 
@@ -106,7 +162,8 @@ class RepCredits:
         self.legacy = None if legacy is None else BatchTable[MonthCredits](
             app, legacy, partitions, month_from_wire, month_to_wire, topic_config)
         self.table = BatchTable[RecordCredits](
-            app, name, partitions, RecordCredits.from_wire, lambda credits: list(credits.wire), topic_config)
+            app, name, partitions, RecordCredits.from_wire, lambda credits: orjson.Fragment(credits.encoded),
+            topic_config, from_bytes=RecordCredits.from_stored)
         self.index = MonthIndex()
         self._producer = producer
         self.table.table.on_recover(self._rebuild)
@@ -128,7 +185,7 @@ class RepCredits:
         for key in self.table.table.take_applied_keys():
             value = values.get(key)
             if isinstance(value, bytes | bytearray):
-                values[key] = RecordCredits.from_wire(orjson.loads(value))
+                values[key] = RecordCredits.from_stored(bytes(value))
             if time.perf_counter() - started > slice_seconds:
                 await asyncio.sleep(0)
                 started = time.perf_counter()

@@ -64,7 +64,7 @@ class Calculator:
             if value is None:
                 self.credits.pop(key, None)
             else:
-                self.credits[key] = self._sized(orjson.dumps(list(value.wire)))
+                self.credits[key] = self._sized(value.encoded)
 
     def feed(self, batch):
         if self.recover_every and self.batches % self.recover_every == 0:
