@@ -23,7 +23,7 @@ from services.portal.config import PortalSettings
 from services.portal.fanout import Listener
 from services.portal.gauges import count_streams
 from services.portal.ledger_client import Ledger
-from services.portal.live import Hub, consume
+from services.portal.live import CHANGES_TOPICS, LIVE_TOPICS, Hub, consume
 from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
 from services.portal.seen import ensure_seen
@@ -59,12 +59,19 @@ async def build() -> Running:
                                settings.issuer_browser_url),
                     hub, base_url, settings.locale, settings.session_seconds, off_pace=settings.off_pace)
 
-    stopping, assigned = threading.Event(), threading.Event()
-    consumer = Consumer(consumer_config(kafka, settings.group_id, **{
-        "client.id": "attain-portal", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
-    thread = threading.Thread(target=consume, args=(consumer, engine, book, loop, hub, stopping, assigned),
-                              name="portal-consumer", daemon=True)
-    thread.start()
+    # Two consumers, each with a group of its own: the bulk of CRM changes, and what live streams wait for
+    # (earnings, milestones), so a burst of changes never delays a delta (docs/portal.md, "The live feed").
+    stopping = threading.Event()
+    consumers = []
+    for name, group, subscribed in (("changes", settings.group_id, CHANGES_TOPICS),
+                                    ("live", f"{settings.group_id}-live", LIVE_TOPICS)):
+        consumer = Consumer(consumer_config(kafka, group, **{
+            "client.id": f"attain-portal-{name}", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+        assigned = threading.Event()
+        thread = threading.Thread(target=consume, name=f"portal-{name}", daemon=True,
+                                  args=(consumer, engine, book, loop, hub, stopping, assigned, subscribed))
+        thread.start()
+        consumers.append((thread, assigned))
     listener = Listener(settings.database_url, loop, hub.publish_all).start()  # every replica's deltas, for its streams
 
     app = web.Application(client_max_size=64 * 1024)
@@ -80,9 +87,9 @@ async def build() -> Running:
         return True
 
     def ready() -> tuple[bool, str]:  # consuming, holding partitions, broker and database reachable
-        if not thread.is_alive():
-            return False, "the consumer loop has stopped"
-        if not assigned.is_set():
+        if not all(thread.is_alive() for thread, _ in consumers):
+            return False, "a consumer loop has stopped"
+        if not all(assigned.is_set() for _, assigned in consumers):
             return False, "waiting for partitions"
         if not broker.ok:
             return False, broker.detail
@@ -95,9 +102,9 @@ async def build() -> Running:
     add_operational_routes(app, ready)
     return Running(
         app, settings.host, settings.port, "portal listening", {"port": settings.port, "url": base_url},
-        alive=thread.is_alive,
-        before_http_stop=[hub.close_all, stopping.set, broker.stop, in_thread(thread.join, 10),
-                          in_thread(listener.stop)],
+        alive=lambda: all(thread.is_alive() for thread, _ in consumers),
+        before_http_stop=[hub.close_all, stopping.set, broker.stop,
+                          *(in_thread(thread.join, 10) for thread, _ in consumers), in_thread(listener.stop)],
         after_http_stop=[portal.ledger.close, engine.dispose],
         stopped="portal stopped",
     )

@@ -4,7 +4,7 @@ how far its read model is behind the topics it projects."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaException
 from prometheus_client import Gauge
@@ -24,7 +24,7 @@ def count_streams(count: Callable[[], int]) -> None:
     LIVE_STREAMS.set_function(count)
 
 
-def measure_lag(consumer: Consumer) -> None:
+def measure_lag(consumer: Consumer, subscribed: Iterable[str]) -> None:
     """Set each topic's lag over the partitions this consumer holds now (none held: 0; a revoked partition's
     lag is its new owner's to report)."""
     lags: dict[str, int] = defaultdict(int)
@@ -40,7 +40,7 @@ def measure_lag(consumer: Consumer) -> None:
         _, high = consumer.get_watermark_offsets(position, cached=True) or (-1, -1)
         if high >= 0:
             lags[position.topic] += max(0, high - position.offset)
-    for topic in _REPORTED - set(lags):
+    for topic in (_REPORTED & set(subscribed)) - set(lags):
         CONSUMER_LAG.labels(topic).set(0)
     for topic, lag in lags.items():
         CONSUMER_LAG.labels(topic).set(lag)

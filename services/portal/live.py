@@ -121,9 +121,18 @@ def _unreadable(message: Message, reason: str, code: ErrorCode) -> None:
     log.warning("unreadable message", extra={"topic": message.topic(), "reason": reason, "error_code": code})
 
 
+EVERY_TOPIC = (topics.CRM_CHANGES, topics.EARNINGS, topics.NOTIFICATIONS)
+CHANGES_TOPICS = (topics.CRM_CHANGES,)  # the bulk: every CRM change, hundreds a second in a burst
+LIVE_TOPICS = (topics.EARNINGS, topics.NOTIFICATIONS)  # what a stream waits for: never queued behind the bulk
+
+
 def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asyncio.AbstractEventLoop, hub: Hub,
-            stopping: threading.Event, assigned: threading.Event) -> None:
-    """Project every message, batch by batch (runs in a thread).
+            stopping: threading.Event, assigned: threading.Event,
+            subscribed: Sequence[str] = EVERY_TOPIC) -> None:
+    """Project every message of ``subscribed``, batch by batch (runs in a thread).
+
+    The service runs two: one for ``crm.changes`` and one for ``earnings`` and ``notifications`` (each with a
+    consumer group of its own), so a burst of CRM changes never holds up the deltas people are waiting for.
 
     Per batch: one transaction (changes first: a delta names the deal of the same batch) that also sends the new
     deltas and milestones to every replica (``NOTIFY``, delivered when it commits), then the offsets are
@@ -137,8 +146,7 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
     read_change = decoder(topics.CRM_CHANGES, crm_change_record)
     read_snapshot = decoder(topics.EARNINGS, EarningsSnapshot.from_avro)
     read_record = decoder(topics.NOTIFICATIONS, NotificationRecord.from_avro)
-    consumer.subscribe([topics.CRM_CHANGES, topics.EARNINGS, topics.NOTIFICATIONS],
-                       on_assign=lambda *_: assigned.set())
+    consumer.subscribe(list(subscribed), on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
             batch = take(consumer, 500, 0.1)
@@ -164,7 +172,7 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
                 STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
                 STEP.labels("projected").observe(handed_at - fetched_at)
             commit(consumer)
-            measure_lag(consumer)
+            measure_lag(consumer, subscribed)
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
             PROJECTED.labels(topics.NOTIFICATIONS).inc(len(records))

@@ -188,10 +188,10 @@ def test_the_lag_gauge_counts_the_messages_not_yet_projected(kafka_bootstrap: st
 
     try:
         wait_until(lambda: read_up_to(2), budget(30), "two messages")
-        measure_lag(consumer)  # two of five projected
+        measure_lag(consumer, [topic])  # two of five projected
         assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 3
         wait_until(lambda: read_up_to(5), budget(30), "the rest")
-        measure_lag(consumer)
+        measure_lag(consumer, [topic])
         assert REGISTRY.get_sample_value("attain_portal_consumer_lag", {"topic": topic}) == 0
     finally:
         consumer.close()
