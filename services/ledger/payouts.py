@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -226,10 +227,14 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            # one span for the relay's batch: in the approval's trace, or linked to each approval's
-            with tracing.consumed("outbox publish", (tracing.headers_of(row.trace_context) for row in rows),
-                                  SpanKind.PRODUCER):
-                delivered = self.publish(rows)
+            # one span per run of rows written in one trace (an approval's payout lines, a lock's statement
+            # facts), its child; runs in outbox order, so each key's messages keep their order
+            delivered = []
+            for _, run in groupby(rows, key=lambda row: row.trace_context):
+                written = list(run)
+                with tracing.consumed("outbox publish", (tracing.headers_of(row.trace_context) for row in written),
+                                      SpanKind.PRODUCER):
+                    delivered += self.publish(written)
             faults.reached("ledger.after_outbox_publish")  # published, not yet marked sent
             if delivered:
                 connection.execute(outbox.update().where(outbox.c.outbox_id.in_(delivered))
