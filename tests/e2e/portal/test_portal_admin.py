@@ -53,6 +53,11 @@ def audit(pipeline: Stack, actor: str, action: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+def subjects(records: list[dict[str, Any]]) -> list[str]:
+    """What the records are about (the stack is shared: other modules' admins act on periods of their own)."""
+    return [record["subject"] for record in records]
+
+
 def validation_errors(board: str) -> int:
     """The board's count of ``validation_error`` dead letters on crm.changes.dlq."""
     topic = board.split('data-topic="crm.changes.dlq"', 1)[1].split("</article>", 1)[0]
@@ -100,13 +105,13 @@ def test_the_comp_admin_closes_a_period_from_the_board(stack: Stack) -> None:  #
     resolved = admin.post(f"{stack.portal_url}/admin/disputes/{dispute_id}/resolution",
                           data={"csrf": csrf, "comment": "Amount corrected", "adjustment": "500.00"})
     assert resolved.status_code == 200 and '<strong class="state">adjusted</strong>' in resolved.text
-    assert audit(stack, "comp-admin", "dispute.adjusted")[0]["subject"] == f"dispute/{dispute_id}"
+    assert f"dispute/{dispute_id}" in subjects(audit(stack, "comp-admin", "dispute.adjusted"))
     again = admin.post(f"{stack.portal_url}/admin/disputes/{dispute_id}/resolution",
                        data={"csrf": csrf, "comment": "twice"})
     assert again.status_code == 409 and "already adjusted" in again.text  # the ledger's rule, shown as it said it
     locked = admin.post(f"{stack.portal_url}{PERIOD_PATH}/lock", data={"csrf": csrf})
     assert locked.status_code == 200 and '<strong class="state">locked</strong>' in locked.text
-    assert audit(stack, "comp-admin", "period.lock")[0]["subject"] == f"period/{SCOPE}/{PERIOD}"
+    assert f"period/{SCOPE}/{PERIOD}" in subjects(audit(stack, "comp-admin", "period.lock"))
     board = admin.get(f"{stack.portal_url}/admin").text
     assert "Waiting for the manager step: a manager of the period&#39;s reps" in board
     assert admin.post(f"{stack.portal_url}{PERIOD_PATH}/approvals", data={"csrf": csrf, "approve": "yes"}
@@ -134,7 +139,7 @@ def test_the_comp_admin_closes_a_period_from_the_board(stack: Stack) -> None:  #
     assert json.loads(finance.get(f"{stack.portal_url}{PERIOD_PATH}/payroll.json").text)[0]["rep_id"] == "p-admin-01"
     paid = finance.post(f"{stack.portal_url}{PERIOD_PATH}/paid", data={"csrf": csrf_of(money.text)})
     assert paid.status_code == 200 and '<strong class="state">paid</strong>' in paid.text
-    assert audit(stack, "finance", "period.pay")[0]["subject"] == f"period/{SCOPE}/{PERIOD}"
+    assert f"period/{SCOPE}/{PERIOD}" in subjects(audit(stack, "finance", "period.pay"))
 
     pack = admin.get(f"{stack.portal_url}/admin/audit/{PERIOD}.zip")
     assert pack.headers["content-disposition"] == f'attachment; filename="audit-{PERIOD}.zip"'

@@ -61,7 +61,7 @@ def test_a_manager_approves_a_period_from_a_phone(stack: Stack, page_for: Any, p
                                                   artifacts: Path) -> None:
     assert post(stack, [opportunity(APPROVED_REP, "006BRAPPROVE", "Globex", "400000", True, 4)])[0].status_code == 202
     wait_until(lambda: totals_for(stack, {APPROVED_REP}), 60, f"the ledger to book {APPROVED_REP}'s deal")
-    admin = bearer(stack, "comp-admin", roles=("comp_admin",), regions=("*",))
+    admin = bearer(stack, "p-browser-prep", roles=("comp_admin",), regions=("*",))  # this module's own preparer
     ledger = httpx.Client(base_url=f"http://127.0.0.1:{stack.services['ledger'].port}", timeout=30)
     locked = ledger.post("/v1/periods/portal-browser/2026-Q1/lock", headers=admin)
     assert locked.json() == {"state": "locked"}, locked.text
