@@ -78,7 +78,7 @@ bench: $(STAMP)  ## pipeline, plan engine, portal live feed: each rewrites its b
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/portal_sse.py
 
-bench-portal: $(STAMP)  ## portal live feed on Apache Kafka: ingest accepted -> SSE delta at 50 and 500 events/s, 10,000 streams (block bench:portal-sse)
+bench-portal: $(STAMP)  ## portal live feed on Apache Kafka: ingest accepted -> SSE delta at 50 and 500 events/s after a 30 s warm-up, 10,000 streams (block bench:portal-sse)
 	$(BIN)/python bench/portal_sse.py
 
 bench-ledger: $(STAMP)  ## ledger: earnings snapshots reconciled and persisted per second (block bench:ledger)

@@ -19,6 +19,7 @@ import copy
 import os
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import NumberPattern
@@ -44,7 +45,9 @@ def reader_locale(option: str | None = None) -> str:
     return name
 
 
+@lru_cache(maxsize=256)
 def _locale(name: str) -> Locale:
+    """The parsed locale (cached: parsing one took longer than formatting an amount with it)."""
     try:
         return Locale.parse(name.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
@@ -57,15 +60,24 @@ def _pattern(pattern: NumberPattern, places: int) -> NumberPattern:
     return fixed
 
 
+@lru_cache(maxsize=1024)
+def _fixed(locale: str, kind: str, places: int) -> tuple[NumberPattern, Locale]:
+    """The locale's ``kind`` pattern (decimal, currency, percent) at ``places`` decimals, with the locale: made
+    once per (locale, kind, places). The live feed and the notifier format amounts by the thousand a second."""
+    reader = _locale(locale)
+    formats = {"decimal": reader.decimal_formats[None], "currency": reader.currency_formats["standard"],
+               "percent": reader.percent_formats[None]}
+    return _pattern(formats[kind], places), reader
+
+
 def amount(value: Decimal, currency: str, locale: str = DEFAULT_LOCALE) -> str:
     """``value`` rounded to ``currency``'s minor unit, grouped, without a currency sign.
 
     >>> amount(Decimal("1234567"), "INR", "en-IN"), amount(Decimal("1234.5678"), "BHD"), amount(Decimal("9.5"), "JPY")
     ('12,34,567.00', '1,234.568', '10')
     """
-    places = minor_unit(currency)
-    reader = _locale(locale)
-    return _pattern(reader.decimal_formats[None], places).apply(round_money(value, currency), reader)
+    pattern, reader = _fixed(locale, "decimal", minor_unit(currency))
+    return pattern.apply(round_money(value, currency), reader)
 
 
 def money(value: Decimal, currency: str, locale: str = DEFAULT_LOCALE) -> str:
@@ -74,9 +86,7 @@ def money(value: Decimal, currency: str, locale: str = DEFAULT_LOCALE) -> str:
     >>> money(Decimal("1234.5"), "BHD"), money(Decimal("15000000"), "IDR", "en-IN")
     ('BHD1,234.500', 'IDR1,50,00,000.00')
     """
-    places = minor_unit(currency)
-    reader = _locale(locale)
-    pattern = _pattern(reader.currency_formats["standard"], places)
+    pattern, reader = _fixed(locale, "currency", minor_unit(currency))
     return pattern.apply(round_money(value, currency), reader, currency=currency, currency_digits=False)
 
 
@@ -86,10 +96,10 @@ def count(value: Decimal, locale: str = DEFAULT_LOCALE) -> str:
     >>> count(Decimal("5.00")), count(Decimal("1.50")), count(Decimal("12000"))
     ('5', '1.5', '12,000')
     """
-    reader = _locale(locale)
     exact = value.normalize()
     places = max(0, -exact.as_tuple().exponent) if isinstance(exact.as_tuple().exponent, int) else 0
-    return _pattern(reader.decimal_formats[None], places).apply(value, reader)
+    pattern, reader = _fixed(locale, "decimal", places)
+    return pattern.apply(value, reader)
 
 
 def percent(ratio: Decimal, locale: str = DEFAULT_LOCALE) -> str:
@@ -98,8 +108,8 @@ def percent(ratio: Decimal, locale: str = DEFAULT_LOCALE) -> str:
     >>> percent(Decimal("0.98817")), percent(Decimal("3.2963"), "en-IN")
     ('98.8%', '329.6%')
     """
-    reader = _locale(locale)
-    return _pattern(reader.percent_formats[None], 1).apply(ratio, reader)
+    pattern, reader = _fixed(locale, "percent", 1)
+    return pattern.apply(ratio, reader)
 
 
 _NUMBER = re.compile(r"(?<![\w.@:/-])(?<!\d-)(-?)(\d{4,})(\.\d+)?(?![\w-])")
@@ -116,11 +126,9 @@ def grouped(text: str, locale: str = DEFAULT_LOCALE) -> str:
     >>> grouped("quota 600000, attainment 1.2200")
     'quota 600,000, attainment 122.0%'
     """
-    reader = _locale(locale)
-
     def group(match: re.Match[str]) -> str:
-        places = len(match.group(3) or ".") - 1
-        return _pattern(reader.decimal_formats[None], places).apply(Decimal(match.group(0)), reader)
+        pattern, reader = _fixed(locale, "decimal", len(match.group(3) or ".") - 1)
+        return pattern.apply(Decimal(match.group(0)), reader)
 
     text = _ATTAINMENT.sub(lambda match: percent(Decimal(match.group(0)), locale), text)
     return _NUMBER.sub(group, text)

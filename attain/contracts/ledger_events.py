@@ -8,8 +8,8 @@ through the ledger's transactional outbox, one per fact (``event_id``), and read
 >>> LedgerEvent.from_avro(event.to_avro()) == event, event.to_avro()["amount"]
 (True, '10.50')
 >>> from attain.core.milestones import from_ledger
->>> from_ledger(event.fact).key
-'r1|2026-Q1|paid|EUR'
+>>> from_ledger(event.fact, event.scope).key
+'r1|2026-Q1|paid|ae|EUR'
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ durable record of milestones (and of the last standing it saw per rep and period
 
 >>> from decimal import Decimal as D
 >>> from attain.core.milestones import approved
->>> record = NotificationRecord.of(approved("r1", "2026-Q1", "EUR", D("10.50"), "boss"), "approved", recorded_at=1)
+>>> record = NotificationRecord.of(approved("r1", "2026-Q1", "ae", "EUR", D("10.50"), "boss"), "approved",
+...                                recorded_at=1)
 >>> NotificationRecord.from_avro(record.to_avro()) == record, record.milestone().amount, record.fields["approved_by"]
 (True, Decimal('10.50'), 'boss')
 >>> seen = Standing("r1", "2026-Q1", "EUR", 4, D("800"), (ComponentStanding("commission", D("800"), D("0.8")),))

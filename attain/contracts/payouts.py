@@ -53,6 +53,22 @@ class PayoutLine:
                 "approved_at": self.approved_at, "approved_by": self.approved_by, "hr_id": self.hr_id,
                 "earnings": [part.to_avro() for part in self.earnings]}
 
+    @property
+    def scope(self) -> str:
+        """The payout scope the line was approved in (a plan family or a region), which the line does not carry:
+        ``payout_id`` less its ``/<period>/<rep_id>/<currency>`` end. Not split on ``/``: a plan id, the scope of
+        a plan-scoped ledger, may hold one. A line whose id does not end so (not the ledger's) is its own scope,
+        its whole ``payout_id``, so two such lines still tell apart.
+
+        >>> PayoutLine("emea/ae/2026-Q1/r1/EUR", "r1", "2026-Q1", "EUR", Decimal(1), 1, datetime(2026, 4, 1),
+        ...            "fin-1", None, ()).scope
+        'emea/ae'
+        """
+        end = f"/{self.period}/{self.rep_id}/{self.currency}"
+        if len(self.payout_id) > len(end) and self.payout_id.endswith(end):
+            return self.payout_id[:-len(end)]
+        return self.payout_id
+
     def to_row(self, scope: str) -> dict[str, Any]:
         """The ledger's ``payout_lines`` row of this line in ``scope`` (its earnings split as the wire has it)."""
         return {**self.to_avro(), "scope": scope, "amount": self.amount}

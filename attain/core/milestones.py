@@ -16,16 +16,18 @@ Kinds and keys (``rep|period|kind|...``):
   (``rep|period|unlocked|spiff``).
 - ``clawback``: a component's earned amount went down (a reversal), one per snapshot version
   (``rep|period|clawback|commission|v9``).
-- ``approved``: the ledger approved the period's payout to the rep (``rep|period|approved|CUR``).
+- ``approved``: the ledger approved the period's payout to the rep; one per payout scope and currency, like
+  ``paid`` (``rep|period|approved|scope|CUR``).
 
 From the ledger's facts (topic ``ledger.events``, :class:`LedgerFact`, :func:`from_ledger`):
 
-- ``statement_ready``: the period's statement was issued (the period locked) (``rep|period|statement_ready``).
-- ``paid``: finance marked the period paid; one per payout currency (``rep|period|paid|CUR``).
+- ``statement_ready``: the period's statement in a payout scope was issued (the period locked)
+  (``rep|period|statement_ready|scope``).
+- ``paid``: finance marked the period paid; one per payout scope and currency (``rep|period|paid|scope|CUR``).
 - ``dispute_answered``: a dispute the rep raised got its n-th answer (``rep|period|dispute_answered|42|1``).
 - ``statement_changed``: an issued statement changed (a prior-period adjustment), with its cause; one per
-  change and currency: a snapshot version or a posted entry (``rep|period|statement_changed|EUR|v9``,
-  ``...|EUR|e120``).
+  payout scope, currency and change: a snapshot version or a posted entry
+  (``rep|period|statement_changed|scope|EUR|v9``, ``...|scope|EUR|e120``).
 
 A crossing key names no occurrence: once 100% was reached in a period, falling below it after a clawback
 and reaching it again is the same milestone, told once (the rep was told; telling again would read as new
@@ -171,10 +173,18 @@ def detect(before: Standing | None, after: Standing, thresholds: Sequence[Decima
     return found
 
 
-def approved(rep_id: str, period: str, currency: str, amount: Decimal, approved_by: str = "") -> Milestone:
-    """The ledger approved ``period``'s payout of ``amount`` to ``rep_id`` (one per currency)."""
-    return Milestone(milestone_key(rep_id, period, APPROVED, currency), APPROVED, rep_id, period, currency, amount,
-                     fields={"approved_by": approved_by})
+def approved(rep_id: str, period: str, scope: str, currency: str, amount: Decimal, approved_by: str = "",
+             payout_id: str = "") -> Milestone:
+    """The ledger approved ``period``'s payout of ``amount`` to ``rep_id`` in payout ``scope`` (one per scope and
+    currency: a payout line). Each scope's period is approved on its own, and the notifier records a key once:
+    without the scope in the key, a rep paid under two scopes (moved region, a plan changed mid-period) was told
+    of the first approval only.
+
+    >>> approved("r1", "2026-Q1", "ae", "EUR", Decimal("5"), "fin-1", "ae/2026-Q1/r1/EUR").key
+    'r1|2026-Q1|approved|ae|EUR'
+    """
+    return Milestone(milestone_key(rep_id, period, APPROVED, scope, currency), APPROVED, rep_id, period, currency,
+                     amount, fields={"approved_by": approved_by, "scope": scope, "payout_id": payout_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +212,18 @@ def _needed(fact: LedgerFact, *names: str) -> list[str]:
     return [fact.details[name] for name in names]
 
 
-def from_ledger(fact: LedgerFact) -> Milestone:
-    """The milestone of one ledger fact; ValueError for a fact that cannot make one (an unknown kind, a
-    missing detail), which the notifier dead-letters.
+def from_ledger(fact: LedgerFact, scope: str) -> Milestone:
+    """The milestone of one ledger fact of payout ``scope`` (its event's); ValueError for a fact that cannot
+    make one (an unknown kind, a missing detail), which the notifier dead-letters.
+
+    A rep paid under two scopes gets a statement, a payment and changed statements in each for the same period
+    and currency: their keys name the scope, or the notifier, which records a key once, would drop the second.
 
     >>> from_ledger(LedgerFact(DISPUTE_ANSWERED, "r1", "2026-Q1", "EUR", Decimal("5"),
-    ...                        details={"dispute_id": "42", "answer": "1", "status": "adjusted"})).key
+    ...                        details={"dispute_id": "42", "answer": "1", "status": "adjusted"}), "ae").key
     'r1|2026-Q1|dispute_answered|42|1'
+    >>> from_ledger(LedgerFact(PAID, "r1", "2026-Q1", "EUR", Decimal("5")), "ae").key
+    'r1|2026-Q1|paid|ae|EUR'
     """
     rep, period = fact.rep_id, fact.period
     amount = fact.amount if fact.amount is not None else ZERO
@@ -216,17 +231,17 @@ def from_ledger(fact: LedgerFact) -> Milestone:
     fields = {**fact.details, "actor_id": fact.actor_id}
     delta = ZERO
     if fact.kind == STATEMENT_READY:
-        key = milestone_key(rep, period, STATEMENT_READY)
+        key = milestone_key(rep, period, STATEMENT_READY, scope)
     elif fact.kind == PAID:
         if not fact.currency or fact.amount is None:
             raise ValueError(f"a paid fact of {rep} {period} needs its currency and amount")
-        key = milestone_key(rep, period, PAID, fact.currency)
+        key = milestone_key(rep, period, PAID, scope, fact.currency)
     elif fact.kind == DISPUTE_ANSWERED:
         key = milestone_key(rep, period, DISPUTE_ANSWERED, *_needed(fact, "dispute_id", "answer"))
         delta = amount
     elif fact.kind == STATEMENT_CHANGED:
         (change,) = _needed(fact, "change")
-        key = milestone_key(rep, period, STATEMENT_CHANGED, fact.currency, change)
+        key = milestone_key(rep, period, STATEMENT_CHANGED, scope, fact.currency, change)
         delta = amount
     else:
         raise ValueError(f"no milestone for a ledger fact of kind {fact.kind!r}; known: {LEDGER_KINDS}")

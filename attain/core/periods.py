@@ -18,7 +18,7 @@ from typing import Literal
 
 PeriodType = Literal["month", "quarter", "half", "year"]
 PERIOD_TYPES: tuple[PeriodType, ...] = ("month", "quarter", "half", "year")
-_NAME = re.compile(r"^(FY)?(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?$")
+_NAME = re.compile(r"(FY)?([0-9]{4})(?:-(Q[1-4]|H[12]|[0-9]{2}))?")  # fullmatch: ASCII digits, no trailing newline
 _MONTHS: dict[PeriodType, int] = {"month": 1, "quarter": 3, "half": 6, "year": 12}
 
 
@@ -69,8 +69,9 @@ def period_type_of(name: str) -> PeriodType:
     >>> period_type_of("2026-Q1"), period_type_of("2026-02"), period_type_of("2026"), period_type_of("FY2027-H2")
     ('quarter', 'month', 'year', 'half')
     """
-    match = _NAME.match(name)
-    if match is None or (match.group(1) and match.group(3) and match.group(3)[0] not in "QH"):
+    match = _NAME.fullmatch(name)
+    if match is None or (match.group(1) and match.group(3) and match.group(3)[0] not in "QH") \
+            or int(match.group(2)) == 0:
         raise PeriodError(f"{name!r} is not a period: write 2026, 2026-H1, 2026-Q1 or 2026-01 "
                           "(FY2027, FY2027-H1, FY2027-Q1 on a fiscal calendar)")
     part = match.group(3)
@@ -107,8 +108,11 @@ def period_bounds(name: str, fiscal_start: int = 1) -> tuple[date, date]:
         year_start = fiscal_start if fiscal else 1
         year -= fiscal
         offset = 0 if kind == "year" else (int(name[-1]) - 1) * _MONTHS[kind]
-    start = _add_months(date(year, year_start, 1), offset)
-    return start, _add_months(start, _MONTHS[kind]) - timedelta(days=1)
+    try:
+        start = _add_months(date(year, year_start, 1), offset)
+        return start, _add_months(start, _MONTHS[kind]) - timedelta(days=1)
+    except ValueError:  # before year 1 or after 9999 (FY0001, 9999-Q4): no date
+        raise PeriodError(f"{name!r} is not a period this calendar has") from None
 
 
 def _add_months(first_of_month: date, months: int) -> date:

@@ -248,6 +248,16 @@ class PlanBook:
                 windows.append(clawback.window_days)
         return max(windows)
 
+    @cached_property
+    def reports(self) -> Mapping[str, tuple[str, ...]]:
+        """Manager id -> everyone reporting to them at any time, by rep id; built once per book so that walking
+        a network (the portal's what-if) costs its size, not a pass over every participant per person."""
+        index: dict[str, set[str]] = {}
+        for person in self.participants.values():
+            for manager_id, _, _ in person.managers:
+                index.setdefault(manager_id, set()).add(person.rep_id)
+        return {manager_id: tuple(sorted(people)) for manager_id, people in index.items()}
+
     def plan_on(self, rep_id: str, day: date) -> Plan | None:
         """The plan version that applies to ``rep_id`` on ``day``."""
         stretch = self.stretch_on(rep_id, day)

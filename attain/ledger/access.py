@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ADMIN_ROLES = frozenset({"comp_admin", "finance", "admin"})
+# The region of a rep the org does not place (no ``participants`` row): admins read them, and count their
+# periods, in this region, so an admin of every region or of ``unassigned`` can act on them.
+UNASSIGNED_REGION = "unassigned"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class RepFacts:
             return self.managers
         return () if self.manager_id is None else (self.manager_id,)
 
+    @property
+    def admin_region(self) -> str:
+        """The region admins read the rep in: their own, or ``unassigned`` when the org does not place them (the
+        region their periods count them in), so such a rep's disputes and entries have admins who may act."""
+        return self.region or UNASSIGNED_REGION
+
 
 def can_read_rep(principal: Principal, rep: RepFacts) -> bool:
     """True when ``principal`` may read ``rep``'s entries, statements and disputes.
@@ -47,13 +56,16 @@ def can_read_rep(principal: Principal, rep: RepFacts) -> bool:
     >>> admin = Principal("a1", frozenset({"comp_admin"}), frozenset({"south"}))
     >>> can_read_rep(admin, RepFacts("r2", "south", "m9")), can_read_rep(admin, RepFacts("r3", "north", None))
     (True, False)
+    >>> unplaced = RepFacts("r4", None, None)  # not in the org: read as region "unassigned"
+    >>> can_read_rep(admin, unplaced), can_read_rep(Principal("a2", frozenset({"admin"}), frozenset({"*"})), unplaced)
+    (False, True)
     """
     if principal.user_id == rep.rep_id:
         return True
     if "manager" in principal.roles and principal.user_id in rep.network:
         return True
-    if principal.is_admin and rep.region is not None:
-        return "*" in principal.regions or rep.region in principal.regions
+    if principal.is_admin:
+        return "*" in principal.regions or rep.admin_region in principal.regions
     return False
 
 

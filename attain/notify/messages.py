@@ -3,7 +3,7 @@ amounts through attain/format.py (the reader's grouping and currency sign), perc
 
 >>> from decimal import Decimal
 >>> from attain.core.milestones import approved
->>> sentence(approved("r1", "2026-Q1", "EUR", Decimal("1234.5")), "fr")
+>>> sentence(approved("r1", "2026-Q1", "ae", "EUR", Decimal("1234.5")), "fr")
 'Votre paiement de 1\u202f234,50\xa0€ pour 2026-Q1 a été approuvé.'
 """
 

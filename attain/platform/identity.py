@@ -52,6 +52,9 @@ class Identity:
     regions: frozenset[str] = frozenset()  # admins' regions; "*" is every region
     scopes: frozenset[str] = frozenset()
     issuer: str = ""
+    # The OIDC client the token was issued to (its ``azp`` claim; "" when absent): a door that admits people only
+    # from one front end (ingest's replay, from the portal) tells a portal sign-in from any other way to a token.
+    client: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -134,6 +137,7 @@ def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> I
         regions=_strings(_claim(claims, settings.regions_claim), settings.regions_claim),
         scopes=check_scopes(_strings(_claim(claims, settings.scope_claim), settings.scope_claim)),
         issuer=str(claims.get("iss", "")),
+        client=str(claims.get("azp") or ""),
     )
 
 

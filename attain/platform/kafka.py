@@ -115,15 +115,16 @@ def ensure_topics(
 
 
 def ensure_topic_specs(settings: KafkaSettings, specs: Iterable[tuple[str, int, dict[str, str]]],
-                       timeout: float = 30) -> None:
+                       timeout: float = 30) -> list[str]:
     """Create the missing topics of ``specs`` (name, partitions, config), for topics whose partitions or
-    config differ from :func:`ensure_topics`' (one-partition logs, compacted or never-expiring topics)."""
+    config differ from :func:`ensure_topics`' (one-partition logs, compacted or never-expiring topics).
+    Returns the names it created."""
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [NewTopic(name, num_partitions=partitions, replication_factor=settings.replication_factor,
                        config=config) for name, partitions, config in specs if name not in existing]
     if not wanted:
-        return
+        return []
     for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
         try:
             future.result()
@@ -131,6 +132,7 @@ def ensure_topic_specs(settings: KafkaSettings, specs: Iterable[tuple[str, int, 
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"could not create topic {name}: {error}") from error
     _wait_for_topics(admin, [t.topic for t in wanted], timeout)
+    return [t.topic for t in wanted]
 
 
 class MissingTopicsError(RuntimeError):
@@ -312,6 +314,17 @@ class AsyncProducer:
         self._producer.flush(timeout)
         self._closing.set()
         self._poller.join()
+
+
+def produce_when_room(producer: Producer, topic: str, value: bytes, key: bytes | None = None, **extra: Any) -> None:
+    """``producer.produce``, waiting while the client's local queue is full (``BufferError``) instead of failing:
+    a full queue says the broker is slow, not that the message is wrong, so nothing should be dropped for it."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, **extra)
+            return
+        except BufferError:
+            producer.poll(0.01)
 
 
 def _succeed(future: asyncio.Future[Any], message: Any) -> None:

@@ -2,14 +2,15 @@
 
 Used where a service or tool needs a topic's contents up to now rather than a stream: the
 dead letters (``attain dlq``, ingest's replay door), the Salesforce replay positions, the
-calculator's lineage records. It reads with a throwaway consumer group and commits nothing.
+calculator's lineage records; the portal's board reads on from where its last read stopped
+(``start``). It reads with a throwaway consumer group and commits nothing.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -19,7 +20,8 @@ from attain.platform.settings import KafkaSettings
 
 
 def read_until_idle(kafka: KafkaSettings | str, topic: str, *, idle_seconds: float = 1.0, timeout: float = 30,
-                    partitions: Sequence[int] | None = None, group: str = "attain-reader") -> Iterator[Message]:
+                    partitions: Sequence[int] | None = None, group: str = "attain-reader",
+                    start: Mapping[int, int] | None = None) -> Iterator[Message]:
     """Every message on ``topic`` from the beginning, in each partition's order.
 
     Reads each partition to the high watermark it had when reading started, then on until no
@@ -29,21 +31,26 @@ def read_until_idle(kafka: KafkaSettings | str, topic: str, *, idle_seconds: flo
     ``timeout`` seconds. A topic that does not exist has no messages. ``partitions``: read only
     these (default: every partition the broker lists); ``group``: the prefix of the throwaway group id.
     ``kafka``: the settings, or a bootstrap string (then the rest comes from ``ATTAIN_KAFKA_*``).
+    ``start``: partition -> the offset to read it from, for a reader that keeps what it read before (the
+    portal's board) and wants only what came since; an offset below the partition's low watermark (those
+    messages deleted) reads from the low watermark; a partition not named reads from its beginning.
     """
-    consumer = Consumer(client_config(kafka, **{"group.id": f"{group}-{uuid.uuid4()}",
-                                                "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    consumer = _throwaway_consumer(kafka, group)
+    first = dict(start or {})
     try:
         if partitions is None:
-            metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-            partitions = [] if metadata is None else list(metadata.partitions)
+            partitions = _listed_partitions(consumer, topic, timeout)
         ends: dict[int, int] = {}
         for partition in partitions:
             low, high = watermarks(consumer, TopicPartition(topic, partition), timeout)
-            if high > low:
+            if partition in first:
+                first[partition] = max(first[partition], low)
+            if high > first.get(partition, low):
                 ends[partition] = high
         if not partitions or (not ends and idle_seconds <= 0):
             return
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions])
+        consumer.assign([TopicPartition(topic, partition, first.get(partition, OFFSET_BEGINNING))
+                         for partition in partitions])
         started = idle_since = time.monotonic()
         while (ends or time.monotonic() - idle_since < idle_seconds) and time.monotonic() - started < timeout:
             message = consumer.poll(0.2)
@@ -58,6 +65,30 @@ def read_until_idle(kafka: KafkaSettings | str, topic: str, *, idle_seconds: flo
             raise TimeoutError(f"could not read {topic} partitions {sorted(ends)} to their end in {timeout}s")
     finally:
         consumer.close()
+
+
+def low_watermarks(kafka: KafkaSettings | str, topic: str, *, timeout: float = 30,
+                   group: str = "attain-reader") -> dict[int, int]:
+    """Each partition's low watermark: its oldest offset still held, every message below it deleted (retention,
+    a delete-records). A reader keeping something per message it read drops what is below (the portal's board).
+    A topic that does not exist has no partitions."""
+    consumer = _throwaway_consumer(kafka, group)
+    try:
+        return {partition: watermarks(consumer, TopicPartition(topic, partition), timeout)[0]
+                for partition in _listed_partitions(consumer, topic, timeout)}
+    finally:
+        consumer.close()
+
+
+def _throwaway_consumer(kafka: KafkaSettings | str, group: str) -> Consumer:
+    """A consumer of a group of its own that commits nothing: reading here never moves anyone's position."""
+    return Consumer(client_config(kafka, **{"group.id": f"{group}-{uuid.uuid4()}",
+                                            "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+
+
+def _listed_partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:
+    metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+    return [] if metadata is None else list(metadata.partitions)
 
 
 def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:

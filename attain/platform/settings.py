@@ -40,16 +40,25 @@ class KafkaSettings(BaseSettings):
     # restart can wait this long (seen: 2 min with faust's 60 s default on Apache
     # Kafka); the embedded stack sets 10 s.
     rebalance_timeout_ms: int = 60000
-    # How long a broker may hold a fetch that has no data yet. 500 ms is Kafka's
-    # default; Tansu holds every fetch for the whole wait even when records
-    # arrive, so the embedded stack sets 20 ms (each consumer hop adds up to it).
-    fetch_max_wait_ms: int = 500
+    # How long a broker may hold a fetch that has no data yet. Not Kafka's 500 ms:
+    # on Apache Kafka at 500 events/s that made the live feed's p99 0.9 to 1.2 s
+    # against 0.34 to 0.43 s at 100 ms, the difference mostly in ingest accepted
+    # -> computed (docs/benchmarks.md, "The portal's live feed"), though a fetch
+    # returns as soon as records arrive; 100 ms costs an idle consumer 10 fetches
+    # a second. Tansu holds every fetch for the whole wait even
+    # when records arrive, so the embedded stack sets 20 ms.
+    fetch_max_wait_ms: int = 100
     partitions: int = 4
     replication_factor: int = 1
     # Whether a service creates the topics it uses when they are missing (the embedded stack, tests, a
     # laptop broker), or only checks they exist and refuses to start naming the missing ones (a managed
     # cluster, where topics are declared resources: deploy/k8s/base/topics.yaml, docs/operations.md).
     create_topics: bool = False
+    # Whether the calculator ends each batch with a one-record "seal" on every changelog partition it wrote
+    # (attain.platform.streams.BatchProducer): Tansu reports a wrong high watermark, which makes faust's
+    # recovery miss the last batch of state without it. Apache Kafka does not need it; each seal is a second
+    # produce round trip per batch.
+    seal_changelogs: bool = True
     # Size limits, set deliberately (Kafka's and librdkafka's defaults, said out
     # loud): the largest request of messages a producer sends (librdkafka's
     # message.max.bytes; one message over it fails at once), and the

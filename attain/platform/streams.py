@@ -236,11 +236,14 @@ class BatchProducer:
     recovers a table by reading its changelog up to the high watermark, so it
     missed the last batch of state after a restart. A one-record batch at the end
     makes the watermark right; on Apache Kafka it is one tiny record per partition
-    per batch, and compaction removes it.
+    per batch, and compaction removes it, but it is also a second produce round
+    trip per batch: ``ATTAIN_KAFKA_SEAL_CHANGELOGS=false`` leaves it out where the
+    broker's watermarks are right.
     """
 
     def __init__(self, kafka: KafkaSettings, **overrides: Any) -> None:
         self._producer = Producer(producer_config(kafka, **{"linger.ms": 2, **overrides}))
+        self._seal = kafka.seal_changelogs  # else ``sealed`` only keeps the record out of the trace headers
         self._errors: list[KafkaError] = []
         self._sealed: set[tuple[str, int]] = set()
         self.headers: list[tuple[str, bytes]] | None = None  # set per batch by tracing: on each unsealed record
@@ -267,7 +270,7 @@ class BatchProducer:
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None, sealed: bool = False
     ) -> None:
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
-        if sealed and partition is not None:
+        if sealed and partition is not None and self._seal:
             self._sealed.add((topic, partition))
         if self.headers is not None and not sealed:
             extra["headers"] = self.headers

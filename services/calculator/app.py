@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 import orjson
+from mode.utils.times import want_seconds
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from attain.contracts.crm_changes import change_from_avro, change_to_canonical_json, crm_change_record
@@ -19,7 +20,13 @@ from attain.platform.avro import contract
 from attain.platform.consume import DeadLetterWriter, decode_each, decoder
 from attain.platform.faust_adapter import standby_lag, tables_recovered
 from attain.platform.health import BrokerProbe
-from attain.platform.kafka import MissingTopicsError, check_message_limits, provide_topics, topic_config
+from attain.platform.kafka import (
+    MissingTopicsError,
+    check_message_limits,
+    ensure_topic_specs,
+    provide_topics,
+    topic_config,
+)
 from attain.platform.metrics import record_build_info
 from attain.platform.reference import topics_from_env
 from attain.platform.service import start_logging
@@ -253,10 +260,25 @@ def create_app(
     return app, producer
 
 
+def internal_topic_specs(app: faust.App) -> list[tuple[str, int, dict[str, str]]]:
+    """The topics faust uses for ``app`` as (name, partitions, config), configured as faust would declare
+    them: each table's changelog and the partition assignor's leader topic."""
+    specs: list[tuple[str, int, dict[str, str]]] = []
+    for table in app.tables.values():
+        topic = table.changelog_topic
+        policy = ",".join(sorted({*(["compact"] if topic.compacting else []),
+                                  *(["delete"] if topic.deleting else [])}))
+        config = {**({"cleanup.policy": policy} if policy else {}),
+                  **({"retention.ms": str(int(want_seconds(topic.retention) * 1000))} if topic.retention else {}),
+                  **{key: str(value) for key, value in (topic.config or {}).items()}}
+        specs.append((topic.get_topic_name(), topic.partitions or app.conf.topic_partitions, config))
+    specs.append((f"{app.conf.id}-__assignor-__leader", 1, {}))  # faust's LeaderAssignor names it so
+    return sorted(specs)
+
+
 def internal_topics(app: faust.App) -> list[str]:
-    """The topics faust uses for ``app``: each table's changelog and the partition assignor's leader topic."""
-    return sorted([*(table.changelog_topic.get_topic_name() for table in app.tables.values()),
-                   f"{app.conf.id}-__assignor-__leader"])  # faust's LeaderAssignor names it so
+    """The names of :func:`internal_topic_specs`."""
+    return [name for name, _, _ in internal_topic_specs(app)]
 
 
 def main() -> None:
@@ -291,8 +313,15 @@ def run() -> None:
                                 settings.ledger_wait_seconds)
     watcher = ReferenceWatcher(kafka, names, books, offset, contract(topics.REFERENCE_PUBLICATIONS).decode)
     app, producer = create_app(kafka, settings, books, lineage, watcher)
-    if not kafka.create_topics:  # else faust creates them (changelogs compacted)
-        provide_topics(kafka, internal_topics(app))  # faust's: each table's changelog and the assignor's leader topic
+    # faust's own topics (each table's changelog, the assignor's leader topic) exist before the worker joins its
+    # group: faust would declare a changelog while the group's first assignment is made, and the assignor skips
+    # a topic its metadata does not show yet ("Ignoring missing topic"), so that table's partitions would stay
+    # unassigned until the next rebalance (the reference-applied table's: no live plan change recomputed).
+    if kafka.create_topics:
+        created = ensure_topic_specs(kafka, internal_topic_specs(app))
+        log.info("faust's topics provided before the group is joined", extra={"created_topics": created})
+    else:
+        provide_topics(kafka, internal_topics(app))
     check_message_limits(kafka, [topics.CALCULATOR_CREDITS, topics.EARNINGS, topics.CRM_CHANGES_DLQ,
                                  *(table.changelog_topic.get_topic_name() for table in app.tables.values())],
                          MESSAGE_BYTES_NEEDED)

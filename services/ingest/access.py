@@ -24,7 +24,8 @@ from attain.platform.identity import AuthError, Identity, TokenVerifier
 from services.ingest import metrics
 
 # Who may re-drive dead letters with their own token besides a dlq:replay client: comp admins (and admins) of
-# every region, from the portal's period-close board (a dead letter is not placed in a region before it parses).
+# every region, from the portal's period-close board (a dead letter is not placed in a region before it parses),
+# with a token issued to the portal (see Door).
 REPLAYING_PEOPLE = frozenset({"comp_admin", "admin"})
 
 
@@ -49,18 +50,24 @@ class RateLimit:
 
 
 class Door:
-    """Authenticates a request's bearer token, checks its scope, then its rate."""
+    """Authenticates a request's bearer token, checks its scope, then its rate.
 
-    def __init__(self, verifier: TokenVerifier | None, per_credential: RateLimit) -> None:
+    ``portal_client``: the only client whose people's tokens a door open to ``people`` takes. The ingress serves
+    ingest to the internet, so a person's token got any other way (another client of the identity provider, a
+    password grant that names no client) must not open the replay door: only the portal's sign-in does."""
+
+    def __init__(self, verifier: TokenVerifier | None, per_credential: RateLimit, portal_client: str) -> None:
         self._verifier = verifier
         self._rate = per_credential
+        self._portal_client = portal_client
 
     async def admit(self, request: web.Request, scope: str, *, people: frozenset[str] = frozenset()
                     ) -> Identity | web.Response:
         """The caller, or the answer refusing it (401 no valid token, 403 wrong scope, 429 too often).
 
         ``people``: roles whose holders may also pass this door with their own token, when their regions are
-        every region ("*"): the replay door admits a comp admin at the portal (docs/security.md)."""
+        every region ("*") and the token was issued to the portal (its ``azp``): the replay door admits a comp
+        admin at the portal (docs/security.md)."""
         if self._verifier is None:
             return web.json_response({"error": "no identity provider configured: set ATTAIN_AUTH_ISSUER"},
                                      status=503)
@@ -71,7 +78,7 @@ class Door:
             metrics.AUTH_FAILURES.labels("unauthenticated").inc()
             return web.json_response({"error": str(error)}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="attain-ingest"'})
-        person = bool(identity.roles & people) and "*" in identity.regions
+        person = bool(identity.roles & people) and "*" in identity.regions and identity.client == self._portal_client
         if not identity.has_scope(scope) and not person:
             metrics.AUTH_FAILURES.labels("forbidden").inc()
             return web.json_response({"error": f"{identity.subject} lacks the scope {scope!r}"}, status=403)

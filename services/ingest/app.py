@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -86,9 +87,18 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
     (without one those doors answer 503). ``read_letters``: every dead letter on a topic (for replay)."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     webhook_secrets = settings.webhook_secret_list()
-    door = Door(verifier, RateLimit(settings.rate_per_credential, "credential"))
+    door = Door(verifier, RateLimit(settings.rate_per_credential, "credential"), settings.portal_client_id)
     per_address = RateLimit(settings.rate_per_address, "address")
     replay_topics = {name.strip() for name in settings.replay_topics.split(",") if name.strip()}
+    # A replay reads a whole dead-letter topic (seconds, up to minutes). One at a time, on a thread of its own:
+    # never on the default pool, where every door verifies its tokens, so replays cannot stall POST /v1/events.
+    replaying = asyncio.Semaphore(1)
+    replay_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlq-replay")
+
+    async def stop_replay_reader(_: web.Application) -> None:
+        replay_reader.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_replay_reader)
 
     def broker_down() -> web.Response | None:
         if broker is not None and not broker.ok:  # nothing can be accepted or dead-lettered: say so at once
@@ -201,7 +211,11 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
 
     async def post_replay(request: web.Request) -> web.Response:
         """``{"topic": "crm.changes.dlq", "positions": ["P:O", ...]}``: those dead letters, read here,
-        through validation again. Only what is already dead-lettered can be re-driven with this scope."""
+        through validation again. Only what is already dead-lettered can be re-driven with this scope.
+
+        While another replay runs the answer is 429 at once rather than a wait: a replay takes as long as reading
+        the topic, a queue of waiting callers would each hold a connection that long, and both callers (the
+        portal's form, ``attain dlq replay``) show the refusal so the person can simply try again."""
         opened = await open_request(request, "dlq:replay", "replay", REPLAYING_PEOPLE)
         if isinstance(opened, web.Response):
             return opened
@@ -218,7 +232,17 @@ def build_app(publisher: Publisher, settings: IngestSettings, broker: BrokerProb
             return web.json_response({"error": f"not a replay request: {error}"}, status=400)
         if read_letters is None:
             return web.json_response({"error": "dead-letter replay is not available here"}, status=503)
-        letters = select(await asyncio.to_thread(read_letters, topic), positions=positions)
+        if replaying.locked():
+            metrics.RATE_LIMITED.labels("replay").inc()
+            return web.json_response({"error": "another dead-letter replay is running; retry when it is done"},
+                                     status=429, headers={"Retry-After": "5"})
+        async with replaying:
+            read = await asyncio.get_running_loop().run_in_executor(replay_reader, read_letters, topic)
+            return await redrive(admitted, started, topic, select(read, positions=positions), positions)
+
+    async def redrive(admitted: Identity, started: float, topic: str, letters: list[StoredLetter],
+                      positions: list[str]) -> web.Response:
+        """The answer to a replay of ``letters``, the dead letters found at ``positions`` of ``topic``."""
         found = {letter.position for letter in letters}
         skipped = [{"position": p, "reason": f"no dead letter at {p} on {topic}"} for p in positions if p not in found]
         incoming, unreplayable = await replayable(letters, topic)

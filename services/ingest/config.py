@@ -38,6 +38,9 @@ class IngestSettings(BaseSettings):
     rate_per_address: str = "20/second"
     # Dead-letter topics `POST /v1/dlq/replay` may re-drive into crm.changes (comma-separated).
     replay_topics: str = "crm.changes.dlq"
+    # The portal's client id at the identity provider (as ATTAIN_PORTAL_CLIENT_ID): a comp admin's own token
+    # opens `POST /v1/dlq/replay` only when it was issued to this client (its `azp` claim).
+    portal_client_id: str = "attain-portal"
 
     @model_validator(mode="after")
     def _secrets_long_enough(self) -> Self:

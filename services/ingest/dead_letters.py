@@ -9,7 +9,7 @@ are decoded again with their schema, fetched from Salesforce (``salesforce/redri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,13 @@ class StoredLetter:
         return f"{self.partition}:{self.offset}"
 
 
-def read_dead_letters(kafka: KafkaSettings | str, topic: str, idle_seconds: float = 1.5) -> Iterator[StoredLetter]:
-    """Every dead letter on ``topic`` from the beginning, without committing anything; a message that is not
+def read_dead_letters(kafka: KafkaSettings | str, topic: str, idle_seconds: float = 1.5,
+                      start: Mapping[int, int] | None = None) -> Iterator[StoredLetter]:
+    """Every dead letter on ``topic`` from the beginning (or each partition from its offset in ``start``, as
+    :func:`~attain.platform.reading.read_until_idle`), without committing anything; a message that is not
     one is shown as a dead letter of its own (``unreadable_envelope``, its bytes as the original)."""
-    for message in read_until_idle(kafka, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli"):
+    for message in read_until_idle(kafka, topic, idle_seconds=idle_seconds, timeout=120, group="attain-dlq-cli",
+                                   start=start):
         value, partition, offset = message.value() or b"", message.partition(), message.offset()
         assert partition is not None and offset is not None  # set on every consumed message
         try:
@@ -57,14 +60,6 @@ def select(letters: Iterable[StoredLetter], *, error_code: str | None = None, so
         and (error_code is None or letter.letter.error_code == error_code)
         and (source_prefix is None or letter.letter.source.startswith(source_prefix))
     ]
-
-
-def counts_by_code(letters: Iterable[StoredLetter]) -> dict[str, int]:
-    """How many dead letters carry each error code, the most frequent first."""
-    counts: dict[str, int] = {}
-    for stored in letters:
-        counts[stored.letter.error_code] = counts.get(stored.letter.error_code, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def replayable_item(stored: StoredLetter) -> Any:

@@ -44,5 +44,5 @@ AUTH_FAILURES = Counter(
     "attain_ingest_auth_failures_total", "Token-authenticated requests refused (no valid token, or a missing scope)",
     ["reason"])
 RATE_LIMITED = Counter(
-    "attain_ingest_rate_limited_total", "Requests answered 429 (per credential, or per webhook sender address)",
-    ["limit"])
+    "attain_ingest_rate_limited_total",
+    "Requests answered 429 (per credential, per webhook sender address, or a replay already running)", ["limit"])

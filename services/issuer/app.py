@@ -139,9 +139,13 @@ def build_app(settings: IssuerSettings) -> web.Application:
         lockout.succeeded(username)
         return user, ""
 
-    def person_token(user: User, grant: str) -> str:
+    def person_token(user: User, grant: str, client_id: str | None = None) -> str:
+        """``client_id``: the client the sign-in was for, named in ``azp`` as Keycloak does. Only the
+        authorization-code flow knows it (the code is bound to a client and its registered redirect URI); the
+        password grant authenticates no client, so its tokens name none."""
         TOKENS.labels(grant).inc()
-        return sign(user.user_id, {"roles": sorted(user.roles), "regions": sorted(user.regions)})
+        client = {"azp": client_id} if client_id else {}
+        return sign(user.user_id, {"roles": sorted(user.roles), "regions": sorted(user.regions), **client})
 
     async def authorize_page(request: web.Request) -> web.Response:
         refused = check_request(request.query, settings.redirect_uris)
@@ -177,15 +181,16 @@ def build_app(settings: IssuerSettings) -> web.Application:
                 return _oauth_error("invalid_request" if refused == MISSING else "invalid_grant", refused)
             access = person_token(user, "password")
         elif grant == "authorization_code":
+            code_client = str(form.get("client_id", ""))
             try:
-                user_id = codes.redeem(str(form.get("code", "")), str(form.get("client_id", "")),
+                user_id = codes.redeem(str(form.get("code", "")), code_client,
                                        str(form.get("redirect_uri", "")), str(form.get("code_verifier", "")))
             except ValueError as error:
                 return _oauth_error("invalid_grant", str(error))
             found = files.directory.users.get(user_id)
             if found is None:
                 return _oauth_error("invalid_grant", "the user no longer exists")
-            access = person_token(found, "authorization_code")
+            access = person_token(found, "authorization_code", code_client)
         elif grant == "client_credentials":
             client_id, secret = client_credentials(request, form)
             client = files.directory.clients.get(client_id or "")

@@ -20,7 +20,8 @@ from sqlalchemy import Engine, func, select
 from attain.ledger.access import Principal, access_log_regions
 from services.ledger.api_models import Problem, RowLimit
 from services.ledger.queries import record_access, regions_of
-from services.ledger.schema import audit_log, dispute_events, disputes, entries
+from services.ledger.schema import audit_log, dispute_events, disputes, entries, participants
+from services.ledger.scopes import UNASSIGNED_REGION
 
 AdminRefused = r401[Problem] | r403[Problem] | r422[Problem] | r429[Problem] | r503[Problem]
 DisputeState = Literal["open", "all"]
@@ -32,8 +33,8 @@ def _in_reach(regions: frozenset[str] | None, region: str | None) -> bool:
 
 def disputes_in_regions(engine: Engine, regions: frozenset[str] | None, state: str = "open",
                         limit: int = 200) -> list[dict[str, Any]]:
-    """Disputes (newest first) of reps in ``regions`` (None: every region), each with its entry's period and
-    component and the newest comment of its history."""
+    """The newest ``limit`` disputes of reps in ``regions`` (None: every region; a rep not in the org counts as
+    ``unassigned``), each with its entry's period and component and the newest comment of its history."""
     latest = (select(dispute_events.c.dispute_id, func.max(dispute_events.c.event_id).label("event_id"))
               .group_by(dispute_events.c.dispute_id).subquery())
     query = (select(disputes.c.dispute_id, disputes.c.rep_id, disputes.c.entry_id, disputes.c.status,
@@ -42,13 +43,15 @@ def disputes_in_regions(engine: Engine, regions: frozenset[str] | None, state: s
              .join(entries, entries.c.entry_id == disputes.c.entry_id)
              .join(latest, latest.c.dispute_id == disputes.c.dispute_id)
              .join(dispute_events, dispute_events.c.event_id == latest.c.event_id)
-             .order_by(disputes.c.dispute_id.desc()))
+             .order_by(disputes.c.dispute_id.desc()).limit(limit))
     if state != "all":
         query = query.where(disputes.c.status == state)
+    if regions is not None:  # in SQL, so the limit applies to what is shown
+        region = func.coalesce(participants.c.region, UNASSIGNED_REGION)
+        query = query.outerjoin(participants, participants.c.rep_id == disputes.c.rep_id).where(
+            region.in_(sorted(regions)))
     with engine.connect() as connection:
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    region = dict(regions_of(engine, [row["rep_id"] for row in rows]))
-    return [row for row in rows if _in_reach(regions, region.get(row["rep_id"]))][:limit]
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def recorded_recomputes(engine: Engine, regions: frozenset[str] | None, limit: int = 5) -> list[dict[str, Any]]:

@@ -40,13 +40,16 @@ from attain.core.money import MoneyError
 from attain.core.periods import PeriodError as PeriodNameError
 from attain.core.plans import PlanBook
 from attain.ledger.access import (
+    UNASSIGNED_REGION,
     PeriodFacts,
     Principal,
+    RepFacts,
     access_log_regions,
     can_administer_period,
     can_read_access_log,
     can_read_rep,
     can_take_step,
+    covers_regions,
     pays_themselves,
 )
 from attain.ledger.approvals import Actor, ApprovalError
@@ -73,6 +76,7 @@ from services.ledger.config import LedgerSettings
 from services.ledger.disputes import (
     DisputeError,
     UnknownDispute,
+    adjustment_target,
     dispute_history,
     dispute_rep,
     entry_changes,
@@ -98,6 +102,7 @@ from services.ledger.queries import (
     record_access,
     regions_of,
     rep_facts,
+    rep_known,
 )
 from services.ledger.statements import statement, statement_pdf
 from services.ledger.team_api import team_routes
@@ -287,6 +292,17 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
             raise Refusal(404, f"no period {scope + '/' if scope else ''}{period} in the regions of {who.user_id}")
         return facts
 
+    async def require_target(request: web.Request, rep_id: str, rep_region: str, scope: str, period: str) -> None:
+        """404 unless the caller administers ``scope``/``period`` with the rep in it, before a manual entry or a
+        dispute's adjustment goes there: the period's regions and the rep's (``unassigned`` when the org does not
+        place them) all in the caller's, and with region-scoped periods the rep's own region as the scope.
+        Otherwise one region's admin could move another region's period: its reach and its manager step."""
+        who = caller(request)
+        facts = await asyncio.to_thread(period_facts, engine, scope, period, settings.period_scope)
+        own_scope = settings.period_scope != "region" or scope == rep_region
+        if not own_scope or not covers_regions(who, facts.regions | {rep_region}):
+            raise Refusal(404, f"no period {scope}/{period} for {rep_id} in the regions of {who.user_id}")
+
     async def read_statement(request: web.Request, rep_id: RepId, period: LedgerPeriod) -> dict[str, Any]:
         """The rep's statement for the period, once the caller may read the rep; the read is logged."""
         region = await require_rep(request, rep_id)
@@ -457,14 +473,18 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Status Codes:
             201: the entry's id
             403: the entry would pay the caller
-            404: no such rep in the caller's regions
+            404: no such rep in the caller's regions, or a scope/period the caller does not administer
+                with the rep in it
             409: the period is closed, or the idempotency key already booked an entry with other inputs
             422: the amount has more decimals than the currency allows, or the input is invalid
         """
         who = caller(request)
-        await require_rep(request, entry.rep_id)
+        region = await require_rep(request, entry.rep_id)
+        if region is None and not await asyncio.to_thread(rep_known, engine, entry.rep_id):
+            raise Refusal(404, f"no rep {entry.rep_id} known to the ledger: not in the org, nothing booked")
         if pays_themselves(who, entry.rep_id):
             raise Refusal(403, f"{who.user_id} may not post an entry that pays themselves")
+        await require_target(request, entry.rep_id, region or UNASSIGNED_REGION, entry.scope, entry.period)
         entry_id = await asyncio.to_thread(
             post_manual, engine, actor_id=caller(request).user_id, rep_id=entry.rep_id, scope=entry.scope,
             period=entry.period, component_id=entry.component_id, kind=entry.kind, amount=entry.amount,
@@ -509,26 +529,33 @@ def add_api_routes(app: web.Application, engine: Engine, settings: LedgerSetting
         Tags: disputes
         Status Codes:
             403: the resolution would pay the caller
-            404: no dispute has this id, or not one the caller may read
+            404: no dispute has this id, or not one the caller may read, or an adjustment into a scope/period the
+                caller does not administer with the rep in it (a rejection posts nothing and needs only the rep)
             409: the dispute is resolved already, the resolver raised it, or the period is closed
         """
         who = caller(request)
-        rep_id = await require_dispute(request, dispute_id)
-        if pays_themselves(who, rep_id):
+        rep = await require_dispute(request, dispute_id)
+        if pays_themselves(who, rep.rep_id):
             raise Refusal(403, f"{who.user_id} may not resolve a dispute that pays themselves")
         adjustment = Decimal(resolution.adjustment) if resolution.adjustment is not None else None
+        if adjustment is not None:
+            target = await asyncio.to_thread(adjustment_target, engine, dispute_id, resolution.scope,
+                                             resolution.period)
+            if target is not None:  # None: no such dispute, which resolve_dispute answers
+                await require_target(request, rep.rep_id, rep.admin_region, *target)
         status = await asyncio.to_thread(resolve_dispute, engine, dispute_id, caller(request).user_id,
                                          resolution.comment, adjustment=adjustment, scope=resolution.scope,
                                          period=resolution.period)
         return _json({"status": status})
 
-    async def require_dispute(request: web.Request, dispute_id: int) -> str:
+    async def require_dispute(request: web.Request, dispute_id: int) -> RepFacts:
         """The dispute's rep once the caller may read the rep; the same 404 for a dispute nobody has."""
         who = caller(request)
         rep_id = await asyncio.to_thread(dispute_rep, engine, dispute_id)
-        if rep_id is None or not can_read_rep(who, await asyncio.to_thread(rep_facts, engine, rep_id)):
+        facts = None if rep_id is None else await asyncio.to_thread(rep_facts, engine, rep_id)
+        if facts is None or not can_read_rep(who, facts):
             raise Refusal(404, f"no dispute {dispute_id} in the reach of {who.user_id}")
-        return rep_id
+        return facts
 
     async def access_log(request: web.Request, rep_id: RepId | None = None, actor_id: RepId | None = None,
                          limit: RowLimit = 100) -> r200 | Refused:

@@ -23,13 +23,13 @@ BIGINT_MAX = 2**63 - 1
 
 # A ledger period: a quarter (2026-Q1, or fiscal FY2027-Q1) or a month (2026-03), the names attain.ledger.periods moves
 # through open -> locked -> approved -> paid.
-LEDGER_PERIOD = r"^(\d{4}-(Q[1-4]|0[1-9]|1[0-2])|FY\d{4}-Q[1-4])$"
+LEDGER_PERIOD = r"^([0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])|FY[0-9]{4}-Q[1-4])$"  # ASCII digits only
 # A period scope is a plan family (plan id) or a region: a letter or digit, then letters, digits, . _ : -
 SCOPE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 # A rep or component id as the CRM and the plans spell it: no whitespace, no slash, no control character.
 IDENTIFIER = r"^[^\s/\\\x00-\x1f\x7f]{1,255}$"
 # Money as exact decimal text, bounded to the ledger's NUMERIC(24,6): up to 18 digits before the point, 6 after.
-MONEY_TEXT = r"^-?\d{1,18}(\.\d{1,6})?$"
+MONEY_TEXT = r"^-?[0-9]{1,18}(\.[0-9]{1,6})?$"
 
 LedgerPeriod = Annotated[str, StringConstraints(pattern=LEDGER_PERIOD, max_length=9), Field(examples=["2026-Q1"])]
 Scope = Annotated[str, StringConstraints(pattern=SCOPE, max_length=128), Field(examples=["ae"])]

@@ -44,6 +44,23 @@ def raise_dispute(engine: Engine, entry_id: int, rep_id: str, comment: str) -> i
     return dispute_id
 
 
+def _adjustment_target(entry: Any, scope: str | None, period: str | None) -> tuple[str, str]:
+    """Where an adjustment of the dispute over ``entry`` is posted: ``scope`` and ``period`` as given, else the
+    entry's own (its plan for an entry booked before scopes were stored)."""
+    return scope or entry.scope or entry.plan_id, period or entry.period
+
+
+def adjustment_target(engine: Engine, dispute_id: int, scope: str | None, period: str | None
+                      ) -> tuple[str, str] | None:
+    """The (scope, period) :func:`resolve_dispute` would post an adjustment into; None when there is no such
+    dispute. The API asks it first, to refuse a target the resolver does not administer."""
+    with engine.connect() as connection:
+        entry = connection.execute(select(entries.c.scope, entries.c.plan_id, entries.c.period)
+                                   .join(disputes, disputes.c.entry_id == entries.c.entry_id)
+                                   .where(disputes.c.dispute_id == dispute_id)).first()
+    return None if entry is None else _adjustment_target(entry, scope, period)
+
+
 def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str, *,
                     adjustment: Decimal | None, scope: str | None = None, period: str | None = None) -> str:
     """Reject (no adjustment) or adjust: post a manual entry into the open ``period`` of ``scope``."""
@@ -62,9 +79,10 @@ def resolve_dispute(engine: Engine, dispute_id: int, actor_id: str, comment: str
         adjustment_entry_id = None
         status = "rejected"
         if adjustment is not None:
+            target_scope, target_period = _adjustment_target(entry, scope, period)
             adjustment_entry_id = post_entry(connection, Entry.dispute_resolution(
                 dispute_id=dispute_id, actor_id=actor_id, rep_id=dispute.rep_id,
-                scope=scope or entry.scope or entry.plan_id, period=period or entry.period,
+                scope=target_scope, period=target_period,
                 component_id=entry.component_id, amount=adjustment, currency=entry.currency, comment=comment))
             status = "adjusted"
         connection.execute(disputes.update().where(disputes.c.dispute_id == dispute_id).values(status=status))

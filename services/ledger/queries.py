@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import ColumnElement, Engine, exists, func, insert, literal, or_, select, true
 
-from attain.ledger.access import PeriodFacts, RepFacts
+from attain.ledger.access import PeriodFacts, Principal, RepFacts
 from services.ledger.schema import access_log, entries, participants
 from services.ledger.scopes import UNASSIGNED_REGION, entry_scope
 
@@ -25,6 +25,26 @@ def _chain(org: dict[str, tuple[str, str | None]], rep_id: str) -> tuple[str, ..
     return tuple(managers)
 
 
+def readable_by(who: Principal, rep_id: ColumnElement[str], region: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """:func:`attain.ledger.access.can_read_rep` as a SQL condition, for reads over many reps that filter and
+    limit in the database instead of loading the whole org: ``rep_id`` is the rep's column, ``region`` their
+    ``participants.region`` (outer-joined: a rep not in the org has no manager and is read by admins as region
+    ``unassigned``, as :func:`period_facts` counts them). A manager's network is walked down as :func:`_chain`
+    walks up, at most ``MAX_MANAGER_LEVELS`` deep."""
+    allowed: list[ColumnElement[bool]] = [rep_id == who.user_id]
+    if "manager" in who.roles:
+        network = (select(participants.c.rep_id, literal(1).label("depth"))
+                   .where(participants.c.manager_id == who.user_id).cte("network", recursive=True))
+        below = participants.alias("below")
+        network = network.union(select(below.c.rep_id, network.c.depth + 1)
+                                .where(below.c.manager_id == network.c.rep_id, network.c.depth < MAX_MANAGER_LEVELS))
+        allowed.append(rep_id.in_(select(network.c.rep_id)))
+    if who.is_admin:
+        placed = func.coalesce(region, UNASSIGNED_REGION)
+        allowed.append(true() if "*" in who.regions else placed.in_(sorted(who.regions)))
+    return or_(*allowed)
+
+
 def rep_facts(engine: Engine, rep_id: str) -> RepFacts:
     """The rep's region and managers, nearest first, upward (a skip-level manager sees their network)."""
     org: dict[str, tuple[str, str | None]] = {}
@@ -40,6 +60,13 @@ def rep_facts(engine: Engine, rep_id: str) -> RepFacts:
     own = org.get(rep_id)
     managers = _chain(org, rep_id)
     return RepFacts(rep_id, own[0] if own else None, own[1] if own else None, managers)
+
+
+def rep_known(engine: Engine, rep_id: str) -> bool:
+    """Whether the ledger knows the rep: a row of the org, or pay booked (a rep of the CRM not placed yet)."""
+    with engine.connect() as connection:
+        return bool(connection.execute(select(exists().where(participants.c.rep_id == rep_id)
+                                              | exists().where(entries.c.rep_id == rep_id))).scalar())
 
 
 def period_facts(engine: Engine, scope: str | None, period: str, scope_by: str = "plan") -> PeriodFacts:

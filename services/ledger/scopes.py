@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
+from attain.ledger.access import UNASSIGNED_REGION
 from services.ledger.schema import entries, participants
 
 ScopeBy = Literal["plan", "region"]
@@ -17,9 +18,6 @@ ScopeBy = Literal["plan", "region"]
 def entry_scope() -> Any:
     """The period scope an entry belongs to (entries written before scopes were stored: their plan)."""
     return func.coalesce(entries.c.scope, entries.c.plan_id)
-
-
-UNASSIGNED_REGION = "unassigned"
 
 
 def scopes_for(connection: Connection, reps_and_plans: set[tuple[str, str]], scope_by: ScopeBy

@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
-from attain.ledger.access import Principal, RepFacts, can_read_rep, can_take_step
+from attain.ledger.access import Principal, can_read_rep, can_take_step
 from attain.ledger.approvals import Actor, ApprovalError, check_decision
 from attain.ledger.periods import PeriodState
 from services.ledger.payouts import payable_balances
 from services.ledger.period_service import period_view, round_decisions
-from services.ledger.queries import every_rep_facts, period_facts
-from services.ledger.schema import dispute_events, disputes, entries, periods
+from services.ledger.queries import every_rep_facts, period_facts, readable_by
+from services.ledger.schema import dispute_events, disputes, entries, participants, periods
 
 
 def team_of(engine: Engine, who: Principal) -> list[dict[str, Any]]:
@@ -29,7 +29,12 @@ def team_of(engine: Engine, who: Principal) -> list[dict[str, Any]]:
 
 def waiting_for(engine: Engine, who: Principal, chain: Sequence[str], scope_by: str = "plan") -> list[dict[str, Any]]:
     """The locked periods whose next step ``who`` may take by the policy; ``blocked`` says why they still may
-    not decide it (separation of duties), None when they may."""
+    not decide it (separation of duties), None when they may.
+
+    The step's role is checked before anything else is read: a caller holding no role of the chain (a rep)
+    costs one query at most, and a period whose next step is not theirs costs no facts, decisions or balances."""
+    if not who.roles & set(chain):
+        return []
     with engine.connect() as connection:
         locked = connection.execute(select(periods.c.scope, periods.c.period)
                                     .where(periods.c.state == PeriodState.LOCKED.value)
@@ -37,7 +42,7 @@ def waiting_for(engine: Engine, who: Principal, chain: Sequence[str], scope_by: 
     waiting = []
     for scope, period in locked:
         view = period_view(engine, scope, period, chain)
-        if view is None or view.next_step is None:
+        if view is None or view.next_step is None or view.next_step not in who.roles:
             continue
         facts = period_facts(engine, scope, period, scope_by)
         if not can_take_step(who, view.next_step, facts):
@@ -58,19 +63,20 @@ def waiting_for(engine: Engine, who: Principal, chain: Sequence[str], scope_by: 
     return waiting
 
 
-def disputes_in_reach(engine: Engine, who: Principal, status: str | None = None) -> list[dict[str, Any]]:
-    """The disputes of every rep ``who`` may read (their own included), newest first, optionally of one status:
-    the entry's period and component, and the comment it was raised with."""
+def disputes_in_reach(engine: Engine, who: Principal, status: str | None = None, limit: int = 200
+                      ) -> list[dict[str, Any]]:
+    """The newest ``limit`` disputes of every rep ``who`` may read (their own included), optionally of one
+    status: the entry's period and component, and the comment it was raised with. Filtered and limited in the
+    database (:func:`readable_by`): a rep's call reads their own disputes, not every dispute and the org."""
     raised = dispute_events.alias("raised")
     query = (select(disputes.c.dispute_id, disputes.c.rep_id, disputes.c.status, disputes.c.created_at,
                     disputes.c.entry_id, entries.c.period, entries.c.component_id, raised.c.comment)
              .join(entries, entries.c.entry_id == disputes.c.entry_id)
              .join(raised, and_(raised.c.dispute_id == disputes.c.dispute_id, raised.c.action == "raised"))
-             .order_by(disputes.c.dispute_id.desc()))
+             .outerjoin(participants, participants.c.rep_id == disputes.c.rep_id)
+             .where(readable_by(who, disputes.c.rep_id, participants.c.region))
+             .order_by(disputes.c.dispute_id.desc()).limit(limit))
     if status is not None:
         query = query.where(disputes.c.status == status)
     with engine.connect() as connection:
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    org = every_rep_facts(engine)
-    return [row for row in rows
-            if can_read_rep(who, org.get(row["rep_id"]) or RepFacts(row["rep_id"], None, None))]
+        return [dict(row) for row in connection.execute(query).mappings()]

@@ -16,7 +16,7 @@ from aiohttp_pydantic.oas.typing import r200, r400, r401, r403, r422, r429, r503
 from sqlalchemy import Engine
 
 from attain.ledger.access import Principal
-from services.ledger.api_models import Problem
+from services.ledger.api_models import Problem, RowLimit
 from services.ledger.team import disputes_in_reach, team_of, waiting_for
 
 Listed = r200 | r400[Problem] | r401[Problem] | r403[Problem] | r422[Problem] | r429[Problem] | r503[Problem]
@@ -52,13 +52,14 @@ def team_routes(engine: Engine, chain: Sequence[str], scope_by: str, caller: Cal
         """
         return reply(await asyncio.to_thread(waiting_for, engine, caller(request), chain, scope_by))
 
-    async def disputes_index(request: web.Request, status: DisputeStatus | None = None) -> Listed:
-        """The disputes of every rep the caller may see, newest first, optionally of one status.
+    async def disputes_index(request: web.Request, status: DisputeStatus | None = None, limit: RowLimit = 200
+                             ) -> Listed:
+        """The newest ``limit`` disputes of every rep the caller may see, optionally of one status.
 
         Security: bearerAuth
         Tags: disputes
         """
-        return reply(await asyncio.to_thread(disputes_in_reach, engine, caller(request), status))
+        return reply(await asyncio.to_thread(disputes_in_reach, engine, caller(request), status, limit))
 
     return [("GET", "/v1/team", team), ("GET", "/v1/approvals/waiting", waiting),
             ("GET", "/v1/disputes", disputes_index)]

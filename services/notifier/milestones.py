@@ -44,7 +44,7 @@ from attain.notify.messages import sentence, text
 from attain.notify.preferences import Preferences, deliver_at
 from attain.platform import topics
 from attain.platform.avro import contract
-from attain.platform.kafka import dead_letter
+from attain.platform.kafka import dead_letter, produce_when_room
 from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 from services.notifier import metrics
@@ -93,8 +93,8 @@ class Store:
 
     def stage(self, record: NotificationRecord) -> None:
         """Send the record and keep it in memory; durable once :meth:`flush` returns (one flush per batch)."""
-        self._producer.produce(topics.NOTIFICATIONS, contract(topics.NOTIFICATIONS).encode(record.to_avro()),
-                               record.key.encode(), on_delivery=self._delivered)
+        produce_when_room(self._producer, topics.NOTIFICATIONS, contract(topics.NOTIFICATIONS).encode(record.to_avro()),
+                          record.key.encode(), on_delivery=self._delivered)
         with self._lock:
             self.records[record.key] = record
 
@@ -113,15 +113,16 @@ class Store:
         envelope = dead_letter(original=message.value() or b"", reason=reason, error_code=ErrorCode.UNDECODABLE,
                                source=f"{message.topic()}:{message.partition()}:{message.offset()}",
                                service="notifier")
-        self._producer.produce(topics.NOTIFICATIONS_DLQ, envelope, message.key(), on_delivery=self._delivered)
+        produce_when_room(self._producer, topics.NOTIFICATIONS_DLQ, envelope, message.key(),
+                          on_delivery=self._delivered)
 
     def put_preferences(self, preferences: Preferences, by: str) -> None:
         """Keep ``preferences`` (flushed: the broker has them), then in memory."""
         failed: list[str] = []
-        self._producer.produce(topics.NOTIFICATION_PREFERENCES,
-                               contract(topics.NOTIFICATION_PREFERENCES).encode(preferences_to_avro(preferences, by)),
-                               preferences.person_id.encode(),
-                               on_delivery=lambda error, _m: failed.append(str(error)) if error else None)
+        produce_when_room(self._producer, topics.NOTIFICATION_PREFERENCES,
+                          contract(topics.NOTIFICATION_PREFERENCES).encode(preferences_to_avro(preferences, by)),
+                          preferences.person_id.encode(),
+                          on_delivery=lambda error, _m: failed.append(str(error)) if error else None)
         if self._producer.flush(30) or failed:
             raise RuntimeError(f"could not keep {preferences.person_id}'s preferences: {failed or 'flush timed out'}")
         with self._lock:
@@ -147,6 +148,17 @@ def tiers_of(book: PlanBook | None) -> Callable[[str], dict[str, tuple[Tier, ...
     return tiers
 
 
+def approval_of(line: PayoutLine) -> Milestone:
+    """The ``approved`` milestone of one payout line, under the line's scope: each scope's period is approved on
+    its own, so a rep paid under two scopes has two lines of one period and currency, and two milestones."""
+    return approved(line.rep_id, line.period, line.scope, line.currency, Decimal(line.amount), line.approved_by,
+                    line.payout_id)
+
+
+# What one input makes: its milestones, and (for an earnings snapshot) the standing to keep.
+Found = tuple[list[Milestone], NotificationRecord | None]
+
+
 class Detector:
     """Runs in the consumer thread: snapshot or payout line in, new milestones recorded (pending) out."""
 
@@ -155,23 +167,34 @@ class Detector:
         self.store = self._store = store
         self._thresholds = tuple(thresholds)
         self._tiers = tiers
+        self._earnings, self._payouts = contract(topics.EARNINGS), contract(topics.PAYOUTS)
+        self._ledger = contract(topics.LEDGER_EVENTS)
 
-    def snapshot(self, snapshot: EarningsSnapshot) -> list[NotificationRecord]:
-        after = standing_of(snapshot)
-        before = self._store.standing(after.rep_id, after.period)
-        if before is not None and after.version <= before.version:
-            return []  # a replay or a stale copy
-        new = self._record(detect(before, after, self._thresholds, self._tiers(after.rep_id)))
-        self._store.stage(NotificationRecord.standing(after))
+    def found_in(self, topic: str, value: bytes) -> Found:
+        """What one input makes (milestones, and the standing to keep for an earnings snapshot), writing nothing;
+        it raises for an input that makes nothing (unreadable, a ledger fact of an unknown kind).
+
+        Reading apart from :meth:`record`: only a bad input may be skipped or dead-lettered, never a failure to
+        write its milestones (a full producer queue, a broker error), which must not lose them."""
+        if topic == topics.EARNINGS:
+            after = standing_of(EarningsSnapshot.from_avro(self._earnings.decode(value)))
+            before = self._store.standing(after.rep_id, after.period)
+            if before is not None and after.version <= before.version:
+                return [], None  # a replay or a stale copy
+            found = detect(before, after, self._thresholds, self._tiers(after.rep_id))
+            return found, NotificationRecord.standing(after)
+        if topic == topics.LEDGER_EVENTS:  # a statement issued, paid, a dispute answered, a statement changed
+            event = LedgerEvent.from_avro(self._ledger.decode(value))
+            return [from_ledger(event.fact, event.scope)], None
+        return [approval_of(PayoutLine.from_avro(self._payouts.decode(value)))], None
+
+    def record(self, found: Found) -> list[NotificationRecord]:
+        """Stage what :meth:`found_in` found; the new records (their keys not recorded before)."""
+        milestones, standing = found
+        new = self._record(milestones)
+        if standing is not None:
+            self._store.stage(standing)
         return new
-
-    def payout(self, line: PayoutLine) -> list[NotificationRecord]:
-        return self._record([approved(line.rep_id, line.period, line.currency, Decimal(line.amount),
-                                      line.approved_by)])
-
-    def ledger_event(self, event: LedgerEvent) -> list[NotificationRecord]:
-        """A fact from the ledger (statement issued, paid, dispute answered, statement changed)."""
-        return self._record([from_ledger(event.fact)])
 
     def _record(self, milestones: list[Milestone]) -> list[NotificationRecord]:
         new = []
@@ -300,7 +323,7 @@ class Deliverer:
                                reason=f"{channel}: {self._attempts} attempts failed; last: {reason}",
                                error_code=ErrorCode.DELIVERY_FAILED, source=f"{channel}:{item.key}",
                                service="notifier")
-        self._producer.produce(topics.NOTIFICATIONS_DLQ, envelope, item.key.encode())
+        produce_when_room(self._producer, topics.NOTIFICATIONS_DLQ, envelope, item.key.encode())
         if self._producer.flush(30):
             raise RuntimeError(f"could not dead-letter {item.key}")
 
@@ -330,29 +353,25 @@ def consume_milestones(consumer: Consumer, detector: Detector, deliver: Callable
     an unknown kind) is dead-lettered on ``notifications.dlq`` (the ledger dead-letters what it cannot read
     of ``earnings``; nobody else reads ``ledger.events`` for the notifier).
     """
-    earnings, payouts, ledger = contract(topics.EARNINGS), contract(topics.PAYOUTS), contract(topics.LEDGER_EVENTS)
     fresh: list[NotificationRecord] = []
     consumer.subscribe([topics.EARNINGS, topics.PAYOUTS, topics.LEDGER_EVENTS], on_assign=lambda *_: assigned.set())
     try:
         while not stopping.is_set():
             batch: list[Message] = [m for m in consumer.consume(200, 0.1) if not m.error()]  # errors: no offset
             for message in batch:
-                if message.value() is None:
+                value = message.value()
+                if value is None:
                     continue
                 try:
-                    if message.topic() == topics.EARNINGS:
-                        new = detector.snapshot(EarningsSnapshot.from_avro(earnings.decode(message.value())))
-                    elif message.topic() == topics.LEDGER_EVENTS:
-                        new = detector.ledger_event(LedgerEvent.from_avro(ledger.decode(message.value())))
-                    else:
-                        new = detector.payout(PayoutLine.from_avro(payouts.decode(message.value())))
+                    found = detector.found_in(str(message.topic()), value)
                 except Exception as error:  # noqa: BLE001 - the ledger dead-letters what it cannot read
                     metrics.REJECTED.inc()
                     log.warning("unreadable input for milestones", extra={"reason": str(error)})
                     if message.topic() == topics.LEDGER_EVENTS:
                         detector.store.dead_letter(message, str(error))
                     continue
-                fresh.extend(new)
+                # outside the try: a write that fails ends the loop before the commit, so the batch is read again
+                fresh.extend(detector.record(found))
             if batch:
                 detector.store.flush()
                 for record in fresh:

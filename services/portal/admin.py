@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from aiohttp import web
@@ -24,10 +22,10 @@ from aiohttp import web
 from attain.platform.settings import KafkaSettings, load_settings
 from services.ingest.access import REPLAYING_PEOPLE
 from services.ingest.client import ReplayRefused, request_replay
-from services.ingest.dead_letters import StoredLetter, counts_by_code, printable, read_dead_letters, select
 from services.portal.auth import Session
 from services.portal.config import PortalSettings
-from services.portal.ledger_client import Refused
+from services.portal.dead_letter_view import DeadLetterView
+from services.portal.ledger_client import Refused, period_path, segment
 
 log = logging.getLogger("attain.portal")
 
@@ -37,8 +35,6 @@ def _(message: str) -> str:
     return message
 
 
-SHOWN_LETTERS = 20  # the newest dead letters of a topic listed for a replay by position
-DLQ_IDLE_SECONDS = 0.5  # reading a dead-letter topic stops after this long without a message
 EXPORTS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
            "json": "application/json"}
 STEP_HOLDERS = {"manager": _("a manager of the period's reps"), "comp_admin": _("a comp admin other than the preparer"),
@@ -50,43 +46,17 @@ Render = Callable[..., web.Response]
 Form = Callable[[web.Request, Session], Coroutine[Any, Any, Any]]
 
 
-@dataclass
-class DeadLetterTopic:
-    topic: str
-    total: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    newest: list[dict[str, str]] = field(default_factory=list)
-    replayable: bool = False
-    error: str | None = None
-
-
-def dead_letter_topic(kafka: KafkaSettings, topic: str, replayable: bool) -> DeadLetterTopic:
-    """A dead-letter topic's counts by error code and its newest letters (read whole, nothing committed)."""
-    found = DeadLetterTopic(topic, replayable=replayable)
-    try:
-        letters = list(read_dead_letters(kafka, topic, idle_seconds=DLQ_IDLE_SECONDS))
-    except Exception as error:  # noqa: BLE001 - the board shows the topic as unreadable, the rest still renders
-        found.error = f"{type(error).__name__}: {error}"[:200]
-        return found
-    found.total, found.counts = len(letters), counts_by_code(letters)
-    found.newest = [_letter_row(stored) for stored in letters[-SHOWN_LETTERS:][::-1]]
-    return found
-
-
-def _letter_row(stored: StoredLetter) -> dict[str, str]:
-    letter = stored.letter
-    return {"position": stored.position, "error_code": letter.error_code, "source": letter.source,
-            "reason": letter.reason[:200], "original": printable(letter.original, 160)}
-
-
 def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signed_in: Callable[[web.Request], Session],
-                     checked_form: Form, refused: Callable[[web.Request, Refused], web.Response]) -> None:
+                     checked_form: Form, refused: Callable[[web.Request, Refused], Awaitable[web.Response]]) -> None:
     """The board's routes on ``app``; ``portal`` is the :class:`services.portal.web.Portal`, the rest the pages'
     own helpers (render a template, the signed-in session, a CSRF-checked form, a ledger refusal's page)."""
     settings = PortalSettings()
     kafka = load_settings(KafkaSettings)
     counted = [t.strip() for t in settings.dead_letter_topics.split(",") if t.strip()]
     replay_topics = {t.strip() for t in settings.replay_topics.split(",") if t.strip()}
+    # one view per topic for the process, each load reading on from where the last stopped
+    views = {topic: DeadLetterView(kafka, topic, replayable=topic in replay_topics)
+             for topic in [*counted, *sorted(replay_topics)]}
 
     def admin(request: web.Request) -> Session:
         """The signed-in admin's session; 403 for anyone else (the ledger refuses them again on every call)."""
@@ -108,7 +78,7 @@ def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signe
         except Refused as error:
             if error.status in (400, 409, 422):
                 return outcome(request, str(error), status=error.status, refused=True)
-            return refused(request, error)
+            return await refused(request, error)
         return outcome(request, done, state=str(answer[shown]))
 
     async def board(request: web.Request) -> web.Response:
@@ -119,18 +89,17 @@ def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signe
             recomputes = await portal.ledger.json_of("GET", "/v1/admin/recomputes", session.token)
             for period in periods:
                 period["decisions"] = await portal.ledger.json_of(
-                    "GET", f"/v1/periods/{quote(period['scope'])}/{period['period']}/approvals", session.token)
+                    "GET", f"{period_path(period['scope'], period['period'])}/approvals", session.token)
                 period["holder"] = STEP_HOLDERS.get(period.get("next_step") or "", period.get("next_step"))
         except Refused as error:
-            return refused(request, error)
-        topics = await asyncio.gather(*(asyncio.to_thread(dead_letter_topic, kafka, topic, topic in replay_topics)
-                                        for topic in counted))
+            return await refused(request, error)
+        topics = await asyncio.gather(*(asyncio.to_thread(views[topic].load) for topic in counted))
         return render(request, "admin.html", periods=periods, disputes=disputes, recomputes=recomputes,
                       topics=topics, formats=sorted(EXPORTS), replay_scope=_can_replay(session),
                       manual_key=uuid.uuid4().hex)
 
     def _period_path(request: web.Request) -> str:
-        return f"/v1/periods/{quote(request.match_info['scope'])}/{request.match_info['period']}"
+        return period_path(request.match_info["scope"], request.match_info["period"])
 
     async def lock(request: web.Request) -> web.Response:
         await checked_form(request, admin(request))
@@ -168,7 +137,7 @@ def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signe
         except Refused as error:
             if error.status == 409:
                 return outcome(request, str(error), status=409, refused=True)
-            return refused(request, error)
+            return await refused(request, error)
         response = web.StreamResponse(headers={
             "Content-Type": answer.headers.get("Content-Type", "application/octet-stream"),
             "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
@@ -182,11 +151,12 @@ def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signe
         scope, period, fmt = (request.match_info[name] for name in ("scope", "period", "fmt"))
         if fmt not in EXPORTS:
             raise web.HTTPNotFound()
-        return await export(request, f"/v1/payouts/{quote(scope)}/{period}.{fmt}", f"payroll-{scope}-{period}.{fmt}")
+        return await export(request, f"/v1/payouts/{segment(scope)}/{segment(period)}.{fmt}",
+                            f"payroll-{scope}-{period}.{fmt}")
 
     async def audit_pack(request: web.Request) -> web.StreamResponse:
         period = request.match_info["period"]
-        return await export(request, f"/v1/audit/{period}.zip", f"audit-{period}.zip")
+        return await export(request, f"/v1/audit/{segment(period)}.zip", f"audit-{period}.zip")
 
     async def replay(request: web.Request) -> web.Response:
         session = admin(request)
@@ -199,13 +169,15 @@ def add_admin_routes(app: web.Application, portal: Any, *, render: Render, signe
         if not positions and code is None:
             return outcome(request, _("Choose the dead letters to replay"), status=400, refused=True)
         if code is not None:  # every letter with that code, as `attain dlq replay --error-code CODE`
-            letters = await asyncio.to_thread(lambda: list(read_dead_letters(kafka, topic, DLQ_IDLE_SECONDS)))
-            positions = [letter.position for letter in select(letters, error_code=code)]
+            positions = await asyncio.to_thread(views[topic].positions, code)
         if not positions:
             return outcome(request, _("Choose the dead letters to replay"), status=400, refused=True)
         try:  # ingest decides who may replay (a comp admin of every region) and re-validates each letter
             result = await asyncio.to_thread(request_replay, settings.ingest_url, session.token, topic, positions)
         except ReplayRefused as error:
+            if error.status == 429:  # ingest replays one request at a time; the client waited its Retry-After
+                return outcome(request, _("Ingest is replaying other dead letters: try again in a minute"),
+                               status=429, refused=True)
             status = error.status if error.status in (400, 403, 413) else 502
             return outcome(request, str(error), status=status, refused=True)
         except httpx.HTTPError as error:

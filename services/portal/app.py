@@ -28,6 +28,7 @@ from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
 from services.portal.seen import ensure_seen
 from services.portal.sessions import ensure_tables
+from services.portal.throttle import PerAddress
 from services.portal.web import Portal, add_routes
 
 log = logging.getLogger("attain.portal")
@@ -57,7 +58,9 @@ async def build() -> Running:
     portal = Portal(engine, book, Ledger(settings.ledger_url), Sessions(engine), verifier,
                     OidcClient(auth.issuer, settings.client_id, f"{base_url}/auth/callback",
                                settings.issuer_browser_url),
-                    hub, base_url, settings.locale, settings.session_seconds, off_pace=settings.off_pace)
+                    hub, base_url, settings.locale, settings.session_seconds, off_pace=settings.off_pace,
+                    keepalive_seconds=settings.keepalive_seconds, login_limit=PerAddress(settings.login_rate),
+                    proxy_hops=settings.proxy_hops)
 
     # Two consumers, each with a group of its own: the bulk of CRM changes, and what live streams wait for
     # (earnings, milestones), so a burst of changes never delays a delta (docs/portal.md, "The live feed").
@@ -69,7 +72,7 @@ async def build() -> Running:
             "client.id": f"attain-portal-{name}", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
         assigned = threading.Event()
         thread = threading.Thread(target=consume, name=f"portal-{name}", daemon=True,
-                                  args=(consumer, engine, book, loop, hub, stopping, assigned, subscribed))
+                                  args=(consumer, engine, book, stopping, assigned, subscribed))
         thread.start()
         consumers.append((thread, assigned))
     listener = Listener(settings.database_url, loop, hub.publish_all).start()  # every replica's deltas, for its streams
@@ -93,7 +96,7 @@ async def build() -> Running:
             return False, "waiting for partitions"
         if not broker.ok:
             return False, broker.detail
-        if not listener.listening.is_set():
+        if not listener.is_alive() or not listener.listening.is_set():
             return False, "not listening for live deltas on the read model's database"
         if not database_ok():
             return False, "the read model's database cannot be reached"
@@ -102,7 +105,7 @@ async def build() -> Running:
     add_operational_routes(app, ready)
     return Running(
         app, settings.host, settings.port, "portal listening", {"port": settings.port, "url": base_url},
-        alive=lambda: all(thread.is_alive() for thread, _ in consumers),
+        alive=lambda: listener.is_alive() and all(thread.is_alive() for thread, _ in consumers),
         before_http_stop=[hub.close_all, stopping.set, broker.stop,
                           *(in_thread(thread.join, 10) for thread, _ in consumers), in_thread(listener.stop)],
         after_http_stop=[portal.ledger.close, engine.dispose],

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import jwt
 from aiohttp import web
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -75,12 +76,21 @@ def cookie_options(secure: bool, max_age: int) -> dict[str, Any]:
     return {"httponly": True, "samesite": "Lax", "secure": secure, "path": "/", "max_age": max_age}
 
 
+def token_expiry(token: str) -> float:
+    """The ``exp`` claim of a token the verifier has just accepted (it requires one), read without checking again."""
+    return float(jwt.decode(token, options={"verify_signature": False})["exp"])
+
+
 async def open_session(sessions: Sessions, verifier: TokenVerifier, token: str, lifetime: int) -> tuple[str, Session]:
-    """A session for a token the portal verified (AuthError for any token it would not accept)."""
+    """A session for a token the portal verified (AuthError for any token it would not accept).
+
+    It ends with the token if that comes first: a session acts only with the token, so one outliving it would be a
+    signed-in page whose every ledger call fails.
+    """
     identity = await asyncio.to_thread(verifier.verify, token)
     if not identity.roles:
         raise AuthError("a machine token cannot sign in to the portal")
-    session = Session(identity, token, time.time() + lifetime)
+    session = Session(identity, token, min(time.time() + lifetime, token_expiry(token)))
     return await asyncio.to_thread(sessions.open, session), session
 
 

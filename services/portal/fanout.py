@@ -15,14 +15,18 @@ from ``portal.deltas`` or ``portal.notifications``, which the same transaction w
 from __future__ import annotations
 
 import asyncio
+import decimal
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from decimal import Decimal
+from types import SimpleNamespace
 
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
@@ -33,6 +37,8 @@ from services.portal.readmodel import Delta
 Item = Delta | NotificationRecord
 
 log = logging.getLogger("attain.portal")
+UNREADABLE = Counter("attain_portal_notifications_unreadable_total",
+                     "Live-feed notifications (PostgreSQL NOTIFY) this replica could not read and passed over")
 CHANNEL = "attain_portal_deltas"
 LARGEST = 7900  # bytes of a NOTIFY payload (PostgreSQL's limit is 8,000)
 
@@ -72,14 +78,12 @@ def milestone_of(fields: dict[str, object]) -> NotificationRecord:
 
 
 def notify_items(connection: Connection, items: Iterable[Item]) -> None:
-    """Send each delta or milestone to every replica's listener once ``connection``'s transaction commits."""
-    for item in items:
-        connection.execute(text("SELECT pg_notify(:channel, :payload)"), {
-            "channel": CHANNEL, "payload": payload(item) if isinstance(item, Delta) else milestone_payload(item)})
-
-
-def notify_deltas(connection: Connection, deltas: Iterable[Delta]) -> None:
-    notify_items(connection, deltas)
+    """Send each delta or milestone, in order, to every replica's listener once ``connection``'s transaction
+    commits (one statement for the whole batch)."""
+    payloads = [payload(item) if isinstance(item, Delta) else milestone_payload(item) for item in items]
+    if payloads:
+        connection.execute(text("SELECT pg_notify(:channel, p) FROM json_array_elements_text(CAST(:items AS json)) p"),
+                           {"channel": CHANNEL, "items": json.dumps(payloads)})
 
 
 class Listener:
@@ -113,7 +117,7 @@ class Listener:
                     self.listening.set()
                     while not self._stopping.is_set():
                         for notification in connection.notifies(timeout=0.5):
-                            item = self._item(notification.payload)
+                            item = self._readable(notification.payload)
                             if item is not None:
                                 self._loop.call_soon_threadsafe(self._publish, [item], time.time())
             except psycopg.Error as error:
@@ -124,6 +128,18 @@ class Listener:
                 self._stopping.wait(1)
 
     _reader: psycopg.Connection[dict[str, object]] | None = None
+
+    def _readable(self, raw: str) -> Item | None:
+        """The item a notification carries; None (counted, logged) for one this replica cannot read, so a
+        payload of a newer replica during a rolling upgrade, or anyone's stray ``NOTIFY`` on the channel, never
+        ends the thread that feeds every live stream of this replica."""
+        try:
+            return self._item(raw)
+        except (ValueError, KeyError, TypeError, AttributeError, decimal.InvalidOperation) as error:
+            UNREADABLE.inc()
+            log.warning("live deltas: a notification this replica cannot read was passed over",
+                        extra={"error": repr(error), "payload": raw[:200]})
+            return None
 
     def _item(self, raw: str) -> Item | None:
         fields = json.loads(raw)
@@ -142,14 +158,7 @@ class Listener:
         """A delta too large for its notification, read from the table the consumer wrote it to."""
         row = self._read().execute("SELECT * FROM portal.deltas WHERE rep_id = %s AND period = %s "
                                    "AND snapshot_version = %s", ref).fetchone()
-        if row is None:
-            return None
-        return Delta(str(row["rep_id"]), str(row["period"]), int(str(row["snapshot_version"])), str(row["currency"]),
-                     Decimal(str(row["amount"])), Decimal(str(row["total"])),
-                     None if row["deal"] is None else str(row["deal"]),
-                     None if row["tier_from"] is None else int(str(row["tier_from"])),
-                     None if row["tier_to"] is None else int(str(row["tier_to"])), int(str(row["computed_at"])),
-                     ingested_at)
+        return None if row is None else replace(Delta.of_row(SimpleNamespace(**row)), ingested_at=ingested_at)
 
     def _stored_milestone(self, key: str) -> NotificationRecord | None:
         """A milestone too large for its notification, read from the table the consumer wrote it to."""

@@ -8,6 +8,7 @@ its one policy (attain/ledger/access.py) and logs the read. Anything but 2xx is 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -16,6 +17,23 @@ class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
+
+
+def segment(value: object) -> str:
+    """``value`` as exactly one path segment of a ledger URL.
+
+    Rep ids, scopes and periods come from the address bar and from forms: a ``/``, ``?``, ``#`` or ``%`` left
+    as it is would reshape the ledger's path (another endpoint, a query), so each is percent-encoded. Dots are
+    too when the segment is nothing else: httpx resolves a literal ``.`` or ``..`` as a step up the path (the
+    ledger would be asked ``/v1/entries``), while ``%2E%2E`` reaches it as the value ``..``, which names nobody.
+    """
+    text = str(value)
+    return text.replace(".", "%2E") if text and not text.strip(".") else quote(text, safe="")
+
+
+def period_path(scope: str, period: str) -> str:
+    """The ledger's path of a period of a scope (its lock, approvals, payment)."""
+    return f"/v1/periods/{segment(scope)}/{segment(period)}"
 
 
 class Ledger:
@@ -41,16 +59,17 @@ class Ledger:
 
     async def entries(self, token: str, rep_id: str) -> list[dict[str, Any]]:
         """The rep's entries (every period): 404 for a rep the person may not see, as for one nobody knows."""
-        response = await self._call("GET", f"/v1/reps/{rep_id}/entries", token)
+        response = await self._call("GET", f"/v1/reps/{segment(rep_id)}/entries", token)
         rows: list[dict[str, Any]] = response.json()
         return rows
 
     async def record_stream(self, token: str, rep_id: str) -> None:
         """Ask the ledger to admit and log a live stream of the rep's pay (door ``portal`` in its access log)."""
-        await self._call("POST", f"/v1/reps/{rep_id}/access", token, json={"what": "stream.open", "door": "portal"})
+        await self._call("POST", f"/v1/reps/{segment(rep_id)}/access", token,
+                         json={"what": "stream.open", "door": "portal"})
 
     async def statement_pdf(self, token: str, rep_id: str, period: str) -> bytes:
-        return (await self._call("GET", f"/v1/reps/{rep_id}/statements/{period}.pdf", token)).content
+        return (await self._call("GET", f"/v1/reps/{segment(rep_id)}/statements/{segment(period)}.pdf", token)).content
 
     async def raise_dispute(self, token: str, entry_id: int, comment: str) -> dict[str, Any]:
         response = await self._call("POST", "/v1/disputes", token, json={"entry_id": entry_id, "comment": comment})
@@ -83,7 +102,7 @@ class Ledger:
 
     async def decide(self, token: str, scope: str, period: str, approve: bool, comment: str) -> dict[str, Any]:
         """Approve or reject the waiting step of a period as the person (the ledger audits it)."""
-        response = await self._call("POST", f"/v1/periods/{scope}/{period}/approvals", token,
+        response = await self._call("POST", f"{period_path(scope, period)}/approvals", token,
                                     json={"approve": approve, "comment": comment})
         decided: dict[str, Any] = response.json()
         return decided

@@ -75,7 +75,7 @@ class Hub:
                 del self._subscribers[rep_id]
 
     def publish_all(self, items: Sequence[Item], handed_at: float) -> None:
-        """Publish a batch's items (called on the loop by the consumer thread at ``handed_at``)."""
+        """Publish a batch's items (called on the loop, by the fan-out listener's thread, at ``handed_at``)."""
         for item in items:
             if isinstance(item, Delta):
                 STEP.labels("loop").observe(time.time() - handed_at)
@@ -107,10 +107,15 @@ class Hub:
         return sum(len(queues) for queues in self._subscribers.values())
 
 
-def commit(consumer: Consumer) -> None:
-    """Commit the consumed offsets (a batch of only consumer errors has none to commit)."""
+COMMIT_SECONDS = 1.0  # offsets committed (and the lag gauge set) at most this often, when idle, and at the end
+
+
+def commit(consumer: Consumer, wait: bool = False) -> None:
+    """Commit the consumed offsets, without waiting for the broker's answer unless ``wait`` (a batch of only
+    consumer errors has none to commit). Waiting would hold the next batch for a round trip; a commit lost to a
+    crash only replays batches the tables already hold, which push nothing again."""
     try:
-        consumer.commit(asynchronous=False)
+        consumer.commit(asynchronous=not wait)
     except KafkaException as error:
         if error.args[0].code() != KafkaError._NO_OFFSET:
             raise
@@ -126,8 +131,8 @@ CHANGES_TOPICS = (topics.CRM_CHANGES,)  # the bulk: every CRM change, hundreds a
 LIVE_TOPICS = (topics.EARNINGS, topics.NOTIFICATIONS)  # what a stream waits for: never queued behind the bulk
 
 
-def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asyncio.AbstractEventLoop, hub: Hub,
-            stopping: threading.Event, assigned: threading.Event,
+def consume(consumer: Consumer, engine: object, book: PlanBook | None, stopping: threading.Event,
+            assigned: threading.Event,
             subscribed: Sequence[str] = EVERY_TOPIC) -> None:
     """Project every message of ``subscribed``, batch by batch (runs in a thread).
 
@@ -135,10 +140,11 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
     consumer group of its own), so a burst of CRM changes never holds up the deltas people are waiting for.
 
     Per batch: one transaction (changes first: a delta names the deal of the same batch) that also sends the new
-    deltas and milestones to every replica (``NOTIFY``, delivered when it commits), then the offsets are
-    committed. Pushing before the offset commit is safe because the tables decide what is new: a batch replayed
-    after a crash between the two pushes nothing again. ``loop`` and ``hub`` are the replica's own; its
-    :class:`services.portal.fanout.Listener` feeds the hub.
+    deltas and milestones to every replica (``NOTIFY``, delivered when it commits); the offsets are committed
+    after it, at most every :data:`COMMIT_SECONDS`, once no message is waiting, and when the loop stops.
+    Pushing before the offset commit is safe because the tables decide what is new: a batch replayed after a
+    crash between the two pushes nothing again. Each replica's :class:`services.portal.fanout.Listener` feeds
+    its own :class:`Hub`.
     """
     from sqlalchemy import Engine
 
@@ -147,10 +153,20 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
     read_snapshot = decoder(topics.EARNINGS, EarningsSnapshot.from_avro)
     read_record = decoder(topics.NOTIFICATIONS, NotificationRecord.from_avro)
     consumer.subscribe(list(subscribed), on_assign=lambda *_: assigned.set())
+
+    def checkpoint(wait: bool = False) -> float:
+        """Commit the positions (every message taken is projected by now) and set the lag gauge; when it did."""
+        commit(consumer, wait)
+        measure_lag(consumer, subscribed)
+        return time.monotonic()
+
+    committed_at, uncommitted = 0.0, False
     try:
         while not stopping.is_set():
             batch = take(consumer, 500, 0.1)
             if not batch:
+                if uncommitted:  # the feed went quiet: commit what it projected
+                    committed_at, uncommitted = checkpoint(), False
                 continue
             fetched_at = time.time()
             by_topic: dict[str | None, list[Message]] = defaultdict(list)
@@ -171,10 +187,12 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, loop: asy
             for delta in deltas:
                 STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
                 STEP.labels("projected").observe(handed_at - fetched_at)
-            commit(consumer)
-            measure_lag(consumer, subscribed)
+            uncommitted = True
+            if time.monotonic() - committed_at >= COMMIT_SECONDS:  # each commit is a write on the broker
+                committed_at, uncommitted = checkpoint(), False
             PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
             PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
             PROJECTED.labels(topics.NOTIFICATIONS).inc(len(records))
+        checkpoint(wait=True)
     finally:
         consumer.close()

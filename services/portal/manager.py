@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -108,7 +108,7 @@ def team_row(book: PlanBook | None, rep_id: str, snapshots: Sequence[EarningsSna
 
 def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable[..., web.Response],
                        signed_in: Callable[[web.Request], Session],
-                       refused: Callable[[web.Request, Refused], web.Response],
+                       refused: Callable[[web.Request, Refused], Awaitable[web.Response]],
                        checked_form: Callable[..., Any]) -> None:
     """``/team``, ``/team/approvals`` (and its decision posts) and ``/team/disputes`` on ``app``."""
 
@@ -123,7 +123,7 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
         try:  # the ledger decides who is in the network, and logs each rep's read
             reps = await portal.ledger.team(session.token)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         _language, locale = preferred(request.headers.get("Accept-Language"), portal.default_locale)
         period = request.query.get("period") or None
         today = datetime.now(UTC).date()
@@ -145,7 +145,7 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
         try:
             waiting = await portal.ledger.waiting_approvals(session.token)
         except Refused as refusal:
-            return refused(request, refusal)
+            return await refused(request, refusal)
         return render(request, "approvals.html", status=status, waiting=waiting, error=error, reason=reason,
                       decided=decided, tab="approvals")
 
@@ -162,7 +162,7 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
             answer = await portal.ledger.decide(session.token, scope, period, choice == "approve", reason)
         except Refused as refusal:
             if refusal.status in (401, 503):
-                return refused(request, refusal)
+                return await refused(request, refusal)
             log.info("decision refused", extra={"subject": session.identity.subject, "status": refusal.status})
             return await approvals(request, refusal.status if refusal.status in (403, 404, 409, 422) else 502,
                                    "ledger", str(refusal))
@@ -178,7 +178,7 @@ def add_manager_routes(app: web.Application, portal: Portal, *, render: Callable
         try:
             found = await portal.ledger.disputes(session.token, status)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         return render(request, "team_disputes.html", disputes=found, chosen=status or "", states=DISPUTE_STATES,
                       tab="disputes")
 

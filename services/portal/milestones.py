@@ -11,7 +11,6 @@ and a kind the catalogues do not know yet shows the sentence the notifier record
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from attain.contracts.notifications import STANDING, NotificationRecord
 from attain.notify.messages import sentence
-from services.portal.readmodel import run_ddl
+from services.portal.readmodel import json_rows, run_ddl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS portal.notifications (
@@ -42,19 +41,21 @@ def is_milestone(record: NotificationRecord) -> bool:
 
 
 def apply_notifications(connection: Connection, records: Iterable[NotificationRecord]) -> list[NotificationRecord]:
-    """Keep each milestone once per key; returns those not held before (the ones to push)."""
-    new = []
+    """Keep each milestone once per key (one statement per batch); returns those not held before (the ones to
+    push), in order. A key twice in a batch (recorded ``pending``, then rewritten ``delivered``) is one."""
+    first: dict[str, NotificationRecord] = {}
     for record in records:
-        if not is_milestone(record):
-            continue
-        inserted = connection.execute(text(
-            "INSERT INTO portal.notifications (key, rep_id, period, kind, fields, sentence, recorded_at) "
-            "VALUES (:k, :r, :p, :kind, CAST(:f AS jsonb), :s, :at) ON CONFLICT (key) DO NOTHING"),
-            {"k": record.key, "r": record.rep_id, "p": record.period, "kind": record.kind,
-             "f": json.dumps(dict(record.fields)), "s": record.sentence, "at": record.recorded_at}).rowcount
-        if inserted:
-            new.append(record)
-    return new
+        if is_milestone(record):
+            first.setdefault(record.key, record)
+    if not first:
+        return []
+    inserted = set(connection.execute(text(
+        "INSERT INTO portal.notifications (key, rep_id, period, kind, fields, sentence, recorded_at) "
+        "SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(key text, rep_id text, period text, kind text, "
+        "fields jsonb, sentence text, recorded_at bigint) ON CONFLICT (key) DO NOTHING RETURNING key"), json_rows(
+            {"key": r.key, "rep_id": r.rep_id, "period": r.period, "kind": r.kind, "fields": dict(r.fields),
+             "sentence": r.sentence, "recorded_at": r.recorded_at} for r in first.values())).scalars())
+    return [record for record in first.values() if record.key in inserted]
 
 
 def notifications_of(engine: Engine, rep_id: str, limit: int = 10) -> list[NotificationRecord]:

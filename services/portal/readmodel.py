@@ -104,6 +104,8 @@ def people_of(change: CrmChange, book: PlanBook | None) -> list[str]:
     """The participants a change names in any field (owner, splits, SDR...), the owner without an org."""
     named = []
     for name, value in change.fields.items():
+        if not value.startswith('"'):  # only a JSON string names anyone (most fields are numbers, dates, flags)
+            continue
         try:
             decoded = json.loads(value)
         except ValueError:
@@ -113,42 +115,41 @@ def people_of(change: CrmChange, book: PlanBook | None) -> list[str]:
     return sorted(set(named))
 
 
+_EXACT = json.JSONDecoder(parse_float=str, parse_int=str)  # a field's numbers kept as written (one decoder, reused)
+
+
 def _version(change: CrmChange) -> list[Any]:
     return change.version.to_list()
 
 
-CHUNK = 1000  # changes a statement carries at most (PostgreSQL takes 65,535 parameters)
+def json_rows(items: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """A batch's rows as the one parameter ``:rows`` of a statement reading them with ``json_to_recordset``.
 
-
-def _rows(count: int, names: Sequence[str]) -> str:
-    """``(:a0, :b0), (:a1, :b1)...``: the VALUES of a multi-row statement."""
-    return ", ".join("(" + ", ".join(f":{name}{n}" for name in names) + ")" for n in range(count))
+    One JSON text, built by the json module's C encoder and parsed by PostgreSQL: every statement of a batch has
+    the same text whatever the batch's size (SQLAlchemy and psycopg keep it prepared), and the rows cost no
+    per-value adaptation in Python (a text array is escaped value by value, on the GIL the live feed shares).
+    """
+    return {"rows": json.dumps(list(items))}
 
 
 def apply_changes(connection: Connection, changes: Iterable[CrmChange], book: PlanBook | None) -> int:
     """Project CRM changes; returns how many were new (a replayed change is a no-op).
 
-    Three statements per chunk, whatever its size (the new changes, their records locked, the records written):
-    row by row, a batch of 500 changes took 1,500 round trips, and the deltas of the same batch waited for them.
+    Three statements per batch, whatever its size (the new changes, their records locked, the records written),
+    with the rows as one JSON parameter (:func:`json_rows`). Row by row, a batch of 500 changes took 1,500 round trips;
+    as multi-row ``VALUES``, a statement of 4,000 parameters took longer to build than to run, on the GIL the live
+    feed's consumer shares.
     """
     batch = list({change.event_id: change for change in changes}.values())
-    new = 0
-    for start in range(0, len(batch), CHUNK):
-        new += _apply_chunk(connection, batch[start:start + CHUNK], book)
-    return new
-
-
-def _apply_chunk(connection: Connection, chunk: Sequence[CrmChange], book: PlanBook | None) -> int:
-    if not chunk:
+    if not batch:
         return 0
-    params: dict[str, Any] = {}
-    for n, change in enumerate(chunk):
-        params.update({f"e{n}": change.event_id, f"r{n}": change.record_id, f"p{n}": people_of(change, book),
-                       f"c{n}": change_to_canonical_json(change).decode()})
     inserted = set(connection.execute(text(
-        f"INSERT INTO portal.changes (event_id, record_id, people, change) VALUES {_rows(len(chunk), 'erpc')} "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"), params).scalars())
-    fresh = [change for change in chunk if change.event_id in inserted]
+        "INSERT INTO portal.changes (event_id, record_id, people, change) SELECT * FROM json_to_recordset("
+        "CAST(:rows AS json)) AS t(event_id text, record_id text, people text[], change text) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"), json_rows(
+            {"event_id": change.event_id, "record_id": change.record_id, "people": people_of(change, book),
+             "change": change_to_canonical_json(change).decode()} for change in batch)).scalars())
+    fresh = [change for change in batch if change.event_id in inserted]
     if not fresh:
         return 0
     held: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -157,26 +158,25 @@ def _apply_chunk(connection: Connection, chunk: Sequence[CrmChange], book: PlanB
             "ORDER BY record_id FOR UPDATE"), {"ids": sorted({change.record_id for change in fresh})})}
     for change in fresh:
         versions, fields = held.setdefault(change.record_id, ({}, {}))
+        version = _version(change)
         for name, value in change.fields.items():  # field by field, the newest version wins (order free)
-            if name not in versions or versions[name] <= _version(change):
-                versions[name], fields[name] = _version(change), json.loads(value, parse_float=str, parse_int=str)
-    records: dict[str, Any] = {}
-    for n, (record_id, (versions, fields)) in enumerate(sorted(held.items())):
-        owner = fields.get("owner_id") if isinstance(fields.get("owner_id"), str) else None
-        records.update({f"r{n}": record_id, f"o{n}": owner, f"v{n}": json.dumps(versions), f"f{n}": json.dumps(fields)})
-    values = ", ".join(f"(:r{n}, :o{n}, CAST(:v{n} AS jsonb), CAST(:f{n} AS jsonb))" for n in range(len(held)))
+            if name not in versions or versions[name] <= version:
+                versions[name], fields[name] = version, _EXACT.decode(value)
+    records = sorted(held.items())
     connection.execute(text(
-        f"INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) VALUES {values} "
+        "INSERT INTO portal.opportunities (record_id, owner_id, versions, fields) SELECT * FROM json_to_recordset("
+        "CAST(:rows AS json)) AS t(record_id text, owner_id text, versions jsonb, fields jsonb) "
         "ON CONFLICT (record_id) DO UPDATE SET owner_id = excluded.owner_id, versions = excluded.versions, "
-        "fields = excluded.fields, updated_at = now()"), records)
-    named = {record_id: str(fields["name"]) for record_id, (_, fields) in held.items() if fields.get("name")}
+        "fields = excluded.fields, updated_at = now()"), json_rows(
+            {"record_id": record_id, "versions": versions, "fields": fields,
+             "owner_id": fields["owner_id"] if isinstance(fields.get("owner_id"), str) else None}
+            for record_id, (versions, fields) in records))
+    named = {record_id: str(fields["name"]) for record_id, (_, fields) in records if fields.get("name")}
     if named:  # a delta projected before its deal's change (another partition, an earlier batch) gets the name
         connection.execute(text(
-            "UPDATE portal.deltas d SET deal = v.name FROM (VALUES "
-            + ", ".join(f"(:d{n}, :n{n})" for n in range(len(named))) + ") AS v(record_id, name) "
-            "WHERE d.deal = v.record_id"),
-            {key: value for n, (record_id, name) in enumerate(named.items())
-             for key, value in ((f"d{n}", record_id), (f"n{n}", name))})
+            "UPDATE portal.deltas d SET deal = v.name FROM json_to_recordset(CAST(:rows AS json)) "
+            "AS v(record_id text, name text) WHERE d.deal = v.record_id"),
+            json_rows({"record_id": record_id, "name": name} for record_id, name in named.items()))
     return len(fresh)
 
 
@@ -205,48 +205,75 @@ def _tiered(snapshot: EarningsSnapshot, before: EarningsSnapshot | None,
 
 def apply_snapshots(connection: Connection, snapshots: Iterable[EarningsSnapshot],
                     book: PlanBook | None) -> list[Delta]:
-    """Project snapshots (newest version per rep and period wins); the deltas of those that moved pay."""
-    deltas = []
-    for snapshot in snapshots:
-        row = connection.execute(text(
-            "SELECT snapshot_version, snapshot FROM portal.snapshots WHERE rep_id = :r AND period = :p FOR UPDATE"),
-            {"r": snapshot.rep_id, "p": snapshot.period}).first()
-        if row is not None and row.snapshot_version >= snapshot.snapshot_version:
+    """Project snapshots (newest version per rep and period wins); the deltas of those that moved pay, in order.
+
+    Four statements per batch, whatever its size: the rows held for the batch's reps and periods (locked), the
+    names of the deals behind the deltas, the newest snapshot of each, the deltas. Several versions of one rep's
+    period in a batch are compared in order, each with the one before it, so each still makes its own delta.
+    """
+    batch = list(snapshots)
+    if not batch:
+        return []
+    keys = sorted({(snapshot.rep_id, snapshot.period) for snapshot in batch})
+    held: dict[tuple[str, str], EarningsSnapshot] = {
+        (row.rep_id, row.period): EarningsSnapshot.from_avro(row.snapshot) for row in connection.execute(text(
+            "SELECT s.rep_id, s.period, s.snapshot FROM portal.snapshots s JOIN json_to_recordset(CAST(:rows AS json)) "
+            "AS k(rep_id text, period text) USING (rep_id, period) ORDER BY s.rep_id, s.period FOR UPDATE OF s"),
+            json_rows({"rep_id": rep_id, "period": period} for rep_id, period in keys))}
+    newest: dict[tuple[str, str], EarningsSnapshot] = {}
+    moved: list[tuple[EarningsSnapshot, Decimal, int | None, int | None]] = []
+    for snapshot in batch:
+        key = (snapshot.rep_id, snapshot.period)
+        before = held.get(key)
+        if before is not None and before.snapshot_version >= snapshot.snapshot_version:
             continue  # a replay or an older snapshot: already projected
-        before = EarningsSnapshot.from_avro(row.snapshot) if row is not None else None
-        connection.execute(text(
-            "INSERT INTO portal.snapshots (rep_id, period, snapshot_version, snapshot) "
-            "VALUES (:r, :p, :v, CAST(:s AS jsonb)) ON CONFLICT (rep_id, period) DO UPDATE SET "
-            "snapshot_version = excluded.snapshot_version, snapshot = excluded.snapshot"),
-            {"r": snapshot.rep_id, "p": snapshot.period, "v": snapshot.snapshot_version,
-             "s": json.dumps(snapshot.to_avro())})
+        held[key] = newest[key] = snapshot
         amount = Decimal(snapshot.total_earned) - (Decimal(before.total_earned) if before else Decimal(0))
         tier_to, component_id = _tiered(snapshot, before, book)
         tier_from = (tier_number(book, before, component_id, next((c.attainment_ratio for c in before.components
                                                                    if c.component_id == component_id), None))
                      if before is not None and component_id else None)
-        if amount == 0 and tier_from == tier_to:
-            continue
-        deal = deal_name(connection, [change.record_id for change in snapshot.changes])
-        delta = Delta(snapshot.rep_id, snapshot.period, snapshot.snapshot_version, snapshot.currency, amount,
-                      Decimal(snapshot.total_earned), deal, tier_from, tier_to, snapshot.computed_at,
-                      snapshot.trigger_ingested_at)
+        if amount != 0 or tier_from != tier_to:
+            moved.append((snapshot, amount, tier_from, tier_to))
+    if newest:
         connection.execute(text(
-            "INSERT INTO portal.deltas VALUES (:rep_id, :period, :snapshot_version, :currency, :amount, :total, "
-            ":deal, :tier_from, :tier_to, :computed_at) ON CONFLICT DO NOTHING"),
-            {**delta.__dict__, "amount": str(amount), "total": str(delta.total)})
-        deltas.append(delta)
+            "INSERT INTO portal.snapshots (rep_id, period, snapshot_version, snapshot) SELECT * FROM json_to_recordset("
+            "CAST(:rows AS json)) AS t(rep_id text, period text, snapshot_version bigint, snapshot jsonb) "
+            "ON CONFLICT (rep_id, period) DO UPDATE SET snapshot_version = excluded.snapshot_version, "
+            "snapshot = excluded.snapshot WHERE portal.snapshots.snapshot_version < excluded.snapshot_version"),
+            json_rows({"rep_id": s.rep_id, "period": s.period, "snapshot_version": s.snapshot_version,
+                       "snapshot": s.to_avro()} for s in newest.values()))
+    if not moved:
+        return []
+    names = deal_names(connection, {change.record_id for snapshot, *_ in moved for change in snapshot.changes})
+    deltas = [Delta(snapshot.rep_id, snapshot.period, snapshot.snapshot_version, snapshot.currency, amount,
+                    Decimal(snapshot.total_earned), deal_name(names, [change.record_id for change in snapshot.changes]),
+                    tier_from, tier_to, snapshot.computed_at, snapshot.trigger_ingested_at)
+              for snapshot, amount, tier_from, tier_to in moved]
+    connection.execute(text(
+        "INSERT INTO portal.deltas SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(rep_id text, "
+        "period text, snapshot_version bigint, currency text, amount text, total text, deal text, tier_from integer, "
+        "tier_to integer, computed_at bigint) ON CONFLICT DO NOTHING"), json_rows(
+            {"rep_id": d.rep_id, "period": d.period, "snapshot_version": d.snapshot_version, "currency": d.currency,
+             "amount": str(d.amount), "total": str(d.total), "deal": d.deal, "tier_from": d.tier_from,
+             "tier_to": d.tier_to, "computed_at": d.computed_at} for d in deltas))
     return deltas
 
 
-def deal_name(connection: Connection, record_ids: Sequence[str]) -> str | None:
-    """The name of the first of these records the read model knows (its id when it has no name)."""
-    for record_id in record_ids:
-        fields = connection.execute(text("SELECT fields FROM portal.opportunities WHERE record_id = :r"),
-                                    {"r": record_id}).scalar()
-        if fields is not None:
-            return str(fields.get("name") or record_id)
-    return record_ids[0] if record_ids else None
+def deal_names(connection: Connection, record_ids: Iterable[str]) -> dict[str, str]:
+    """Each of these records the read model knows, with its name (its id when it has none)."""
+    wanted = sorted(set(record_ids))
+    if not wanted:
+        return {}
+    return {row.record_id: str(row.name or row.record_id) for row in connection.execute(text(
+        "SELECT record_id, fields->>'name' AS name FROM portal.opportunities WHERE record_id = ANY(:ids)"),
+        {"ids": wanted})}
+
+
+def deal_name(names: dict[str, str], record_ids: Sequence[str]) -> str | None:
+    """The name of the first of ``record_ids`` in ``names`` (:func:`deal_names`); else the first id, if any."""
+    return next((names[record_id] for record_id in record_ids if record_id in names),
+                record_ids[0] if record_ids else None)
 
 
 def snapshots_of(engine: Engine, rep_id: str) -> list[EarningsSnapshot]:

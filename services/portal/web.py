@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import Engine
 
 from attain.contracts.notifications import NotificationRecord
 from attain.core.pace import DEFAULT_OFF_PACE
+from attain.core.periods import PeriodError, period_bounds
 from attain.core.plans import PlanBook
 from attain.platform.identity import TokenVerifier
 from services.portal import page
@@ -41,6 +43,7 @@ from services.portal.manager import add_manager_routes
 from services.portal.milestones import milestone_view, notifications_of
 from services.portal.readmodel import changes_of, deltas_of, open_opportunities, snapshots_of
 from services.portal.seen import change_view, changes_for_view
+from services.portal.throttle import LOGIN_RATE, PerAddress, client_address
 from services.portal.whatif import add_whatif_routes
 
 log = logging.getLogger("attain.portal")
@@ -56,6 +59,22 @@ SECURITY_HEADERS = {
 COMPRESSED_TYPES = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
                               "application/json", "application/manifest+json", "image/svg+xml"})
 COMPRESSED_FILES = (".css", ".js", ".svg", ".json", ".webmanifest")  # a file's type is known only once it is sent
+# Paths that never show or need a session: no database round trip for them, cookie or not.
+SESSIONLESS = ("/static/", "/health/", "/metrics", "/sw.js", "/manifest.webmanifest")
+LINE_ENDS = re.compile(r"[\r\n]")
+# The request's session (or None), looked up once per request by the middleware in add_routes.
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("session")
+
+
+def sse_event(kind: str, html: str, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event carrying ``html`` on a single ``data:`` line.
+
+    SSE ends a line at CR, LF or CRLF, so each of them is taken out of the fragment (the templates' own line
+    breaks, and any a CRM text such as a deal name carries): one left in would end the ``data:`` line early and
+    let the rest read as fields of its own (``event: ...``, ``data: ...``), a spoofed event in the rep's feed.
+    """
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {LINE_ENDS.sub('', html)}\n\n".encode()
 
 
 @web.middleware
@@ -84,6 +103,9 @@ class Portal:
     default_locale: str
     session_seconds: int
     off_pace: Decimal = DEFAULT_OFF_PACE  # managers' pages: projected attainment below it is off pace
+    keepalive_seconds: float = KEEPALIVE_SECONDS  # a stream's keep-alive, and how often it re-checks its session
+    login_limit: PerAddress = field(default_factory=lambda: PerAddress(LOGIN_RATE))  # sign-ins per address
+    proxy_hops: int = 0  # trusted proxies appending to X-Forwarded-For (services/portal/throttle.py)
 
     @property
     def secure(self) -> bool:
@@ -104,24 +126,44 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         language, locale = preferred(request.headers.get("Accept-Language"), portal.default_locale)
         return language, locale, translator(language)
 
+    @web.middleware
+    async def with_session(request: web.Request, handler: Any) -> web.StreamResponse:
+        """Look the session up once per request, off the event loop, and keep it on the request.
+
+        ``sessions.of`` is a PostgreSQL round trip: run on the loop it would stall every page and live stream
+        whenever the pool is busy, and a page needs the session twice (the handler and the template).
+        """
+        looked_up = request.cookies.get(SESSION_COOKIE) and not request.path.startswith(SESSIONLESS)
+        session: Session | None = await asyncio.to_thread(portal.sessions.of, request) if looked_up else None
+        request[SESSION_KEY] = session
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
         language, locale, _ = reader(request)
         body = env.get_template(name).render(_=_, language=language, locale=locale,
-                                             session=portal.sessions.of(request), **context)
+                                             session=request.get(SESSION_KEY), **context)
         return web.Response(text=body, content_type="text/html", status=status,
                             headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
     def signed_in(request: web.Request) -> Session:
-        session = portal.sessions.of(request)
+        session: Session | None = request.get(SESSION_KEY)
         if session is None:
             raise web.HTTPFound("/login")
         return session
 
-    def refused(request: web.Request, error: Refused) -> web.Response:
-        status = error.status if error.status in (403, 404, 503) else 502
+    async def refused(request: web.Request, error: Refused) -> web.Response:
         if error.status == 401:  # the token expired: sign in again
-            portal.sessions.close(request)
+            await asyncio.to_thread(portal.sessions.close, request)
             raise web.HTTPFound("/login")
+        _ = reader(request)[2]
+        if error.status in (400, 422):  # what was asked is not valid (an id out of range, a bad value)
+            return render(request, "error.html", status=400, status_code=400, heading=_("Not valid"),
+                          message=_("The ledger refused this request as not valid."))
+        if error.status == 429:
+            return render(request, "error.html", status=429, status_code=429, heading=_("Too many requests"),
+                          message=_("Please wait a minute, then try again."))
+        status = error.status if error.status in (403, 404, 503) else 502
         return render(request, "error.html", status=status, status_code=status)
 
     async def checked_form(request: web.Request, session: Session) -> Any:
@@ -144,7 +186,14 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         return render(request, "home.html")
 
     async def login(request: web.Request) -> web.Response:
-        state, verifier = portal.sessions.start_login()
+        address = client_address(request.remote, request.headers.get("X-Forwarded-For"), portal.proxy_hops)
+        retry = portal.login_limit.retry_after(address)
+        if retry is not None:  # each sign-in writes a row, for anyone: a loop of them must not fill the table
+            log.warning("sign-in refused: too many from one address", extra={"remote": address})
+            response = render(request, "error.html", status=429, status_code=429)
+            response.headers["Retry-After"] = str(retry)
+            return response
+        state, verifier = await asyncio.to_thread(portal.sessions.start_login)
         hint = request.query.get("login_hint") or None
         location = await portal.oidc.authorization_url(state, verifier, hint)
         response = web.HTTPFound(location)
@@ -153,7 +202,8 @@ def add_routes(app: web.Application, portal: Portal) -> None:
 
     async def callback(request: web.Request) -> web.Response:
         state, code = request.query.get("state", ""), request.query.get("code", "")
-        verifier = portal.sessions.finish_login(state) if state == request.cookies.get(LOGIN_COOKIE) else None
+        verifier = (await asyncio.to_thread(portal.sessions.finish_login, state)
+                    if state == request.cookies.get(LOGIN_COOKIE) else None)
         if not code or verifier is None:
             return render(request, "error.html", status=400, status_code=400)
         try:
@@ -171,7 +221,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     async def logout(request: web.Request) -> web.Response:
         session = signed_in(request)
         await checked_form(request, session)
-        portal.sessions.close(request)
+        await asyncio.to_thread(portal.sessions.close, request)
         response = web.HTTPFound("/signed-out")
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response
@@ -185,10 +235,18 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         try:  # the ledger decides (and logs) whether this person may see this rep: 404 otherwise
             entries = await portal.ledger.entries(session.token, rep_id)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         _language, locale, _ = reader(request)
         snapshots = page.periods(await asyncio.to_thread(snapshots_of, portal.engine, rep_id))
         chosen = request.query.get("period") or (snapshots[0].period if snapshots else "")
+        if chosen and not any(s.period == chosen for s in snapshots):
+            try:  # a period asked for by name must be one of the rep's calendar (nothing is recorded as seen else)
+                period_bounds(chosen, portal.book.fiscal_start(rep_id) if portal.book is not None else 1)
+            except PeriodError:
+                _ = reader(request)[2]
+                return render(request, "error.html", status=400, status_code=400, heading=_("Not a period"),
+                              message=_("%(period)s is not a period: write 2026-Q1, 2026-01, 2026-H1 or 2026",
+                                        period=chosen[:40]))
         current = next((s for s in snapshots if s.period == chosen), None)
         changes = await asyncio.to_thread(changes_of, portal.engine, rep_id)
         opportunities = await asyncio.to_thread(open_opportunities, portal.engine, rep_id)
@@ -218,7 +276,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         try:  # the same door as the notifier's stream: admitted and logged by the ledger first
             await portal.ledger.record_stream(session.token, rep_id)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         _language, locale, _ = reader(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
@@ -227,23 +285,33 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         transport = request.transport
         queue = portal.hub.subscribe(rep_id, transport.abort if transport is not None else None)
         fragment, milestone = env.get_template("delta.html"), env.get_template("milestone.html")
+        loop = asyncio.get_running_loop()
+        checked_at = loop.time()
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    item = await asyncio.wait_for(queue.get(), portal.keepalive_seconds)
                 except TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
+                    item = None
                 if item is Closed:
                     break
-                if isinstance(item, NotificationRecord):  # a milestone, in the reader's language
-                    html = milestone.render(m=milestone_view(item, locale)).replace("\n", "")
-                    await response.write(f"event: milestone\ndata: {html}\n\n".encode())
-                    continue
-                assert isinstance(item, page.Delta)
-                html = fragment.render(delta=page.delta_view(item, locale, _), _=_).replace("\n", "")
-                await response.write(f"id: {item.snapshot_version}\nevent: delta\ndata: {html}\n\n".encode())
-                PUSHED.inc()
+                due = loop.time() - checked_at >= portal.keepalive_seconds or time.time() >= session.expires
+                if item is None or due:
+                    # access was checked when the stream opened: it ends with the session, signed out on any
+                    # replica or expired, found at the next keep-alive (or push, once one is due or it expired)
+                    if await asyncio.to_thread(portal.sessions.of, request) is None:
+                        log.info("stream ended: the session is over", extra={"subject": session.identity.subject})
+                        break
+                    checked_at = loop.time()
+                if item is None:
+                    await response.write(b": keepalive\n\n")
+                elif isinstance(item, NotificationRecord):  # a milestone, in the reader's language
+                    await response.write(sse_event("milestone", milestone.render(m=milestone_view(item, locale))))
+                else:
+                    assert isinstance(item, page.Delta)
+                    html = fragment.render(delta=page.delta_view(item, locale, _), _=_)
+                    await response.write(sse_event("delta", html, item.snapshot_version))
+                    PUSHED.inc()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -258,7 +326,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         try:
             pdf = await portal.ledger.statement_pdf(session.token, rep_id, period)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         return web.Response(body=pdf, content_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="statement-{rep_id}-{period}.pdf"',
             "Cache-Control": "no-store"})
@@ -272,7 +340,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         except ValueError:
             return render(request, "error.html", status=400, status_code=400)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         raise web.HTTPSeeOther(f"/disputes/{created['dispute_id']}")
 
     async def show_dispute(request: web.Request) -> web.Response:
@@ -280,7 +348,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
         try:
             dispute = await portal.ledger.dispute(session.token, int(request.match_info["dispute_id"]))
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         return render(request, "dispute.html", dispute=dispute)
 
     async def manifest(request: web.Request) -> web.Response:
@@ -307,4 +375,5 @@ def add_routes(app: web.Application, portal: Portal) -> None:
     add_admin_routes(app, portal, render=render, signed_in=signed_in, checked_form=checked_form, refused=refused)
     app.router.add_static("/static", HERE / "static", append_version=False)
     app.middlewares.append(compress)
+    app.middlewares.append(with_session)
     add_manager_routes(app, portal, render=render, signed_in=signed_in, refused=refused, checked_form=checked_form)

@@ -59,14 +59,15 @@ class Parsed:
 
 
 def network(book: PlanBook, rep_id: str) -> list[str]:
-    """The participant and everyone under them at any time (a manager is credited on the team's records)."""
-    found, frontier = [rep_id], [rep_id]
+    """The participant and everyone under them at any time (a manager is credited on the team's records), from
+    the book's manager -> reports index (:attr:`PlanBook.reports`, built once per book)."""
+    found, known, frontier = [rep_id], {rep_id}, [rep_id]
     while frontier:
-        boss = frontier.pop()
-        for person in sorted(book.participants.values(), key=lambda p: p.rep_id):
-            if person.rep_id not in found and any(manager == boss for manager, _, _ in person.managers):
-                found.append(person.rep_id)
-                frontier.append(person.rep_id)
+        for person in book.reports.get(frontier.pop(), ()):
+            if person not in known:
+                known.add(person)
+                found.append(person)
+                frontier.append(person)
     return found
 
 
@@ -186,7 +187,7 @@ def _amounts(before: Decimal, after: Decimal, currency: str, locale: str) -> dic
 def add_whatif_routes(app: web.Application, portal: Any, *, render: Callable[..., web.Response],
                       signed_in: Callable[[web.Request], Session],
                       checked_form: Callable[[web.Request, Session], Awaitable[Any]],
-                      refused: Callable[[web.Request, Refused], web.Response],
+                      refused: Callable[[web.Request, Refused], Awaitable[web.Response]],
                       reader: Callable[[web.Request], tuple[str, str, Translate]]) -> None:
     """The what-if routes, with the portal's page helpers (web.py ``add_routes``)."""
 
@@ -197,12 +198,13 @@ def add_whatif_routes(app: web.Application, portal: Any, *, render: Callable[...
         try:  # the ledger decides (and logs) whether this person may see this rep, as for the rep page
             await portal.ledger.entries(session.token, rep_id)
         except Refused as error:
-            return refused(request, error)
+            return await refused(request, error)
         if portal.book is None:
             return render(request, "error.html", status=503, status_code=503)
         book: PlanBook = portal.book
         _language, locale, _ = reader(request)
-        changes = await asyncio.to_thread(changes_naming, portal.engine, network(book, rep_id))
+        # the walk in the thread too: on a large org it is CPU work the event loop must not wait for
+        changes = await asyncio.to_thread(lambda: changes_naming(portal.engine, network(book, rep_id)))
         opportunities = await asyncio.to_thread(open_opportunities, portal.engine, rep_id)
         rows = rows_of(book, rep_id, opportunities, changes, date.today(), form,
                        form.getall("pick", []) if form is not None else ())

@@ -47,6 +47,9 @@ def run_stack(
             "ATTAIN_NOTIFIER_GROUP_ID": f"attain-notifier-{run}",
             "ATTAIN_PORTAL_GROUP_ID": f"attain-portal-{run}",
             "ATTAIN_NOTIFIER_MILESTONES_GROUP_ID": f"attain-notifier-milestones-{run}",
+            # every e2e sign-in comes from 127.0.0.1; the per-address limit itself is tested in
+            # tests/integration/test_portal_live_feed.py
+            "ATTAIN_PORTAL_LOGIN_RATE": "600/minute",
             **extra_env,
         },
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from attain.platform.kafka import AsyncProducer, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
 from services.ingest.app import build_app
 from services.ingest.config import IngestSettings
-from services.ingest.dead_letters import read_dead_letters
+from services.ingest.dead_letters import StoredLetter, read_dead_letters
 from services.ingest.publisher import Publisher
 
 DEV_SECRET = "dev-only-hs256-secret-for-ingest-tests"
@@ -46,8 +46,10 @@ def ingest_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
 
 
 @contextmanager
-def ingest_server(bootstrap: str, issuer_url: str, **settings: Any) -> Iterator[str]:
-    """ingest's HTTP doors at the returned URL until the block ends."""
+def ingest_server(bootstrap: str, issuer_url: str, *, before_reading: Callable[[], object] = lambda: None,
+                  **settings: Any) -> Iterator[str]:
+    """ingest's HTTP doors at the returned URL until the block ends. ``before_reading``: called on the reading
+    thread before each replay reads its dead-letter topic (a test holds a replay there)."""
     kafka = KafkaSettings(bootstrap=bootstrap)
     ensure_topics(kafka, [topics.CRM_CHANGES, topics.CRM_CHANGES_DLQ])
     config = IngestSettings(**settings)
@@ -57,11 +59,15 @@ def ingest_server(bootstrap: str, issuer_url: str, **settings: Any) -> Iterator[
     stop: list[asyncio.Event] = []
     failure: list[BaseException] = []
 
+    def read_letters(topic: str) -> list[StoredLetter]:
+        before_reading()
+        return list(read_dead_letters(bootstrap, topic))
+
     async def serve() -> None:
         producer = AsyncProducer(producer_config(kafka, **{"client.id": "attain-ingest-test"}), loop)
         app = build_app(Publisher(producer, config.limits()), config,
                         verifier=TokenVerifier(AuthSettings(issuer=issuer_url, audience="attain", leeway_seconds=5)),
-                        read_letters=lambda topic: list(read_dead_letters(bootstrap, topic)))
+                        read_letters=read_letters)
         runner = await start_http(app, "127.0.0.1", port)
         stop.append(asyncio.Event())
         up.set()

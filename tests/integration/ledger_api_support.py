@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import event
 
 from attain.embedded.ports import free_port
 from services.ledger.api import add_api_routes
@@ -37,3 +38,18 @@ def serving_api(engine: Any, settings: Any, guard: Any) -> Iterator[str]:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextmanager
+def statements(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block."""
+    ran: list[str] = []
+
+    def note(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        ran.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield ran
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

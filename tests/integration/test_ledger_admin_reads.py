@@ -8,8 +8,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.ledger.admin_reads import disputes_in_regions
 from services.ledger.recompute_service import Difference, apply_differences
 from services.ledger.schema import access_log
+from tests.integration.ledger_api_support import statements
 from tests.integration.test_ledger_doors import PERIOD, api, doors, org  # noqa: F401 (the doors' fixtures)
 
 
@@ -32,6 +34,9 @@ def test_open_disputes_and_recompute_differences_for_admins_of_their_regions(api
     assert [(d["rep_id"], d["status"], d["last_actor"]) for d in every] == [
         ("bob", "rejected", "fin"), ("alice", "open", "alice")]
     assert api.get("/v1/admin/disputes", headers=everyone, params={"state": "closed"}).status_code == 422
+    with statements(engine) as ran:  # the regions and the limit in the one query: not everything, then sliced
+        assert [d["rep_id"] for d in disputes_in_regions(engine, frozenset({"south"}), "all", limit=1)] == ["alice"]
+    assert len(ran) == 1 and "LIMIT" in ran[0]
 
     assert api.get("/v1/admin/recomputes", headers=everyone).json() == []
     apply_differences(engine, PERIOD, [  # what `attain recompute --period 2026-Q1 --apply` posts and audits

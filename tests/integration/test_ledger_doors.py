@@ -342,6 +342,104 @@ def test_nobody_posts_an_entry_or_resolution_that_pays_themselves(api, engine, o
     assert other.status_code == 201
 
 
+def _booked(engine, rep: str, plan: str, period: str, scope_by: str = "plan") -> int:
+    """``rep``'s earned entry of ``period`` (100 INR), booked under ``plan``; its id."""
+    apply_snapshots(engine, [
+        {"rep_id": rep, "period": period, "plan_id": plan, "plan_version": 1, "currency": "INR",
+         "snapshot_version": 1, "total_earned": "100.00", "trigger_event_ids": [f"evt-{rep}-{period}"],
+         "components": [{"component_id": "commission", "earned_amount": "100.00"}]}], scope_by=scope_by)
+    with engine.connect() as connection:
+        return int(connection.execute(select(entries.c.entry_id).where(
+            entries.c.rep_id == rep, entries.c.period == period, entries.c.kind == "earned")).scalar_one())
+
+
+def test_admins_of_every_region_or_of_unassigned_act_for_a_rep_the_org_does_not_place(api, engine, minter):
+    """Review 9 M2: a rep not in ``participants`` (a new hire before ``attain ledger org``) raised a dispute the
+    admins' board listed, but ``GET`` and resolving it answered 404 to every admin, and no admin could post an
+    entry for them, though admins of ``*`` lock and pay their periods (region ``unassigned``)."""
+    period = "2026-Q4"
+    entry_id = _booked(engine, "new-01", "ae-new", period)
+    raised = api.post("/v1/disputes", headers=minter.bearer("new-01"), json={"entry_id": entry_id, "comment": "x"})
+    assert raised.status_code == 201
+    dispute_id = raised.json()["dispute_id"]
+    everyone = minter.bearer("root", ["comp_admin"], ["*"])
+    unassigned = minter.bearer("una", ["comp_admin"], ["unassigned"])
+    south = minter.bearer("sally", ["comp_admin"], ["south"])
+    for admin in (everyone, unassigned):
+        assert api.get(f"/v1/disputes/{dispute_id}", headers=admin).status_code == 200
+        assert [e["entry_id"] for e in api.get("/v1/reps/new-01/entries", headers=admin).json()] == [entry_id]
+        assert dispute_id in [d["dispute_id"] for d in api.get("/v1/disputes", headers=admin).json()]  # in SQL
+    assert api.get(f"/v1/disputes/{dispute_id}", headers=south).status_code == 404
+    assert api.get("/v1/reps/new-01/entries", headers=south).status_code == 404
+    assert dispute_id not in [d["dispute_id"] for d in api.get("/v1/disputes", headers=south).json()]
+    posted = api.post("/v1/entries", headers=unassigned, json={
+        "rep_id": "new-01", "scope": "ae-new", "period": period, "amount": "10.00", "currency": "INR",
+        "idempotency_key": "for-new-01", "reason": "joining bonus"})
+    assert posted.status_code == 201, posted.text
+    typo = api.post("/v1/entries", headers=everyone, json={  # a rep id the ledger has never seen: a typo, refused
+        "rep_id": "new-O1", "scope": "ae-new", "period": period, "amount": "10.00", "currency": "INR",
+        "idempotency_key": "for-a-typo", "reason": "joining bonus"})
+    assert typo.status_code == 404 and "known to the ledger" in typo.text, typo.text
+    resolved = api.post(f"/v1/disputes/{dispute_id}/resolution", headers=everyone,
+                        json={"comment": "credited", "adjustment": "5.00"})
+    assert resolved.status_code == 200 and resolved.json() == {"status": "adjusted"}
+    with engine.connect() as connection:  # the access log keeps the real region: none
+        logged = connection.execute(select(access_log.c.actor_id, access_log.c.region)
+                                    .where(access_log.c.rep_id == "new-01")).all()
+    assert sorted(logged) == [("root", None), ("una", None)]
+
+
+def test_an_entry_or_adjustment_goes_only_into_a_period_the_admin_administers_with_the_rep(api, engine, minter):
+    """Review 9 M3: an admin of south posted a south rep's entry into north's open period, which then held a
+    south rep: north's admins got 404 on their own period and south's managers could take its manager step."""
+    period = "2026-Q4"
+    _booked(engine, "bob", "ae-north", period)
+    alices = _booked(engine, "alice", "ae-south", period)
+    dispute_id = api.post("/v1/disputes", headers=minter.bearer("alice"),
+                          json={"entry_id": alices, "comment": "short"}).json()["dispute_id"]
+    south, north = minter.bearer("sally", ["comp_admin"], ["south"]), minter.bearer("nora", ["comp_admin"], ["north"])
+    before = rows(engine)
+    entry = {"rep_id": "alice", "scope": "ae-north", "period": period, "amount": "0.01", "currency": "INR",
+             "idempotency_key": "south-into-north", "reason": "x"}
+    refused = api.post("/v1/entries", headers=south, json=entry)
+    assert refused.status_code == 404, refused.text
+    assert refused.json() == {"error": f"no period ae-north/{period} for alice in the regions of sally"}
+    adjusted = api.post(f"/v1/disputes/{dispute_id}/resolution", headers=south,
+                        json={"comment": "moved", "adjustment": "0.01", "scope": "ae-north", "period": period})
+    assert adjusted.status_code == 404, adjusted.text
+    assert rows(engine) == before
+    # into the rep's own period, or one nobody has booked into yet, as before
+    assert api.post("/v1/entries", headers=south, json={**entry, "scope": "ae-south"}).status_code == 201
+    assert api.post("/v1/entries", headers=south, json={**entry, "scope": "ae-spiffs", "idempotency_key": "new-scope"}
+                    ).status_code == 201
+    assert api.post(f"/v1/disputes/{dispute_id}/resolution", headers=south,
+                    json={"comment": "credited", "adjustment": "5.00"}).json() == {"status": "adjusted"}
+    # north's period is still north's alone
+    assert api.post(f"/v1/periods/ae-north/{period}/lock", headers=north).json() == {"state": "locked"}
+
+
+def test_with_region_scoped_periods_an_entry_goes_only_into_the_reps_region(engine, org, minter, database_url):
+    """Review 9 M3: with ``ATTAIN_LEDGER_PERIOD_SCOPE=region`` the scope is the rep's region; even an admin of
+    every region may not book a south rep into north's period. (``org`` places alice in south.)"""
+    period = "2027-Q1"
+    alices = _booked(engine, "alice", "ae-south", period, scope_by="region")
+    settings = LedgerSettings(database_url=database_url, rate_limit="", period_scope="region")
+    with serving(engine, settings, LedgerGuard(settings, TokenVerifier(minter.settings))) as (api, _):
+        dispute_id = api.post("/v1/disputes", headers=minter.bearer("alice"),
+                              json={"entry_id": alices, "comment": "short"}).json()["dispute_id"]
+        root = minter.bearer("root", ["comp_admin"], ["*"])
+        before = rows(engine)
+        entry = {"rep_id": "alice", "scope": "north", "period": period, "amount": "1.00", "currency": "INR",
+                 "idempotency_key": "south-as-north", "reason": "x"}
+        assert api.post("/v1/entries", headers=root, json=entry).status_code == 404
+        assert api.post(f"/v1/disputes/{dispute_id}/resolution", headers=root,
+                        json={"comment": "x", "adjustment": "1.00", "scope": "north"}).status_code == 404
+        assert rows(engine) == before
+        assert api.post("/v1/entries", headers=root, json={**entry, "scope": "south"}).status_code == 201
+        assert api.post(f"/v1/disputes/{dispute_id}/resolution", headers=root,
+                        json={"comment": "credited", "adjustment": "1.00"}).json() == {"status": "adjusted"}
+
+
 def _access_rows(engine) -> list[tuple]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(

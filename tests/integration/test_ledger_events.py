@@ -16,6 +16,7 @@ from attain.contracts.earnings import ComponentEarnings, EarningsSnapshot, Sourc
 from attain.contracts.ledger_events import LedgerEvent
 from attain.contracts.notifications import DELIVERED
 from attain.ledger.approvals import Actor
+from attain.ledger.entries import Entry
 from attain.notify.preferences import Preferences
 from attain.platform import topics
 from attain.platform.avro import contract
@@ -24,6 +25,7 @@ from attain.platform.reading import read_until_idle
 from attain.platform.settings import KafkaSettings
 from services.ledger.db import apply_snapshots
 from services.ledger.disputes import raise_dispute, resolve_dispute
+from services.ledger.ledger_events import statements_changed
 from services.ledger.payouts import OutboxRelay
 from services.ledger.period_service import decide, lock_period, mark_paid
 from services.ledger.schema import entries, ledger_events, outbox
@@ -57,7 +59,7 @@ def a_quarter_of_facts(engine, plan: str, rep: str) -> dict[str, str]:
     dispute = raise_dispute(engine, entry_id, rep, "deal 006A was bigger")
     resolve_dispute(engine, dispute, "admin-1", "agreed", adjustment=Decimal("5.00"), scope=plan, period="2026-Q2")
     return {f"statement_ready|{plan}|2026-Q1|{rep}": "statement_ready",
-            f"statement_changed|{rep}|2026-Q1|EUR|v2": "statement_changed",
+            f"statement_changed|{rep}|2026-Q1|{plan}|EUR|v2": "statement_changed",
             f"paid|{plan}/2026-Q1/{rep}/EUR": "paid",
             f"dispute_answered|{dispute}|1": "dispute_answered"}
 
@@ -102,6 +104,21 @@ def test_each_ledger_fact_is_written_once_and_published_with_the_same_id_after_a
     assert by_kind["dispute_answered"].fact.amount == Decimal("5.00")
 
 
+def test_one_snapshot_correcting_a_period_in_two_scopes_is_a_fact_for_each_scope(engine):
+    """The facts are grouped by scope; when their id did not name it, ``publish`` (one fact per id) kept one of
+    the two silently, before the notifier saw either."""
+    rep = f"ls-{uuid.uuid4().hex[:6]}"
+    booked = [Entry(kind="adjustment", rep_id=rep, period="2026-Q2", component_id="commission", amount=Decimal(amount),
+                    currency="EUR", idempotency_key=f"{rep}-{scope}", plan_id="ae", scope=scope, snapshot_version=3,
+                    corrects_period="2026-Q1") for scope, amount in (("in", "10.00"), ("sg/ae", "-4.00"))]
+    with engine.begin() as connection:
+        assert statements_changed(connection, booked, []) == 2
+        facts = connection.execute(select(ledger_events.c.event_id, ledger_events.c.scope)
+                                   .where(ledger_events.c.rep_id == rep).order_by(ledger_events.c.event_id)).all()
+    assert [tuple(fact) for fact in facts] == [(f"statement_changed|{rep}|2026-Q1|in|EUR|v3", "in"),
+                                               (f"statement_changed|{rep}|2026-Q1|sg/ae|EUR|v3", "sg/ae")]
+
+
 def test_the_notifier_records_each_ledger_milestone_once_under_redelivery_replay_and_restart(
         engine, pipeline_kafka_bootstrap):
     kafka = KafkaSettings(bootstrap=pipeline_kafka_bootstrap, partitions=1)
@@ -117,14 +134,14 @@ def test_the_notifier_records_each_ledger_milestone_once_under_redelivery_replay
     relay.publish(rows)
     relay.publish_pending()  # every fact twice on the wire
     expected = {
-        f"{rep}|2026-Q1|statement_ready": "Your statement for 2026-Q1 is ready.",
-        f"{rep}|2026-Q1|statement_changed|EUR|v2":
+        f"{rep}|2026-Q1|statement_ready|{plan}": "Your statement for 2026-Q1 is ready.",
+        f"{rep}|2026-Q1|statement_changed|{plan}|EUR|v2":
             "Your issued statement for 2026-Q1 changed by +€30.00: a CRM change (deals 006B).",
-        f"{rep}|2026-Q1|approved|EUR": "Your payout of €100.00 for 2026-Q1 was approved.",  # from payouts
-        f"{rep}|2026-Q1|paid|EUR": "Your payout of €100.00 for 2026-Q1 was paid.",
+        f"{rep}|2026-Q1|approved|{plan}|EUR": "Your payout of €100.00 for 2026-Q1 was approved.",  # from payouts
+        f"{rep}|2026-Q1|paid|{plan}|EUR": "Your payout of €100.00 for 2026-Q1 was paid.",
         f"{rep}|2026-Q1|dispute_answered|{dispute}|1":
             f"Your dispute #{dispute} on 2026-Q1 was answered with an adjustment of +€5.00.",
-        f"{rep}|2026-Q2|statement_ready": "Your statement for 2026-Q2 is ready.",
+        f"{rep}|2026-Q2|statement_ready|{plan}": "Your statement for 2026-Q2 is ready.",
     }
     receivers = Receivers()
 

@@ -153,8 +153,8 @@ def publish(kafka: KafkaSettings, *snapshots: EarningsSnapshot) -> None:
 class Notifier:
     """The notifier's milestone path as the service wires it (services/notifier/app.py), on this loop."""
 
-    def __init__(self, kafka: KafkaSettings, channels: Channels, group: str) -> None:
-        self.producer = Producer(producer_config(kafka))
+    def __init__(self, kafka: KafkaSettings, channels: Channels, group: str, **producer: object) -> None:
+        self.producer = Producer(producer_config(kafka, **producer))
         self.store = Store(kafka, self.producer)
         self.store.load()
         self.hub = MilestoneHub(100)
@@ -328,8 +328,8 @@ def test_the_demo_mail_sink_keeps_what_the_notifier_sends_in_a_maildir(tmp_path)
     stack._start_mail_sink()  # what Stack.start does for `attain run`
     try:
         channels = Channels(ChannelSettings(smtp_host="127.0.0.1", smtp_port=stack.smtp_port))
-        item = Outgoing(
-            "r1|2026-Q1|approved|EUR", "approved", "Your payout of €10.00 for 2026-Q1 was approved.", {"amount": "10"})
+        item = Outgoing("r1|2026-Q1|approved|ae|EUR", "approved", "Your payout of €10.00 for 2026-Q1 was approved.",
+                        {"amount": "10"})
         asyncio.run(channels.send("email", Preferences("r1", ("email",), email="r1@example.com"), item))
         (kept,) = mailbox.Maildir(stack.mailbox).values()
         assert str(make_header(decode_header(kept["Subject"]))) == item.sentence
@@ -379,14 +379,19 @@ def test_a_daily_digest_sends_the_days_milestones_in_one_message_at_its_hour(kaf
 
 
 def test_an_approved_payout_line_is_one_milestone_even_when_the_ledger_publishes_it_twice(kafka):
+    """One line published twice is one milestone; the same rep's period approved in a second scope (a plan id with
+    a ``/``) is another: both are recorded and delivered (the key once named only the currency: the second was
+    dropped)."""
     from datetime import UTC, datetime
 
     from attain.contracts.payouts import EarningAmount, PayoutLine
 
     rep = f"a-{uuid.uuid4().hex[:6]}"
     receivers = Receivers()
-    line = PayoutLine(f"ae/2026-Q1/{rep}/INR", rep, "2026-Q1", "INR", Decimal("1234567"), 3,
-                      datetime(2026, 4, 2, tzinfo=UTC), "fin-1", None, (EarningAmount("COMM", Decimal("1234567"), 3),))
+    line, other = (PayoutLine(f"{scope}/2026-Q1/{rep}/INR", rep, "2026-Q1", "INR", Decimal(amount), 3,
+                              datetime(2026, 4, 2, tzinfo=UTC), "fin-1", None,
+                              (EarningAmount("COMM", Decimal(amount), 3),))
+                   for scope, amount in (("ae", "1234567"), ("in/se", "500")))
 
     async def scenario() -> None:
         async with receivers.serving():
@@ -399,15 +404,51 @@ def test_an_approved_payout_line_is_one_milestone_even_when_the_ledger_publishes
             encoded = contract(topics.PAYOUTS).encode(line.to_avro())
             for _ in range(2):  # the outbox relay may publish a line again: payroll dedupes on payout_id, we on key
                 producer.produce(topics.PAYOUTS, encoded, line.payout_id.encode())
+            producer.produce(topics.PAYOUTS, contract(topics.PAYOUTS).encode(other.to_avro()), other.payout_id.encode())
             assert producer.flush(30) == 0
-            key = f"{rep}|2026-Q1|approved|INR"
-            await until(lambda: key in notifier.store.records and notifier.store.records[key].status == DELIVERED,
-                        "the approval delivered")
+            key, second = f"{rep}|2026-Q1|approved|ae|INR", f"{rep}|2026-Q1|approved|in/se|INR"
+            await until(lambda: all(k in notifier.store.records and notifier.store.records[k].status == DELIVERED
+                                    for k in (key, second)), "both approvals delivered")
             await asyncio.sleep(0.3)
-            assert [(item["key"], item["text"]) for item in receivers.slack] == [
-                (key, "Your payout of ₹12,34,567.00 for 2026-Q1 was approved.")]
+            assert sorted((item["key"], item["text"]) for item in receivers.slack) == [
+                (key, "Your payout of ₹12,34,567.00 for 2026-Q1 was approved."),
+                (second, "Your payout of ₹500.00 for 2026-Q1 was approved.")]
             assert notifier.store.records[key].fields["approved_by"] == "fin-1"
+            assert notifier.store.records[second].fields["payout_id"] == other.payout_id
             await notifier.stop()
             await channels.close()
 
     asyncio.run(scenario())
+
+
+def test_a_full_producer_queue_delays_ledger_milestones_and_loses_none(kafka):
+    """Room for one message in the notifier's producer: a batch of ledger facts fills it (``BufferError``) while
+    their records are staged. Each is recorded once there is room again, none dead-lettered. Before, the write sat
+    inside the except meant for unreadable facts, and a full queue dead-lettered a good fact (or ended the loop)."""
+    from datetime import UTC, datetime
+
+    from attain.contracts.ledger_events import PAID, LedgerEvent
+
+    reps = [f"q-{uuid.uuid4().hex[:6]}" for _ in range(6)]
+    producer = Producer(producer_config(kafka))
+    for rep in reps:  # on the topic before the notifier starts: one batch
+        event = LedgerEvent.of(f"paid|{rep}", PAID, rep, "ae", "2026-Q1", datetime(2026, 4, 2, tzinfo=UTC), "EUR",
+                               Decimal("10"), "fin-1")
+        producer.produce(topics.LEDGER_EVENTS, contract(topics.LEDGER_EVENTS).encode(event.to_avro()), rep.encode())
+    assert producer.flush(30) == 0
+    keys = {f"{rep}|2026-Q1|paid|ae|EUR" for rep in reps}
+
+    async def scenario() -> None:
+        channels = Channels(ChannelSettings())
+        notifier = Notifier(kafka, channels, f"milestones-{uuid.uuid4().hex[:6]}",
+                            **{"queue.buffering.max.messages": 1, "batch.num.messages": 1})
+        notifier.start(asyncio.get_running_loop())
+        await until(lambda: keys <= notifier.store.records.keys() or not notifier.thread.is_alive(),
+                    "every paid milestone recorded")
+        assert notifier.thread.is_alive() and keys <= notifier.store.records.keys()
+        await notifier.stop()
+        await channels.close()
+
+    asyncio.run(scenario())
+    dead = [m.value() or b"" for m in read_until_idle(kafka, topics.NOTIFICATIONS_DLQ, idle_seconds=0.5)]
+    assert not [value for value in dead if any(rep.encode() in value for rep in reps)]

@@ -9,6 +9,11 @@ and logs each stream as in production.
 - A milestone recorded by the notifier on ``notifications`` reaches the rep's stream once, in the reader's
   language (a kind the catalogues do not know with the recorded sentence), not again for its ``delivered``
   rewrite nor after a full replay by a new group; the rep home lists it.
+- A stream ends within a keep-alive once its session is gone (deleted, as signing out on another replica does,
+  or expired), while another stream of the same rep stays open.
+- The event loop never waits for the database: with every connection of the pool taken, a page's session
+  lookup and a sign-in wait in threads while the loop goes on.
+- Sign-ins are limited per client address (here behind one trusted proxy, by ``X-Forwarded-For``): 429.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -49,14 +55,17 @@ from services.portal.ledger_client import Ledger
 from services.portal.live import DROPPED, Hub, consume
 from services.portal.milestones import ensure_schema as ensure_milestones_schema
 from services.portal.readmodel import ensure_schema, make_engine
-from services.portal.sessions import ensure_tables
+from services.portal.sessions import digest, ensure_tables
+from services.portal.throttle import PerAddress
 from services.portal.web import Portal, add_routes
 from tests.integration.ledger_api_support import serving_api
 from tests.polling import budget, wait_until
 
 QUEUE_SIZE = 5
 ROUND = 4  # deltas a round: fewer than a queue holds, so a stream that reads is never behind
-SLOW_REP, MILESTONE_REP = "live-slow-01", "live-ms-01"
+SLOW_REP, MILESTONE_REP, ENDING_REP = "live-slow-01", "live-ms-01", "live-end-01"
+KEEPALIVE = 1.0  # seconds: a stream's keep-alive, and how often it re-checks its session
+LOGINS = 3  # sign-ins a minute per address
 T = TypeVar("T")
 
 
@@ -79,8 +88,8 @@ class Served:
             return self.hub.count(rep)
         return self.run(count())
 
-    def cookie(self, token: str) -> str:
-        sid, _ = self.run(open_session(self.sessions, self.verifier, token, 3600))
+    def cookie(self, token: str, lifetime: int = 3600) -> str:
+        sid, _ = self.run(open_session(self.sessions, self.verifier, token, lifetime))
         return sid
 
 
@@ -89,8 +98,7 @@ def start_consumer(served: Served, group: str) -> Callable[[], None]:
     stopping, assigned = threading.Event(), threading.Event()
     consumer = Consumer(consumer_config(served.kafka, group, **{
         "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
-    thread = threading.Thread(target=consume, args=(consumer, served.engine, None, served.loop, served.hub, stopping,
-                                                    assigned), daemon=True)
+    thread = threading.Thread(target=consume, args=(consumer, served.engine, None, stopping, assigned), daemon=True)
     thread.start()
     assert assigned.wait(budget(30)), "the portal's consumer got no partitions"
 
@@ -111,7 +119,7 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
     ensure_tables(portal_engine)
     with engine.begin() as connection:  # the ledger admits a rep's own stream of a rep it knows
         connection.execute(insert(participants), [{"rep_id": rep, "region": "south"}
-                                                  for rep in (SLOW_REP, MILESTONE_REP)])
+                                                  for rep in (SLOW_REP, MILESTONE_REP, ENDING_REP)])
     settings = LedgerSettings(database_url=database_url, rate_limit="")
     verifier = TokenVerifier(minter.settings)
     loop = asyncio.new_event_loop()
@@ -129,7 +137,8 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
             app = web.Application()
             add_routes(app, Portal(portal_engine, None, ledger, sessions, verifier,
                                    OidcClient(minter.issuer.url, "attain-portal", f"http://127.0.0.1:{port}/cb", None),
-                                   hub, f"http://127.0.0.1:{port}", "en-IN", 3600))
+                                   hub, f"http://127.0.0.1:{port}", "en-IN", 3600, keepalive_seconds=KEEPALIVE,
+                                   login_limit=PerAddress(f"{LOGINS}/minute"), proxy_hops=1))
             runner = web.AppRunner(app)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -164,6 +173,7 @@ def read_events(url: str, cookie: str, into: queue.Queue[tuple[str, str]], langu
                     event = line[7:]
                 elif line.startswith("data: "):
                     into.put((event, line[6:]))
+        into.put(("end", ""))
     except httpx.HTTPError as error:
         into.put(("error", str(error)))
 
@@ -259,7 +269,7 @@ def test_a_milestone_reaches_the_stream_once_in_the_readers_language_also_after_
         served: Served, minter: Any) -> None:
     cookie = served.cookie(minter.token(MILESTONE_REP))
     stream = listen(served, MILESTONE_REP, cookie, "fr-FR")
-    paid = approved(MILESTONE_REP, "2026-Q1", "EUR", Decimal("1234.5"), "boss")
+    paid = approved(MILESTONE_REP, "2026-Q1", "ae", "EUR", Decimal("1234.5"), "boss")
     record = NotificationRecord.of(paid, sentence(paid))  # recorded in English, shown in the reader's language
     unknown = milestone_record(f"{MILESTONE_REP}|2026-Q1|statement|v1", "statement",
                                "Your statement for 2026-Q1 is ready.")
@@ -303,3 +313,74 @@ def test_a_milestone_reaches_the_stream_once_in_the_readers_language_also_after_
     assert home.status_code == 200
     listed = home.text[home.text.index('id="notifications"'):]
     assert listed.index("second marker") < listed.index("a été approuvé")  # newest first
+
+
+def ended(events: queue.Queue[tuple[str, str]], timeout: float) -> None:
+    """Wait for the end of the stream (keep-alives and events before it skipped), or fail after ``timeout``."""
+    event = ""
+    while event != "end":
+        event, data = events.get(timeout=timeout)
+        assert event != "error", data
+
+
+def test_a_stream_ends_within_a_keepalive_once_its_session_is_gone(served: Served, minter: Any) -> None:
+    staying, leaving = served.cookie(minter.token(ENDING_REP)), served.cookie(minter.token(ENDING_REP))
+    kept, signed_out = listen(served, ENDING_REP, staying), listen(served, ENDING_REP, leaving)
+    wait_until(lambda: served.count(ENDING_REP) == 2, budget(10), "both streams subscribed", 0.1)
+    time.sleep(KEEPALIVE * 1.5)  # a keep-alive or so passes: a session that holds keeps its stream
+    assert served.count(ENDING_REP) == 2
+    with served.engine.begin() as connection:  # signed out on another replica: the row is gone, nothing else
+        connection.execute(text("DELETE FROM portal.sessions WHERE id_hash = :h"), {"h": digest(leaving)})
+    gone = time.monotonic()
+    ended(signed_out, budget(KEEPALIVE + 5))
+    assert time.monotonic() - gone < KEEPALIVE + 1.0
+    assert served.count(ENDING_REP) == 1 and kept.empty()  # the other stream stays, nothing sent meanwhile
+
+    expiring = served.cookie(minter.token(ENDING_REP), lifetime=2)  # the session expires while its stream is open
+    short = listen(served, ENDING_REP, expiring)
+    opened = time.monotonic()
+    ended(short, budget(2 + KEEPALIVE + 5))
+    assert 1.0 < time.monotonic() - opened < 2 + KEEPALIVE + 1.0
+    assert served.count(ENDING_REP) == 1
+
+
+def test_a_busy_database_pool_never_holds_up_the_event_loop(served: Served, minter: Any) -> None:
+    cookie = served.cookie(minter.token(MILESTONE_REP))
+    answers: queue.Queue[int] = queue.Queue()
+
+    def get(path: str, **headers: str) -> None:
+        answers.put(httpx.get(f"{served.url}{path}", cookies={SESSION_COOKIE: cookie}, headers=headers,
+                              timeout=60).status_code)
+
+    pool = served.engine.pool
+    held = [served.engine.connect() for _ in range(pool.size() + pool._max_overflow)]  # type: ignore[attr-defined]
+    try:  # a page (its session lookup) and a sign-in now wait for a connection: in threads, not on the loop
+        threading.Thread(target=get, args=("/",), daemon=True).start()
+        threading.Thread(target=get, args=("/login",), kwargs={"X-Forwarded-For": "198.51.100.1"},
+                         daemon=True).start()
+        time.sleep(1.0)
+        assert answers.empty()
+        started = time.monotonic()
+        served.count(MILESTONE_REP)  # a coroutine on the portal's loop
+        assert time.monotonic() - started < 0.5
+    finally:
+        for connection in held:
+            connection.close()
+    assert [answers.get(timeout=budget(30)), answers.get(timeout=budget(30))] == [302, 302]  # home, the issuer
+
+
+def test_sign_ins_are_limited_per_client_address(served: Served) -> None:
+    def sign_in(address: str) -> httpx.Response:
+        return httpx.get(f"{served.url}/login", headers={"X-Forwarded-For": f"10.9.9.9, {address}"}, timeout=10)
+
+    def pending() -> int:
+        with served.engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM portal.sign_ins")).scalar_one())
+
+    before = pending()
+    assert [sign_in("203.0.113.7").status_code for _ in range(LOGINS)] == [302] * LOGINS
+    refused = sign_in("203.0.113.7")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Too many sign-ins" in refused.text
+    assert pending() == before + LOGINS  # the refused one wrote nothing
+    assert sign_in("203.0.113.8").status_code == 302  # another address (the proxy's own is not what counts)

@@ -23,7 +23,8 @@ from attain.platform import topics
 from attain.platform.avro import contract
 from attain.platform.kafka import consumer_config, ensure_topics, producer_config
 from attain.platform.settings import KafkaSettings
-from services.portal.fanout import Listener, notify_deltas
+from services.portal.fanout import CHANNEL, Listener, notify_items
+from services.portal.fanout import UNREADABLE as FANOUT_UNREADABLE
 from services.portal.gauges import measure_lag
 from services.portal.live import UNREADABLE, Hub, consume
 from services.portal.readmodel import Delta, apply_snapshots, deltas_of, ensure_schema, make_engine, snapshots_of
@@ -56,13 +57,12 @@ def won(record_id: str, name: str, amount: str) -> bytes:
     return contract(topics.CRM_CHANGES).encode(record)
 
 
-def run_consumer(kafka: KafkaSettings, engine: Engine, hub: Hub, loop: asyncio.AbstractEventLoop,
-                 done: Callable[[], bool]) -> None:
+def run_consumer(kafka: KafkaSettings, engine: Engine, done: Callable[[], bool]) -> None:
     """The portal's consumer loop under a fresh group until ``done()``, then stopped."""
     stopping, assigned = threading.Event(), threading.Event()
     consumer = Consumer(consumer_config(kafka, f"portal-test-{uuid.uuid4()}", **{
         "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
-    thread = threading.Thread(target=consume, args=(consumer, engine, load_book([PLANS]), loop, hub, stopping,
+    thread = threading.Thread(target=consume, args=(consumer, engine, load_book([PLANS]), stopping,
                                                     assigned), daemon=True)
     thread.start()
     try:
@@ -76,7 +76,7 @@ def barrier(engine: Engine, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
     """Return once every delta committed before now reached ``hub`` (a listener hears them in commit order)."""
     marker = hub.subscribe("barrier")
     with engine.begin() as connection:
-        notify_deltas(connection, [Delta("barrier", "p", 1, "INR", Decimal(0), Decimal(0), None, None, None, 0)])
+        notify_items(connection, [Delta("barrier", "p", 1, "INR", Decimal(0), Decimal(0), None, None, None, 0)])
 
     async def heard() -> None:
         await asyncio.wait_for(marker.get(), budget(10))
@@ -110,7 +110,7 @@ def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: 
         return ([s.snapshot_version for s in snapshots_of(portal_engine, "ae-in-01")] == [2]
                 and _counts(portal_engine)["changes"] == 2)
 
-    run_consumer(kafka, portal_engine, hub, loop, projected)
+    run_consumer(kafka, portal_engine, projected)
     barrier(portal_engine, hub, loop)
     deltas = deltas_of(portal_engine, "ae-in-01", "2026-Q1")
     assert [(d.snapshot_version, str(d.amount), d.deal, d.tier_from, d.tier_to) for d in deltas] == [
@@ -122,7 +122,7 @@ def test_projection_is_idempotent_under_a_full_replay(pipeline_kafka_bootstrap: 
                "the unreadable message to be counted")
     counts = _counts(portal_engine)
 
-    run_consumer(kafka, portal_engine, hub, loop, lambda: UNREADABLE.labels(topics.EARNINGS)._value.get()
+    run_consumer(kafka, portal_engine, lambda: UNREADABLE.labels(topics.EARNINGS)._value.get()
                  == unreadable_before + 2)  # a new group: every message again, the last one included
     barrier(portal_engine, hub, loop)
     assert _counts(portal_engine) == counts == {"changes": 2, "opportunities": 2, "snapshots": 1, "deltas": 2}
@@ -151,11 +151,11 @@ def test_every_replica_hears_each_committed_delta_and_none_rolled_back(portal_en
         sent = Delta("ae-fanout", "2026-Q1", 7, "INR", Decimal("36000.00"), Decimal("66000.00"), "Globex", 1, 2,
                      1767225600007)
         with pytest.raises(RuntimeError), portal_engine.begin() as connection:
-            notify_deltas(connection, [Delta("ae-fanout", "2026-Q1", 6, "INR", Decimal(1), Decimal(1), None, None,
+            notify_items(connection, [Delta("ae-fanout", "2026-Q1", 6, "INR", Decimal(1), Decimal(1), None, None,
                                              None, 0)])
             raise RuntimeError("the batch failed: rolled back")
         with portal_engine.begin() as connection:
-            notify_deltas(connection, [sent])
+            notify_items(connection, [sent])
         for hub in hubs:
             barrier(portal_engine, hub, loop)
         assert [stream.get_nowait() for stream in streams] == [sent, sent]
@@ -163,6 +163,35 @@ def test_every_replica_hears_each_committed_delta_and_none_rolled_back(portal_en
     finally:
         for listener in listeners:
             listener.stop()
+        loop.close()
+
+
+def test_a_notification_the_listener_cannot_read_is_passed_over_and_the_next_still_arrives(
+        portal_engine: Engine, database_url: str) -> None:
+    """A stray or newer-format payload on the channel (anyone on the database may NOTIFY) is counted and passed
+    over: the thread that feeds every live stream of the replica keeps listening."""
+    loop = asyncio.new_event_loop()
+    hub = Hub(10)
+    stream = hub.subscribe("ae-stray")
+    listener = Listener(database_url, loop, hub.publish_all).start()
+    unreadable_before = FANOUT_UNREADABLE._value.get()
+    try:
+        wait_until(listener.listening.is_set, budget(10), "the listener")
+        with portal_engine.begin() as connection:
+            for stray in ("not json", '{"type": "delta", "rep_id": "ae-stray"}', '{"type": "badge"}', "[1, 2]",
+                          '{"type": "delta", "rep_id": "ae-stray", "period": "q", "snapshot_version": 1, '
+                          '"currency": "INR", "amount": "lots", "total": "1", "deal": null, "tier_from": null, '
+                          '"tier_to": null, "computed_at": 0}'):
+                connection.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": stray})
+        sent = Delta("ae-stray", "2026-Q1", 1, "INR", Decimal("1.00"), Decimal("1.00"), None, None, None, 1)
+        with portal_engine.begin() as connection:
+            notify_items(connection, [sent])
+        barrier(portal_engine, hub, loop)
+        assert stream.get_nowait() == sent
+        assert listener.is_alive()
+        assert FANOUT_UNREADABLE._value.get() == unreadable_before + 5
+    finally:
+        listener.stop()
         loop.close()
 
 

@@ -1,10 +1,13 @@
 """Portal sessions live in the portal's database: a sign-in on one portal process is honoured by a second one on
 the same database and by the first after a restart; a sign-in may start on one replica and come back to the
-other; signing out on one ends the session on both; an expired session is refused and purged. Real processes:
-two portals (``python -m services.portal``), Attain's issuer, the broker and PostgreSQL."""
+other; signing out on one ends the session on both; an expired session is refused and purged. The person's token is
+stored sealed for the session id alone, a session ends with its token, and a row from before sealing (a plain
+token) is signed out. Real processes: two portals (``python -m services.portal``), Attain's issuer, the broker and
+PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -17,14 +20,19 @@ from pathlib import Path
 from subprocess import Popen
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import Engine, text
 
 from attain.embedded._process import log_tail, spawn, terminate
 from attain.embedded.issuer import EmbeddedIssuer
 from attain.embedded.ports import free_port
+from attain.platform.identity import AuthSettings, TokenVerifier
+from services.issuer.directory import mint_token
+from services.portal.auth import open_session
+from services.portal.sessions import Sessions, ensure_tables, unseal
 from tests.conftest import REPO
-from tests.polling import wait_until
+from tests.polling import budget, wait_until
 
 USER = "comp-admin"  # a person whose home page needs no ledger: the test is about sessions only
 
@@ -144,13 +152,13 @@ def test_an_expired_session_is_refused_and_purged(portals, engine: Engine):
     with engine.begin() as connection:  # its lifetime ran out
         connection.execute(text("UPDATE portal.sessions SET expires_at = extract(epoch FROM now()) - 1 "
                                 "WHERE id_hash = :h"), {"h": digest})
-    assert not signed_in(a, cookie) and not signed_in(b, cookie)
 
     fresh = sign_in(issuer, b, b)  # opening a session purges the expired ones
-    assert signed_in(a, fresh)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM portal.sessions WHERE id_hash = :h"),
                                   {"h": digest}).scalar_one() == 0
+    assert not signed_in(a, cookie) and not signed_in(b, cookie)
+    assert signed_in(a, fresh)
 
 
 def test_a_sign_in_state_is_used_once(portals):
@@ -162,3 +170,64 @@ def test_a_sign_in_state_is_used_once(portals):
         assert replay.status_code == 400
     finally:
         client.close()
+
+
+def stored(engine: Engine, cookie: str) -> tuple[str, float] | None:
+    """The session row of ``cookie``: its stored token and expiry (None: no row)."""
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT token, expires_at FROM portal.sessions WHERE id_hash = :h"),
+                                 {"h": hashlib.sha256(cookie.encode()).digest()}).one_or_none()
+    return None if row is None else (str(row.token), float(row.expires_at))
+
+
+def test_the_token_is_stored_sealed_for_its_session_id_alone(portals, engine: Engine):
+    a, b, issuer = portals
+    one, other = sign_in(issuer, a, b), sign_in(issuer, b, a)
+    row, other_row = stored(engine, one), stored(engine, other)
+    assert row is not None and other_row is not None
+    token = unseal(one, row[0])
+    assert token is not None and token.count(".") == 2  # the cookie's id opens its own row: the issuer's JWT
+    for part in token.split("."):
+        assert part not in row[0]  # nothing of it readable in the table
+    assert unseal(other, row[0]) is None and unseal(one, other_row[0]) is None
+    with engine.connect() as connection:  # no row of the table holds a token in the clear
+        assert connection.execute(text("SELECT count(*) FROM portal.sessions WHERE token LIKE 'eyJ%' "
+                                       "OR token NOT LIKE 'v1:%'")).scalar_one() == 0
+    # the issuer's tokens live an hour, sessions 8 h: the session ends with the token
+    assert row[1] == jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert signed_in(a, one) and signed_in(b, other)
+
+
+def test_a_session_ends_when_its_token_expires(portals, engine: Engine):
+    a, b, issuer = portals
+    lifetime = int(budget(8))  # long enough to see it signed in first
+    token = mint_token(issuer.data_dir, issuer.url, "attain", USER, lifetime_seconds=lifetime,
+                       roles=["comp_admin"], regions=["*"])
+    sessions, verifier = Sessions(engine), TokenVerifier(AuthSettings(issuer=issuer.url, audience="attain"))
+    cookie, _ = asyncio.run(open_session(sessions, verifier, token, 8 * 3600))
+    row = stored(engine, cookie)
+    assert row is not None and row[1] == jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert signed_in(a, cookie)
+
+    wait_until(lambda: not signed_in(b, cookie), timeout=lifetime + 30, what="the session to end with its token")
+    assert stored(engine, cookie) is None  # refused and deleted at once
+    assert not signed_in(a, cookie)
+
+
+def test_a_row_stored_before_tokens_were_sealed_is_signed_out(portals, engine: Engine):
+    a, b, issuer = portals
+    old, purged, kept = (sign_in(issuer, a, b) for _ in range(3))
+    for cookie in (old, purged):  # as the previous version wrote them: the plain token
+        row = stored(engine, cookie)
+        assert row is not None
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE portal.sessions SET token = :t WHERE id_hash = :h"),
+                               {"t": unseal(cookie, row[0]), "h": hashlib.sha256(cookie.encode()).digest()})
+
+    home = httpx.get(f"{b.url}/", headers=with_cookie(old), timeout=10)  # an older replica's row seen by a newer
+    assert home.status_code == 302 and home.headers["location"] == "/login"  # signed out, not an error
+    assert stored(engine, old) is None
+
+    ensure_tables(engine)  # what a portal runs at start-up: no plain token is left in the table
+    assert stored(engine, purged) is None
+    assert signed_in(a, kept) and signed_in(b, kept)

@@ -31,3 +31,21 @@ def test_reads_every_message_of_every_partition_in_order_and_nothing_of_a_missin
     assert len(by_partition) > 1
     assert all(offsets == list(range(len(offsets))) for offsets in by_partition.values())
     assert list(read_until_idle(kafka_bootstrap, f"test.reading.missing.{uuid.uuid4().hex[:8]}")) == []
+
+
+def test_reads_each_partition_from_its_start_offset_and_a_partition_not_named_from_its_beginning(kafka_bootstrap):
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap)
+    topic = f"test.reading.start.{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, [topic])
+    producer = Producer(producer_config(kafka))
+    for partition in (0, 1, 2):
+        for n in range(10):
+            producer.produce(topic, partition=partition, value=f"{partition}:{n}".encode())
+    assert producer.flush(30) == 0
+
+    messages = list(read_until_idle(kafka_bootstrap, topic, idle_seconds=0.5, start={0: 7, 1: 10}))
+
+    by_partition: dict[int, list[int]] = {}
+    for message in messages:
+        by_partition.setdefault(message.partition(), []).append(message.offset())
+    assert by_partition == {0: [7, 8, 9], 2: list(range(10))}  # 1 read to its end already; 2 not named

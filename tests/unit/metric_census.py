@@ -18,6 +18,7 @@ METRIC_MODULES = (
     "services.issuer.app",
     "services.portal.live",
     "services.portal.gauges",
+    "services.portal.dead_letter_view",
 )
 SUFFIXES = {
     "counter": ("_total", "_created"),

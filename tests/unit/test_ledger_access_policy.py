@@ -49,6 +49,16 @@ def test_a_skip_level_manager_reads_the_network_and_nobody_pays_themselves():
     assert not pays_themselves(who("ada", ["comp_admin"], ["*"]), "alice")
 
 
+def test_admins_read_a_rep_the_org_does_not_place_as_region_unassigned():
+    """Review 9 M2: such a rep's periods count as ``unassigned`` (admins of ``*`` lock and pay them), so do they."""
+    unplaced = RepFacts("new-01", None, None)
+    assert unplaced.admin_region == "unassigned"
+    assert can_read_rep(who("root", ["comp_admin"], ["*"]), unplaced)
+    assert can_read_rep(who("una", ["finance"], ["unassigned"]), unplaced)
+    assert not can_read_rep(who("sally", ["comp_admin"], ["south"]), unplaced)
+    assert not can_read_rep(who("mona", ["manager"], ["*"]), unplaced)  # regions make no one an admin
+
+
 def test_the_access_log_is_for_admins_each_in_their_regions():
     assert not can_read_access_log(who("mona", ["manager"]))
     assert access_log_regions(who("sally", ["comp_admin"], ["south"])) == {"south"}

@@ -7,10 +7,12 @@ from decimal import Decimal as D
 
 import pytest
 
+from attain.contracts.payouts import PayoutLine
 from attain.core.milestones import ComponentStanding, Standing, approved, detect, milestone_key
 from attain.core.tiers import Tier
 from attain.notify.messages import sentence
 from attain.notify.preferences import Preferences, PreferencesError, deliver_at
+from services.notifier.milestones import approval_of
 
 
 def standing(version: int, attainment: str | None, earned: str, spiff: str = "0", deals: tuple[str, ...] = ()):
@@ -72,8 +74,23 @@ def test_sentences_in_english_and_french_with_the_readers_amounts():
     found = detect(standing(1, "0.70", "700"), standing(2, "0.80", "12345.5", deals=("006A",)))
     assert sentence(found[0]) == "Your earnings for 2026-Q1 changed by €11,645.50 to €12,345.50 (deals 006A)."
     assert sentence(found[1], "fr") == "Vous avez atteint 75,0\u00a0% de l’objectif sur quota pour 2026-Q1."
-    assert sentence(approved("r1", "2026-Q1", "INR", D("1234567")), "en-IN") == \
+    assert sentence(approved("r1", "2026-Q1", "ae", "INR", D("1234567")), "en-IN") == \
         "Your payout of ₹12,34,567.00 for 2026-Q1 was approved."
+
+
+def test_a_period_approved_under_two_scopes_is_two_approved_milestones_each_naming_its_payout_line():
+    """The notifier records a key once: when the key named only the currency, the second scope's approval of one
+    rep's period (a move between regions, a plan changed mid-period) was dropped. A plan id may hold a ``/``."""
+    lines = [PayoutLine(f"{scope}/2026-Q1/r/1/EUR", "r/1", "2026-Q1", "EUR", D(amount), 1,
+                        datetime(2026, 4, 1, tzinfo=UTC), "fin-1", None, ())
+             for scope, amount in (("in", "100"), ("sg/ae", "40"))]
+    assert [line.scope for line in lines] == ["in", "sg/ae"]
+    found = [approval_of(line) for line in lines]  # what the notifier records, once per key
+    assert keys(found) == ["r/1|2026-Q1|approved|in|EUR", "r/1|2026-Q1|approved|sg/ae|EUR"]
+    assert [(m.amount, m.structured()["payout_id"]) for m in found] == [
+        (D("100"), "in/2026-Q1/r/1/EUR"), (D("40"), "sg/ae/2026-Q1/r/1/EUR")]
+    foreign = PayoutLine("P-77", "r1", "2026-Q1", "EUR", D("1"), 1, datetime(2026, 4, 1, tzinfo=UTC), "fin-1", None, ())
+    assert foreign.scope == "P-77"  # not the ledger's id: the line is its own scope, still one key per line
 
 
 def test_quiet_hours_in_the_persons_zone_and_the_daily_digest():

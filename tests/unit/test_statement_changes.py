@@ -19,10 +19,10 @@ FIRST = [row(1, "100.00", deals=("006A",)), row(2, "20.00", component="spiff", d
          row(3, "50.00", period="2026-Q2", deals=("006Z",))]
 
 
-def test_what_the_rep_saw_is_the_periods_figures_and_the_newest_entry():
+def test_what_the_rep_saw_is_the_periods_figures_lines_and_newest_entry():
     seen = seen_of("2026-Q1", FIRST)
-    assert seen == Seen(3, {("EUR", "commission"): D("100.00"), ("EUR", "spiff"): D("20.00")},
-                        {"commission": 1, "spiff": 1})
+    assert seen == Seen(2, {("EUR", "commission"): D("100.00"), ("EUR", "spiff"): D("20.00")},
+                        {"commission": 1, "spiff": 1}, frozenset({1, 2}))  # 3 is another period's
     assert changes_since(seen, "2026-Q1", FIRST) == []  # nothing new: nothing to show
 
 
@@ -67,3 +67,23 @@ def test_a_component_new_since_the_view_starts_from_zero_and_a_rebooking_that_ne
 
 def test_a_cause_without_a_seen_plan_version_is_never_called_a_plan_change():
     assert cause_of(row(1, "1.00", plan_version=9), None) == "recompute"
+
+
+def test_a_line_committed_after_the_view_under_a_lower_id_is_still_a_change():
+    # the worker's booking took id 4, a manual entry took 5 and committed first; the rep looked between the two
+    viewed = [*FIRST, row(5, "7.00", kind="manual", created_by="admin-1")]
+    now = [*viewed, row(4, "-30.00", deals=("006A",))]
+    (change,) = changes_since(seen_of("2026-Q1", viewed), "2026-Q1", now)
+    assert (change.before, change.after, change.unexplained) == (D("107.00"), D("77.00"), D("0"))
+    assert [(line.entry_id, line.cause) for line in change.lines] == [(4, "crm")]
+    assert changes_since(seen_of("2026-Q1", now), "2026-Q1", now) == []  # seen now
+
+
+def test_a_mark_kept_before_the_ids_were_still_shows_a_late_line_as_an_unexplained_difference():
+    legacy = Seen(5, {("EUR", "commission"): D("107.00"), ("EUR", "spiff"): D("20.00")}, {"commission": 1})
+    now = [*FIRST, row(5, "7.00", kind="manual", created_by="admin-1"), row(4, "-30.00", deals=("006A",)),
+           row(6, "1.00", component="spiff")]
+    commission, spiff = changes_since(legacy, "2026-Q1", now)
+    assert (commission.before, commission.after, commission.lines, commission.unexplained) == (
+        D("107.00"), D("77.00"), (), D("-30.00"))
+    assert (spiff.after, [line.entry_id for line in spiff.lines], spiff.unexplained) == (D("21.00"), [6], D("0"))

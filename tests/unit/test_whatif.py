@@ -4,6 +4,7 @@ what-if form (services/portal/whatif.py): the people whose records count, and it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attain.contracts.crm_changes import change_from_avro, normalise
+from attain.core.plans import END_OF_TIME, Participant, PlanBook
 from attain.core.recompute import recompute
 from attain.core.records import CrmChange
 from attain.whatif import Hypothesis, WhatIfError, estimate
@@ -179,6 +181,35 @@ participants:
 
 def test_the_portal_reads_a_managers_whole_network_and_a_reps_own_records() -> None:
     assert network(MANAGED, "boss") == ["boss", "lead", "rep"] and network(MANAGED, "rep") == ["rep"]
+
+
+class CountedPeople(dict[str, Participant]):
+    """Participants that count the passes over them (the walk's cost, without timing anything)."""
+
+    passes = 0
+
+    def values(self) -> Any:
+        self.passes += 1
+        return super().values()
+
+
+def test_a_large_networks_walk_reads_the_participants_once_per_book() -> None:
+    # a VP over 100 managers of 50 reps each (and a past manager of rep 0 who moved under manager 1)
+    people = CountedPeople({"vp": Participant("vp", "VP", {})})
+    for m in range(100):
+        people[f"m{m:03}"] = Participant(f"m{m:03}", "M", {}, managers=(("vp", date.min, END_OF_TIME),))
+        for r in range(50):
+            people[f"r{m:03}-{r:02}"] = Participant(f"r{m:03}-{r:02}", "R", {},
+                                                    managers=((f"m{m:03}", date.min, END_OF_TIME),))
+    people["r000-00"] = replace(people["r000-00"], managers=(("m000", date.min, date(2026, 1, 31)),
+                                                             ("m001", date(2026, 2, 1), END_OF_TIME)))
+    org = PlanBook({}, people, {}, {})
+    found = network(org, "vp")
+    assert len(found) == len(set(found)) == 5101 and found[:3] == ["vp", "m000", "m001"]
+    assert found[-50:] == ["r001-49", *(f"r000-{r:02}" for r in range(1, 50))]  # depth first, as it always was
+    assert network(org, "m001") == ["m001", "r000-00", *(f"r001-{r:02}" for r in range(50))]
+    assert network(org, "r000-00") == ["r000-00"]
+    assert people.passes == 1  # one index for the book, not one pass over everyone per person walked
 
 
 @pytest.mark.parametrize(("amount", "currency", "close", "english", "french"), [

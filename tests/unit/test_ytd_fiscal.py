@@ -232,6 +232,19 @@ def test_the_ledger_moves_fiscal_quarters_like_calendar_ones():
         periods.validate_python("FY2027-04")
 
 
+@pytest.mark.parametrize("text", ["\uff12\uff10\uff12\uff16-Q1", "2026-\u0661\u0662", "FY\u0662\u0660\u0662\u0667-Q1"])
+def test_ledger_periods_and_amounts_take_ascii_digits_only(text: str) -> None:
+    import pydantic
+
+    from services.ledger.api_models import LedgerPeriod, MoneyText
+
+    with pytest.raises(pydantic.ValidationError):
+        pydantic.TypeAdapter(LedgerPeriod).validate_python(text)
+    with pytest.raises(pydantic.ValidationError):
+        pydantic.TypeAdapter(MoneyText).validate_python("\u0661\u0660\u0660.50")
+    assert pydantic.TypeAdapter(MoneyText).validate_python("100.50") == "100.50"
+
+
 def test_a_year_to_date_component_finds_its_earlier_periods_by_id_when_the_plan_versions_list_other_components():
     """Version 2 (from April) puts a flat SPIFF before the annual component: Q2's true-up reads what Q1
     earned under version 1, where the annual component is the first (index 0, not 1)."""

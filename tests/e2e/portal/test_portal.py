@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from attain.embedded.stack import Stack
 from tests.e2e.conftest import bearer, budget, post, wait_until
@@ -247,3 +248,34 @@ def test_a_manager_approves_with_a_reason_and_follows_the_teams_disputes(stack: 
     assert rep_token
     assert rep.post(decide, data={"csrf": rep_token.group(1), "decision": "approve", "reason": "x"}).status_code == 404
     assert len(history()) == 1
+
+
+def test_absurd_values_get_a_page_that_says_so_never_a_500(stack: Stack) -> None:
+    rep = sign_in(stack, "ae-in-01")
+    for junk in ("junk", "9999-Q4", "0000-Q1", "2026-Q1\n", "２０２６-Q1"):
+        page = rep.get(f"{stack.portal_url}/reps/ae-in-01", params={"period": junk})
+        assert page.status_code == 400 and "is not a period" in page.text, (junk, page.status_code)
+    engine = create_engine(stack.database_url or "")
+    try:
+        with engine.connect() as connection:  # nothing recorded as seen for a period that is none
+            periods = connection.execute(text("SELECT period FROM portal.seen WHERE rep_id = 'ae-in-01'")).scalars()
+            assert {"junk", "9999-Q4", "0000-Q1"}.isdisjoint(set(periods))
+    finally:
+        engine.dispose()
+    # an id the ledger refuses as out of range is the ledger's "not valid", not a bad gateway
+    too_big = rep.get(f"{stack.portal_url}/disputes/99999999999999999999")
+    assert too_big.status_code == 400 and "not valid" in too_big.text
+
+    manager = sign_in(stack, "mgr-in")
+    assert manager.get(f"{stack.portal_url}/team", params={"period": "9999-Q4"}).status_code < 500
+
+    admin = sign_in(stack, "comp-admin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', admin.get(f"{stack.portal_url}/admin").text)
+    assert csrf
+    # the ledger's 404 (a rep it does not know, a period it has not) is the portal's 404 page on the board too
+    entry = admin.post(f"{stack.portal_url}/admin/entries", data={
+        "csrf": csrf.group(1), "rep_id": "nobody-at-all", "scope": "portal-admin", "period": "2026-Q1",
+        "component_id": "commission", "kind": "manual", "amount": "1.00", "currency": "INR", "reason": "x"})
+    assert entry.status_code == 404 and "Nothing to show here" in entry.text, entry.status_code
+    export = admin.get(f"{stack.portal_url}/admin/periods/no-such-scope/2026-Q1/payroll.csv")
+    assert export.status_code == 409 and "does not exist" in export.text, export.text[export.text.find("<main"):][:600]
