@@ -115,7 +115,11 @@ def test_a_rep_signs_in_and_watches_deltas_arrive_live(stack: Stack) -> None:
     assert rep.get(f"{stack.portal_url}/reps/ae-sg-01/events").status_code == 404
     assert rep.get(f"{stack.portal_url}/reps/ae-sg-01/statements/2026-Q1.pdf").status_code == 404
 
-    # a dispute on a line: refused without the CSRF token or from another origin, accepted with it
+    # a dispute on a line: refused without the CSRF token or from another origin, accepted with it. The form lists
+    # the ledger's booked lines, and the ledger books after the feed shows the delta (it read the page too early in CI)
+    home_url = f"{stack.portal_url}/reps/ae-in-01"
+    wait_until(lambda: '<option value="' in rep.get(home_url).text, 20, "the ledger's booked lines on the rep home")
+    page = rep.get(home_url, headers={"Accept-Language": "en-IN"}).text
     entry_id = re.search(r'<option value="(\d+)">', page)
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert entry_id and csrf
