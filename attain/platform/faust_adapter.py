@@ -15,7 +15,10 @@ nowhere else. Three things:
 - :class:`StandbyMemoryStore`: faust's memory store, made to keep standby
   partitions and to resume a table's recovery from what it already holds, so a
   standby replica (``table_standby_replicas``) is a hot copy;
-- :func:`tables_recovered`: whether faust has finished recovering the tables.
+- :func:`tables_recovered`: whether faust has finished recovering the tables;
+- :class:`StallGuard`: a partition of a batch agent's topic with records waiting
+  that no batch has moved for a while is resumed and sought back to its
+  committed offset (a safety net: faust has stopped fetching partitions before).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
@@ -32,8 +36,16 @@ from faust.stores.memory import Store as FaustMemoryStore
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
+from prometheus_client import Counter
 
 log = logging.getLogger("attain.streams")
+
+PARTITION_STALLS = Counter(
+    "attain_stream_partition_stalls_total",
+    "Partitions of a batch agent's topic found with records waiting and none handled for the stall time, "
+    "then resumed and sought back to their committed offset (StallGuard)",
+    ["topic", "partition"],
+)
 
 CHECKED_AGAINST = "0.15.3"
 """The faust-streaming version whose internals this module was checked against."""
@@ -111,6 +123,8 @@ def install_batch_consumer(app: Any, runners: Mapping[str, BatchRunner], fetch_m
             return consumer
 
     class Consumer(AIOKafkaConsumer):  # type: ignore[misc,unused-ignore]
+        in_flight: set[Any] = set()  # partitions whose batch is being handled now (per instance once one runs)
+
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -136,8 +150,10 @@ def install_batch_consumer(app: Any, runners: Mapping[str, BatchRunner], fetch_m
         async def _run_batch(self, runner: BatchRunner, messages: list[Any]) -> None:
             batch = InFlight(self, messages)
             inbound = app.monitor.stream_inbound_time  # faust's stuck-stream check reads it
-            for tp in {message.tp for message in messages}:
+            tps = {message.tp for message in messages}
+            for tp in tps:
                 inbound[tp] = time.monotonic()
+            self.in_flight = self.in_flight | tps
             try:
                 await runner(messages, batch)
             except asyncio.CancelledError:  # the worker is stopping: the batch stays unacked
@@ -149,6 +165,8 @@ def install_batch_consumer(app: Any, runners: Mapping[str, BatchRunner], fetch_m
                 batch.release()
                 await app.crash(error)
                 raise
+            finally:
+                self.in_flight = self.in_flight - tps
 
         def on_buffer_full(self, tp: Any) -> None:
             """Keep fetching a partition whose stream buffer is under pressure.
@@ -329,3 +347,104 @@ def standby_lag(app: Any) -> int | None:
             return None
         lag += max(0, highwater - (-1 if offset is None else offset) - 1)
     return lag
+
+
+@dataclass
+class Watch:
+    """A partition seen with records waiting: the next offset to handle then, and since when it has not moved."""
+
+    next_offset: int
+    since: float
+
+
+def stalled_partitions(watches: dict[Any, Watch], observed: Mapping[Any, tuple[int | None, int | None]],
+                       now: float, stall_seconds: float) -> list[Any]:
+    """The partitions stalled now, updating ``watches`` (kept between calls) in place.
+
+    ``observed`` maps each partition to (the next offset to handle, its high watermark), None where not
+    known. A partition is stalled when records wait (the high watermark is past the next offset) and the
+    next offset has not moved for ``stall_seconds``; it is then watched afresh, so it is reported again only
+    after another ``stall_seconds`` without progress.
+
+    >>> watches = {}
+    >>> stalled_partitions(watches, {"p0": (5, 9), "p1": (3, 3)}, now=0, stall_seconds=30)
+    []
+    >>> stalled_partitions(watches, {"p0": (5, 9), "p1": (3, 7)}, now=29.9, stall_seconds=30)
+    []
+    >>> stalled_partitions(watches, {"p0": (5, 12), "p1": (4, 7)}, now=30, stall_seconds=30)
+    ['p0']
+    >>> stalled_partitions(watches, {"p0": (5, 12), "p1": (4, 7)}, now=60, stall_seconds=30)
+    ['p0', 'p1']
+    """
+    for tp in [tp for tp in watches if tp not in observed]:
+        del watches[tp]
+    stalled = []
+    for tp, (next_offset, highwater) in observed.items():
+        if next_offset is None or highwater is None or highwater <= next_offset:
+            watches.pop(tp, None)  # nothing waits, or not known: not stalled
+            continue
+        watch = watches.get(tp)
+        if watch is None or watch.next_offset != next_offset:
+            watches[tp] = Watch(next_offset, now)
+        elif now - watch.since >= stall_seconds:
+            stalled.append(tp)
+            watch.since = now
+    return stalled
+
+
+class StallGuard:
+    """Resumes a partition of a batch agent's topic that has records waiting and has not moved for a while.
+
+    A safety net, not the normal path: a restarted faust worker has stopped fetching partitions for good
+    before (see ``Consumer.on_buffer_full``), and once in CI a restarted calculator never handled one
+    ``crm.changes`` partition again while the others went on. Every ``check`` (from a timer) compares each
+    assigned partition's next offset to handle with its high watermark, outside rebalances and recovery
+    and while no batch of it is in flight (:func:`stalled_partitions`). A stalled partition is logged,
+    counted (``attain_stream_partition_stalls_total``), resumed in faust's flow and sought back to its
+    committed offset: everything before that offset was handled and acked, so reading on from there loses
+    nothing and at most hands records over again (the handlers are idempotent).
+    """
+
+    def __init__(self, app: Any, topics: Callable[[], set[str]], stall_seconds: float) -> None:
+        self._app = app
+        self.topics_of = topics
+        self.stall_seconds = stall_seconds
+        self.watches: dict[Any, Watch] = {}
+
+    async def check(self) -> list[Any]:
+        """Resume and seek the partitions stalled now; returns them."""
+        app, watches = self._app, self.watches
+        consumer = app.consumer
+        topics = self.topics_of()
+        if not tables_recovered(app):
+            watches.clear()
+            return []
+        busy = getattr(consumer, "in_flight", set())
+        tps = {tp for tp in consumer.assignment() if tp.topic in topics and tp not in busy}
+        if not tps:
+            watches.clear()
+            return []
+        highwaters = await consumer.highwaters(*tps)
+        earliest = await consumer.earliest_offsets(*tps)
+        observed = {tp: (self.next_offset(consumer, tp, earliest.get(tp)), highwaters.get(tp)) for tp in tps}
+        stalled = stalled_partitions(watches, observed, time.monotonic(), self.stall_seconds)
+        for tp in stalled:
+            if not tables_recovered(app) or tp not in consumer.assignment():
+                continue  # a rebalance began meanwhile: it seeks every partition itself
+            committed = consumer._committed_offset[tp]
+            target = committed if committed is not None else (earliest.get(tp) or 0)
+            log.warning("partition stalled: records waiting and none handled; resuming it from its committed offset",
+                        extra={"topic": tp.topic, "partition": tp.partition, "next_offset": observed[tp][0],
+                               "high_watermark": observed[tp][1], "stall_seconds": self.stall_seconds,
+                               "seek_to": target, "flow_active": consumer.flow_active})
+            PARTITION_STALLS.labels(tp.topic, str(tp.partition)).inc()
+            consumer.resume_partitions({tp})
+            await consumer.seek(tp, target)
+        return stalled
+
+    @staticmethod
+    def next_offset(consumer: Any, tp: Any, earliest: int | None) -> int | None:
+        """The next offset to handle: past the last one read, at least the committed one and the log's start."""
+        read, committed = consumer._read_offset[tp], consumer._committed_offset[tp]
+        known = [offset for offset in (None if read is None else read + 1, committed, earliest) if offset is not None]
+        return max(known) if known else None

@@ -21,6 +21,7 @@ Whatever touches faust's internals lives in :mod:`attain.platform.faust_adapter`
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -37,10 +38,13 @@ from attain.platform.faust_adapter import (
     BatchRunner,
     InFlight,
     MemoryTable,
+    StallGuard,
     install_batch_consumer,
 )
 from attain.platform.kafka import producer_config
 from attain.platform.settings import KafkaSettings
+
+log = logging.getLogger("attain.streams")
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]  # gets faust ConsumerMessages
 
@@ -184,7 +188,7 @@ def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SS
 
 def stream_app(
     app_id: str, kafka: KafkaSettings, *, web_host: str, web_port: int, data_dir: str,
-    max_poll_records: int | None = None, standby_replicas: int = 0,
+    max_poll_records: int | None = None, standby_replicas: int = 0, stall_seconds: float = 30.0,
 ) -> StreamApp:
     """A faust app on ``kafka`` with in-memory tables recovered from changelogs.
 
@@ -192,6 +196,10 @@ def stream_app(
     table partition (faust's standby replicas, kept by
     :class:`~attain.platform.faust_adapter.StandbyMemoryStore`), so a worker that
     takes a partition over reads only the changelog records its copy lacks.
+
+    ``stall_seconds``: how long a batch agent's partition may have records waiting
+    without moving before :class:`~attain.platform.faust_adapter.StallGuard` resumes
+    it from its committed offset (checked a sixth of that apart, at least every 5 s).
     """
     app = StreamApp(
         app_id,
@@ -216,6 +224,15 @@ def stream_app(
         value_serializer="raw",
     )
     install_batch_consumer(app, app.batch_runners, kafka.fetch_max_wait_ms)
+    guard = StallGuard(app, lambda: set(app.batch_runners), stall_seconds)
+
+    @app.timer(interval=min(5.0, stall_seconds / 6))
+    async def unstick_stalled_partitions() -> None:
+        try:
+            await guard.check()
+        except Exception:  # e.g. the broker unreachable for the offsets: the next check tries again
+            log.warning("stall check failed; trying again at the next", exc_info=True)
+
     return app
 
 

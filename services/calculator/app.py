@@ -74,7 +74,7 @@ def create_app(
 ) -> tuple[faust.App, BatchProducer]:
     app = stream_app(settings.app_id, kafka, web_host=settings.host, web_port=settings.port,
                      data_dir=str(settings.data_dir), max_poll_records=settings.max_batch,
-                     standby_replicas=settings.standby_replicas)
+                     standby_replicas=settings.standby_replicas, stall_seconds=settings.stall_seconds)
     producer = BatchProducer(kafka)
     changes_topic = app.topic(topics.CRM_CHANGES, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")

@@ -3,6 +3,7 @@
 import gc
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,10 @@ class CalculatorSettings(BaseSettings):
     # a worker taking a partition over then reads only the changelog its copy lacks (docs/operations.md,
     # "Scale-out and failover"). Each copy costs the memory and the changelog reads of the partition.
     standby_replicas: int = 1
+    # A partition of crm.changes or calculator.credits with records waiting that no batch has moved for this
+    # long is resumed from its committed offset (attain.platform.faust_adapter.StallGuard; logged, and counted
+    # in attain_stream_partition_stalls_total). Longer than any one batch takes; a safety net, not a pace.
+    stall_seconds: float = Field(default=30.0, gt=0)
     # Lineage (services/calculator/lineage.py): the ledger's operational URL, asked at start-up which
     # lineage it books (unset: not checked, said in the logs); rebuild mode starts over empty state even
     # when the ledger holds history (its snapshots are quarantined until `attain ledger adopt-lineage`).

@@ -139,7 +139,16 @@ def kill_the_calculator_mid_stream(stack, book, prefix: str) -> None:
         actual = totals_for(stack, set(reps))
         diff = {k: (actual.get(k), expected.get(k)) for k in set(actual) | set(expected)
                 if actual.get(k) != expected.get(k)}
-        raise AssertionError(f"ledger != recompute after SIGKILL: (ledger, expected) {diff}") from None
+        raise AssertionError(f"ledger != recompute after SIGKILL: (ledger, expected) {diff}\n"
+                             f"calculator's warnings:\n{warnings_of(stack, 'calculator')}") from None
+
+
+def warnings_of(stack, name: str, lines: int = 40) -> str:
+    """The last warnings and errors in a service's log, for a failure message."""
+    log = stack.services[name].log_path
+    found = [line for line in log.read_text(errors="replace").splitlines()
+             if '"level": "WARNING"' in line or '"level": "ERROR"' in line or "Traceback" in line]
+    return "\n".join(found[-lines:]) or "<none>"
 
 
 def test_malformed_events_are_dead_lettered_with_reasons_and_nothing_else_is_lost(stack, book):

@@ -11,6 +11,10 @@ through the batch's producer (the checkpoint flushes it before the ack); with
 ``BATCH_AGENT_DIE_AFTER_FLUSH=VALUE`` too, the process exits at once (code 3)
 once the checkpoint has flushed a batch holding a record of that value, before
 the batch is acked.
+
+With ``BATCH_AGENT_PAUSE_AFTER_FIRST_BATCH=1`` the worker makes faust stop fetching every partition it
+holds once its first batch is handled (the way a restarted faust worker has lost partitions for good),
+and ``BATCH_AGENT_STALL_SECONDS`` sets the stall guard's time (``stream_app(stall_seconds=...)``).
 """
 
 from __future__ import annotations
@@ -44,12 +48,13 @@ def main() -> None:
     kafka = KafkaSettings()
     app = stream_app(os.environ["BATCH_AGENT_APP_ID"], kafka, web_host="127.0.0.1",
                      web_port=int(os.environ["BATCH_AGENT_PORT"]), data_dir=str(out.parent / "data"),
-                     max_poll_records=500)
+                     max_poll_records=500, stall_seconds=float(os.environ.get("BATCH_AGENT_STALL_SECONDS", "30")))
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
 
     output, die_at = os.environ.get("BATCH_AGENT_OUTPUT"), os.environ.get("BATCH_AGENT_DIE_AFTER_FLUSH")
     producer = DyingProducer(kafka) if output else None
+    pause_once = os.environ.get("BATCH_AGENT_PAUSE_AFTER_FIRST_BATCH") == "1"
 
     @app.batch_agent(topic, outputs=producer)
     async def record(messages: list[Any]) -> None:
@@ -64,6 +69,11 @@ def main() -> None:
             file.write(lines)
             file.flush()
             os.fsync(file.fileno())
+        nonlocal pause_once
+        if pause_once:
+            pause_once = False
+            app.consumer.pause_partitions(app.consumer.assignment())
+            print("paused every partition after the first batch", flush=True)
 
     faust.Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False).execute_from_commandline()
 

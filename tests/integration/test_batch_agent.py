@@ -246,3 +246,29 @@ def test_offsets_skipped_between_records_are_recorded_as_gaps_so_the_commit_reac
     finally:
         terminate(process, grace=15)
     assert [offset for _, offset, _ in handled(out)] == [*range(10), 12]
+
+
+def test_a_partition_faust_stops_fetching_is_resumed_by_the_stall_guard_and_nothing_is_lost(kafka_bootstrap, tmp_path):
+    """The worker makes faust stop fetching every partition after its first batch (as a restarted worker once
+    did for good); records sent after that wait. The stall guard finds them waiting and unmoved for its stall
+    time (2 s here), resumes each partition from its committed offset, and every record is handled."""
+    topic, app_id = f"batch-agent-{uuid.uuid4().hex[:8]}", f"batch-agent-{uuid.uuid4().hex[:8]}"
+    ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap), [topic])
+    first = produce(kafka_bootstrap, topic, [(f"k{n}".encode(), b"v") for n in range(200)])
+    process, out = start_worker(kafka_bootstrap, topic, app_id, tmp_path, {
+        "BATCH_AGENT_PAUSE_AFTER_FIRST_BATCH": "1", "BATCH_AGENT_STALL_SECONDS": "2"})
+    log = tmp_path / "worker.log"
+    try:
+        wait_until(lambda: "paused every partition" in log.read_text(), timeout=90, what="the worker to pause")
+        later = produce(kafka_bootstrap, topic, [(f"k{n}".encode(), b"v") for n in range(200, 600)])
+        wanted = {f"k{n}" for n in range(600)}
+        wait_until(lambda: {key for _, _, key in handled(out)} >= wanted, timeout=60,
+                   what="every record handled after the pause")
+        produced = {p: first.get(p, 0) + later.get(p, 0) for p in set(first) | set(later)}
+        wait_until(lambda: committed(kafka_bootstrap, app_id, topic, 4) == produced, timeout=30,
+                   what="offsets committed to the end of every partition")
+        stalls = [line for line in log.read_text().splitlines() if "partition stalled" in line]
+    finally:
+        terminate(process, grace=15)
+    assert {key for _, _, key in handled(out)} == wanted
+    assert stalls, "the guard logged no stalled partition"
