@@ -20,12 +20,15 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from prometheus_client import Counter, Histogram
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from attain.contracts.crm_changes import change_from_avro, crm_change_record
 from attain.contracts.dead_letters import ErrorCode
 from attain.contracts.earnings import EarningsSnapshot
 from attain.contracts.notifications import NotificationRecord
 from attain.core.plans import PlanBook
+from attain.core.records import CrmChange
 from attain.platform import topics
 from attain.platform.consume import decode_messages, decoder, take
 from services.portal.fanout import notify_items
@@ -44,6 +47,8 @@ DROPPED = Counter("attain_portal_streams_dropped_total", "SSE streams closed bec
 # loop (the batch's transaction and offset commit); ``loop``, from then to the hub putting it in the queues.
 STEP = Histogram("attain_portal_delta_step_seconds", "The live feed's last hop per delta, by step", ["step"],
                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+RECONNECTED = Counter("attain_portal_database_reconnects_total", "Batches projected again on a new database "
+                      "connection after the consumer's was lost")
 Closed = object()  # the last item of a queue whose subscriber fell behind
 
 
@@ -131,7 +136,7 @@ CHANGES_TOPICS = (topics.CRM_CHANGES,)  # the bulk: every CRM change, hundreds a
 LIVE_TOPICS = (topics.EARNINGS, topics.NOTIFICATIONS)  # what a stream waits for: never queued behind the bulk
 
 
-def consume(consumer: Consumer, engine: object, book: PlanBook | None, stopping: threading.Event,
+def consume(consumer: Consumer, engine: Engine, book: PlanBook | None, stopping: threading.Event,
             assigned: threading.Event,
             subscribed: Sequence[str] = EVERY_TOPIC) -> None:
     """Project every message of ``subscribed``, batch by batch (runs in a thread).
@@ -146,8 +151,6 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, stopping:
     crash between the two pushes nothing again. Each replica's :class:`services.portal.fanout.Listener` feeds
     its own :class:`Hub`.
     """
-    from sqlalchemy import Engine
-
     assert isinstance(engine, Engine)
     read_change = decoder(topics.CRM_CHANGES, crm_change_record)
     read_snapshot = decoder(topics.EARNINGS, EarningsSnapshot.from_avro)
@@ -162,37 +165,60 @@ def consume(consumer: Consumer, engine: object, book: PlanBook | None, stopping:
 
     committed_at, uncommitted = 0.0, False
     try:
-        while not stopping.is_set():
-            batch = take(consumer, 500, 0.1)
-            if not batch:
-                if uncommitted:  # the feed went quiet: commit what it projected
+        # one connection for the thread's life: a pool checkout per batch cost a pre-ping round trip each
+        with engine.connect() as connection:
+            while not stopping.is_set():
+                batch = take(consumer, 500, 0.1)
+                if not batch:
+                    if uncommitted:  # the feed went quiet: commit what it projected
+                        committed_at, uncommitted = checkpoint(), False
+                    continue
+                fetched_at = time.time()
+                by_topic: dict[str | None, list[Message]] = defaultdict(list)
+                for message in batch:  # a tombstone on the compacted notifications topic is no milestone
+                    if message.error() or message.value() is not None:
+                        by_topic[message.topic()].append(message)
+                changes = [change_from_avro(record) for record, _ in
+                           decode_messages(by_topic[topics.CRM_CHANGES], read_change, _unreadable)]
+                snapshots = [s for s, _ in decode_messages(by_topic[topics.EARNINGS], read_snapshot, _unreadable)]
+                records = [r for r, _ in decode_messages(by_topic[topics.NOTIFICATIONS], read_record, _unreadable)]
+                deltas = project(connection, changes, snapshots, records, book)
+                handed_at = time.time()
+                for delta in deltas:
+                    STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
+                    STEP.labels("projected").observe(handed_at - fetched_at)
+                uncommitted = True
+                if time.monotonic() - committed_at >= COMMIT_SECONDS:  # each commit is a write on the broker
                     committed_at, uncommitted = checkpoint(), False
-                continue
-            fetched_at = time.time()
-            by_topic: dict[str | None, list[Message]] = defaultdict(list)
-            for message in batch:  # a tombstone on the compacted notifications topic is no milestone
-                if message.error() or message.value() is not None:
-                    by_topic[message.topic()].append(message)
-            changes = [change_from_avro(record) for record, _ in
-                       decode_messages(by_topic[topics.CRM_CHANGES], read_change, _unreadable)]
-            snapshots = [s for s, _ in decode_messages(by_topic[topics.EARNINGS], read_snapshot, _unreadable)]
-            records = [r for r, _ in decode_messages(by_topic[topics.NOTIFICATIONS], read_record, _unreadable)]
-            with engine.begin() as connection:
+                PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
+                PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
+                PROJECTED.labels(topics.NOTIFICATIONS).inc(len(records))
+            checkpoint(wait=True)
+    finally:
+        consumer.close()
+
+
+def project(connection: Connection, changes: Sequence[CrmChange], snapshots: Sequence[EarningsSnapshot],
+            records: Sequence[NotificationRecord], book: PlanBook | None) -> list[Delta]:
+    """Project one batch in one transaction that also sends its new deltas and milestones to every replica's hub
+    (``NOTIFY``, delivered once it commits: services/portal/fanout.py); returns the deltas.
+
+    ``connection`` is held across batches, so a lost one (PostgreSQL restarted, the backend ended) shows here:
+    the batch runs once more on a new connection, which the projection's idempotence makes safe (a first try
+    that did commit leaves nothing new to push). A second failure ends the loop, as any other error does.
+    """
+    for attempt in (1, 2):
+        try:
+            with connection.begin():
                 apply_changes(connection, changes, book)
                 deltas = apply_snapshots(connection, snapshots, book)
                 milestones = apply_notifications(connection, records)
-                # to every replica's hub (its streams), once committed: services/portal/fanout.py
                 notify_items(connection, [*deltas, *milestones])
-            handed_at = time.time()
-            for delta in deltas:
-                STEP.labels("fetched").observe(max(0.0, fetched_at - delta.computed_at / 1000))
-                STEP.labels("projected").observe(handed_at - fetched_at)
-            uncommitted = True
-            if time.monotonic() - committed_at >= COMMIT_SECONDS:  # each commit is a write on the broker
-                committed_at, uncommitted = checkpoint(), False
-            PROJECTED.labels(topics.CRM_CHANGES).inc(len(changes))
-            PROJECTED.labels(topics.EARNINGS).inc(len(snapshots))
-            PROJECTED.labels(topics.NOTIFICATIONS).inc(len(records))
-        checkpoint(wait=True)
-    finally:
-        consumer.close()
+            return deltas
+        except DBAPIError as error:
+            if attempt > 1 or not error.connection_invalidated:
+                raise
+            RECONNECTED.inc()
+            log.warning("read model: the database connection was lost; the batch again on a new one",
+                        extra={"error": str(error.orig)})
+    raise AssertionError("unreachable")

@@ -54,10 +54,14 @@ CREATE TABLE IF NOT EXISTS portal.deltas (
 CREATE INDEX IF NOT EXISTS deltas_deal ON portal.deltas (deal);
 """
 CLOSED_STAGES = ("closed won", "closed lost")
+APPLICATION_NAME = "attain-portal"
 
 
 def make_engine(database_url: str) -> Engine:
-    return create_engine(database_url, pool_pre_ping=True, pool_size=3, max_overflow=2, hide_parameters=True)
+    """The portal's pool: one connection held by each of the two consumer threads (services/portal/live.py),
+    three for the pages, two more at a peak; named ``attain-portal`` in ``pg_stat_activity``."""
+    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=2, hide_parameters=True,
+                         connect_args={"application_name": APPLICATION_NAME})
 
 
 def run_ddl(engine: Engine, script: str) -> Connection:

@@ -8,6 +8,8 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +79,34 @@ def sse_event(kind: str, html: str, event_id: int | None = None) -> bytes:
     return f"{head}event: {kind}\ndata: {LINE_ENDS.sub('', html)}\n\n".encode()
 
 
+class Rendered:
+    """Each pushed item's SSE event as one reader reads it (language, locale), made once for every stream that
+    reads it so (a rep's page open on several devices, a team's manager, an admin's screen) and kept for the
+    newest ``size`` items. An entry holds its item, so an ``id`` in a key is never a newer item's.
+
+    >>> rendered, made = Rendered(2), []
+    >>> item = object()
+    >>> [rendered.event(item, "en", "en-IN", lambda: made.append(1) or b"x") for _ in range(3)], len(made)
+    ([b'x', b'x', b'x'], 1)
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._events: OrderedDict[tuple[int, str, str], tuple[object, bytes]] = OrderedDict()
+
+    def event(self, item: object, language: str, locale: str, make: Callable[[], bytes]) -> bytes:
+        key = (id(item), language, locale)
+        held = self._events.get(key)
+        if held is not None and held[0] is item:
+            self._events.move_to_end(key)
+            return held[1]
+        made = make()
+        self._events[key] = (item, made)
+        if len(self._events) > self._size:
+            self._events.popitem(last=False)
+        return made
+
+
 @web.middleware
 async def compress(request: web.Request, handler: Any) -> web.StreamResponse:
     """Compress text responses (pages carry their CSRF token masked per rendering, see auth.py)."""
@@ -121,6 +151,7 @@ def templates() -> jinja2.Environment:
 
 def add_routes(app: web.Application, portal: Portal) -> None:
     env = templates()
+    rendered = Rendered()  # the live streams' events: one rendering per item and reader's language
 
     def reader(request: web.Request) -> tuple[str, str, Any]:
         language, locale = preferred(request.headers.get("Accept-Language"), portal.default_locale)
@@ -277,7 +308,7 @@ def add_routes(app: web.Application, portal: Portal) -> None:
             await portal.ledger.record_stream(session.token, rep_id)
         except Refused as error:
             return await refused(request, error)
-        _language, locale, _ = reader(request)
+        language, locale, _ = reader(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
@@ -306,11 +337,12 @@ def add_routes(app: web.Application, portal: Portal) -> None:
                 if item is None:
                     await response.write(b": keepalive\n\n")
                 elif isinstance(item, NotificationRecord):  # a milestone, in the reader's language
-                    await response.write(sse_event("milestone", milestone.render(m=milestone_view(item, locale))))
+                    await response.write(rendered.event(item, language, locale, lambda item=item: sse_event(
+                        "milestone", milestone.render(m=milestone_view(item, locale)))))
                 else:
                     assert isinstance(item, page.Delta)
-                    html = fragment.render(delta=page.delta_view(item, locale, _), _=_)
-                    await response.write(sse_event("delta", html, item.snapshot_version))
+                    await response.write(rendered.event(item, language, locale, lambda item=item: sse_event(
+                        "delta", fragment.render(delta=page.delta_view(item, locale, _), _=_), item.snapshot_version)))
                     PUSHED.inc()
         except (ConnectionResetError, asyncio.CancelledError):
             pass

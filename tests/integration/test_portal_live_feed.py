@@ -9,6 +9,8 @@ and logs each stream as in production.
 - A milestone recorded by the notifier on ``notifications`` reaches the rep's stream once, in the reader's
   language (a kind the catalogues do not know with the recorded sentence), not again for its ``delivered``
   rewrite nor after a full replay by a new group; the rep home lists it.
+- The consumer holds one database connection; ended by the server (PostgreSQL restarted, the backend
+  terminated), the next batch is projected on a new one and still reaches the stream.
 - A stream ends within a keep-alive once its session is gone (deleted, as signing out on another replica does,
   or expired), while another stream of the same rep stays open.
 - The event loop never waits for the database: with every connection of the pool taken, a page's session
@@ -52,9 +54,9 @@ from services.ledger.schema import participants
 from services.portal.auth import SESSION_COOKIE, OidcClient, Sessions, open_session
 from services.portal.fanout import Listener
 from services.portal.ledger_client import Ledger
-from services.portal.live import DROPPED, Hub, consume
+from services.portal.live import DROPPED, RECONNECTED, Hub, consume
 from services.portal.milestones import ensure_schema as ensure_milestones_schema
-from services.portal.readmodel import ensure_schema, make_engine
+from services.portal.readmodel import APPLICATION_NAME, ensure_schema, make_engine
 from services.portal.sessions import digest, ensure_tables
 from services.portal.throttle import PerAddress
 from services.portal.web import Portal, add_routes
@@ -63,7 +65,7 @@ from tests.polling import budget, wait_until
 
 QUEUE_SIZE = 5
 ROUND = 4  # deltas a round: fewer than a queue holds, so a stream that reads is never behind
-SLOW_REP, MILESTONE_REP, ENDING_REP = "live-slow-01", "live-ms-01", "live-end-01"
+SLOW_REP, MILESTONE_REP, ENDING_REP, RECONNECT_REP = "live-slow-01", "live-ms-01", "live-end-01", "live-db-01"
 KEEPALIVE = 1.0  # seconds: a stream's keep-alive, and how often it re-checks its session
 LOGINS = 3  # sign-ins a minute per address
 T = TypeVar("T")
@@ -119,7 +121,7 @@ def served(pipeline_kafka_bootstrap: str, database_url: str, engine: Engine, min
     ensure_tables(portal_engine)
     with engine.begin() as connection:  # the ledger admits a rep's own stream of a rep it knows
         connection.execute(insert(participants), [{"rep_id": rep, "region": "south"}
-                                                  for rep in (SLOW_REP, MILESTONE_REP, ENDING_REP)])
+                                                  for rep in (SLOW_REP, MILESTONE_REP, ENDING_REP, RECONNECT_REP)])
     settings = LedgerSettings(database_url=database_url, rate_limit="")
     verifier = TokenVerifier(minter.settings)
     loop = asyncio.new_event_loop()
@@ -261,6 +263,27 @@ def test_a_client_that_stops_reading_is_cut_off_and_delays_nobody(served: Served
     assert f"006LIVE{version:05d}" in received(fast, 1, "delta", budget(10))[0]
 
 
+def test_the_consumer_goes_on_after_its_database_connection_is_ended(served: Served, engine: Engine,
+                                                                   minter: Any) -> None:
+    stream = listen(served, RECONNECT_REP, served.cookie(minter.token(RECONNECT_REP)))
+    producer = Producer(producer_config(served.kafka))
+    producer.produce(topics.EARNINGS, snapshot(RECONNECT_REP, 1), RECONNECT_REP.encode())
+    producer.flush(10)
+    assert "006LIVE00001" in received(stream, 1, "delta", budget(15))[0]
+
+    reconnected = RECONNECTED._value.get()
+    with engine.connect() as connection:  # every portal connection, the consumer's held one among them
+        ended_ = connection.execute(text(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+            "application_name = :name AND datname = current_database() AND pid <> pg_backend_pid()"),
+            {"name": APPLICATION_NAME}).scalar_one()
+    assert ended_ >= 1
+    producer.produce(topics.EARNINGS, snapshot(RECONNECT_REP, 2), RECONNECT_REP.encode())
+    producer.flush(10)
+    assert "006LIVE00002" in received(stream, 1, "delta", budget(15))[0]
+    assert RECONNECTED._value.get() == reconnected + 1  # the batch ran again on a new connection
+
+
 def milestone_record(key: str, kind: str, english: str, status: str = "pending") -> NotificationRecord:
     return NotificationRecord(key, kind, MILESTONE_REP, "2026-Q1", status, {"currency": "EUR"}, english)
 
@@ -353,7 +376,8 @@ def test_a_busy_database_pool_never_holds_up_the_event_loop(served: Served, mint
                               timeout=60).status_code)
 
     pool = served.engine.pool
-    held = [served.engine.connect() for _ in range(pool.size() + pool._max_overflow)]  # type: ignore[attr-defined]
+    free = pool.size() + pool._max_overflow - pool.checkedout()  # type: ignore[attr-defined]
+    held = [served.engine.connect() for _ in range(free)]  # all but the consumer's own
     try:  # a page (its session lookup) and a sign-in now wait for a connection: in threads, not on the loop
         threading.Thread(target=get, args=("/",), daemon=True).start()
         threading.Thread(target=get, args=("/login",), kwargs={"X-Forwarded-For": "198.51.100.1"},

@@ -1,9 +1,13 @@
-"""The portal's pure parts: next tier, the delta sentence, complete catalogues, vendored assets, PKCE codes."""
+"""The portal's pure parts: next tier, the delta sentence, the live streams' rendering once per item, complete
+catalogues, vendored assets, PKCE codes."""
 
 from __future__ import annotations
 
+import doctest
 import hashlib
+import importlib
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from services.issuer.authorize import Codes, s256
 from services.portal.delta import delta_text
 from services.portal.i18n import LANGUAGES, catalogue, preferred, translator
 from services.portal.page import credit_text
+from services.portal.web import Rendered
 
 PORTAL = Path(__file__).parents[2] / "services" / "portal"
 TIERS = (Tier(Decimal(0), Decimal(1), Decimal("0.05")), Tier(Decimal(1), Decimal("1.5"), Decimal("0.08")),
@@ -109,3 +114,26 @@ def test_credit_still_needed_reads_as_enough_and_never_in_calculation_digits() -
     assert credit_text(Decimal("1195600.00"), "en-IN") == "11,95,600"
     assert credit_text(Decimal("0.001"), "en") == "0.01"  # rounded up: this much more is enough
     assert credit_text(Decimal("2.5"), "en") == "2.5"
+
+
+@pytest.mark.parametrize("name", ["services.portal.web", "services.portal.delta"])
+def test_the_portals_docstring_examples_hold(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_a_pushed_item_is_rendered_once_per_reader_language_and_locale_while_it_is_among_the_newest() -> None:
+    rendered, made = Rendered(2), []
+
+    def make(label: str) -> Callable[[], bytes]:
+        return lambda: made.append(label) or label.encode()
+
+    first, second, third = object(), object(), object()
+    assert [rendered.event(first, "en", "en-IN", make("a")) for _ in range(3)] == [b"a"] * 3
+    assert rendered.event(first, "fr", "fr-FR", make("b")) == b"b"  # another reader's language: its own
+    assert rendered.event(first, "en", "en-IN", make("c")) == b"a"
+    assert made == ["a", "b"]
+    rendered.event(second, "en", "en-IN", make("d"))  # the oldest entry (first, fr) goes
+    rendered.event(third, "en", "en-IN", make("e"))  # then (first, en), used last before second came
+    assert rendered.event(first, "en", "en-IN", make("f")) == b"f"
+    assert made == ["a", "b", "d", "e", "f"]
