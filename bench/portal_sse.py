@@ -73,7 +73,9 @@ class Phase:
     pushed: list[float] = field(default_factory=list)  # computed -> received, ms
     load: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # the portal's own mean per step, ms
-    warmup: bool = False  # the first phase after start: cold JVM (the broker's JIT compiling) and caches
+    # Not the measure, shown with this label: the first phase after start (a cold JVM: the broker's JIT compiling;
+    # cold caches) and the first after a restart of the services alone (a warm broker).
+    note: str = ""
 
 
 @dataclass
@@ -212,8 +214,14 @@ def projected(stack: Stack) -> float:
     return metrics(stack).get(f"attain_portal_projected_total{{topic={topics.CRM_CHANGES}}}", 0.0)
 
 
+COLD = "warm-up (cold start, not the measure)"
+RESTARTED = "after a restart of the services alone, on the warm broker (not the measure)"
+
+
 async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: Sequence[int],
-                         seconds: float, warmup_rate: int, warmup_seconds: float) -> list[Phase]:
+                         seconds: float, warmup_rate: int, warmup_seconds: float, first: str = COLD,
+                         ) -> list[Phase]:
+    """A first phase (``first``, shown, not the measure) at ``warmup_rate``, then one per rate."""
     assert stack.issuer is not None
     headers = {"Authorization": f"Bearer {stack.issuer.client_token('attain-ingest-client')}"}
     listener = Listener(stack.portal_url, cookie)
@@ -224,13 +232,14 @@ async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: 
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in listener.open.values())), 60)
         if listener.errors:
             raise BenchFailed(f"streams refused: {listener.errors[:3]}")
-        plan = [(warmup_rate, warmup_seconds, True)] + [(rate, seconds, False) for rate in rates]
-        for index, (rate, length, warmup) in enumerate(plan):
-            phase = Phase(rate, length, warmup=warmup)
-            events = workload.change_events(reps, int(rate * length), f"006P{index}", seed=19 + index)
+        plan = [(warmup_rate, warmup_seconds, first)] + [(rate, seconds, "") for rate in rates]
+        prefix = "R" if first.startswith(RESTARTED) else "P"  # the restart's own deals, not the first run's
+        for index, (rate, length, note) in enumerate(plan):
+            phase = Phase(rate, length, note=note)
+            events = workload.change_events(reps, int(rate * length), f"006{prefix}{index}", seed=19 + index)
             phase.events = len(events)
             phase.load = psutil.getloadavg()[0]
-            print(f"{'warm-up, not the measure: ' if warmup else ''}{rate} events/s for {length:.0f} s to "
+            print(f"{note + ': ' if note else ''}{rate} events/s for {length:.0f} s to "
                   f"{len(reps)} streams...", flush=True)
             start_ms = time.time() * 1000
             before = metrics(stack)
@@ -325,20 +334,23 @@ def markdown(phases: Sequence[Phase], streams: Streams | None, broker: str, reps
              f"client receiving the `delta` event, one machine, one clock. The first row is the warm-up "
              f"right after the stack starts, shown but not the measure: the broker's JVM is still compiling its hot "
              f"code then (its C2 compiler thread took 3 to 7 CPU-s of 20 s in the first phase after start). "
+             f"The last row, when there, is the first phase after every service was stopped (SIGTERM) and started "
+             f"again on the same, warm broker and database, once all were ready: a rollout's cold start without "
+             f"the broker's. "
              f"In the portal: its own mean per delta of each step of the last hop "
              f"(`attain_portal_delta_step_seconds`): "
              f"fetched = snapshot computed -> its consumer has it, projected = -> handed to the event loop (the "
              f"batch's transaction and offset commit), loop = -> in the streams' queues."]
     rows: list[tuple[object, ...]] = []
     for p in phases:
-        rows.append((f"{'warm-up (cold start, not the measure): ' if p.warmup else ''}"
+        rows.append((f"{p.note + ': ' if p.note else ''}"
                      f"{p.rate}/s for {p.seconds:.0f} s (driven {p.driven:,.0f}/s, load {p.load:.1f})",
                      f"{len(p.latencies):,}", *(f"{quantile(p.latencies, q):,.0f}" for q in (0.5, 0.95, 0.99)),
                      f"{max(p.latencies):,.0f}",
                      f"{quantile(p.computed, 0.5):,.0f} / {quantile(p.computed, 0.99):,.0f}",
                      f"{quantile(p.pushed, 0.5):,.0f} / {quantile(p.pushed, 0.99):,.0f}",
                      " · ".join(f"{step} {p.steps[step]:,.0f}" for step in STEPS if step in p.steps) or "–",
-                     "–" if p.warmup else "met" if quantile(p.latencies, 0.99) < 250 else
+                     "–" if p.note else "met" if quantile(p.latencies, 0.99) < 250 else
                      ("under 1 s" if quantile(p.latencies, 0.99) < 1000 else "missed")))
     parts.append(markdown_table(
         ("rate", "deltas", "p50 ms", "p95 ms", "p99 ms", "max ms", "accept -> computed p50 / p99",
@@ -378,6 +390,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the first phase, right after start: reported, not the measure")
     parser.add_argument("--warmup-rate", type=int, default=None, help="events/s of the warm-up (default: the "
                         "highest of --rates)")
+    parser.add_argument("--restart-services", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the rates, stop and start every service on the warm broker and run the "
+                             "top rate once more (shown, not the measure)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="experiment: one more environment variable for every service (repeatable)")
     parser.add_argument("--fetch-wait-ms", type=int, default=None,
@@ -427,6 +442,13 @@ def run(args: argparse.Namespace) -> str:
         rates = [int(r) for r in args.rates.split(",") if r]
         phases = asyncio.run(latency_phases(stack, cookie, reps, rates, args.seconds,
                                             args.warmup_rate or max(rates), args.warmup_seconds))
+        if args.restart_services:
+            print("restarting every service on the warm broker...", flush=True)
+            began = time.monotonic()
+            stack.restart_services(timeout=180)
+            phases += asyncio.run(latency_phases(
+                stack, cookie, reps, [], args.seconds, max(rates), args.warmup_seconds,
+                first=f"{RESTARTED}; all ready {time.monotonic() - began:.0f} s after the stop began"))
         streams = None
         if args.streams:
             print(f"opening {args.streams:,} streams...", flush=True)

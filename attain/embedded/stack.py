@@ -250,6 +250,17 @@ class Stack(ManagedServer):
                     )
                 time.sleep(0.2)
 
+    def restart_services(self, timeout: float = 90) -> None:
+        """Stop every service as a rollout does (SIGTERM, then its grace) and start it again on the same broker,
+        database, issuer and ports; returns once every one is ready."""
+        assert self.supervisor is None, "a supervised stack would restart what this stops"
+        for service in reversed(list(self.services.values())):
+            if service.process is not None:
+                terminate(service.process, grace=15)
+        for name in self.services:
+            self.start_service(name)
+        self.wait_ready(timeout, tuple(self.services))
+
     def restart_broker(self) -> None:
         """The embedded broker loses its state (Tansu keeps it in memory): same address, empty cluster."""
         assert self._broker is not None, "only the embedded broker can be restarted"
