@@ -220,8 +220,9 @@ RESTARTED = "after a restart of the services alone, on the warm broker (not the 
 
 async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: Sequence[int],
                          seconds: float, warmup_rate: int, warmup_seconds: float, first: str = COLD,
-                         ) -> list[Phase]:
-    """A first phase (``first``, shown, not the measure) at ``warmup_rate``, then one per rate."""
+                         deals: str = "P") -> list[Phase]:
+    """A first phase (``first``, shown, not the measure) at ``warmup_rate``, then one per rate; the opportunity
+    ids start with ``006`` + ``deals`` + the phase's number (a later call gives its own, not the same deals)."""
     assert stack.issuer is not None
     headers = {"Authorization": f"Bearer {stack.issuer.client_token('attain-ingest-client')}"}
     listener = Listener(stack.portal_url, cookie)
@@ -233,10 +234,9 @@ async def latency_phases(stack: Stack, cookie: str, reps: Sequence[str], rates: 
         if listener.errors:
             raise BenchFailed(f"streams refused: {listener.errors[:3]}")
         plan = [(warmup_rate, warmup_seconds, first)] + [(rate, seconds, "") for rate in rates]
-        prefix = "R" if first.startswith(RESTARTED) else "P"  # the restart's own deals, not the first run's
         for index, (rate, length, note) in enumerate(plan):
             phase = Phase(rate, length, note=note)
-            events = workload.change_events(reps, int(rate * length), f"006{prefix}{index}", seed=19 + index)
+            events = workload.change_events(reps, int(rate * length), f"006{deals}{index}", seed=19 + index)
             phase.events = len(events)
             phase.load = psutil.getloadavg()[0]
             print(f"{note + ': ' if note else ''}{rate} events/s for {length:.0f} s to "
@@ -448,7 +448,7 @@ def run(args: argparse.Namespace) -> str:
             stack.restart_services(timeout=180)
             phases += asyncio.run(latency_phases(
                 stack, cookie, reps, [], args.seconds, max(rates), args.warmup_seconds,
-                first=f"{RESTARTED}; all ready {time.monotonic() - began:.0f} s after the stop began"))
+                first=f"{RESTARTED}; all ready {time.monotonic() - began:.0f} s after the stop began", deals="R"))
         streams = None
         if args.streams:
             print(f"opening {args.streams:,} streams...", flush=True)

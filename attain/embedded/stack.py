@@ -254,9 +254,7 @@ class Stack(ManagedServer):
         """Stop every service as a rollout does (SIGTERM, then its grace) and start it again on the same broker,
         database, issuer and ports; returns once every one is ready."""
         assert self.supervisor is None, "a supervised stack would restart what this stops"
-        for service in reversed(list(self.services.values())):
-            if service.process is not None:
-                terminate(service.process, grace=15)
+        self._stop_services()
         for name in self.services:
             self.start_service(name)
         self.wait_ready(timeout, tuple(self.services))
@@ -271,9 +269,7 @@ class Stack(ManagedServer):
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()  # first: a service stopped below must not be restarted
-        for service in reversed(list(self.services.values())):
-            if service.process is not None:
-                terminate(service.process, grace=15)
+        self._stop_services()
         if self.issuer is not None:
             self.issuer.stop()
         if self._smtp is not None:
@@ -282,6 +278,12 @@ class Stack(ManagedServer):
             self._postgres.stop()
         if self._broker is not None:
             self._broker.stop()
+
+    def _stop_services(self) -> None:
+        """Every service process, last started first: SIGTERM, then SIGKILL after its grace."""
+        for service in reversed(list(self.services.values())):
+            if service.process is not None:
+                terminate(service.process, grace=15)
 
     def _run_module(self, argv: list[str]) -> None:
         completed = subprocess.run(

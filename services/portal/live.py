@@ -207,18 +207,20 @@ def project(connection: Connection, changes: Sequence[CrmChange], snapshots: Seq
     the batch runs once more on a new connection, which the projection's idempotence makes safe (a first try
     that did commit leaves nothing new to push). A second failure ends the loop, as any other error does.
     """
-    for attempt in (1, 2):
-        try:
-            with connection.begin():
-                apply_changes(connection, changes, book)
-                deltas = apply_snapshots(connection, snapshots, book)
-                milestones = apply_notifications(connection, records)
-                notify_items(connection, [*deltas, *milestones])
-            return deltas
-        except DBAPIError as error:
-            if attempt > 1 or not error.connection_invalidated:
-                raise
-            RECONNECTED.inc()
-            log.warning("read model: the database connection was lost; the batch again on a new one",
-                        extra={"error": str(error.orig)})
-    raise AssertionError("unreachable")
+    def once() -> list[Delta]:
+        with connection.begin():
+            apply_changes(connection, changes, book)
+            deltas = apply_snapshots(connection, snapshots, book)
+            milestones = apply_notifications(connection, records)
+            notify_items(connection, [*deltas, *milestones])
+        return deltas
+
+    try:
+        return once()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        RECONNECTED.inc()
+        log.warning("read model: the database connection was lost; the batch again on a new one",
+                    extra={"error": str(error.orig)})
+    return once()

@@ -97,7 +97,7 @@ class Rendered:
     def event(self, item: object, language: str, locale: str, make: Callable[[], bytes]) -> bytes:
         key = (id(item), language, locale)
         held = self._events.get(key)
-        if held is not None and held[0] is item:
+        if held is not None:
             self._events.move_to_end(key)
             return held[1]
         made = make()
